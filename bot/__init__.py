@@ -1,0 +1,1 @@
+"""clusters-bot: PostHog LLM clustering runs, in Slack."""

@@ -1,0 +1,1 @@
+"""Pure domain: models, run comparison and alert rules. No I/O, no Slack."""

@@ -1,0 +1,169 @@
+"""Domain models of PostHog clustering runs. Frozen, pure data: no I/O, no Slack.
+
+A *run* is one `$ai_{level}_clusters` event. A *series* is `(level, job_id)`: runs are only ever
+compared with the previous run of the same series (reference/posthog.md 1.9).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import NamedTuple
+
+from pydantic import BaseModel, ConfigDict
+
+NOISE_CLUSTER_ID = -1
+
+
+class Level(StrEnum):
+    TRACE = "trace"
+    GENERATION = "generation"
+    EVALUATION = "evaluation"
+
+    @property
+    def event(self) -> str:
+        """The event name PostHog emits a run of this level as."""
+        return f"$ai_{self.value}_clusters"
+
+    @classmethod
+    def from_event(cls, event: str) -> Level:
+        return cls(event.removeprefix("$ai_").removesuffix("_clusters"))
+
+
+CLUSTER_EVENTS: tuple[str, ...] = tuple(level.event for level in Level)
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class SeriesKey(NamedTuple):
+    """Identifies a clustering job's sequence of runs. `job_id` is "" for legacy runs."""
+
+    level: Level
+    job_id: str
+
+    def __str__(self) -> str:
+        return f"{self.level.value}/{self.job_id or 'legacy'}"
+
+
+class ClusterMetrics(Frozen):
+    """Per-cluster aggregates, PostHog's `ClusterAggregateMetrics` semantics.
+
+    `avg_*` average only over items with a value > 0; `error_rate` is items with an error over
+    `item_count`, the items that had any data at all. `None` means "not known", never zero.
+    """
+
+    avg_cost: float | None = None
+    avg_latency: float | None = None
+    avg_tokens: float | None = None
+    total_cost: float | None = None
+    error_rate: float | None = None
+    error_count: int | None = None
+    item_count: int | None = None
+    pass_rate: float | None = None
+    na_rate: float | None = None
+    dominant_evaluation_name: str | None = None
+
+
+class ClusterItem(Frozen):
+    """One trace (trace level) or one generation/evaluation event (other levels) in a cluster."""
+
+    item_id: str
+    trace_id: str
+    generation_id: str | None = None
+    rank: int
+    distance: float | None = None
+    x: float | None = None
+    y: float | None = None
+    timestamp: datetime | None = None
+
+
+class Cluster(Frozen):
+    cluster_id: int
+    size: int
+    title: str
+    description: str = ""
+    items: tuple[ClusterItem, ...] = ()
+    centroid_x: float | None = None
+    centroid_y: float | None = None
+    metrics: ClusterMetrics | None = None
+
+    @property
+    def is_noise(self) -> bool:
+        return self.cluster_id == NOISE_CLUSTER_ID
+
+    @property
+    def item_ids(self) -> frozenset[str]:
+        return frozenset(item.item_id for item in self.items)
+
+    @property
+    def bullets(self) -> list[str]:
+        """The LLM writes descriptions as "- point" lines (reference/posthog.md 1.8)."""
+        lines = (line.strip().removeprefix("- ").strip() for line in self.description.splitlines())
+        return [line for line in lines if line]
+
+    def representative(self, n: int = 5) -> tuple[ClusterItem, ...]:
+        """The n most representative items: rank 0 first; for noise, the most anomalous."""
+        return tuple(sorted(self.items, key=lambda item: item.rank)[:n])
+
+
+class RunSummary(Frozen):
+    """A run without its (large) cluster payload: what the runs list returns."""
+
+    run_id: str
+    level: Level
+    job_id: str = ""
+    job_name: str = ""
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    total_items: int
+    timestamp: datetime
+    cluster_count: int | None = None
+
+    @property
+    def series(self) -> SeriesKey:
+        return SeriesKey(self.level, self.job_id)
+
+    @property
+    def job_label(self) -> str:
+        return self.job_name or ("legacy job" if not self.job_id else self.job_id)
+
+
+class ClusteringRun(RunSummary):
+    clusters: tuple[Cluster, ...] = ()
+
+    def share(self, cluster: Cluster) -> float:
+        """A cluster's size as a fraction of the run (sizes are samples; compare shares)."""
+        total = self.total_items or sum(c.size for c in self.clusters)
+        return cluster.size / total if total else 0.0
+
+    def cluster(self, cluster_id: int) -> Cluster | None:
+        return next((c for c in self.clusters if c.cluster_id == cluster_id), None)
+
+    @property
+    def by_size(self) -> tuple[Cluster, ...]:
+        """Real clusters largest first, then the noise cluster last (as the UI shows them)."""
+        real = sorted((c for c in self.clusters if not c.is_noise), key=lambda c: -c.size)
+        return (*real, *(c for c in self.clusters if c.is_noise))
+
+    @property
+    def missing_metrics(self) -> bool:
+        return any(c.metrics is None for c in self.clusters)
+
+    @property
+    def item_count(self) -> int:
+        return sum(len(c.items) for c in self.clusters)
+
+    def with_metrics(self, metrics: dict[int, ClusterMetrics]) -> ClusteringRun:
+        """A copy whose clusters without metrics get the computed ones."""
+        clusters = tuple(
+            c if c.metrics is not None or c.cluster_id not in metrics
+            else c.model_copy(update={"metrics": metrics[c.cluster_id]})
+            for c in self.clusters
+        )
+        return self.model_copy(update={"clusters": clusters})
+
+    @property
+    def summary(self) -> RunSummary:
+        return RunSummary.model_validate(self.model_dump(exclude={"clusters"}))

@@ -1,0 +1,1 @@
+"""PostHog: the query API client, wire schemas, errors and UI links."""

@@ -1,0 +1,133 @@
+"""Configuration: the only module that reads the environment (and a `.env` file).
+
+Names are a stable interface (design.md). Secrets are `SecretStr`: they print as `**********`
+and are unwrapped only in `wiring.py`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_POSTHOG_HOST = "https://us.posthog.com"
+
+
+class DrilldownContent(StrEnum):
+    NONE = "none"
+    PREVIEW = "preview"
+
+
+class ConfigError(Exception):
+    """Configuration that cannot work; the message names each variable and its expected form."""
+
+
+# What each variable should look like, for error messages.
+EXPECTED = {
+    "POSTHOG_HOST": "a URL such as https://us.posthog.com or https://eu.posthog.com",
+    "POSTHOG_UI_HOST": "a URL such as https://us.posthog.com",
+    "POSTHOG_PROJECT_ID": "the numeric project id from your PostHog URL (/project/<id>/)",
+    "POSTHOG_API_KEY": "a personal API key starting with phx_ (scopes query:read, "
+    "llm_analytics:read)",
+    "SLACK_BOT_TOKEN": "a bot token starting with xoxb-",
+    "SLACK_SIGNING_SECRET": "the signing secret from your Slack app's Basic Information page",
+    "SLACK_APP_TOKEN": "an app-level token starting with xapp- (scope connections:write)",
+    "SLACK_API_URL": "a URL ending in /api/, such as https://slack.com/api/",
+    "ALERT_CHANNEL": "a channel id such as C0123456789",
+    "DATABASE_URL": "a SQLAlchemy URL such as sqlite:///clusters-bot.db or "
+    "postgresql+psycopg://user@host/db",
+    "POLL_INTERVAL_SECONDS": "a whole number of seconds, at least 10",
+    "PORT": "a TCP port number (1-65535)",
+    "POSTHOG_QUERY_BUDGET_PER_HOUR": "a whole number of HogQL queries per hour, at least 1",
+    "DRILLDOWN_CONTENT": "none or preview",
+    "TEMPLATES_DIR": "a folder holding *.j2 templates that override the built-in ones",
+    "ADMIN_USER_IDS": "comma-separated Slack user ids such as U012,U345",
+}
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    posthog_host: AnyHttpUrl = AnyHttpUrl(DEFAULT_POSTHOG_HOST)
+    posthog_ui_host: AnyHttpUrl | None = None
+    posthog_project_id: int | None = Field(default=None, ge=1)
+    posthog_api_key: SecretStr | None = None
+    posthog_query_budget_per_hour: int = Field(default=120, ge=1)
+    posthog_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+
+    alert_channel: str | None = Field(default=None, pattern=r"^[CGD][A-Z0-9]{2,}$")
+    admin_user_ids: str = ""
+
+    database_url: str = "sqlite:///clusters-bot.db"
+    poll_interval_seconds: int = Field(default=600, ge=10)
+    port: Port = 3000
+
+    drilldown_content: DrilldownContent = DrilldownContent.PREVIEW
+    templates_dir: Path | None = None
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must start with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must start with xapp-")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_shape(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("is not a SQLAlchemy URL")
+        return value
+
+    @property
+    def ui_host(self) -> str:
+        return str(self.posthog_ui_host or self.posthog_host).rstrip("/")
+
+    @property
+    def admins(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.admin_user_ids.split(",") if part.strip())
+
+    def require(self, *names: str) -> None:
+        """Fail with ConfigError naming every variable in `names` that is unset."""
+        missing = [name for name in names if getattr(self, name.lower()) is None]
+        if missing:
+            raise ConfigError(
+                "\n".join(f"{name} is not set: expected {EXPECTED[name]}" for name in missing)
+            )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; turn pydantic's error into one line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]).upper() if problem["loc"] else "configuration"
+        reason = problem["msg"].removeprefix("Value error, ")
+        expected = EXPECTED.get(name)
+        lines.append(f"{name} is invalid ({reason})" + (f": expected {expected}" if expected else ""))
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Slack: ids and payloads, mrkdwn escaping and Block Kit limits, delivery."""

@@ -1,0 +1,1 @@
+"""Scheduled jobs (APScheduler 3): thin functions that call services."""
