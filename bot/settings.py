@@ -129,5 +129,7 @@ def describe_validation_error(error: ValidationError) -> str:
         name = str(problem["loc"][0]).upper() if problem["loc"] else "configuration"
         reason = problem["msg"].removeprefix("Value error, ")
         expected = EXPECTED.get(name)
-        lines.append(f"{name} is invalid ({reason})" + (f": expected {expected}" if expected else ""))
+        lines.append(
+            f"{name} is invalid ({reason})" + (f": expected {expected}" if expected else "")
+        )
     return "\n".join(lines)

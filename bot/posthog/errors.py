@@ -1,13 +1,13 @@
 """Errors raised by the PostHog client. Every outside failure becomes one of these.
 
-    PostHogError                  base; `str(error)` is safe to show a user
-    ├── PostHogAuthError          401/403: key missing, wrong, or lacking a scope
-    ├── PostHogNotFound           404, or an id (run, trace, job) that does not exist
-    ├── PostHogRateLimited        429 after retries; `retry_after` seconds when PostHog said
-    ├── PostHogBudgetExhausted    the client-side query budget is spent; `retry_after` seconds
-    ├── PostHogUnavailable        5xx, timeouts and transport errors after retries
-    ├── PostHogBadQuery           400: PostHog rejected the HogQL (a bug in the bot)
-    └── PostHogSchemaError        a response or event whose shape we cannot read
+PostHogError                  base; `str(error)` is safe to show a user
+├── PostHogAuthError          401/403: key missing, wrong, or lacking a scope
+├── PostHogNotFound           404, or an id (run, trace, job) that does not exist
+├── PostHogRateLimited        429 after retries; `retry_after` seconds when PostHog said
+├── PostHogBudgetExhausted    the client-side query budget is spent; `retry_after` seconds
+├── PostHogUnavailable        5xx, timeouts and transport errors after retries
+├── PostHogBadQuery           400: PostHog rejected the HogQL (a bug in the bot)
+└── PostHogSchemaError        a response or event whose shape we cannot read
 """
 
 from __future__ import annotations

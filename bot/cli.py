@@ -1,0 +1,140 @@
+"""The `clusters-bot` command. Exit codes: 0 success, 1 a failure the message explains, 2 bad
+usage or configuration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.settings import ConfigError, Settings, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+logger = logging.getLogger("clusters_bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clusters-bot",
+        description="A Slack bot for PostHog's LLM clustering runs: answers /clusters questions, "
+        "alerts on what changed between runs, drills into traces in threads.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sandbox = commands.add_parser(
+        "sandbox", help="the embedded default: local PostHog, fake Slack and the bot, no accounts"
+    )
+    sandbox.add_argument("--port", type=int, default=8765, help="port of the sandbox web page")
+    sandbox.add_argument("--fresh", action="store_true", help="start over with new data")
+    sandbox.add_argument("--dir", default=".sandbox", help="where the sandbox keeps its state")
+    commands.add_parser("run", help="Socket Mode listener plus the scheduler in one process")
+    web = commands.add_parser("web", help="HTTP mode: POST /slack/events, GET /healthz on $PORT")
+    web.add_argument("--host", default="0.0.0.0")
+    commands.add_parser("scheduler", help="the scheduler alone (Procfile clock)")
+    check = commands.add_parser("check", help="one alert cycle now, then exit")
+    check.add_argument("--dry-run", action="store_true", help="print instead of posting")
+    doctor = commands.add_parser("doctor", help="check the configuration against PostHog and Slack")
+    doctor.add_argument("--send-test", action="store_true", help="post a test alert")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        if args.command == "sandbox":
+            from sandbox.run import run_sandbox
+
+            return int(run_sandbox(port=args.port, fresh=args.fresh, state_dir=args.dir))
+        settings = load_settings()
+        return COMMANDS[args.command](settings, args)
+    except ConfigError as error:
+        print(f"clusters-bot: configuration problem:\n{error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import create_app
+    from bot.wiring import build_services
+    from jobs.schedule import build_scheduler
+
+    settings.require("SLACK_APP_TOKEN")
+    assert settings.slack_app_token is not None
+    services = build_services(settings)
+    scheduler = build_scheduler(services, background=True)
+    scheduler.start()
+    try:
+        handler = SocketModeHandler(
+            create_app(services), settings.slack_app_token.get_secret_value()
+        )
+        handler.start()  # type: ignore[no-untyped-call]
+    finally:
+        scheduler.shutdown(wait=False)
+    return EXIT_OK
+
+
+def _web(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import create_app
+    from bot.web import serve
+    from bot.wiring import build_services
+
+    settings.require("SLACK_SIGNING_SECRET")
+    services = build_services(settings)
+    serve(create_app(services), services, host=args.host, port=settings.port)
+    return EXIT_OK
+
+
+def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.wiring import build_services
+    from jobs.schedule import build_scheduler
+
+    build_scheduler(build_services(settings)).start()
+    return EXIT_OK
+
+
+def _check(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.posthog.errors import PostHogError
+    from bot.wiring import build_services
+
+    services = build_services(settings)
+    try:
+        report = services.alerts.run_cycle(dry_run=args.dry_run)
+    except PostHogError as error:
+        print(f"clusters-bot: PostHog: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.dry_run:
+        for where, messages in report.preview.items():
+            print(f"== {where}")
+            for message in messages:
+                prefix = "  thread> " if message.parent_key else ""
+                print(prefix + message.text)
+                print(prefix + json.dumps(message.blocks)[:2000])
+    delivery = report.delivery
+    print(
+        f"runs seen {report.runs_seen}, processed {len(report.runs_processed)}, "
+        f"alerts {report.alerts}, messages stored {report.messages_stored}"
+        + (f", sent {delivery.sent}, failed {len(delivery.failed)}" if delivery else "")
+        + f", PostHog queries {services.posthog.budget.spent}"
+    )
+    return EXIT_FAILED if delivery and delivery.failed else EXIT_OK
+
+
+def _doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.doctor import run_doctor
+
+    return run_doctor(settings, send_test=args.send_test)
+
+
+COMMANDS = {
+    "run": _run,
+    "web": _web,
+    "scheduler": _scheduler,
+    "check": _check,
+    "doctor": _doctor,
+}

@@ -1,0 +1,179 @@
+"""`clusters-bot doctor`: check the configuration against PostHog, Slack and the database, one
+line per check with the fix. Exit 0 only if every check passes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from slack_sdk.errors import SlackApiError
+
+from bot.posthog.errors import (
+    PostHogAuthError,
+    PostHogError,
+    PostHogNotFound,
+    PostHogUnavailable,
+)
+from bot.settings import ConfigError, Settings
+from bot.wiring import Services, build_services
+
+NO_RUNS_REASONS = (
+    "PostHog clusters a project only when (1) the organization allows AI data processing, "
+    "(2) the project has at least 1000 summarized traces or generations in 7 days, and (3) the "
+    "daily team sample picks it (about half of eligible teams each day); runs can skip days."
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _posthog_checks(services: Services) -> list[Check]:
+    client = services.posthog
+    checks = []
+    try:
+        runs = client.list_runs(datetime.now(UTC) - timedelta(days=14), limit=50)
+        checks.append(Check("PostHog key and project", True, "HogQL queries work"))
+    except PostHogAuthError as error:
+        return [
+            Check(
+                "PostHog key",
+                False,
+                f"{error} Fix: create a personal API key with "
+                "query:read and llm_analytics:read, set POSTHOG_API_KEY.",
+            )
+        ]
+    except PostHogNotFound:
+        return [
+            Check(
+                "PostHog project",
+                False,
+                "PostHog has no project with that id. Fix: set "
+                "POSTHOG_PROJECT_ID to the number after /project/ in your PostHog URL.",
+            )
+        ]
+    except PostHogUnavailable as error:
+        return [
+            Check(
+                "PostHog host",
+                False,
+                f"{error}. Fix: check POSTHOG_HOST "
+                "(https://us.posthog.com, https://eu.posthog.com or your own domain).",
+            )
+        ]
+    except PostHogError as error:
+        return [Check("PostHog", False, str(error))]
+    if runs:
+        checks.append(Check("Clustering runs", True, f"{len(runs)} runs in the last 14 days"))
+    else:
+        checks.append(
+            Check("Clustering runs", False, "none in the last 14 days. " + NO_RUNS_REASONS)
+        )
+    try:
+        jobs = client.list_jobs()
+        checks.append(Check("Clustering jobs", True, f"{len(jobs)} jobs readable"))
+    except PostHogAuthError:
+        checks.append(
+            Check(
+                "Clustering jobs",
+                False,
+                "the key cannot read clustering jobs. "
+                "Fix: add the llm_analytics:read scope to the key.",
+            )
+        )
+    except PostHogError as error:
+        checks.append(Check("Clustering jobs", False, str(error)))
+    return checks
+
+
+def _slack_checks(services: Services, *, send_test: bool) -> list[Check]:
+    settings, client = services.settings, services.slack
+    try:
+        identity = client.auth_test()
+    except SlackApiError as error:
+        return [
+            Check(
+                "Slack token",
+                False,
+                f"Slack says {error.response.get('error')}. Fix: "
+                "copy the Bot User OAuth Token (xoxb-) into SLACK_BOT_TOKEN.",
+            )
+        ]
+    checks = [Check("Slack token", True, f"bot {identity.get('user')} in {identity.get('team')}")]
+    if not (settings.slack_signing_secret or settings.slack_app_token):
+        checks.append(
+            Check(
+                "Slack mode",
+                False,
+                "set SLACK_SIGNING_SECRET (clusters-bot web) or "
+                "SLACK_APP_TOKEN (clusters-bot run).",
+            )
+        )
+    channel = settings.alert_channel
+    if channel is None:
+        checks.append(
+            Check(
+                "Alert channel",
+                False,
+                "ALERT_CHANNEL is not set: alerts go only to "
+                "channels that ran /clusters subscribe.",
+            )
+        )
+    elif send_test:
+        try:
+            client.chat_postMessage(channel=channel, text=":wave: clusters-bot test alert")
+            checks.append(Check("Alert channel", True, f"posted a test message to {channel}"))
+        except SlackApiError as error:
+            code = error.response.get("error")
+            checks.append(
+                Check(
+                    "Alert channel",
+                    False,
+                    f"cannot post in {channel} ({code}). Fix: "
+                    "invite the bot with /invite, or add the chat:write.public scope.",
+                )
+            )
+    else:
+        try:
+            info = client.conversations_info(channel=channel)
+            member = (info.get("channel") or {}).get("is_member")
+            detail = "bot is a member" if member else "bot is not a member: invite it with /invite"
+            checks.append(Check("Alert channel", bool(member), detail))
+        except SlackApiError as error:
+            checks.append(
+                Check(
+                    "Alert channel",
+                    False,
+                    f"{channel}: {error.response.get('error')}"
+                    ". Fix: set ALERT_CHANNEL to a channel id (C…) the bot can see.",
+                )
+            )
+    return checks
+
+
+def run_doctor(
+    settings: Settings,
+    *,
+    send_test: bool = False,
+    out: Callable[[str], None] = print,
+    services: Services | None = None,
+) -> int:
+    try:
+        services = services or build_services(settings)
+    except ConfigError as error:
+        out(f"✗ configuration: {error}")
+        return 2
+    checks = [Check("Database", True, "reachable")]
+    try:
+        services.store.ping()
+    except Exception as error:  # report, don't crash
+        checks = [Check("Database", False, f"{type(error).__name__}: check DATABASE_URL")]
+    checks += _posthog_checks(services)
+    checks += _slack_checks(services, send_test=send_test)
+    for check in checks:
+        out(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}")
+    return 0 if all(check.ok for check in checks) else 1

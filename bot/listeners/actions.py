@@ -1,0 +1,131 @@
+"""Buttons: drilldowns into the message's thread, share, mute, open.
+
+Slash commands cannot run in threads, so drilldowns are buttons. A reply goes into the thread of
+the clicked message; an ephemeral message has no thread, so its drilldowns answer ephemerally.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack, Respond
+from slack_sdk import WebClient
+
+from bot.commands import parse_clusters_command
+from bot.listeners.answer import Asker, answer, is_admin
+from bot.rendering.message import Message
+from bot.services.errors import NotAllowed
+from bot.slack.escape import SafeMrkdwn
+from bot.slack.ids import ClusterRef, MuteRef, ShareRef, TraceRef
+from bot.wiring import Services
+
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+
+
+@dataclass(frozen=True)
+class Place:
+    channel: str
+    thread_ts: str | None
+    ephemeral: bool
+
+
+def place_of(body: dict[str, Any]) -> Place:
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id", "")
+    if container.get("is_ephemeral"):
+        return Place(channel, None, True)
+    thread_ts = container.get("thread_ts") or container.get("message_ts")
+    return Place(channel, thread_ts, False)
+
+
+def reply(place: Place, message: Message, client: WebClient, respond: Respond) -> None:
+    if place.ephemeral or place.thread_ts is None:
+        respond(**message.as_kwargs(), response_type="ephemeral", replace_original=False)
+        return
+    client.chat_postMessage(
+        channel=place.channel,
+        thread_ts=place.thread_ts,
+        unfurl_links=False,
+        unfurl_media=False,
+        **message.as_kwargs(),
+    )
+
+
+def handle_traces_action(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    services: Services,
+) -> None:
+    ack()
+    ref = ClusterRef.model_validate_json(action["value"])
+    view = services.clusters.cluster_items(ref.run_id, ref.cluster_id)
+    reply(place_of(body), services.drilldown.traces(view), client, respond)
+
+
+def handle_trace_details_action(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    services: Services,
+) -> None:
+    ack()
+    ref = TraceRef.model_validate_json(action["value"])
+    view = services.clusters.trace(ref.trace_id, ref.at, ref.event)
+    reply(place_of(body), services.drilldown.trace(view), client, respond)
+
+
+def handle_share_action(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    services: Services,
+) -> None:
+    ack()
+    ref = ShareRef.model_validate_json(action["value"])
+    user = body["user"]["id"]
+    asker = Asker(channel=place_of(body).channel, user=user, text=ref.text)
+    message = answer(parse_clusters_command(ref.text), asker, services, client)
+    respond(**message.as_kwargs(), response_type="in_channel", replace_original=False)
+
+
+def handle_mute_action(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    services: Services,
+) -> None:
+    ack()
+    user = body["user"]["id"]
+    if not is_admin(user, services, client):
+        raise NotAllowed("Only workspace admins (or users in ADMIN_USER_IDS) can mute alerts.")
+    ref = MuteRef.model_validate_json(action["value"])
+    place = place_of(body)
+    mute = services.channel_settings.mute_ref(
+        place.channel, ref.run_id, ref.cluster_id, ref.hours, user
+    )
+    mention = SafeMrkdwn(f"<@{user}>") if USER_ID.fullmatch(user) else user
+    note = services.renderer.text(
+        "mute_note.md.j2", user=mention, title=mute.title, until=mute.until
+    )
+    reply(
+        place,
+        Message(text=note, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": note}}]),
+        client,
+        respond,
+    )
+
+
+def handle_open_action(ack: Ack) -> None:
+    """Link buttons still send an action; acknowledge it so Slack shows no error."""
+    ack()

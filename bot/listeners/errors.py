@@ -1,0 +1,72 @@
+"""The one error boundary: known failures become a helpful ephemeral reply; anything else a
+reply with an error id that is also in the log."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from slack_bolt import BoltResponse
+from slack_bolt.context.context import BoltContext
+from slack_sdk.errors import SlackApiError
+
+from bot.posthog.errors import (
+    PostHogAuthError,
+    PostHogNotFound,
+    PostHogRateLimited,
+    PostHogUnavailable,
+)
+from bot.rendering.message import Message
+from bot.services.errors import CommandError
+
+logger = logging.getLogger(__name__)
+
+SLACK_ERRORS = {
+    "not_in_channel": "I'm not in this channel, so I can't post the answer here. "
+    "Invite me with `/invite @clusters-bot` and try again.",
+    "channel_not_found": "I can't see this channel. For a private channel, invite me first.",
+    "is_archived": "This channel is archived.",
+}
+
+
+def user_message(error: Exception) -> str | None:
+    """What to tell the user about a known failure; None for a bug."""
+    if isinstance(error, CommandError | PostHogNotFound):
+        return str(error)
+    if isinstance(error, PostHogRateLimited):
+        wait = f" Try again in {error.retry_after:.0f} s." if error.retry_after else ""
+        return f"PostHog is rate limiting the bot's queries right now.{wait}"
+    if isinstance(error, PostHogUnavailable):
+        return (
+            f"PostHog is not answering right now ({error}). "
+            "I tried a few times; try again in a minute."
+        )
+    if isinstance(error, PostHogAuthError):
+        return (
+            "PostHog refused the bot's API key. "
+            "Whoever runs the bot can check it with `clusters-bot doctor`."
+        )
+    if isinstance(error, SlackApiError):
+        return SLACK_ERRORS.get(str(error.response.get("error")))
+    return None
+
+
+def handle_error(error: Exception, body: dict[str, Any], context: BoltContext) -> BoltResponse:
+    text = user_message(error)
+    services = context.get("services")
+    if text is not None:
+        logger.info("slack.request.refused", extra={"reason": text[:200]})
+        message = services.renderer.error(text) if services else Message(text=text)
+    else:
+        error_id = uuid.uuid4().hex[:10]
+        logger.exception("slack.request.failed", extra={"error_id": error_id}, exc_info=error)
+        generic = "Something went wrong while answering."
+        message = services.renderer.error(generic, error_id) if services else Message(text=generic)
+    respond = context.respond
+    if respond is not None and body.get("response_url"):
+        try:
+            respond(**message.as_kwargs(), response_type="ephemeral", replace_original=False)
+        except Exception:  # the reply channel itself failed; the log has the error
+            logger.exception("slack.error_reply.failed")
+    return BoltResponse(status=200, body="")

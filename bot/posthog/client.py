@@ -1,0 +1,335 @@
+"""PostHog client: the HogQL query API, TraceQuery and clustering jobs, over one httpx.Client.
+
+Every request has a timeout and bounded retries (stamina): 429 waits `Retry-After` when PostHog
+sends it, 429 without it, 5xx and transport errors back off exponentially, other 4xx never
+retry. HogQL queries spend from a client-side `QueryBudget` first.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import stamina
+
+from bot.domain.models import (
+    CLUSTER_EVENTS,
+    ClusteringRun,
+    ClusterMetrics,
+    Level,
+    RunSummary,
+)
+from bot.posthog import queries
+from bot.posthog.budget import QueryBudget
+from bot.posthog.errors import (
+    PostHogAuthError,
+    PostHogBadQuery,
+    PostHogError,
+    PostHogNotFound,
+    PostHogRateLimited,
+    PostHogSchemaError,
+    PostHogUnavailable,
+)
+from bot.posthog.metrics import ItemMetrics, aggregate_cluster_metrics
+from bot.posthog.schemas import (
+    ClusteringJob,
+    JobsPage,
+    LLMTrace,
+    QueryResult,
+    first,
+    parse_rows,
+    parse_run,
+    parse_run_summary,
+)
+
+logger = logging.getLogger(__name__)
+
+RUN_LOOKBACK = timedelta(days=90)
+TRACE_MARGIN = timedelta(days=1)
+
+
+def _is_transient(error: Exception) -> bool | float:
+    """stamina's backoff hook: a float is the wait PostHog asked for."""
+    if isinstance(error, PostHogRateLimited):
+        return error.retry_after if error.retry_after is not None else True
+    return isinstance(error, PostHogUnavailable)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    return str(body.get("detail") or body)[:500] if isinstance(body, dict) else str(body)[:300]
+
+
+def raise_for_response(response: httpx.Response, name: str) -> None:
+    """Map PostHog's status codes onto the error tree (errors.py)."""
+    status = response.status_code
+    if status < 400:
+        return
+    detail = _detail(response)
+    if status in (401, 403):
+        raise PostHogAuthError(
+            f"PostHog refused the API key ({status}): {detail}. Check POSTHOG_API_KEY and its "
+            "scopes (query:read, llm_analytics:read)."
+        )
+    if status == 404:
+        raise PostHogNotFound(f"PostHog has no such resource ({name}): check POSTHOG_PROJECT_ID")
+    if status == 429:
+        raise PostHogRateLimited(f"PostHog is rate limiting us: {detail}", _retry_after(response))
+    if status >= 500:
+        raise PostHogUnavailable(f"PostHog answered {status} to {name}")
+    raise PostHogBadQuery(f"PostHog rejected {name} ({status}): {detail}")
+
+
+class PostHogClient:
+    def __init__(
+        self,
+        http: httpx.Client,
+        project_id: int,
+        *,
+        budget: QueryBudget | None = None,
+        attempts: int = 4,
+        retry_timeout: float = 30.0,
+    ) -> None:
+        self._http = http
+        self._base = f"/api/projects/{project_id}"
+        self.budget = budget or QueryBudget(120)
+        self._attempts = attempts
+        self._retry_timeout = retry_timeout
+        self.requests_sent = 0
+
+    # -- transport -----------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, name: str, **kwargs: Any) -> Any:
+        for attempt in stamina.retry_context(
+            on=_is_transient,
+            attempts=self._attempts,
+            timeout=self._retry_timeout,
+            wait_initial=0.5,
+            wait_max=10.0,
+        ):
+            with attempt:
+                return self._send_once(method, path, name, **kwargs)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send_once(self, method: str, path: str, name: str, **kwargs: Any) -> Any:
+        if name.startswith("hogql:"):
+            self.budget.acquire()
+        self.requests_sent += 1
+        try:
+            response = self._http.request(method, f"{self._base}{path}", **kwargs)
+        except httpx.TransportError as error:
+            logger.warning("posthog.request.failed", extra={"query": name, "error": repr(error)})
+            raise PostHogUnavailable(f"PostHog is unreachable ({type(error).__name__})") from error
+        raise_for_response(response, name)
+        try:
+            return response.json()
+        except ValueError as error:
+            raise PostHogUnavailable(f"PostHog sent a broken response to {name}") from error
+
+    def query(self, hogql: str, values: dict[str, Any], *, name: str) -> QueryResult:
+        """Run one HogQL query. `values` fill `{placeholders}`; nothing is spliced."""
+        body = {
+            "query": {
+                "kind": "HogQLQuery",
+                "query": hogql,
+                "values": values,
+                "modifiers": {"convertToProjectTimezone": False},
+            },
+            "refresh": "blocking",
+            "name": f"clusters_bot_{name}",
+        }
+        return parse_rows(self._send("POST", "/query/", f"hogql:{name}", json=body), name)
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def list_runs(self, since: datetime, *, limit: int = 200) -> list[RunSummary]:
+        """Runs of every level and job, newest first, in ONE query."""
+        result = self.query(
+            queries.LIST_RUNS,
+            {"events": list(CLUSTER_EVENTS), "since": _utc(since), "limit": limit},
+            name="list_runs",
+        )
+        return [parse_run_summary(row) for row in result.rows()]
+
+    def get_run(self, run_id: str) -> ClusteringRun:
+        """One run, bounded to the UTC day in its id as PostHog's UI does (plus a day of
+        slack for emission after midnight)."""
+        day = run_day(run_id)
+        if day is None:
+            date_from, date_to = datetime.now(UTC) - RUN_LOOKBACK, datetime.now(UTC)
+        else:
+            date_from, date_to = day, day + timedelta(days=2)
+        result = self.query(
+            queries.GET_RUN,
+            {
+                "events": list(CLUSTER_EVENTS),
+                "run_id": run_id,
+                "date_from": _utc(date_from),
+                "date_to": _utc(date_to),
+            },
+            name="get_run",
+        )
+        row = first(result.rows())
+        if row is None:
+            raise PostHogNotFound(f"No clustering run with id `{run_id}`")
+        return parse_run(row)
+
+    def previous_run(self, run: RunSummary) -> ClusteringRun | None:
+        """The latest earlier run of the same series (level, job), if any."""
+        result = self.query(
+            queries.PREVIOUS_RUN,
+            {
+                "event": run.level.event,
+                "job_id": run.job_id,
+                "run_id": run.run_id,
+                "before": _utc(run.timestamp),
+                "since": _utc(run.timestamp - RUN_LOOKBACK),
+            },
+            name="previous_run",
+        )
+        row = first(result.rows())
+        return parse_run(row) if row else None
+
+    # -- metrics -------------------------------------------------------------------------
+
+    def item_metrics(
+        self, level: Level, item_ids: Sequence[str], window: tuple[datetime, datetime]
+    ) -> dict[str, ItemMetrics]:
+        """Per-item cost/latency/tokens/errors, in ceil(len/1000) queries."""
+        template = queries.ITEM_METRICS.get(level)
+        if template is None or not item_ids:
+            return {}
+        found: dict[str, ItemMetrics] = {}
+        for chunk in _chunks(sorted(set(item_ids)), queries.ID_CHUNK):
+            result = self.query(
+                template,
+                {
+                    "item_ids": chunk,
+                    "date_from": _utc(window[0]),
+                    "date_to": _utc(window[1]),
+                    "limit": queries.MAX_ROWS,
+                },
+                name=f"{level.value}_item_metrics",
+            )
+            for row in result.rows():
+                found[str(row["item_id"])] = ItemMetrics.from_row(row)
+        return found
+
+    def compute_metrics(self, run: ClusteringRun) -> dict[int, ClusterMetrics]:
+        """Metrics for the clusters whose embedded `metrics` are missing or null."""
+        missing = [c for c in run.clusters if c.metrics is None]
+        if not missing or run.level not in queries.ITEM_METRICS:
+            return {}  # evaluation-level metrics exist only embedded
+        if run.window_start is None or run.window_end is None:
+            return {}
+        ids = [item.item_id for cluster in missing for item in cluster.items]
+        per_item = self.item_metrics(run.level, ids, (run.window_start, run.window_end))
+        return {c.cluster_id: aggregate_cluster_metrics(c, per_item) for c in missing}
+
+    def trace_details(
+        self, trace_ids: Sequence[str], window: tuple[datetime, datetime]
+    ) -> dict[str, dict[str, Any]]:
+        """Summary title, model and first error per trace, in one query."""
+        if not trace_ids:
+            return {}
+        result = self.query(
+            queries.TRACE_DETAILS,
+            {
+                "trace_ids": list(dict.fromkeys(trace_ids)),
+                "date_from": _utc(window[0]),
+                "date_to": _utc(window[1]),
+                "limit": len(trace_ids) + 1,
+            },
+            name="trace_details",
+        )
+        return {str(row["trace_id"]): row for row in result.rows()}
+
+    # -- traces and jobs -----------------------------------------------------------------
+
+    def get_trace(self, trace_id: str, around: datetime | None = None) -> LLMTrace:
+        """One trace via TraceQuery; `around` (an item timestamp) bounds the search."""
+        center = around or datetime.now(UTC)
+        date_to = min(center + TRACE_MARGIN, datetime.now(UTC) + TRACE_MARGIN)
+        date_from = center - (TRACE_MARGIN if around else timedelta(days=30))
+        body = {
+            "query": {
+                "kind": "TraceQuery",
+                "traceId": trace_id,
+                "dateRange": {
+                    "date_from": date_from.astimezone(UTC).isoformat(),
+                    "date_to": date_to.astimezone(UTC).isoformat(),
+                },
+                "properties": [],
+            }
+        }
+        payload = self._send("POST", "/query/", "trace_query", json=body)
+        results = payload.get("results") if isinstance(payload, dict) else None
+        if not results:
+            raise PostHogNotFound(f"No trace with id `{trace_id}` around that time")
+        try:
+            return LLMTrace.model_validate(results[0])
+        except ValueError as error:
+            raise PostHogSchemaError(f"Unreadable trace `{trace_id}`") from error
+
+    def list_jobs(self, *, page_size: int = 100) -> list[ClusteringJob]:
+        """All clustering jobs, following LimitOffset pagination."""
+        jobs: list[ClusteringJob] = []
+        offset = 0
+        while True:
+            payload = self._send(
+                "GET",
+                "/llm_analytics/clustering_jobs/",
+                "clustering_jobs",
+                params={"limit": page_size, "offset": offset},
+            )
+            try:
+                page = JobsPage.model_validate(payload)
+            except ValueError as error:
+                raise PostHogSchemaError("Unreadable clustering jobs page") from error
+            jobs.extend(page.results)
+            offset += len(page.results)
+            if not page.next or not page.results:
+                return jobs
+
+
+def run_day(run_id: str) -> datetime | None:
+    """The UTC day in a run id: `{team}_{level}_{YYYYMMDD}_{HHMMSS}[_job][_label]`."""
+    parts = run_id.split("_")
+    for index in (2, 1):  # current format, then the older one without a level
+        if len(parts) > index:
+            try:
+                return datetime.strptime(parts[index], "%Y%m%d").replace(tzinfo=UTC)
+            except ValueError:
+                continue
+    return None
+
+
+def _chunks(values: Sequence[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
+
+
+def query_count_for(items: int) -> int:
+    """How many metric queries `compute_metrics` needs for `items` items."""
+    return math.ceil(items / queries.ID_CHUNK)
+
+
+__all__ = ["PostHogClient", "PostHogError", "raise_for_response", "run_day"]

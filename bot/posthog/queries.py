@@ -1,0 +1,105 @@
+"""Every HogQL query the bot sends. Values only ever arrive through `{placeholders}`.
+
+Each query has an explicit LIMIT: PostHog silently cuts at 100 rows without one. Properties are
+wrapped in `toString(...)`, which stays correct when a team has typed property definitions
+(reference/posthog.md 3.8, 4).
+"""
+
+from __future__ import annotations
+
+from bot.domain.models import Level
+
+MAX_ROWS = 50_000
+ID_CHUNK = 1000
+
+# `$ai_clusters` is a native array in current events and a JSON string in some older ones.
+CLUSTERS_JSON = (
+    "if(JSONType(properties, '$ai_clusters') = 'String', "
+    "JSONExtractString(properties, '$ai_clusters'), JSONExtractRaw(properties, '$ai_clusters'))"
+)
+
+RUN_COLUMNS = f"""
+    toString(properties.$ai_clustering_run_id) AS run_id,
+    event,
+    coalesce(toString(properties.$ai_clustering_job_id), '') AS job_id,
+    coalesce(toString(properties.$ai_clustering_job_name), '') AS job_name,
+    toString(properties.$ai_window_start) AS window_start,
+    toString(properties.$ai_window_end) AS window_end,
+    coalesce(toIntOrNull(toString(properties.$ai_total_items_analyzed)),
+             toIntOrNull(toString(properties.$ai_total_traces_analyzed)), 0) AS total_items,
+    JSONLength({CLUSTERS_JSON}) AS cluster_count,
+    timestamp"""
+
+LIST_RUNS = f"""
+SELECT {RUN_COLUMNS}
+FROM events
+WHERE event IN {{events}} AND timestamp >= toDateTime({{since}})
+ORDER BY timestamp DESC
+LIMIT {{limit}}"""
+
+GET_RUN = f"""
+SELECT {RUN_COLUMNS},
+    {CLUSTERS_JSON} AS clusters
+FROM events
+WHERE event IN {{events}}
+  AND timestamp >= toDateTime({{date_from}}) AND timestamp < toDateTime({{date_to}})
+  AND toString(properties.$ai_clustering_run_id) = {{run_id}}
+ORDER BY timestamp DESC
+LIMIT 1"""
+
+PREVIOUS_RUN = f"""
+SELECT {RUN_COLUMNS},
+    {CLUSTERS_JSON} AS clusters
+FROM events
+WHERE event = {{event}}
+  AND coalesce(toString(properties.$ai_clustering_job_id), '') = {{job_id}}
+  AND timestamp < toDateTime({{before}}) AND timestamp >= toDateTime({{since}})
+  AND toString(properties.$ai_clustering_run_id) != {{run_id}}
+ORDER BY timestamp DESC
+LIMIT 1"""
+
+# Per-item aggregates with PostHog's own semantics (trace_clustering/data.py fetch_item_metrics):
+# cost over generations and embeddings, latency summed over generations, errors over
+# generations, embeddings and spans.
+TRACE_ITEM_METRICS = """
+SELECT toString(properties.$ai_trace_id) AS item_id,
+    sumIf(toFloat(properties.$ai_total_cost_usd),
+          event IN ('$ai_generation', '$ai_embedding')) AS cost,
+    sumIf(toFloat(properties.$ai_latency), event = '$ai_generation') AS latency,
+    sumIf(coalesce(toInt(properties.$ai_input_tokens), 0)
+          + coalesce(toInt(properties.$ai_output_tokens), 0), event = '$ai_generation') AS tokens,
+    countIf(toString(properties.$ai_is_error) = 'true') AS errors
+FROM events
+WHERE event IN ('$ai_generation', '$ai_embedding', '$ai_span')
+  AND timestamp >= toDateTime({date_from}) AND timestamp <= toDateTime({date_to})
+  AND toString(properties.$ai_trace_id) IN {item_ids}
+GROUP BY item_id
+LIMIT {limit}"""
+
+GENERATION_ITEM_METRICS = """
+SELECT toString(uuid) AS item_id,
+    toFloat(properties.$ai_total_cost_usd) AS cost,
+    toFloat(properties.$ai_latency) AS latency,
+    coalesce(toInt(properties.$ai_input_tokens), 0)
+        + coalesce(toInt(properties.$ai_output_tokens), 0) AS tokens,
+    if(toString(properties.$ai_is_error) = 'true', 1, 0) AS errors
+FROM events
+WHERE event = '$ai_generation'
+  AND timestamp >= toDateTime({date_from}) AND timestamp <= toDateTime({date_to})
+  AND toString(uuid) IN {item_ids}
+LIMIT {limit}"""
+
+ITEM_METRICS = {Level.TRACE: TRACE_ITEM_METRICS, Level.GENERATION: GENERATION_ITEM_METRICS}
+
+# One row per trace: what a drilldown line shows (summary title, model, first error).
+TRACE_DETAILS = """
+SELECT toString(properties.$ai_trace_id) AS trace_id,
+    anyIf(toString(properties.$ai_summary_title), event = '$ai_trace_summary') AS summary_title,
+    anyIf(toString(properties.$ai_model), event = '$ai_generation') AS model,
+    anyIf(toString(properties.$ai_error), toString(properties.$ai_is_error) = 'true') AS error
+FROM events
+WHERE event IN ('$ai_generation', '$ai_trace_summary', '$ai_span', '$ai_embedding')
+  AND timestamp >= toDateTime({date_from}) AND timestamp <= toDateTime({date_to})
+  AND toString(properties.$ai_trace_id) IN {trace_ids}
+GROUP BY trace_id
+LIMIT {limit}"""

@@ -1,0 +1,74 @@
+"""Block Kit building blocks as plain dicts, and the one exit that enforces Slack's limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from bot.rendering.message import Message
+from bot.slack.escape import BUTTON_TEXT_MAX, HEADER_TEXT_MAX, clean_inline, enforce_limits
+from bot.slack.ids import ActionId
+
+Block = dict[str, Any]
+
+
+def header(text: str) -> Block:
+    """Headers are plain_text: no mrkdwn, so no escaping, only length and newlines."""
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": clean_inline(text, HEADER_TEXT_MAX), "emoji": True},
+    }
+
+
+def section(text: str, *, accessory: Block | None = None) -> Block:
+    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    if accessory:
+        block["accessory"] = accessory
+    return block
+
+
+def fields(*texts: str) -> Block:
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": t} for t in texts]}
+
+
+def context(*texts: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in texts if t]}
+
+
+def divider() -> Block:
+    return {"type": "divider"}
+
+
+def button(
+    text: str,
+    action_id: ActionId,
+    *,
+    value: BaseModel | None = None,
+    url: str | None = None,
+    style: str | None = None,
+    suffix: str = "",
+) -> Block:
+    """`suffix` keeps action ids unique within a message (Slack requires it)."""
+    element: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": clean_inline(text, BUTTON_TEXT_MAX), "emoji": True},
+        "action_id": f"{action_id.value}{suffix}",
+    }
+    if value is not None:
+        element["value"] = value.model_dump_json(exclude_none=True)
+    if url:
+        element["url"] = url
+    if style:
+        element["style"] = style
+    return element
+
+
+def actions(*elements: Block) -> Block:
+    return {"type": "actions", "elements": list(elements)}
+
+
+def finish(blocks: list[Block], text: str) -> Message:
+    """Every message leaves through here: truncated to Slack's limits, with fallback text."""
+    safe_blocks, safe_text = enforce_limits(blocks, fallback_text=text)
+    return Message(text=safe_text, blocks=safe_blocks)

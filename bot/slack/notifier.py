@@ -1,0 +1,228 @@
+"""Delivery to Slack: the outbox drain (exactly once) and direct thread replies.
+
+Exactly once: a message is in the outbox before it is sent and marked sent when Slack returns
+its `ts`. A 429 is certain not to have posted, so slack_sdk retries it after `Retry-After`. A 5xx
+or a dropped connection is ambiguous: the message may or may not be in the channel. Such a row
+stays `sending`, and the next drain looks for it in Slack by the outbox key carried in the
+message's metadata before posting again. So neither a crash, a restart nor a flaky network
+loses or repeats a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.rendering.message import Message
+from bot.store.schema import OutboxRow, utcnow
+from bot.store.store import Store
+
+logger = logging.getLogger(__name__)
+
+METADATA_EVENT = "clusters_bot_message"
+# Errors that will not go away by trying again; the row is marked failed and reported.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "is_archived",
+        "invalid_blocks",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "missing_scope",
+        "msg_too_long",
+        "no_text",
+        "restricted_action",
+    }
+)
+
+
+def make_web_client(token: str, base_url: str, *, interactive: bool = True) -> WebClient:
+    """A WebClient whose retries are safe for its use.
+
+    `interactive` clients (drilldowns, command replies) also retry 5xx and connection errors;
+    the outbox client retries only 429, and resolves ambiguous failures itself.
+    """
+    handlers: list[object] = [RateLimitErrorRetryHandler(max_retry_count=3)]
+    if interactive:
+        handlers += [
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ]
+    return WebClient(token=token, base_url=base_url, timeout=15, retry_handlers=handlers)  # type: ignore[arg-type]
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    recovered: int = 0
+    retrying: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+class SlackNotifier:
+    def __init__(
+        self,
+        client: WebClient,
+        store: Store,
+        *,
+        min_interval: float = 1.0,
+        recover_after: timedelta = timedelta(seconds=30),
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._min_interval = min_interval
+        self._recover_after = recover_after
+        self._sleep = sleep
+        self._clock = clock
+        self._last_post: dict[str, float] = {}
+
+    # -- the outbox -----------------------------------------------------------------------
+
+    def deliver(self) -> DeliveryReport:
+        """Send every deliverable outbox row, parents before their replies."""
+        report = DeliveryReport()
+        for row in self._store.deliverable():
+            thread_ts = None
+            if row.parent_key:
+                thread_ts = self._store.sent_ts(row.channel, row.parent_key)
+                if thread_ts is None:
+                    continue  # the parent is not out yet; the reply waits for it
+            if row.status == "sending":
+                if not self._stale(row):
+                    continue  # another worker is sending it right now
+                try:
+                    found = self._find_sent(row, thread_ts)
+                except (SlackApiError, SlackClientError, OSError) as error:
+                    logger.warning("slack.outbox.recovery_failed", extra={"error": repr(error)})
+                    report.retrying += 1
+                    continue  # cannot tell whether it was posted: never guess, ask again later
+                if found:
+                    self._store.mark_sent(row.id, found)
+                    report.recovered += 1
+                    continue
+                self._store.mark_unsent(row.id, row.last_error or "recovered after a crash")
+            if not self._store.claim(row.id):
+                continue
+            self._send(row, thread_ts, report)
+        if report.sent or report.failed or report.recovered:
+            logger.info(
+                "slack.outbox.drained",
+                extra={
+                    "sent": report.sent,
+                    "recovered": report.recovered,
+                    "retrying": report.retrying,
+                    "failed": len(report.failed),
+                },
+            )
+        return report
+
+    def _stale(self, row: OutboxRow) -> bool:
+        if row.last_error:  # the sender saw an ambiguous failure and let go of the row
+            return True
+        return row.claimed_at is None or utcnow() - row.claimed_at >= self._recover_after
+
+    def _send(self, row: OutboxRow, thread_ts: str | None, report: DeliveryReport) -> None:
+        self._pace(row.channel)
+        try:
+            response = self._client.chat_postMessage(
+                channel=row.channel,
+                text=row.text,
+                blocks=row.blocks,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+                metadata={"event_type": METADATA_EVENT, "event_payload": {"key": row.key}},
+            )
+        except SlackApiError as error:
+            code = str(error.response.get("error", "unknown_error"))
+            status = self._store.mark_unsent(row.id, code, permanent=code in PERMANENT_ERRORS)
+            self._note_failure(row, code, status, report)
+            return
+        except (SlackClientError, OSError) as error:
+            # Ambiguous: Slack may have posted it. Leave the row `sending` for recovery.
+            self._store.mark_ambiguous(row.id, f"{type(error).__name__}: {error}"[:300])
+            report.retrying += 1
+            logger.warning(
+                "slack.outbox.ambiguous",
+                extra={"channel": row.channel, "key": row.key, "error": repr(error)[:300]},
+            )
+            return
+        self._store.mark_sent(row.id, str(response["ts"]))
+        report.sent += 1
+
+    def _note_failure(self, row: OutboxRow, code: str, status: str, report: DeliveryReport) -> None:
+        if status == "failed":
+            report.failed.append(f"{row.channel}: {code}")
+            logger.error(
+                "slack.outbox.failed", extra={"channel": row.channel, "key": row.key, "error": code}
+            )
+        else:
+            report.retrying += 1
+            logger.warning(
+                "slack.outbox.retrying",
+                extra={"channel": row.channel, "key": row.key, "error": code},
+            )
+
+    def _find_sent(self, row: OutboxRow, thread_ts: str | None) -> str | None:
+        """Look for the row's message in Slack by its metadata key (after an ambiguous send)."""
+        oldest = (row.claimed_at or row.created_at) - timedelta(seconds=5)
+        since = f"{_epoch(oldest):.6f}"
+        if thread_ts:
+            response = self._client.conversations_replies(
+                channel=row.channel,
+                ts=thread_ts,
+                oldest=since,
+                include_all_metadata=True,
+                limit=200,
+            )
+        else:
+            response = self._client.conversations_history(
+                channel=row.channel, oldest=since, include_all_metadata=True, limit=200
+            )
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (
+                metadata.get("event_type") == METADATA_EVENT
+                and (metadata.get("event_payload") or {}).get("key") == row.key
+            ):
+                return str(message["ts"])
+        return None
+
+    def _pace(self, channel: str) -> None:
+        """Slack allows about one message per second per channel (slack.md A9)."""
+        last = self._last_post.get(channel)
+        if last is not None:
+            wait = self._min_interval - (self._clock() - last)
+            if wait > 0:
+                self._sleep(wait)
+        self._last_post[channel] = self._clock()
+
+    # -- direct posts (drilldowns) ----------------------------------------------------------
+
+    def reply_in_thread(self, channel: str, thread_ts: str, message: Message) -> str:
+        response = self._client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+            **message.as_kwargs(),
+        )
+        return str(response["ts"])
+
+
+def _epoch(moment: datetime) -> float:
+    return moment.timestamp()

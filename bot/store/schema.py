@@ -1,0 +1,139 @@
+"""Tables of the state store. SQLite by default, PostgreSQL by `DATABASE_URL`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware in and out, on SQLite (which forgets the zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RunRow(Base):
+    """A parsed run (immutable once emitted), with any metrics we computed for it."""
+
+    __tablename__ = "runs"
+
+    run_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    level: Mapped[str] = mapped_column(String(20), index=True)
+    job_id: Mapped[str] = mapped_column(String(100), index=True)
+    timestamp: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SeriesRow(Base):
+    """How far alerting has got in one series: the newest run already processed."""
+
+    __tablename__ = "series"
+
+    level: Mapped[str] = mapped_column(String(20), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_run_id: Mapped[str] = mapped_column(String(300))
+    last_run_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class OutboxRow(Base):
+    """A message to deliver exactly once: stored before sending, marked sent on Slack's ok.
+
+    `status`: pending -> sending -> sent, or failed after too many attempts. A row left in
+    `sending` by a crash is ambiguous; the notifier resolves it through message metadata.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("channel", "key", name="uq_outbox_channel_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(40), index=True)
+    key: Mapped[str] = mapped_column(String(400))
+    parent_key: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    run_id: Mapped[str] = mapped_column(String(300), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    blocks: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    ts: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class SubscriptionRow(Base):
+    """A channel's interest in runs: level and job `None` mean "any". `active` False opts the
+    default alert channel out of everything."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("channel", "level", "job", name="uq_subscription"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(40), index=True)
+    level: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    job: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ChannelSettingsRow(Base):
+    __tablename__ = "channel_settings"
+
+    channel: Mapped[str] = mapped_column(String(40), primary_key=True)
+    thresholds: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    quiet_summary: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_by: Mapped[str] = mapped_column(String(40), default="")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class MuteRow(Base):
+    """A muted cluster of one run; carried to its match in each later run of the series."""
+
+    __tablename__ = "mutes"
+    __table_args__ = (UniqueConstraint("channel", "run_id", "cluster_id", name="uq_mute"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(40), index=True)
+    level: Mapped[str] = mapped_column(String(20))
+    job_id: Mapped[str] = mapped_column(String(100))
+    run_id: Mapped[str] = mapped_column(String(300))
+    cluster_id: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    until: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    created_by: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

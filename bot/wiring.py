@@ -1,0 +1,100 @@
+"""The composition root: builds clients, store and services from Settings.
+
+The only place secrets are unwrapped (`get_secret_value`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from slack_sdk import WebClient
+
+from bot.posthog.budget import QueryBudget
+from bot.posthog.client import PostHogClient
+from bot.posthog.urls import PostHogUrls
+from bot.rendering.answers import Renderer
+from bot.rendering.changes import ChangeRenderer
+from bot.rendering.drilldown import DrilldownRenderer
+from bot.rendering.env import make_environment
+from bot.services.alerts import AlertService, Routing
+from bot.services.channel_settings import ChannelSettings
+from bot.services.clusters import ClustersService
+from bot.services.runs import RunRepository
+from bot.settings import DrilldownContent, Settings
+from bot.slack.notifier import SlackNotifier, make_web_client
+from bot.store.store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    posthog: PostHogClient
+    runs: RunRepository
+    clusters: ClustersService
+    channel_settings: ChannelSettings
+    alerts: AlertService
+    renderer: Renderer
+    drilldown: DrilldownRenderer
+    changes: ChangeRenderer
+    slack: WebClient
+    notifier: SlackNotifier
+
+    def close(self) -> None:
+        self.store.engine.dispose()
+
+
+def posthog_http(settings: Settings) -> httpx.Client:
+    settings.require("POSTHOG_PROJECT_ID", "POSTHOG_API_KEY")
+    assert settings.posthog_api_key is not None
+    return httpx.Client(
+        base_url=str(settings.posthog_host).rstrip("/"),
+        headers={
+            "Authorization": f"Bearer {settings.posthog_api_key.get_secret_value()}",
+            "User-Agent": "clusters-bot",
+        },
+        timeout=httpx.Timeout(settings.posthog_timeout_seconds, connect=5.0),
+    )
+
+
+def build_services(
+    settings: Settings,
+    *,
+    http: httpx.Client | None = None,
+    min_post_interval: float = 1.0,
+) -> Services:
+    settings.require("POSTHOG_PROJECT_ID", "POSTHOG_API_KEY", "SLACK_BOT_TOKEN")
+    assert settings.posthog_project_id is not None and settings.slack_bot_token is not None
+    store = Store.from_url(settings.database_url)
+    posthog = PostHogClient(
+        http or posthog_http(settings),
+        settings.posthog_project_id,
+        budget=QueryBudget(settings.posthog_query_budget_per_hour),
+    )
+    urls = PostHogUrls(settings.ui_host, settings.posthog_project_id)
+    renderer = Renderer(make_environment(settings.templates_dir), urls)
+    changes = ChangeRenderer(renderer)
+    token = settings.slack_bot_token.get_secret_value()
+    api_url = str(settings.slack_api_url)
+    notifier = SlackNotifier(
+        make_web_client(token, api_url, interactive=False), store, min_interval=min_post_interval
+    )
+    runs = RunRepository(posthog, store)
+    clusters = ClustersService(runs)
+    return Services(
+        settings=settings,
+        store=store,
+        posthog=posthog,
+        runs=runs,
+        clusters=clusters,
+        channel_settings=ChannelSettings(store, clusters, settings.alert_channel),
+        alerts=AlertService(runs, store, Routing(store, settings.alert_channel), changes, notifier),
+        renderer=renderer,
+        drilldown=DrilldownRenderer(
+            renderer, show_content=settings.drilldown_content is DrilldownContent.PREVIEW
+        ),
+        changes=changes,
+        slack=make_web_client(token, api_url, interactive=True),
+        notifier=notifier,
+    )

@@ -1,0 +1,121 @@
+"""Settings: every variable from design.md, secrets hidden, bad values named with their shape."""
+
+import subprocess
+import sys
+
+import pytest
+
+from bot.settings import ConfigError, Settings, load_settings
+
+ALL_VARS = [
+    "POSTHOG_HOST", "POSTHOG_UI_HOST", "POSTHOG_PROJECT_ID", "POSTHOG_API_KEY", "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "ALERT_CHANNEL", "DATABASE_URL",
+    "POLL_INTERVAL_SECONDS", "PORT",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    for name in ALL_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_match_design() -> None:
+    settings = load_settings()
+    assert str(settings.posthog_host) == "https://us.posthog.com/"
+    assert settings.ui_host == "https://us.posthog.com"
+    assert str(settings.slack_api_url) == "https://slack.com/api/"
+    assert settings.database_url == "sqlite:///clusters-bot.db"
+    assert settings.poll_interval_seconds == 600
+    assert settings.port == 3000
+
+
+def test_every_variable_is_read_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {
+        "POSTHOG_HOST": "https://eu.posthog.com", "POSTHOG_UI_HOST": "https://ph.example.com",
+        "POSTHOG_PROJECT_ID": "42", "POSTHOG_API_KEY": "phx_secret", "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s3cr3t", "SLACK_APP_TOKEN": "xapp-1",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/", "ALERT_CHANNEL": "C0123", "PORT": "8080",
+        "DATABASE_URL": "postgresql+psycopg://u@h/db", "POLL_INTERVAL_SECONDS": "60",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.posthog_project_id == 42
+    assert settings.ui_host == "https://ph.example.com"
+    assert settings.posthog_api_key is not None
+    assert settings.posthog_api_key.get_secret_value() == "phx_secret"
+    assert settings.alert_channel == "C0123"
+    assert (settings.port, settings.poll_interval_seconds) == (8080, 60)
+
+
+def test_dotenv_file_is_read(tmp_path) -> None:
+    (tmp_path / ".env").write_text("POSTHOG_PROJECT_ID=7\nALERT_CHANNEL=C0ALERTS\n")
+    settings = load_settings()
+    assert (settings.posthog_project_id, settings.alert_channel) == (7, "C0ALERTS")
+
+
+def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTHOG_API_KEY", "phx_topsecret")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-topsecret")
+    settings = load_settings()
+    assert "topsecret" not in repr(settings) and "topsecret" not in str(settings.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("POSTHOG_PROJECT_ID", "abc", "POSTHOG_PROJECT_ID is invalid"),
+        ("POSTHOG_HOST", "not a url", "https://us.posthog.com or https://eu.posthog.com"),
+        ("SLACK_BOT_TOKEN", "xoxp-user-token", "must start with xoxb-"),
+        ("SLACK_APP_TOKEN", "xoxb-wrong", "must start with xapp-"),
+        ("ALERT_CHANNEL", "#general", "a channel id such as C0123456789"),
+        ("POLL_INTERVAL_SECONDS", "1", "at least 10"),
+        ("PORT", "70000", "a TCP port number"),
+        ("DATABASE_URL", "clusters.db", "a SQLAlchemy URL"),
+    ],
+)
+def test_bad_values_are_named_with_their_shape(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert name in str(error.value) and expected in str(error.value)
+    if name.endswith("TOKEN"):
+        assert value not in str(error.value)  # a secret is never echoed back
+
+
+def test_require_names_every_missing_variable() -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings().require("POSTHOG_PROJECT_ID", "POSTHOG_API_KEY", "SLACK_BOT_TOKEN")
+    message = str(error.value)
+    assert "POSTHOG_PROJECT_ID is not set" in message and "phx_" in message and "xoxb-" in message
+
+
+def test_cli_bad_configuration_exits_2_without_traceback(tmp_path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "POSTHOG_PROJECT_ID": "nope", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "check"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "POSTHOG_PROJECT_ID is invalid" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_missing_configuration_exits_2(tmp_path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "check"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "POSTHOG_PROJECT_ID is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_help_lists_design_commands() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, check=True
+    )
+    for command in ("sandbox", "run", "web", "scheduler", "check", "doctor"):
+        assert command in result.stdout
