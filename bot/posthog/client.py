@@ -28,6 +28,7 @@ from bot.posthog.budget import QueryBudget
 from bot.posthog.errors import (
     PostHogAuthError,
     PostHogBadQuery,
+    PostHogBudgetExhausted,
     PostHogError,
     PostHogNotFound,
     PostHogRateLimited,
@@ -54,6 +55,8 @@ TRACE_MARGIN = timedelta(days=1)
 
 def _is_transient(error: Exception) -> bool | float:
     """stamina's backoff hook: a float is the wait PostHog asked for."""
+    if isinstance(error, PostHogBudgetExhausted):
+        return False  # our own budget: fail fast, never wait
     if isinstance(error, PostHogRateLimited):
         return error.retry_after if error.retry_after is not None else True
     return isinstance(error, PostHogUnavailable)

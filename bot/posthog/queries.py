@@ -25,8 +25,8 @@ RUN_COLUMNS = f"""
     coalesce(toString(properties.$ai_clustering_job_name), '') AS job_name,
     toString(properties.$ai_window_start) AS window_start,
     toString(properties.$ai_window_end) AS window_end,
-    coalesce(toIntOrNull(toString(properties.$ai_total_items_analyzed)),
-             toIntOrNull(toString(properties.$ai_total_traces_analyzed)), 0) AS total_items,
+    coalesce(toInt(properties.$ai_total_items_analyzed),
+             toInt(properties.$ai_total_traces_analyzed), 0) AS total_items,
     JSONLength({CLUSTERS_JSON}) AS cluster_count,
     timestamp"""
 
@@ -59,15 +59,16 @@ ORDER BY timestamp DESC
 LIMIT 1"""
 
 # Per-item aggregates with PostHog's own semantics (trace_clustering/data.py fetch_item_metrics):
-# cost over generations and embeddings, latency summed over generations, errors over
-# generations, embeddings and spans.
+# cost and tokens over generations and embeddings, latency summed over generations, errors
+# over generations, embeddings and spans.
 TRACE_ITEM_METRICS = """
 SELECT toString(properties.$ai_trace_id) AS item_id,
     sumIf(toFloat(properties.$ai_total_cost_usd),
           event IN ('$ai_generation', '$ai_embedding')) AS cost,
     sumIf(toFloat(properties.$ai_latency), event = '$ai_generation') AS latency,
     sumIf(coalesce(toInt(properties.$ai_input_tokens), 0)
-          + coalesce(toInt(properties.$ai_output_tokens), 0), event = '$ai_generation') AS tokens,
+          + coalesce(toInt(properties.$ai_output_tokens), 0),
+          event IN ('$ai_generation', '$ai_embedding')) AS tokens,
     countIf(toString(properties.$ai_is_error) = 'true') AS errors
 FROM events
 WHERE event IN ('$ai_generation', '$ai_embedding', '$ai_span')
