@@ -1,0 +1,108 @@
+"""The whole bot on local stand-ins: the local PostHog, the fake Slack, and the real Bolt app in
+HTTP mode behind waitress, all on free loopback ports. Used by the end-to-end tests and by
+`clusters-bot sandbox`."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slack_bolt import App
+from waitress.server import create_server
+
+from bot.app import create_app
+from bot.settings import Settings
+from bot.web import make_wsgi_app
+from bot.wiring import Services, build_services
+from sandbox.fake_slack import FakeSlack
+from sandbox.posthog_server import LocalPostHog
+from sandbox.slack_user import SlackUser
+
+ALERT_CHANNEL = "C0ALERTS"
+PROJECT_ID = 1
+API_KEY = "phx_sandbox"
+BOT_TOKEN = "xoxb-sandbox"
+
+
+@dataclass
+class Stack:
+    """Start with `start()`, stop with `stop()` (or use it as a context manager)."""
+
+    database_url: str
+    posthog_db: str | None = None
+    poll_interval_seconds: int = 10
+    min_post_interval: float = 0.0
+    extra_settings: dict[str, Any] = field(default_factory=dict)
+
+    posthog: LocalPostHog = field(init=False)
+    slack: FakeSlack = field(init=False)
+    services: Services = field(init=False)
+    app: App = field(init=False)
+    signing_secret: str = field(init=False, default_factory=lambda: secrets.token_hex(16))
+    events_url: str = field(init=False, default="")
+    _server: Any = field(init=False, default=None)
+    _thread: threading.Thread | None = field(init=False, default=None)
+
+    def start(self) -> Stack:
+        self.posthog = LocalPostHog(project_id=PROJECT_ID, api_key=API_KEY, db_path=self.posthog_db)
+        self.posthog.start()
+        self.slack = FakeSlack(bot_token=BOT_TOKEN).start()
+        self.services = build_services(self.settings(), min_post_interval=self.min_post_interval)
+        self.app = create_app(self.services)
+        self._server = create_server(
+            make_wsgi_app(self.app, self.services), host="127.0.0.1", port=0, threads=8
+        )
+        self.events_url = f"http://127.0.0.1:{self._server.effective_port}/slack/events"
+        self._thread = threading.Thread(target=self._server.run, name="bot-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "posthog_host": self.posthog.url,
+            "posthog_project_id": PROJECT_ID,
+            "posthog_api_key": API_KEY,
+            "posthog_query_budget_per_hour": 10_000,
+            "slack_bot_token": BOT_TOKEN,
+            "slack_signing_secret": self.signing_secret,
+            "slack_api_url": self.slack.api_url,
+            "alert_channel": ALERT_CHANNEL,
+            "database_url": self.database_url,
+            "poll_interval_seconds": self.poll_interval_seconds,
+            **self.extra_settings,
+            **overrides,
+        }
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    def user(self, user_id: str = "U0ALICE", name: str = "alice") -> SlackUser:
+        return SlackUser(
+            events_url=self.events_url,
+            signing_secret=self.signing_secret,
+            fake=self.slack,
+            user_id=user_id,
+            user_name=name,
+        )
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.services.close()
+        self.slack.stop()
+        self.posthog.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def default_data_dir(state_dir: str) -> Path:
+    path = Path(state_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

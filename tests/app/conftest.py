@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.fake_slack import Message
+from sandbox.generator import Change, SeriesSpec, World, generate
+from sandbox.stack import Stack
+from tests.conftest import NOW
+
+USER_IDS = itertools.count()  # a fresh user per question: answers never get mixed up
+
+SERIES = [
+    SeriesSpec(level="trace", job_name="Default - traces"),
+    SeriesSpec(level="trace", job_name="Checkout assistant"),
+    SeriesSpec(level="generation", job_name="Default - generations"),
+]
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return generate(
+        seed=11, series=SERIES, runs=3, items_per_run=400, now=NOW,
+        embedded_metrics="mixed",
+        planted={("Default - traces", 2): Change.COST_SPIKE},
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    db = tmp_path_factory.mktemp("bot") / "bot.db"
+    with Stack(database_url=f"sqlite:///{db}") as running:
+        running.posthog.insert_events(world.events)
+        running.posthog.set_jobs(world.jobs)
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def clean_faults(stack: Stack) -> Iterator[None]:
+    stack.posthog.faults.clear()
+    stack.slack.faults.clear()
+    yield
+    stack.posthog.faults.clear()
+    stack.slack.faults.clear()
+
+
+def replies_for(stack: Stack, channel: str, user: str) -> Callable[[], list[Message]]:
+    return lambda: [m for m in stack.slack.messages(channel) if m.ephemeral_for == user]
+
+
+@pytest.fixture
+def ask(stack: Stack) -> Callable[..., Message]:
+    """Type `/clusters <text>` as a fresh user and wait for the bot's answer."""
+    def _ask(text: str, *, channel: str = "C0GENERAL", timeout: float = 20.0) -> Message:
+        user_id = f"U0T{next(USER_IDS):05d}"
+        user = stack.user(user_id)
+        response = user.command(text, channel=channel)
+        assert response.status_code == 200, response.text
+        found = replies_for(stack, channel, user_id)
+        assert stack.slack.wait_for(lambda: bool(found()), timeout), f"no answer to {text!r}"
+        return found()[-1]
+
+    return _ask
+
+
+def all_text(message: Message) -> str:
+    parts = [message.text]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("text", "url") and isinstance(value, str):
+                    parts.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(message.blocks)
+    return "\n".join(parts)
+
+
+def tmp_db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'bot.db'}"
