@@ -7,7 +7,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from bot.rendering.message import Message
-from bot.slack.escape import BUTTON_TEXT_MAX, HEADER_TEXT_MAX, clean_inline, enforce_limits
+from bot.slack.escape import (
+    BUTTON_TEXT_MAX,
+    HEADER_TEXT_MAX,
+    clean_inline,
+    enforce_limits,
+    escape_mrkdwn,
+)
 from bot.slack.ids import ActionId
 
 Block = dict[str, Any]
@@ -69,6 +75,10 @@ def actions(*elements: Block) -> Block:
 
 
 def finish(blocks: list[Block], text: str) -> Message:
-    """Every message leaves through here: truncated to Slack's limits, with fallback text."""
-    safe_blocks, safe_text = enforce_limits(blocks, fallback_text=text)
+    """Every message leaves through here: truncated to Slack's limits, with fallback text.
+
+    `text` is plain (it may quote titles or user input); Slack reads the fallback as mrkdwn
+    in notifications, so it is escaped here.
+    """
+    safe_blocks, safe_text = enforce_limits(blocks, fallback_text=escape_mrkdwn(text))
     return Message(text=safe_text, blocks=safe_blocks)
