@@ -158,7 +158,8 @@ class ClusteringRun(RunSummary):
     def with_metrics(self, metrics: dict[int, ClusterMetrics]) -> ClusteringRun:
         """A copy whose clusters without metrics get the computed ones."""
         clusters = tuple(
-            c if c.metrics is not None or c.cluster_id not in metrics
+            c
+            if c.metrics is not None or c.cluster_id not in metrics
             else c.model_copy(update={"metrics": metrics[c.cluster_id]})
             for c in self.clusters
         )

@@ -1,0 +1,641 @@
+"""Pure alert rules over a `RunDiff`: data in, `Alert`s out. No I/O, no clock, no formatting.
+
+Each rule has a default in `Thresholds` that a channel can override (`parse_overrides`).
+Units: cost in USD per item, latency in seconds per item, error rates and shares as fractions
+(0.2 = 20 %); threshold *fields* are in the units their names say (`_pct`, `_points`, `_usd`).
+
+Rules (defaults in brackets) and how severity is derived:
+
+- `cost_spike`: a matched cluster's `avg_cost` rose [50 %] and [$0.001], with [10] items with
+  data in both runs. Critical at x3 or more, else warning.
+- `error_heavy`: `error_rate` >= [20 %] with [10] items, and either it was below the line in the
+  previous run or rose [10] points; also a new cluster over the line. Critical at >= 50 %,
+  else warning.
+- `latency_spike`: `avg_latency` rose [50 %] and [0.5 s], [10] items in both runs. Warning at
+  x3 or more, else info.
+- `size_shift`: a matched cluster's share of the run moved [5] points and a two-proportion
+  z-test gives p < [0.01]. Sizes are sample counts, so the test judges the move against
+  sampling noise; the minimum move guards against clustering noise the test does not model.
+- `new_cluster`: an unmatched current cluster with share >= [5 %].
+- `vanished_cluster`: an unmatched previous cluster whose share was >= [5 %].
+- `outlier_growth`: the noise share rose [10] points with p < [0.01].
+- New and vanished clusters are not reported at all when the runs share fewer than [5 %] of
+  their clustered items (`RunDiff.item_overlap`): such runs are a week or more apart and their
+  clusters can only be matched by title, so most "new" clusters are renamed old ones.
+- Severity of the share-based kinds (`size_shift`, `new_cluster`, `vanished_cluster`,
+  `outlier_growth`): warning at 2x their threshold (a 10-point move, a 10 % cluster), else info.
+
+A cluster that is error-heavy but not newly so (it was already over the line and rose less than
+the rise threshold, or the previous run has no error rate to compare with) is not alerted; it
+is returned in `RuleResult.still_error_heavy` so the run summary can mention it. A metric that
+is `None` in a run a rule needs never fires that rule. Alerts are ordered most severe first,
+then by kind (the order of `AlertKind`), then by size of the change.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from pydantic import ConfigDict, Field, ValidationError
+
+from bot.domain.compare import ClusterMatch, RunDiff
+from bot.domain.models import Cluster, ClusteringRun, Frozen
+from bot.domain.stats import two_proportion_z_test
+
+CRITICAL_COST_RATIO = 3.0
+CRITICAL_ERROR_RATE = 0.5
+WARNING_LATENCY_RATIO = 3.0
+WARNING_THRESHOLD_FACTOR = 2.0
+"""Share-based alerts (size, new, vanished, outliers) are warnings at this multiple of their
+threshold, info below it."""
+
+
+class AlertKind(StrEnum):
+    """What changed. Definition order is the display order within one severity."""
+
+    COST_SPIKE = "cost_spike"
+    ERROR_HEAVY = "error_heavy"
+    LATENCY_SPIKE = "latency_spike"
+    SIZE_SHIFT = "size_shift"
+    NEW_CLUSTER = "new_cluster"
+    VANISHED_CLUSTER = "vanished_cluster"
+    OUTLIER_GROWTH = "outlier_growth"
+
+
+class Severity(StrEnum):
+    """Ordered by urgency: `Severity.CRITICAL > Severity.WARNING > Severity.INFO`."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """2 for critical, 1 for warning, 0 for info."""
+        return {"critical": 2, "warning": 1, "info": 0}[self.value]
+
+    # str's own comparisons would order the names alphabetically; compare by rank instead.
+    def __lt__(self, other: str) -> bool:
+        return self.rank < other.rank if isinstance(other, Severity) else NotImplemented
+
+    def __le__(self, other: str) -> bool:
+        return self.rank <= other.rank if isinstance(other, Severity) else NotImplemented
+
+    def __gt__(self, other: str) -> bool:
+        return self.rank > other.rank if isinstance(other, Severity) else NotImplemented
+
+    def __ge__(self, other: str) -> bool:
+        return self.rank >= other.rank if isinstance(other, Severity) else NotImplemented
+
+
+class Alert(Frozen):
+    """One thing that crossed a threshold between two runs of a series.
+
+    `cluster_id` is the cluster in the current run (`None` for a vanished cluster);
+    `previous_cluster_id` the one in the previous run (`None` for a new cluster). `before` and
+    `after` are the metric the rule looked at in each run: USD per item for cost, seconds for
+    latency, fractions for error rates and shares; `None` where the cluster is not in that run.
+    `items_before`/`items_after` are the counts behind them (`metrics.item_count` for metric
+    rules, cluster sizes for share rules). `p_value` is set by the rules that test significance.
+    """
+
+    kind: AlertKind
+    severity: Severity
+    cluster_id: int | None
+    previous_cluster_id: int | None
+    title: str
+    current_run_id: str
+    previous_run_id: str
+    before: float | None = None
+    after: float | None = None
+    items_before: int | None = None
+    items_after: int | None = None
+    p_value: float | None = None
+    match_confidence: float | None = None
+
+    @property
+    def key(self) -> str:
+        """Stable identity for exactly-once delivery: one alert per kind, run and cluster."""
+        cluster = self.cluster_id if self.cluster_id is not None else self.previous_cluster_id
+        return f"{self.kind}:{self.current_run_id}:{cluster}"
+
+    @property
+    def change(self) -> float | None:
+        """`after - before` (percentage points as a fraction for rates and shares)."""
+        if self.before is None or self.after is None:
+            return None
+        return self.after - self.before
+
+    @property
+    def ratio(self) -> float | None:
+        """`after / before`; `None` when either is missing or `before` is 0."""
+        if self.before is None or self.after is None or self.before == 0:
+            return None
+        return self.after / self.before
+
+
+class RuleResult(Frozen):
+    alerts: tuple[Alert, ...] = ()
+    still_error_heavy: tuple[Cluster, ...] = ()
+
+
+class ThresholdSpec(NamedTuple):
+    """One threshold as a channel sees it: for `/clusters thresholds` style listings."""
+
+    name: str
+    value: float | int
+    default: float | int
+    minimum: float | int | None
+    maximum: float | int | None
+    description: str
+
+
+class Thresholds(Frozen):
+    """Alert thresholds. Every field has a default; a channel overrides some by name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cost_spike_pct: float = Field(
+        50.0, ge=1, le=10_000, description="Cost spike: rise in average cost per item, percent."
+    )
+    cost_spike_min_usd: float = Field(
+        0.001, ge=0, le=100, description="Cost spike: minimum rise in average cost per item, USD."
+    )
+    min_items: int = Field(
+        10,
+        ge=1,
+        le=100_000,
+        description="Items with data needed in each run before cost, latency or errors count.",
+    )
+    error_rate_pct: float = Field(
+        20.0, ge=1, le=100, description="Error-heavy: error rate at or above this, percent."
+    )
+    error_rise_points: float = Field(
+        10.0,
+        ge=0.1,
+        le=100,
+        description="Error-heavy: re-alert a cluster already over the line if its error rate "
+        "rose this many percentage points.",
+    )
+    size_shift_points: float = Field(
+        5.0, ge=0.1, le=100, description="Size shift: change in share of the run, points."
+    )
+    max_p_value: float = Field(
+        0.01,
+        ge=0.0001,
+        le=0.5,
+        description="Size shift and outlier growth: significance level of the proportion test.",
+    )
+    new_cluster_pct: float = Field(
+        5.0, ge=0, le=100, description="New cluster: minimum share of the run, percent."
+    )
+    vanished_cluster_pct: float = Field(
+        5.0, ge=0, le=100, description="Vanished cluster: minimum previous share, percent."
+    )
+    latency_spike_pct: float = Field(
+        50.0, ge=1, le=10_000, description="Latency spike: rise in average latency, percent."
+    )
+    latency_spike_min_seconds: float = Field(
+        0.5, ge=0, le=3_600, description="Latency spike: minimum rise in average latency, seconds."
+    )
+    min_run_overlap_pct: float = Field(
+        5.0,
+        ge=0,
+        le=100,
+        description="New and vanished clusters are only reported when the runs share this "
+        "percent of their clustered items; runs further apart can only be matched by title.",
+    )
+    outlier_growth_points: float = Field(
+        10.0, ge=0.1, le=100, description="Outlier growth: rise in the noise share, points."
+    )
+
+    def with_overrides(self, overrides: Mapping[str, str]) -> Thresholds:
+        """A copy with `name -> raw value` overrides applied, all validated.
+
+        Raises `ValueError` with a message fit for the user: the field, its allowed range and
+        the value given; for an unknown name, the list of valid names.
+        """
+        fields = type(self).model_fields
+        values: dict[str, Any] = {}
+        for name, raw in overrides.items():
+            if name not in fields:
+                raise ValueError(f"Unknown threshold `{name}`. Valid names: {', '.join(fields)}.")
+            values[name] = _parse_value(name, raw)
+        try:
+            return type(self).model_validate({**self.model_dump(), **values})
+        except ValidationError as error:
+            name = str(error.errors()[0]["loc"][0])
+            raise ValueError(_range_message(name, overrides[name])) from None
+
+    def non_defaults(self) -> dict[str, str]:
+        """The fields that differ from the defaults, as `name -> value` text (for storage)."""
+        default = type(self)()
+        return {
+            name: _format_number(value)
+            for name, value in self.model_dump().items()
+            if value != getattr(default, name)
+        }
+
+    def describe(self) -> tuple[ThresholdSpec, ...]:
+        default = type(self)()
+        return tuple(
+            ThresholdSpec(
+                name,
+                getattr(self, name),
+                getattr(default, name),
+                *_bounds(name),
+                info.description or "",
+            )
+            for name, info in type(self).model_fields.items()
+        )
+
+
+_PAIR = re.compile(r"\s*=\s*")
+
+
+def parse_override_pairs(text: str) -> dict[str, str]:
+    """`"cost_spike_pct=80 min_items=20"` -> `{"cost_spike_pct": "80", "min_items": "20"}`.
+
+    Pairs are separated by spaces or commas; spaces around `=` are allowed. Raises `ValueError`
+    for a token that is not `name=value` or a name given twice.
+    """
+    pairs: dict[str, str] = {}
+    for token in re.split(r"[\s,]+", _PAIR.sub("=", text.strip())):
+        if not token:
+            continue
+        name, sep, value = token.partition("=")
+        if not sep or not name or not value or "=" in value:
+            raise ValueError(f"Expected `name=value` pairs separated by spaces, got `{token}`.")
+        name = name.lower()
+        if name in pairs:
+            raise ValueError(f"Threshold `{name}` is given twice.")
+        pairs[name] = value
+    return pairs
+
+
+def parse_overrides(text: str, base: Thresholds | None = None) -> Thresholds:
+    """Apply `name=value` pairs typed by a user to `base` (the defaults if not given)."""
+    return (base or Thresholds()).with_overrides(parse_override_pairs(text))
+
+
+def evaluate_rules(diff: RunDiff, thresholds: Thresholds) -> RuleResult:
+    """Every alert for `diff` under `thresholds`, most severe first (module docstring)."""
+    alerts: list[Alert] = []
+    still: list[Cluster] = []
+    for match in diff.matches:
+        alerts.extend(_spikes(diff, match, thresholds))
+        heavy = _error_heavy_matched(diff, match, thresholds)
+        if isinstance(heavy, Alert):
+            alerts.append(heavy)
+        elif heavy is not None:
+            still.append(heavy)
+        alerts.extend(_size_shift(diff, match, thresholds))
+    comparable = _reaches(diff.item_overlap, thresholds.min_run_overlap_pct / 100)
+    for cluster in diff.new:
+        alerts.extend(_new_cluster(diff, cluster, thresholds, comparable))
+    if comparable:
+        for cluster in diff.vanished:
+            alerts.extend(_vanished_cluster(diff, cluster, thresholds))
+    alerts.extend(_outlier_growth(diff, thresholds))
+    alerts.sort(key=_order)
+    still.sort(key=lambda c: (-(_metric(c, "error_rate") or 0.0), c.cluster_id))
+    return RuleResult(alerts=tuple(alerts), still_error_heavy=tuple(still))
+
+
+# --- rules -------------------------------------------------------------------------------------
+
+
+def _spikes(diff: RunDiff, match: ClusterMatch, t: Thresholds) -> list[Alert]:
+    alerts = []
+    cost = _spike(match, "avg_cost", t.cost_spike_pct, t.cost_spike_min_usd, t.min_items)
+    if cost is not None:
+        before, after = cost
+        critical = _reaches(after / before, CRITICAL_COST_RATIO)
+        severity = Severity.CRITICAL if critical else Severity.WARNING
+        alerts.append(_matched_alert(diff, match, AlertKind.COST_SPIKE, severity, before, after))
+    latency = _spike(
+        match, "avg_latency", t.latency_spike_pct, t.latency_spike_min_seconds, t.min_items
+    )
+    if latency is not None:
+        before, after = latency
+        warning = _reaches(after / before, WARNING_LATENCY_RATIO)
+        severity = Severity.WARNING if warning else Severity.INFO
+        alerts.append(_matched_alert(diff, match, AlertKind.LATENCY_SPIKE, severity, before, after))
+    return alerts
+
+
+def _spike(
+    match: ClusterMatch, metric: str, pct: float, min_rise: float, min_items: int
+) -> tuple[float, float] | None:
+    """`(before, after)` when `metric` rose by `pct` percent and `min_rise`, with enough items."""
+    before, after = _metric(match.previous, metric), _metric(match.current, metric)
+    if before is None or after is None or before <= 0:
+        return None
+    if not (_enough_items(match.previous, min_items) and _enough_items(match.current, min_items)):
+        return None
+    if _reaches(after, before * (1 + pct / 100)) and _reaches(after - before, min_rise):
+        return before, after
+    return None
+
+
+def _error_heavy_matched(
+    diff: RunDiff, match: ClusterMatch, t: Thresholds
+) -> Alert | Cluster | None:
+    """An alert, or the cluster itself when it is error-heavy but not newly so, or `None`."""
+    after = _error_heavy_rate(match.current, t)
+    if after is None:
+        return None
+    before = _metric(match.previous, "error_rate")
+    if before is None:
+        return match.current
+    newly = not _reaches(before, t.error_rate_pct / 100)
+    if newly or _reaches(after - before, t.error_rise_points / 100):
+        return _matched_alert(
+            diff, match, AlertKind.ERROR_HEAVY, _error_severity(after), before, after
+        )
+    return match.current
+
+
+def _size_shift(diff: RunDiff, match: ClusterMatch, t: Thresholds) -> list[Alert]:
+    test = _share_change(
+        diff.previous, match.previous, diff.current, match.current, t.size_shift_points, t
+    )
+    if test is None:
+        return []
+    before, after, p_value = test
+    severity = _share_severity(abs(after - before), t.size_shift_points)
+    return [
+        _matched_alert(
+            diff,
+            match,
+            AlertKind.SIZE_SHIFT,
+            severity,
+            before,
+            after,
+            items=(match.previous.size, match.current.size),
+            p_value=p_value,
+        )
+    ]
+
+
+def _new_cluster(diff: RunDiff, cluster: Cluster, t: Thresholds, comparable: bool) -> list[Alert]:
+    """A new-cluster alert if the runs are comparable; an error-heavy one in any case (it is
+    about the cluster's state, and a cluster with no match has no baseline)."""
+    alerts = []
+    share = diff.current.share(cluster)
+    if comparable and _reaches(share, t.new_cluster_pct / 100):
+        alerts.append(
+            _alert(
+                diff,
+                AlertKind.NEW_CLUSTER,
+                _share_severity(share, t.new_cluster_pct),
+                current=cluster,
+                after=share,
+                items_after=cluster.size,
+            )
+        )
+    rate = _error_heavy_rate(cluster, t)
+    if rate is not None:
+        items = cluster.metrics.item_count if cluster.metrics else None
+        alerts.append(
+            _alert(
+                diff,
+                AlertKind.ERROR_HEAVY,
+                _error_severity(rate),
+                current=cluster,
+                after=rate,
+                items_after=items,
+            )
+        )
+    return alerts
+
+
+def _vanished_cluster(diff: RunDiff, cluster: Cluster, t: Thresholds) -> list[Alert]:
+    share = diff.previous.share(cluster)
+    if not _reaches(share, t.vanished_cluster_pct / 100):
+        return []
+    severity = _share_severity(share, t.vanished_cluster_pct)
+    return [
+        _alert(
+            diff,
+            AlertKind.VANISHED_CLUSTER,
+            severity,
+            previous=cluster,
+            before=share,
+            items_before=cluster.size,
+        )
+    ]
+
+
+def _outlier_growth(diff: RunDiff, t: Thresholds) -> list[Alert]:
+    noise = diff.noise
+    if noise is None or noise.previous is None or noise.current is None:
+        return []
+    test = _share_change(
+        diff.previous, noise.previous, diff.current, noise.current, t.outlier_growth_points, t
+    )
+    if test is None or test[1] < test[0]:
+        return []
+    before, after, p_value = test
+    return [
+        _alert(
+            diff,
+            AlertKind.OUTLIER_GROWTH,
+            _share_severity(after - before, t.outlier_growth_points),
+            previous=noise.previous,
+            current=noise.current,
+            before=before,
+            after=after,
+            items_before=noise.previous.size,
+            items_after=noise.current.size,
+            p_value=p_value,
+        )
+    ]
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _reaches(value: float, threshold: float) -> bool:
+    """`value >= threshold`, forgiving float noise so a rule fires *at* its threshold
+    (0.0015 / 0.001 is 1.4999999999999998 in binary floating point)."""
+    return value >= threshold or math.isclose(value, threshold, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _metric(cluster: Cluster, name: str) -> float | None:
+    if cluster.metrics is None:
+        return None
+    value = getattr(cluster.metrics, name)
+    if value is None or isinstance(value, str) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _enough_items(cluster: Cluster, min_items: int) -> bool:
+    count = cluster.metrics.item_count if cluster.metrics is not None else None
+    return count is not None and count >= min_items
+
+
+def _error_heavy_rate(cluster: Cluster, t: Thresholds) -> float | None:
+    """The cluster's error rate if it is over the line with enough items, else `None`."""
+    rate = _metric(cluster, "error_rate")
+    if rate is None or not _enough_items(cluster, t.min_items):
+        return None
+    return rate if _reaches(rate, t.error_rate_pct / 100) else None
+
+
+def _error_severity(rate: float) -> Severity:
+    return Severity.CRITICAL if _reaches(rate, CRITICAL_ERROR_RATE) else Severity.WARNING
+
+
+def _share_severity(change: float, threshold_points: float) -> Severity:
+    escalated = _reaches(change, WARNING_THRESHOLD_FACTOR * threshold_points / 100)
+    return Severity.WARNING if escalated else Severity.INFO
+
+
+def _share_change(
+    previous_run: ClusteringRun,
+    previous: Cluster,
+    current_run: ClusteringRun,
+    current: Cluster,
+    min_points: float,
+    t: Thresholds,
+) -> tuple[float, float, float] | None:
+    """`(before, after, p_value)` when the share moved `min_points` and significantly."""
+    total_before, total_after = _total(previous_run), _total(current_run)
+    if total_before <= 0 or total_after <= 0:
+        return None
+    before, after = previous_run.share(previous), current_run.share(current)
+    if not _reaches(abs(after - before), min_points / 100):
+        return None
+    p_value = two_proportion_z_test(before, total_before, after, total_after).p_value
+    if p_value >= t.max_p_value:
+        return None
+    return before, after, p_value
+
+
+def _total(run: ClusteringRun) -> int:
+    return run.total_items or sum(c.size for c in run.clusters)
+
+
+def _matched_alert(
+    diff: RunDiff,
+    match: ClusterMatch,
+    kind: AlertKind,
+    severity: Severity,
+    before: float,
+    after: float,
+    items: tuple[int | None, int | None] | None = None,
+    p_value: float | None = None,
+) -> Alert:
+    if items is None:
+        items = (
+            match.previous.metrics.item_count if match.previous.metrics else None,
+            match.current.metrics.item_count if match.current.metrics else None,
+        )
+    return _alert(
+        diff,
+        kind,
+        severity,
+        previous=match.previous,
+        current=match.current,
+        before=before,
+        after=after,
+        items_before=items[0],
+        items_after=items[1],
+        p_value=p_value,
+        match_confidence=match.confidence,
+    )
+
+
+def _alert(
+    diff: RunDiff,
+    kind: AlertKind,
+    severity: Severity,
+    *,
+    previous: Cluster | None = None,
+    current: Cluster | None = None,
+    before: float | None = None,
+    after: float | None = None,
+    items_before: int | None = None,
+    items_after: int | None = None,
+    p_value: float | None = None,
+    match_confidence: float | None = None,
+) -> Alert:
+    titled = current if current is not None else previous
+    return Alert(
+        kind=kind,
+        severity=severity,
+        cluster_id=current.cluster_id if current is not None else None,
+        previous_cluster_id=previous.cluster_id if previous is not None else None,
+        title=titled.title if titled is not None else "",
+        current_run_id=diff.current.run_id,
+        previous_run_id=diff.previous.run_id,
+        before=before,
+        after=after,
+        items_before=items_before,
+        items_after=items_after,
+        p_value=p_value,
+        match_confidence=match_confidence,
+    )
+
+
+_KIND_ORDER = {kind: index for index, kind in enumerate(AlertKind)}
+
+
+def _order(alert: Alert) -> tuple[int, int, float, str]:
+    """Most severe first; then by kind; then the biggest change first; then by key."""
+    if alert.kind in (AlertKind.COST_SPIKE, AlertKind.LATENCY_SPIKE):
+        magnitude = alert.ratio or 0.0
+    elif alert.change is not None:
+        magnitude = abs(alert.change)
+    else:
+        magnitude = alert.after if alert.after is not None else alert.before or 0.0
+    return (-alert.severity.rank, _KIND_ORDER[alert.kind], -magnitude, alert.key)
+
+
+def _bounds(name: str) -> tuple[float | int | None, float | int | None]:
+    low: float | int | None = None
+    high: float | int | None = None
+    for constraint in Thresholds.model_fields[name].metadata:
+        low = getattr(constraint, "ge", low)
+        high = getattr(constraint, "le", high)
+    return low, high
+
+
+def _format_number(value: float | int) -> str:
+    return f"{value:g}"
+
+
+_UNIT_MARKS = {"_pct": "%", "_points": "%", "_usd": "$", "_seconds": "s"}
+
+
+def _parse_value(name: str, raw: str) -> float | int:
+    """Parse one user-typed value for `name`; a trailing `%`, `s` or leading `$` matching the
+    field's unit is allowed."""
+    text = raw.strip()
+    for suffix, mark in _UNIT_MARKS.items():
+        if name.endswith(suffix):
+            text = text.removeprefix(mark) if mark == "$" else text.removesuffix(mark)
+    is_int = Thresholds.model_fields[name].annotation is int
+    try:
+        value: float | int = int(text) if is_int else float(text)
+    except ValueError:
+        raise ValueError(_range_message(name, raw)) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(_range_message(name, raw))
+    return value
+
+
+def _range_message(name: str, raw: str) -> str:
+    low, high = _bounds(name)
+    kind = "a whole number" if Thresholds.model_fields[name].annotation is int else "a number"
+    description = Thresholds.model_fields[name].description or ""
+    return (
+        f"`{name}` must be {kind} from {_format_number(low or 0)} to "
+        f"{_format_number(high or 0)}, got `{raw}`. ({description})"
+    )
