@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
+
+from sandbox.fake_slack_http import Faults, Handler, Reply, Server
 
 RESPONSE_URL_MAX_USES = 5  # "publish up to 5 times within 30 minutes" (slack.md A5)
 MESSAGE_BLOCKS_MAX = 50
@@ -67,6 +66,7 @@ class Message:
     edited: bool = False
     files: list[UploadedFile] = field(default_factory=list)
     bot_id: str | None = None
+    metadata: dict[str, Any] | None = None  # chat.postMessage `metadata`: event_type, payload
 
     def to_dict(self) -> dict[str, Any]:
         """The message as Slack's API shows it (``message`` in responses and payloads)."""
@@ -101,77 +101,6 @@ class RecordedCall:
 
 
 @dataclass
-class _Fault:
-    method: str
-    status: int
-    error: str | None
-    remaining: int | None
-    retry_after: float | None
-    drop_connection: bool
-    delay: float
-
-    @property
-    def fails(self) -> bool:
-        return self.drop_connection or self.status != 200 or self.error is not None
-
-    def reply(self) -> _Reply | None:
-        """The faulty reply; None means "drop the connection"."""
-        if self.drop_connection:
-            return None
-        if self.status == 429:
-            retry_after = str(math.ceil(self.retry_after if self.retry_after is not None else 1))
-            body = {"ok": False, "error": self.error or "ratelimited"}
-            return _Reply(429, body, {"Retry-After": retry_after})
-        default = "internal_error" if self.status >= 500 else "request_failed"
-        return _Reply(self.status, {"ok": False, "error": self.error or default})
-
-
-class Faults:
-    """Scripted failures, consumed in the order added. ``method`` "*" matches any API method."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._faults: list[_Fault] = []
-
-    def add(
-        self,
-        method: str,
-        *,
-        status: int = 200,
-        error: str | None = None,
-        count: int | None = 1,
-        retry_after: float | None = None,
-        drop_connection: bool = False,
-        delay: float = 0.0,
-    ) -> None:
-        """Fail the next ``count`` calls (None: until cleared).
-
-        ``error`` alone gives HTTP 200 ``{"ok": false, "error": ...}``; ``status=429`` sends
-        ``Retry-After`` (whole seconds, rounded up; default 1); 5xx sends a JSON error body;
-        ``drop_connection`` closes the socket without a response; ``delay`` sleeps first and,
-        with no other fault set, then answers normally.
-        """
-        fault = _Fault(method, status, error, count, retry_after, drop_connection, delay)
-        with self._lock:
-            self._faults.append(fault)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    def take(self, method: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.method == method or (fault.method == "*" and "." in method):
-                    if fault.remaining is not None:
-                        fault.remaining -= 1
-                        if fault.remaining <= 0:
-                            self._faults.remove(fault)
-                    return fault
-        return None
-
-
-@dataclass
 class _ResponseUrl:
     channel: str
     user: str
@@ -180,11 +109,20 @@ class _ResponseUrl:
     uses: int = 0
 
 
-@dataclass
-class _Reply:
-    status: int
-    body: Any  # dict -> JSON, str -> text/plain
-    headers: dict[str, str] = field(default_factory=dict)
+def _page(messages: list[Message], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """conversations.* filtering: `oldest`/`latest` bounds, `limit`, metadata on request."""
+    oldest = float(params.get("oldest") or 0)
+    latest = float(params.get("latest") or "inf")
+    limit = int(params.get("limit") or 100)
+    with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+    out = []
+    for message in messages:
+        if oldest < float(message.ts) <= latest:
+            shown = message.to_dict()
+            if with_metadata and message.metadata:
+                shown["metadata"] = copy.deepcopy(message.metadata)
+            out.append(shown)
+    return out[:limit]
 
 
 def _text_param(params: dict[str, Any], key: str) -> str | None:
@@ -258,8 +196,8 @@ class FakeSlack:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeSlack:
-        handler = type("_BoundHandler", (_Handler,), {"fake": self})
-        self._server = _Server(self._address, handler)
+        handler = type("_BoundHandler", (Handler,), {"fake": self})
+        self._server = Server(self._address, handler)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,))
         self._thread.daemon = True
         self._thread.start()
@@ -426,8 +364,22 @@ class FakeSlack:
         if not channel.is_member:
             raise SlackError("not_in_channel")
         msg = self._bot_message(params, channel.id, thread_ts=_text_param(params, "thread_ts"))
+        metadata = _json_param(params, "metadata")
+        msg.metadata = metadata if isinstance(metadata, dict) else None
         self._add_message(msg, ev)
         return {"channel": channel.id, "ts": msg.ts, "message": msg.to_dict()}
+
+    def _api_conversations_history(self, params: dict[str, Any], ev: list[Any]) -> dict[str, Any]:
+        """Top-level messages, newest first; `metadata` only with include_all_metadata."""
+        channel = self._channel(params)
+        visible = [m for m in self._container(channel.id, None) if m.ephemeral_for is None]
+        return {"messages": _page(visible[::-1], params), "has_more": False}
+
+    def _api_conversations_replies(self, params: dict[str, Any], ev: list[Any]) -> dict[str, Any]:
+        """A thread: its parent, then the replies, oldest first."""
+        parent = self._message_in(params)
+        thread = [parent, *(m for m in parent.replies if m.ephemeral_for is None)]
+        return {"messages": _page(thread, params), "has_more": False}
 
     def _api_chat_postEphemeral(self, params: dict[str, Any], ev: list[Any]) -> dict[str, Any]:
         channel = self._channel(params)
@@ -514,7 +466,7 @@ class FakeSlack:
         return {"files": [{"id": f.id, "name": f.filename, "title": f.title} for f in done]}
 
     # -- request dispatch (called on server threads) -----------------------------------------
-    def _web_api(self, method: str, params: dict[str, Any], token: str | None) -> _Reply:
+    def _web_api(self, method: str, params: dict[str, Any], token: str | None) -> Reply:
         handler = getattr(self, "_api_" + method.replace(".", "_"), None)
         events: list[tuple[str, Message]] = []
         with self._changed:
@@ -525,11 +477,11 @@ class FakeSlack:
                     raise SlackError("not_authed")
                 if token != self.bot_token:
                     raise SlackError("invalid_auth")
-                reply = _Reply(200, {"ok": True} | handler(params, events))
+                reply = Reply(200, {"ok": True} | handler(params, events))
             except SlackError as exc:
-                reply = _Reply(200, {"ok": False, "error": exc.code} | exc.extra)
+                reply = Reply(200, {"ok": False, "error": exc.code} | exc.extra)
             except (ValueError, TypeError, KeyError, AttributeError) as exc:  # malformed params
-                reply = _Reply(
+                reply = Reply(
                     200, {"ok": False, "error": "invalid_arguments", "detail": repr(exc)}
                 )
             self._record(method, params, token, reply, events)
@@ -544,7 +496,7 @@ class FakeSlack:
         """
         return self._respond(url, payload, counts).status
 
-    def _respond(self, url: str, payload: dict[str, Any], counts: bool) -> _Reply:
+    def _respond(self, url: str, payload: dict[str, Any], counts: bool) -> Reply:
         events: list[tuple[str, Message]] = []
         with self._changed:
             token = url.rstrip("/").rsplit("/", 1)[-1]
@@ -555,19 +507,19 @@ class FakeSlack:
 
     def _respond_locked(
         self, token: str, payload: dict[str, Any], counts: bool, ev: list[tuple[str, Message]]
-    ) -> _Reply:
+    ) -> Reply:
         state = self._response_urls.get(token)
         if state is None:
-            return _Reply(404, "expired_url")
+            return Reply(404, "expired_url")
         if counts:
             if state.uses >= RESPONSE_URL_MAX_USES:
-                return _Reply(404, "used_url")
+                return Reply(404, "used_url")
             state.uses += 1
         original = self._find(state.channel, state.message_ts) if state.message_ts else None
         try:
             if payload.get("delete_original"):
                 if original is None:
-                    return _Reply(404, "message_not_found")
+                    return Reply(404, "message_not_found")
                 self._remove(original, ev)
             elif payload.get("replace_original") and original is not None:
                 original.text, original.blocks = self._content(payload)
@@ -580,17 +532,17 @@ class FakeSlack:
                 msg.ephemeral_for = state.user if ephemeral else None
                 state.message_ts = self._add_message(msg, ev).ts  # for a later replace_original
         except SlackError as exc:
-            return _Reply(400, exc.code)
-        return _Reply(200, {"ok": True})
+            return Reply(400, exc.code)
+        return Reply(200, {"ok": True})
 
-    def _upload(self, file_id: str, data: bytes) -> _Reply:
+    def _upload(self, file_id: str, data: bytes) -> Reply:
         with self._changed:
             upload = self.files.get(file_id)
             if upload is None:
-                reply = _Reply(404, "file_not_found")
+                reply = Reply(404, "file_not_found")
             else:
                 upload.content, upload.length = data, len(data)
-                reply = _Reply(200, f"OK - {len(data)}")
+                reply = Reply(200, f"OK - {len(data)}")
             self._record("upload", {"file_id": file_id, "length": len(data)}, None, reply, [])
         return reply
 
@@ -599,7 +551,7 @@ class FakeSlack:
         method: str,
         params: dict[str, Any],
         token: str | None,
-        reply: _Reply | None,
+        reply: Reply | None,
         events: list[tuple[str, Message]],
     ) -> None:
         status = reply.status if reply else None
@@ -618,12 +570,14 @@ class FakeSlack:
 
     def _route(
         self, path: str, params: dict[str, Any], raw: bytes, token: str | None
-    ) -> _Reply | None:
+    ) -> Reply | None:
         kind, _, rest = path.strip("/").partition("/")
         method = {"api": rest, "response": "response_url", "upload": "upload"}.get(kind)
         fault = self.faults.take(method) if method else None
         if fault is not None:
             time.sleep(fault.delay)
+            if fault.fails and fault.after and kind == "api":
+                self._web_api(rest, params, token)  # it happened; the caller hears otherwise
             if fault.fails:
                 reply = fault.reply()
                 with self._changed:
@@ -638,59 +592,5 @@ class FakeSlack:
         if kind == "archives" and "/p" in rest:  # our permalinks: the message as JSON
             channel, ts = rest.split("/p", 1)
             msg = self.get_message(channel, f"{ts[:-6]}.{ts[-6:]}")
-            return _Reply(200, msg.to_dict()) if msg else _Reply(404, "message_not_found")
-        return _Reply(404, "not_found")
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a delayed (faulty) request must not block stop()
-    request_queue_size = 128  # the default 5 makes concurrent clients wait for SYN retries
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # client gave up: not our bug
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeSlack
-    disable_nagle_algorithm = True  # headers and body go out in two writes; avoid 40 ms stalls
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        split = urlsplit(self.path)
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        params: dict[str, Any] = dict(parse_qsl(split.query, keep_blank_values=True))
-        content_type = self.headers.get("Content-Type", "")
-        if split.path.startswith("/upload/"):
-            pass  # raw file bytes (urllib labels them form-encoded)
-        elif content_type.startswith("application/json") and raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None  # then the method sees missing params and says so
-            params.update(body if isinstance(body, dict) else {})
-        elif content_type.startswith("application/x-www-form-urlencoded"):
-            params.update(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
-        auth = self.headers.get("Authorization", "")
-        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
-        reply = self.fake._route(split.path, params, raw, token or params.pop("token", None))
-        if reply is None:  # drop_connection: close without a response
-            self.close_connection = True
-            return
-        is_json = isinstance(reply.body, dict)
-        data = (json.dumps(reply.body) if is_json else str(reply.body)).encode()
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json" if is_json else "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: every request is in ``FakeSlack.calls``."""
+            return Reply(200, msg.to_dict()) if msg else Reply(404, "message_not_found")
+        return Reply(404, "not_found")
