@@ -1,0 +1,41 @@
+# Every target builds .venv first when it is missing or the lock files changed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: sandbox test lint bench lock clean
+
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("clusters-bot needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+sandbox: $(STAMP)  ## run the whole bot locally: PostHog, Slack and the bot, no accounts
+	$(BIN)/clusters-bot sandbox $(ARGS)
+
+test: $(STAMP)  ## the test suite (PostgreSQL tests run when TEST_DATABASE_URL is set)
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
+
+lock:  ## re-resolve and pin the dependencies (needs the package index)
+	rm -rf /tmp/clusters-bot-lock && $(PYTHON) -m venv /tmp/clusters-bot-lock
+	/tmp/clusters-bot-lock/bin/pip install --quiet -e .
+	(echo "# Runtime dependencies, pinned (name==version). Regenerate with: make lock"; \
+	 /tmp/clusters-bot-lock/bin/pip freeze --exclude-editable | sort -f) > requirements.lock
+	/tmp/clusters-bot-lock/bin/pip install --quiet -e '.[sandbox,dev]'
+	(echo "# Runtime + sandbox (chdb) + development tools, pinned. Regenerate with: make lock"; \
+	 /tmp/clusters-bot-lock/bin/pip freeze --exclude-editable | sort -f) > requirements-dev.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
