@@ -25,7 +25,6 @@ from sandbox.fake_slack_http import Faults, Handler, Reply, Server
 
 RESPONSE_URL_MAX_USES = 5  # "publish up to 5 times within 30 minutes" (slack.md A5)
 MESSAGE_BLOCKS_MAX = 50
-_TS_BASE = 1_700_000_000
 
 
 class SlackError(Exception):
@@ -294,9 +293,9 @@ class FakeSlack:
 
     # -- state changes (all under the lock) --------------------------------------------------
     def _next_ts(self) -> str:
-        self._ts_seq += 1
-        n = self._ts_seq * 100
-        return f"{_TS_BASE + n // 1_000_000}.{n % 1_000_000:06d}"
+        """Like Slack: the epoch time in microseconds, unique and increasing per workspace."""
+        self._ts_seq = max(self._ts_seq + 1, int(time.time() * 1_000_000))
+        return f"{self._ts_seq // 1_000_000}.{self._ts_seq % 1_000_000:06d}"
 
     def _find(self, channel: str, ts: str) -> Message | None:
         for msg in self._messages.get(channel, []):

@@ -148,21 +148,27 @@ class SlackNotifier:
                 metadata={"event_type": METADATA_EVENT, "event_payload": {"key": row.key}},
             )
         except SlackApiError as error:
+            if error.response.status_code >= 500:  # a server error says nothing of the post
+                self._ambiguous(row, error, report)
+                return
             code = str(error.response.get("error", "unknown_error"))
             status = self._store.mark_unsent(row.id, code, permanent=code in PERMANENT_ERRORS)
             self._note_failure(row, code, status, report)
             return
         except (SlackClientError, OSError) as error:
-            # Ambiguous: Slack may have posted it. Leave the row `sending` for recovery.
-            self._store.mark_ambiguous(row.id, f"{type(error).__name__}: {error}"[:300])
-            report.retrying += 1
-            logger.warning(
-                "slack.outbox.ambiguous",
-                extra={"channel": row.channel, "key": row.key, "error": repr(error)[:300]},
-            )
+            self._ambiguous(row, error, report)
             return
         self._store.mark_sent(row.id, str(response["ts"]))
         report.sent += 1
+
+    def _ambiguous(self, row: OutboxRow, error: Exception, report: DeliveryReport) -> None:
+        """Slack may have posted it. Leave the row `sending`; the next drain looks it up."""
+        self._store.mark_ambiguous(row.id, f"{type(error).__name__}: {error}"[:300])
+        report.retrying += 1
+        logger.warning(
+            "slack.outbox.ambiguous",
+            extra={"channel": row.channel, "key": row.key, "error": repr(error)[:300]},
+        )
 
     def _note_failure(self, row: OutboxRow, code: str, status: str, report: DeliveryReport) -> None:
         if status == "failed":

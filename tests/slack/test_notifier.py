@@ -1,0 +1,199 @@
+"""Exactly-once delivery through the outbox: real SQLite, the fake Slack, injected failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.domain.models import Level, RunSummary
+from bot.slack.notifier import SlackNotifier, make_web_client
+from bot.store.store import OutgoingMessage, Store
+from sandbox.fake_slack import FakeSlack
+
+CHANNEL = "C0ALERTS"
+RUN = RunSummary(
+    run_id="1_trace_20261127_001500_job",
+    level=Level.TRACE,
+    job_id="job",
+    total_items=100,
+    timestamp=datetime(2026, 11, 27, 0, 29, tzinfo=UTC),
+)
+
+
+def section(text: str) -> list[dict[str, object]]:
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+
+
+MESSAGES = [
+    OutgoingMessage("run:r1", "parent", section("parent")),
+    OutgoingMessage("cost_spike:r1:3", "detail one", section("detail one"), "run:r1"),
+    OutgoingMessage("new_cluster:r1:7", "detail two", section("detail two"), "run:r1"),
+]
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+def notifier(slack: FakeSlack, store: Store, **kwargs: object) -> SlackNotifier:
+    client = make_web_client(slack.bot_token, slack.api_url, interactive=False)
+    return SlackNotifier(client, store, min_interval=0, **kwargs)  # type: ignore[arg-type]
+
+
+def top_level(slack: FakeSlack) -> list:
+    return [m for m in slack.messages(CHANNEL) if not m.ephemeral_for]
+
+
+def assert_delivered_once(slack: FakeSlack, store: Store) -> None:
+    (parent,) = top_level(slack)
+    assert parent.text == "parent"
+    assert [m.text for m in slack.thread(CHANNEL, parent.ts)] == ["detail one", "detail two"]
+    assert all(row.status == "sent" and row.ts for row in store.outbox())
+    assert store.sent_ts(CHANNEL, "run:r1") == parent.ts
+
+
+def test_parent_then_replies_in_its_thread(slack: FakeSlack, store: Store) -> None:
+    assert store.record_run_alerts(RUN, {CHANNEL: MESSAGES}) == 3
+    report = notifier(slack, store).deliver()
+    assert report.sent == 3 and not report.failed
+    assert_delivered_once(slack, store)
+    posted = slack.calls_to("chat.postMessage")
+    assert all(call.params.get("unfurl_links") in (False, "false", "0") for call in posted)
+
+
+def test_recording_the_same_run_twice_stores_nothing_twice(slack: FakeSlack, store: Store) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
+    assert store.record_run_alerts(RUN, {CHANNEL: MESSAGES}) == 0
+    notifier(slack, store).deliver()
+    notifier(slack, store).deliver()
+    assert_delivered_once(slack, store)
+
+
+def test_restart_between_stored_and_sent_loses_nothing(
+    slack: FakeSlack, store: Store, tmp_path: Path
+) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
+    # the process dies here; a new one opens the same database
+    reopened = Store.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    notifier(slack, reopened).deliver()
+    assert_delivered_once(slack, reopened)
+
+
+def test_crash_mid_send_is_recovered_without_a_duplicate(slack: FakeSlack, store: Store) -> None:
+    """Claimed (`sending`) and posted, but the process died before marking it sent."""
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES[:1]})
+    row = store.deliverable()[0]
+    assert store.claim(row.id)
+    client = make_web_client(slack.bot_token, slack.api_url, interactive=False)
+    client.chat_postMessage(
+        channel=CHANNEL,
+        text="parent",
+        blocks=row.blocks,
+        metadata={"event_type": "clusters_bot_message", "event_payload": {"key": row.key}},
+    )
+    report = notifier(slack, store, recover_after=timedelta(0)).deliver()
+    assert report.recovered == 1 and report.sent == 0
+    assert len(top_level(slack)) == 1
+
+
+def test_crash_after_claim_before_post_sends_once(slack: FakeSlack, store: Store) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
+    assert store.claim(store.deliverable()[0].id)
+    fresh = notifier(slack, store, recover_after=timedelta(0))
+    fresh.deliver()
+    assert_delivered_once(slack, store)
+
+
+def test_a_fresh_claim_of_another_worker_is_left_alone(slack: FakeSlack, store: Store) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES[:1]})
+    assert store.claim(store.deliverable()[0].id)
+    report = notifier(slack, store).deliver()  # default: recover only after 30 s
+    assert report.sent == 0 and top_level(slack) == []
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_ambiguous_failure_after_slack_posted_is_not_posted_again(
+    slack: FakeSlack, store: Store, drop: bool
+) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
+    slack.faults.add("chat.postMessage", status=500, after=True, drop_connection=drop)
+    first = notifier(slack, store).deliver()
+    assert first.retrying >= 1
+    notifier(slack, store).deliver()
+    assert_delivered_once(slack, store)
+
+
+def test_5xx_before_posting_is_sent_on_the_next_drain(slack: FakeSlack, store: Store) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
+    slack.faults.add("chat.postMessage", status=503, count=1)
+    notifier(slack, store).deliver()
+    notifier(slack, store).deliver()
+    assert_delivered_once(slack, store)
+
+
+def test_429_storm_is_waited_out_not_dropped(slack: FakeSlack, store: Store) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
+    slack.faults.add("chat.postMessage", status=429, count=2, retry_after=0)
+    report = notifier(slack, store).deliver()
+    assert report.sent == 3
+    assert_delivered_once(slack, store)
+    statuses = [c.status for c in slack.calls_to("chat.postMessage")]
+    assert statuses.count(429) == 2
+
+
+def test_429_beyond_the_retry_handler_stays_pending(slack: FakeSlack, store: Store) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
+    slack.faults.add("chat.postMessage", status=429, count=4, retry_after=0)
+    report = notifier(slack, store).deliver()
+    assert report.sent == 0 and report.retrying >= 1 and not report.failed
+    notifier(slack, store).deliver()
+    assert_delivered_once(slack, store)
+
+
+def test_channel_not_found_fails_permanently_and_is_reported(
+    slack: FakeSlack, store: Store
+) -> None:
+    store.record_run_alerts(RUN, {"C0GONE": MESSAGES[:1]})
+    report = notifier(slack, store).deliver()
+    assert report.failed == ["C0GONE: channel_not_found"]
+    assert store.outbox("C0GONE")[0].status == "failed"
+
+
+def test_not_in_channel_is_retried_until_the_bot_is_invited(slack: FakeSlack, store: Store) -> None:
+    private = slack.create_channel("private", "C0PRIV", member=False)
+    store.record_run_alerts(RUN, {private: MESSAGES[:1]})
+    report = notifier(slack, store).deliver()
+    assert report.retrying == 1 and store.outbox(private)[0].status == "pending"
+    slack.channels[private].is_member = True
+    notifier(slack, store).deliver()
+    assert store.outbox(private)[0].status == "sent"
+
+
+def test_replies_wait_for_their_parent(slack: FakeSlack, store: Store) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
+    slack.faults.add("chat.postMessage", error="internal_error", count=1)  # parent refused once
+    report = notifier(slack, store).deliver()
+    assert report.sent == 0  # replies never go out without their thread
+    notifier(slack, store).deliver()
+    assert_delivered_once(slack, store)
+
+
+def test_posts_are_paced_per_channel(slack: FakeSlack, store: Store) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
+    slept: list[float] = []
+    clock = iter(float(i) * 0.1 for i in range(1000))
+    client = make_web_client(slack.bot_token, slack.api_url, interactive=False)
+    SlackNotifier(
+        client, store, min_interval=1.0, sleep=slept.append, clock=lambda: next(clock)
+    ).deliver()
+    assert len(slept) == 2 and all(0.5 < s <= 1.0 for s in slept)
