@@ -8,9 +8,18 @@ import pytest
 from bot.settings import ConfigError, Settings, load_settings
 
 ALL_VARS = [
-    "POSTHOG_HOST", "POSTHOG_UI_HOST", "POSTHOG_PROJECT_ID", "POSTHOG_API_KEY", "SLACK_BOT_TOKEN",
-    "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "ALERT_CHANNEL", "DATABASE_URL",
-    "POLL_INTERVAL_SECONDS", "PORT",
+    "POSTHOG_HOST",
+    "POSTHOG_UI_HOST",
+    "POSTHOG_PROJECT_ID",
+    "POSTHOG_API_KEY",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_API_URL",
+    "ALERT_CHANNEL",
+    "DATABASE_URL",
+    "POLL_INTERVAL_SECONDS",
+    "PORT",
 ]
 
 
@@ -33,11 +42,18 @@ def test_defaults_match_design() -> None:
 
 def test_every_variable_is_read_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     values = {
-        "POSTHOG_HOST": "https://eu.posthog.com", "POSTHOG_UI_HOST": "https://ph.example.com",
-        "POSTHOG_PROJECT_ID": "42", "POSTHOG_API_KEY": "phx_secret", "SLACK_BOT_TOKEN": "xoxb-1",
-        "SLACK_SIGNING_SECRET": "s3cr3t", "SLACK_APP_TOKEN": "xapp-1",
-        "SLACK_API_URL": "http://127.0.0.1:9/api/", "ALERT_CHANNEL": "C0123", "PORT": "8080",
-        "DATABASE_URL": "postgresql+psycopg://u@h/db", "POLL_INTERVAL_SECONDS": "60",
+        "POSTHOG_HOST": "https://eu.posthog.com",
+        "POSTHOG_UI_HOST": "https://ph.example.com",
+        "POSTHOG_PROJECT_ID": "42",
+        "POSTHOG_API_KEY": "phx_secret",
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s3cr3t",
+        "SLACK_APP_TOKEN": "xapp-1",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "ALERT_CHANNEL": "C0123",
+        "PORT": "8080",
+        "DATABASE_URL": "postgresql+psycopg://u@h/db",
+        "POLL_INTERVAL_SECONDS": "60",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -97,7 +113,11 @@ def test_require_names_every_missing_variable() -> None:
 def test_cli_bad_configuration_exits_2_without_traceback(tmp_path) -> None:
     env = {"PATH": "/usr/bin:/bin", "POSTHOG_PROJECT_ID": "nope", "HOME": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "check"], capture_output=True, text=True, env=env, cwd=tmp_path
+        [sys.executable, "-m", "bot", "check"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     assert result.returncode == 2
     assert "POSTHOG_PROJECT_ID is invalid" in result.stderr
@@ -107,7 +127,11 @@ def test_cli_bad_configuration_exits_2_without_traceback(tmp_path) -> None:
 def test_cli_missing_configuration_exits_2(tmp_path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "check"], capture_output=True, text=True, env=env, cwd=tmp_path
+        [sys.executable, "-m", "bot", "check"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     assert result.returncode == 2
     assert "POSTHOG_PROJECT_ID is not set" in result.stderr and "Traceback" not in result.stderr

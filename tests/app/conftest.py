@@ -23,7 +23,11 @@ SERIES = [
 @pytest.fixture(scope="module")
 def world() -> World:
     return generate(
-        seed=11, series=SERIES, runs=3, items_per_run=400, now=NOW,
+        seed=11,
+        series=SERIES,
+        runs=3,
+        items_per_run=400,
+        now=NOW,
         embedded_metrics="mixed",
         planted={("Default - traces", 2): Change.COST_SPIKE},
     )
@@ -54,6 +58,7 @@ def replies_for(stack: Stack, channel: str, user: str) -> Callable[[], list[Mess
 @pytest.fixture
 def ask(stack: Stack) -> Callable[..., Message]:
     """Type `/clusters <text>` as a fresh user and wait for the bot's answer."""
+
     def _ask(text: str, *, channel: str = "C0GENERAL", timeout: float = 20.0) -> Message:
         user_id = f"U0T{next(USER_IDS):05d}"
         user = stack.user(user_id)

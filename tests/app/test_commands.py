@@ -94,7 +94,11 @@ def test_top_cost_ranks_by_average_cost(ask: Ask) -> None:
 
 
 def test_top_other_metrics(ask: Ask) -> None:
-    for metric, title in (("latency", "latency"), ("errors", "errors"), ("size generation", "size")):
+    for metric, title in (
+        ("latency", "latency"),
+        ("errors", "errors"),
+        ("size generation", "size"),
+    ):
         answer = ask(f"top {metric}")
         assert f"Top clusters by {title}" in answer.blocks[0]["text"]["text"], metric
 

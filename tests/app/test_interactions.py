@@ -25,7 +25,9 @@ def share_latest(stack: Stack, ask: Ask) -> Message:
     before = len(stack.slack.messages(ALERT_CHANNEL))
     user = stack.user("U0SHARER")
     assert user.click(summary, "clusters.share").status_code == 200
-    shared = lambda: [m for m in stack.slack.messages(ALERT_CHANNEL)[before:] if not m.ephemeral_for]  # noqa: E731
+    shared = lambda: [
+        m for m in stack.slack.messages(ALERT_CHANNEL)[before:] if not m.ephemeral_for
+    ]
     assert stack.slack.wait_for(lambda: bool(shared()), 20)
     return shared()[-1]
 
@@ -33,18 +35,14 @@ def share_latest(stack: Stack, ask: Ask) -> Message:
 def test_traces_then_details_post_into_the_thread(stack: Stack, ask: Ask) -> None:
     message = share_latest(stack, ask)
     user = stack.user("U0CLICKER")
-    traces_button = next(
-        b["accessory"]["action_id"] for b in message.blocks if b.get("accessory")
-    )
+    traces_button = next(b["accessory"]["action_id"] for b in message.blocks if b.get("accessory"))
     assert user.click(message, traces_button).status_code == 200
     assert stack.slack.wait_for(lambda: len(stack.slack.thread(ALERT_CHANNEL, message.ts)) >= 1, 20)
     traces = stack.slack.thread(ALERT_CHANNEL, message.ts)[0]
     text = all_text(traces)
     assert "most representative traces" in text
     assert text.count(f"{UI}/traces/") >= 3 and "tab=summary" in text and "timestamp=" in text
-    details_button = next(
-        b["accessory"]["action_id"] for b in traces.blocks if b.get("accessory")
-    )
+    details_button = next(b["accessory"]["action_id"] for b in traces.blocks if b.get("accessory"))
     assert user.click(traces, details_button).status_code == 200
     assert stack.slack.wait_for(lambda: len(stack.slack.thread(ALERT_CHANNEL, message.ts)) >= 2, 20)
     detail = stack.slack.thread(ALERT_CHANNEL, message.ts)[1]
@@ -107,7 +105,7 @@ HOSTILE = [
     "show {run_id}",
     "trace 1' UNION SELECT properties FROM events --",
     "trace ../../etc/passwd",
-    "latest trace \"'; SELECT 1; --\"",
+    'latest trace "\'; SELECT 1; --"',
     "compare 2_trace_20260614_001502_a' OR '1'='1",
     "show cluster <!channel> & <http://evil|click>",
     "runs trace 99999999999999999999",

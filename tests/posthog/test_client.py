@@ -24,8 +24,15 @@ from sandbox.posthog_server import LocalPostHog
 from tests.conftest import NOW
 from tests.support.hogql import parse_hogql, string_constants
 
-METRIC_FIELDS = ("avg_cost", "avg_latency", "avg_tokens", "total_cost", "error_rate",
-                 "error_count", "item_count")
+METRIC_FIELDS = (
+    "avg_cost",
+    "avg_latency",
+    "avg_tokens",
+    "total_cost",
+    "error_rate",
+    "error_count",
+    "item_count",
+)
 
 
 def hogql_sent(posthog: LocalPostHog) -> int:
@@ -37,7 +44,9 @@ def test_list_runs_is_one_query_newest_first_across_series(
 ) -> None:
     runs = client.list_runs(NOW - timedelta(days=30))
     assert hogql_sent(posthog) == 1
-    assert [r.run_id for r in runs] == [r.run_id for r in sorted(world.runs, key=lambda r: r.timestamp, reverse=True)]
+    assert [r.run_id for r in runs] == [
+        r.run_id for r in sorted(world.runs, key=lambda r: r.timestamp, reverse=True)
+    ]
     assert {r.level for r in runs} == {Level.TRACE, Level.GENERATION}
     truth = {r.run_id: r for r in world.runs}
     for run in runs:
@@ -89,8 +98,11 @@ def test_every_query_sent_parses_with_posthogs_hogql_parser(
     run = client.get_run(world.runs[-1].run_id)
     client.list_runs(NOW - timedelta(days=30))
     client.previous_run(run)
-    client.compute_metrics(run.with_metrics({}).model_copy(update={"clusters": tuple(
-        c.model_copy(update={"metrics": None}) for c in run.clusters)}))
+    client.compute_metrics(
+        run.with_metrics({}).model_copy(
+            update={"clusters": tuple(c.model_copy(update={"metrics": None}) for c in run.clusters)}
+        )
+    )
     items = run.clusters[0].representative(3)
     client.trace_details([i.trace_id for i in items], (run.window_start, run.window_end))
     assert hogql_sent(posthog) >= 5
@@ -156,7 +168,9 @@ def test_429_with_retry_after_is_retried(client: PostHogClient, posthog: LocalPo
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-def test_5xx_is_retried_then_succeeds(client: PostHogClient, posthog: LocalPostHog, status: int) -> None:
+def test_5xx_is_retried_then_succeeds(
+    client: PostHogClient, posthog: LocalPostHog, status: int
+) -> None:
     posthog.faults.add(status, count=2)
     assert client.list_runs(NOW - timedelta(days=30))
     assert [r.status for r in posthog.requests] == [status, status, 200]
@@ -171,7 +185,9 @@ def test_persistent_5xx_gives_up_after_bounded_attempts(
     assert len(posthog.requests) == 4
 
 
-def test_persistent_429_surfaces_as_rate_limited(client: PostHogClient, posthog: LocalPostHog) -> None:
+def test_persistent_429_surfaces_as_rate_limited(
+    client: PostHogClient, posthog: LocalPostHog
+) -> None:
     posthog.faults.add(429, count=50, retry_after=7)
     with pytest.raises(PostHogRateLimited) as error:
         client.list_runs(NOW - timedelta(days=30))

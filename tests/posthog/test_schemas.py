@@ -21,11 +21,24 @@ def cluster(cluster_id: int = 0, *, metrics: object = "absent", **extra: object)
         "title": "SQL generation for dashboards",
         "description": "- Users ask for HogQL queries\n- Model returns SQL",
         "traces": {
-            "gen-1": {"distance_to_centroid": 0.07, "rank": 0, "x": 1.2, "y": -0.4,
-                      "timestamp": "2026-06-13T09:12:44+00:00", "trace_id": "t-1",
-                      "generation_id": "gen-1"},
-            "gen-2": {"distance_to_centroid": 0.5, "rank": 1, "x": 1.0, "y": -0.1,
-                      "timestamp": "", "trace_id": "t-2", "generation_id": "gen-2"},
+            "gen-1": {
+                "distance_to_centroid": 0.07,
+                "rank": 0,
+                "x": 1.2,
+                "y": -0.4,
+                "timestamp": "2026-06-13T09:12:44+00:00",
+                "trace_id": "t-1",
+                "generation_id": "gen-1",
+            },
+            "gen-2": {
+                "distance_to_centroid": 0.5,
+                "rank": 1,
+                "x": 1.0,
+                "y": -0.1,
+                "timestamp": "",
+                "trace_id": "t-2",
+                "generation_id": "gen-2",
+            },
         },
         "centroid": [0.1, 0.2],
         "centroid_x": 1.1,
@@ -54,10 +67,21 @@ def row(clusters: object, **overrides: object) -> dict:
     return base
 
 
-METRICS = {"avg_cost": 0.004, "avg_latency": 2.3, "avg_tokens": 1830.0, "total_cost": 2.44,
-           "error_rate": 0.01, "error_count": 6, "item_count": 605, "pass_rate": None,
-           "na_rate": None, "dominant_evaluation_name": None, "dominant_runtime": None,
-           "avg_judge_cost": None, "sentiment": {"label": "positive"}}
+METRICS = {
+    "avg_cost": 0.004,
+    "avg_latency": 2.3,
+    "avg_tokens": 1830.0,
+    "total_cost": 2.44,
+    "error_rate": 0.01,
+    "error_count": 6,
+    "item_count": 605,
+    "pass_rate": None,
+    "na_rate": None,
+    "dominant_evaluation_name": None,
+    "dominant_runtime": None,
+    "avg_judge_cost": None,
+    "sentiment": {"label": "positive"},
+}
 
 
 def test_native_array_with_metrics() -> None:
@@ -95,7 +119,11 @@ def test_legacy_trace_run_without_level_or_job() -> None:
     legacy["total_items"] = 480  # the query coalesces $ai_total_traces_analyzed into this column
     run = parse_run(legacy)
     assert (run.level, run.job_id, run.job_label, run.total_items) == (
-        Level.TRACE, "", "legacy job", 480)
+        Level.TRACE,
+        "",
+        "legacy job",
+        480,
+    )
 
 
 def test_evaluation_level() -> None:
@@ -139,8 +167,10 @@ def test_missing_run_id_or_timestamp_is_a_schema_error() -> None:
     ("raw", "expected"),
     [
         ("2026-06-14T00:15:02.518293+00:00", datetime(2026, 6, 14, 0, 15, 2, 518293, tzinfo=UTC)),
-        ("2026-06-14T02:15:02+02:00",
-         datetime(2026, 6, 14, 2, 15, 2, tzinfo=timezone(timedelta(hours=2)))),
+        (
+            "2026-06-14T02:15:02+02:00",
+            datetime(2026, 6, 14, 2, 15, 2, tzinfo=timezone(timedelta(hours=2))),
+        ),
         ("2026-06-14T00:15:02Z", datetime(2026, 6, 14, 0, 15, 2, tzinfo=UTC)),
         ("2026-11-20 13:20:09.807193", datetime(2026, 11, 20, 13, 20, 9, 807193, tzinfo=UTC)),
         ("", None),
