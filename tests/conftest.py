@@ -17,3 +17,36 @@ def fast_retries() -> Iterator[None]:
     stamina.set_testing(True, attempts=10, cap=True)
     yield
     stamina.set_testing(False)
+
+
+POSTGRES_URL_VAR = "TEST_DATABASE_URL"
+
+
+def postgres_url() -> str | None:
+    import os
+
+    return os.environ.get(POSTGRES_URL_VAR) or None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    base = postgres_url()
+    if base is None:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VAR} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()

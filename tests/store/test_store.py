@@ -1,0 +1,137 @@
+"""The state store on SQLite, and on PostgreSQL when TEST_DATABASE_URL is given."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.domain.models import Level, RunSummary, SeriesKey
+from bot.store.store import Mute, OutgoingMessage, Store
+from tests.domain.factories import ids, make_cluster, make_metrics, make_run
+
+T0 = datetime(2026, 11, 20, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(database_url: str) -> Store:
+    store = Store.from_url(database_url)
+    yield store
+    store.engine.dispose()
+
+
+def run_at(day: int, job_id: str = "job-1"):
+    return make_run(
+        make_cluster(0, item_ids=ids("a", 20), metrics=make_metrics()),
+        make_cluster(-1, item_ids=ids("n", 3)),
+        run_id=f"1_trace_202611{20 + day:02d}_001500_{job_id}",
+        job_id=job_id,
+        timestamp=T0 + timedelta(days=day),
+    )
+
+
+def test_runs_round_trip_exactly(store: Store) -> None:
+    run = run_at(0)
+    store.save_run(run)
+    store.save_run(run)  # idempotent
+    assert store.get_run(run.run_id) == run
+    assert store.get_run("missing") is None
+
+
+def test_previous_run_is_the_newest_earlier_run_of_the_same_series(store: Store) -> None:
+    for day in (0, 1, 3):
+        store.save_run(run_at(day))
+    store.save_run(run_at(2, job_id="other-job"))
+    newest = run_at(4)
+    previous = store.previous_run(newest)
+    assert previous is not None and previous.run_id == run_at(3).run_id
+    assert store.previous_run(run_at(0)) is None
+
+
+def test_record_run_alerts_is_atomic_and_idempotent(store: Store) -> None:
+    run = run_at(1)
+    series = SeriesKey(Level.TRACE, "job-1")
+    assert store.series_cursor(series) is None
+    messages = [
+        OutgoingMessage("run:x", "parent", [{"type": "divider"}]),
+        OutgoingMessage("cost_spike:x:1", "child", [], "run:x"),
+    ]
+    assert store.record_run_alerts(run, {"C1": messages, "C2": messages[:1]}) == 3
+    assert store.series_cursor(series) == run.timestamp
+    assert store.record_run_alerts(run, {"C1": messages}) == 0
+    rows = store.outbox("C1")
+    assert [(r.key, r.parent_key, r.status) for r in rows] == [
+        ("run:x", None, "pending"),
+        ("cost_spike:x:1", "run:x", "pending"),
+    ]
+    older = RunSummary.model_validate({**run.summary.model_dump(), "timestamp": T0})
+    store.record_run_alerts(older, {})
+    assert store.series_cursor(series) == run.timestamp  # never moves backwards
+
+
+def test_claim_is_exclusive_and_sent_is_final(store: Store) -> None:
+    store.record_run_alerts(run_at(1), {"C1": [OutgoingMessage("k", "t", [])]})
+    (row,) = store.deliverable()
+    assert store.claim(row.id) is True
+    assert store.claim(row.id) is False
+    store.mark_sent(row.id, "123.456")
+    assert store.deliverable() == []
+    assert store.sent_ts("C1", "k") == "123.456"
+
+
+def test_unsent_rows_fail_after_max_attempts(store: Store) -> None:
+    store.record_run_alerts(run_at(1), {"C1": [OutgoingMessage("k", "t", [])]})
+    (row,) = store.deliverable()
+    status = ""
+    for _ in range(20):
+        if not store.claim(row.id):
+            break
+        status = store.mark_unsent(row.id, "not_in_channel")
+    assert status == "failed"
+    assert store.outbox("C1")[0].attempts == 8
+
+
+def test_subscriptions_and_opt_out(store: Store) -> None:
+    assert store.subscribe("C1", Level.TRACE, None, "U1") is True
+    assert store.subscribe("C1", Level.TRACE, None, "U1") is False
+    assert store.subscribe("C1", None, "Checkout", "U1") is True
+    assert [(r.level, r.job) for r in store.subscriptions("C1")] == [("trace", None), (None, "Checkout")]
+    assert store.unsubscribe("C1", Level.TRACE, None, opt_out=False) == 1
+    assert store.unsubscribe("C1", None, None, opt_out=True) == 1
+    (marker,) = store.subscriptions("C1")
+    assert marker.active is False
+    assert store.subscribe("C1", None, None, "U1") is True  # subscribing again lifts the opt-out
+    assert all(r.active for r in store.subscriptions("C1"))
+
+
+def test_thresholds_per_channel(store: Store) -> None:
+    assert store.thresholds("C1") == {}
+    store.set_thresholds("C1", {"cost_spike_pct": "80"}, "U1")
+    store.set_thresholds("C1", {"cost_spike_pct": "90", "min_items": "20"}, "U2")
+    assert store.thresholds("C1") == {"cost_spike_pct": "90", "min_items": "20"}
+    assert store.thresholds("C2") == {}
+
+
+def test_mutes_expire_and_carry_to_a_newer_run(store: Store) -> None:
+    now = T0
+    series = SeriesKey(Level.TRACE, "job-1")
+    store.mute(Mute("C1", "run-a", 3, "Refund questions", now + timedelta(hours=24), "U1"), series)
+    assert [m.cluster_id for m in store.active_mutes("C1", now, "run-a")] == [3]
+    assert store.active_mutes("C1", now + timedelta(hours=25)) == []
+    newer = run_at(2)
+    carried = [Mute("C1", newer.run_id, 7, "Refunds", now + timedelta(hours=24), "U1")]
+    store.carry_mutes("C1", newer, carried)
+    store.carry_mutes("C1", newer, carried)  # idempotent
+    assert [m.cluster_id for m in store.active_mutes("C1", now, newer.run_id)] == [7]
+    assert store.unmute("C1", "refund") == 2
+    assert store.active_mutes("C1", now) == []
+
+
+def test_unmute_by_cluster_id_and_like_wildcards_are_literal(store: Store) -> None:
+    series = SeriesKey(Level.TRACE, "job-1")
+    until = T0 + timedelta(days=1)
+    store.mute(Mute("C1", "run-a", 4, "100% errors", until, "U1"), series)
+    store.mute(Mute("C1", "run-a", 5, "Other", until, "U1"), series)
+    assert store.unmute("C1", "_%") == 0
+    assert store.unmute("C1", "5") == 1
+    assert [m.title for m in store.active_mutes("C1", T0)] == ["100% errors"]
