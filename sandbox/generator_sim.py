@@ -26,6 +26,7 @@ class Change(StrEnum):
 
 NOISE_ID = -1
 OUTLIER_P = 0.08
+COST_SPIKE_MIN_BASE = 0.001  # USD per item; see Change.COST_SPIKE
 EMPTY_TIMESTAMP_P = 0.02
 WINDOW = timedelta(days=7)
 SCHEDULE_OFFSET = {
@@ -157,7 +158,11 @@ class SeriesSimulator:
         by_weight = self._by_weight()
         total = sum(self.weights.values())
         if change is Change.COST_SPIKE:
-            key = by_weight[len(by_weight) // 2]
+            # A mid-size topic expensive enough that tripling its cost clears the bot's
+            # absolute floor ($0.001 per item) as well as its relative one.
+            pricey = [k for k in by_weight if topic_by_key(k).expected_cost >= COST_SPIKE_MIN_BASE]
+            pool = pricey or by_weight
+            key = pool[len(pool) // 2]
             b = self.behaviours[key]
             self.behaviours[key] = replace(b, cost_mult=b.cost_mult * 3.0)
             return key

@@ -53,6 +53,13 @@ class Topic:
         _, price_in, price_out = MODELS[self.model]
         return price_in / 1e6, price_out / 1e6
 
+    @property
+    def expected_cost(self) -> float:
+        """Rough mean cost of one item (trace), for choosing where a planted change shows."""
+        price_in, price_out = self.prices
+        per_generation = self.input_tokens * price_in + self.output_tokens * price_out
+        return per_generation * sum(self.generations) / 2
+
 
 CATALOG: tuple[Topic, ...] = (
     Topic(
