@@ -94,8 +94,9 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as error:  # a sandbox bug: answer like PostHog would, a 500
             status = 500
             payload = error_body("server_error", "error", f"A server error occurred: {error}")
-        self._send(status, json.dumps(payload).encode(), "application/json")
+        # Recorded before answering, so a test that got the answer also sees the record.
         self._record(method, body, status)
+        self._send(status, json.dumps(payload).encode(), "application/json")
 
     def _route(self, method: str, body: Any, body_ok: bool) -> tuple[int, dict[str, Any]]:
         url = urlsplit(self.path)
@@ -147,12 +148,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _serve_fault(self, method: str, body: Any, fault: Fault) -> None:
         if fault.drop_connection:
+            self._record(method, body, 0)
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            self._record(method, body, 0)
             return
         if fault.body is not None:
             payload, content_type = fault.body, "application/json"
@@ -163,8 +164,8 @@ class Handler(BaseHTTPRequestHandler):
             # Integral seconds as HTTP says; a fraction is passed through so tests stay fast.
             wait = max(0.0, fault.retry_after)
             headers["Retry-After"] = str(int(wait)) if wait == int(wait) else str(wait)
-        self._send(fault.status, payload, content_type, headers)
         self._record(method, body, fault.status)
+        self._send(fault.status, payload, content_type, headers)
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
