@@ -75,7 +75,7 @@ class Stack:
             **self.extra_settings,
             **overrides,
         }
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     def user(self, user_id: str = "U0ALICE", name: str = "alice") -> SlackUser:
         return SlackUser(

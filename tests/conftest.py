@@ -36,7 +36,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         return
     base = postgres_url()
     if base is None:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VAR} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_URL_VAR} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
     import uuid
 
     from sqlalchemy import create_engine, text

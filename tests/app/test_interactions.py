@@ -25,10 +25,10 @@ def share_latest(stack: Stack, ask: Ask) -> Message:
     before = len(stack.slack.messages(ALERT_CHANNEL))
     user = stack.user("U0SHARER")
     assert user.click(summary, "clusters.share").status_code == 200
+
     def shared():
-        return [
-            m for m in stack.slack.messages(ALERT_CHANNEL)[before:] if not m.ephemeral_for
-        ]
+        return [m for m in stack.slack.messages(ALERT_CHANNEL)[before:] if not m.ephemeral_for]
+
     assert stack.slack.wait_for(lambda: bool(shared()), 20)
     return shared()[-1]
 

@@ -95,7 +95,10 @@ def test_subscriptions_and_opt_out(store: Store) -> None:
     assert store.subscribe("C1", Level.TRACE, None, "U1") is True
     assert store.subscribe("C1", Level.TRACE, None, "U1") is False
     assert store.subscribe("C1", None, "Checkout", "U1") is True
-    assert [(r.level, r.job) for r in store.subscriptions("C1")] == [("trace", None), (None, "Checkout")]
+    assert [(r.level, r.job) for r in store.subscriptions("C1")] == [
+        ("trace", None),
+        (None, "Checkout"),
+    ]
     assert store.unsubscribe("C1", Level.TRACE, None, opt_out=False) == 1
     assert store.unsubscribe("C1", None, None, opt_out=True) == 1
     (marker,) = store.subscriptions("C1")
