@@ -137,3 +137,24 @@ class MuteRow(Base):
     until: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     created_by: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SeriesLeaseRow(Base):
+    """Which scheduler process works on a series right now (several may run)."""
+
+    __tablename__ = "series_leases"
+
+    level: Mapped[str] = mapped_column(String(20), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    lease_until: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class HeartbeatRow(Base):
+    """Liveness of background work (the scheduler), read by /healthz in another process."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from bot.domain.models import ClusteringRun, Level, RunSummary, SeriesKey
+from bot.store.migrate import upgrade
 from bot.store.schema import (
-    Base,
     ChannelSettingsRow,
     MuteRow,
     OutboxRow,
@@ -72,13 +72,12 @@ class Store:
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
+    def from_url(cls, url: str, *, migrate: bool = True) -> Store:
+        """Open the store; `migrate` upgrades the schema first (safe with concurrent starts)."""
         store = cls(make_engine(url))
-        store.create_schema()
+        if migrate:
+            upgrade(store.engine)
         return store
-
-    def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
 
     def ping(self) -> None:
         with self._session() as session:
