@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 
+from bot.observability import configure_logging
 from bot.settings import ConfigError, Settings, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-logger = logging.getLogger("clusters_bot")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,18 +35,20 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--dry-run", action="store_true", help="print instead of posting")
     doctor = commands.add_parser("doctor", help="check the configuration against PostHog and Slack")
     doctor.add_argument("--send-test", action="store_true", help="post a test alert")
+    commands.add_parser("migrate", help="upgrade the state database's schema (Procfile release)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         if args.command == "sandbox":
+            configure_logging()
             from sandbox.run import run_sandbox
 
             return int(run_sandbox(port=args.port, fresh=args.fresh, state_dir=args.dir))
         settings = load_settings()
+        configure_logging(settings.log_format.value)
         return COMMANDS[args.command](settings, args)
     except ConfigError as error:
         print(f"clusters-bot: configuration problem:\n{error}", file=sys.stderr)
@@ -131,7 +131,19 @@ def _doctor(settings: Settings, args: argparse.Namespace) -> int:
     return run_doctor(settings, send_test=args.send_test)
 
 
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.store.migrate import current_revision, upgrade
+    from bot.store.store import make_engine
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    print(f"database schema at revision {current_revision(engine)}")
+    engine.dispose()
+    return EXIT_OK
+
+
 COMMANDS = {
+    "migrate": _migrate,
     "run": _run,
     "web": _web,
     "scheduler": _scheduler,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.posthog.errors import (
     PostHogAuthError,
@@ -167,6 +168,9 @@ def run_doctor(
     except ConfigError as error:
         out(f"✗ configuration: {error}")
         return 2
+    except (SQLAlchemyError, OSError) as error:
+        out(f"✗ Database: cannot open it ({type(error).__name__}). Fix: check DATABASE_URL.")
+        return 1
     checks = [Check("Database", True, "reachable")]
     try:
         services.store.ping()

@@ -21,6 +21,11 @@ class DrilldownContent(StrEnum):
     PREVIEW = "preview"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 class ConfigError(Exception):
     """Configuration that cannot work; the message names each variable and its expected form."""
 
@@ -45,6 +50,9 @@ EXPECTED = {
     "DRILLDOWN_CONTENT": "none or preview",
     "TEMPLATES_DIR": "a folder holding *.j2 templates that override the built-in ones",
     "ADMIN_USER_IDS": "comma-separated Slack user ids such as U012,U345",
+    "LOG_FORMAT": "text or json",
+    "OUTBOX_RECOVER_SECONDS": "whole seconds before another process may resend an "
+    "unconfirmed message (default 30)",
 }
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -76,6 +84,9 @@ class Settings(BaseSettings):
 
     drilldown_content: DrilldownContent = DrilldownContent.PREVIEW
     templates_dir: Path | None = None
+
+    log_format: LogFormat = LogFormat.TEXT
+    outbox_recover_seconds: int = Field(default=30, ge=0)
 
     @field_validator("slack_bot_token")
     @classmethod

@@ -1,14 +1,18 @@
-"""HTTP mode: Bolt at POST /slack/events and GET /healthz, as a WSGI app served by waitress."""
+"""HTTP mode: Bolt at POST /slack/events, GET /healthz and GET /metrics, as a WSGI app served
+by waitress."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.services.alerts import HEARTBEAT
 from bot.wiring import Services
 
 StartResponse = Callable[..., Any]
@@ -16,15 +20,29 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def health(services: Services) -> tuple[int, dict[str, Any]]:
+    """503 only when the database is unreachable (this process cannot work). A stale scheduler
+    is reported, not failed: it runs in another process and must not take the web one down."""
     checks: dict[str, Any] = {}
     try:
         services.store.ping()
         checks["database"] = "ok"
+        beat = services.store.heartbeat(HEARTBEAT)
     except Exception as error:  # health reports, never raises
         checks["database"] = f"error: {type(error).__name__}"
+        beat = None
+    stale_after = 3 * services.settings.poll_interval_seconds
+    if beat is None:
+        checks["scheduler"] = {"status": "unknown", "last_cycle": None}
+    else:
+        age = (datetime.now(UTC) - beat[0]).total_seconds()
+        checks["scheduler"] = {
+            "status": "ok" if age <= stale_after else "stale",
+            "last_cycle": beat[0].isoformat(),
+            "age_seconds": round(age, 1),
+        }
     checks["posthog_queries_left"] = int(services.posthog.budget.remaining)
     ok = checks["database"] == "ok"
-    return (200 if ok else 503), {"status": "ok" if ok else "degraded", **checks}
+    return (200 if ok else 503), {"status": "ok" if ok else "failing", **checks}
 
 
 def make_wsgi_app(app: App, services: Services) -> WsgiApp:
@@ -37,6 +55,13 @@ def make_wsgi_app(app: App, services: Services) -> WsgiApp:
         if path == "/healthz" and method in ("GET", "HEAD"):
             status, body = health(services)
             return _json(start_response, status, body)
+        if path == "/metrics" and method == "GET":
+            payload = services.metrics.render()
+            start_response(
+                "200 OK",
+                [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(payload)))],
+            )
+            return [payload]
         return _json(start_response, 404, {"error": "not found"})
 
     return wsgi

@@ -6,10 +6,12 @@ The only place secrets are unwrapped (`get_secret_value`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 from slack_sdk import WebClient
 
+from bot.observability import Metrics
 from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
 from bot.posthog.urls import PostHogUrls
@@ -40,6 +42,7 @@ class Services:
     changes: ChangeRenderer
     slack: WebClient
     notifier: SlackNotifier
+    metrics: Metrics
 
     def close(self) -> None:
         self.store.engine.dispose()
@@ -67,18 +70,24 @@ def build_services(
     settings.require("POSTHOG_PROJECT_ID", "POSTHOG_API_KEY", "SLACK_BOT_TOKEN")
     assert settings.posthog_project_id is not None and settings.slack_bot_token is not None
     store = Store.from_url(settings.database_url)
+    metrics = Metrics(store)
     posthog = PostHogClient(
         http or posthog_http(settings),
         settings.posthog_project_id,
         budget=QueryBudget(settings.posthog_query_budget_per_hour),
+        on_request=lambda kind: metrics.posthog_queries.labels(kind).inc(),
     )
+    metrics.track_budget(lambda: posthog.budget.remaining)
     urls = PostHogUrls(settings.ui_host, settings.posthog_project_id)
     renderer = Renderer(make_environment(settings.templates_dir), urls)
     changes = ChangeRenderer(renderer)
     token = settings.slack_bot_token.get_secret_value()
     api_url = str(settings.slack_api_url)
     notifier = SlackNotifier(
-        make_web_client(token, api_url, interactive=False), store, min_interval=min_post_interval
+        make_web_client(token, api_url, interactive=False),
+        store,
+        min_interval=min_post_interval,
+        recover_after=timedelta(seconds=settings.outbox_recover_seconds),
     )
     runs = RunRepository(posthog, store)
     clusters = ClustersService(runs)
@@ -97,4 +106,5 @@ def build_services(
         changes=changes,
         slack=make_web_client(token, api_url, interactive=True),
         notifier=notifier,
+        metrics=metrics,
     )

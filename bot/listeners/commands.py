@@ -16,9 +16,9 @@ def handle_clusters_command(
     ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, services: Services
 ) -> None:
     ack()  # within Slack's 3 s, before any PostHog work; the answer follows via response_url
-    parsed = parse_clusters_command(command.get("text") or "")
-    asker = Asker(
-        channel=command["channel_id"], user=command["user_id"], text=command.get("text") or ""
-    )
-    message = answer(parsed, asker, services, client)
-    respond(**message.as_kwargs(), response_type="ephemeral")
+    text = command.get("text") or ""
+    parsed = parse_clusters_command(text)
+    with services.metrics.command_seconds.labels(parsed.name).time():
+        asker = Asker(channel=command["channel_id"], user=command["user_id"], text=text)
+        message = answer(parsed, asker, services, client)
+        respond(**message.as_kwargs(), response_type="ephemeral")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -110,8 +110,10 @@ class PostHogClient:
         budget: QueryBudget | None = None,
         attempts: int = 4,
         retry_timeout: float = 30.0,
+        on_request: Callable[[str], None] | None = None,
     ) -> None:
         self._http = http
+        self._on_request = on_request
         self._base = f"/api/projects/{project_id}"
         self.budget = budget or QueryBudget(120)
         self._attempts = attempts
@@ -136,6 +138,8 @@ class PostHogClient:
         if name.startswith("hogql:"):
             self.budget.acquire()
         self.requests_sent += 1
+        if self._on_request is not None:
+            self._on_request(name.partition(":")[2] or name)
         try:
             response = self._http.request(method, f"{self._base}{path}", **kwargs)
         except httpx.TransportError as error:

@@ -9,6 +9,9 @@ history as a burst of alerts.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 LOOKBACK = timedelta(days=8)
 QUIET_SUMMARY = "quiet_summary"
+SERIES_LEASE = timedelta(minutes=10)  # longer than any one series takes; a dead owner's expires
+HEARTBEAT = "scheduler"
 
 
 @dataclass
@@ -85,21 +90,29 @@ class AlertService:
         self.renderer = renderer
         self.notifier = notifier
         self.clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def run_cycle(self, *, dry_run: bool = False) -> CycleReport:
+        """One cycle. Safe with several schedulers: each series is leased to one process at a
+        time, outbox rows are claimed one by one, and recording a run twice stores nothing
+        twice."""
         report = CycleReport()
         summaries = self.runs.recent(LOOKBACK)
         report.runs_seen = len(summaries)
         for series, newest_first in _by_series(summaries).items():
-            for summary in self._new_runs(series, newest_first):
-                try:
-                    self._process(summary, report, dry_run=dry_run)
-                except Exception:
-                    # One broken run must not stop the others; it is retried next cycle.
-                    logger.exception("alerts.run.failed", extra={"run_id": summary.run_id})
-                    break  # keep the series in order: later runs wait for this one
+            if not self._new_runs(series, newest_first):
+                continue
+            if not dry_run and not self.store.acquire_series(series, self.owner, SERIES_LEASE):
+                continue  # another scheduler is on it
+            try:
+                self._process_series(series, newest_first, report, dry_run=dry_run)
+            finally:
+                if not dry_run:
+                    self.store.release_series(series, self.owner)
         if not dry_run and self.notifier is not None:
             report.delivery = self.notifier.deliver()
+        if not dry_run:
+            self.store.beat(HEARTBEAT, f"runs_processed={len(report.runs_processed)}")
         logger.info(
             "alerts.cycle.completed",
             extra={
@@ -110,6 +123,23 @@ class AlertService:
             },
         )
         return report
+
+    def _process_series(
+        self,
+        series: SeriesKey,
+        newest_first: list[RunSummary],
+        report: CycleReport,
+        *,
+        dry_run: bool,
+    ) -> None:
+        # Re-read the cursor under the lease: another process may have just moved it.
+        for summary in self._new_runs(series, newest_first):
+            try:
+                self._process(summary, report, dry_run=dry_run)
+            except Exception:
+                # One broken run must not stop the others; it is retried next cycle.
+                logger.exception("alerts.run.failed", extra={"run_id": summary.run_id})
+                return  # keep the series in order: later runs wait for this one
 
     def _new_runs(self, series: SeriesKey, newest_first: list[RunSummary]) -> list[RunSummary]:
         cursor = self.store.series_cursor(series)

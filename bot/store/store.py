@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Engine, create_engine, delete, event, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,9 +19,11 @@ from bot.domain.models import ClusteringRun, Level, RunSummary, SeriesKey
 from bot.store.migrate import upgrade
 from bot.store.schema import (
     ChannelSettingsRow,
+    HeartbeatRow,
     MuteRow,
     OutboxRow,
     RunRow,
+    SeriesLeaseRow,
     SeriesRow,
     SubscriptionRow,
     utcnow,
@@ -175,6 +177,63 @@ class Store:
             )
         elif row.last_run_at < run.timestamp:
             row.last_run_id, row.last_run_at = run.run_id, run.timestamp
+
+    # -- several schedulers: leases and heartbeats --------------------------------------------
+
+    def acquire_series(self, series: SeriesKey, owner: str, ttl: timedelta) -> bool:
+        """Take (or renew) the lease on a series; False while another live process holds it.
+
+        Atomic on SQLite and PostgreSQL alike: a conditional UPDATE, else an INSERT that only one
+        of several racing processes can win.
+        """
+        now = utcnow()
+        key = (SeriesLeaseRow.level == series.level.value, SeriesLeaseRow.job_id == series.job_id)
+        with self._session.begin() as session:
+            taken = session.execute(
+                update(SeriesLeaseRow)
+                .where(*key, or_(SeriesLeaseRow.lease_until < now, SeriesLeaseRow.owner == owner))
+                .values(owner=owner, lease_until=now + ttl)
+            )
+            if taken.rowcount:  # type: ignore[attr-defined]
+                return True
+            if session.scalar(select(SeriesLeaseRow.owner).where(*key)) is not None:
+                return False
+            try:
+                with session.begin_nested():
+                    session.add(
+                        SeriesLeaseRow(
+                            level=series.level.value,
+                            job_id=series.job_id,
+                            owner=owner,
+                            lease_until=now + ttl,
+                        )
+                    )
+            except IntegrityError:
+                return False
+            return True
+
+    def release_series(self, series: SeriesKey, owner: str) -> None:
+        with self._session.begin() as session:
+            session.execute(
+                delete(SeriesLeaseRow).where(
+                    SeriesLeaseRow.level == series.level.value,
+                    SeriesLeaseRow.job_id == series.job_id,
+                    SeriesLeaseRow.owner == owner,
+                )
+            )
+
+    def beat(self, name: str, detail: str = "") -> None:
+        with self._session.begin() as session:
+            row = session.get(HeartbeatRow, name)
+            if row is None:
+                session.add(HeartbeatRow(name=name, at=utcnow(), detail=detail))
+            else:
+                row.at, row.detail = utcnow(), detail
+
+    def heartbeat(self, name: str) -> tuple[datetime, str] | None:
+        with self._session() as session:
+            row = session.get(HeartbeatRow, name)
+            return (row.at, row.detail) if row else None
 
     # -- outbox -------------------------------------------------------------------------------
 

@@ -101,7 +101,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "heartbeats", "series_leases", "mutes", "channel_settings", "subscriptions", "outbox",
-        "series", "runs",
+        "heartbeats",
+        "series_leases",
+        "mutes",
+        "channel_settings",
+        "subscriptions",
+        "outbox",
+        "series",
+        "runs",
     ):
         op.drop_table(table)

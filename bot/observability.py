@@ -1,0 +1,116 @@
+"""Operations: structured logs, Prometheus metrics, and the health report.
+
+Log events have stable dotted names (`alerts.cycle.completed`) with their details in `extra`;
+`LOG_FORMAT=json` prints one JSON object per line. Metrics live in a registry per process; what
+only the database knows (alerts sent and failed, the scheduler's heartbeat) is read from it at
+scrape time, so the web process reports on the clock process too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from bot.store.schema import OutboxRow
+from bot.store.store import Store
+
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger event key=value …`: the extras stay visible in plain logs too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}
+        return line + "".join(f" {k}={v}" for k, v in extras.items())
+
+
+def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+class _StoreCollector(Collector):
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        alerts = GaugeMetricFamily(
+            "clusters_bot_outbox_messages", "Outbox messages by status", labels=["status"]
+        )
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(
+                select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+            ).all()
+        counts = {status: count for status, count in rows}
+        for status in ("pending", "sending", "sent", "failed"):
+            alerts.add_metric([status], counts.get(status, 0))
+        yield alerts
+        beat = self.store.heartbeat("scheduler")
+        age = GaugeMetricFamily(
+            "clusters_bot_scheduler_heartbeat_age_seconds",
+            "Seconds since the scheduler last finished a cycle (NaN: never)",
+        )
+        age.add_metric([], (datetime.now(UTC) - beat[0]).total_seconds() if beat else float("nan"))
+        yield age
+
+
+class Metrics:
+    def __init__(self, store: Store | None = None) -> None:
+        self.registry = CollectorRegistry()
+        self.posthog_queries = Counter(
+            "clusters_bot_posthog_requests",
+            "Requests sent to PostHog by this process",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.command_seconds = Histogram(
+            "clusters_bot_command_seconds",
+            "Time to answer a /clusters command, ack to reply",
+            ["command"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+            registry=self.registry,
+        )
+        if store is not None:
+            self.registry.register(_StoreCollector(store))
+
+    def track_budget(self, remaining: Callable[[], float]) -> None:
+        """Expose the query budget left as a gauge, read at scrape time."""
+        gauge = Gauge(
+            "clusters_bot_posthog_query_budget_remaining",
+            "HogQL queries this process may still send this hour",
+            registry=self.registry,
+        )
+        gauge.set_function(remaining)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

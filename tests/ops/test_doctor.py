@@ -1,0 +1,100 @@
+"""`clusters-bot doctor` against the local stand-ins: all green, and each problem named with its fix."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.doctor import run_doctor
+from bot.wiring import build_services
+from sandbox.generator import SeriesSpec, generate
+from sandbox.stack import Stack
+from tests.conftest import NOW
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    db = tmp_path_factory.mktemp("doctor") / "bot.db"
+    with Stack(database_url=f"sqlite:///{db}") as running:
+        world = generate(seed=5, series=[SeriesSpec()], runs=2, items_per_run=100, now=NOW)
+        running.posthog.insert_events(world.events)
+        running.posthog.set_jobs(world.jobs)
+        yield running
+
+
+def doctor(stack: Stack, **overrides: object) -> tuple[int, list[str]]:
+    lines: list[str] = []
+    settings = stack.settings(**overrides)
+    services = build_services(settings)
+    try:
+        code = run_doctor(settings, out=lines.append, services=services)
+    finally:
+        services.close()
+    return code, lines
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_all_green_against_the_stand_ins(stack: Stack) -> None:
+    code, lines = doctor(stack)
+    assert code == 0, lines
+    assert all(line.startswith("✓") for line in lines)
+    assert any("Clustering runs" in line for line in lines)
+    assert any("Alert channel" in line and "member" in line for line in lines)
+
+
+def test_wrong_key(stack: Stack) -> None:
+    code, lines = doctor(stack, posthog_api_key="phx_wrong")
+    assert code == 1
+    assert any(line.startswith("✗ PostHog key") and "POSTHOG_API_KEY" in line for line in lines)
+
+
+def test_wrong_project_id(stack: Stack) -> None:
+    code, lines = doctor(stack, posthog_project_id=999)
+    assert code == 1
+    assert any("PostHog project" in line and "POSTHOG_PROJECT_ID" in line for line in lines)
+
+
+def test_unreachable_host(stack: Stack) -> None:
+    code, lines = doctor(stack, posthog_host=f"http://127.0.0.1:{free_port()}", posthog_timeout_seconds=1)
+    assert code == 1
+    assert any("PostHog host" in line and "POSTHOG_HOST" in line for line in lines)
+
+
+def test_channel_the_bot_cannot_post_in(stack: Stack) -> None:
+    stack.slack.create_channel("secret", "C0SECRET", member=False)
+    code, lines = doctor(stack, alert_channel="C0SECRET")
+    assert code == 1
+    assert any("Alert channel" in line and "/invite" in line for line in lines)
+    code, lines = doctor(stack, alert_channel="C0NOWHERE")
+    assert code == 1 and any("channel_not_found" in line for line in lines)
+
+
+def test_send_test_posts_to_the_channel(stack: Stack) -> None:
+    lines: list[str] = []
+    settings = stack.settings()
+    services = build_services(settings)
+    try:
+        assert run_doctor(settings, send_test=True, out=lines.append, services=services) == 0
+    finally:
+        services.close()
+    assert any("test alert" in m.text for m in stack.slack.messages("C0ALERTS"))
+
+
+def test_bad_slack_token(stack: Stack) -> None:
+    code, lines = doctor(stack, slack_bot_token="xoxb-wrong")
+    assert code == 1 and any("Slack token" in line and "invalid_auth" in line for line in lines)
+
+
+def test_unreachable_database(stack: Stack, tmp_path: Path) -> None:
+    lines: list[str] = []
+    settings = stack.settings(database_url="sqlite:////nonexistent-dir/x/bot.db")
+    assert run_doctor(settings, out=lines.append) == 1
+    assert lines[0].startswith("✗ Database") and "DATABASE_URL" in lines[0]
