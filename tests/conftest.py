@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -23,9 +26,31 @@ POSTGRES_URL_VAR = "TEST_DATABASE_URL"
 
 
 def postgres_url() -> str | None:
-    import os
-
     return os.environ.get(POSTGRES_URL_VAR) or None
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL into a fresh PostgreSQL schema of its own, dropped afterwards (skips without one)."""
+    base = postgres_url()
+    if base is None:
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_URL_VAR} "
+            "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
+    from sqlalchemy import create_engine, text
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -34,21 +59,5 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'state.db'}"
         return
-    base = postgres_url()
-    if base is None:
-        pytest.skip(
-            f"PostgreSQL tests need {POSTGRES_URL_VAR} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
-        )
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema() as url:
+        yield url

@@ -102,20 +102,20 @@ class SlackNotifier:
                 if thread_ts is None:
                     continue  # the parent is not out yet; the reply waits for it
             if row.status == "sending":
-                if not self._stale(row):
-                    continue  # another worker is sending it right now
+                if not self._stale(row) or not self._store.reclaim(row.id, row.claimed_at):
+                    continue  # another worker is sending it, or just took it over
                 try:
                     found = self._find_sent(row, thread_ts)
                 except (SlackApiError, SlackClientError, OSError) as error:
                     logger.warning("slack.outbox.recovery_failed", extra={"error": repr(error)})
+                    self._store.mark_ambiguous(row.id, "recovery lookup failed")
                     report.retrying += 1
                     continue  # cannot tell whether it was posted: never guess, ask again later
                 if found:
                     self._store.mark_sent(row.id, found)
                     report.recovered += 1
                     continue
-                self._store.mark_unsent(row.id, row.last_error or "recovered after a crash")
-            if not self._store.claim(row.id):
+            elif not self._store.claim(row.id):
                 continue
             self._send(row, thread_ts, report)
         if report.sent or report.failed or report.recovered:

@@ -267,6 +267,27 @@ class Store:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    def reclaim(self, row_id: int, claimed_at: datetime | None) -> bool:
+        """Take over a `sending` row left by a crash or an ambiguous failure.
+
+        A compare-and-swap on `claimed_at`: of several processes that saw the same stale claim,
+        exactly one wins; the winner's fresh claim keeps the others off while it looks the
+        message up in Slack and, only if it is not there, sends it.
+        """
+        with self._session.begin() as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id == row_id,
+                    OutboxRow.status == "sending",
+                    OutboxRow.claimed_at == claimed_at
+                    if claimed_at is not None
+                    else OutboxRow.claimed_at.is_(None),
+                )
+                .values(claimed_at=utcnow(), last_error=None, attempts=OutboxRow.attempts + 1)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
     def mark_sent(self, row_id: int, ts: str) -> None:
         with self._session.begin() as session:
             session.execute(

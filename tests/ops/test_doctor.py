@@ -63,7 +63,9 @@ def test_wrong_project_id(stack: Stack) -> None:
 
 
 def test_unreachable_host(stack: Stack) -> None:
-    code, lines = doctor(stack, posthog_host=f"http://127.0.0.1:{free_port()}", posthog_timeout_seconds=1)
+    code, lines = doctor(
+        stack, posthog_host=f"http://127.0.0.1:{free_port()}", posthog_timeout_seconds=1
+    )
     assert code == 1
     assert any("PostHog host" in line and "POSTHOG_HOST" in line for line in lines)
 

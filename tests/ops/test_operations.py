@@ -61,14 +61,20 @@ def test_metrics_in_prometheus_format(stack: Stack) -> None:
     text = response.text
     assert 'clusters_bot_posthog_requests_total{kind="list_runs"}' in text
     assert "clusters_bot_posthog_query_budget_remaining" in text
-    sent = [line for line in text.splitlines() if line.startswith('clusters_bot_outbox_messages{status="sent"}')]
+    sent = [
+        line
+        for line in text.splitlines()
+        if line.startswith('clusters_bot_outbox_messages{status="sent"}')
+    ]
     assert sent and float(sent[0].split()[-1]) >= 3
     assert 'clusters_bot_command_seconds_count{command="runs"}' in text
     assert "clusters_bot_scheduler_heartbeat_age_seconds" in text
 
 
 def test_json_logs_carry_the_event_name_and_extras() -> None:
-    record = logging.LogRecord("bot.x", logging.INFO, __file__, 1, "alerts.cycle.completed", (), None)
+    record = logging.LogRecord(
+        "bot.x", logging.INFO, __file__, 1, "alerts.cycle.completed", (), None
+    )
     record.runs_seen = 3
     entry = json.loads(JsonFormatter().format(record))
     assert entry["event"] == "alerts.cycle.completed" and entry["runs_seen"] == 3
@@ -98,11 +104,19 @@ def test_procfile_web_and_clock_under_honcho(stack: Stack, tmp_path: Path) -> No
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
     }
     honcho = Path(sys.executable).with_name("honcho")
-    subprocess.run([str(honcho), "-f", str(REPO / "Procfile"), "run", "clusters-bot", "migrate"],
-                   env=env, check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [str(honcho), "-f", str(REPO / "Procfile"), "run", "clusters-bot", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     process = subprocess.Popen(
         [str(honcho), "-f", str(REPO / "Procfile"), "start", "-p", str(port), "web", "clock"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -119,7 +133,10 @@ def test_procfile_web_and_clock_under_honcho(stack: Stack, tmp_path: Path) -> No
         assert body is not None and body["status"] == "ok", body
         assert body["scheduler"]["status"] == "ok"  # the clock process ran a cycle
         assert stack.slack.wait_for(
-            lambda: len([m for m in stack.slack.messages(ALERT_CHANNEL) if not m.ephemeral_for]) == 3, 30
+            lambda: (
+                len([m for m in stack.slack.messages(ALERT_CHANNEL) if not m.ephemeral_for]) == 3
+            ),
+            30,
         )
     finally:
         os.killpg(process.pid, signal.SIGTERM)

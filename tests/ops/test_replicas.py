@@ -1,0 +1,137 @@
+"""Several scheduler processes against one PostgreSQL: each run processed once, each alert
+delivered once, and a process killed mid-cycle loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.store.store import Store
+from sandbox.fake_slack import Message
+from sandbox.stack import ALERT_CHANNEL, API_KEY, BOT_TOKEN, Stack
+from tests.alerts.test_cycle import load, make_world
+from tests.conftest import postgres_schema
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    with Stack(database_url=f"sqlite:///{tmp_path / 'unused.db'}") as running:
+        load(running, make_world())
+        yield running
+
+
+def start_schedulers(
+    stack: Stack, database_url: str, count: int, tmp_path: Path
+) -> list[subprocess.Popen[bytes]]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "POSTHOG_HOST": stack.posthog.url,
+        "POSTHOG_PROJECT_ID": "1",
+        "POSTHOG_API_KEY": API_KEY,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_API_URL": stack.slack.api_url,
+        "ALERT_CHANNEL": ALERT_CHANNEL,
+        "DATABASE_URL": database_url,
+        "POLL_INTERVAL_SECONDS": "10",
+        "OUTBOX_RECOVER_SECONDS": "2",
+    }
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "jobs"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+
+
+def posted(stack: Stack) -> list[Message]:
+    messages = []
+    for parent in stack.slack.messages(ALERT_CHANNEL):
+        if parent.ephemeral_for is None:
+            messages.append(parent)
+            messages.extend(stack.slack.thread(ALERT_CHANNEL, parent.ts))
+    return messages
+
+
+def wait_until_all_sent(store: Store, minimum: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = store.outbox()
+        if len(rows) >= minimum and all(row.status == "sent" for row in rows):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"not all sent: {[(r.key, r.status) for r in store.outbox()]}")
+
+
+def assert_exactly_once(stack: Stack, store: Store) -> None:
+    keys = Counter((m.metadata or {}).get("event_payload", {}).get("key") for m in posted(stack))
+    assert all(count == 1 for count in keys.values()), keys
+    assert set(keys) == {row.key for row in store.outbox()}
+    assert len([m for m in stack.slack.messages(ALERT_CHANNEL) if not m.ephemeral_for]) == 3
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_three_schedulers_deliver_each_alert_once(
+    stack: Stack, database_url: str, tmp_path: Path
+) -> None:
+    Store.from_url(database_url).engine.dispose()  # schema first, like a `release` step
+    processes = start_schedulers(stack, database_url, 3, tmp_path)
+    store = Store(Store.from_url(database_url, migrate=False).engine)
+    try:
+        wait_until_all_sent(store, minimum=6, timeout=90)
+        time.sleep(1.5)  # let any straggler (a duplicate, if there were one) land
+        assert_exactly_once(stack, store)
+    finally:
+        stop(processes)
+        store.engine.dispose()
+
+
+def test_killing_schedulers_mid_cycle_loses_nothing(
+    stack: Stack, database_url: str, tmp_path: Path
+) -> None:
+    Store.from_url(database_url).engine.dispose()
+    stack.slack.faults.add(
+        "chat.postMessage", delay=0.6, count=None
+    )  # slow Slack: kills land mid-send
+    processes = start_schedulers(stack, database_url, 3, tmp_path)
+    store = Store(Store.from_url(database_url, migrate=False).engine)
+    try:
+        assert stack.slack.wait_for(lambda: len(posted(stack)) >= 1, 60)
+        processes[0].kill()
+        assert stack.slack.wait_for(lambda: len(posted(stack)) >= 3, 60)
+        processes[1].kill()
+        wait_until_all_sent(store, minimum=6, timeout=120)
+        time.sleep(1.5)
+        assert_exactly_once(stack, store)
+    finally:
+        stack.slack.faults.clear()
+        stop(processes)
+        store.engine.dispose()
