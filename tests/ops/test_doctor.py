@@ -1,4 +1,4 @@
-"""`clusters-bot doctor` against the local stand-ins: all green, and each problem named with its fix."""
+"""`clusters-bot doctor` against the local stand-ins: all green, and each problem with its fix."""
 
 from __future__ import annotations
 
