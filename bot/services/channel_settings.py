@@ -85,15 +85,14 @@ class ChannelSettings:
 
     def describe_thresholds(self, channel: str) -> list[str]:
         stored = self.store.thresholds(channel)
-        thresholds = self.thresholds(channel)
-        lines = []
-        for name, field in type(thresholds).model_fields.items():
-            value = getattr(thresholds, name)
-            marker = " (set here)" if name in stored else ""
-            lines.append(f"`{name}={value}`{marker}: {field.description or ''}")
+        lines = [
+            f"`{spec.name}={spec.value}`{' (set here)' if spec.name in stored else ''}: "
+            f"{spec.description} Default {spec.default}, from {spec.minimum} to {spec.maximum}."
+            for spec in self.thresholds(channel).describe()
+        ]
         lines.append(
-            f"`{QUIET_SUMMARY}={stored.get(QUIET_SUMMARY, 'off')}`: post a short note "
-            "for runs without changes"
+            f"`{QUIET_SUMMARY}={stored.get(QUIET_SUMMARY, 'off')}`: post a short note for runs "
+            "without changes (on or off)."
         )
         return lines
 

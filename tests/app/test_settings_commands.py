@@ -1,0 +1,135 @@
+"""Settings from Slack (subscriptions, thresholds, mutes): admins change, anyone reads; and
+what each question costs in PostHog queries, cold and cached."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.fake_slack import Message
+from sandbox.stack import ALERT_CHANNEL, Stack
+from tests.alerts.test_cycle import load, make_world, parents
+from tests.app.conftest import all_text
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    with Stack(database_url=f"sqlite:///{tmp_path / 'bot.db'}") as running:
+        load(running, make_world())
+        running.slack.add_user("U0ADMIN", "admin")
+        running.slack.set_admin("U0ADMIN")
+        yield running
+
+
+def say(stack: Stack, user_id: str, text: str, channel: str = ALERT_CHANNEL) -> str:
+    user = stack.user(user_id)
+    before = len([m for m in stack.slack.messages(channel) if m.ephemeral_for == user_id])
+    assert user.command(text, channel=channel).status_code == 200
+
+    def answers() -> list[Message]:
+        return [m for m in stack.slack.messages(channel) if m.ephemeral_for == user_id]
+
+    assert stack.slack.wait_for(lambda: len(answers()) > before, 20), text
+    return all_text(answers()[-1])
+
+
+def test_non_admins_cannot_change_settings_but_can_read_them(stack: Stack) -> None:
+    for text in (
+        "subscribe trace",
+        "unsubscribe",
+        "thresholds cost_spike_pct=80",
+        "mute 1",
+        "unmute 1",
+        "thresholds reset",
+    ):
+        assert "Only workspace admins" in say(stack, "U0BOB", text), text
+    assert "cost_spike_pct=50" in say(stack, "U0BOB", "thresholds")
+    assert "every level and job" in say(stack, "U0BOB", "subscriptions")
+    assert stack.services.store.thresholds(ALERT_CHANNEL) == {}
+
+
+def test_admin_sets_thresholds_with_validation(stack: Stack) -> None:
+    answer = say(stack, "U0ADMIN", "thresholds cost_spike_pct=80 min_items=20")
+    assert "Thresholds updated" in answer and "cost_spike_pct=80.0" in answer
+    assert stack.services.store.thresholds(ALERT_CHANNEL) == {
+        "cost_spike_pct": "80",
+        "min_items": "20",
+    }
+    bad = say(stack, "U0ADMIN", "thresholds cost_spike_pct=abc")
+    assert "cost_spike_pct" in bad and "must be a number" in bad
+    unknown = say(stack, "U0ADMIN", "thresholds nonsense=1")
+    assert "nonsense" in unknown and "cost_spike_pct" in unknown  # lists the valid names
+    assert stack.services.store.thresholds(ALERT_CHANNEL)["cost_spike_pct"] == "80"
+    assert "reset" in say(stack, "U0ADMIN", "thresholds reset")
+    assert stack.services.store.thresholds(ALERT_CHANNEL) == {}
+
+
+def test_raised_thresholds_silence_the_alerts(stack: Stack) -> None:
+    answer = say(
+        stack,
+        "U0ADMIN",
+        "thresholds cost_spike_pct=10000 error_rate_pct=100 size_shift_points=100 "
+        "new_cluster_pct=100 vanished_cluster_pct=100 latency_spike_pct=10000 "
+        "outlier_growth_points=100",
+    )
+    assert "Thresholds updated" in answer
+    stack.services.alerts.run_cycle()
+    assert parents(stack) == []
+
+
+def test_subscriptions_route_and_opt_out(stack: Stack) -> None:
+    ops = stack.slack.create_channel("llm-ops", "C0OPS")
+    assert "now gets alerts" in say(stack, "U0ADMIN", 'subscribe trace "Checkout assistant"', ops)
+    assert "Checkout assistant" in say(stack, "U0BOB", "subscriptions", ops)
+    assert "no longer gets alerts" in say(stack, "U0ADMIN", "unsubscribe")  # the default channel
+    stack.services.alerts.run_cycle()
+    assert parents(stack) == []
+    in_ops = [m for m in stack.slack.messages(ops) if not m.ephemeral_for]
+    assert len(in_ops) == 1 and "Checkout assistant" in all_text(in_ops[0])
+
+
+def test_mute_command_and_button(stack: Stack) -> None:
+    stack.services.alerts.run_cycle()
+    parent = parents(stack)[0]
+    detail = stack.slack.thread(ALERT_CHANNEL, parent.ts)[0]
+    refused = stack.user("U0BOB")
+    assert refused.click(detail, "clusters.mute.24").status_code == 200
+
+    def refusals() -> list[Message]:
+        seen = stack.slack.messages(ALERT_CHANNEL) + stack.slack.thread(ALERT_CHANNEL, parent.ts)
+        return [m for m in seen if m.ephemeral_for == "U0BOB"]
+
+    assert stack.slack.wait_for(lambda: bool(refusals()), 20)
+    assert "Only workspace admins" in all_text(refusals()[-1])
+    admin = stack.user("U0ADMIN")
+    assert admin.click(detail, "clusters.mute.168").status_code == 200
+    assert stack.slack.wait_for(
+        lambda: any("muted" in m.text for m in stack.slack.thread(ALERT_CHANNEL, parent.ts)), 20
+    )
+    note = next(m for m in stack.slack.thread(ALERT_CHANNEL, parent.ts) if "muted" in m.text)
+    assert "<@U0ADMIN>" in note.text
+    mutes = say(stack, "U0BOB", "mutes")
+    assert "set by U0ADMIN" in mutes
+    assert "Unmuted" in say(
+        stack, "U0ADMIN", "unmute " + mutes.split("• ")[1].split(" until")[0][:20]
+    )
+    assert "No mute matches" in say(stack, "U0ADMIN", "unmute nothing-like-this")
+
+
+def test_queries_per_command_cold_and_cached(stack: Stack) -> None:
+    """`latest` costs one query once its run is cached; a repeat drilldown costs none."""
+
+    def cost(text: str) -> int:
+        before = len(stack.posthog.hogql_log)
+        say(stack, "U0Q", text)
+        return len(stack.posthog.hogql_log) - before
+
+    cold, cached = cost("latest"), cost("latest")
+    assert cold >= 2 and cached == 1
+    assert cost("runs") == 1
+    assert cost("top cost") >= 1  # loads the other jobs' latest runs
+    assert cost("top cost") == 1  # now all cached
+    assert cost("show 0") == 1 + 2  # list + the representative items' numbers and titles
+    assert cost("show 0") == 1
