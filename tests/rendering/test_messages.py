@@ -217,3 +217,29 @@ def test_a_missing_template_variable_fails_loudly(tmp_path: Path) -> None:
     custom = Renderer(make_environment(tmp_path), URLS, clock=lambda: NOW)
     with pytest.raises(Exception, match="nope"):
         custom.error("x")
+
+
+def test_drilldown_lines_keep_their_line_breaks(renderer: Renderer) -> None:
+    """Jinja's trim_blocks eats a newline after a block tag; the templates must not lose one."""
+    run = big_run(1, title="Refunds")
+    item = run.clusters[0].representative(1)[0]
+    detail = ItemDetail(item, model="gpt", cost=0.01, latency=1.0, tokens=10, error="boom")
+    text = DrilldownRenderer(renderer, show_content=True).traces(
+        ClusterView(run, run.clusters[0], (detail,))
+    )
+    line = text.blocks[1]["text"]["text"]
+    assert line.split("\n")[1].startswith("`gpt`") and line.endswith("> boom")
+    trace = LLMTrace.model_validate(
+        {
+            "id": "t",
+            "events": [
+                {
+                    "id": "e",
+                    "event": "$ai_generation",
+                    "properties": {"$ai_model": "m", "$ai_is_error": True, "$ai_error": "bad"},
+                }
+            ],
+        }
+    )
+    steps = DrilldownRenderer(renderer, show_content=False).trace(trace_view(trace)).blocks[1]
+    assert steps["text"]["text"].split("\n")[1] == ":warning: bad"

@@ -1,0 +1,1 @@
+"""Browser tests: the sandbox page in a real (headless) Chromium, driven by Playwright."""

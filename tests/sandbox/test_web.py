@@ -1,0 +1,293 @@
+"""The sandbox page over real HTTP, against `python -m bot sandbox --port 0` in a subprocess
+(chdb opens one database path per process, so the sandbox never shares the test process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from slack_sdk import WebClient
+
+from sandbox import persist
+from sandbox.fake_slack import FakeSlack
+from sandbox.generator import Change, emit_next_run
+from sandbox.run import GeneratorState, Sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 90.0
+T = TypeVar("T")
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[str]
+    url: str
+    state_dir: Path
+    lines: queue.Queue[str]
+
+    def get(self, path: str, **params: str) -> httpx.Response:
+        return httpx.get(self.url + path, params=params, timeout=20)
+
+    def post(self, path: str, body: dict[str, Any], **headers: str) -> httpx.Response:
+        return httpx.post(self.url + path, json=body, headers=headers, timeout=20)
+
+    def messages(self, channel: str) -> list[dict[str, str]]:
+        response = self.get("/api/messages", channel=channel)
+        response.raise_for_status()
+        return list(response.json()["messages"])
+
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=30)
+
+
+def start_sandbox(state_dir: Path, *args: str) -> Running:
+    command = [sys.executable, "-m", "bot", "sandbox", "--port", "0", "--dir", str(state_dir)]
+    process = subprocess.Popen(
+        [*command, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=open(state_dir.parent / f"{state_dir.name}.stderr", "a"),
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            if process.poll() is not None:
+                break
+            continue
+        if line.startswith("Sandbox: http://"):
+            return Running(process, line.split(" ", 1)[1].strip(), state_dir, lines)
+    process.kill()
+    raise AssertionError(f"the sandbox did not start (exit {process.poll()})")
+
+
+def wait_until(probe: Callable[[], T | None], timeout: float = 20.0, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what or probe}")
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def alerts(running: Running) -> list[dict[str, str]]:
+    return [m for m in running.messages("C0ALERTS") if "what changed" in m["html"]]
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    running = start_sandbox(tmp_path_factory.mktemp("web") / "state")
+    yield running
+    assert running.stop() == 0
+
+
+def test_page_is_a_slack_channel_with_controls(sandbox: Running) -> None:
+    page = httpx.get(sandbox.url + "/", follow_redirects=True, timeout=20)
+    assert page.status_code == 200 and page.url.path == "/c/C0ALERTS"
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    for part in ("# llm-alerts", "# general", 'id="composer-input"', "Next clustering run"):
+        assert part in page.text
+    for series in ("Default - traces", "Support agent", "Default - generations"):
+        assert f'<option value="{series}">' in page.text
+    assert 'value="cost_spike"' in page.text and 'value="vanished_cluster"' in page.text
+    assert sandbox.get("/static/app.js").headers["content-type"].startswith("text/javascript")
+    assert sandbox.get("/c/C0NOPE").status_code == 404
+    assert sandbox.get("/static/../run.py").status_code == 404
+
+
+def test_first_cycle_posts_the_planted_alerts(sandbox: Running) -> None:
+    def threaded() -> list[dict[str, str]]:  # each parent's details go in its thread
+        found = alerts(sandbox)
+        done = len(found) >= 3 and all('class="msg-replies"' in m["html"] for m in found)
+        return found if done else []
+
+    shown = " ".join(text_of(m["html"]) for m in wait_until(threaded, what="threaded alerts"))
+    assert "Cost per item" in shown and "Error rate" in shown and "New cluster" in shown
+
+
+def test_composer_command_gets_an_ephemeral_reply(sandbox: Running) -> None:
+    before = len(sandbox.messages("C0GENERAL"))
+    response = sandbox.post("/api/command", {"channel": "C0GENERAL", "text": "/clusters latest"})
+    assert response.json() == {"ok": True, "status": 200}
+    new = wait_until(lambda: sandbox.messages("C0GENERAL")[before:], what="the reply")
+    reply = new[-1]["html"]
+    assert "Only visible to you" in reply and 'class="bk-header"' in reply
+    assert 'data-action-id="clusters.traces.0"' in reply and "Share in channel" in reply
+    assert "/ai-observability/clusters/" in reply
+
+
+def test_only_clusters_commands_are_sent(sandbox: Running) -> None:
+    for text in ("/giphy cats", "hello"):
+        response = sandbox.post("/api/command", {"channel": "C0GENERAL", "text": text})
+        assert response.status_code == 400 and "/clusters help" in response.json()["error"]
+
+
+def test_clicking_traces_in_an_alert_thread_posts_trace_links(sandbox: Running) -> None:
+    parent = wait_until(lambda: alerts(sandbox), what="alerts")[0]
+    detail = wait_until(
+        lambda: sandbox.get("/api/thread", channel="C0ALERTS", ts=parent["ts"]).json()["replies"],
+        what="the alert's details",
+    )[0]
+    assert 'data-action-id="clusters.traces"' in detail["html"]
+    body = {"channel": "C0ALERTS", "ts": detail["ts"], "action_id": "clusters.traces"}
+    assert sandbox.post("/api/click", body).json()["ok"] is True
+
+    def traces() -> list[dict[str, str]]:
+        replies = sandbox.get("/api/thread", channel="C0ALERTS", ts=parent["ts"]).json()
+        return [r for r in replies["replies"] if "/ai-observability/traces/" in r["html"]]
+
+    posted = wait_until(traces, what="the traces reply")[0]["html"]
+    assert sandbox.url + "/project/1/ai-observability/traces/" in posted
+    missing = sandbox.post("/api/click", {**body, "action_id": "clusters.nope"})
+    assert missing.status_code == 400 and "no button" in missing.json()["error"]
+
+
+def test_next_run_with_a_cost_spike_alerts_within_seconds(sandbox: Running) -> None:
+    wait_until(lambda: len(alerts(sandbox)) >= 3, what="the first alerts")
+    before = len(alerts(sandbox))
+    started = time.monotonic()
+    body = {"job_name": "Default - traces", "change": "cost_spike"}
+    result = sandbox.post("/api/next-run", body).json()
+    assert result["ok"] and result["run_id"].startswith("1_trace_") and result["events"] > 0
+    new = wait_until(lambda: alerts(sandbox)[before:], timeout=8, what="the new alert")
+    assert time.monotonic() - started < 8
+    assert "Cost per item" in text_of(new[-1]["html"]) and result["run_id"] in new[-1]["html"]
+    state = json.loads((sandbox.state_dir / "generator.json").read_text())
+    assert state["extras"][-1][:2] == ["Default - traces", "cost_spike"]
+
+
+def test_check_now_runs_a_cycle_on_request(sandbox: Running) -> None:
+    assert sandbox.post("/api/check-now", {}).json() == {"ok": True}
+
+
+def test_next_run_rejects_unknown_series_and_changes(sandbox: Running) -> None:
+    bad_series = sandbox.post("/api/next-run", {"job_name": "Nope", "change": "none"})
+    bad_change = sandbox.post("/api/next-run", {"job_name": "Support agent", "change": "boom"})
+    assert bad_series.status_code == bad_change.status_code == 400
+
+
+def test_posts_must_be_json_from_this_page(sandbox: Running) -> None:
+    body = {"channel": "C0GENERAL", "text": "/clusters help"}
+    foreign = sandbox.post("/api/command", body, Origin="http://evil.example")
+    assert foreign.status_code == 400 and "cross-origin" in foreign.text
+    form = httpx.post(sandbox.url + "/api/command", data=body, timeout=10)
+    assert form.status_code == 400
+
+
+def test_events_stream_announces_new_messages(sandbox: Running) -> None:
+    with httpx.stream("GET", sandbox.url + "/api/events", timeout=20) as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == "retry: 1000" and next(lines) == "event: hello"
+        sandbox.post("/api/command", {"channel": "C0GENERAL", "text": "/clusters help"})
+        for line in lines:  # other tests' late thread replies may come first
+            event = json.loads(line[6:]) if line.startswith("data: ") else {}
+            if event.get("channel") == "C0GENERAL":
+                break
+    assert event["kind"] == "posted" and event["ephemeral_for"] == "U0YOU"
+    assert event["rev"] > 0 and event["thread_ts"] is None
+
+
+def test_posthog_links_land_on_a_stand_in(sandbox: Running) -> None:
+    page = sandbox.get("/project/1/ai-observability/traces/t%3Cx%3E", timestamp="2026-01-01")
+    assert page.status_code == 200 and "PostHog stand-in" in page.text
+    assert "/ai-observability/traces/t&lt;x&gt;" in page.text and "<x>" not in page.text
+
+
+def test_sigint_stops_cleanly_and_a_restart_keeps_the_history(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = start_sandbox(state)
+    posted = wait_until(lambda: len(alerts(first)) >= 3 and alerts(first), what="alerts")
+    assert first.stop(signal.SIGINT) == 0
+    assert not (state / "posthog" / "status").exists()  # chdb's lock is gone
+    wait_until(lambda: "Stopped.\n" in list(first.lines.queue), 5, "the goodbye")
+    saved = json.loads((state / "slack.json").read_text())
+    assert sum(len(c["messages"]) for c in saved["channels"]) >= 3
+
+    second = start_sandbox(state)  # no --fresh: same data, same history, no repeat alerts
+    try:
+        started = wait_until(
+            lambda: [line for line in list(second.lines.queue) if "Started in" in line], 5
+        )
+        assert "Reusing the data" in started[0] and "Loaded" not in started[0]
+        assert [m["ts"] for m in alerts(second)] == [m["ts"] for m in posted]
+        time.sleep(2.5)  # the first alert cycle has run by now
+        assert len(alerts(second)) == len(posted)
+    finally:
+        assert second.stop(signal.SIGTERM) == 0
+    assert not (state / "posthog" / "status").exists()
+
+
+def test_generator_state_rebuilds_the_emitted_world() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    state = GeneratorState(seed=3, now=now, items_per_run=40)
+    world = state.base_world()
+    for hours, (job, change) in enumerate(
+        [("Support agent", Change.COST_SPIKE), ("Default - traces", Change.NONE),
+         ("Support agent", Change.NEW_CLUSTER)], start=1,
+    ):  # fmt: skip
+        at = now + timedelta(hours=hours)
+        world = emit_next_run(world, job_name=job, change=change, now=at)
+        state.extras.append((job, change.value, at))
+    rebuilt = GeneratorState.from_json(json.loads(json.dumps(state.to_json()))).world()
+    assert [e["uuid"] for e in rebuilt.events] == [e["uuid"] for e in world.events]
+    assert [e["uuid"] for e in rebuilt.added_events] == [e["uuid"] for e in world.added_events]
+
+
+def test_persist_round_trip_keeps_timestamps_threads_and_metadata(tmp_path: Path) -> None:
+    with FakeSlack() as fake:
+        client = WebClient(token=fake.bot_token, base_url=fake.api_url)
+        parent = client.chat_postMessage(
+            channel="C0ALERTS", text="parent", metadata={"event_type": "x", "event_payload": {}}
+        )["ts"]
+        client.chat_postMessage(channel="C0ALERTS", text="reply", thread_ts=parent)
+        client.chat_postEphemeral(channel="C0GENERAL", user="U0ALICE", text="just you")
+        assert persist.save(fake, tmp_path / "slack.json") == 2
+        before = {c: fake.messages(c) for c in fake.channels}
+    with FakeSlack() as restored:
+        assert persist.load(restored, tmp_path / "slack.json") == 2
+        assert {c: restored.messages(c) for c in restored.channels} == before
+        client = WebClient(token=restored.bot_token, base_url=restored.api_url)
+        newer = client.chat_postMessage(channel="C0ALERTS", text="after")["ts"]
+        assert float(newer) > float(parent)
+        history = client.conversations_history(channel="C0ALERTS", include_all_metadata=True)
+        assert history["messages"][-1]["metadata"]["event_type"] == "x"
+    assert persist.load(FakeSlack(), tmp_path / "missing.json") == 0
+
+
+def test_fresh_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(RuntimeError, match="did not make"):
+        Sandbox(state_dir=tmp_path, port=0, fresh=True).start()
+    assert (tmp_path / "notes.txt").read_text() == "mine"
