@@ -251,23 +251,24 @@ class PostHogClient:
         per_item = self.item_metrics(run.level, ids, (run.window_start, run.window_end))
         return {c.cluster_id: aggregate_cluster_metrics(c, per_item) for c in missing}
 
-    def trace_details(
-        self, trace_ids: Sequence[str], window: tuple[datetime, datetime]
+    def item_details(
+        self, level: Level, item_ids: Sequence[str], window: tuple[datetime, datetime]
     ) -> dict[str, dict[str, Any]]:
-        """Summary title, model and first error per trace, in one query."""
-        if not trace_ids:
+        """Summary title, model and first error per item, in one query."""
+        template = queries.ITEM_DETAILS.get(level)
+        if template is None or not item_ids:
             return {}
         result = self.query(
-            queries.TRACE_DETAILS,
+            template,
             {
-                "trace_ids": list(dict.fromkeys(trace_ids)),
+                "item_ids": list(dict.fromkeys(item_ids)),
                 "date_from": _utc(window[0]),
                 "date_to": _utc(window[1]),
-                "limit": len(trace_ids) + 1,
+                "limit": len(item_ids) + 1,
             },
-            name="trace_details",
+            name=f"{level.value}_item_details",
         )
-        return {str(row["trace_id"]): row for row in result.rows()}
+        return {str(row["item_id"]): row for row in result.rows()}
 
     # -- traces and jobs -----------------------------------------------------------------
 

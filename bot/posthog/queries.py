@@ -92,15 +92,33 @@ LIMIT {limit}"""
 
 ITEM_METRICS = {Level.TRACE: TRACE_ITEM_METRICS, Level.GENERATION: GENERATION_ITEM_METRICS}
 
-# One row per trace: what a drilldown line shows (summary title, model, first error).
+# One row per item: what a drilldown line shows (summary title, model, first error).
 TRACE_DETAILS = """
-SELECT toString(properties.$ai_trace_id) AS trace_id,
+SELECT toString(properties.$ai_trace_id) AS item_id,
     anyIf(toString(properties.$ai_summary_title), event = '$ai_trace_summary') AS summary_title,
     anyIf(toString(properties.$ai_model), event = '$ai_generation') AS model,
     anyIf(toString(properties.$ai_error), toString(properties.$ai_is_error) = 'true') AS error
 FROM events
 WHERE event IN ('$ai_generation', '$ai_trace_summary', '$ai_span', '$ai_embedding')
   AND timestamp >= toDateTime({date_from}) AND timestamp <= toDateTime({date_to})
-  AND toString(properties.$ai_trace_id) IN {trace_ids}
-GROUP BY trace_id
+  AND toString(properties.$ai_trace_id) IN {item_ids}
+GROUP BY item_id
 LIMIT {limit}"""
+
+# Generation items are `$ai_generation` uuids; their summaries name them in $ai_generation_id.
+GENERATION_DETAILS = """
+SELECT if(event = '$ai_generation', toString(uuid), toString(properties.$ai_generation_id))
+        AS item_id,
+    anyIf(toString(properties.$ai_summary_title), event = '$ai_generation_summary')
+        AS summary_title,
+    anyIf(toString(properties.$ai_model), event = '$ai_generation') AS model,
+    anyIf(toString(properties.$ai_error), toString(properties.$ai_is_error) = 'true') AS error
+FROM events
+WHERE event IN ('$ai_generation', '$ai_generation_summary')
+  AND timestamp >= toDateTime({date_from}) AND timestamp <= toDateTime({date_to})
+  AND if(event = '$ai_generation', toString(uuid), toString(properties.$ai_generation_id))
+      IN {item_ids}
+GROUP BY item_id
+LIMIT {limit}"""
+
+ITEM_DETAILS = {Level.TRACE: TRACE_DETAILS, Level.GENERATION: GENERATION_DETAILS}

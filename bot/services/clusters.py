@@ -122,10 +122,10 @@ class ClustersService:
             return tuple(ItemDetail(item) for item in items)
         window = (run.window_start - timedelta(days=1), run.window_end + timedelta(hours=1))
         numbers = self.client.item_metrics(run.level, [i.item_id for i in items], window)
-        details = self.client.trace_details([i.trace_id for i in items], window)
+        details = self.client.item_details(run.level, [i.item_id for i in items], window)
         result = []
         for item in items:
-            found, extra = numbers.get(item.item_id), details.get(item.trace_id, {})
+            found, extra = numbers.get(item.item_id), details.get(item.item_id, {})
             result.append(
                 ItemDetail(
                     item=item,

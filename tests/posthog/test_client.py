@@ -103,9 +103,13 @@ def test_every_query_sent_parses_with_posthogs_hogql_parser(
             update={"clusters": tuple(c.model_copy(update={"metrics": None}) for c in run.clusters)}
         )
     )
-    items = run.clusters[0].representative(3)
-    client.trace_details([i.trace_id for i in items], (run.window_start, run.window_end))
-    assert hogql_sent(posthog) >= 5
+    for level_run in (run, client.get_run(world.runs_of("Default - traces")[-1].run_id)):
+        items = level_run.clusters[0].representative(3)
+        window = (level_run.window_start, level_run.window_end + timedelta(hours=2))
+        details = client.item_details(level_run.level, [i.item_id for i in items], window)
+        assert set(details) == {i.item_id for i in items}
+        assert all(d["summary_title"] and d["model"] for d in details.values())
+    assert hogql_sent(posthog) >= 6
     for query in posthog.hogql_log:
         parse_hogql(query)
 
