@@ -105,6 +105,22 @@ def _slack_checks(services: Services, *, send_test: bool) -> list[Check]:
             )
         ]
     checks = [Check("Slack token", True, f"bot {identity.get('user')} in {identity.get('team')}")]
+    # Slack lists the token's scopes in a response header; stand-ins may not send it.
+    headers = {name.lower(): value for name, value in (identity.headers or {}).items()}
+    scopes = headers.get("x-oauth-scopes")
+    if settings.charts and scopes is not None:
+        granted = {scope.strip() for scope in str(scopes).split(",")}
+        checks.append(
+            Check("Charts", True, "files:write granted: charts can be uploaded")
+            if "files:write" in granted
+            else Check(
+                "Charts",
+                False,
+                "the token lacks files:write, so alert charts and maps cannot be uploaded. "
+                "Fix: add files:write under OAuth & Permissions (slack/manifest.json lists it) "
+                "and reinstall the app, or set CHARTS=off.",
+            )
+        )
     if not (settings.slack_signing_secret or settings.slack_app_token):
         checks.append(
             Check(

@@ -53,6 +53,7 @@ EXPECTED = {
     "LOG_FORMAT": "text or json",
     "OUTBOX_RECOVER_SECONDS": "whole seconds before another process may resend an "
     "unconfirmed message (default 30)",
+    "CHARTS": "on or off",
 }
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -84,6 +85,8 @@ class Settings(BaseSettings):
 
     drilldown_content: DrilldownContent = DrilldownContent.PREVIEW
     templates_dir: Path | None = None
+    # Trend charts and cluster maps in alert threads, and the summary's Map button (on/off).
+    charts: bool = True
 
     log_format: LogFormat = LogFormat.TEXT
     outbox_recover_seconds: int = Field(default=30, ge=0)

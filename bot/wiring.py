@@ -21,6 +21,7 @@ from bot.rendering.drilldown import DrilldownRenderer
 from bot.rendering.env import make_environment
 from bot.services.alerts import AlertService, Routing
 from bot.services.channel_settings import ChannelSettings
+from bot.services.charts import ChartService
 from bot.services.clusters import ClustersService
 from bot.services.runs import RunRepository
 from bot.settings import DrilldownContent, Settings
@@ -43,6 +44,7 @@ class Services:
     slack: WebClient
     notifier: SlackNotifier
     metrics: Metrics
+    charts: ChartService
 
     def close(self) -> None:
         self.store.engine.dispose()
@@ -79,15 +81,18 @@ def build_services(
     )
     metrics.track_budget(lambda: posthog.budget.remaining)
     urls = PostHogUrls(settings.ui_host, settings.posthog_project_id)
-    renderer = Renderer(make_environment(settings.templates_dir), urls)
+    renderer = Renderer(make_environment(settings.templates_dir), urls, charts=settings.charts)
     changes = ChangeRenderer(renderer)
     token = settings.slack_bot_token.get_secret_value()
     api_url = str(settings.slack_api_url)
+    slack = make_web_client(token, api_url, interactive=True)
+    charts = ChartService(store, slack, enabled=settings.charts)
     notifier = SlackNotifier(
         make_web_client(token, api_url, interactive=False),
         store,
         min_interval=min_post_interval,
         recover_after=timedelta(seconds=settings.outbox_recover_seconds),
+        on_sent=charts.post_for_alert,
     )
     runs = RunRepository(posthog, store)
     clusters = ClustersService(runs)
@@ -104,7 +109,8 @@ def build_services(
             renderer, show_content=settings.drilldown_content is DrilldownContent.PREVIEW
         ),
         changes=changes,
-        slack=make_web_client(token, api_url, interactive=True),
+        slack=slack,
         notifier=notifier,
         metrics=metrics,
+        charts=charts,
     )

@@ -7,6 +7,7 @@ import re
 from slack_bolt import App
 
 from bot.listeners.actions import (
+    handle_map_action,
     handle_mute_action,
     handle_open_action,
     handle_share_action,
@@ -29,5 +30,6 @@ def register_listeners(app: App) -> None:
     app.action(_action(ActionId.TRACE_DETAILS))(handle_trace_details_action)
     app.action(_action(ActionId.SHARE))(handle_share_action)
     app.action(_action(ActionId.MUTE))(handle_mute_action)
+    app.action(_action(ActionId.MAP))(handle_map_action)
     app.action(_action(ActionId.OPEN))(handle_open_action)
     app.error(handle_error)

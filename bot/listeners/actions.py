@@ -18,7 +18,7 @@ from bot.listeners.answer import Asker, answer, is_admin
 from bot.rendering.message import Message
 from bot.services.errors import NotAllowed
 from bot.slack.escape import SafeMrkdwn
-from bot.slack.ids import ClusterRef, MuteRef, ShareRef, TraceRef
+from bot.slack.ids import ClusterRef, MuteRef, RunRef, ShareRef, TraceRef
 from bot.wiring import Services
 
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
@@ -124,6 +124,28 @@ def handle_mute_action(
         client,
         respond,
     )
+
+
+def handle_map_action(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: Respond,
+    services: Services,
+) -> None:
+    """The run's cluster map, uploaded into the clicked message's thread."""
+    ack()
+    ref = RunRef.model_validate_json(action["value"])
+    place = place_of(body)
+    if place.ephemeral or place.thread_ts is None:  # an ephemeral message has no thread
+        respond(
+            text="Maps go into a message's thread: share this summary in the channel first.",
+            response_type="ephemeral",
+            replace_original=False,
+        )
+        return
+    run = services.runs.get(ref.run_id)  # cached in the store: no PostHog query
+    services.charts.post_map(place.channel, place.thread_ts, run)
 
 
 def handle_open_action(ack: Ack) -> None:

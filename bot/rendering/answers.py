@@ -18,7 +18,7 @@ from bot.rendering import blocks as bk
 from bot.rendering.message import Message
 from bot.services.views import ClusterView, RankedList
 from bot.slack.escape import SafeMrkdwn, clean_inline, link
-from bot.slack.ids import ActionId, ClusterRef, ShareRef
+from bot.slack.ids import ActionId, ClusterRef, RunRef, ShareRef
 
 SUMMARY_CLUSTERS_MAX = 15
 TITLE_MAX = 90
@@ -34,10 +34,12 @@ class Renderer:
         urls: PostHogUrls,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        charts: bool = False,
     ) -> None:
         self.env = env
         self.urls = urls
         self.clock = clock
+        self.charts = charts  # offer the "Map" button (CHARTS=on)
 
     def text(self, template: str, **values: Any) -> str:
         return self.env.get_template(template).render(now=self.clock(), **values).strip()
@@ -99,6 +101,8 @@ class Renderer:
                 bk.context(f"…and {len(clusters) - len(shown)} smaller clusters in PostHog")
             )
         buttons = [bk.button("Open in PostHog", ActionId.OPEN, url=self.urls.run(run.run_id))]
+        if self.charts:
+            buttons.insert(0, bk.button("Map", ActionId.MAP, value=RunRef(run_id=run.run_id)))
         if command_text is not None:
             buttons.insert(
                 0,

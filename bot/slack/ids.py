@@ -18,10 +18,17 @@ class ActionId(StrEnum):
     SHARE = "clusters.share"
     MUTE = "clusters.mute"
     OPEN = "clusters.open"
+    MAP = "clusters.map"
 
 
 class Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RunRef(Payload):
+    """A whole run: what "Map" draws."""
+
+    run_id: str = Field(max_length=300)
 
 
 class ClusterRef(Payload):

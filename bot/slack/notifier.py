@@ -69,6 +69,12 @@ class DeliveryReport:
     recovered: int = 0
     retrying: int = 0
     failed: list[str] = field(default_factory=list)
+    # (channel, thread_ts or None for a top-level message, outbox key) of each row marked sent
+    delivered: list[tuple[str, str | None, str]] = field(default_factory=list)
+
+
+# Called once per delivered row after a drain: (channel, thread_ts, key). Charts use it.
+OnSent = Callable[[str, str | None, str], object]
 
 
 class SlackNotifier:
@@ -81,8 +87,10 @@ class SlackNotifier:
         recover_after: timedelta = timedelta(seconds=30),
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        on_sent: OnSent | None = None,
     ) -> None:
         self._client = client
+        self._on_sent = on_sent
         self._store = store
         self._min_interval = min_interval
         self._recover_after = recover_after
@@ -114,10 +122,12 @@ class SlackNotifier:
                 if found:
                     self._store.mark_sent(row.id, found)
                     report.recovered += 1
+                    report.delivered.append((row.channel, thread_ts, row.key))
                     continue
             elif not self._store.claim(row.id):
                 continue
             self._send(row, thread_ts, report)
+        self._after_sent(report)
         if report.sent or report.failed or report.recovered:
             logger.info(
                 "slack.outbox.drained",
@@ -160,6 +170,21 @@ class SlackNotifier:
             return
         self._store.mark_sent(row.id, str(response["ts"]))
         report.sent += 1
+        report.delivered.append((row.channel, thread_ts, row.key))
+
+    def _after_sent(self, report: DeliveryReport) -> None:
+        """Extras (charts) for what this drain delivered: only after every text is out and
+        marked sent, and never able to fail the drain. Not exactly-once: a crash here loses
+        them, a retry never repeats them."""
+        if self._on_sent is None:
+            return
+        for channel, thread_ts, key in report.delivered:
+            try:
+                self._on_sent(channel, thread_ts, key)
+            except Exception as error:
+                logger.warning(
+                    "slack.outbox.on_sent_failed", extra={"key": key, "error": repr(error)[:300]}
+                )
 
     def _ambiguous(self, row: OutboxRow, error: Exception, report: DeliveryReport) -> None:
         """Slack may have posted it. Leave the row `sending`; the next drain looks it up."""

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from string import Template
 from typing import Any, Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from sandbox.fake_slack import FakeSlack, Message
 from sandbox.web.blockkit import esc, message_body
@@ -124,9 +124,12 @@ def render_message(
     if msg.ephemeral_for:
         parts.append('<div class="msg-ephemeral">Only visible to you</div>')
     parts.append(message_body(msg.text, msg.blocks, names))
-    if msg.files:
+    if msg.files:  # uploaded charts show inline, as Slack previews images
         files = "".join(
-            f'<li class="msg-file">{esc(f.title or f.filename)}</li>' for f in msg.files
+            f'<li class="msg-file"><img class="msg-image" src="/files/{quote(f.id)}" '
+            f'alt="{esc(f.title or f.filename)}" loading="lazy"><span>{esc(f.title or f.filename)}'
+            "</span></li>"
+            for f in msg.files
         )
         parts.append(f'<ul class="msg-files">{files}</ul>')
     replies = visible(msg.replies, user_id)
@@ -277,6 +280,13 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/project/"):
             query_text = urlsplit(self.path).query
             self._send(200, "text/html", posthog_stand_in(path, query_text).encode())
+        elif path.startswith("/files/"):
+            found = self.web.backend.slack.files.get(path[len("/files/") :])
+            content = found.content if found else None
+            if content and content.startswith(b"\x89PNG"):
+                self._send(200, "image/png", content)
+            else:
+                self._send(404, "text/plain", b"No such image")
         elif path == "/favicon.ico":
             self._send(204, "text/plain", b"")
         elif path == "/healthz":

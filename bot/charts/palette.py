@@ -1,0 +1,126 @@
+"""What the charts share: colour-blind-safe colours, font sizes, safe text, PNG output.
+
+Colours: Okabe & Ito's eight-colour set (without black, kept for outlines and text), then Paul
+Tol's "muted" scheme for more clusters. Beyond those, colours repeat with a different marker
+shape, so no two of the first 56 clusters look alike. Outliers are always light grey.
+
+Text drawn in a chart is untrusted (titles are written by an LLM, job names by users). It is
+drawn with mathtext off (a `$` in a title stays a dollar sign) and reduced to characters the
+bundled font has, so a title full of emoji or CJK renders as what it can, never as a warning.
+
+Matplotlib is used through its object API with the Agg canvas only: no pyplot, no global
+figure state, nothing to display. Its shared caches (fonts, text layout) are not documented as
+thread-safe, so renders are serialised by `RENDER_LOCK` (a render takes well under a second).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import unicodedata
+from functools import lru_cache
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+RENDER_LOCK = threading.Lock()
+
+OKABE_ITO = (
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#009E73",  # bluish green
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#F0E442",  # yellow
+)
+# Paul Tol's "muted" scheme, less the colours too close to an Okabe-Ito one (cyan, sand).
+TOL_MUTED = (
+    "#332288",  # indigo
+    "#882255",  # wine
+    "#117733",  # green
+    "#999933",  # olive
+    "#CC6677",  # rose
+    "#44AA99",  # teal
+    "#AA4499",  # purple
+)
+CLUSTER_COLOURS: tuple[str, ...] = OKABE_ITO + TOL_MUTED
+MARKERS = ("o", "s", "^", "D")
+OUTLIER_COLOUR = "#BBBBBB"
+OUTLIER_HIGHLIGHT_COLOUR = "#555555"
+INK = "#222222"  # text, outlines, the alert marker
+MUTED_INK = "#666666"
+ALERT_COLOUR = "#D55E00"
+LINE_COLOUR = "#0072B2"
+
+FONT_FAMILY = "DejaVu Sans"  # bundled with matplotlib: the same glyphs on every machine
+TITLE_SIZE = 15.0
+LABEL_SIZE = 12.5
+TICK_SIZE = 11.0
+NOTE_SIZE = 10.5
+
+ELLIPSIS = "…"
+
+
+def cluster_style(index: int) -> tuple[str, str]:
+    """`(colour, marker)` of the index-th real cluster of a run (clusters in id order)."""
+    colours = len(CLUSTER_COLOURS)
+    return CLUSTER_COLOURS[index % colours], MARKERS[(index // colours) % len(MARKERS)]
+
+
+@lru_cache(maxsize=1)
+def _drawable() -> frozenset[int]:
+    """Code points that both the regular and the bold bundled font can draw."""
+    from matplotlib import font_manager, ft2font
+
+    points: frozenset[int] | None = None
+    for weight in ("normal", "bold"):
+        props = font_manager.FontProperties(family=FONT_FAMILY, weight=weight)
+        path = font_manager.findfont(props, fallback_to_default=True)
+        charmap = frozenset(ft2font.FT2Font(path).get_charmap())
+        points = charmap if points is None else points & charmap
+    return points or frozenset(range(32, 127))
+
+
+def plain(text: str) -> str:
+    """One line of text the font can draw: controls and unknown glyphs go, spaces collapse."""
+    drawable = _drawable()
+    kept = []
+    for char in text:
+        if unicodedata.category(char).startswith(("C", "Z")):
+            kept.append(" ")
+        elif ord(char) in drawable:
+            kept.append(char)
+    return " ".join("".join(kept).split())
+
+
+def shorten(text: str, limit: int) -> str:
+    """`plain(text)` cut to at most `limit` characters, ending in an ellipsis when cut."""
+    flat = plain(text)
+    if len(flat) <= limit:
+        return flat
+    return flat[: max(limit - 1, 0)].rstrip() + ELLIPSIS
+
+
+def text_style(size: float, **extra: Any) -> dict[str, Any]:
+    """Keyword arguments for `Axes.text` and friends: our font, no mathtext."""
+    return {"fontsize": size, "family": FONT_FAMILY, "parse_math": False, **extra}
+
+
+def new_figure(size: tuple[float, float], dpi: int) -> Figure:
+    figure = Figure(figsize=size, dpi=dpi, facecolor="white")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def to_png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(
+        buffer,
+        format="png",
+        dpi=figure.dpi,
+        facecolor="white",
+        metadata={"Software": None},
+    )
+    return buffer.getvalue()

@@ -1,0 +1,325 @@
+"""Pictures in threads: an alert's trend chart and cluster map, and a run's map on request.
+
+Charts are a courtesy, not part of the exactly-once alert path: they are rendered from stored
+runs only (no PostHog query), uploaded after the alert's text is out, and a chart that cannot
+be drawn or uploaded never raises to the caller. It is logged as `charts.failed`, and the
+thread gets one plain line saying so, at most once per thread (remembered in memory: after a
+restart a thread may hear it once more).
+
+Uploads use `files_upload_v2` (files.getUploadURLExternal, the upload, then
+files.completeUploadExternal into the thread), which needs the `files:write` scope.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.error import HTTPError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
+
+from bot.charts.cluster_map import render_cluster_map
+from bot.charts.palette import shorten
+from bot.charts.trend import TrendPoint, render_trend
+from bot.domain.compare import diff_runs
+from bot.domain.models import NOISE_CLUSTER_ID, Cluster, ClusteringRun
+from bot.domain.rules import AlertKind
+from bot.slack.escape import escape_mrkdwn
+from bot.store.store import Store
+
+logger = logging.getLogger(__name__)
+
+LINEAGE_RUNS = 14
+NOTICE = "Couldn't attach the chart: {reason}"
+NO_MAP = "No map for this run: PostHog stored no 2-D coordinates for its items."
+ALERT_NAMES = {
+    AlertKind.COST_SPIKE: "Cost spike",
+    AlertKind.ERROR_HEAVY: "Error-heavy cluster",
+    AlertKind.LATENCY_SPIKE: "Latency spike",
+    AlertKind.SIZE_SHIFT: "Size shift",
+    AlertKind.NEW_CLUSTER: "New cluster",
+    AlertKind.VANISHED_CLUSTER: "Vanished cluster",
+    AlertKind.OUTLIER_GROWTH: "Outlier growth",
+}
+# Slack error codes a reader can act on; anything else is named as Slack gave it.
+REASONS = {
+    "missing_scope": "the Slack app lacks the files:write scope (add it and reinstall the app)",
+    "not_in_channel": "the bot is not in this channel",
+    "channel_not_found": "the bot cannot see this channel",
+    "ratelimited": "Slack is rate limiting uploads right now",
+    "file_uploads_disabled": "file uploads are turned off in this workspace",
+    "invalid_auth": "Slack did not accept the bot token",
+    "not_allowed_token_type": "the bot token cannot upload files",
+}
+_SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def lineage(
+    store: Store, run: ClusteringRun, cluster_id: int, n: int = LINEAGE_RUNS
+) -> list[TrendPoint]:
+    """The cluster's points over up to `n` runs of its series, oldest first, ending at `run`.
+
+    Walks back through the stored previous runs (no PostHog query), following the cluster with
+    `diff_runs` at each step; stops at the first run where it has no match, or where no earlier
+    run is stored. The outlier cluster (-1) is never matched but is always "the outliers", so
+    its lineage is the outliers of each earlier run. Missing metrics become `None`.
+    """
+    points: list[TrendPoint] = []
+    current, cid = run, cluster_id
+    while len(points) < n:
+        cluster = current.cluster(cid)
+        if cluster is None:
+            break
+        points.append(_point(current, cluster))
+        previous = store.previous_run(current)
+        if previous is None:
+            break
+        if cid != NOISE_CLUSTER_ID:
+            match = diff_runs(previous, current).match_for_current(cid)
+            if match is None:
+                break
+            cid = match.previous.cluster_id
+        current = previous
+    points.reverse()
+    return points
+
+
+def _point(run: ClusteringRun, cluster: Cluster) -> TrendPoint:
+    metrics = cluster.metrics
+    return TrendPoint(
+        run_id=run.run_id,
+        window_end=run.window_end,
+        share=run.share(cluster) if run.total_items or cluster.size else None,
+        avg_cost=metrics.avg_cost if metrics is not None else None,
+        error_rate=metrics.error_rate if metrics is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class _Chart:
+    """One image to upload: how to draw it (None: nothing to draw) and how to name it."""
+
+    what: str  # "trend" or "map", for the log
+    draw: Callable[[], bytes | None]
+    filename: str
+    title: str
+
+
+class ChartService:
+    """Renders charts from stored runs and uploads them into Slack threads."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: WebClient,
+        *,
+        enabled: bool = True,
+        lineage_runs: int = LINEAGE_RUNS,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.enabled = enabled
+        self.lineage_runs = lineage_runs
+        self._noticed: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    # -- entry points --------------------------------------------------------------------
+
+    def post_alert_charts(
+        self,
+        channel: str,
+        thread_ts: str,
+        run: ClusteringRun,
+        cluster_id: int,
+        *,
+        comment: str | None = None,
+        mark_run: bool = True,
+    ) -> int:
+        """The cluster's trend (when it has at least two runs) and the run's map with the
+        cluster outlined, as one message in the thread. Returns the number of images posted.
+
+        `comment` goes above the images; `mark_run` marks `run` on the trend as the alert's.
+        """
+        if not self.enabled:
+            return 0
+        cluster = run.cluster(cluster_id)
+        name = "Outliers" if cluster_id == NOISE_CLUSTER_ID else (cluster.title if cluster else "")
+        label = shorten(name, 60) or f"cluster {cluster_id}"
+        mark = run.run_id if mark_run else None
+
+        def trend() -> bytes | None:
+            points = lineage(self.store, run, cluster_id, self.lineage_runs)
+            if len(points) < 2:  # one point is not a trend
+                return None
+            return render_trend(points, title=label, alert_run_id=mark)
+
+        charts = [
+            _Chart(
+                "trend", trend, f"trend-{_slug(run.run_id)}-{cluster_id}.png", f"Trend: {label}"
+            ),
+            _Chart(
+                "map",
+                lambda: render_cluster_map(run, highlight=(cluster_id,)),
+                f"cluster-map-{_slug(run.run_id)}-{cluster_id}.png",
+                f"Cluster map: {label} outlined",
+            ),
+        ]
+        return self._post(channel, thread_ts, charts, comment)
+
+    def post_map(self, channel: str, thread_ts: str, run: ClusteringRun) -> int:
+        """The run's cluster map in the thread; a line saying why when it has no coordinates."""
+        if not self.enabled:
+            return 0
+        title = f"Cluster map: {shorten(run.job_label, 60)}"
+        chart = _Chart(
+            "map", lambda: render_cluster_map(run), f"cluster-map-{_slug(run.run_id)}.png", title
+        )
+        posted = self._post(channel, thread_ts, [chart], None, say_when_empty=NO_MAP)
+        return posted
+
+    def post_for_alert(self, channel: str, thread_ts: str | None, key: str) -> int:
+        """Charts for an alert detail that the outbox has just delivered into `thread_ts`.
+
+        `key` is the outbox key, `<kind>:<run_id>:<cluster_id>`; other keys (the run's parent
+        message, quiet summaries) and runs not in the store are skipped. A vanished cluster is
+        drawn in the previous run, where it last was.
+        """
+        if not self.enabled or thread_ts is None:
+            return 0
+        parsed = _parse_alert_key(key)
+        if parsed is None:
+            return 0
+        kind, run_id, cluster_id = parsed
+        try:
+            run = self.store.get_run(run_id)
+            if run is not None and kind is AlertKind.VANISHED_CLUSTER:
+                run = self.store.previous_run(run)
+        except Exception as error:  # the store is down: no chart, and no reason to shout
+            logger.warning("charts.failed", extra={"key": key, "error": repr(error)[:300]})
+            return 0
+        if run is None:
+            logger.info("charts.skipped", extra={"key": key, "reason": "run not stored"})
+            return 0
+        cluster = run.cluster(cluster_id)
+        name = "outliers" if cluster_id == NOISE_CLUSTER_ID else (cluster.title if cluster else "")
+        comment = f"{ALERT_NAMES[kind]}: {shorten(name, 80)}" if name else ALERT_NAMES[kind]
+        vanished = kind is AlertKind.VANISHED_CLUSTER
+        return self.post_alert_charts(
+            channel,
+            thread_ts,
+            run,
+            cluster_id,
+            comment=comment + (" (as it was in the run before)" if vanished else ""),
+            mark_run=not vanished,
+        )
+
+    # -- rendering and upload -------------------------------------------------------------
+
+    def _post(
+        self,
+        channel: str,
+        thread_ts: str,
+        charts: list[_Chart],
+        comment: str | None,
+        *,
+        say_when_empty: str | None = None,
+    ) -> int:
+        uploads = []
+        for chart in charts:
+            try:
+                png = chart.draw()
+            except Exception as error:
+                self._failed(channel, thread_ts, chart.what, error, "it could not be drawn")
+                continue
+            if png is None:
+                logger.info(
+                    "charts.skipped", extra={"chart": chart.what, "reason": "nothing to draw"}
+                )
+                continue
+            uploads.append({"content": png, "filename": chart.filename, "title": chart.title})
+        if not uploads:
+            if say_when_empty is not None:
+                self._say(channel, thread_ts, say_when_empty)
+            return 0
+        try:
+            self.client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                file_uploads=uploads,
+                initial_comment=escape_mrkdwn(comment) if comment else None,
+            )
+        except Exception as error:
+            what = "+".join(c.what for c in charts)
+            self._failed(channel, thread_ts, what, error, _reason(error))
+            return 0
+        logger.info(
+            "charts.posted",
+            extra={"channel": channel, "thread_ts": thread_ts, "files": len(uploads)},
+        )
+        return len(uploads)
+
+    def _failed(
+        self, channel: str, thread_ts: str, what: str, error: BaseException, reason: str
+    ) -> None:
+        logger.warning(
+            "charts.failed",
+            extra={
+                "channel": channel,
+                "thread_ts": thread_ts,
+                "chart": what,
+                "error": repr(error)[:300],
+            },
+        )
+        with self._lock:
+            if (channel, thread_ts) in self._noticed:
+                return
+            self._noticed.add((channel, thread_ts))
+        self._say(channel, thread_ts, NOTICE.format(reason=reason))
+
+    def _say(self, channel: str, thread_ts: str, text: str) -> None:
+        try:
+            self.client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread_ts,
+                text=text,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except Exception as error:  # nothing more to do: the log has it
+            logger.warning(
+                "charts.notice_failed",
+                extra={"channel": channel, "thread_ts": thread_ts, "error": repr(error)[:300]},
+            )
+
+
+def _reason(error: BaseException) -> str:
+    """Why an upload failed, in words a channel member can act on (never a stack trace)."""
+    if isinstance(error, SlackApiError):
+        code = str(error.response.get("error") or "")
+        if code in REASONS:
+            return REASONS[code]
+        if error.response.status_code >= 500:
+            return "Slack had a server error"
+        return f"Slack said {_SLUG.sub('_', code)[:60] or 'no'}"
+    if isinstance(error, (SlackRequestError, HTTPError)):  # the file POST itself failed
+        return "the upload to Slack failed"
+    if isinstance(error, (SlackClientError, OSError)):
+        return "Slack could not be reached"
+    return "it could not be uploaded"
+
+
+def _parse_alert_key(key: str) -> tuple[AlertKind, str, int] | None:
+    kind, _, rest = key.partition(":")
+    run_id, _, cluster = rest.rpartition(":")
+    try:
+        return AlertKind(kind), run_id, int(cluster)
+    except ValueError:
+        return None
+
+
+def _slug(text: str) -> str:
+    return _SLUG.sub("-", text)[:80] or "run"
