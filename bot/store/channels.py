@@ -1,0 +1,175 @@
+"""Per-channel settings: subscriptions, thresholds and mutes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+
+from bot.domain.models import Level, RunSummary, SeriesKey
+from bot.store.schema import ChannelSettingsRow, MuteRow, SubscriptionRow
+
+
+@dataclass(frozen=True)
+class Mute:
+    channel: str
+    run_id: str
+    cluster_id: int
+    title: str
+    until: datetime
+    created_by: str
+
+
+class ChannelStore:
+    _session: sessionmaker[Session]
+
+    # -- subscriptions --------------------------------------------------------------------------
+
+    def subscribe(self, channel: str, level: Level | None, job: str | None, user: str) -> bool:
+        """False if the channel already had exactly this subscription."""
+        with self._session.begin() as session:
+            session.execute(
+                delete(SubscriptionRow).where(
+                    SubscriptionRow.channel == channel, SubscriptionRow.active.is_(False)
+                )
+            )
+            exists = session.scalar(
+                select(SubscriptionRow.id).where(
+                    SubscriptionRow.channel == channel,
+                    _eq_or_null(SubscriptionRow.level, level.value if level else None),
+                    _eq_or_null(SubscriptionRow.job, job),
+                )
+            )
+            if exists:
+                return False
+            session.add(
+                SubscriptionRow(
+                    channel=channel,
+                    level=level.value if level else None,
+                    job=job,
+                    created_by=user,
+                )
+            )
+            return True
+
+    def unsubscribe(
+        self, channel: str, level: Level | None, job: str | None, *, opt_out: bool
+    ) -> int:
+        """Remove matching subscriptions (all when level and job are None). `opt_out` leaves
+        a marker so a default alert channel stops receiving everything."""
+        with self._session.begin() as session:
+            query = delete(SubscriptionRow).where(SubscriptionRow.channel == channel)
+            if level is not None or job is not None:
+                query = query.where(
+                    _eq_or_null(SubscriptionRow.level, level.value if level else None),
+                    _eq_or_null(SubscriptionRow.job, job),
+                )
+            removed = int(session.execute(query).rowcount)  # type: ignore[attr-defined]
+            remaining = session.scalar(
+                select(SubscriptionRow.id).where(SubscriptionRow.channel == channel)
+            )
+            if opt_out and remaining is None:
+                session.add(SubscriptionRow(channel=channel, active=False))
+            return removed
+
+    def subscriptions(self, channel: str | None = None) -> list[SubscriptionRow]:
+        with self._session() as session:
+            query = select(SubscriptionRow).order_by(SubscriptionRow.id)
+            if channel:
+                query = query.where(SubscriptionRow.channel == channel)
+            return list(session.scalars(query))
+
+    # -- thresholds -------------------------------------------------------------------------------
+
+    def thresholds(self, channel: str) -> dict[str, str]:
+        with self._session() as session:
+            row = session.get(ChannelSettingsRow, channel)
+            return dict(row.thresholds) if row else {}
+
+    def set_thresholds(self, channel: str, values: dict[str, str], user: str) -> None:
+        with self._session.begin() as session:
+            row = session.get(ChannelSettingsRow, channel)
+            if row is None:
+                session.add(ChannelSettingsRow(channel=channel, thresholds=values, updated_by=user))
+            else:
+                row.thresholds, row.updated_by = dict(values), user
+
+    # -- mutes ----------------------------------------------------------------------------------
+
+    def mute(self, mute: Mute, series: SeriesKey) -> None:
+        with self._session.begin() as session:
+            session.execute(
+                delete(MuteRow).where(
+                    MuteRow.channel == mute.channel,
+                    MuteRow.run_id == mute.run_id,
+                    MuteRow.cluster_id == mute.cluster_id,
+                )
+            )
+            session.add(
+                MuteRow(
+                    channel=mute.channel,
+                    level=series.level.value,
+                    job_id=series.job_id,
+                    run_id=mute.run_id,
+                    cluster_id=mute.cluster_id,
+                    title=mute.title,
+                    until=mute.until,
+                    created_by=mute.created_by,
+                )
+            )
+
+    def carry_mutes(self, channel: str, run: RunSummary, carried: Iterable[Mute]) -> None:
+        """Copy mutes onto the matched clusters of a newer run (idempotent)."""
+        with self._session.begin() as session:
+            for mute in carried:
+                try:
+                    with session.begin_nested():
+                        session.add(
+                            MuteRow(
+                                channel=channel,
+                                level=run.level.value,
+                                job_id=run.job_id,
+                                run_id=run.run_id,
+                                cluster_id=mute.cluster_id,
+                                title=mute.title,
+                                until=mute.until,
+                                created_by=mute.created_by,
+                            )
+                        )
+                except IntegrityError:
+                    continue
+
+    def active_mutes(self, channel: str, now: datetime, run_id: str | None = None) -> list[Mute]:
+        with self._session() as session:
+            query = select(MuteRow).where(MuteRow.channel == channel, MuteRow.until > now)
+            if run_id is not None:
+                query = query.where(MuteRow.run_id == run_id)
+            return [_mute(row) for row in session.scalars(query.order_by(MuteRow.until))]
+
+    def unmute(self, channel: str, title_or_id: str) -> int:
+        with self._session.begin() as session:
+            condition: ColumnElement[bool] = MuteRow.title.ilike(
+                f"%{_like_escape(title_or_id)}%", escape="\\"
+            )
+            if title_or_id.lstrip("-").isdigit():
+                condition = or_(condition, MuteRow.cluster_id == int(title_or_id))
+            result = session.execute(delete(MuteRow).where(MuteRow.channel == channel, condition))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _mute(row: MuteRow) -> Mute:
+    return Mute(row.channel, row.run_id, row.cluster_id, row.title, row.until, row.created_by)
+
+
+def _eq_or_null(
+    column: InstrumentedAttribute[str | None], value: str | None
+) -> ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,103 @@
+"""The outbox: each Slack message is stored before it is sent and marked sent on Slack's ok.
+
+A row goes pending -> sending (claimed by one worker) -> sent, or failed after too many
+attempts; a `sending` row left by a crash is taken over by compare-and-swap (`reclaim`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store.schema import OutboxRow, utcnow
+
+MAX_ATTEMPTS = 8
+
+
+class OutboxStore:
+    _session: sessionmaker[Session]
+
+    def deliverable(self, limit: int = 200) -> list[OutboxRow]:
+        """Unsent rows in creation order: parents before their replies."""
+        with self._session() as session:
+            return list(
+                session.scalars(
+                    select(OutboxRow)
+                    .where(OutboxRow.status.in_(("pending", "sending")))
+                    .order_by(OutboxRow.id)
+                    .limit(limit)
+                )
+            )
+
+    def sent_ts(self, channel: str, key: str) -> str | None:
+        with self._session() as session:
+            return session.scalar(
+                select(OutboxRow.ts).where(
+                    OutboxRow.channel == channel, OutboxRow.key == key, OutboxRow.status == "sent"
+                )
+            )
+
+    def claim(self, row_id: int) -> bool:
+        """pending -> sending; False if another worker got there first."""
+        with self._session.begin() as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row_id, OutboxRow.status == "pending")
+                .values(status="sending", claimed_at=utcnow(), attempts=OutboxRow.attempts + 1)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def reclaim(self, row_id: int, claimed_at: datetime | None) -> bool:
+        """Take over a `sending` row left by a crash or an ambiguous failure.
+
+        A compare-and-swap on `claimed_at`: of several processes that saw the same stale claim,
+        exactly one wins; the winner's fresh claim keeps the others off while it looks the
+        message up in Slack and, only if it is not there, sends it.
+        """
+        with self._session.begin() as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id == row_id,
+                    OutboxRow.status == "sending",
+                    OutboxRow.claimed_at == claimed_at
+                    if claimed_at is not None
+                    else OutboxRow.claimed_at.is_(None),
+                )
+                .values(claimed_at=utcnow(), last_error=None, attempts=OutboxRow.attempts + 1)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def mark_sent(self, row_id: int, ts: str) -> None:
+        with self._session.begin() as session:
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row_id)
+                .values(status="sent", ts=ts, sent_at=utcnow(), last_error=None)
+            )
+
+    def mark_unsent(self, row_id: int, error: str, *, permanent: bool = False) -> str:
+        """Back to pending after a failed send, or failed for good. Returns the new status."""
+        with self._session.begin() as session:
+            row = session.get(OutboxRow, row_id)
+            if row is None:
+                return "missing"
+            row.last_error = error[:500]
+            row.status = "failed" if permanent or row.attempts >= MAX_ATTEMPTS else "pending"
+            return row.status
+
+    def mark_ambiguous(self, row_id: int, error: str) -> None:
+        """The send failed in a way that may still have posted: keep `sending` for recovery."""
+        with self._session.begin() as session:
+            session.execute(
+                update(OutboxRow).where(OutboxRow.id == row_id).values(last_error=error[:500])
+            )
+
+    def outbox(self, channel: str | None = None) -> list[OutboxRow]:
+        with self._session() as session:
+            query = select(OutboxRow).order_by(OutboxRow.id)
+            if channel:
+                query = query.where(OutboxRow.channel == channel)
+            return list(session.scalars(query))
