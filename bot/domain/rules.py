@@ -35,16 +35,24 @@ then by kind (the order of `AlertKind`), then by size of the change.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, NamedTuple
-
-from pydantic import ConfigDict, Field, ValidationError
 
 from bot.domain.compare import ClusterMatch, RunDiff
 from bot.domain.models import Cluster, ClusteringRun, Frozen
 from bot.domain.stats import two_proportion_z_test
+from bot.domain.thresholds import Thresholds, ThresholdSpec, parse_override_pairs, parse_overrides
+
+__all__ = [
+    "Alert",
+    "AlertKind",
+    "RuleResult",
+    "Severity",
+    "ThresholdSpec",
+    "Thresholds",
+    "evaluate_rules",
+    "parse_override_pairs",
+    "parse_overrides",
+]
 
 CRITICAL_COST_RATIO = 3.0
 CRITICAL_ERROR_RATE = 0.5
@@ -141,145 +149,6 @@ class Alert(Frozen):
 class RuleResult(Frozen):
     alerts: tuple[Alert, ...] = ()
     still_error_heavy: tuple[Cluster, ...] = ()
-
-
-class ThresholdSpec(NamedTuple):
-    """One threshold as a channel sees it: for `/clusters thresholds` style listings."""
-
-    name: str
-    value: float | int
-    default: float | int
-    minimum: float | int | None
-    maximum: float | int | None
-    description: str
-
-
-class Thresholds(Frozen):
-    """Alert thresholds. Every field has a default; a channel overrides some by name."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    cost_spike_pct: float = Field(
-        50.0, ge=1, le=10_000, description="Cost spike: rise in average cost per item, percent."
-    )
-    cost_spike_min_usd: float = Field(
-        0.001, ge=0, le=100, description="Cost spike: minimum rise in average cost per item, USD."
-    )
-    min_items: int = Field(
-        10,
-        ge=1,
-        le=100_000,
-        description="Items with data needed in each run before cost, latency or errors count.",
-    )
-    error_rate_pct: float = Field(
-        20.0, ge=1, le=100, description="Error-heavy: error rate at or above this, percent."
-    )
-    error_rise_points: float = Field(
-        10.0,
-        ge=0.1,
-        le=100,
-        description="Error-heavy: re-alert a cluster already over the line if its error rate "
-        "rose this many percentage points.",
-    )
-    size_shift_points: float = Field(
-        5.0, ge=0.1, le=100, description="Size shift: change in share of the run, points."
-    )
-    max_p_value: float = Field(
-        0.01,
-        ge=0.0001,
-        le=0.5,
-        description="Size shift and outlier growth: significance level of the proportion test.",
-    )
-    new_cluster_pct: float = Field(
-        5.0, ge=0, le=100, description="New cluster: minimum share of the run, percent."
-    )
-    vanished_cluster_pct: float = Field(
-        5.0, ge=0, le=100, description="Vanished cluster: minimum previous share, percent."
-    )
-    latency_spike_pct: float = Field(
-        50.0, ge=1, le=10_000, description="Latency spike: rise in average latency, percent."
-    )
-    latency_spike_min_seconds: float = Field(
-        0.5, ge=0, le=3_600, description="Latency spike: minimum rise in average latency, seconds."
-    )
-    min_run_overlap_pct: float = Field(
-        5.0,
-        ge=0,
-        le=100,
-        description="New and vanished clusters are only reported when the runs share this "
-        "percent of their clustered items; runs further apart can only be matched by title.",
-    )
-    outlier_growth_points: float = Field(
-        10.0, ge=0.1, le=100, description="Outlier growth: rise in the noise share, points."
-    )
-
-    def with_overrides(self, overrides: Mapping[str, str]) -> Thresholds:
-        """A copy with `name -> raw value` overrides applied, all validated.
-
-        Raises `ValueError` with a message fit for the user: the field, its allowed range and
-        the value given; for an unknown name, the list of valid names.
-        """
-        fields = type(self).model_fields
-        values: dict[str, Any] = {}
-        for name, raw in overrides.items():
-            if name not in fields:
-                raise ValueError(f"Unknown threshold `{name}`. Valid names: {', '.join(fields)}.")
-            values[name] = _parse_value(name, raw)
-        try:
-            return type(self).model_validate({**self.model_dump(), **values})
-        except ValidationError as error:
-            name = str(error.errors()[0]["loc"][0])
-            raise ValueError(_range_message(name, overrides[name])) from None
-
-    def non_defaults(self) -> dict[str, str]:
-        """The fields that differ from the defaults, as `name -> value` text (for storage)."""
-        default = type(self)()
-        return {
-            name: _format_number(value)
-            for name, value in self.model_dump().items()
-            if value != getattr(default, name)
-        }
-
-    def describe(self) -> tuple[ThresholdSpec, ...]:
-        default = type(self)()
-        return tuple(
-            ThresholdSpec(
-                name,
-                getattr(self, name),
-                getattr(default, name),
-                *_bounds(name),
-                info.description or "",
-            )
-            for name, info in type(self).model_fields.items()
-        )
-
-
-_PAIR = re.compile(r"\s*=\s*")
-
-
-def parse_override_pairs(text: str) -> dict[str, str]:
-    """`"cost_spike_pct=80 min_items=20"` -> `{"cost_spike_pct": "80", "min_items": "20"}`.
-
-    Pairs are separated by spaces or commas; spaces around `=` are allowed. Raises `ValueError`
-    for a token that is not `name=value` or a name given twice.
-    """
-    pairs: dict[str, str] = {}
-    for token in re.split(r"[\s,]+", _PAIR.sub("=", text.strip())):
-        if not token:
-            continue
-        name, sep, value = token.partition("=")
-        if not sep or not name or not value or "=" in value:
-            raise ValueError(f"Expected `name=value` pairs separated by spaces, got `{token}`.")
-        name = name.lower()
-        if name in pairs:
-            raise ValueError(f"Threshold `{name}` is given twice.")
-        pairs[name] = value
-    return pairs
-
-
-def parse_overrides(text: str, base: Thresholds | None = None) -> Thresholds:
-    """Apply `name=value` pairs typed by a user to `base` (the defaults if not given)."""
-    return (base or Thresholds()).with_overrides(parse_override_pairs(text))
 
 
 def evaluate_rules(diff: RunDiff, thresholds: Thresholds) -> RuleResult:
@@ -596,46 +465,3 @@ def _order(alert: Alert) -> tuple[int, int, float, str]:
     else:
         magnitude = alert.after if alert.after is not None else alert.before or 0.0
     return (-alert.severity.rank, _KIND_ORDER[alert.kind], -magnitude, alert.key)
-
-
-def _bounds(name: str) -> tuple[float | int | None, float | int | None]:
-    low: float | int | None = None
-    high: float | int | None = None
-    for constraint in Thresholds.model_fields[name].metadata:
-        low = getattr(constraint, "ge", low)
-        high = getattr(constraint, "le", high)
-    return low, high
-
-
-def _format_number(value: float | int) -> str:
-    return f"{value:g}"
-
-
-_UNIT_MARKS = {"_pct": "%", "_points": "%", "_usd": "$", "_seconds": "s"}
-
-
-def _parse_value(name: str, raw: str) -> float | int:
-    """Parse one user-typed value for `name`; a trailing `%`, `s` or leading `$` matching the
-    field's unit is allowed."""
-    text = raw.strip()
-    for suffix, mark in _UNIT_MARKS.items():
-        if name.endswith(suffix):
-            text = text.removeprefix(mark) if mark == "$" else text.removesuffix(mark)
-    is_int = Thresholds.model_fields[name].annotation is int
-    try:
-        value: float | int = int(text) if is_int else float(text)
-    except ValueError:
-        raise ValueError(_range_message(name, raw)) from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(_range_message(name, raw))
-    return value
-
-
-def _range_message(name: str, raw: str) -> str:
-    low, high = _bounds(name)
-    kind = "a whole number" if Thresholds.model_fields[name].annotation is int else "a number"
-    description = Thresholds.model_fields[name].description or ""
-    return (
-        f"`{name}` must be {kind} from {_format_number(low or 0)} to "
-        f"{_format_number(high or 0)}, got `{raw}`. ({description})"
-    )
