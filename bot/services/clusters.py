@@ -10,7 +10,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from bot.domain.compare import RunDiff, diff_runs
-from bot.domain.models import Cluster, ClusteringRun, Level
+from bot.domain.models import Cluster, ClusteringRun, Level, RunSummary
 from bot.posthog.errors import PostHogNotFound
 from bot.posthog.schemas import ClusteringJob, LLMTrace
 from bot.services.errors import CommandError
@@ -33,7 +33,7 @@ class ClustersService:
     def latest(self, level: Level | None = None, job: str | None = None) -> ClusteringRun:
         return self.runs.latest(level, job)
 
-    def recent_runs(self, level: Level | None, limit: int) -> list[Any]:
+    def recent_runs(self, level: Level | None, limit: int) -> list[RunSummary]:
         return [r for r in self.runs.recent() if level is None or r.level == level][:limit]
 
     def find_cluster(self, query: str, run_id: str | None) -> ClusterView:
