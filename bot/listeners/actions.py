@@ -92,7 +92,7 @@ def handle_share_action(
     ack()
     ref = ShareRef.model_validate_json(action["value"])
     user = body["user"]["id"]
-    asker = Asker(channel=place_of(body).channel, user=user, text=ref.text)
+    asker = Asker(channel=place_of(body).channel, user=user, text=ref.text, shared=True)
     message = answer(parse_clusters_command(ref.text), asker, services, client)
     respond(**message.as_kwargs(), response_type="in_channel", replace_original=False)
 

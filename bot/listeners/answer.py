@@ -25,6 +25,7 @@ class Asker:
     channel: str
     user: str
     text: str
+    shared: bool = False  # the answer goes to the whole channel ("Share in channel")
 
 
 def is_admin(user: str, services: Services, client: WebClient) -> bool:
@@ -56,7 +57,8 @@ def _help(parsed: Any, asker: Asker, services: Services) -> Message:
 
 
 def _latest(c: cmd.Latest, asker: Asker, s: Services) -> Message:
-    return s.renderer.summary(s.clusters.latest(c.level, c.job), command_text=asker.text)
+    share_text = None if asker.shared else asker.text
+    return s.renderer.summary(s.clusters.latest(c.level, c.job), command_text=share_text)
 
 
 def _runs(c: cmd.Runs, asker: Asker, s: Services) -> Message:

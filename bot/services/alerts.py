@@ -28,6 +28,8 @@ from bot.store.store import Mute, OutgoingMessage, Store
 logger = logging.getLogger(__name__)
 
 LOOKBACK = timedelta(days=8)
+# 8 days x 3 levels x 10 jobs (PostHog's per-team cap) fits, with room for manual runs.
+LOOKBACK_RUNS_MAX = 1000
 QUIET_SUMMARY = "quiet_summary"
 SERIES_LEASE = timedelta(minutes=10)  # longer than any one series takes; a dead owner's expires
 HEARTBEAT = "scheduler"
@@ -97,7 +99,7 @@ class AlertService:
         time, outbox rows are claimed one by one, and recording a run twice stores nothing
         twice."""
         report = CycleReport()
-        summaries = self.runs.recent(LOOKBACK)
+        summaries = self.runs.recent(LOOKBACK, limit=LOOKBACK_RUNS_MAX)
         report.runs_seen = len(summaries)
         for series, newest_first in _by_series(summaries).items():
             if not self._new_runs(series, newest_first):

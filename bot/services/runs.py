@@ -34,9 +34,9 @@ class RunRepository:
         self.store = store
         self.clock = clock
 
-    def recent(self, since: timedelta = RECENT) -> list[RunSummary]:
+    def recent(self, since: timedelta = RECENT, limit: int = RECENT_LIMIT) -> list[RunSummary]:
         """Every run of every series in the window, newest first: one query."""
-        return self.client.list_runs(self.clock() - since, limit=RECENT_LIMIT)
+        return self.client.list_runs(self.clock() - since, limit=limit)
 
     def get(self, run_id: str) -> ClusteringRun:
         cached = self.store.get_run(run_id)

@@ -35,6 +35,7 @@ def share_latest(stack: Stack, ask: Ask) -> Message:
 
 def test_traces_then_details_post_into_the_thread(stack: Stack, ask: Ask) -> None:
     message = share_latest(stack, ask)
+    assert "clusters.share" not in str(message.blocks)  # shared already: no second Share button
     user = stack.user("U0CLICKER")
     traces_button = next(b["accessory"]["action_id"] for b in message.blocks if b.get("accessory"))
     assert user.click(message, traces_button).status_code == 200
