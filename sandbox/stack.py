@@ -7,7 +7,6 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from slack_bolt import App
@@ -88,7 +87,7 @@ class Stack:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.close()
+            _shutdown(self._server)
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.services.close()
@@ -102,7 +101,10 @@ class Stack:
         self.stop()
 
 
-def default_data_dir(state_dir: str) -> Path:
-    path = Path(state_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def _shutdown(server: Any) -> None:
+    """Stop a waitress server running in another thread: close its channels (which ends its
+    loop), then its worker threads. Closing the socket alone races the loop's wake-up pipe."""
+    while server._map:
+        for channel in list(server._map.values()):
+            channel.handle_close()
+    server.task_dispatcher.shutdown()
