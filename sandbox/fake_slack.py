@@ -480,9 +480,7 @@ class FakeSlack:
             except SlackError as exc:
                 reply = Reply(200, {"ok": False, "error": exc.code} | exc.extra)
             except (ValueError, TypeError, KeyError, AttributeError) as exc:  # malformed params
-                reply = Reply(
-                    200, {"ok": False, "error": "invalid_arguments", "detail": repr(exc)}
-                )
+                reply = Reply(200, {"ok": False, "error": "invalid_arguments", "detail": repr(exc)})
             self._record(method, params, token, reply, events)
         self._notify(events)
         return reply

@@ -31,8 +31,12 @@ def test_four_processes_starting_at_once_all_succeed(database_url: str) -> None:
         "Store.from_url(sys.argv[1]).ping(); print('ok')"
     )
     processes = [
-        subprocess.Popen([sys.executable, "-c", script, database_url], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script, database_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(4)
     ]
     results = [p.communicate(timeout=120) for p in processes]
