@@ -4,6 +4,7 @@ HTTP mode behind waitress, all on free loopback ports. Used by the end-to-end te
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -75,6 +76,22 @@ class Stack:
             **overrides,
         }
         return Settings(_env_file=None, **values)
+
+    def environment(self, database_url: str, **overrides: str) -> dict[str, str]:
+        """Environment variables that point a `clusters-bot` process at these stand-ins."""
+        return {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "POSTHOG_HOST": self.posthog.url,
+            "POSTHOG_PROJECT_ID": str(PROJECT_ID),
+            "POSTHOG_API_KEY": API_KEY,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": self.signing_secret,
+            "SLACK_API_URL": self.slack.api_url,
+            "ALERT_CHANNEL": ALERT_CHANNEL,
+            "DATABASE_URL": database_url,
+            **overrides,
+        }
 
     def user(self, user_id: str = "U0ALICE", name: str = "alice") -> SlackUser:
         return SlackUser(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobs.schedule import CHECK_RUNS_JOB_ID, DELIVER_OUTBOX_JOB_ID, build_scheduler
-from sandbox.stack import ALERT_CHANNEL, API_KEY, BOT_TOKEN, Stack
+from sandbox.stack import Stack
 from tests.alerts.test_cycle import load, make_world, parents
 
 
@@ -46,17 +45,7 @@ def test_a_scheduler_tick_posts_the_alerts(stack: Stack) -> None:
 
 
 def check(stack: Stack, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "POSTHOG_HOST": stack.posthog.url,
-        "POSTHOG_PROJECT_ID": "1",
-        "POSTHOG_API_KEY": API_KEY,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_API_URL": stack.slack.api_url,
-        "ALERT_CHANNEL": ALERT_CHANNEL,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-    }
+    env = stack.environment(f"sqlite:///{tmp_path / 'cli.db'}", HOME=str(tmp_path))
     return subprocess.run(
         [sys.executable, "-m", "bot", "check", *args],
         capture_output=True,

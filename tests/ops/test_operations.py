@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bot.observability import JsonFormatter
-from sandbox.stack import ALERT_CHANNEL, API_KEY, BOT_TOKEN, Stack
+from sandbox.stack import ALERT_CHANNEL, Stack
 from tests.alerts.test_cycle import load, make_world
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,15 +92,7 @@ def test_procfile_web_and_clock_under_honcho(stack: Stack, tmp_path: Path) -> No
     port = free_port()
     env = {
         **os.environ,
-        "POSTHOG_HOST": stack.posthog.url,
-        "POSTHOG_PROJECT_ID": "1",
-        "POSTHOG_API_KEY": API_KEY,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": "procfile-secret",
-        "SLACK_API_URL": stack.slack.api_url,
-        "ALERT_CHANNEL": ALERT_CHANNEL,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'procfile.db'}",
-        "POLL_INTERVAL_SECONDS": "10",
+        **stack.environment(f"sqlite:///{tmp_path / 'procfile.db'}", POLL_INTERVAL_SECONDS="10"),
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
     }
     honcho = Path(sys.executable).with_name("honcho")

@@ -3,7 +3,6 @@ delivered once, and a process killed mid-cycle loses nothing."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 
 from bot.store.store import Store
 from sandbox.fake_slack import Message
-from sandbox.stack import ALERT_CHANNEL, API_KEY, BOT_TOKEN, Stack
+from sandbox.stack import ALERT_CHANNEL, Stack
 from tests.alerts.test_cycle import load, make_world
 from tests.conftest import postgres_schema
 
@@ -37,19 +36,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 def start_schedulers(
     stack: Stack, database_url: str, count: int, tmp_path: Path
 ) -> list[subprocess.Popen[bytes]]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "POSTHOG_HOST": stack.posthog.url,
-        "POSTHOG_PROJECT_ID": "1",
-        "POSTHOG_API_KEY": API_KEY,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_API_URL": stack.slack.api_url,
-        "ALERT_CHANNEL": ALERT_CHANNEL,
-        "DATABASE_URL": database_url,
-        "POLL_INTERVAL_SECONDS": "10",
-        "OUTBOX_RECOVER_SECONDS": "2",
-    }
+    env = stack.environment(
+        database_url, HOME=str(tmp_path), POLL_INTERVAL_SECONDS="10", OUTBOX_RECOVER_SECONDS="2"
+    )
     return [
         subprocess.Popen(
             [sys.executable, "-m", "jobs"],
