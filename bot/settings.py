@@ -51,6 +51,7 @@ EXPECTED = {
     "TEMPLATES_DIR": "a folder holding *.j2 templates that override the built-in ones",
     "ADMIN_USER_IDS": "comma-separated Slack user ids such as U012,U345",
     "LOG_FORMAT": "text or json",
+    "RUN_LIST_CACHE_SECONDS": "seconds a /clusters answer may reuse the list of runs (default 30)",
     "OUTBOX_RECOVER_SECONDS": "whole seconds before another process may resend an "
     "unconfirmed message (default 30)",
     "CHARTS": "on or off",
@@ -87,6 +88,8 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     # Trend charts and cluster maps in alert threads, and the summary's Map button (on/off).
     charts: bool = True
+
+    run_list_cache_seconds: float = Field(default=30.0, ge=0)
 
     log_format: LogFormat = LogFormat.TEXT
     outbox_recover_seconds: int = Field(default=30, ge=0)

@@ -94,7 +94,7 @@ def build_services(
         recover_after=timedelta(seconds=settings.outbox_recover_seconds),
         on_sent=charts.post_for_alert,
     )
-    runs = RunRepository(posthog, store)
+    runs = RunRepository(posthog, store, list_ttl=settings.run_list_cache_seconds)
     clusters = ClustersService(runs)
     return Services(
         settings=settings,

@@ -99,7 +99,7 @@ class AlertService:
         time, outbox rows are claimed one by one, and recording a run twice stores nothing
         twice."""
         report = CycleReport()
-        summaries = self.runs.recent(LOOKBACK, limit=LOOKBACK_RUNS_MAX)
+        summaries = self.runs.recent(LOOKBACK, limit=LOOKBACK_RUNS_MAX, fresh=True)
         report.runs_seen = len(summaries)
         for series, newest_first in _by_series(summaries).items():
             if not self._new_runs(series, newest_first):

@@ -7,6 +7,8 @@ run list costs one query.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 RECENT = timedelta(days=30)
 RECENT_LIMIT = 200
+# Questions within this long reuse the run list: a burst of `/clusters` costs one query, not one
+# each. Runs arrive once a day per job, so a list this fresh is as good as a new one.
+RUN_LIST_TTL = 30.0
 
 
 class RunRepository:
@@ -29,14 +34,32 @@ class RunRepository:
         store: Store,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        list_ttl: float = RUN_LIST_TTL,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.store = store
         self.clock = clock
+        self._list_ttl = list_ttl
+        self._monotonic = monotonic
+        self._lists: dict[tuple[timedelta, int], tuple[float, list[RunSummary]]] = {}
+        self._lock = threading.Lock()
 
-    def recent(self, since: timedelta = RECENT, limit: int = RECENT_LIMIT) -> list[RunSummary]:
-        """Every run of every series in the window, newest first: one query."""
-        return self.client.list_runs(self.clock() - since, limit=limit)
+    def recent(
+        self, since: timedelta = RECENT, limit: int = RECENT_LIMIT, *, fresh: bool = False
+    ) -> list[RunSummary]:
+        """Every run of every series in the window, newest first: one query, or none when the
+        same list was fetched less than `list_ttl` seconds ago (unless `fresh`)."""
+        key = (since, limit)
+        now = self._monotonic()
+        with self._lock:
+            cached = self._lists.get(key)
+        if not fresh and cached is not None and now - cached[0] < self._list_ttl:
+            return cached[1]
+        runs = self.client.list_runs(self.clock() - since, limit=limit)
+        with self._lock:
+            self._lists[key] = (now, runs)
+        return runs
 
     def get(self, run_id: str) -> ClusteringRun:
         cached = self.store.get_run(run_id)

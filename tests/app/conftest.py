@@ -36,7 +36,10 @@ def world() -> World:
 @pytest.fixture(scope="module")
 def stack(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     db = tmp_path_factory.mktemp("bot") / "bot.db"
-    with Stack(database_url=f"sqlite:///{db}") as running:
+    # Every question here really asks PostHog (outage tests rely on it): no run-list reuse.
+    with Stack(
+        database_url=f"sqlite:///{db}", extra_settings={"run_list_cache_seconds": 0}
+    ) as running:
         running.posthog.insert_events(world.events)
         running.posthog.set_jobs(world.jobs)
         yield running
