@@ -8,6 +8,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.observability import configure_logging
 from bot.settings import ConfigError, Settings, load_settings
 
@@ -53,8 +55,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"clusters-bot: configuration problem:\n{error}", file=sys.stderr)
         return EXIT_USAGE
+    except (SQLAlchemyError, OSError) as error:
+        print(
+            f"clusters-bot: the state database cannot be used ({_first_line(error)}). "
+            "Check DATABASE_URL: the path or server, its permissions, and that no other "
+            "program holds a long lock on it.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def _first_line(error: Exception) -> str:
+    text = str(getattr(error, "orig", None) or error) or type(error).__name__
+    return f"{type(error).__name__}: {text.splitlines()[0][:200]}"
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:

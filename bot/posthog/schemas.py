@@ -126,12 +126,15 @@ def _decode_json(value: object) -> object:
 def parse_run_summary(row: Mapping[str, Any]) -> RunSummary:
     try:
         return RunSummary(**_summary_fields(row))
-    except (ValidationError, KeyError, ValueError) as error:
+    except (ValidationError, KeyError, ValueError, TypeError) as error:
         raise PostHogSchemaError(f"Unreadable clustering run {row.get('run_id')!r}") from error
 
 
 def parse_run(row: Mapping[str, Any]) -> ClusteringRun:
-    fields = _summary_fields(row)
+    try:
+        fields = _summary_fields(row)
+    except (KeyError, ValueError, TypeError) as error:
+        raise PostHogSchemaError(f"Unreadable clustering run {row.get('run_id')!r}") from error
     raw = _decode_json(row.get("clusters"))
     if not isinstance(raw, list):
         raise PostHogSchemaError(f"Run {fields['run_id']} has no readable $ai_clusters")

@@ -17,7 +17,7 @@ from bot.posthog.urls import PostHogUrls
 from bot.rendering import blocks as bk
 from bot.rendering.message import Message
 from bot.services.views import ClusterView, RankedList
-from bot.slack.escape import SafeMrkdwn, clean_inline, link
+from bot.slack.escape import SafeMrkdwn, clean_inline, escape_mrkdwn, link
 from bot.slack.ids import ActionId, ClusterRef, RunRef, ShareRef
 
 SUMMARY_CLUSTERS_MAX = 15
@@ -181,7 +181,10 @@ class Renderer:
         runs = {entry.run.run_id: entry.run for entry in ranked.entries}
         blocks.append(
             bk.context(
-                " · ".join(f"{self.series_title(r)}: {self.run_link(r)}" for r in runs.values())
+                " · ".join(
+                    f"{escape_mrkdwn(self.series_title(r))}: {self.run_link(r)}"
+                    for r in runs.values()
+                )
             )
         )
         return bk.finish(blocks, f"Top clusters by {ranked.metric}{level}")

@@ -108,6 +108,8 @@ class SlackNotifier:
             if row.parent_key:
                 thread_ts = self._store.sent_ts(row.channel, row.parent_key)
                 if thread_ts is None:
+                    if self._store.status_of(row.channel, row.parent_key) == "failed":
+                        self._store.mark_unsent(row.id, "its parent failed", permanent=True)
                     continue  # the parent is not out yet; the reply waits for it
             if row.status == "sending":
                 if not self._stale(row) or not self._store.reclaim(row.id, row.claimed_at):
@@ -162,7 +164,12 @@ class SlackNotifier:
                 self._ambiguous(row, error, report)
                 return
             code = str(error.response.get("error", "unknown_error"))
-            status = self._store.mark_unsent(row.id, code, permanent=code in PERMANENT_ERRORS)
+            status = self._store.mark_unsent(
+                row.id,
+                code,
+                permanent=code in PERMANENT_ERRORS,
+                rate_limited=error.response.status_code == 429,
+            )
             self._note_failure(row, code, status, report)
             return
         except (SlackClientError, OSError) as error:

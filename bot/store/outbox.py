@@ -78,15 +78,28 @@ class OutboxStore:
                 .values(status="sent", ts=ts, sent_at=utcnow(), last_error=None)
             )
 
-    def mark_unsent(self, row_id: int, error: str, *, permanent: bool = False) -> str:
-        """Back to pending after a failed send, or failed for good. Returns the new status."""
+    def mark_unsent(
+        self, row_id: int, error: str, *, permanent: bool = False, rate_limited: bool = False
+    ) -> str:
+        """Back to pending after a failed send, or failed for good. Returns the new status.
+
+        Rate limiting is Slack asking us to wait, not a failure: it gives the attempt back, so a
+        long 429 storm delays alerts but never fails them."""
         with self._session.begin() as session:
             row = session.get(OutboxRow, row_id)
             if row is None:
                 return "missing"
             row.last_error = error[:500]
+            if rate_limited:
+                row.attempts = max(0, row.attempts - 1)
             row.status = "failed" if permanent or row.attempts >= MAX_ATTEMPTS else "pending"
             return row.status
+
+    def status_of(self, channel: str, key: str) -> str | None:
+        with self._session() as session:
+            return session.scalar(
+                select(OutboxRow.status).where(OutboxRow.channel == channel, OutboxRow.key == key)
+            )
 
     def mark_ambiguous(self, row_id: int, error: str) -> None:
         """The send failed in a way that may still have posted: keep `sending` for recovery."""
