@@ -123,6 +123,8 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     except PostHogError as error:
         print(f"clusters-bot: PostHog: {error}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        services.close()  # waits for the alert charts still being drawn
     if args.dry_run:
         for where, messages in report.preview.items():
             print(f"== {where}")

@@ -47,6 +47,7 @@ class Services:
     charts: ChartService
 
     def close(self) -> None:
+        self.charts.close()
         self.store.engine.dispose()
 
 
@@ -92,7 +93,7 @@ def build_services(
         store,
         min_interval=min_post_interval,
         recover_after=timedelta(seconds=settings.outbox_recover_seconds),
-        on_sent=charts.post_for_alert,
+        on_sent=charts.queue_for_alert,
     )
     runs = RunRepository(posthog, store, list_ttl=settings.run_list_cache_seconds)
     clusters = ClustersService(runs)

@@ -104,9 +104,8 @@ class Stack:
 
     def stop(self) -> None:
         if self._server is not None:
-            _shutdown(self._server)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+            _shutdown(self._server, self._thread)
+            self._server = None
         self.services.close()
         self.slack.stop()
         self.posthog.stop()
@@ -118,10 +117,19 @@ class Stack:
         self.stop()
 
 
-def _shutdown(server: Any) -> None:
-    """Stop a waitress server running in another thread: close its channels (which ends its
-    loop), then its worker threads. Closing the socket alone races the loop's wake-up pipe."""
-    while server._map:
-        for channel in list(server._map.values()):
-            channel.handle_close()
+def _shutdown(server: Any, thread: threading.Thread | None) -> None:
+    """Stop a waitress server running in another thread. Its channels are closed inside its own
+    loop (waitress's trigger runs the thunk there), so the loop ends by itself; closing them
+    from here would race the loop's select() on the same descriptors."""
+
+    def close_all() -> None:
+        while server._map:
+            for channel in list(server._map.values()):
+                channel.handle_close()
+
+    if thread is not None and thread.is_alive():
+        server.trigger.pull_trigger(close_all)
+        thread.join(timeout=5)
+    else:
+        close_all()
     server.task_dispatcher.shutdown()

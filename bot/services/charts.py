@@ -16,6 +16,8 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from urllib.error import HTTPError
 
@@ -126,8 +128,30 @@ class ChartService:
         self.lineage_runs = lineage_runs
         self._noticed: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        # Charts take ~0.1-0.3 s each to draw: they are drawn and uploaded on one worker
+        # thread, after the alert text is out, so they never delay an alert.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charts")
+        self._pending: list[Future[int]] = []
 
     # -- entry points --------------------------------------------------------------------
+
+    def queue_for_alert(self, channel: str, thread_ts: str | None, key: str) -> None:
+        """The outbox's hook: `post_for_alert` on the chart worker, off the delivery path."""
+        if not self.enabled or thread_ts is None or _parse_alert_key(key) is None:
+            return
+        with self._lock:
+            self._pending = [f for f in self._pending if not f.done()]
+            self._pending.append(self._worker.submit(self.post_for_alert, channel, thread_ts, key))
+
+    def wait(self, timeout: float | None = 120.0) -> None:
+        """Block until queued charts are posted (a one-shot `check` waits before it exits)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        futures_wait(pending, timeout=timeout)
+
+    def close(self) -> None:
+        self.wait()
+        self._worker.shutdown(wait=True)
 
     def post_alert_charts(
         self,

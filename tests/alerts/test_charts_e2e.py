@@ -25,6 +25,7 @@ def pictures(stack: Stack, ts: str) -> list[str]:
 
 def test_alert_threads_carry_charts_once(stack: Stack) -> None:
     stack.services.alerts.run_cycle()
+    stack.services.charts.wait()  # charts follow the text, drawn on their own worker
     threads = {p.ts: pictures(stack, p.ts) for p in parents(stack)}
     assert len(threads) == 3 and all(threads.values()), threads
     for files in threads.values():
@@ -32,6 +33,7 @@ def test_alert_threads_carry_charts_once(stack: Stack) -> None:
         assert len(files) >= 1
     uploads = len(stack.slack.calls_to("files.completeUploadExternal"))
     stack.services.alerts.run_cycle()
+    stack.services.charts.wait()
     assert len(stack.slack.calls_to("files.completeUploadExternal")) == uploads
 
 

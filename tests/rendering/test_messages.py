@@ -23,6 +23,7 @@ from bot.services.views import ClusterView, ItemDetail, Ranked, RankedList
 from bot.slack.escape import check_limits
 from bot.slack.ids import ClusterRef, MuteRef, ShareRef, TraceRef
 from tests.domain.factories import ids, make_cluster, make_metrics, make_run
+from tests.support.blocks import mrkdwn_texts
 
 HOSTILE = "<!channel> & <http://evil.example|click me> *bold* `code` ```fence``` \n<@U123>"
 URLS = PostHogUrls("https://us.posthog.com", 2)
@@ -51,20 +52,6 @@ def big_run(
         + [make_cluster(-1, item_ids=ids("n", 5))],
         run_id=run_id,
     )
-
-
-def mrkdwn_texts(node: object) -> list[str]:
-    """mrkdwn is parsed by Slack (mentions, links); plain_text (headers, buttons) is shown as is."""
-    found: list[str] = []
-    if isinstance(node, dict):
-        if node.get("type") == "mrkdwn":
-            found.append(str(node.get("text")))
-        for value in node.values():
-            found += mrkdwn_texts(value)
-    elif isinstance(node, list):
-        for value in node:
-            found += mrkdwn_texts(value)
-    return found
 
 
 def assert_valid(message: Message) -> None:

@@ -1,0 +1,91 @@
+"""`python -m bench` (`make bench`): speed, cost and memory of the bot against a reference
+implementation of the seed workflow, on the local stand-ins. Prints one table and writes
+docs/benchmarks.md. `--quick` is a smoke run with small numbers (it does not write the doc
+unless `--out` is given)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from bench.commands import run_commands
+from bench.cycle import measure_cycle
+from bench.doc import write_doc
+from bench.harness import ROOT
+from bench.report import Results, rows, table
+from bench.scaling import measure_matching, measure_scaling
+
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small and fast: a smoke run")
+    parser.add_argument("--out", type=Path, default=None, help=f"the report (default {DOC})")
+    parser.add_argument("--series", type=int, default=10)
+    parser.add_argument("--items", type=int, default=1500, help="items per run")
+    parser.add_argument("--requests", type=int, default=200, help="/clusters requests")
+    parser.add_argument("--large", type=int, default=50, help="series in the largest scale row")
+    return parser.parse_args(argv)
+
+
+def step(name: str) -> None:
+    print(f"[bench] {name}…", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    logging.disable(logging.WARNING)  # the stand-ins and the bot log; the table is the output
+    if args.quick:
+        args.series, args.items, args.requests, args.large = 3, 300, 30, 6
+    started = time.perf_counter()
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    step(f"alert cycle: {args.series} series x {args.items} items, bot vs reference")
+    cycle = measure_cycle(
+        args.series, args.items, bot_reps=3, no_charts_reps=3,
+        reference_reps=2 if not args.quick else 1, profile=True,
+    )  # fmt: skip
+    step("alert cycle on runs without embedded metrics")
+    absent = measure_cycle(
+        args.series, args.items, metrics="absent", bot_reps=1, reference_reps=1, idle=False
+    )
+    step(f"/clusters latest: {args.requests} signed requests")
+    commands = run_commands(
+        args.series,
+        args.items,
+        requests=args.requests,
+        cold=20 if not args.quick else 5,
+        plain_requests=20 if not args.quick else 5,
+    )
+    step(f"scaling: 1, {args.series} and {args.large} series")
+    scaling = measure_scaling(cycle, items=args.items, large=args.large, reference_at_large=False)
+    step("cluster matching cost")
+    matching = measure_matching(
+        ((20, 300), (60, 500)) if args.quick else ((50, 500), (300, 500), (300, 5000))
+    )
+    results = Results(
+        cycle,
+        absent,
+        commands,
+        scaling,
+        matching,
+        seconds=time.perf_counter() - started,
+        load_before=load_before,
+    )
+    all_rows = rows(results)
+    print(table(all_rows))
+    out = args.out or (None if args.quick else DOC)
+    if out is not None:
+        write_doc(results, all_rows, out)
+        print(f"\nwrote {out} ({results.seconds / 60:.1f} min)")
+    missed = [row.measure for row in all_rows if row.met is False]
+    print(f"targets missed: {len(missed)}" + "".join(f"\n  - {m}" for m in missed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""The process dies (SIGKILL): after alerts are stored but before any is sent, and in the middle
+of a send that Slack then carries out. A real `python -m bot check` runs against the stand-ins
+and is killed; the next runs of `check` deliver every alert exactly once.
+
+A killed process leaves its claims behind: a series lease (10 min) and an outbox row in
+`sending` (recovered after 30 s). Rather than wait, the tests move those clocks forward.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, func, select, update
+
+from bot.store.schema import OutboxRow, SeriesLeaseRow, utcnow
+from bot.store.store import Store
+from sandbox.generator import World
+from sandbox.stack import Stack
+from tests.faults import (
+    assert_exactly_once,
+    check_env,
+    load,
+    make_world,
+    parents,
+    reset_stand_ins,
+    run_check,
+    running_stack,
+    start_check,
+)
+
+PLANTED_RUNS = 3
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return make_world(seed=13)
+
+
+@pytest.fixture(scope="module")
+def stack(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    database = tmp_path_factory.mktemp("process-faults") / "unused.db"
+    with running_stack(database_url=f"sqlite:///{database}") as running:
+        load(running, world)
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def clean(stack: Stack) -> Iterator[None]:
+    reset_stand_ins(stack)
+    yield
+    reset_stand_ins(stack)
+
+
+class Cli:
+    """`python -m bot check` with its own database and alert channel on the shared stand-ins."""
+
+    def __init__(self, stack: Stack, tmp_path: Path, channel: str) -> None:
+        self.stack, self.tmp_path, self.channel = stack, tmp_path, channel
+        self.url = f"sqlite:///{tmp_path / 'cli.db'}"
+        self.env = check_env(stack, self.url, tmp_path) | {"ALERT_CHANNEL": channel}
+        self.engine = create_engine(self.url)
+
+    def start(self) -> subprocess.Popen[str]:
+        return start_check(self.env, self.tmp_path)
+
+    def run(self) -> subprocess.CompletedProcess[str]:
+        result = run_check(self.env, self.tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    def rows(self, *where: object) -> int:
+        """Outbox rows (matching `where`); 0 while the schema does not exist yet."""
+        try:
+            with self.engine.connect() as connection:
+                query = select(func.count()).select_from(OutboxRow).where(*where)  # type: ignore[arg-type]
+                return int(connection.scalar(query) or 0)
+        except Exception:
+            return 0
+
+    def time_passes(self) -> None:
+        """Eleven minutes later: the dead process's series leases and claims have expired."""
+        past = utcnow() - timedelta(minutes=11)
+        with self.engine.begin() as connection:
+            connection.execute(update(SeriesLeaseRow).values(lease_until=past))
+            connection.execute(
+                update(OutboxRow).where(OutboxRow.claimed_at.is_not(None)).values(claimed_at=past)
+            )
+
+    def assert_exactly_once(self) -> None:
+        store = Store.from_url(self.url)
+        try:
+            assert_exactly_once(self.stack.slack, store, self.channel, runs=PLANTED_RUNS)
+        finally:
+            store.engine.dispose()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@pytest.fixture
+def cli(stack: Stack, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cli]:
+    name = "".join(ch for ch in request.node.name.upper() if ch.isalnum())[-8:]
+    channel = stack.slack.create_channel(f"kill-{name.lower()}", id=f"C0K{name}")
+    running = Cli(stack, tmp_path, channel)
+    yield running
+    running.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def kill(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+
+
+def test_killed_between_storing_and_sending(stack: Stack, cli: Cli) -> None:
+    # The run list and the first series (its run and the one before) come quickly; the next
+    # query hangs, so the process is busy with the second series when it is killed.
+    stack.posthog.faults.add(200, count=3)
+    stack.posthog.faults.add(200, count=1, delay=20)
+    process = cli.start()
+    wait_until(lambda: cli.rows() > 0 or process.poll() is not None)
+    kill(process)
+    stored = cli.rows()
+    assert stored > 0
+    assert parents(stack.slack, cli.channel) == [], "nothing was sent before the kill"
+    stack.posthog.faults.clear()
+    after = cli.run()  # right after the restart: the stored alerts go out
+    assert "processed" in after.stdout
+    assert len(parents(stack.slack, cli.channel)) >= 1
+    cli.time_passes()  # the dead process's lease on the series it was working on expires
+    cli.run()
+    cli.assert_exactly_once()
+
+
+def slack_receives_slowly(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """The next chat.postMessage (after any queued pass-through) is held 3 s by the fake Slack
+    and then carried out; the event is set the moment Slack has the request in hand."""
+    arrived = threading.Event()
+    take = stack.slack.faults.take
+
+    def taking(method: str) -> Any:
+        fault = take(method)
+        if fault is not None and fault.delay:
+            arrived.set()
+        return fault
+
+    monkeypatch.setattr(stack.slack.faults, "take", taking)
+    stack.slack.faults.add("chat.postMessage", count=1, delay=3.0)
+    return arrived
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["parent", "reply"])
+def test_killed_mid_send_then_slack_posts_it_anyway(
+    stack: Stack, cli: Cli, which: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if which == "reply":
+        stack.slack.faults.add("chat.postMessage", count=1)  # the first parent goes out
+    arrived = slack_receives_slowly(stack, monkeypatch)
+    before = len(stack.slack.calls_to("chat.postMessage"))
+    process = cli.start()
+    assert arrived.wait(60), "the bot never sent the message"
+    kill(process)  # Slack has the request; the bot dies before it hears back
+    in_flight = 2 if which == "reply" else 1
+    assert stack.slack.wait_for(
+        lambda: len(stack.slack.calls_to("chat.postMessage")) >= before + in_flight, 10
+    ), "the message lands anyway"
+    assert cli.rows(OutboxRow.status == "sending") == 1
+    cli.run()  # a fresh claim is respected: the in-flight row waits for recovery
+    cli.time_passes()  # 30 s on: the row is recovered by looking it up in Slack, not re-sent
+    cli.run()
+    cli.assert_exactly_once()

@@ -1,0 +1,18 @@
+"""Helpers for looking inside rendered Block Kit."""
+
+from __future__ import annotations
+
+
+def mrkdwn_texts(node: object) -> list[str]:
+    """Every mrkdwn text in a block tree: what Slack parses for mentions and links
+    (plain_text, as in headers and buttons, is shown as it is)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        if node.get("type") == "mrkdwn":
+            found.append(str(node.get("text")))
+        for value in node.values():
+            found += mrkdwn_texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += mrkdwn_texts(value)
+    return found
