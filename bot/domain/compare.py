@@ -195,7 +195,13 @@ def text_similarity(a: Cluster, b: Cluster) -> float:
     return TITLE_WEIGHT * title + (1.0 - TITLE_WEIGHT) * _ratio(a.description, b.description)
 
 
+# Titles are 3-10 words and descriptions 2-5 bullets (reference/posthog.md 1.8): past this
+# many characters more text adds cost (it is scored for every pair) and no signal.
+TEXT_COMPARED_MAX = 300
+
+
 def _ratio(a: str, b: str) -> float:
+    a, b = a[:TEXT_COMPARED_MAX], b[:TEXT_COMPARED_MAX]
     score = fuzz.token_set_ratio(a, b, processor=utils.default_process)
     return min(1.0, max(0.0, score / 100.0))
 
