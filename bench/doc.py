@@ -176,12 +176,13 @@ def findings(results: Results) -> list[str]:
             for m in results.matching
         )
         out.append(
-            f"- **Cluster matching is quadratic in clusters and linear in text** ({parts}), "
-            "found by the render fuzzer: `diff_runs` scores title and description similarity "
-            "(rapidfuzz `token_set_ratio`) for every pair of clusters, whatever their item "
-            "overlap, and this runs once per new run in the alert cycle. Suggested fix: score "
-            "text only for pairs that share items or are left unmatched, and compare at most "
-            "the first ~300 characters of a description."
+            f"- **Cluster matching is quadratic in clusters** ({parts}): `diff_runs` scores "
+            "title and description similarity for every pair of clusters, once per new run. "
+            "Text is compared up to 300 characters, so long LLM-written descriptions no longer "
+            "cost more (the render fuzzer first found 12 s at 5000 characters). PostHog's "
+            "HDBSCAN keeps clusters at 2% of a run or more, so real runs stay near the "
+            "50-cluster row; scoring text only for pairs that share items would make 300 "
+            "clusters cheap too."
         )
     return out
 
