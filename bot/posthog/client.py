@@ -8,7 +8,6 @@ retry. HogQL queries spend from a client-side `QueryBudget` first.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -333,11 +332,6 @@ def run_day(run_id: str) -> datetime | None:
 def _chunks(values: Sequence[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(values), size):
         yield list(values[start : start + size])
-
-
-def query_count_for(items: int) -> int:
-    """How many metric queries `compute_metrics` needs for `items` items."""
-    return math.ceil(items / queries.ID_CHUNK)
 
 
 __all__ = ["PostHogClient", "PostHogError", "raise_for_response", "run_day"]
