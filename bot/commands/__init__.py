@@ -4,11 +4,10 @@ Pure, no I/O. Listeners call `parse_clusters_command(text)` and dispatch on the 
 `help_lines(problem, topic)` gives the help text the renderer escapes and sends.
 """
 
+from bot.commands.arguments import MAX_COMMAND_CHARS, CommandArgumentError
 from bot.commands.grammar import (
     ADMIN_COMMANDS,
     COMMANDS,
-    MAX_COMMAND_CHARS,
-    CommandArgumentError,
     CommandSpec,
     help_lines,
     parse_clusters_command,
