@@ -40,10 +40,15 @@ that means most of both clusters' shared items agree; on text alone it means a c
 similar title. Greedy equals the optimal assignment whenever each cluster has one dominant
 partner, which is the normal case; it is also stable and easy to explain.
 
-Splits and merges: when P splits into C1 and C2, P matches the larger part (higher Dice) and
-the smaller part is reported as new; when P1 and P2 merge into C, C matches the larger
-predecessor and the smaller one is reported as vanished. The size-shift rule then sees the
-matched cluster's share change, so a split or merge reads as "shrank/grew + new/vanished".
+Splits and merges: when P splits into C1 and C2, P matches the larger part (higher Dice); the
+smaller part C2 is not "new" if most of its shared items came from P: it is reported as a split
+(`RunDiff.splits`). Likewise when P1 and P2 merge into C, C matches the larger predecessor and
+P2, most of whose shared items went to C, is a merge (`RunDiff.merges`), not "vanished". "Most"
+is `PARTNER_SHARE` (60 %) of at least `PARTNER_MIN_ITEMS` shared items.
+
+A match states what backs it (`ClusterMatch.basis`): shared items when at least
+`BASIS_MIN_ITEMS` of them agree (overlap >= 0.5), else a clear title match (similarity >= 0.8),
+else it is weak and alerts treat the cluster as having no reliable predecessor.
 
 The noise cluster (-1) is never matched: it is reported separately as a `NoiseDelta`.
 """
@@ -61,6 +66,11 @@ from bot.domain.models import Cluster, ClusteringRun, Frozen
 MIN_MATCH_CONFIDENCE = 0.5
 EVIDENCE_HALF = 5.0
 TITLE_WEIGHT = 0.7
+PARTNER_SHARE = 0.6
+PARTNER_MIN_ITEMS = 5
+BASIS_MIN_ITEMS = 3
+BASIS_MIN_OVERLAP = 0.5
+BASIS_MIN_TITLE = 0.8
 
 _FALLBACK_TITLE = re.compile(r"\s*cluster\s+-?\d+\s*", re.IGNORECASE)
 
@@ -79,6 +89,31 @@ class ClusterMatch(Frozen):
     shared_items: int = Field(ge=0)
     overlap: float = Field(ge=0.0, le=1.0)
     title_similarity: float = Field(ge=0.0, le=1.0)
+
+    @property
+    def basis(self) -> str | None:
+        """What backs the match: "shared items", "title", or `None` when neither is clear."""
+        if self.shared_items >= BASIS_MIN_ITEMS and self.overlap >= BASIS_MIN_OVERLAP:
+            return "shared items"
+        if self.title_similarity >= BASIS_MIN_TITLE:
+            return "title"
+        return None
+
+
+class Split(Frozen):
+    """`previous` went on as `kept` (its match) and also gave most of the items of `part`."""
+
+    previous: Cluster
+    kept: Cluster
+    part: Cluster
+
+
+class Merge(Frozen):
+    """`absorbed` (unmatched) gave most of its items to `into`, which matched `kept`."""
+
+    absorbed: Cluster
+    kept: Cluster
+    into: Cluster
 
 
 class NoiseDelta(Frozen):
@@ -115,6 +150,8 @@ class RunDiff(Frozen):
     matches: tuple[ClusterMatch, ...] = ()
     new: tuple[Cluster, ...] = ()
     vanished: tuple[Cluster, ...] = ()
+    splits: tuple[Split, ...] = ()
+    merges: tuple[Merge, ...] = ()
     noise: NoiseDelta | None = None
     shared_items: int = Field(default=0, ge=0)
     item_overlap: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -170,16 +207,43 @@ def diff_runs(previous: ClusteringRun, current: ClusteringRun) -> RunDiff:
         matches.append(match)
 
     matches.sort(key=lambda m: (-m.current.size, m.current.cluster_id))
+    new = [c for j, c in enumerate(cur_real) if j not in used_cur]
+    vanished = [p for i, p in enumerate(prev_real) if i not in used_prev]
+    splits = _splits(new, matches, shared)
+    merges = _merges(vanished, matches, shared)
+    split_parts = {s.part.cluster_id for s in splits}
+    absorbed = {m.absorbed.cluster_id for m in merges}
     return RunDiff(
         previous=previous,
         current=current,
         matches=tuple(matches),
-        new=_by_size(c for j, c in enumerate(cur_real) if j not in used_cur),
-        vanished=_by_size(p for i, p in enumerate(prev_real) if i not in used_prev),
+        new=_by_size(c for c in new if c.cluster_id not in split_parts),
+        vanished=_by_size(p for p in vanished if p.cluster_id not in absorbed),
+        splits=tuple(splits),
+        merges=tuple(merges),
         noise=_noise_delta(previous, current),
         shared_items=len(shared),
         item_overlap=len(shared) / smaller if smaller else 0.0,
     )
+
+
+RESET_SIZE_RATIO = 1.5
+
+
+def baseline_reset(diff: RunDiff) -> str | None:
+    """Why `diff.current` cannot be held to its predecessor cluster by cluster, if it cannot:
+    the job's clustering settings changed, or the run is a very different size (then cluster
+    sizes and HDBSCAN's minimum cluster size move with it). `None` when the runs compare."""
+    before, after = diff.previous.params, diff.current.params
+    if before is not None and after is not None and before != after:
+        return "the job's clustering settings changed"
+    small, large = sorted((diff.previous.total_items, diff.current.total_items))
+    if small > 0 and large >= RESET_SIZE_RATIO * small:
+        return (
+            f"the run analysed {diff.current.total_items:,} items, "
+            f"the previous one {diff.previous.total_items:,}"
+        )
+    return None
 
 
 def text_similarity(a: Cluster, b: Cluster) -> float:
@@ -222,6 +286,41 @@ def _score(
     text = text_similarity(previous, current)
     confidence = weight * overlap + (1.0 - weight) * text
     return min(1.0, max(0.0, confidence)), overlap, text
+
+
+def _partner(cluster: Cluster, others: Iterable[Cluster], shared: frozenset[str]) -> Cluster | None:
+    """The one cluster of `others` holding most (`PARTNER_SHARE`) of `cluster`'s shared items."""
+    mine = cluster.item_ids & shared
+    if len(mine) < PARTNER_MIN_ITEMS:
+        return None
+    best = max(others, key=lambda other: len(mine & other.item_ids), default=None)
+    if best is None or len(mine & best.item_ids) < PARTNER_SHARE * len(mine):
+        return None
+    return best
+
+
+def _splits(new: list[Cluster], matches: list[ClusterMatch], shared: frozenset[str]) -> list[Split]:
+    by_previous = {m.previous.cluster_id: m for m in matches}
+    splits = []
+    for part in new:
+        source = _partner(part, (m.previous for m in matches), shared)
+        if source is not None:
+            kept = by_previous[source.cluster_id].current
+            splits.append(Split(previous=source, kept=kept, part=part))
+    return splits
+
+
+def _merges(
+    vanished: list[Cluster], matches: list[ClusterMatch], shared: frozenset[str]
+) -> list[Merge]:
+    by_current = {m.current.cluster_id: m for m in matches}
+    merges = []
+    for absorbed in vanished:
+        into = _partner(absorbed, (m.current for m in matches), shared)
+        if into is not None:
+            kept = by_current[into.cluster_id].previous
+            merges.append(Merge(absorbed=absorbed, kept=kept, into=into))
+    return merges
 
 
 def _by_size(clusters: Iterable[Cluster]) -> tuple[Cluster, ...]:

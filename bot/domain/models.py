@@ -6,9 +6,10 @@ compared with the previous run of the same series (reference/posthog.md 1.9).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -77,6 +78,16 @@ class ClusterItem(Frozen):
     x: float | None = None
     y: float | None = None
     timestamp: datetime | None = None
+    # What PostHog's per-item query says of the item (posthog/metrics.py `ItemMetrics`), filled
+    # in by the alert cycle; `None` until then, or when PostHog has no events for the item.
+    cost: float | None = None
+    latency: float | None = None
+    tokens: float | None = None
+    errors: int | None = None
+
+    @property
+    def has_values(self) -> bool:
+        return self.errors is not None
 
 
 class Cluster(Frozen):
@@ -132,6 +143,7 @@ class RunSummary(Frozen):
 
 class ClusteringRun(RunSummary):
     clusters: tuple[Cluster, ...] = ()
+    params: dict[str, Any] | None = None  # `$ai_clustering_params`, when the event has them
 
     def share(self, cluster: Cluster) -> float:
         """A cluster's size as a fraction of the run (sizes are samples; compare shares)."""
@@ -166,5 +178,48 @@ class ClusteringRun(RunSummary):
         return self.model_copy(update={"clusters": clusters})
 
     @property
+    def has_item_values(self) -> bool:
+        return any(item.has_values for cluster in self.clusters for item in cluster.items)
+
+    def with_item_values(self, values: Mapping[str, ItemValues]) -> ClusteringRun:
+        """A copy whose items carry their per-item values (items PostHog had no data for keep
+        `None`)."""
+        clusters = tuple(
+            cluster.model_copy(
+                update={
+                    "items": tuple(
+                        _with_values(item, values[item.item_id]) if item.item_id in values else item
+                        for item in cluster.items
+                    )
+                }
+            )
+            for cluster in self.clusters
+        )
+        return self.model_copy(update={"clusters": clusters})
+
+    @property
     def summary(self) -> RunSummary:
-        return RunSummary.model_validate(self.model_dump(exclude={"clusters"}))
+        return RunSummary.model_validate(self.model_dump(exclude={"clusters", "params"}))
+
+
+class ItemValues(Protocol):
+    """One item's values as PostHog's per-item query returns them (posthog/metrics.py)."""
+
+    @property
+    def cost(self) -> float: ...
+    @property
+    def latency(self) -> float: ...
+    @property
+    def tokens(self) -> float: ...
+    @property
+    def errors(self) -> int: ...
+
+
+def _with_values(item: ClusterItem, values: ItemValues) -> ClusterItem:
+    update = {
+        "cost": values.cost,
+        "latency": values.latency,
+        "tokens": values.tokens,
+        "errors": values.errors,
+    }
+    return item.model_copy(update=update)

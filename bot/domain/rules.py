@@ -1,4 +1,8 @@
-"""Pure alert rules over a `RunDiff`: data in, `Alert`s out. No I/O, no clock, no formatting.
+"""Run-to-run alert rules over a `RunDiff`: data in, `Alert`s out. Pure.
+
+These compare two whole runs. They are the fallback for runs that have no fresh slice, such as
+evaluation runs, whose items all carry the window end as their timestamp; every other run is
+judged by `fresh.py`, which sees a change on the first run that contains it.
 
 Each rule has a default in `Thresholds` that a channel can override (`parse_overrides`).
 Units: cost in USD per item, latency in seconds per item, error rates and shares as fractions
@@ -14,11 +18,13 @@ Rules (defaults in brackets) and how severity is derived:
 - `latency_spike`: `avg_latency` rose [50 %] and [0.5 s], [10] items in both runs. Warning at
   x3 or more, else info.
 - `size_shift`: a matched cluster's share of the run moved [5] points and a two-proportion
-  z-test gives p < [0.01]. Sizes are sample counts, so the test judges the move against
+  z-test is significant (below). Sizes are sample counts, so the test judges the move against
   sampling noise; the minimum move guards against clustering noise the test does not model.
 - `new_cluster`: an unmatched current cluster with share >= [5 %].
 - `vanished_cluster`: an unmatched previous cluster whose share was >= [5 %].
-- `outlier_growth`: the noise share rose [10] points with p < [0.01].
+- `outlier_growth`: the noise share rose [10] points, significantly.
+- Significance: the share tests of one run are judged together by Benjamini-Hochberg at a
+  false discovery rate of [5 %].
 - New and vanished clusters are not reported at all when the runs share fewer than [5 %] of
   their clustered items (`RunDiff.item_overlap`): such runs are a week or more apart and their
   clusters can only be matched by title, so most "new" clusters are renamed old ones.
@@ -35,11 +41,12 @@ then by kind (the order of `AlertKind`), then by size of the change.
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 
+from bot.domain.alerts import Alert, AlertKind, Family, Severity, alert_order
 from bot.domain.compare import ClusterMatch, RunDiff
+from bot.domain.fresh import Detection
 from bot.domain.models import Cluster, ClusteringRun, Frozen
-from bot.domain.stats import two_proportion_z_test
+from bot.domain.stats import benjamini_hochberg, two_proportion_z_test
 from bot.domain.thresholds import Thresholds, ThresholdSpec, parse_override_pairs, parse_overrides
 
 __all__ = [
@@ -60,90 +67,6 @@ WARNING_LATENCY_RATIO = 3.0
 WARNING_THRESHOLD_FACTOR = 2.0
 """Share-based alerts (size, new, vanished, outliers) are warnings at this multiple of their
 threshold, info below it."""
-
-
-class AlertKind(StrEnum):
-    """What changed. Definition order is the display order within one severity."""
-
-    COST_SPIKE = "cost_spike"
-    ERROR_HEAVY = "error_heavy"
-    LATENCY_SPIKE = "latency_spike"
-    SIZE_SHIFT = "size_shift"
-    NEW_CLUSTER = "new_cluster"
-    VANISHED_CLUSTER = "vanished_cluster"
-    OUTLIER_GROWTH = "outlier_growth"
-
-
-class Severity(StrEnum):
-    """Ordered by urgency: `Severity.CRITICAL > Severity.WARNING > Severity.INFO`."""
-
-    CRITICAL = "critical"
-    WARNING = "warning"
-    INFO = "info"
-
-    @property
-    def rank(self) -> int:
-        """2 for critical, 1 for warning, 0 for info."""
-        return {"critical": 2, "warning": 1, "info": 0}[self.value]
-
-    # str's own comparisons would order the names alphabetically; compare by rank instead.
-    def __lt__(self, other: str) -> bool:
-        return self.rank < other.rank if isinstance(other, Severity) else NotImplemented
-
-    def __le__(self, other: str) -> bool:
-        return self.rank <= other.rank if isinstance(other, Severity) else NotImplemented
-
-    def __gt__(self, other: str) -> bool:
-        return self.rank > other.rank if isinstance(other, Severity) else NotImplemented
-
-    def __ge__(self, other: str) -> bool:
-        return self.rank >= other.rank if isinstance(other, Severity) else NotImplemented
-
-
-class Alert(Frozen):
-    """One thing that crossed a threshold between two runs of a series.
-
-    `cluster_id` is the cluster in the current run (`None` for a vanished cluster);
-    `previous_cluster_id` the one in the previous run (`None` for a new cluster). `before` and
-    `after` are the metric the rule looked at in each run: USD per item for cost, seconds for
-    latency, fractions for error rates and shares; `None` where the cluster is not in that run.
-    `items_before`/`items_after` are the counts behind them (`metrics.item_count` for metric
-    rules, cluster sizes for share rules). `p_value` is set by the rules that test significance.
-    """
-
-    kind: AlertKind
-    severity: Severity
-    cluster_id: int | None
-    previous_cluster_id: int | None
-    title: str
-    current_run_id: str
-    previous_run_id: str
-    before: float | None = None
-    after: float | None = None
-    items_before: int | None = None
-    items_after: int | None = None
-    p_value: float | None = None
-    match_confidence: float | None = None
-
-    @property
-    def key(self) -> str:
-        """Stable identity for exactly-once delivery: one alert per kind, run and cluster."""
-        cluster = self.cluster_id if self.cluster_id is not None else self.previous_cluster_id
-        return f"{self.kind}:{self.current_run_id}:{cluster}"
-
-    @property
-    def change(self) -> float | None:
-        """`after - before` (percentage points as a fraction for rates and shares)."""
-        if self.before is None or self.after is None:
-            return None
-        return self.after - self.before
-
-    @property
-    def ratio(self) -> float | None:
-        """`after / before`; `None` when either is missing or `before` is 0."""
-        if self.before is None or self.after is None or self.before == 0:
-            return None
-        return self.after / self.before
 
 
 class RuleResult(Frozen):
@@ -170,9 +93,33 @@ def evaluate_rules(diff: RunDiff, thresholds: Thresholds) -> RuleResult:
         for cluster in diff.vanished:
             alerts.extend(_vanished_cluster(diff, cluster, thresholds))
     alerts.extend(_outlier_growth(diff, thresholds))
-    alerts.sort(key=_order)
+    share_tests = len(diff.matches) + (1 if diff.noise is not None else 0)
+    alerts = _significant(alerts, share_tests, thresholds)
+    alerts.sort(key=alert_order)
     still.sort(key=lambda c: (-(_metric(c, "error_rate") or 0.0), c.cluster_id))
     return RuleResult(alerts=tuple(alerts), still_error_heavy=tuple(still))
+
+
+def detect_run_to_run(diff: RunDiff, thresholds: Thresholds) -> Detection:
+    """`evaluate_rules` as a `Detection`, with each cluster's whole-run values as what the alert
+    lifecycle follows."""
+    observed: dict[tuple[int, Family], float] = {}
+    for cluster in diff.current.clusters:
+        family = Family.OUTLIERS if cluster.is_noise else Family.SHARE
+        observed[(cluster.cluster_id, family)] = diff.current.share(cluster)
+        for metric, family in _OBSERVED_METRICS:
+            value = _metric(cluster, metric)
+            if value is not None:
+                observed[(cluster.cluster_id, family)] = value
+    result = evaluate_rules(diff, thresholds)
+    return Detection(result.alerts, observed, tests=len(diff.matches))
+
+
+_OBSERVED_METRICS = (
+    ("avg_cost", Family.COST),
+    ("avg_latency", Family.LATENCY),
+    ("error_rate", Family.ERRORS),
+)
 
 
 # --- rules -------------------------------------------------------------------------------------
@@ -329,6 +276,19 @@ def _outlier_growth(diff: RunDiff, t: Thresholds) -> list[Alert]:
 # --- helpers -----------------------------------------------------------------------------------
 
 
+def _significant(alerts: list[Alert], tests: int, t: Thresholds) -> list[Alert]:
+    """Keep the alerts without a test, and those whose p-value survives Benjamini-Hochberg
+    over every share test of the run (`tests` of them, most of which moved too little to be
+    candidates and count as p = 1)."""
+    tested = [a for a in alerts if a.p_value is not None]
+    padding = [1.0] * max(0, tests - len(tested))
+    keep = benjamini_hochberg(
+        [a.p_value or 1.0 for a in tested] + padding, t.false_discovery_pct / 100
+    )
+    kept = {a.key for a, ok in zip(tested, keep, strict=False) if ok}
+    return [a for a in alerts if a.p_value is None or a.key in kept]
+
+
 def _reaches(value: float, threshold: float) -> bool:
     """`value >= threshold`, forgiving float noise so a rule fires *at* its threshold
     (0.0015 / 0.001 is 1.4999999999999998 in binary floating point)."""
@@ -374,7 +334,8 @@ def _share_change(
     min_points: float,
     t: Thresholds,
 ) -> tuple[float, float, float] | None:
-    """`(before, after, p_value)` when the share moved `min_points` and significantly."""
+    """`(before, after, p_value)` when the share moved `min_points`; `evaluate_rules` judges
+    the p-values of all share tests of the run together."""
     total_before, total_after = _total(previous_run), _total(current_run)
     if total_before <= 0 or total_after <= 0:
         return None
@@ -382,8 +343,6 @@ def _share_change(
     if not _reaches(abs(after - before), min_points / 100):
         return None
     p_value = two_proportion_z_test(before, total_before, after, total_after).p_value
-    if p_value >= t.max_p_value:
-        return None
     return before, after, p_value
 
 
@@ -418,6 +377,7 @@ def _matched_alert(
         items_after=items[1],
         p_value=p_value,
         match_confidence=match.confidence,
+        match_basis=match.basis,
     )
 
 
@@ -434,6 +394,7 @@ def _alert(
     items_after: int | None = None,
     p_value: float | None = None,
     match_confidence: float | None = None,
+    match_basis: str | None = None,
 ) -> Alert:
     titled = current if current is not None else previous
     return Alert(
@@ -450,18 +411,6 @@ def _alert(
         items_after=items_after,
         p_value=p_value,
         match_confidence=match_confidence,
+        match_basis=match_basis,
+        test="two-proportion test" if p_value is not None else None,
     )
-
-
-_KIND_ORDER = {kind: index for index, kind in enumerate(AlertKind)}
-
-
-def _order(alert: Alert) -> tuple[int, int, float, str]:
-    """Most severe first; then by kind; then the biggest change first; then by key."""
-    if alert.kind in (AlertKind.COST_SPIKE, AlertKind.LATENCY_SPIKE):
-        magnitude = alert.ratio or 0.0
-    elif alert.change is not None:
-        magnitude = abs(alert.change)
-    else:
-        magnitude = alert.after if alert.after is not None else alert.before or 0.0
-    return (-alert.severity.rank, _KIND_ORDER[alert.kind], -magnitude, alert.key)

@@ -1,8 +1,16 @@
-"""Small pure statistics for the alert rules (no scipy): the two-proportion z-test."""
+"""Small pure statistics for the alert rules (no scipy at run time).
+
+The fresh slice of a cluster is small (tens of items) and per-item costs are heavy-tailed
+(reference/alerting.md 3), so the tests here are the ones that hold for that: a rank test for
+costs and latencies, exact hypergeometric tails for counts, and Benjamini-Hochberg to control
+the false discoveries of the ~150 tests of one run together. `tests/domain/test_stats.py` pins
+each against scipy.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 
@@ -18,14 +26,11 @@ def two_proportion_z_test(
 ) -> ProportionTest:
     """Test whether two sample proportions differ, with the pooled standard error.
 
-    `share_*` are fractions in [0, 1] of samples of `total_*` items. Cluster sizes are counts
-    in a random sample of the window's items (reference/posthog.md 1.7), so a share change is
-    only news when it is large against this sampling noise. Consecutive runs share about a
-    third of their items, which makes the two samples positively correlated; treating them as
-    independent overstates the variance, so the test errs on the quiet side.
-
-    Degenerate inputs (a proportion of exactly 0 or 1 in both samples) have no sampling
-    variance: equal shares give p = 1, different ones p = 0.
+    Used where no fresh slice exists (evaluation runs, whose items all carry the window end as
+    their timestamp) and two whole runs are compared. Consecutive runs share items, which makes
+    the samples positively correlated; treating them as independent overstates the variance,
+    so the test errs on the quiet side. Degenerate inputs (a proportion of exactly 0 or 1 in
+    both samples) have no sampling variance: equal shares give p = 1, different ones p = 0.
     """
     if total_a <= 0 or total_b <= 0:
         raise ValueError("both samples need at least one item")
@@ -39,5 +44,94 @@ def two_proportion_z_test(
             else ProportionTest(math.copysign(math.inf, diff), 0.0)
         )
     z = diff / math.sqrt(variance)
-    # Two-sided tail of the standard normal: P(|Z| >= |z|) = erfc(|z| / sqrt(2)).
     return ProportionTest(z, math.erfc(abs(z) / math.sqrt(2.0)))
+
+
+def rank_test_greater(sample: Sequence[float], reference: Sequence[float]) -> float:
+    """One-sided Mann-Whitney U: p that `sample` is not stochastically larger than `reference`.
+
+    Normal approximation with tie and continuity corrections (scipy's `mannwhitneyu(...,
+    alternative="greater", method="asymptotic")`). Ranks make it indifferent to the heavy
+    tails of per-item costs: one $2 trace moves it no more than any other large value.
+    """
+    n1, n2 = len(sample), len(reference)
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    pooled = sorted([(v, 0) for v in sample] + [(v, 1) for v in reference])
+    rank_sum = 0.0
+    ties = 0.0
+    i = 0
+    n = n1 + n2
+    while i < n:
+        j = i
+        while j + 1 < n and pooled[j + 1][0] == pooled[i][0]:
+            j += 1
+        mean_rank = (i + j) / 2.0 + 1.0
+        in_sample = sum(1 for k in range(i, j + 1) if pooled[k][1] == 0)
+        rank_sum += mean_rank * in_sample
+        size = j - i + 1
+        ties += size**3 - size
+        i = j + 1
+    u = rank_sum - n1 * (n1 + 1) / 2.0
+    variance = n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1)))
+    if variance <= 0.0:
+        return 1.0
+    z = (u - n1 * n2 / 2.0 - 0.5) / math.sqrt(variance)
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def count_test(hits: int, draws: int, other_hits: int, other_draws: int) -> tuple[float, float]:
+    """Fisher's exact test of `hits/draws` against `other_hits/other_draws`.
+
+    Returns the one-sided p-values `(greater, less)`: the chance of at least (at most) `hits`
+    among `draws` if both groups had the same rate. Exact, so right for the small counts of a
+    cluster's fresh slice (2 errors in 21 items) as for the large ones of a whole run.
+    """
+    if draws <= 0 or other_draws <= 0:
+        return 1.0, 1.0
+    population = draws + other_draws
+    successes = hits + other_hits
+    low = max(0, draws - (population - successes))
+    high = min(draws, successes)
+    logs = [_log_hypergeom(x, population, successes, draws) for x in range(low, high + 1)]
+    peak = max(logs)
+    weights = [math.exp(value - peak) for value in logs]
+    total = sum(weights)
+    at = hits - low
+    greater = sum(weights[at:]) / total
+    less = sum(weights[: at + 1]) / total
+    return min(1.0, greater), min(1.0, less)
+
+
+def benjamini_hochberg(p_values: Sequence[float], q: float) -> list[bool]:
+    """Which of `p_values` are discoveries at false discovery rate `q` (step-up procedure)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    cutoff = -1
+    for rank, index in enumerate(order, start=1):
+        if p_values[index] <= q * rank / m:
+            cutoff = rank
+    accepted = [False] * m
+    for rank, index in enumerate(order, start=1):
+        accepted[index] = rank <= cutoff
+    return accepted
+
+
+def median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if not ordered:
+        raise ValueError("median of nothing")
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
+
+
+def _log_choose(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def _log_hypergeom(x: int, population: int, successes: int, draws: int) -> float:
+    return (
+        _log_choose(successes, x)
+        + _log_choose(population - successes, draws - x)
+        - _log_choose(population, draws)
+    )

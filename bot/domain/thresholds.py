@@ -32,13 +32,21 @@ class Thresholds(Frozen):
         50.0, ge=1, le=10_000, description="Cost spike: rise in average cost per item, percent."
     )
     cost_spike_min_usd: float = Field(
-        0.001, ge=0, le=100, description="Cost spike: minimum rise in average cost per item, USD."
+        0.0005, ge=0, le=100, description="Cost spike: minimum rise in cost per item, USD."
     )
     min_items: int = Field(
         10,
         ge=1,
         le=100_000,
-        description="Items with data needed in each run before cost, latency or errors count.",
+        description="Baseline items with data needed before cost, latency or errors count "
+        "(items with data in each run, where two whole runs are compared).",
+    )
+    min_fresh_items: int = Field(
+        5,
+        ge=1,
+        le=100_000,
+        description="Items with data newer than the previous run (the fresh slice) needed "
+        "before a cluster's cost, latency or errors are judged.",
     )
     error_rate_pct: float = Field(
         20.0, ge=1, le=100, description="Error-heavy: error rate at or above this, percent."
@@ -51,19 +59,33 @@ class Thresholds(Frozen):
         "rose this many percentage points.",
     )
     size_shift_points: float = Field(
-        5.0, ge=0.1, le=100, description="Size shift: change in share of the run, points."
+        2.0,
+        ge=0.1,
+        le=100,
+        description="Size shift: change in a cluster's share of traffic, percentage points.",
     )
-    max_p_value: float = Field(
-        0.01,
-        ge=0.0001,
-        le=0.5,
-        description="Size shift and outlier growth: significance level of the proportion test.",
+    size_shift_pct: float = Field(
+        50.0,
+        ge=1,
+        le=10_000,
+        description="Size shift: relative change in a cluster's share of traffic, percent "
+        "(50 = grew to 1.5x, or shrank to 1/1.5).",
+    )
+    false_discovery_pct: float = Field(
+        5.0,
+        ge=0.01,
+        le=50,
+        description="Significance: expected percent of false alerts among those reported, over "
+        "all the tests of one run (Benjamini-Hochberg).",
     )
     new_cluster_pct: float = Field(
-        5.0, ge=0, le=100, description="New cluster: minimum share of the run, percent."
+        3.0, ge=0, le=100, description="New cluster: minimum share of new traffic, percent."
     )
     vanished_cluster_pct: float = Field(
-        5.0, ge=0, le=100, description="Vanished cluster: minimum previous share, percent."
+        3.0,
+        ge=0,
+        le=100,
+        description="Stopped or vanished cluster: minimum share of traffic before, percent.",
     )
     latency_spike_pct: float = Field(
         50.0, ge=1, le=10_000, description="Latency spike: rise in average latency, percent."

@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot.domain.models import Level
 
 MAX_ROWS = 50_000
-ID_CHUNK = 1000
+ID_CHUNK = 1500  # PostHog samples at most 1,500 items a run: one query per run
 
 # `$ai_clusters` is a native array in current events and a JSON string in some older ones.
 CLUSTERS_JSON = (
@@ -37,9 +37,17 @@ WHERE event IN {{events}} AND timestamp >= toDateTime({{since}})
 ORDER BY timestamp DESC
 LIMIT {{limit}}"""
 
+# `$ai_clustering_params` as JSON text whichever way the event stored it (as the clusters).
+PARAMS_JSON = (
+    "if(JSONType(properties, '$ai_clustering_params') = 'String', "
+    "JSONExtractString(properties, '$ai_clustering_params'), "
+    "JSONExtractRaw(properties, '$ai_clustering_params'))"
+)
+
 GET_RUN = f"""
 SELECT {RUN_COLUMNS},
-    {CLUSTERS_JSON} AS clusters
+    {CLUSTERS_JSON} AS clusters,
+    {PARAMS_JSON} AS params
 FROM events
 WHERE event IN {{events}}
   AND timestamp >= toDateTime({{date_from}}) AND timestamp < toDateTime({{date_to}})
@@ -49,7 +57,8 @@ LIMIT 1"""
 
 PREVIOUS_RUN = f"""
 SELECT {RUN_COLUMNS},
-    {CLUSTERS_JSON} AS clusters
+    {CLUSTERS_JSON} AS clusters,
+    {PARAMS_JSON} AS params
 FROM events
 WHERE event = {{event}}
   AND coalesce(toString(properties.$ai_clustering_job_id), '') = {{job_id}}

@@ -140,8 +140,11 @@ def parse_run(row: Mapping[str, Any]) -> ClusteringRun:
         raise PostHogSchemaError(f"Run {fields['run_id']} has no readable $ai_clusters")
     clusters = tuple(c for c in (_parse_cluster(x, fields["run_id"]) for x in raw) if c)
     fields["cluster_count"] = len(clusters)
+    params = _decode_json(row.get("params"))
     try:
-        return ClusteringRun(**fields, clusters=clusters)
+        return ClusteringRun(
+            **fields, clusters=clusters, params=params if isinstance(params, dict) else None
+        )
     except ValidationError as error:
         raise PostHogSchemaError(f"Unreadable clustering run {fields['run_id']!r}") from error
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.domain.alerts import Alert, AlertKind, Family, Severity
 from bot.domain.compare import ClusterMatch, RunDiff
-from bot.domain.models import Cluster
-from bot.domain.rules import Alert, AlertKind, Severity
+from bot.domain.lifecycle import Phase, Update
+from bot.domain.models import Cluster, RunSummary
 from bot.rendering import blocks as bk
 from bot.rendering.answers import Renderer
 from bot.rendering.env import change, money, pct, points, seconds
@@ -29,18 +30,28 @@ SEVERITY_ICONS = {
 def describe(alert: Alert) -> str:
     """One line saying what changed and by how much (plain text; escaped by the template)."""
     before, after = alert.before, alert.after
+    typical = "median " if alert.fresh else ""
     match alert.kind:
         case AlertKind.COST_SPIKE:
-            return f"Cost per item {change(before, after)} ({money(before)} → {money(after)})"
+            return (
+                f"Cost per item {change(before, after)} ({typical}{money(before)} → {money(after)})"
+            )
         case AlertKind.LATENCY_SPIKE:
-            return f"Latency {change(before, after)} ({seconds(before)} → {seconds(after)})"
+            return (
+                f"Latency {change(before, after)} ({typical}{seconds(before)} → {seconds(after)})"
+            )
         case AlertKind.ERROR_HEAVY:
             return f"Error rate {pct(before)} → {pct(after)}"
         case AlertKind.SIZE_SHIFT:
             delta = (after or 0) - (before or 0)
-            return f"Share {pct(before)} → {pct(after)} ({points(delta)})"
+            noun = "Share of new traffic" if alert.fresh else "Share"
+            return f"{noun} {pct(before)} → {pct(after)} ({points(delta)})"
         case AlertKind.NEW_CLUSTER:
+            if alert.fresh:
+                return f"New traffic: {pct(after)} of the items since the previous run"
             return f"New cluster with {pct(after)} of the run"
+        case AlertKind.TRAFFIC_STOPPED:
+            return f"Traffic stopped: {pct(after)} of new items (was {pct(before)})"
         case AlertKind.VANISHED_CLUSTER:
             return f"Cluster vanished (had {pct(before)} of the run)"
         case AlertKind.OUTLIER_GROWTH:
@@ -49,12 +60,22 @@ def describe(alert: Alert) -> str:
 
 
 def explain(alert: Alert) -> str:
-    """What the numbers rest on: sample sizes and, for shares, the significance test."""
+    """What the numbers rest on: the items compared, the test, and what ties the cluster to
+    its predecessor."""
     parts = []
-    if alert.items_before is not None or alert.items_after is not None:
+    if alert.fresh and alert.items_after is not None:
+        parts.append(
+            f"{alert.items_after} items newer than the previous run vs "
+            f"{alert.items_before or 0} older ones"
+        )
+    elif alert.items_before is not None or alert.items_after is not None:
         parts.append(f"items with data: {alert.items_before or 0} → {alert.items_after or 0}")
     if alert.p_value is not None:
-        parts.append(f"two-proportion test p = {alert.p_value:.2g}")
+        parts.append(f"{alert.test or 'test'} p = {alert.p_value:.2g}")
+    if alert.match_basis is not None:
+        parts.append(f"matched to the previous run by {alert.match_basis}")
+    elif alert.cluster_id is not None and alert.kind is not AlertKind.NEW_CLUSTER:
+        parts.append("no reliable match in the previous run")
     return " · ".join(parts) or "Judged against this channel's thresholds (`/clusters thresholds`)."
 
 
@@ -74,7 +95,12 @@ class ChangeRenderer:
         return self.r.title_link(run_id, cluster)
 
     def alert_parent(
-        self, diff: RunDiff, alerts: Sequence[Alert], still_error_heavy: Sequence[Cluster] = ()
+        self,
+        diff: RunDiff,
+        alerts: Sequence[Alert],
+        still_error_heavy: Sequence[Cluster] = (),
+        *,
+        reset: str | None = None,
     ) -> Message:
         run = diff.current
         lines = [
@@ -97,6 +123,9 @@ class ChangeRenderer:
         if still_error_heavy:
             names = [self.r.title_link(run.run_id, c) for c in still_error_heavy]
             blocks.append(bk.context(self.r.text("still_error_heavy.md.j2", items=names)))
+        notes = self.run_notes(diff, reset)
+        if notes:
+            blocks.append(bk.context(notes))
         blocks.append(bk.context("Details and drilldowns are in the thread."))
         blocks.append(
             bk.actions(
@@ -121,6 +150,7 @@ class ChangeRenderer:
             baseline_link=self.r.run_link(diff.previous),
             baseline_window_end=diff.previous.window_end,
             confidence=match.confidence if match else None,
+            fresh=alert.fresh,
         )
         run_id = diff.current.run_id if alert.cluster_id is not None else diff.previous.run_id
         cluster_id = alert.cluster_id if alert.cluster_id is not None else alert.previous_cluster_id
@@ -146,6 +176,74 @@ class ChangeRenderer:
         if elements:
             blocks.append(bk.actions(*elements))
         return bk.finish(blocks, f"{describe(alert)}: {clean_inline(alert.title, 100)}")
+
+    def run_notes(self, diff: RunDiff, reset: str | None) -> str:
+        """Splits, merges and a baseline reset: how the clustering moved, said once."""
+        current, previous = diff.current.run_id, diff.previous.run_id
+        splits = [
+            {
+                "previous": self.r.title_link(previous, s.previous),
+                "kept": self.r.title_link(current, s.kept),
+                "part": self.r.title_link(current, s.part),
+            }
+            for s in diff.splits
+        ]
+        merges = [
+            {
+                "absorbed": self.r.title_link(previous, m.absorbed),
+                "kept": self.r.title_link(previous, m.kept),
+                "into": self.r.title_link(current, m.into),
+            }
+            for m in diff.merges
+        ]
+        return self.r.text("run_notes.md.j2", splits=splits, merges=merges, reset=reset)
+
+    def baseline_reset(self, diff: RunDiff, reason: str) -> Message:
+        text = self.r.text("run_notes.md.j2", splits=[], merges=[], reset=reason)
+        intro = f"{self.r.series_title(diff.current)}: {self.r.run_link(diff.current)}"
+        return bk.finish([bk.section(intro), bk.context(text)], f"Baseline reset: {reason}")
+
+    def episode_update(self, update: Update, run: RunSummary) -> Message:
+        """A short note in the thread of the alert that opened `update.episode`."""
+        episode = update.episode
+        text = self.r.text(
+            "alert_update.md.j2",
+            phase=update.phase.value,
+            direction=episode.direction,
+            run_link=self.r.run_link(run),
+            value=_value(episode.family, episode.value),
+            baseline=_value(episode.family, episode.baseline),
+            runs=episode.runs,
+            title=clean_inline(episode.title, 90),
+        )
+        return bk.finish(
+            [bk.section(text)], f"{update.phase.value}: {clean_inline(episode.title, 80)}"
+        )
+
+    def parent_closed(
+        self,
+        blocks: list[dict[str, object]],
+        text: str,
+        closed: Sequence[Update],
+        run: RunSummary,
+    ) -> Message:
+        """An alert's parent message again, with a line for each of its changes that ended on
+        `run` (for chat.update)."""
+        lines = [
+            f":white_check_mark: {clean_inline(u.episode.title, 80)}: "
+            f"{_FAMILY_NAMES[u.episode.family]} {_ENDINGS[u.phase]} in {self.r.run_link(run)}"
+            for u in closed
+        ]
+        return bk.finish([*blocks, bk.context("\n".join(lines))], text)
+
+    def run_skipped(self, run: RunSummary, attempts: int, error: str) -> Message:
+        text = self.r.text(
+            "run_skipped.md.j2",
+            run_link=self.r.run_link(run),
+            attempts=attempts,
+            error=clean_inline(error, 200),
+        )
+        return bk.finish([bk.section(text)], f"Skipped clustering run {run.run_id}")
 
     def quiet(self, diff: RunDiff) -> Message:
         text = (
@@ -215,6 +313,31 @@ class ChangeRenderer:
             title_changed=title_changed,
             previous_title=match.previous.title if match else "",
         )
+
+
+_FAMILY_NAMES = {
+    Family.COST: "cost per item",
+    Family.LATENCY: "latency",
+    Family.ERRORS: "error rate",
+    Family.SHARE: "share of traffic",
+    Family.OUTLIERS: "outliers",
+}
+
+
+_ENDINGS = {
+    Phase.RESOLVED: "back to normal",
+    Phase.ACCEPTED: "is the new normal",
+    Phase.GONE: "ended: the cluster is gone",
+    Phase.STILL: "still changed",
+}
+
+
+def _value(family: Family, value: float) -> str:
+    if family is Family.COST:
+        return money(value)
+    if family is Family.LATENCY:
+        return seconds(value)
+    return pct(value)
 
 
 def _by_shift(matches: Sequence[ClusterMatch]) -> list[ClusterMatch]:

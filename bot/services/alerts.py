@@ -1,9 +1,20 @@
-"""One alert cycle: find new runs, compare each with its predecessor, store and send alerts.
+"""One alert cycle: find new runs and carry each from PostHog to Slack.
 
-Queries per cycle: one to list runs; for each new run one to load it (plus ceil(items/1000) if
-it lacks embedded metrics); the previous run comes from the store. A series seen for the first
-time compares only its newest run with the run before it, so installing the bot never replays
-history as a burst of alerts.
+The path of one run is one-way: load the run and its predecessor -> match clusters
+(`compare.diff_runs`) -> split fresh items from the baseline (`fresh.slice_run`) -> test and
+control false discoveries (`fresh.detect`) -> apply each channel's alert lifecycle
+(`lifecycle.advance`) -> render -> outbox. Every step but the first and last is pure.
+
+Queries per cycle: one to list runs; for each new run one to load it and one for its items'
+own values (items already seen in the previous run reuse theirs); the predecessor comes from
+the store. A series seen for the first time compares only its newest run with the run before it
+(one more query for that run, two if it lacks embedded metrics), so installing the bot never
+replays history as a burst of alerts. After the bot was down longer than the look-back, the
+oldest new run's true predecessor is asked of PostHog (one query).
+
+A run that fails to load is retried on the next cycles, holding back the later runs of its
+series; after `RUN_ATTEMPTS` failures it is skipped with a notice where its alerts would go.
+A run that arrives late (older than one already processed) is still processed, once.
 """
 
 from __future__ import annotations
@@ -17,9 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.compare import RunDiff, diff_runs
+from bot.domain.alerts import Alert, AlertKind
+from bot.domain.compare import RunDiff, baseline_reset, diff_runs
+from bot.domain.fresh import Detection, RunSlices, detect, slice_run
+from bot.domain.lifecycle import Episode, Update, advance
 from bot.domain.models import RunSummary, SeriesKey
-from bot.domain.rules import Thresholds, evaluate_rules
+from bot.domain.rules import detect_run_to_run
+from bot.domain.thresholds import Thresholds
 from bot.rendering.changes import ChangeRenderer
 from bot.services.runs import RunRepository
 from bot.slack.notifier import DeliveryReport, SlackNotifier
@@ -33,12 +48,15 @@ LOOKBACK_RUNS_MAX = 1000
 QUIET_SUMMARY = "quiet_summary"
 SERIES_LEASE = timedelta(minutes=10)  # longer than any one series takes; a dead owner's expires
 HEARTBEAT = "scheduler"
+RUN_ATTEMPTS = 3
+KINDS = frozenset(kind.value for kind in AlertKind)
 
 
 @dataclass
 class CycleReport:
     runs_seen: int = 0
     runs_processed: list[str] = field(default_factory=list)
+    runs_skipped: list[str] = field(default_factory=list)
     alerts: int = 0
     messages_stored: int = 0
     delivery: DeliveryReport | None = None
@@ -102,7 +120,7 @@ class AlertService:
         summaries = self.runs.recent(LOOKBACK, limit=LOOKBACK_RUNS_MAX, fresh=True)
         report.runs_seen = len(summaries)
         for series, newest_first in _by_series(summaries).items():
-            if not self._new_runs(series, newest_first):
+            if not self._pending(series, newest_first):
                 continue
             if not dry_run and not self.store.acquire_series(series, self.owner, SERIES_LEASE):
                 continue  # another scheduler is on it
@@ -134,61 +152,148 @@ class AlertService:
         *,
         dry_run: bool,
     ) -> None:
-        # Re-read the cursor under the lease: another process may have just moved it.
-        for summary in self._new_runs(series, newest_first):
+        # Re-read the progress under the lease: another process may have just moved it.
+        pending = self._pending(series, newest_first)
+        first_sight = self.store.processed_runs(series) is None
+        seen = [r for r in newest_first if r not in pending] if first_sight else []
+        for summary in pending:
+            index = newest_first.index(summary)
+            listed = newest_first[index + 1] if index + 1 < len(newest_first) else None
             try:
-                self._process(summary, report, dry_run=dry_run)
-            except Exception:
-                # One broken run must not stop the others; it is retried next cycle.
+                self._process(summary, listed, report, dry_run=dry_run, seen=seen)
+            except Exception as error:
                 logger.exception("alerts.run.failed", extra={"run_id": summary.run_id})
-                return  # keep the series in order: later runs wait for this one
+                if dry_run or not self._give_up(summary, error, report):
+                    return  # keep the series in order: later runs wait for this one
 
-    def _new_runs(self, series: SeriesKey, newest_first: list[RunSummary]) -> list[RunSummary]:
-        cursor = self.store.series_cursor(series)
-        if cursor is None:
+    def _pending(self, series: SeriesKey, newest_first: list[RunSummary]) -> list[RunSummary]:
+        """The series' runs still to alert on, oldest first: every listed run not yet dealt
+        with (late arrivals included), or only the newest for a series never seen, so that
+        installing the bot never replays history as a burst of alerts."""
+        done = self.store.processed_runs(series)
+        if done is None:
             return newest_first[:1]
-        return [run for run in reversed(newest_first) if run.timestamp > cursor]
+        return [run for run in reversed(newest_first) if run.run_id not in done]
 
-    def _process(self, summary: RunSummary, report: CycleReport, *, dry_run: bool) -> None:
-        run = self.runs.get(summary.run_id)
-        previous = self.runs.previous(run)
+    def _give_up(self, summary: RunSummary, error: Exception, report: CycleReport) -> bool:
+        """Count a failure; after `RUN_ATTEMPTS` say so where alerts go and skip the run."""
+        reason = str(error) or type(error).__name__
+        attempts = self.store.run_failed(summary, reason, give_up_after=RUN_ATTEMPTS)
+        if attempts < RUN_ATTEMPTS:
+            return False
+        notice = self.renderer.run_skipped(summary, attempts, reason)
+        message = OutgoingMessage(f"skipped:{summary.run_id}", notice.text, notice.blocks)
+        channels = {channel: [message] for channel in self.routing.channels_for(summary)}
+        report.messages_stored += self.store.record_run_alerts(summary, channels, skipped=True)
+        report.runs_skipped.append(summary.run_id)
+        return True
+
+    def _process(
+        self,
+        summary: RunSummary,
+        listed: RunSummary | None,
+        report: CycleReport,
+        *,
+        dry_run: bool,
+        seen: list[RunSummary],
+    ) -> None:
+        previous = self.runs.predecessor(summary, listed)
+        run = self.runs.get(summary.run_id, with_values=True, known=previous)
         outgoing: dict[str, list[OutgoingMessage]] = {}
+        episodes: dict[str, list[Episode]] = {}
         if previous is not None:
-            diff = diff_runs(previous, run)
+            cursor = self.store.series_cursor(run.series)
+            late = cursor is not None and run.timestamp <= cursor
+            view = RunView.of(diff_runs(previous, run))
             for channel in self.routing.channels_for(run):
-                messages = self._messages_for(channel, diff, dry_run=dry_run)
+                messages, open_now = self._channel(channel, view, late=late, dry_run=dry_run)
                 if messages:
                     outgoing[channel] = messages
-                    report.alerts += max(0, len(messages) - 1)
+                    report.alerts += sum(1 for m in messages if m.key.split(":")[0] in KINDS)
+                if not late:
+                    episodes[channel] = open_now
         report.runs_processed.append(run.run_id)
         if dry_run:
             report.preview.update({f"{ch} {run.run_id}": m for ch, m in outgoing.items()})
             return
-        report.messages_stored += self.store.record_run_alerts(run, outgoing)
+        report.messages_stored += self.store.record_run_alerts(
+            run, outgoing, episodes=episodes, seen=seen
+        )
 
-    def _messages_for(self, channel: str, diff: RunDiff, *, dry_run: bool) -> list[OutgoingMessage]:
+    def _channel(
+        self, channel: str, view: RunView, *, late: bool, dry_run: bool
+    ) -> tuple[list[OutgoingMessage], list[Episode]]:
+        """One channel's messages for a run, and its open episodes after it. A run that arrives
+        late is alerted on, but cannot move episodes that later runs already followed."""
         settings = self.store.thresholds(channel)
         thresholds = thresholds_for(settings)
-        result = evaluate_rules(diff, thresholds)
-        muted = self._muted_clusters(channel, diff, carry=not dry_run)
-        alerts = [
+        detection = view.detect(thresholds)
+        diff = view.diff
+        parent_key = f"run:{diff.current.run_id}"
+        prior = [] if late else self.store.open_episodes(channel, diff.current.series)
+        step = advance(prior, detection, diff, thresholds, parent_key)
+        muted_before, muted_now = self._muted_clusters(channel, diff, carry=not dry_run)
+        fired = [
             a
-            for a in result.alerts
-            if (a.cluster_id is None or a.cluster_id not in muted[1])
-            and (a.cluster_id is not None or a.previous_cluster_id not in muted[0])
+            for a in step.fired
+            if (a.cluster_id is None or a.cluster_id not in muted_now)
+            and (a.cluster_id is not None or a.previous_cluster_id not in muted_before)
         ]
-        run_id = diff.current.run_id
-        parent_key = f"run:{run_id}"
-        if not alerts:
+        muted_keys = {a.key for a in step.fired} - {a.key for a in fired}
+        open_now = [e for e in step.open if e.alert_key not in muted_keys]
+        messages = self._announcement(channel, view, fired, parent_key, settings)
+        shown = [u for u in step.updates if not u.quiet and u.episode.cluster_id not in muted_now]
+        messages.extend(self._update_messages(channel, shown, diff))
+        return messages, open_now
+
+    def _announcement(
+        self,
+        channel: str,
+        view: RunView,
+        fired: list[Alert],
+        parent_key: str,
+        settings: dict[str, str],
+    ) -> list[OutgoingMessage]:
+        diff = view.diff
+        if not fired:
+            if view.reset is not None:
+                note = self.renderer.baseline_reset(diff, view.reset)
+                return [OutgoingMessage(f"reset:{diff.current.run_id}", note.text, note.blocks)]
             if settings.get(QUIET_SUMMARY) == "on":
                 quiet = self.renderer.quiet(diff)
                 return [OutgoingMessage(parent_key, quiet.text, quiet.blocks)]
             return []
-        parent = self.renderer.alert_parent(diff, alerts, result.still_error_heavy)
+        parent = self.renderer.alert_parent(diff, fired, reset=view.reset)
         messages = [OutgoingMessage(parent_key, parent.text, parent.blocks)]
-        for alert in alerts:
+        for alert in fired:
             detail = self.renderer.alert_detail(alert, diff)
             messages.append(OutgoingMessage(alert.key, detail.text, detail.blocks, parent_key))
+        return messages
+
+    def _update_messages(
+        self, channel: str, updates: list[Update], diff: RunDiff
+    ) -> list[OutgoingMessage]:
+        """A note in each original alert's thread; the parent of every episode that closes is
+        updated too (chat.update of its latest version, so earlier notes stay on it)."""
+        run = diff.current
+        messages = []
+        closing: dict[str, list[Update]] = defaultdict(list)
+        for update in updates:
+            episode = update.episode
+            note = self.renderer.episode_update(update, run)
+            key = f"{update.phase.value}:{episode.alert_key}:{run.run_id}"
+            messages.append(OutgoingMessage(key, note.text, note.blocks, episode.parent_key))
+            if update.phase.closes:
+                closing[episode.parent_key].append(update)
+        for parent_key, closed in closing.items():
+            latest = self.store.latest_version(channel, parent_key)
+            if latest is None:
+                continue
+            parent = self.renderer.parent_closed(latest[1], latest[0], closed, run)
+            key = f"update:{parent_key}:{run.run_id}"
+            messages.append(
+                OutgoingMessage(key, parent.text, parent.blocks, parent_key, action="update")
+            )
         return messages
 
     def _muted_clusters(
@@ -217,14 +322,49 @@ class AlertService:
         return {m.cluster_id for m in before}, current | {m.cluster_id for m in carried}
 
 
+@dataclass(frozen=True)
+class RunView:
+    """What every channel's detection of one run shares: the diff, its fresh/baseline split,
+    and whether the run can be held to its predecessor at all (`reset`)."""
+
+    diff: RunDiff
+    slices: RunSlices
+    reset: str | None
+
+    @classmethod
+    def of(cls, diff: RunDiff) -> RunView:
+        return cls(diff, slice_run(diff), baseline_reset(diff))
+
+    def detect(self, thresholds: Thresholds) -> Detection:
+        """Fresh-slice detection where the run has a fresh slice, else run-to-run rules. After
+        a baseline reset, nothing that rests on matching clusters one by one is reported."""
+        if self.slices.usable:
+            detection = detect(self.slices, thresholds)
+        else:
+            detection = detect_run_to_run(self.diff, thresholds)
+        if self.reset is None:
+            return detection
+        kept = tuple(
+            a
+            for a in detection.alerts
+            if a.kind is not AlertKind.VANISHED_CLUSTER
+            and (self.slices.usable or a.kind is not AlertKind.NEW_CLUSTER)
+        )
+        return Detection(kept, detection.observed, detection.tests)
+
+
 def thresholds_for(settings: dict[str, str]) -> Thresholds:
-    """A channel's thresholds; a stored value that no longer validates falls back to defaults."""
-    overrides = {k: v for k, v in settings.items() if k != QUIET_SUMMARY}
-    try:
-        return Thresholds().with_overrides(overrides)
-    except ValueError:
-        logger.warning("alerts.thresholds.invalid", extra={"overrides": overrides})
-        return Thresholds()
+    """A channel's thresholds. A stored value that no longer validates (or a threshold that no
+    longer exists) is left at its default; the others still apply."""
+    thresholds = Thresholds()
+    for name, value in settings.items():
+        if name == QUIET_SUMMARY:
+            continue
+        try:
+            thresholds = thresholds.with_overrides({name: value})
+        except ValueError:
+            logger.warning("alerts.thresholds.invalid", extra={"name": name, "value": value})
+    return thresholds
 
 
 def _by_series(summaries: list[RunSummary]) -> dict[SeriesKey, list[RunSummary]]:

@@ -1,7 +1,7 @@
 """Loading runs: PostHog when new, the store forever after (runs are immutable once emitted).
 
-A run is stored with its metrics completed, so a cached run costs no query at all; the newest
-run list costs one query.
+A run is stored with its metrics completed (and, once alerting has looked at it, every item's
+own values), so a cached run costs no query at all; the newest run list costs one query.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from bot.domain.models import ClusteringRun, Level, RunSummary
 from bot.posthog.client import PostHogClient
 from bot.posthog.errors import PostHogNotFound
+from bot.posthog.metrics import ItemMetrics, aggregate_cluster_metrics
+from bot.posthog.queries import ITEM_METRICS
 from bot.services.errors import CommandError
 from bot.store.store import Store
 
@@ -61,17 +63,32 @@ class RunRepository:
             self._lists[key] = (now, runs)
         return runs
 
-    def get(self, run_id: str) -> ClusteringRun:
+    def get(
+        self, run_id: str, *, with_values: bool = False, known: ClusteringRun | None = None
+    ) -> ClusteringRun:
+        """A run with its metrics; `with_values` also fills in every item's own values (what
+        alerting compares), reusing those of `known` (an overlapping run) where it can."""
         cached = self.store.get_run(run_id)
-        if cached is not None:
+        if cached is not None and (not with_values or self._has_values(cached)):
             return cached
+        if cached is not None:
+            return self._complete(cached, with_values=True, known=known)
         try:
             run = self.client.get_run(run_id)
         except PostHogNotFound:
             raise CommandError(
                 f"No clustering run with id `{run_id}`. `/clusters runs` lists recent runs."
             ) from None
-        return self._complete(run)
+        return self._complete(run, with_values=with_values, known=known)
+
+    def predecessor(self, run: RunSummary, listed: RunSummary | None) -> ClusteringRun | None:
+        """The run before `run` in its series: `listed` when the run list shows it (the list
+        holds every run of the look-back, so the next older one is the true predecessor), else
+        asked of PostHog, since the store cannot know what happened while the bot was away."""
+        if listed is not None:
+            return self.get(listed.run_id)
+        previous = self.client.previous_run(run)
+        return self._complete(previous) if previous else None
 
     def previous(self, run: RunSummary) -> ClusteringRun | None:
         """The previous run of the same series: from the store when we have it."""
@@ -87,12 +104,50 @@ class RunRepository:
         cursor = self.store.series_cursor(run.series)
         return cursor is not None and cached.timestamp >= cursor
 
-    def _complete(self, run: ClusteringRun) -> ClusteringRun:
-        """Fill missing metrics (ceil(items/1000) queries), then cache the run."""
-        if run.missing_metrics:
-            run = run.with_metrics(self.client.compute_metrics(run))
+    def _complete(
+        self, run: ClusteringRun, *, with_values: bool = False, known: ClusteringRun | None = None
+    ) -> ClusteringRun:
+        """Fill in per-item values and the metrics they give, when the run lacks metrics or
+        `with_values`, from one per-item query (ceil(items/1500)); then cache the run. Items
+        `known` already has values for are not asked for again."""
+        if with_values or run.missing_metrics:
+            values = self._item_values(run, known)
+            run = run.with_item_values(values)
+            missing = [c for c in run.clusters if c.metrics is None]
+            if missing and values:
+                run = run.with_metrics(
+                    {c.cluster_id: aggregate_cluster_metrics(c, values) for c in missing}
+                )
         self.store.save_run(run)
         return run
+
+    def _item_values(
+        self, run: ClusteringRun, known: ClusteringRun | None
+    ) -> dict[str, ItemMetrics]:
+        reused = {
+            item.item_id: ItemMetrics(
+                cost=item.cost or 0.0,
+                latency=item.latency or 0.0,
+                tokens=item.tokens or 0.0,
+                errors=item.errors or 0,
+            )
+            for cluster in (known.clusters if known is not None else ())
+            for item in cluster.items
+            if item.has_values
+        }
+        wanted = {item.item_id for cluster in run.clusters for item in cluster.items}
+        values = {item_id: reused[item_id] for item_id in wanted & reused.keys()}
+        missing = sorted(wanted - values.keys())
+        if missing and run.window_start is not None and run.window_end is not None:
+            window = (run.window_start, run.window_end)
+            values.update(self.client.item_metrics(run.level, missing, window))
+        return values
+
+    @staticmethod
+    def _has_values(run: ClusteringRun) -> bool:
+        """Whether alerting has what it needs of a stored run: its item values, or a level that
+        has none (evaluation runs)."""
+        return run.has_item_values or run.level not in ITEM_METRICS
 
     def latest(self, level: Level | None = None, job: str | None = None) -> ClusteringRun:
         summary = pick_latest(self.recent(), level, job)

@@ -114,6 +114,9 @@ class SlackNotifier:
             if row.status == "sending":
                 if not self._stale(row) or not self._store.reclaim(row.id, row.claimed_at):
                     continue  # another worker is sending it, or just took it over
+                if row.action == "update":
+                    self._send(row, thread_ts, report)  # an update sent twice changes nothing
+                    continue
                 try:
                     found = self._find_sent(row, thread_ts)
                 except (SlackApiError, SlackClientError, OSError) as error:
@@ -150,15 +153,20 @@ class SlackNotifier:
     def _send(self, row: OutboxRow, thread_ts: str | None, report: DeliveryReport) -> None:
         self._pace(row.channel)
         try:
-            response = self._client.chat_postMessage(
-                channel=row.channel,
-                text=row.text,
-                blocks=row.blocks,
-                thread_ts=thread_ts,
-                unfurl_links=False,
-                unfurl_media=False,
-                metadata={"event_type": METADATA_EVENT, "event_payload": {"key": row.key}},
-            )
+            if row.action == "update":
+                response = self._client.chat_update(
+                    channel=row.channel, ts=thread_ts or "", text=row.text, blocks=row.blocks
+                )
+            else:
+                response = self._client.chat_postMessage(
+                    channel=row.channel,
+                    text=row.text,
+                    blocks=row.blocks,
+                    thread_ts=thread_ts,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                    metadata={"event_type": METADATA_EVENT, "event_payload": {"key": row.key}},
+                )
         except SlackApiError as error:
             if error.response.status_code >= 500:  # a server error says nothing of the post
                 self._ambiguous(row, error, report)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.schema import OutboxRow, utcnow
@@ -94,6 +94,30 @@ class OutboxStore:
                 row.attempts = max(0, row.attempts - 1)
             row.status = "failed" if permanent or row.attempts >= MAX_ATTEMPTS else "pending"
             return row.status
+
+    def message(self, channel: str, key: str) -> OutboxRow | None:
+        with self._session() as session:
+            return session.scalar(
+                select(OutboxRow).where(OutboxRow.channel == channel, OutboxRow.key == key)
+            )
+
+    def latest_version(self, channel: str, key: str) -> tuple[str, list[dict[str, object]]] | None:
+        """The text and blocks message `key` shows in Slack once every update stored for it is
+        out: those of its newest update row (key `update:<key>:…`), else its own."""
+        with self._session() as session:
+            row = session.scalars(
+                select(OutboxRow)
+                .where(
+                    OutboxRow.channel == channel,
+                    or_(
+                        OutboxRow.key == key,
+                        (OutboxRow.action == "update") & (OutboxRow.parent_key == key),
+                    ),
+                )
+                .order_by(OutboxRow.id.desc())
+                .limit(1)
+            ).first()
+            return (row.text, list(row.blocks)) if row is not None else None
 
     def status_of(self, channel: str, key: str) -> str | None:
         with self._session() as session:

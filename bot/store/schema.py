@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Index,
     Integer,
     String,
     Text,
@@ -87,6 +88,9 @@ class OutboxRow(Base):
     text: Mapped[str] = mapped_column(Text)
     blocks: Mapped[list[dict[str, object]]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    # "post" a message (a reply when `parent_key` is set), or "update" the message `parent_key`
+    # (chat.update, which is idempotent: an update sent twice changes nothing).
+    action: Mapped[str] = mapped_column(String(10), default="post")
     ts: Mapped[str | None] = mapped_column(String(40), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -158,3 +162,32 @@ class HeartbeatRow(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class ProcessedRunRow(Base):
+    """A run alerting has dealt with: `done`, `seen` (older than the first run of a series the
+    bot saw, never alerted on), or `failing` / `skipped` after it kept failing to load."""
+
+    __tablename__ = "processed_runs"
+    __table_args__ = (Index("ix_processed_runs_series", "level", "job_id"),)
+
+    run_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    level: Mapped[str] = mapped_column(String(20))
+    job_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class EpisodeRow(Base):
+    """An open alert episode of one channel and series (domain/lifecycle.py `Episode`)."""
+
+    __tablename__ = "alert_episodes"
+    __table_args__ = (Index("ix_alert_episodes_series", "channel", "level", "job_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    level: Mapped[str] = mapped_column(String(20))
+    job_id: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)

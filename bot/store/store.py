@@ -15,7 +15,9 @@ from sqlalchemy import Engine, create_engine, delete, event, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.domain.lifecycle import Episode
 from bot.domain.models import ClusteringRun, RunSummary, SeriesKey
+from bot.store.alerting import SKIPPED, AlertingStore
 from bot.store.channels import ChannelStore, Mute
 from bot.store.migrate import upgrade
 from bot.store.outbox import MAX_ATTEMPTS, OutboxStore
@@ -40,6 +42,7 @@ class OutgoingMessage:
     text: str
     blocks: list[dict[str, object]]
     parent_key: str | None = None
+    action: str = "post"  # or "update": replace the message `parent_key` (chat.update)
 
 
 def make_engine(url: str) -> Engine:
@@ -57,7 +60,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-class Store(OutboxStore, ChannelStore):
+class Store(OutboxStore, ChannelStore, AlertingStore):
     """Runs, alerting progress and leases here; the outbox and channel settings in mixins."""
 
     def __init__(self, engine: Engine) -> None:
@@ -119,9 +122,17 @@ class Store(OutboxStore, ChannelStore):
             return row.last_run_at if row else None
 
     def record_run_alerts(
-        self, run: RunSummary, channel_messages: Mapping[str, Sequence[OutgoingMessage]]
+        self,
+        run: RunSummary,
+        channel_messages: Mapping[str, Sequence[OutgoingMessage]],
+        *,
+        episodes: Mapping[str, Sequence[Episode]] | None = None,
+        seen: Sequence[RunSummary] = (),
+        skipped: bool = False,
     ) -> int:
-        """Store the messages for a processed run and advance its series, atomically.
+        """Store the messages for a processed run, each channel's open alert episodes after it,
+        and the run as processed (with `seen`, older runs that will never be alerted on), and
+        advance its series: atomically, so a crash keeps all of it or none.
 
         Keys are unique per channel, so recording the same run twice stores nothing twice.
         Returns the number of new outbox rows.
@@ -148,9 +159,12 @@ class Store(OutboxStore, ChannelStore):
                             run_id=run.run_id,
                             text=message.text,
                             blocks=message.blocks,
+                            action=message.action,
                         )
                     )
                     added += 1
+            self._replace_episodes(session, run.series, episodes or {})
+            self._mark_processed(session, run, SKIPPED if skipped else "done", seen)
             self._advance(session, run)
         return added
 

@@ -1,0 +1,212 @@
+"""Alert quality on realistic daily runs: is each planted change alerted, how soon, how often,
+and how many false alerts fire on stable traffic.
+
+The runs come from the sandbox generator (uniform samples of a sliding 7-day window, heavy-tailed
+costs, reshuffled ids, paraphrased titles, misplaced items), which knows nothing of the bot's
+rules. Each series of daily runs goes through the bot's own pure path, as one channel with
+default thresholds would see it: `parse_run` -> `diff_runs` -> `slice_run` -> `detect` ->
+`lifecycle.advance`. The truth (which topic changed, when, and which cluster holds it in each
+run) is then compared with what fired.
+
+Per change kind and size: the share of changes alerted on the first run that contains them (for
+a new topic, the first run where it is big enough to be a cluster), the share alerted within
+two runs, the parent alerts per change (one is right: later runs should only add updates in
+its thread), and the false alerts per run on the topics that did not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.domain.alerts import Alert, AlertKind
+from bot.domain.compare import diff_runs
+from bot.domain.fresh import detect, slice_run
+from bot.domain.lifecycle import Episode, advance
+from bot.domain.models import ClusteringRun
+from bot.domain.rules import detect_run_to_run
+from bot.domain.thresholds import Thresholds
+from bot.posthog.metrics import ItemMetrics
+from bot.posthog.schemas import parse_run
+from sandbox.generator import Change, Plant, SeriesSpec, generate
+
+NOW = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
+RUNS = 9
+PLANTED_AT = 4
+KINDS = (
+    Change.COST_SPIKE,
+    Change.ERROR_HEAVY,
+    Change.LATENCY_SPIKE,
+    Change.SIZE_SHIFT,
+    Change.VANISHED_CLUSTER,
+    Change.NEW_CLUSTER,
+)
+# What a user should be told, per planted change.
+EXPECTED = {
+    Change.COST_SPIKE: {AlertKind.COST_SPIKE},
+    Change.ERROR_HEAVY: {AlertKind.ERROR_HEAVY},
+    Change.LATENCY_SPIKE: {AlertKind.LATENCY_SPIKE},
+    Change.SIZE_SHIFT: {AlertKind.SIZE_SHIFT},
+    Change.VANISHED_CLUSTER: {AlertKind.TRAFFIC_STOPPED, AlertKind.SIZE_SHIFT},
+    Change.NEW_CLUSTER: {AlertKind.NEW_CLUSTER, AlertKind.SIZE_SHIFT},
+}
+
+
+@dataclass
+class KindQuality:
+    kind: str
+    scale: float
+    changes: int = 0
+    first_run: int = 0
+    within_two: int = 0
+    parents: int = 0
+    false_alerts: int = 0
+    stable_runs: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "change": self.kind,
+            "size": "full" if self.scale == 1.0 else f"x{self.scale:g}",
+            "changes": self.changes,
+            "first run": _share(self.first_run, self.changes),
+            "within two runs": _share(self.within_two, self.changes),
+            "parent alerts per change": round(self.parents / self.changes, 2)
+            if self.changes
+            else None,
+            "false alerts per run": round(self.false_alerts / self.stable_runs, 3)
+            if self.stable_runs
+            else None,
+        }
+
+
+def measure_quality(
+    seeds: int = 20, *, items: int = 1500, scales: Iterable[float] = (1.0, 0.5)
+) -> list[KindQuality]:
+    """One `KindQuality` per (kind, scale), plus one for series with no change at all."""
+    results = []
+    for scale in scales:
+        for kind in KINDS:
+            quality = KindQuality(kind.value, scale)
+            for seed in range(seeds):
+                _one_series(quality, seed, kind, scale, items)
+            results.append(quality)
+    stable = KindQuality("none (stable)", 1.0)
+    for seed in range(seeds):
+        _one_series(stable, seed, Change.NONE, 1.0, items)
+    results.append(stable)
+    return results
+
+
+def _one_series(quality: KindQuality, seed: int, kind: Change, scale: float, items: int) -> None:
+    job = "Quality"
+    planted = {} if kind is Change.NONE else {(job, PLANTED_AT): Plant(kind, scale)}
+    world = generate(
+        seed=1000 + seed,
+        series=[SeriesSpec(level="trace", job_name=job, topics=8)],
+        runs=RUNS,
+        items_per_run=items,
+        now=NOW,
+        planted=planted,
+        events=False,
+    )
+    truths = world.runs_of(job)
+    runs = [_parsed(t.event, world.item_values) for t in truths]
+    topic = world.planted[0].topic if world.planted else None
+    thresholds = Thresholds()
+    episodes: list[Episode] = []
+    fired_at: dict[int, list[Alert]] = {}
+    for index in range(1, len(runs)):
+        diff = diff_runs(runs[index - 1], runs[index])
+        slices = slice_run(diff)
+        detection = detect(slices, thresholds) if slices.usable else detect_run_to_run(
+            diff, thresholds
+        )
+        step = advance(episodes, detection, diff, thresholds, f"run:{runs[index].run_id}")
+        episodes = step.open
+        fired_at[index] = step.fired
+        for alert in step.fired:
+            alert_topic = _topic(alert, truths[index], truths[index - 1])
+            if alert_topic != topic:
+                quality.false_alerts += 1
+                if len(quality.examples) < 5:
+                    quality.examples.append(
+                        f"seed {seed} run {index}: {alert.kind} on {alert_topic} "
+                        f"({alert.before} -> {alert.after}, p={alert.p_value})"
+                    )
+        quality.stable_runs += 1
+    if topic is None:
+        return
+    quality.changes += 1
+    first = _first_visible(kind, topic, truths)
+    hits = {
+        index
+        for index, alerts in fired_at.items()
+        for alert in alerts
+        if alert.kind in EXPECTED[kind] and _topic(alert, truths[index], truths[index - 1]) == topic
+    }
+    quality.first_run += first in hits
+    quality.within_two += bool(hits & {first, first + 1})
+    quality.parents += sum(
+        1
+        for index, alerts in fired_at.items()
+        for alert in alerts
+        if _topic(alert, truths[index], truths[index - 1]) == topic
+    )
+
+
+def _first_visible(kind: Change, topic: str, truths: list[Any]) -> int:
+    """The run a change can first be alerted on: the planted run, or for a new topic the first
+    run where it is a cluster of its own."""
+    if kind is not Change.NEW_CLUSTER:
+        return PLANTED_AT
+    for index in range(PLANTED_AT, len(truths)):
+        if truths[index].cluster_of_topic(topic) is not None:
+            return index
+    return len(truths)
+
+
+def _topic(alert: Alert, current: Any, previous: Any) -> str | None:
+    if alert.cluster_id is not None:
+        topic: str | None = current.topic_of_cluster.get(alert.cluster_id)
+        return topic
+    if alert.previous_cluster_id is not None:
+        return previous.topic_of_cluster.get(alert.previous_cluster_id)  # type: ignore[no-any-return]
+    return None
+
+
+def _parsed(event: Mapping[str, Any], values: Mapping[str, Mapping[str, Any]]) -> ClusteringRun:
+    """The run as the bot loads it: PostHog's row for the run, then its items' own values."""
+    props = event["properties"]
+    row = {
+        "run_id": props["$ai_clustering_run_id"],
+        "event": event["event"],
+        "job_id": props.get("$ai_clustering_job_id", ""),
+        "job_name": props.get("$ai_clustering_job_name", ""),
+        "window_start": props.get("$ai_window_start"),
+        "window_end": props.get("$ai_window_end"),
+        "total_items": props.get("$ai_total_items_analyzed"),
+        "timestamp": event["timestamp"],
+        "clusters": props["$ai_clusters"],
+        "params": props.get("$ai_clustering_params"),
+    }
+    run = parse_run(row)
+    wanted = {item.item_id for cluster in run.clusters for item in cluster.items}
+    return run.with_item_values(
+        {
+            item_id: ItemMetrics(
+                cost=float(v["cost"]),
+                latency=float(v["latency"]),
+                tokens=float(v["tokens"]),
+                errors=int(v["error_count"]),
+            )
+            for item_id, v in values.items()
+            if item_id in wanted
+        }
+    )
+
+
+def _share(part: int, whole: int) -> str | None:
+    return f"{part}/{whole}" if whole else None

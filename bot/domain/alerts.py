@@ -1,0 +1,142 @@
+"""The vocabulary of alerts: what changed (`AlertKind`), how urgent (`Severity`), and the
+`Alert` itself, as both the fresh-slice detector (`fresh.py`) and the run-to-run rules
+(`rules.py`) produce it. Pure data."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from bot.domain.models import Frozen
+
+
+class AlertKind(StrEnum):
+    """What changed. Definition order is the display order within one severity."""
+
+    COST_SPIKE = "cost_spike"
+    ERROR_HEAVY = "error_heavy"
+    LATENCY_SPIKE = "latency_spike"
+    SIZE_SHIFT = "size_shift"
+    NEW_CLUSTER = "new_cluster"
+    TRAFFIC_STOPPED = "traffic_stopped"
+    VANISHED_CLUSTER = "vanished_cluster"
+    OUTLIER_GROWTH = "outlier_growth"
+
+    @property
+    def family(self) -> Family | None:
+        """What a lasting change is about: one alert lifecycle per cluster and family, so a new
+        cluster that keeps growing, or traffic that stops and then leaves, is one episode."""
+        return _FAMILIES.get(self)
+
+
+class Family(StrEnum):
+    COST = "cost"
+    LATENCY = "latency"
+    ERRORS = "errors"
+    SHARE = "share"
+    OUTLIERS = "outliers"
+
+
+_FAMILIES = {
+    AlertKind.COST_SPIKE: Family.COST,
+    AlertKind.LATENCY_SPIKE: Family.LATENCY,
+    AlertKind.ERROR_HEAVY: Family.ERRORS,
+    AlertKind.SIZE_SHIFT: Family.SHARE,
+    AlertKind.NEW_CLUSTER: Family.SHARE,
+    AlertKind.TRAFFIC_STOPPED: Family.SHARE,
+    AlertKind.OUTLIER_GROWTH: Family.OUTLIERS,
+}
+
+
+class Severity(StrEnum):
+    """Ordered by urgency: `Severity.CRITICAL > Severity.WARNING > Severity.INFO`."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """2 for critical, 1 for warning, 0 for info."""
+        return {"critical": 2, "warning": 1, "info": 0}[self.value]
+
+    # str's own comparisons would order the names alphabetically; compare by rank instead.
+    def __lt__(self, other: str) -> bool:
+        return self.rank < other.rank if isinstance(other, Severity) else NotImplemented
+
+    def __le__(self, other: str) -> bool:
+        return self.rank <= other.rank if isinstance(other, Severity) else NotImplemented
+
+    def __gt__(self, other: str) -> bool:
+        return self.rank > other.rank if isinstance(other, Severity) else NotImplemented
+
+    def __ge__(self, other: str) -> bool:
+        return self.rank >= other.rank if isinstance(other, Severity) else NotImplemented
+
+
+class Alert(Frozen):
+    """One change worth a message.
+
+    `cluster_id` is the cluster in the current run (`None` for a vanished cluster);
+    `previous_cluster_id` the one in the previous run (`None` when there is none). `before` and
+    `after` are what the rule compared: USD per item for cost and seconds for latency (medians
+    of the items, for fresh-slice alerts), fractions for error rates and shares; `None` where
+    the cluster is not in that run. `items_before`/`items_after` are the counts behind them.
+
+    `fresh` says how the change was measured: `True` when the items newer than the previous
+    run's window (the fresh slice) were compared with the older items of the same cluster
+    lineage (the baseline); `False` when two whole runs were compared. `test` names the
+    significance test behind `p_value`; `direction` is +1 for a rise, -1 for a fall;
+    `match_basis` says what ties the cluster to its predecessor ("shared items" or "title").
+    """
+
+    kind: AlertKind
+    severity: Severity
+    cluster_id: int | None
+    previous_cluster_id: int | None
+    title: str
+    current_run_id: str
+    previous_run_id: str
+    before: float | None = None
+    after: float | None = None
+    items_before: int | None = None
+    items_after: int | None = None
+    p_value: float | None = None
+    match_confidence: float | None = None
+    match_basis: str | None = None
+    test: str | None = None
+    fresh: bool = False
+    direction: int = 1
+
+    @property
+    def key(self) -> str:
+        """Stable identity for exactly-once delivery: one alert per kind, run and cluster."""
+        cluster = self.cluster_id if self.cluster_id is not None else self.previous_cluster_id
+        return f"{self.kind}:{self.current_run_id}:{cluster}"
+
+    @property
+    def change(self) -> float | None:
+        """`after - before` (percentage points as a fraction for rates and shares)."""
+        if self.before is None or self.after is None:
+            return None
+        return self.after - self.before
+
+    @property
+    def ratio(self) -> float | None:
+        """`after / before`; `None` when either is missing or `before` is 0."""
+        if self.before is None or self.after is None or self.before == 0:
+            return None
+        return self.after / self.before
+
+
+_KIND_ORDER = {kind: index for index, kind in enumerate(AlertKind)}
+
+
+def alert_order(alert: Alert) -> tuple[int, int, float, str]:
+    """Most severe first; then by kind; then the biggest change first; then by key."""
+    if alert.kind in (AlertKind.COST_SPIKE, AlertKind.LATENCY_SPIKE):
+        magnitude = alert.ratio or 0.0
+    elif alert.change is not None:
+        magnitude = abs(alert.change)
+    else:
+        magnitude = alert.after if alert.after is not None else alert.before or 0.0
+    return (-alert.severity.rank, _KIND_ORDER[alert.kind], -magnitude, alert.key)
