@@ -20,7 +20,11 @@ from bot.domain.rules import (
 from bot.domain.stats import two_proportion_z_test
 from tests.domain.factories import ids, make_cluster, make_metrics, make_noise, make_run
 
-DEFAULTS = Thresholds()
+# These run-to-run rules (the fallback for runs without a fresh slice) are pinned against the
+# thresholds they were written for; `test_thresholds_defaults_*` pins the shipped defaults.
+DEFAULTS = Thresholds(
+    cost_spike_min_usd=0.001, size_shift_points=5, new_cluster_pct=5, vanished_cluster_pct=5
+)
 
 
 def matched_diff(
@@ -261,15 +265,17 @@ def test_size_shift_of_ten_points_in_small_runs_is_not_significant() -> None:
     assert alerts_of(diff, AlertKind.SIZE_SHIFT) == []
 
 
-def test_size_shift_needs_p_strictly_below_the_significance_level() -> None:
+def test_size_shift_needs_its_p_value_to_survive_the_false_discovery_control() -> None:
+    # Two matched clusters, two share tests: Benjamini-Hochberg lets the smallest p through
+    # when it is at most q / 2.
     diff = matched_diff(None, None, size_before=100, size_after=150)
     p_value = two_proportion_z_test(0.10, 1000, 0.15, 1000).p_value
 
-    at_level = DEFAULTS.with_overrides({"max_p_value": f"{p_value!r}"})
-    above_level = DEFAULTS.with_overrides({"max_p_value": f"{p_value * 1.01!r}"})
+    below = DEFAULTS.with_overrides({"false_discovery_pct": f"{p_value * 200 * 0.99!r}"})
+    at_level = DEFAULTS.with_overrides({"false_discovery_pct": f"{p_value * 200 * 1.01!r}"})
 
-    assert alerts_of(diff, AlertKind.SIZE_SHIFT, at_level) == []
-    assert len(alerts_of(diff, AlertKind.SIZE_SHIFT, above_level)) == 1
+    assert alerts_of(diff, AlertKind.SIZE_SHIFT, below) == []
+    assert len(alerts_of(diff, AlertKind.SIZE_SHIFT, at_level)) == 1
 
 
 def test_two_proportion_z_test_matches_a_known_value() -> None:
@@ -487,14 +493,17 @@ def test_alert_key_uses_cluster_id_zero_not_the_previous_id() -> None:
 
 
 def test_thresholds_defaults_match_the_documented_rules() -> None:
-    assert (DEFAULTS.cost_spike_pct, DEFAULTS.cost_spike_min_usd, DEFAULTS.min_items) == (
+    shipped = Thresholds()
+    assert (shipped.cost_spike_pct, shipped.cost_spike_min_usd, shipped.min_items) == (
         50,
-        0.001,
+        0.0005,
         10,
     )
-    assert (DEFAULTS.error_rate_pct, DEFAULTS.error_rise_points) == (20, 10)
-    assert (DEFAULTS.size_shift_points, DEFAULTS.max_p_value) == (5, 0.01)
-    assert (DEFAULTS.new_cluster_pct, DEFAULTS.vanished_cluster_pct) == (5, 5)
+    assert shipped.min_fresh_items == 5
+    assert (shipped.error_rate_pct, shipped.error_rise_points) == (20, 10)
+    assert (shipped.size_shift_points, shipped.size_shift_pct) == (2, 50)
+    assert shipped.false_discovery_pct == 5
+    assert (shipped.new_cluster_pct, shipped.vanished_cluster_pct) == (3, 3)
 
 
 def test_thresholds_every_field_has_a_description_and_a_range() -> None:
@@ -538,7 +547,9 @@ def test_overrides_change_what_fires() -> None:
         pytest.param("cost_spike_pct=0", "`cost_spike_pct` must be a number from 1 to 10000"),
         pytest.param("error_rate_pct=120", "`error_rate_pct` must be a number from 1 to 100"),
         pytest.param("min_items=1.5", "`min_items` must be a whole number from 1 to 100000"),
-        pytest.param("max_p_value=nan", "`max_p_value` must be a number from 0.0001 to 0.5"),
+        pytest.param(
+            "false_discovery_pct=nan", "`false_discovery_pct` must be a number from 0.01 to 50"
+        ),
         pytest.param("cost_spike_pct", "Expected `name=value` pairs"),
         pytest.param("min_items=10 min_items=20", "Threshold `min_items` is given twice"),
     ],
