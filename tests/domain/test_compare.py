@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from bot.domain.compare import MIN_MATCH_CONFIDENCE, ClusterMatch, diff_runs, text_similarity
-from bot.domain.models import NOISE_CLUSTER_ID, ClusteringRun
+from bot.domain.compare import ClusterMatch, diff_runs
 from tests.domain.factories import ids, make_cluster, make_noise, make_run
 
 

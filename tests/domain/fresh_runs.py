@@ -1,0 +1,90 @@
+"""Literal pairs of daily runs for fresh-slice tests: each cluster is a topic whose items are
+spread over the older days of the window and the fresh day, with values given per item."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.domain.models import NOISE_CLUSTER_ID, Cluster, ClusteringRun, ClusterItem
+
+END = datetime(2026, 6, 14, 0, 15, tzinfo=UTC)  # the previous run's window end
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """`older` items in the six shared days and `fresh` in the new one; each item's cost is a
+    lognormal draw around `cost` (`fresh_cost` for fresh items), errors with `error_rate`."""
+
+    key: str
+    older: int
+    fresh: int
+    cost: float = 0.01
+    fresh_cost: float | None = None
+    error_rate: float = 0.02
+    fresh_error_rate: float | None = None
+    in_previous: bool = True
+
+
+def day_runs(topics: Sequence[Topic], seed: int = 0) -> tuple[ClusteringRun, ClusteringRun]:
+    """(previous, current): the current run's clusters follow `topics` (noise if the key is
+    "noise"); the previous run holds the older items of every topic `in_previous`."""
+    rng = random.Random(seed)
+    current: list[Cluster] = []
+    previous: list[Cluster] = []
+    for index, topic in enumerate(topics):
+        cid = NOISE_CLUSTER_ID if topic.key == "noise" else index
+        older = [
+            _item(rng, f"{topic.key}-o{i}", END - rng.uniform(0.1, 6) * DAY, topic, False)
+            for i in range(topic.older)
+        ]
+        fresh = [
+            _item(rng, f"{topic.key}-f{i}", END + rng.uniform(0.05, 0.95) * DAY, topic, True)
+            for i in range(topic.fresh)
+        ]
+        items = tuple(older + fresh)
+        current.append(Cluster(cluster_id=cid, size=len(items), title=topic.key, items=items))
+        if topic.in_previous:
+            kept = tuple(older)
+            previous.append(
+                Cluster(
+                    cluster_id=10 + index if cid >= 0 else cid,
+                    size=len(kept),
+                    title=topic.key,
+                    items=kept,
+                )
+            )
+    return _run("prev", END, previous), _run("cur", END + DAY, current)
+
+
+def _item(rng: random.Random, item_id: str, at: datetime, topic: Topic, fresh: bool) -> ClusterItem:
+    cost = topic.fresh_cost if fresh and topic.fresh_cost is not None else topic.cost
+    rate = (
+        topic.fresh_error_rate if fresh and topic.fresh_error_rate is not None else topic.error_rate
+    )
+    return ClusterItem(
+        item_id=item_id,
+        trace_id=item_id,
+        rank=0,
+        timestamp=at,
+        cost=cost * rng.lognormvariate(0.0, 0.8),
+        latency=2.0 * rng.lognormvariate(0.0, 0.5),
+        tokens=1000.0,
+        errors=1 if rng.random() < rate else 0,
+    )
+
+
+def _run(run_id: str, end: datetime, clusters: list[Cluster]) -> ClusteringRun:
+    return ClusteringRun(
+        run_id=run_id,
+        level="trace",
+        job_id="job",
+        total_items=sum(c.size for c in clusters),
+        timestamp=end + timedelta(minutes=14),
+        window_start=end - 7 * DAY,
+        window_end=end,
+        clusters=tuple(clusters),
+    )

@@ -1,0 +1,148 @@
+"""Fresh-slice detection on literal daily runs: what fires, what does not, and why."""
+
+from __future__ import annotations
+
+from bot.domain.alerts import AlertKind, Family, Severity
+from bot.domain.compare import diff_runs
+from bot.domain.fresh import detect, holds, slice_run
+from bot.domain.thresholds import Thresholds
+from tests.domain.fresh_runs import Topic, day_runs
+
+DEFAULTS = Thresholds()
+STABLE = [
+    Topic("billing", 260, 45),
+    Topic("support", 200, 35),
+    Topic("search", 180, 30),
+    Topic("emails", 150, 25),
+    Topic("noise", 100, 17),
+]
+
+
+def detected(*topics: Topic, seed: int = 0, thresholds: Thresholds = DEFAULTS):  # type: ignore[no-untyped-def]
+    previous, current = day_runs([*topics, *STABLE], seed=seed)
+    slices = slice_run(diff_runs(previous, current))
+    return slices, detect(slices, thresholds)
+
+
+def kinds(detection) -> list[tuple[AlertKind, str]]:  # type: ignore[no-untyped-def]
+    return [(a.kind, a.title) for a in detection.alerts]
+
+
+def test_the_fresh_slice_is_what_came_after_the_previous_window() -> None:
+    slices, _ = detected(Topic("refunds", 120, 20))
+
+    refunds = slices.clusters[0]
+    assert (len(refunds.fresh), len(refunds.older)) == (20, 120)
+    assert slices.fresh_total == 20 + 45 + 35 + 30 + 25 + 17
+    assert slices.usable
+    # The predecessor's items that this run did not sample again join the baseline: none here.
+    assert refunds.baseline == refunds.older
+
+
+def test_stable_traffic_raises_nothing() -> None:
+    for seed in range(5):
+        _, detection = detected(Topic("refunds", 120, 20), seed=seed)
+        assert detection.alerts == (), seed
+
+
+def test_tripled_cost_fires_on_the_first_run_that_contains_it() -> None:
+    _, detection = detected(Topic("refunds", 120, 20, fresh_cost=0.03))
+
+    (alert,) = detection.alerts
+    assert (alert.kind, alert.title, alert.fresh) == (AlertKind.COST_SPIKE, "refunds", True)
+    assert alert.after is not None and alert.before is not None
+    assert alert.after / alert.before > 2
+    assert alert.test == "rank test" and alert.p_value is not None and alert.p_value < 1e-4
+    assert (alert.items_before, alert.items_after) == (120, 20)
+    assert alert.match_basis == "shared items"
+
+
+def test_a_cost_rise_under_the_channel_minimum_effect_does_not_fire() -> None:
+    strict = Thresholds(cost_spike_pct=300)
+
+    _, detection = detected(Topic("refunds", 120, 20, fresh_cost=0.03), thresholds=strict)
+
+    assert detection.alerts == ()
+
+
+def test_errors_going_from_2_to_45_percent_fire_critical_at_once() -> None:
+    _, detection = detected(Topic("refunds", 120, 22, fresh_error_rate=0.6))
+
+    (alert,) = detection.alerts
+    assert alert.kind is AlertKind.ERROR_HEAVY
+    assert alert.severity is Severity.CRITICAL
+    assert alert.test == "Fisher's exact test"
+
+
+def test_traffic_that_stops_fires_while_its_cluster_still_holds_older_items() -> None:
+    _, detection = detected(Topic("refunds", 200, 0))
+
+    (alert,) = detection.alerts
+    assert (alert.kind, alert.direction) == (AlertKind.TRAFFIC_STOPPED, -1)
+    assert alert.after == 0
+
+
+def test_traffic_that_grows_two_and_a_half_times_is_a_size_shift() -> None:
+    _, detection = detected(Topic("refunds", 100, 45))
+
+    (alert,) = detection.alerts
+    assert (alert.kind, alert.direction) == (AlertKind.SIZE_SHIFT, 1)
+    assert alert.after is not None and alert.before is not None and alert.after > alert.before
+
+
+def test_a_cluster_of_mostly_fresh_items_without_a_predecessor_is_new_traffic() -> None:
+    _, detection = detected(Topic("invoices", 10, 30, in_previous=False))
+
+    (alert,) = detection.alerts
+    assert alert.kind is AlertKind.NEW_CLUSTER
+    assert alert.previous_cluster_id is None
+
+
+def test_a_cluster_without_a_predecessor_but_with_old_items_is_not_new_traffic() -> None:
+    # HDBSCAN formed a cluster from items it left in noise before: nothing new happened.
+    _, detection = detected(Topic("invoices", 120, 20, in_previous=False))
+
+    assert detection.alerts == ()
+
+
+def test_a_run_whose_items_all_carry_the_window_end_has_no_fresh_slice() -> None:
+    previous, current = day_runs(STABLE)
+    stamped = current.model_copy(
+        update={
+            "clusters": tuple(
+                c.model_copy(
+                    update={
+                        "items": tuple(
+                            i.model_copy(update={"timestamp": current.window_end}) for i in c.items
+                        )
+                    }
+                )
+                for c in current.clusters
+            )
+        }
+    )
+
+    assert not slice_run(diff_runs(previous, stamped)).usable
+
+
+def test_every_test_of_the_run_counts_towards_the_false_discovery_control() -> None:
+    # A borderline rise passes alone at a lax rate, not among many tests at the default.
+    lax = Thresholds(false_discovery_pct=50)
+    _, alone = detected(Topic("refunds", 120, 20, fresh_cost=0.022), thresholds=lax)
+    _, strict = detected(Topic("refunds", 120, 20, fresh_cost=0.022))
+
+    assert [a.kind for a in alone.alerts] == [AlertKind.COST_SPIKE]
+    assert strict.tests == alone.tests > 20
+    assert strict.alerts == ()
+
+
+def test_minimum_effects_of_each_family() -> None:
+    t = DEFAULTS
+    assert holds(Family.COST, 1, 0.01, 0.015, t)
+    assert not holds(Family.COST, 1, 0.01, 0.0149, t)
+    assert not holds(Family.COST, 1, 0.0002, 0.0006, t)  # x3 but under the USD floor
+    assert holds(Family.ERRORS, 1, 0.02, 0.2, t)
+    assert not holds(Family.ERRORS, 1, 0.15, 0.19, t)
+    assert holds(Family.SHARE, 1, 0.07, 0.16, t)
+    assert holds(Family.SHARE, -1, 0.10, 0.05, t)
+    assert not holds(Family.SHARE, 1, 0.10, 0.14, t)

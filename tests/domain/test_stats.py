@@ -1,0 +1,80 @@
+"""The statistical tests behind fresh-slice alerts, pinned against scipy and known values."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from scipy import stats as scipy_stats
+
+from bot.domain.stats import benjamini_hochberg, count_test, median, rank_test_greater
+
+
+def lognormal(rng: random.Random, n: int, scale: float = 1.0) -> list[float]:
+    return [scale * rng.lognormvariate(0.0, 0.8) for _ in range(n)]
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("shift", [1.0, 1.5, 3.0])
+def test_rank_test_matches_scipy_mann_whitney(seed: int, shift: float) -> None:
+    rng = random.Random(seed)
+    fresh, base = lognormal(rng, 21, shift), lognormal(rng, 130)
+    fresh[:3] = base[:3]  # ties across the samples
+
+    expected = scipy_stats.mannwhitneyu(
+        fresh, base, alternative="greater", method="asymptotic"
+    ).pvalue
+
+    assert rank_test_greater(fresh, base) == pytest.approx(expected, rel=1e-9)
+
+
+def test_rank_test_sees_a_tripled_heavy_tailed_cost_in_a_small_fresh_slice() -> None:
+    # reference/alerting.md 3: 21 fresh vs 130 baseline items, x3, far below 1e-4.
+    rng = random.Random(7)
+    assert rank_test_greater(lognormal(rng, 21, 3.0), lognormal(rng, 130)) < 1e-4
+
+
+def test_rank_test_is_not_moved_by_one_huge_item() -> None:
+    rng = random.Random(3)
+    base = lognormal(rng, 130)
+    fresh = lognormal(rng, 20)
+    with_outlier = [*fresh[:-1], 1e6]
+
+    assert rank_test_greater(with_outlier, base) > 0.01
+    assert rank_test_greater([], base) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("hits", "draws", "other_hits", "other_draws"),
+    [(10, 21, 26, 1290), (2, 21, 26, 1290), (0, 210, 90, 1290), (34, 210, 90, 1290), (0, 5, 0, 50)],
+)
+def test_count_test_matches_scipy_fisher_exact(
+    hits: int, draws: int, other_hits: int, other_draws: int
+) -> None:
+    table = [[hits, draws - hits], [other_hits, other_draws - other_hits]]
+    greater, less = count_test(hits, draws, other_hits, other_draws)
+
+    assert greater == pytest.approx(scipy_stats.fisher_exact(table, "greater").pvalue, rel=1e-9)
+    assert less == pytest.approx(scipy_stats.fisher_exact(table, "less").pvalue, rel=1e-9)
+
+
+def test_count_test_on_the_reference_examples() -> None:
+    # 10 failures in 21 fresh items against a 2 % baseline: overwhelming; 2 in 21: not.
+    assert count_test(10, 21, 26, 1290)[0] < 1e-9
+    assert count_test(2, 21, 26, 1290)[0] > 0.01
+
+
+def test_benjamini_hochberg_matches_scipy() -> None:
+    p_values = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205]
+    adjusted = scipy_stats.false_discovery_control(p_values)
+
+    assert benjamini_hochberg(p_values, 0.05) == [bool(a <= 0.05) for a in adjusted]
+    assert benjamini_hochberg(p_values, 0.05) == [True, True] + [False] * 6
+    assert benjamini_hochberg([], 0.05) == []
+
+
+def test_median() -> None:
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([4.0, 1.0, 2.0, 3.0]) == 2.5
+    with pytest.raises(ValueError):
+        median([])
