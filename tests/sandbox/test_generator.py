@@ -391,7 +391,8 @@ def test_trace_query_on_generated_trace(world: World, loaded: httpx.Client) -> N
 
 def same_bytes(old: World, new: World) -> bool:
     """Every event of `old` is in `new`, serialized identically and in the same order."""
-    kept = [e for e in new.events if e["uuid"] in {o["uuid"] for o in old.events}]
+    uuids = {o["uuid"] for o in old.events}
+    kept = [e for e in new.events if e["uuid"] in uuids]
     return json.dumps(kept, default=str) == json.dumps(old.events, default=str)
 
 
