@@ -1,131 +1,73 @@
 """Deterministic synthetic LLM traffic and PostHog clustering runs, with the ground truth.
 
-`generate(seed=…, series=[…], now=…)` simulates, per clustering job ("series"), a sequence of
-daily runs: each run samples `items_per_run` items from its 7-day window, carrying about
-`overlap` of them over from the previous run (they keep their topic); items are assigned to
-clusters by latent topic, ~8% are outliers (cluster -1); every new item's `$ai_*` events are
-emitted once. Planted changes alter one topic between two runs and are reported as truth.
+`generate(seed=…, series=[…], now=…)` simulates, per clustering job ("series"), what PostHog
+does every day:
 
-Everything is driven by `random.Random` seeded from `(seed, job_name)`, so a series does not
-depend on the others, and `emit_next_run` can rebuild a world with one more run while leaving
-every earlier event byte-identical.
+- traffic happens per UTC day and topic: a Poisson process whose daily rate is the topic's
+  base rate times a lognormal day factor (σ 0.1), about `items_per_day` candidates per day in
+  all (`sandbox.generator_traffic`); per-item tokens are lognormal (σ 0.8), times the model's
+  price, latency is lognormal, errors are Bernoulli around 2% per topic;
+- each run has the window [end − 7 d, end) and samples `min(items_per_run, candidates)` items
+  uniformly at random from it (PostHog: `ORDER BY rand() LIMIT 1500`), so consecutive runs
+  share items only by chance, and about 1/7 of a run's items are newer than the previous
+  window end;
+- clustering groups items by latent topic: ~8% outliers and half of ~3% misplaced items go to
+  noise (cluster -1), the other half of the misplaced to a neighbouring topic's cluster; a group
+  under max(5, 2% of the sample) items is folded into noise; ids are reshuffled and titles
+  paraphrased every run;
+- a planted change (`planted={(job, run_index): Change.X or Plant(Change.X, scale)}`) is a step
+  on one topic chosen at random, starting at a moment drawn in the `change_start` fraction of
+  the interval between the previous run's window end and the planted run's window end (default
+  (0.0, 0.5): uniformly in its first half); only traffic after that moment changes.
+
+Every item's `$ai_*` events are emitted with the first run that samples it (`events=False`
+skips building them; `World.item_values` then still has what PostHog's per-item metrics query
+would return, and `RunTruth.event` the run's `$ai_*_clusters` event).
+
+Everything is driven by random streams keyed by `(seed, job_name, …)`, so a series does not
+depend on the others, a day's traffic does not depend on the runs, and `emit_next_run` can
+rebuild a world with one more run while leaving every earlier event byte-identical. Nothing
+here knows the bot's thresholds: it models PostHog's data only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import random
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.generator_events import Item, ItemFactory
-from sandbox.generator_sim import Change, SeriesSimulator
+from sandbox.generator_events import Item
+from sandbox.generator_model import (
+    ITEMS_PER_DAY,
+    Extra,
+    Params,
+    PlantedTruth,
+    RunTruth,
+    SeriesSpec,
+    World,
+)
+from sandbox.generator_sim import RunResult, SeriesSimulator
+from sandbox.generator_traffic import Change, Plant, as_plant
 
 __all__ = [
     "Change",
+    "Extra",
+    "Item",
+    "Plant",
     "PlantedTruth",
     "RunTruth",
     "SeriesSpec",
     "World",
     "emit_next_run",
     "generate",
+    "job_id_for",
     "new_events",
 ]
 
 EMBEDDED_METRICS_MODES = ("present", "null", "absent", "mixed")
-
-
-@dataclass(frozen=True)
-class SeriesSpec:
-    level: str = "trace"
-    job_name: str = "Default - traces"
-    job_id: str | None = None  # derived from seed + name when None
-    topics: int = 6
-
-
-@dataclass(frozen=True)
-class PlantedTruth:
-    kind: Change
-    job_name: str
-    run_id: str
-    previous_run_id: str
-    topic: str
-    cluster_id: int | None  # in this run; None for a vanished cluster
-    previous_cluster_id: int | None  # None for a new cluster
-
-
-@dataclass(frozen=True)
-class RunTruth:
-    run_id: str
-    series: tuple[str, str]  # (level, job_id)
-    job_name: str
-    index: int  # position in its series, 0 = oldest
-    window_start: datetime
-    window_end: datetime
-    timestamp: datetime  # of the `$ai_*_clusters` event
-    total_items: int
-    metrics: dict[int, dict[str, Any]]  # cluster_id → PostHog's ClusterAggregateMetrics
-    topic_of_cluster: dict[int, str]  # cluster_id → topic key ("outliers" for -1)
-    titles: dict[int, str]
-    sizes: dict[int, int]
-    items: dict[int, tuple[str, ...]]  # cluster_id → item ids
-    change: Change = Change.NONE
-    embedded_metrics: str = "present"  # how this run's event carries metrics
-
-    def share(self, cluster_id: int) -> float:
-        return self.sizes.get(cluster_id, 0) / self.total_items if self.total_items else 0.0
-
-    def cluster_of_topic(self, topic: str) -> int | None:
-        return next((c for c, t in self.topic_of_cluster.items() if t == topic), None)
-
-    @property
-    def item_ids(self) -> frozenset[str]:
-        return frozenset(i for ids in self.items.values() for i in ids)
-
-
-@dataclass(frozen=True)
-class Extra:
-    job_name: str
-    change: Change
-    now: datetime
-
-
-@dataclass(frozen=True)
-class Params:
-    seed: int
-    series: tuple[SeriesSpec, ...]
-    runs: int
-    items_per_run: int
-    now: datetime
-    team_id: int
-    overlap: float
-    planted: tuple[tuple[tuple[str, int], Change], ...]
-    embedded_metrics: str
-    clusters_as_string: bool
-    extras: tuple[Extra, ...] = ()
-
-
-@dataclass(frozen=True)
-class World:
-    events: list[dict[str, Any]]  # every event, ready for LocalPostHog.insert_events
-    jobs: list[dict[str, Any]]  # for LocalPostHog.set_jobs
-    runs: list[RunTruth]  # newest last
-    planted: list[PlantedTruth]
-    params: Params
-    added_events: list[dict[str, Any]] = field(default_factory=list)  # by the last emit
-
-    def runs_of(self, job_name: str) -> list[RunTruth]:
-        return [run for run in self.runs if run.job_name == job_name]
-
-    def run(self, run_id: str) -> RunTruth:
-        return next(run for run in self.runs if run.run_id == run_id)
-
-    def previous(self, run: RunTruth) -> RunTruth | None:
-        series = self.runs_of(run.job_name)
-        return series[run.index - 1] if run.index > 0 else None
 
 
 def job_id_for(seed: int, name: str) -> str:
@@ -147,7 +89,7 @@ def _metrics_mode(mode: str, index: int, total: int) -> str:
     return "present"
 
 
-def _build(params: Params) -> World:
+def _check(params: Params) -> None:
     if params.embedded_metrics not in EMBEDDED_METRICS_MODES:
         raise ValueError(f"embedded_metrics must be one of {EMBEDDED_METRICS_MODES}")
     if params.now.tzinfo is None:
@@ -155,65 +97,94 @@ def _build(params: Params) -> World:
     names = [spec.job_name for spec in params.series]
     if len(set(names)) != len(names):
         raise ValueError("job names must be unique")
-    planted = dict(params.planted)
-    for job_name, index in planted:
+    for job_name, index in dict(params.planted):
         if job_name not in names:
             raise ValueError(f"planted change for unknown job {job_name!r}")
         if not 1 <= index < params.runs:
             raise ValueError(f"planted run index {index} must be in 1..{params.runs - 1}")
-    events: list[dict[str, Any]] = []
-    jobs: list[dict[str, Any]] = []
-    runs: list[RunTruth] = []
-    truths: list[PlantedTruth] = []
+    low, high = params.change_start
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError("change_start must be a range within [0, 1]")
+
+
+def _build(params: Params) -> World:
+    _check(params)
+    planted = dict(params.planted)
+    world = World(events=[], jobs=[], runs=[], planted=[], params=params)
     added: list[dict[str, Any]] = []
     for spec in params.series:
-        job_id = spec.job_id or job_id_for(params.seed, spec.job_name)
-        rng = random.Random(f"{params.seed}:{spec.job_name}")
-        factory = ItemFactory(rng, level=spec.level, job_id=job_id, job_name=spec.job_name)
-        sim = SeriesSimulator(
-            rng,
-            factory,
-            level=spec.level,
-            job_id=job_id,
-            job_name=spec.job_name,
-            team_id=params.team_id,
-            topics=spec.topics,
-            items_per_run=params.items_per_run,
-            overlap=params.overlap,
-        )
-        schedule = sim.schedule(params.now, params.runs)
-        extras = [e for e in params.extras if e.job_name == spec.job_name]
-        total = params.runs + len(extras)
-        plan: list[tuple[datetime, Change]] = [
-            (end, planted.get((spec.job_name, i), Change.NONE)) for i, end in enumerate(schedule)
-        ]
-        for extra in extras:
-            plan.append((sim.next_window_end(plan[-1][0], extra.now), extra.change))
-        first_run_at = schedule[0]
-        jobs.append(
-            {
-                "id": job_id,
-                "name": spec.job_name,
-                "analysis_level": spec.level,
-                "event_filters": [],
-                "enabled": True,
-                "created_at": _drf_time(first_run_at - timedelta(days=9, hours=3)),
-                "updated_at": _drf_time(first_run_at - timedelta(days=9, hours=3)),
-            }
-        )
-        newest_extra = bool(params.extras) and params.extras[-1].job_name == spec.job_name
-        for index, (window_end, change) in enumerate(plan):
-            if index < params.runs:
-                mode = _metrics_mode(params.embedded_metrics, index, params.runs)
-            else:  # emitted later: a current PostHog, so metrics are there unless switched off
-                mode = "present" if params.embedded_metrics == "mixed" else params.embedded_metrics
-            result = sim.run(index, window_end, change)
-            run_event = _run_event(sim, result, mode, params.clusters_as_string)
-            run_events = [*result.events, run_event]
-            events.extend(run_events)
-            if newest_extra and index == total - 1:
-                added = run_events
-            truth = RunTruth(
+        added = _series(params, spec, planted, world) or added
+    world.runs.sort(key=lambda run: (run.timestamp, run.job_name))
+    order = {run.run_id: k for k, run in enumerate(world.runs)}
+    world.planted.sort(key=lambda truth: order[truth.run_id])
+    return replace(world, added_events=added if params.extras else world.events)
+
+
+def _series(
+    params: Params, spec: SeriesSpec, planted: dict[tuple[str, int], Plant], world: World
+) -> list[dict[str, Any]]:
+    """Simulate one series into `world`; returns the events of its newest extra run, if the
+    newest extra is of this series."""
+    job_id = spec.job_id or job_id_for(params.seed, spec.job_name)
+    sim = SeriesSimulator(
+        seed=params.seed,
+        level=spec.level,
+        job_id=job_id,
+        job_name=spec.job_name,
+        team_id=params.team_id,
+        topics=spec.topics,
+        items_per_run=params.items_per_run,
+        items_per_day=params.items_per_day,
+        change_start=params.change_start,
+    )
+    plan: list[tuple[datetime, Plant]] = [
+        (end, planted.get((spec.job_name, i), Plant(Change.NONE)))
+        for i, end in enumerate(sim.schedule(params.now, params.runs))
+    ]
+    for extra in params.extras:
+        if extra.job_name == spec.job_name:
+            plan.append((sim.next_window_end(plan[-1][0], extra.now), as_plant(extra.change)))
+    steps = {
+        index: sim.plant(index, plant, plan[index - 1][0], end)
+        for index, (end, plant) in enumerate(plan)
+        if plant.kind is not Change.NONE and index > 0
+    }
+    created = _drf_time(plan[0][0] - timedelta(days=9, hours=3))
+    world.jobs.append(
+        {
+            "id": job_id,
+            "name": spec.job_name,
+            "analysis_level": spec.level,
+            "event_filters": [],
+            "enabled": True,
+            "created_at": created,
+            "updated_at": created,
+        }
+    )
+    newest_extra = bool(params.extras) and params.extras[-1].job_name == spec.job_name
+    added: list[dict[str, Any]] = []
+    series_runs: list[RunTruth] = []
+    for index, (window_end, plant) in enumerate(plan):
+        if index < params.runs:
+            mode = _metrics_mode(params.embedded_metrics, index, params.runs)
+        else:  # emitted later: a current PostHog, so metrics are there unless switched off
+            mode = "present" if params.embedded_metrics == "mixed" else params.embedded_metrics
+        result = sim.run(window_end)
+        run_event = _run_event(sim, result, mode, params.clusters_as_string)
+        run_events: list[dict[str, Any]] = []
+        for item, draw, nums in result.first_seen:
+            world.item_values[item.item_id] = nums.values()
+            world.items[item.item_id] = item
+            if params.events:
+                run_events.extend(
+                    sim.builder.events(item, draw, sim.traffic.topics[item.topic], nums)
+                )
+        run_events.append(run_event)
+        world.events.extend(run_events)
+        if newest_extra and index == len(plan) - 1:
+            added = run_events
+        series_runs.append(
+            RunTruth(
                 run_id=result.run_id,
                 series=(spec.level, job_id),
                 job_name=spec.job_name,
@@ -227,41 +198,40 @@ def _build(params: Params) -> World:
                 titles={c["cluster_id"]: c["title"] for c in result.clusters},
                 sizes={c["cluster_id"]: c["size"] for c in result.clusters},
                 items={c["cluster_id"]: tuple(c["traces"]) for c in result.clusters},
-                change=change,
+                change=plant.kind if index in steps else Change.NONE,
                 embedded_metrics=mode,
+                event=run_event,
+                candidates=result.pool,
+                scale=plant.scale,
             )
-            runs.append(truth)
-            if change is not Change.NONE and result.planted_topic is not None:
-                previous = runs[-2]
-                truths.append(
-                    PlantedTruth(
-                        kind=change,
-                        job_name=spec.job_name,
-                        run_id=truth.run_id,
-                        previous_run_id=previous.run_id,
-                        topic=result.planted_topic,
-                        cluster_id=truth.cluster_of_topic(result.planted_topic),
-                        previous_cluster_id=previous.cluster_of_topic(result.planted_topic),
-                    )
-                )
-    runs.sort(key=lambda run: (run.timestamp, run.job_name))
-    order = {run.run_id: k for k, run in enumerate(runs)}
-    truths.sort(key=lambda truth: order[truth.run_id])
-    return World(
-        events=events,
-        jobs=jobs,
-        runs=runs,
-        planted=truths,
-        params=params,
-        added_events=added if params.extras else events,
-    )
+        )
+    world.runs.extend(series_runs)
+    for index, step in steps.items():
+        run, previous = series_runs[index], series_runs[index - 1]
+        world.planted.append(
+            PlantedTruth(
+                kind=step.kind,
+                job_name=spec.job_name,
+                run_id=run.run_id,
+                previous_run_id=previous.run_id,
+                topic=step.topic,
+                cluster_id=run.cluster_of_topic(step.topic),
+                previous_cluster_id=previous.cluster_of_topic(step.topic),
+                scale=step.scale,
+                start=datetime.fromtimestamp(step.start, UTC),
+                clusters={r.run_id: r.cluster_of_topic(step.topic) for r in series_runs},
+            )
+        )
+    return added
 
 
 def _drf_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _run_event(sim: SeriesSimulator, result: Any, mode: str, as_string: bool) -> dict[str, Any]:
+def _run_event(
+    sim: SeriesSimulator, result: RunResult, mode: str, as_string: bool
+) -> dict[str, Any]:
     clusters = []
     for cluster in result.clusters:
         cluster = dict(cluster)
@@ -307,16 +277,22 @@ def generate(
     items_per_run: int = 300,
     now: datetime,
     team_id: int = 1,
-    overlap: float = 0.35,
-    planted: dict[tuple[str, int], Change] | None = None,
+    planted: dict[tuple[str, int], Change | Plant] | None = None,
     embedded_metrics: str = "present",
     clusters_as_string: bool = False,
+    items_per_day: float = ITEMS_PER_DAY,
+    change_start: tuple[float, float] = (0.0, 0.5),
+    events: bool = True,
 ) -> World:
-    """Simulate `runs` daily clustering runs per series, ending at `now` (see module doc)."""
+    """Simulate `runs` daily clustering runs per series, ending at `now` (see module doc).
+
+    `planted` maps `(job_name, run_index)` to a `Change` (full size) or a `Plant(kind, scale)`.
+    `events=False` skips the per-item `$ai_*` events (the run events are still built), for
+    callers that read `World.item_values` and `RunTruth.event` directly."""
     if runs < 1 or items_per_run < 20:
         raise ValueError("need at least 1 run of at least 20 items")
-    if not 0.0 <= overlap < 1.0:
-        raise ValueError("overlap must be in [0, 1)")
+    if items_per_day <= 0:
+        raise ValueError("items_per_day must be positive")
     params = Params(
         seed=seed,
         series=tuple(series),
@@ -324,19 +300,21 @@ def generate(
         items_per_run=items_per_run,
         now=now,
         team_id=team_id,
-        overlap=overlap,
-        planted=tuple(sorted((planted or {}).items())),
+        planted=tuple(sorted((key, as_plant(c)) for key, c in (planted or {}).items())),
         embedded_metrics=embedded_metrics,
         clusters_as_string=clusters_as_string,
+        items_per_day=items_per_day,
+        change_start=change_start,
+        events=events,
     )
     return _build(params)
 
 
 def emit_next_run(
-    world: World, *, job_name: str, change: Change = Change.NONE, now: datetime
+    world: World, *, job_name: str, change: Change | Plant = Change.NONE, now: datetime
 ) -> World:
     """The same world plus one more run of `job_name` (its window ends at the latest daily slot
-    before `now`, or at `now - 14 min` when today's slot is taken). `added_events` holds the new
+    before `now`, or at `now - 15 min` when today's slot is taken). `added_events` holds the new
     events to insert; every older event is unchanged."""
     if job_name not in {spec.job_name for spec in world.params.series}:
         raise ValueError(f"unknown job {job_name!r}")
@@ -348,6 +326,3 @@ def new_events(old: World, new: World) -> list[dict[str, Any]]:
     """Events in `new` that `old` does not have (by uuid)."""
     seen = {event["uuid"] for event in old.events}
     return [event for event in new.events if event["uuid"] not in seen]
-
-
-__all__ += ["Item", "job_id_for"]

@@ -1,4 +1,5 @@
-"""One clustering job's runs: item sampling with overlap, topic → cluster assignment, labels,
+"""One clustering job's runs: daily traffic, planted steps, uniform sampling of each 7-day
+window, topic → cluster assignment (outliers, misplaced items, folding of small groups), labels,
 coordinates, ranks and PostHog's per-cluster aggregate metrics."""
 
 from __future__ import annotations
@@ -6,27 +7,31 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from enum import StrEnum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.generator_events import Behaviour, Item, ItemFactory
-from sandbox.generator_topics import CATALOG, NOISE_DESCRIPTION, NOISE_TITLE, Topic, topic_by_key
-
-
-class Change(StrEnum):
-    NONE = "none"
-    COST_SPIKE = "cost_spike"
-    ERROR_HEAVY = "error_heavy"
-    SIZE_SHIFT = "size_shift"
-    NEW_CLUSTER = "new_cluster"
-    VANISHED_CLUSTER = "vanished_cluster"
-
+from sandbox.generator_events import EventBuilder, Item, make_item
+from sandbox.generator_topics import CATALOG, NOISE_DESCRIPTION, NOISE_TITLE, Topic
+from sandbox.generator_traffic import (
+    NEW_TOPIC_SHARE,
+    Change,
+    Draw,
+    Effects,
+    Numbers,
+    Plant,
+    Step,
+    Traffic,
+    days_between,
+    kept,
+    layers_needed,
+    numbers,
+)
 
 NOISE_ID = -1
-OUTLIER_P = 0.08
-COST_SPIKE_MIN_BASE = 0.001  # USD per item; see Change.COST_SPIKE
+MISPLACED_P = 0.03  # items HDBSCAN puts in noise (half) or in a neighbouring topic's cluster
+MIN_CLUSTER_FRACTION = 0.02  # HDBSCAN min_cluster_size_fraction
+MIN_CLUSTER_SIZE = 5  # HDBSCAN min_samples
 EMPTY_TIMESTAMP_P = 0.02
 WINDOW = timedelta(days=7)
 SCHEDULE_OFFSET = {
@@ -79,11 +84,11 @@ class RunResult:
     window_start: datetime
     window_end: datetime
     total_items: int
+    pool: int  # candidates in the window
     clusters: list[dict[str, Any]]  # cluster objects, metrics included
     metrics: dict[int, dict[str, Any]]
     topic_of_cluster: dict[int, str]
-    events: list[dict[str, Any]]  # `$ai_*` events of the run's new items
-    planted_topic: str | None = None
+    first_seen: list[tuple[Item, Draw, Numbers]]  # items no earlier run sampled
 
 
 def _floor_day(moment: datetime) -> datetime:
@@ -92,42 +97,59 @@ def _floor_day(moment: datetime) -> datetime:
 
 @dataclass
 class SeriesSimulator:
-    rng: random.Random
-    factory: ItemFactory
+    seed: int
     level: str
     job_id: str
     job_name: str
     team_id: int
     topics: int
     items_per_run: int
-    overlap: float
-    weights: dict[str, float] = field(default_factory=dict)
-    behaviours: dict[str, Behaviour] = field(default_factory=dict)
+    items_per_day: float
+    change_start: tuple[float, float] = (0.0, 0.5)
+    rates: dict[str, float] = field(default_factory=dict)  # topic → candidates per day
     reserve: list[Topic] = field(default_factory=list)
-    previous: list[Item] = field(default_factory=list)
+    ring: list[str] = field(default_factory=list)  # neighbouring topics sit next to each other
+    effects: Effects = field(init=False)
+    traffic: Traffic = field(init=False)
+    builder: EventBuilder = field(init=False)
+    rng: random.Random = field(init=False)  # the runs' own draws, in run order
+    seen: dict[int, tuple[Item, Numbers]] = field(default_factory=dict)  # by Draw.trace_bits
     last_title: dict[str, str] = field(default_factory=dict)
+    _days: dict[datetime, list[Draw]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 2 <= self.topics < len(CATALOG):
             raise ValueError(f"topics must be in 2..{len(CATALOG) - 1}")
-        chosen = self.rng.sample(list(CATALOG), len(CATALOG))
-        for topic in chosen[: self.topics]:
-            self.weights[topic.key] = self.rng.uniform(0.6, 1.8)
-            self.behaviours[topic.key] = Behaviour()
+        key = f"{self.seed}:{self.job_name}"
+        setup = random.Random(key)
+        chosen = setup.sample(list(CATALOG), len(CATALOG))
+        weights = {t.key: setup.lognormvariate(0.0, 0.5) for t in chosen[: self.topics]}
+        total = sum(weights.values())
+        self.rates = {k: self.items_per_day * w / total for k, w in weights.items()}
+        base_error = {t.key: t.error_p * setup.lognormvariate(0.0, 0.25) for t in chosen}
         self.reserve = chosen[self.topics :]
+        self.ring = [t.key for t in setup.sample(list(CATALOG), len(CATALOG))]
+        self.effects = Effects(base_error)
+        self.traffic = Traffic(key, self.level, {t.key: t for t in CATALOG})
+        self.builder = EventBuilder(
+            random.Random(f"{key}:users"),
+            level=self.level,
+            job_id=self.job_id,
+            job_name=self.job_name,
+        )
+        self.rng = random.Random(f"{key}:runs")
 
     # -- schedule -----------------------------------------------------------------------------
 
     def schedule(self, now: datetime, runs: int) -> list[datetime]:
+        rng = random.Random(f"{self.seed}:{self.job_name}:schedule")
         offset = SCHEDULE_OFFSET.get(self.level, SCHEDULE_OFFSET["trace"])
         base = _floor_day(now) + offset
         if base + EMIT_DELAY + timedelta(minutes=1) > now:
             base -= timedelta(days=1)
         ends = []
         for i in range(runs):
-            jitter = timedelta(
-                seconds=self.rng.randint(1, 9), microseconds=self.rng.randrange(10**6)
-            )
+            jitter = timedelta(seconds=rng.randint(1, 9), microseconds=rng.randrange(10**6))
             ends.append(base - timedelta(days=runs - 1 - i) + jitter)
         return ends
 
@@ -146,109 +168,111 @@ class SeriesSimulator:
             raise ValueError(f"a run of {self.job_name!r} already ended at {previous.isoformat()}")
         return latest
 
-    # -- changes ------------------------------------------------------------------------------
+    # -- planted steps ------------------------------------------------------------------------
 
-    def _by_weight(self) -> list[str]:
-        return sorted(self.weights, key=lambda key: (self.weights[key], key))
-
-    def _apply(self, change: Change) -> str | None:
-        if change is Change.NONE:
-            return None
-        carried = self.overlap
-        by_weight = self._by_weight()
-        total = sum(self.weights.values())
-        if change is Change.COST_SPIKE:
-            # A mid-size topic expensive enough that tripling its cost clears the bot's
-            # absolute floor ($0.001 per item) as well as its relative one.
-            pricey = [k for k in by_weight if topic_by_key(k).expected_cost >= COST_SPIKE_MIN_BASE]
-            pool = pricey or by_weight
-            key = pool[len(pool) // 2]
-            b = self.behaviours[key]
-            self.behaviours[key] = replace(b, cost_mult=b.cost_mult * 3.0)
-            return key
-        if change is Change.ERROR_HEAVY:
-            key = by_weight[max(0, len(by_weight) // 2 - 1)]
-            self.behaviours[key] = replace(self.behaviours[key], error_p=0.5)
-            return key
-        if change is Change.SIZE_SHIFT:
-            key = by_weight[max(0, len(by_weight) // 2 - 1)]
-            w = self.weights[key]
-            share = w / total
-            target = min(0.6, share + 0.15 / ((1 - OUTLIER_P) * (1 - carried)))
-            mult = max(2.0, target * (total - w) / (w * (1 - target)))
-            self.weights[key] = w * mult
-            return key
-        if change is Change.NEW_CLUSTER:
+    def plant(self, index: int, plant: Plant, previous_end: datetime, end: datetime) -> Step:
+        """Resolve a planted change of run `index`: a topic chosen at random and a start drawn
+        uniformly in the `change_start` fraction of (previous_end, end) (default: its first
+        half). It affects only traffic from that moment on."""
+        rng = random.Random(f"{self.seed}:{self.job_name}:plant:{index}")
+        low, high = self.change_start
+        span = (end - previous_end).total_seconds()
+        start = previous_end.timestamp() + rng.uniform(low, high) * span
+        if plant.kind is Change.NEW_CLUSTER:
             if not self.reserve:
                 raise ValueError("no unused topic left for a new cluster")
-            topic = self.reserve.pop(0)
-            target = min(0.6, 0.12 / ((1 - OUTLIER_P) * (1 - carried)))
-            self.weights[topic.key] = target / (1 - target) * total
-            self.behaviours[topic.key] = Behaviour()
-            return topic.key
-        if change is Change.VANISHED_CLUSTER:
-            candidates = [k for k in by_weight[:-1] if self.weights[k] / total >= 0.12]
-            key = self.rng.choice(candidates or by_weight[-2:-1] or by_weight)
-            del self.weights[key]
-            return key
-        raise ValueError(f"unknown change {change!r}")
+            topic = self.reserve.pop(0).key
+            share = min(0.9, NEW_TOPIC_SHARE * plant.scale)
+            others = sum(r * self.effects.traffic(k, start) for k, r in self.rates.items())
+            self.rates[topic] = share / (1 - share) * others
+        else:
+            live = [k for k in self.rates if self.effects.traffic(k, start) > 0]
+            topic = rng.choice(live)
+        step = Step(plant.kind, plant.scale, topic, start)
+        self.effects.add(step)
+        return step
 
     # -- one run ------------------------------------------------------------------------------
 
-    def run(self, index: int, window_end: datetime, change: Change) -> RunResult:
+    def _day(self, day: datetime) -> list[Draw]:
+        found = self._days.get(day)
+        if found is None:
+            until = (day + timedelta(days=1)).timestamp()
+            found = []
+            for topic, rate in self.rates.items():
+                for layer in range(layers_needed(self.effects, topic, until)):
+                    found.extend(
+                        kept(self.traffic.stream(day, topic, layer, rate), layer, self.effects)
+                    )
+            self._days[day] = found
+        return found
+
+    def window_pool(self, start: datetime, end: datetime) -> list[Draw]:
+        low, high = start.timestamp(), end.timestamp()
+        return [
+            d for day in days_between(start, end) for d in self._day(day) if low <= d.moment < high
+        ]
+
+    def _item(self, draw: Draw) -> tuple[Item, Numbers, bool]:
+        found = self.seen.get(draw.trace_bits)
+        if found is not None:
+            return found[0], found[1], False
+        topic = self.traffic.topics[draw.topic]
+        nums = numbers(draw, topic, self.effects.at(draw.topic, draw.moment))
+        item = make_item(draw, self.level, nums)
+        self.seen[draw.trace_bits] = (item, nums)
+        return item, nums, True
+
+    def run(self, window_end: datetime) -> RunResult:
         rng = self.rng
         window_start = window_end - WINDOW
-        planted_topic = self._apply(change)
-        n = self.items_per_run
-        eligible = [
-            item
-            for item in self.previous
-            if item.timestamp >= window_start + timedelta(minutes=30) and item.topic in self.weights
-        ]
-        carried = rng.sample(eligible, min(round(self.overlap * n), len(eligible)))
-        keys = list(self.weights)
-        cumulative = []
-        running = 0.0
-        for key in keys:
-            running += self.weights[key]
-            cumulative.append(running)
-        events: list[dict[str, Any]] = []
-        items = list(carried)
-        span = WINDOW.total_seconds() - 3 * 3600
-        for _ in range(n - len(carried)):
-            key = rng.choices(keys, cum_weights=cumulative)[0]
-            start = window_start + timedelta(seconds=3600 + rng.random() * span)
-            outlier = rng.random() < OUTLIER_P
-            item, item_events = self.factory.make(
-                topic_by_key(key), start, self.behaviours[key], outlier
-            )
+        pool = self.window_pool(window_start, window_end)
+        sample = rng.sample(pool, min(self.items_per_run, len(pool)))
+        items: list[Item] = []
+        first_seen: list[tuple[Item, Draw, Numbers]] = []
+        for draw in sample:
+            item, nums, new = self._item(draw)
             items.append(item)
-            events.extend(item_events)
-        self.previous = items
+            if new:
+                first_seen.append((item, draw, nums))
         run_id = f"{self.team_id}_{self.level}_{window_end:%Y%m%d_%H%M%S}" + (
             f"_{self.job_id}" if self.job_id else ""
         )
         clusters, topic_of_cluster = self._clusters(items)
-        metrics = {c["cluster_id"]: c["metrics"] for c in clusters}
         return RunResult(
             run_id=run_id,
             window_start=window_start,
             window_end=window_end,
             total_items=len(items),
+            pool=len(pool),
             clusters=clusters,
-            metrics=metrics,
+            metrics={c["cluster_id"]: c["metrics"] for c in clusters},
             topic_of_cluster=topic_of_cluster,
-            events=events,
-            planted_topic=planted_topic,
+            first_seen=first_seen,
         )
+
+    def _neighbour(self, topic: str, present: set[str]) -> str | None:
+        at = self.ring.index(topic)
+        for step in range(1, len(self.ring)):
+            other = self.ring[(at + step) % len(self.ring)]
+            if other in present:
+                return other
+        return None
 
     def _clusters(self, items: list[Item]) -> tuple[list[dict[str, Any]], dict[int, str]]:
         rng = self.rng
-        min_size = max(5, math.ceil(0.02 * len(items)))
+        min_size = max(MIN_CLUSTER_SIZE, math.ceil(MIN_CLUSTER_FRACTION * len(items)))
+        present = {item.topic for item in items}
         by_topic: dict[str, list[Item]] = {}
         noise: list[Item] = []
         for item in items:
-            (noise if item.outlier else by_topic.setdefault(item.topic, [])).append(item)
+            label: str | None = item.topic
+            draw = rng.random()
+            if item.outlier or draw < MISPLACED_P / 2:
+                label = None
+            elif draw < MISPLACED_P:
+                label = self._neighbour(item.topic, present - {item.topic})
+            (noise if label is None else by_topic.setdefault(label, [])).append(item)
         for key in sorted(by_topic):
             if len(by_topic[key]) < min_size:
                 noise.extend(by_topic.pop(key))
@@ -256,7 +280,7 @@ class SeriesSimulator:
         rng.shuffle(order)
         topic_of_cluster = {cluster_id: key for cluster_id, key in enumerate(order)}
         clusters = [
-            self._cluster(cluster_id, topic_by_key(key), by_topic[key])
+            self._cluster(cluster_id, self.traffic.topics[key], by_topic[key])
             for cluster_id, key in sorted(topic_of_cluster.items())
         ]
         if noise:
@@ -280,15 +304,16 @@ class SeriesSimulator:
     ) -> dict[str, dict[str, Any]]:
         order = sorted(range(len(members)), key=lambda i: distances[i], reverse=descending)
         traces: dict[str, dict[str, Any]] = {}
+        random_ = self.rng.random
         for rank, i in enumerate(order):
             item = members[i]
-            stamp = item.timestamp.isoformat(timespec="microseconds")
+            stamp = item.timestamp.astimezone(UTC).isoformat(timespec="microseconds")
             traces[item.item_id] = {
                 "distance_to_centroid": distances[i],
                 "rank": rank,
                 "x": coords[i][0],
                 "y": coords[i][1],
-                "timestamp": "" if self.rng.random() < EMPTY_TIMESTAMP_P else stamp,
+                "timestamp": "" if random_() < EMPTY_TIMESTAMP_P else stamp,
                 "trace_id": item.trace_id,
                 "generation_id": item.generation_id,
             }
@@ -296,11 +321,10 @@ class SeriesSimulator:
 
     def _cluster(self, cluster_id: int, topic: Topic, members: list[Item]) -> dict[str, Any]:
         rng = self.rng
+        gauss = rng.gauss
         cx, cy = round(rng.uniform(-6, 6), 4), round(rng.uniform(-6, 6), 4)
-        distances = [round(abs(rng.gauss(0.35, 0.15)) + 0.02, 4) for _ in members]
-        coords = [
-            (round(cx + rng.gauss(0, 0.8), 4), round(cy + rng.gauss(0, 0.8), 4)) for _ in members
-        ]
+        distances = [round(abs(gauss(0.35, 0.15)) + 0.02, 4) for _ in members]
+        coords = [(round(cx + gauss(0, 0.8), 4), round(cy + gauss(0, 0.8), 4)) for _ in members]
         bullets = rng.sample(topic.bullets, rng.randint(2, min(4, len(topic.bullets))))
         return {
             "cluster_id": cluster_id,
@@ -308,7 +332,7 @@ class SeriesSimulator:
             "title": self._title(topic),
             "description": "\n".join(f"- {b}" for b in bullets),
             "traces": self._entries(members, distances, coords, descending=False),
-            "centroid": [round(rng.gauss(0, 1), 4) for _ in range(8)],
+            "centroid": [round(gauss(0, 1), 4) for _ in range(8)],
             "centroid_x": cx,
             "centroid_y": cy,
             "metrics": aggregate_metrics(members),
