@@ -58,7 +58,7 @@ def make_world(*, seed: int = 5, series: list[SeriesSpec] | None = None) -> Worl
         seed=seed,
         series=chosen,
         runs=RUNS,
-        items_per_run=300,
+        items_per_run=1500,  # PostHog's sample: fresh slices big enough to see each change
         now=datetime.now(UTC),
         planted={key: change for key, change in PLANTED.items() if key[0] in names},
     )
