@@ -23,7 +23,7 @@ from sandbox.generator_traffic import Draw, Numbers
 STRING_COST_P = 0.01  # share of cost properties sent as numeric strings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemMetrics:
     cost: float | None
     latency: float | None
@@ -32,7 +32,7 @@ class ItemMetrics:
     error_count: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     """One clustered item: a trace (trace level) or a `$ai_generation` (generation level)."""
 
