@@ -172,13 +172,12 @@ def _series(
         result = sim.run(window_end)
         run_event = _run_event(sim, result, mode, params.clusters_as_string)
         run_events: list[dict[str, Any]] = []
-        for item, draw, nums in result.first_seen:
-            world.item_values[item.item_id] = nums.values()
+        for item, draw, nums, ev in result.first_seen:
+            world.item_values[item.item_id] = _values(item)
             world.items[item.item_id] = item
             if params.events:
-                run_events.extend(
-                    sim.builder.events(item, draw, sim.traffic.topics[item.topic], nums)
-                )
+                topic = sim.traffic.topics[item.topic]
+                run_events.extend(sim.builder.events(item, draw, topic, nums, ev))
         run_events.append(run_event)
         world.events.extend(run_events)
         if newest_extra and index == len(plan) - 1:
@@ -223,6 +222,20 @@ def _series(
             )
         )
     return added
+
+
+def _values(item: Item) -> dict[str, float | int]:
+    """What PostHog's per-item metrics query returns for `item` (data.py: fetch_item_metrics)."""
+    m = item.metrics
+    tokens_in, tokens_out = m.input_tokens or 0, m.output_tokens or 0
+    return {
+        "cost": m.cost or 0.0,
+        "latency": m.latency or 0.0,
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        "tokens": tokens_in + tokens_out,
+        "error_count": m.error_count,
+    }
 
 
 def _drf_time(moment: datetime) -> str:

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sandbox.generator_evals import EvalNumbers, evaluation_event, evaluation_values
 from sandbox.generator_topics import EMBEDDING_MODEL, ERROR_MESSAGES, Topic
 from sandbox.generator_traffic import Draw, Numbers
 
 STRING_COST_P = 0.01  # share of cost properties sent as numeric strings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemMetrics:
     cost: float | None
     latency: float | None
@@ -31,7 +32,7 @@ class ItemMetrics:
     error_count: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     """One clustered item: a trace (trace level) or a `$ai_generation` (generation level)."""
 
@@ -39,9 +40,10 @@ class Item:
     trace_id: str
     generation_id: str | None
     topic: str
-    timestamp: datetime  # first event of the trace / the generation
+    timestamp: datetime  # first event of the trace / the generation / the evaluated generation
     outlier: bool
     metrics: ItemMetrics
+    evaluation: tuple[str, bool | None] | None = None  # (name, result) at evaluation level
 
 
 def uuid4(rng: random.Random) -> str:
@@ -61,13 +63,22 @@ def uuid7(rng: random.Random, moment: datetime) -> str:
     return uuid7_from(rng.getrandbits(74), moment)
 
 
-def make_item(draw: Draw, level: str, nums: Numbers) -> Item:
+def make_item(draw: Draw, level: str, nums: Numbers, ev: EvalNumbers | None = None) -> Item:
+    """The clustered item: at evaluation level the `$ai_evaluation` event (`ev`), keyed by its
+    UUID, with that UUID as `trace_id` too when it could not be joined to its trace."""
     moment = datetime.fromtimestamp(draw.moment, UTC)
     trace_id = str(uuid.UUID(int=draw.trace_bits, version=4))
-    generation_id = uuid7_from(draw.gen_bits, moment) if level == "generation" else None
-    values = nums.values()
+    if ev is not None:
+        item_id = uuid7_from(draw.gen_bits, datetime.fromtimestamp(ev.moment, UTC))
+        generation_id: str | None = item_id
+        trace_id = trace_id if ev.joined else item_id
+        values = evaluation_values(ev)
+    else:
+        generation_id = uuid7_from(draw.gen_bits, moment) if level == "generation" else None
+        item_id = generation_id or trace_id
+        values = nums.values()
     return Item(
-        item_id=generation_id or trace_id,
+        item_id=item_id,
         trace_id=trace_id,
         generation_id=generation_id,
         topic=draw.topic,
@@ -80,6 +91,7 @@ def make_item(draw: Draw, level: str, nums: Numbers) -> Item:
             output_tokens=int(values["output_tokens"]),
             error_count=int(values["error_count"]),
         ),
+        evaluation=(ev.name, ev.result) if ev is not None else None,
     )
 
 
@@ -108,10 +120,12 @@ class EventBuilder:
         self.job_name = job_name
         self.users = [f"user_{users_rng.getrandbits(32):08x}" for _ in range(60)]
 
-    def events(self, item: Item, draw: Draw, topic: Topic, nums: Numbers) -> list[dict[str, Any]]:
+    def events(
+        self, item: Item, draw: Draw, topic: Topic, nums: Numbers, ev: EvalNumbers | None = None
+    ) -> list[dict[str, Any]]:
         rng = random.Random(draw.event_seed)
-        gen_level = self.level == "generation"
-        trace_id = item.trace_id
+        gen_level = self.level != "trace"
+        trace_id = str(uuid.UUID(int=draw.trace_bits, version=4))
         distinct_id = rng.choice(self.users)
         session_id = f"session_{rng.getrandbits(40):010x}" if rng.random() < 0.6 else None
         prompt = rng.choice(topic.prompts).format(n=rng.randint(2, 400))
@@ -169,6 +183,7 @@ class EventBuilder:
             )
             cursor += timedelta(seconds=latency)
         generations = list(nums.generations)
+        target = ""  # the first generation's uuid: what an evaluation judges
         if gen_level and rng.random() < 0.3:  # a follow-up generation, not the clustered item
             generations.append(_follow_up(rng, topic, generations[0]))
         for index, gen in enumerate(generations):
@@ -197,7 +212,9 @@ class EventBuilder:
                 status, message = rng.choice(ERROR_MESSAGES)
                 props["$ai_http_status"] = status
                 props["$ai_error"] = message
-            uid = item.item_id if gen_level and index == 0 else uuid7(rng, cursor)
+            clustered = self.level == "generation" and index == 0
+            uid = item.item_id if clustered else uuid7(rng, cursor)
+            target = target or uid
             events.append(_event(uid, "$ai_generation", cursor, distinct_id, props))
             cursor += timedelta(seconds=gen.latency, milliseconds=rng.randint(5, 200))
         if span is not None:
@@ -219,7 +236,10 @@ class EventBuilder:
                 },
             )
         )
-        events.append(self._summary(rng, item, topic, prompt, cursor))
+        if ev is not None:
+            events.append(evaluation_event(item.item_id, ev, trace_id, target, distinct_id))
+        else:
+            events.append(self._summary(rng, item, topic, prompt, cursor))
         return events
 
     def _summary(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sandbox.generator_evals import EvalNumbers, evaluation_metrics, evaluation_numbers
 from sandbox.generator_events import EventBuilder, Item, make_item
 from sandbox.generator_topics import CATALOG, NOISE_DESCRIPTION, NOISE_TITLE, Topic
 from sandbox.generator_traffic import (
@@ -62,6 +63,7 @@ def aggregate_metrics(items: list[Item]) -> dict[str, Any]:
         if tokens > 0:
             total_tokens += tokens
             token_count += 1
+    evaluated = [(*i.evaluation, i.metrics.cost or 0.0) for i in items if i.evaluation]
     return {
         "avg_cost": total_cost / cost_count if cost_count else None,
         "avg_latency": total_latency / latency_count if latency_count else None,
@@ -70,12 +72,17 @@ def aggregate_metrics(items: list[Item]) -> dict[str, Any]:
         "error_rate": with_errors / with_data if with_data else None,
         "error_count": with_errors,
         "item_count": with_data,
-        "pass_rate": None,
-        "na_rate": None,
-        "dominant_evaluation_name": None,
-        "dominant_runtime": None,
-        "avg_judge_cost": None,
+        **(evaluation_metrics(evaluated) or EMPTY_EVALUATION_METRICS),
     }
+
+
+EMPTY_EVALUATION_METRICS: dict[str, Any] = {
+    "pass_rate": None,
+    "na_rate": None,
+    "dominant_evaluation_name": None,
+    "dominant_runtime": None,
+    "avg_judge_cost": None,
+}
 
 
 @dataclass
@@ -88,7 +95,7 @@ class RunResult:
     clusters: list[dict[str, Any]]  # cluster objects, metrics included
     metrics: dict[int, dict[str, Any]]
     topic_of_cluster: dict[int, str]
-    first_seen: list[tuple[Item, Draw, Numbers]]  # items no earlier run sampled
+    first_seen: list[tuple[Item, Draw, Numbers, EvalNumbers | None]]  # new to this series
 
 
 def _floor_day(moment: datetime) -> datetime:
@@ -113,9 +120,10 @@ class SeriesSimulator:
     traffic: Traffic = field(init=False)
     builder: EventBuilder = field(init=False)
     rng: random.Random = field(init=False)  # the runs' own draws, in run order
-    seen: dict[int, tuple[Item, Numbers]] = field(default_factory=dict)  # by Draw.trace_bits
+    seen: dict[int, tuple[Item, Numbers, EvalNumbers | None]] = field(default_factory=dict)
     last_title: dict[str, str] = field(default_factory=dict)
     _days: dict[datetime, list[Draw]] = field(default_factory=dict)
+    _stamp: str | None = None  # every item's timestamp in the current run, if fixed
 
     def __post_init__(self) -> None:
         if not 2 <= self.topics < len(CATALOG):
@@ -213,15 +221,23 @@ class SeriesSimulator:
             d for day in days_between(start, end) for d in self._day(day) if low <= d.moment < high
         ]
 
-    def _item(self, draw: Draw) -> tuple[Item, Numbers, bool]:
+    def _item(self, draw: Draw) -> tuple[Item, Numbers, EvalNumbers | None, bool]:
+        """The item of a draw (its values under the steps in effect at its moment); cached, so
+        `new` is True only the first time a run of this series samples it."""
         found = self.seen.get(draw.trace_bits)
         if found is not None:
-            return found[0], found[1], False
+            return (*found, False)
         topic = self.traffic.topics[draw.topic]
-        nums = numbers(draw, topic, self.effects.at(draw.topic, draw.moment))
-        item = make_item(draw, self.level, nums)
-        self.seen[draw.trace_bits] = (item, nums)
-        return item, nums, True
+        effect = self.effects.at(draw.topic, draw.moment)
+        nums = numbers(draw, topic, effect)
+        ev = None
+        if self.level == "evaluation":
+            first = nums.generations[0]
+            tokens = first.input_tokens + first.output_tokens
+            ev = evaluation_numbers(draw, topic, effect, nums.erroring, tokens)
+        item = make_item(draw, self.level, nums, ev)
+        self.seen[draw.trace_bits] = (item, nums, ev)
+        return item, nums, ev, True
 
     def run(self, window_end: datetime) -> RunResult:
         rng = self.rng
@@ -229,14 +245,20 @@ class SeriesSimulator:
         pool = self.window_pool(window_start, window_end)
         sample = rng.sample(pool, min(self.items_per_run, len(pool)))
         items: list[Item] = []
-        first_seen: list[tuple[Item, Draw, Numbers]] = []
+        first_seen: list[tuple[Item, Draw, Numbers, EvalNumbers | None]] = []
         for draw in sample:
-            item, nums, new = self._item(draw)
+            item, nums, ev, new = self._item(draw)
             items.append(item)
             if new:
-                first_seen.append((item, draw, nums))
+                first_seen.append((item, draw, nums, ev))
         run_id = f"{self.team_id}_{self.level}_{window_end:%Y%m%d_%H%M%S}" + (
             f"_{self.job_id}" if self.job_id else ""
+        )
+        # evaluation level: every item's timestamp is the window end (PostHog)
+        self._stamp = (
+            window_end.astimezone(UTC).isoformat(timespec="microseconds")
+            if self.level == "evaluation"
+            else None
         )
         clusters, topic_of_cluster = self._clusters(items)
         return RunResult(
@@ -307,13 +329,15 @@ class SeriesSimulator:
         random_ = self.rng.random
         for rank, i in enumerate(order):
             item = members[i]
-            stamp = item.timestamp.astimezone(UTC).isoformat(timespec="microseconds")
+            stamp = self._stamp or item.timestamp.astimezone(UTC).isoformat(timespec="microseconds")
+            if not self._stamp and random_() < EMPTY_TIMESTAMP_P:
+                stamp = ""
             traces[item.item_id] = {
                 "distance_to_centroid": distances[i],
                 "rank": rank,
                 "x": coords[i][0],
                 "y": coords[i][1],
-                "timestamp": "" if random_() < EMPTY_TIMESTAMP_P else stamp,
+                "timestamp": stamp,
                 "trace_id": item.trace_id,
                 "generation_id": item.generation_id,
             }

@@ -266,7 +266,7 @@ class Traffic:
         end = start + DAY.total_seconds()
         draws: list[Draw] = []
         moment = start
-        gen_level = self.level == "generation"
+        gen_level = self.level != "trace"  # one generation per generation/evaluation item
         while per_second > 0:
             moment += rng.expovariate(per_second)
             if moment >= end:

@@ -370,3 +370,34 @@ def test_run_event_matches_the_truth() -> None:
             ids = list(cluster["traces"])
             cost = [world.item_values[i]["cost"] for i in ids]
             assert cluster["metrics"]["total_cost"] == pytest.approx(sum(cost), rel=1e-9)
+
+
+# -- evaluation level -------------------------------------------------------------------------
+
+
+def test_evaluation_runs_have_posthogs_shapes() -> None:
+    spec = SeriesSpec(level="evaluation", job_name="Default - evaluations")
+    world = generate(seed=14, series=[spec], now=NOW, runs=2, items_per_run=300, planted={})
+    by_uuid = {e["uuid"]: e for e in world.events}
+    unjoined = 0
+    for run in world.runs:
+        assert run.event["event"] == "$ai_evaluation_clusters"
+        assert (run.window_end.hour, run.window_end.minute) == (6, 0)
+        for cluster in run.properties["$ai_clusters"]:
+            verdicts = []
+            for key, entry in cluster["traces"].items():
+                event = by_uuid[key]
+                assert event["event"] == "$ai_evaluation" and entry["generation_id"] == key
+                assert entry["timestamp"] == run.window_end.isoformat(timespec="microseconds")
+                target = by_uuid[event["properties"]["$ai_target_event_id"]]
+                assert target["event"] == "$ai_generation"
+                joined = event["properties"].get("$ai_trace_id")
+                assert entry["trace_id"] == (joined or key)
+                assert joined is None or joined == target["properties"]["$ai_trace_id"]
+                unjoined += joined is None
+                verdicts.append(event["properties"]["$ai_evaluation_result"])
+            judged = [v for v in verdicts if v is not None]
+            assert cluster["metrics"]["pass_rate"] == pytest.approx(sum(judged) / len(judged))
+            assert cluster["metrics"]["na_rate"] == pytest.approx(1 - len(judged) / len(verdicts))
+    items = sum(r.total_items for r in world.runs)
+    assert 0.01 < unjoined / items < 0.1
