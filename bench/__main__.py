@@ -16,6 +16,7 @@ from bench.commands import run_commands
 from bench.cycle import measure_cycle
 from bench.doc import write_doc
 from bench.harness import ROOT
+from bench.quality import measure_quality, quality_markdown
 from bench.report import Results, rows, table
 from bench.scaling import measure_matching, measure_scaling
 
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     matching = measure_matching(
         ((20, 300), (60, 500)) if args.quick else ((50, 500), (300, 500), (300, 5000))
     )
+    step("alert quality: planted changes in realistic daily runs")
+    quality_seeds = 3 if args.quick else 20
+    quality = measure_quality(quality_seeds)
     results = Results(
         cycle,
         absent,
@@ -78,9 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     all_rows = rows(results)
     print(table(all_rows))
+    section = quality_markdown(quality, quality_seeds)
+    print("\n" + section)
     out = args.out or (None if args.quick else DOC)
     if out is not None:
         write_doc(results, all_rows, out)
+        with out.open("a") as doc:
+            doc.write("\n" + section)
         print(f"\nwrote {out} ({results.seconds / 60:.1f} min)")
     missed = [row.measure for row in all_rows if row.met is False]
     print(f"targets missed: {len(missed)}" + "".join(f"\n  - {m}" for m in missed))
