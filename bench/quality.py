@@ -83,24 +83,31 @@ class KindQuality:
 
 
 def measure_quality(
-    seeds: int = 20, *, items: int = 1500, scales: Iterable[float] = (1.0, 0.5)
+    seeds: int = 20,
+    *,
+    items: int = 1500,
+    scales: Iterable[float] = (1.0, 0.5),
+    thresholds: Thresholds | None = None,
 ) -> list[KindQuality]:
     """One `KindQuality` per (kind, scale), plus one for series with no change at all."""
+    t = thresholds or Thresholds()
     results = []
     for scale in scales:
         for kind in KINDS:
             quality = KindQuality(kind.value, scale)
             for seed in range(seeds):
-                _one_series(quality, seed, kind, scale, items)
+                _one_series(quality, seed, kind, scale, items, t)
             results.append(quality)
     stable = KindQuality("none (stable)", 1.0)
     for seed in range(seeds):
-        _one_series(stable, seed, Change.NONE, 1.0, items)
+        _one_series(stable, seed, Change.NONE, 1.0, items, t)
     results.append(stable)
     return results
 
 
-def _one_series(quality: KindQuality, seed: int, kind: Change, scale: float, items: int) -> None:
+def _one_series(
+    quality: KindQuality, seed: int, kind: Change, scale: float, items: int, thresholds: Thresholds
+) -> None:
     job = "Quality"
     planted = {} if kind is Change.NONE else {(job, PLANTED_AT): Plant(kind, scale)}
     world = generate(
@@ -115,7 +122,6 @@ def _one_series(quality: KindQuality, seed: int, kind: Change, scale: float, ite
     truths = world.runs_of(job)
     runs = [_parsed(t.event, world.item_values) for t in truths]
     topic = world.planted[0].topic if world.planted else None
-    thresholds = Thresholds()
     episodes: list[Episode] = []
     fired_at: dict[int, list[Alert]] = {}
     for index in range(1, len(runs)):

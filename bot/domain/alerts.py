@@ -105,6 +105,7 @@ class Alert(Frozen):
     match_basis: str | None = None
     test: str | None = None
     fresh: bool = False
+    window: str | None = None  # which recent window of a fresh-slice alert (fresh.py)
     direction: int = 1
 
     @property

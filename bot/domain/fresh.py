@@ -49,11 +49,28 @@ STOPPED_RATIO = 0.2
 NEW_CONCENTRATION = 3.0
 """A cluster is new traffic when its fresh share is at least this multiple of its older share."""
 MIN_SLICE = 20
+PER_ITEM_WINDOWS = frozenset({"newest half"})
+"""Windows tested for per-item values (cost, latency, errors) only, not for shares."""
 """Fewer fresh (or older) items than this in the whole run and there is no slice to speak of."""
 CRITICAL_COST_RATIO = 3.0
 CRITICAL_ERROR_RATE = 0.5
 WARNING_LATENCY_RATIO = 3.0
 WARNING_SHARE_RATIO = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One recent window of a cluster and what it is held against: `recent` are the cluster's
+    items newer than the window's start, `baseline` its own items and its predecessor's at or
+    before the window's baseline end; `older` counts only its own (for shares), `recent_total`
+    and `older_total` the whole run's items on each side."""
+
+    name: str
+    recent: tuple[ClusterItem, ...]
+    baseline: tuple[ClusterItem, ...]
+    older: int
+    recent_total: int
+    older_total: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +80,7 @@ class ClusterSlices:
     older: tuple[ClusterItem, ...]
     lineage: tuple[ClusterItem, ...] = ()
     match: ClusterMatch | None = None
-    latest: tuple[ClusterItem, ...] = ()  # the newer half of `fresh`
+    windows: tuple[Window, ...] = ()
 
     @property
     def baseline(self) -> tuple[ClusterItem, ...]:
@@ -79,7 +96,6 @@ class RunSlices:
     fresh_total: int
     older_total: int
     clusters: dict[int, ClusterSlices] = field(default_factory=dict)
-    latest_total: int = 0
 
     @property
     def usable(self) -> bool:
@@ -94,35 +110,63 @@ class RunSlices:
             return 0.0
         return len(slices.fresh if fresh else slices.older) / total
 
-    def windows(self, cs: ClusterSlices) -> tuple[tuple[tuple[ClusterItem, ...], int], ...]:
-        """The recent windows tested against the baseline, with the run's item count in each:
-        the whole fresh slice, and its newer half (a change that began during the day fills
-        that half, but only part of the whole slice)."""
-        return ((cs.fresh, self.fresh_total), (cs.latest, self.latest_total))
-
 
 def slice_run(diff: RunDiff) -> RunSlices:
-    """Split `diff.current` at the previous run's window end (module docstring)."""
+    """Split `diff.current` at the previous run's window end (module docstring).
+
+    Three windows are tested against what came before them: the fresh slice; its newer half
+    (a change that began during the day fills that half, but only part of the whole slice);
+    and the last two days, cut where the run before the previous one ended (a change that began
+    before the previous run fills both days of this run, against the older days alone)."""
     previous, current = diff.previous, diff.current
     cutoff = previous.window_end or previous.timestamp
     end = current.window_end or current.timestamp
-    midpoint = cutoff + (end - cutoff) / 2 if end > cutoff else cutoff
+    step = end - cutoff if end > cutoff else None
+    # (name, start of the recent items, end of the baseline)
+    specs = [("fresh", cutoff, cutoff)]
+    if step is not None:
+        specs += [
+            ("newest half", cutoff + step / 2, cutoff),
+            ("two days", cutoff - step, cutoff - step),
+        ]
+    everything = [i for c in current.clusters for i in c.items]
+    totals = [
+        (
+            sum(1 for i in everything if _after(i, start)),
+            sum(1 for i in everything if not _after(i, base_end)),
+        )
+        for _, start, base_end in specs
+    ]
     clusters: dict[int, ClusterSlices] = {}
-    fresh_total = older_total = latest_total = 0
     for cluster in current.clusters:
-        fresh = tuple(i for i in cluster.items if i.timestamp is not None and i.timestamp > cutoff)
-        older = tuple(i for i in cluster.items if i.timestamp is None or i.timestamp <= cutoff)
-        latest = tuple(i for i in fresh if i.timestamp is not None and i.timestamp > midpoint)
+        fresh = tuple(i for i in cluster.items if _after(i, cutoff))
+        older = tuple(i for i in cluster.items if not _after(i, cutoff))
         match = None if cluster.is_noise else diff.match_for_current(cluster.cluster_id)
         lineage: tuple[ClusterItem, ...] = ()
         if match is not None and match.basis is not None:
             mine = cluster.item_ids
             lineage = tuple(i for i in match.previous.items if i.item_id not in mine)
-        clusters[cluster.cluster_id] = ClusterSlices(cluster, fresh, older, lineage, match, latest)
-        fresh_total += len(fresh)
-        older_total += len(older)
-        latest_total += len(latest)
-    return RunSlices(diff, cutoff, fresh_total, older_total, clusters, latest_total)
+        windows = tuple(
+            Window(
+                name,
+                tuple(i for i in cluster.items if _after(i, start)),
+                tuple(i for i in (*cluster.items, *lineage) if not _after(i, base_end)),
+                sum(1 for i in cluster.items if not _after(i, base_end)),
+                recent_total,
+                older_total,
+            )
+            for (name, start, base_end), (recent_total, older_total) in zip(
+                specs, totals, strict=True
+            )
+        )
+        clusters[cluster.cluster_id] = ClusterSlices(cluster, fresh, older, lineage, match, windows)
+    fresh_total, older_total = totals[0]
+    return RunSlices(diff, cutoff, fresh_total, older_total, clusters)
+
+
+def _after(item: ClusterItem, moment: datetime) -> bool:
+    """Newer than `moment`; an item without a timestamp counts as old (reference/alerting.md)."""
+    return item.timestamp is not None and item.timestamp > moment
 
 
 # --- minimum effects: shared by detection and by the alert lifecycle ----------------------------
@@ -212,10 +256,9 @@ def _per_item(
     value: Callable[[ClusterItem], float | None],
 ) -> None:
     t = found.t
-    base = _positive(cs.baseline, value)
     best: Alert | None = None
-    for index, (window, _) in enumerate(found.slices.windows(cs)):
-        recent = _positive(window, value)
+    for index, window in enumerate(cs.windows):
+        recent, base = _positive(window.recent, value), _positive(window.baseline, value)
         if len(recent) < t.min_fresh_items or len(base) < t.min_items:
             continue
         found.tests += 1
@@ -226,7 +269,10 @@ def _per_item(
             continue
         p_value = rank_test_greater(recent, base)
         if best is None or p_value < (best.p_value or 1.0):
-            best = _spike_alert(found, cs, family, before, after, (len(base), len(recent)), p_value)
+            alert = _spike_alert(
+                found, cs, family, before, after, (len(base), len(recent)), p_value
+            )
+            best = alert.model_copy(update={"window": window.name})
     found.add(best, best.p_value if best is not None else None)
 
 
@@ -253,15 +299,15 @@ def _spike_alert(
 
 def _errors(found: _Candidates, cs: ClusterSlices) -> None:
     t = found.t
-    base = [i for i in cs.baseline if i.has_values]
-    base_errors = sum(1 for i in base if (i.errors or 0) > 0)
     best: Alert | None = None
-    for index, (window, _) in enumerate(found.slices.windows(cs)):
-        recent = [i for i in window if i.has_values]
+    for index, window in enumerate(cs.windows):
+        recent = [i for i in window.recent if i.has_values]
+        base = [i for i in window.baseline if i.has_values]
         if len(recent) < t.min_fresh_items or len(base) < t.min_items:
             continue
         found.tests += 1
         recent_errors = sum(1 for i in recent if (i.errors or 0) > 0)
+        base_errors = sum(1 for i in base if (i.errors or 0) > 0)
         before, after = base_errors / len(base), recent_errors / len(recent)
         if index == 0:
             found.observed[(cs.cluster.cluster_id, Family.ERRORS)] = after
@@ -274,6 +320,7 @@ def _errors(found: _Candidates, cs: ClusterSlices) -> None:
         severity = Severity.CRITICAL if critical else Severity.WARNING
         items = (len(base), len(recent))
         best = _alert(found, cs, AlertKind.ERROR_HEAVY, severity, before, after, items, p_value)
+        best = best.model_copy(update={"window": window.name})
     if best is not None:
         found.add(best.model_copy(update={"test": "Fisher's exact test"}), best.p_value)
 
@@ -283,28 +330,25 @@ def _share(found: _Candidates, cs: ClusterSlices) -> None:
     if not slices.usable:
         return
     cid = cs.cluster.cluster_id
-    before = slices.share(cid, fresh=False)
     found.observed[(cid, Family.SHARE)] = slices.share(cid, fresh=True)
     best: Alert | None = None
-    for window, total in slices.windows(cs):
-        if total < MIN_SLICE:
+    for window in cs.windows:
+        if window.name in PER_ITEM_WINDOWS:
+            continue  # traffic follows the time of day: half a day says little of a share
+        if window.recent_total < MIN_SLICE or window.older_total < MIN_SLICE:
             continue
         found.tests += 1
-        alert = _share_alert(found, cs, before, window, total)
+        alert = _share_alert(found, cs, window)
         if alert is not None and (best is None or (alert.p_value or 1) < (best.p_value or 1)):
             best = alert
     found.add(best, best.p_value if best is not None else None)
 
 
-def _share_alert(
-    found: _Candidates,
-    cs: ClusterSlices,
-    before: float,
-    window: tuple[ClusterItem, ...],
-    total: int,
-) -> Alert | None:
-    slices, t = found.slices, found.t
-    after = len(window) / total
+def _share_alert(found: _Candidates, cs: ClusterSlices, window: Window) -> Alert | None:
+    t = found.t
+    recent_total = window.recent_total
+    before = window.older / window.older_total
+    after = len(window.recent) / recent_total
     direction = 1 if after > before else -1
     reliable = cs.match is not None and cs.match.basis is not None
     if direction > 0 and not reliable and _is_new(before, after, t):
@@ -320,11 +364,12 @@ def _share_alert(
         kind, severity = AlertKind.SIZE_SHIFT, _escalated(reaches(ratio, WARNING_SHARE_RATIO))
     else:
         return None
-    greater, less = count_test(len(window), total, len(cs.older), slices.older_total)
+    greater, less = count_test(len(window.recent), recent_total, window.older, window.older_total)
     p_value = min(1.0, 2 * (greater if direction > 0 else less))
-    items = (len(cs.older), len(window))
+    items = (window.older, len(window.recent))
     alert = _alert(found, cs, kind, severity, before, after, items, p_value)
-    return alert.model_copy(update={"test": "Fisher's exact test", "direction": direction})
+    update = {"test": "Fisher's exact test", "direction": direction, "window": window.name}
+    return alert.model_copy(update=update)
 
 
 def _is_new(before: float, after: float, t: Thresholds) -> bool:

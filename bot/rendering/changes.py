@@ -64,10 +64,8 @@ def explain(alert: Alert) -> str:
     its predecessor."""
     parts = []
     if alert.fresh and alert.items_after is not None:
-        parts.append(
-            f"{alert.items_after} items newer than the previous run vs "
-            f"{alert.items_before or 0} older ones"
-        )
+        recent = _WINDOW_WORDS.get(alert.window or "fresh", "newer than the previous run")
+        parts.append(f"{alert.items_after} items {recent} vs {alert.items_before or 0} older ones")
     elif alert.items_before is not None or alert.items_after is not None:
         parts.append(f"items with data: {alert.items_before or 0} → {alert.items_after or 0}")
     if alert.p_value is not None:
@@ -77,6 +75,13 @@ def explain(alert: Alert) -> str:
     elif alert.cluster_id is not None and alert.kind is not AlertKind.NEW_CLUSTER:
         parts.append("no reliable match in the previous run")
     return " · ".join(parts) or "Judged against this channel's thresholds (`/clusters thresholds`)."
+
+
+_WINDOW_WORDS = {
+    "fresh": "newer than the previous run",
+    "newest half": "from the newer half of the day since the previous run",
+    "two days": "from the last two days",
+}
 
 
 class ChangeRenderer:

@@ -53,7 +53,9 @@ def test_tripled_cost_fires_on_the_first_run_that_contains_it() -> None:
     assert alert.after is not None and alert.before is not None
     assert alert.after / alert.before > 2
     assert alert.test == "rank test" and alert.p_value is not None and alert.p_value < 1e-4
-    assert (alert.items_before, alert.items_after) == (120, 20)
+    # The most telling window wins: the fresh day, or the last two days against the older ones.
+    assert alert.items_after is not None and alert.items_after >= 20
+    assert (alert.items_before or 0) + alert.items_after == 140
     assert alert.match_basis == "shared items"
 
 
@@ -128,8 +130,8 @@ def test_a_run_whose_items_all_carry_the_window_end_has_no_fresh_slice() -> None
 def test_every_test_of_the_run_counts_towards_the_false_discovery_control() -> None:
     # A borderline rise passes alone at a lax rate, not among many tests at the default.
     lax = Thresholds(false_discovery_pct=50)
-    _, alone = detected(Topic("refunds", 120, 20, fresh_cost=0.022), thresholds=lax)
-    _, strict = detected(Topic("refunds", 120, 20, fresh_cost=0.022))
+    _, alone = detected(Topic("refunds", 120, 20, fresh_cost=0.018), thresholds=lax)
+    _, strict = detected(Topic("refunds", 120, 20, fresh_cost=0.018))
 
     assert [a.kind for a in alone.alerts] == [AlertKind.COST_SPIKE]
     assert strict.tests == alone.tests > 20
