@@ -120,19 +120,29 @@ def advance(
         assert alert.cluster_id is not None and alert.after is not None
         open_episode = followed.pop((alert.cluster_id, family), None)
         if open_episode is not None and open_episode.direction == alert.direction:
-            _carry(step, open_episode.model_copy(update={"value": alert.after}))
+            # Judged on the fresh day: a finding of the last two days can still show a change
+            # that the newest items have already left behind.
+            fresh = detection.observed.get((alert.cluster_id, family), alert.after)
+            _judge(step, open_episode, fresh, thresholds)
             continue
         step.fired.append(alert)
         step.open.append(_start(alert, family, parent_key))
     for (cluster_id, family), episode in followed.items():
-        value = detection.observed.get((cluster_id, family))
-        if value is None:  # too few fresh items to tell: hold
+        observed = detection.observed.get((cluster_id, family))
+        if observed is None:  # too few fresh items to tell: hold
             step.open.append(episode)
-        elif holds(family, episode.direction, episode.baseline, value, thresholds):
-            _carry(step, episode.model_copy(update={"value": value}))
         else:
-            _close(step, episode.model_copy(update={"value": value}), Phase.RESOLVED)
+            _judge(step, episode, observed, thresholds)
     return step
+
+
+def _judge(step: Step, episode: Episode, value: float, thresholds: Thresholds) -> None:
+    """Still changed against the baseline it fired on, or back to normal."""
+    episode = episode.model_copy(update={"value": value})
+    if holds(episode.family, episode.direction, episode.baseline, value, thresholds):
+        _carry(step, episode)
+    else:
+        _close(step, episode, Phase.RESOLVED)
 
 
 def _follow(episode: Episode, diff: RunDiff) -> int | None:

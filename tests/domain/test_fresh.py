@@ -6,7 +6,7 @@ from bot.domain.alerts import AlertKind, Family, Severity
 from bot.domain.compare import diff_runs
 from bot.domain.fresh import detect, holds, slice_run
 from bot.domain.thresholds import Thresholds
-from tests.domain.fresh_runs import Topic, day_runs
+from tests.support.daily_runs import Topic, day_runs
 
 DEFAULTS = Thresholds()
 STABLE = [

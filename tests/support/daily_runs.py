@@ -88,3 +88,48 @@ def _run(run_id: str, end: datetime, clusters: list[Cluster]) -> ClusteringRun:
         window_end=end,
         clusters=tuple(clusters),
     )
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """One topic's items on one day."""
+
+    count: int
+    error_rate: float = 0.02
+    cost: float = 0.01
+
+
+def run_series(days: Sequence[dict[str, Traffic]], seed: int = 0) -> list[ClusteringRun]:
+    """Daily runs over `days` of traffic: run k holds every item of days k..k+6 (a 7-day
+    window, no sampling), its window ending at the end of day k+6; each topic is one cluster,
+    its id reshuffled every run. Item ids are stable, so consecutive runs share six days."""
+    rng = random.Random(seed)
+    start = END - 7 * DAY
+    by_day: list[dict[str, list[ClusterItem]]] = []
+    for index, day in enumerate(days):
+        items: dict[str, list[ClusterItem]] = {}
+        for topic, traffic in day.items():
+            spec = Topic(topic, 0, 0, cost=traffic.cost, error_rate=traffic.error_rate)
+            items[topic] = [
+                _item(
+                    rng,
+                    f"{topic}-d{index}-{i}",
+                    start + (index + rng.uniform(0.02, 0.98)) * DAY,
+                    spec,
+                    False,
+                )
+                for i in range(traffic.count)
+            ]
+        by_day.append(items)
+    runs = []
+    for k in range(len(days) - 6):
+        topics = sorted({t for day in by_day[k : k + 7] for t in day})
+        clusters = []
+        for position, topic in enumerate(topics):
+            items = tuple(i for day in by_day[k : k + 7] for i in day.get(topic, []))
+            cluster_id = (position + k) % len(topics)
+            clusters.append(
+                Cluster(cluster_id=cluster_id, size=len(items), title=topic, items=items)
+            )
+        runs.append(_run(f"run-{k}", start + (k + 7) * DAY, clusters))
+    return runs

@@ -1,0 +1,236 @@
+"""An alert's life as a channel sees it, through the real alert service, store, outbox and the
+fake Slack Web API: it fires once, later runs follow it in its thread, "back to normal" edits the
+parent message, and a change that returns fires again.
+
+The runs come from literal daily traffic (tests/support/daily_runs.py) through a narrow seam in
+place of PostHog: loading runs is the only part stood in for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bot.domain.models import ClusteringRun, RunSummary
+from bot.posthog.urls import PostHogUrls
+from bot.rendering.answers import Renderer
+from bot.rendering.changes import ChangeRenderer
+from bot.rendering.env import make_environment
+from bot.services.alerts import AlertService, Routing
+from bot.slack.notifier import SlackNotifier, make_web_client
+from bot.store.store import Store
+from sandbox.fake_slack import FakeSlack
+from tests.support.blocks import mrkdwn_texts
+from tests.support.daily_runs import Traffic, run_series
+
+CHANNEL = "C0ALERTS"
+NORMAL = {"refunds": Traffic(25), "billing": Traffic(40), "search": Traffic(30)}
+FAILING = {**NORMAL, "refunds": Traffic(25, error_rate=0.6)}
+
+
+class PublishedRuns:
+    """What PostHog has published so far, as the alert service reads it."""
+
+    def __init__(self, runs: list[ClusteringRun]) -> None:
+        self.all = {run.run_id: run for run in runs}
+        self.published: list[ClusteringRun] = []
+        self.client = SimpleNamespace(budget=SimpleNamespace(spent=0))
+
+    def publish(self, run_id: str) -> None:
+        self.published.append(self.all[run_id])
+
+    def recent(self, *_: object, **__: object) -> list[RunSummary]:
+        return [run.summary for run in reversed(self.published)]
+
+    def predecessor(self, run: RunSummary, listed: RunSummary | None) -> ClusteringRun | None:
+        return self.all[listed.run_id] if listed is not None else None
+
+    def get(self, run_id: str, **_: object) -> ClusteringRun:
+        return self.all[run_id]
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+def service(slack: FakeSlack, store: Store, runs: PublishedRuns) -> AlertService:
+    now = datetime(2026, 6, 20, tzinfo=UTC)
+    renderer = Renderer(
+        make_environment(), PostHogUrls("https://us.posthog.com", 2), clock=lambda: now
+    )
+    client = make_web_client(slack.bot_token, slack.api_url, interactive=False)
+    notifier = SlackNotifier(client, store, min_interval=0)
+    return AlertService(
+        runs,  # type: ignore[arg-type]
+        store,
+        Routing(store, CHANNEL),
+        ChangeRenderer(renderer),
+        notifier,
+        clock=lambda: now + timedelta(days=1),
+    )
+
+
+def parents(slack: FakeSlack) -> list:
+    return [m for m in slack.messages(CHANNEL) if not m.ephemeral_for]
+
+
+def texts(message: object) -> str:
+    return " ".join(mrkdwn_texts(message.blocks)) + " " + message.text  # type: ignore[attr-defined]
+
+
+def cycle(tmp_path: Path, slack: FakeSlack, days: list[dict[str, Traffic]]) -> Iterator[None]:
+    runs = PublishedRuns(run_series(days))
+    store = Store.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    alerts = service(slack, store, runs)
+    runs.publish("run-0")
+    for run_id in sorted(runs.all)[1:]:
+        runs.publish(run_id)
+        alerts.run_cycle()
+        yield
+
+
+def test_a_change_fires_once_is_followed_in_its_thread_and_edits_the_parent_when_it_ends(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    # Errors on day 7 and 8 (the fresh days of run-1 and run-2), normal again on day 9.
+    days = [NORMAL] * 7 + [FAILING, FAILING, NORMAL]
+    steps = cycle(tmp_path, slack, days)
+
+    next(steps)  # run-1: the change fires
+    (parent,) = parents(slack)
+    assert "Error rate" in texts(parent)
+    assert len(slack.thread(CHANNEL, parent.ts)) == 1  # the detail
+
+    next(steps)  # run-2: still failing: an update in the thread, no new alert
+    assert len(parents(slack)) == 1
+    still = slack.thread(CHANNEL, parent.ts)[-1]
+    assert "Still elevated" in texts(still)
+    assert slack.calls_to("chat.update") == []
+
+    next(steps)  # run-3: back to normal: a note in the thread, and the parent says so
+    assert len(parents(slack)) == 1
+    assert "Back to normal" in texts(slack.thread(CHANNEL, parent.ts)[-1])
+    assert len(slack.calls_to("chat.update")) == 1
+    (edited,) = parents(slack)
+    assert edited.edited and "back to normal" in texts(edited)
+    assert "Error rate" in texts(edited)  # the original alert is still there
+
+
+def test_a_change_that_returns_after_resolving_fires_again(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    days = [NORMAL] * 7 + [FAILING, NORMAL, NORMAL, FAILING]
+    steps = cycle(tmp_path, slack, days)
+
+    for _ in range(4):
+        next(steps)
+
+    first, second = parents(slack)
+    assert "Error rate" in texts(first) and "back to normal" in texts(first)
+    assert "Error rate" in texts(second)
+
+
+def test_nothing_is_posted_twice_when_a_run_is_processed_again(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    days = [NORMAL] * 7 + [FAILING, FAILING]
+    runs = PublishedRuns(run_series(days))
+    store = Store.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    runs.publish("run-0")
+    runs.publish("run-1")
+    service(slack, store, runs).run_cycle()
+    service(slack, store, runs).run_cycle()  # a restart: nothing new
+    runs.publish("run-2")
+    service(slack, store, runs).run_cycle()
+    service(slack, store, runs).run_cycle()
+
+    (parent,) = parents(slack)
+    thread = [texts(m) for m in slack.thread(CHANNEL, parent.ts)]
+    assert len(thread) == 2 and "Still elevated" in thread[1]
+
+
+class FailingRuns(PublishedRuns):
+    """PostHog cannot load the runs named in `broken`."""
+
+    def __init__(self, runs: list[ClusteringRun], broken: set[str]) -> None:
+        super().__init__(runs)
+        self.broken = broken
+        self.loads: list[str] = []
+
+    def get(self, run_id: str, **_: object) -> ClusteringRun:
+        self.loads.append(run_id)
+        if run_id in self.broken:
+            raise RuntimeError("PostHog sent a broken response to get_run")
+        return self.all[run_id]
+
+
+def test_a_run_that_keeps_failing_is_skipped_with_a_notice_and_later_runs_go_on(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    days = [NORMAL] * 7 + [NORMAL, FAILING]
+    runs = FailingRuns(run_series(days), broken={"run-1"})
+    store = Store.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    alerts = service(slack, store, runs)
+    runs.publish("run-0")
+    alerts.run_cycle()  # first sight: run-0 is the newest, only remembered
+    runs.publish("run-1")
+    runs.publish("run-2")
+
+    reports = [alerts.run_cycle() for _ in range(3)]
+
+    assert [r.runs_skipped for r in reports] == [[], [], ["run-1"]]
+    assert runs.loads.count("run-1") == 3
+    notice, alert = parents(slack)
+    assert "Could not load" in texts(notice) and "3 tries" in texts(notice)
+    assert "Error rate" in texts(alert)  # run-2 went on once run-1 was skipped
+    assert alerts.run_cycle().runs_processed == []  # and nothing is tried again
+
+
+def test_a_run_that_arrives_late_is_processed_once(tmp_path: Path, slack: FakeSlack) -> None:
+    days = [NORMAL] * 7 + [FAILING, NORMAL]
+    runs = PublishedRuns(run_series(days))
+    store = Store.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    alerts = service(slack, store, runs)
+    runs.publish("run-0")
+    alerts.run_cycle()
+    runs.publish("run-2")
+    assert alerts.run_cycle().runs_processed == ["run-2"]
+    runs.published.insert(1, runs.all["run-1"])  # run-1 shows up after run-2 was processed
+
+    late = alerts.run_cycle()
+    again = alerts.run_cycle()
+
+    assert late.runs_processed == ["run-1"] and again.runs_processed == []
+    assert any("Error rate" in texts(m) for m in parents(slack))
+
+
+def test_a_change_of_clustering_settings_posts_one_baseline_reset_note(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    series = run_series([NORMAL] * 8)
+    before, after = series[0], series[1]
+    reclustered = after.model_copy(
+        update={
+            "params": {"clustering_method": "kmeans"},
+            # k-means folded "search" into the others: without the reset it would vanish.
+            "clusters": tuple(c for c in after.clusters if c.title != "search"),
+        }
+    )
+    runs = PublishedRuns(
+        [before.model_copy(update={"params": {"clustering_method": "hdbscan"}}), reclustered]
+    )
+    store = Store.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    runs.publish("run-0")
+    runs.publish("run-1")
+
+    service(slack, store, runs).run_cycle()
+
+    (note,) = parents(slack)
+    assert "Baseline reset" in texts(note) and "clustering settings changed" in texts(note)
+    assert "vanished" not in texts(note)
+    assert slack.thread(CHANNEL, note.ts) == []
