@@ -49,8 +49,7 @@ STOPPED_RATIO = 0.2
 NEW_CONCENTRATION = 3.0
 """A cluster is new traffic when its fresh share is at least this multiple of its older share."""
 MIN_SLICE = 20
-PER_ITEM_WINDOWS = frozenset({"newest half"})
-"""Windows tested for per-item values (cost, latency, errors) only, not for shares."""
+DAY_SECONDS = 86_400.0
 """Fewer fresh (or older) items than this in the whole run and there is no slice to speak of."""
 CRITICAL_COST_RATIO = 3.0
 CRITICAL_ERROR_RATE = 0.5
@@ -111,31 +110,55 @@ class RunSlices:
         return len(slices.fresh if fresh else slices.older) / total
 
 
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """A window: recent items are newer than `start`; its baseline is older than `base_end`
+    and, when `hours` is set, from the same hours of the day as the recent items (an anchor and
+    a length), so that traffic that follows the time of day is held against like hours."""
+
+    name: str
+    start: datetime
+    base_end: datetime
+    hours: tuple[datetime, float] | None = None
+
+    def recent(self, item: ClusterItem) -> bool:
+        return _after(item, self.start)
+
+    def baseline(self, item: ClusterItem) -> bool:
+        if _after(item, self.base_end):
+            return False
+        if self.hours is None:
+            return True
+        anchor, length = self.hours
+        if item.timestamp is None:
+            return False
+        return (item.timestamp - anchor).total_seconds() % DAY_SECONDS < length
+
+
 def slice_run(diff: RunDiff) -> RunSlices:
     """Split `diff.current` at the previous run's window end (module docstring).
 
     Three windows are tested against what came before them: the fresh slice; its newer half
-    (a change that began during the day fills that half, but only part of the whole slice);
-    and the last two days, cut where the run before the previous one ended (a change that began
-    before the previous run fills both days of this run, against the older days alone)."""
+    against the same hours of the older days (a change that began during the day fills that
+    half, but only part of the whole slice); and the last two days, cut where the run before
+    the previous one ended (a change that began before the previous run fills both days of
+    this run, against the older days alone)."""
     previous, current = diff.previous, diff.current
     cutoff = previous.window_end or previous.timestamp
     end = current.window_end or current.timestamp
-    step = end - cutoff if end > cutoff else None
-    # (name, start of the recent items, end of the baseline)
-    specs = [("fresh", cutoff, cutoff)]
-    if step is not None:
-        specs += [
-            ("newest half", cutoff + step / 2, cutoff),
-            ("two days", cutoff - step, cutoff - step),
-        ]
+    specs = [_Spec("fresh", cutoff, cutoff)]
+    if end > cutoff:
+        step = end - cutoff
+        half = cutoff + step / 2
+        specs.append(_Spec("newest half", half, cutoff, (half, (step / 2).total_seconds())))
+        specs.append(_Spec("two days", cutoff - step, cutoff - step))
     everything = [i for c in current.clusters for i in c.items]
     totals = [
         (
-            sum(1 for i in everything if _after(i, start)),
-            sum(1 for i in everything if not _after(i, base_end)),
+            sum(1 for i in everything if spec.recent(i)),
+            sum(1 for i in everything if spec.baseline(i)),
         )
-        for _, start, base_end in specs
+        for spec in specs
     ]
     clusters: dict[int, ClusterSlices] = {}
     for cluster in current.clusters:
@@ -148,16 +171,14 @@ def slice_run(diff: RunDiff) -> RunSlices:
             lineage = tuple(i for i in match.previous.items if i.item_id not in mine)
         windows = tuple(
             Window(
-                name,
-                tuple(i for i in cluster.items if _after(i, start)),
-                tuple(i for i in (*cluster.items, *lineage) if not _after(i, base_end)),
-                sum(1 for i in cluster.items if not _after(i, base_end)),
+                spec.name,
+                tuple(i for i in cluster.items if spec.recent(i)),
+                tuple(i for i in (*cluster.items, *lineage) if spec.baseline(i)),
+                sum(1 for i in cluster.items if spec.baseline(i)),
                 recent_total,
                 older_total,
             )
-            for (name, start, base_end), (recent_total, older_total) in zip(
-                specs, totals, strict=True
-            )
+            for spec, (recent_total, older_total) in zip(specs, totals, strict=True)
         )
         clusters[cluster.cluster_id] = ClusterSlices(cluster, fresh, older, lineage, match, windows)
     fresh_total, older_total = totals[0]
@@ -333,8 +354,6 @@ def _share(found: _Candidates, cs: ClusterSlices) -> None:
     found.observed[(cid, Family.SHARE)] = slices.share(cid, fresh=True)
     best: Alert | None = None
     for window in cs.windows:
-        if window.name in PER_ITEM_WINDOWS:
-            continue  # traffic follows the time of day: half a day says little of a share
         if window.recent_total < MIN_SLICE or window.older_total < MIN_SLICE:
             continue
         found.tests += 1

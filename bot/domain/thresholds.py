@@ -32,7 +32,7 @@ class Thresholds(Frozen):
         50.0, ge=1, le=10_000, description="Cost spike: rise in average cost per item, percent."
     )
     cost_spike_min_usd: float = Field(
-        0.0005, ge=0, le=100, description="Cost spike: minimum rise in cost per item, USD."
+        0.0001, ge=0, le=100, description="Cost spike: minimum rise in cost per item, USD."
     )
     min_items: int = Field(
         10,

@@ -142,7 +142,7 @@ def test_minimum_effects_of_each_family() -> None:
     t = DEFAULTS
     assert holds(Family.COST, 1, 0.01, 0.015, t)
     assert not holds(Family.COST, 1, 0.01, 0.0149, t)
-    assert not holds(Family.COST, 1, 0.0002, 0.0006, t)  # x3 but under the USD floor
+    assert not holds(Family.COST, 1, 0.00002, 0.00006, t)  # x3 but under the USD floor
     assert holds(Family.ERRORS, 1, 0.02, 0.2, t)
     assert not holds(Family.ERRORS, 1, 0.15, 0.19, t)
     assert holds(Family.SHARE, 1, 0.07, 0.16, t)

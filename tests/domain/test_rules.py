@@ -496,7 +496,7 @@ def test_thresholds_defaults_match_the_documented_rules() -> None:
     shipped = Thresholds()
     assert (shipped.cost_spike_pct, shipped.cost_spike_min_usd, shipped.min_items) == (
         50,
-        0.0005,
+        0.0001,
         10,
     )
     assert shipped.min_fresh_items == 5
