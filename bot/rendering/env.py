@@ -57,9 +57,11 @@ def seconds(value: float | None) -> str:
 
 
 def change(before: float | None, after: float | None) -> str:
-    """Relative change: "+150%" (or "n/a" without a baseline)."""
+    """Relative change: "+45%", or "×3.4" from doubling on (or "n/a" without a baseline)."""
     if before is None or after is None or before == 0:
         return "n/a"
+    if after / before >= 2:
+        return f"×{after / before:.1f}"
     return f"{(after - before) / before * 100:+.0f}%"
 
 
