@@ -136,10 +136,17 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"runs seen {report.runs_seen}, processed {len(report.runs_processed)}, "
         f"alerts {report.alerts}, messages stored {report.messages_stored}"
-        + (f", sent {delivery.sent}, failed {len(delivery.failed)}" if delivery else "")
+        + (
+            f", sent {delivery.sent}, failed {len(delivery.failed)}"
+            f", waiting for a channel {len(delivery.waiting)}"
+            if delivery
+            else ""
+        )
         + f", PostHog queries {services.posthog.budget.spent}"
     )
-    return EXIT_FAILED if delivery and delivery.failed else EXIT_OK
+    for problem in sorted(set(delivery.failed + delivery.waiting) if delivery else ()):
+        print(f"clusters-bot: not delivered: {problem}", file=sys.stderr)
+    return EXIT_FAILED if delivery and (delivery.failed or delivery.waiting) else EXIT_OK
 
 
 def _doctor(settings: Settings, args: argparse.Namespace) -> int:

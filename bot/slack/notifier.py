@@ -11,7 +11,10 @@ loses or repeats a message.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,7 +37,6 @@ METADATA_EVENT = "clusters_bot_message"
 # Errors that will not go away by trying again; the row is marked failed and reported.
 PERMANENT_ERRORS = frozenset(
     {
-        "channel_not_found",
         "is_archived",
         "invalid_blocks",
         "invalid_auth",
@@ -46,6 +48,17 @@ PERMANENT_ERRORS = frozenset(
         "restricted_action",
     }
 )
+
+
+# Errors a person fixes (inviting the bot; for a private channel Slack answers
+# channel_not_found to a non-member): retried for `CHANNEL_GRACE`, then failed and reported.
+CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel"})
+CHANNEL_GRACE = timedelta(hours=1)
+# ok: false answers after which the message may have been posted (Slack's docs say so).
+AMBIGUOUS_ERRORS = frozenset({"internal_error", "fatal_error"})
+# Lookups of an ambiguous send before the row is failed as unconfirmable; pages of history each.
+MAX_RECOVERIES = 6
+MAX_LOOKUP_PAGES = 10
 
 
 def make_web_client(token: str, base_url: str, *, interactive: bool = True) -> WebClient:
@@ -69,6 +82,9 @@ class DeliveryReport:
     recovered: int = 0
     retrying: int = 0
     failed: list[str] = field(default_factory=list)
+    # "channel: error" of messages held back by a channel problem a person has to fix (the bot
+    # is not in the channel); retried for `CHANNEL_GRACE`, then failed.
+    waiting: list[str] = field(default_factory=list)
     # (channel, thread_ts or None for a top-level message, outbox key) of each row marked sent
     delivered: list[tuple[str, str | None, str]] = field(default_factory=list)
 
@@ -97,6 +113,7 @@ class SlackNotifier:
         self._sleep = sleep
         self._clock = clock
         self._last_post: dict[str, float] = {}
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # -- the outbox -----------------------------------------------------------------------
 
@@ -110,9 +127,12 @@ class SlackNotifier:
                 if thread_ts is None:
                     if self._store.status_of(row.channel, row.parent_key) == "failed":
                         self._store.mark_unsent(row.id, "its parent failed", permanent=True)
+                        self._note_failure(row, "its parent failed", "failed", report)
                     continue  # the parent is not out yet; the reply waits for it
             if row.status == "sending":
-                if not self._stale(row) or not self._store.reclaim(row.id, row.claimed_at):
+                if not self._stale(row) or not self._store.reclaim(
+                    row.id, row.claimed_at, self._owner
+                ):
                     continue  # another worker is sending it, or just took it over
                 if row.action == "update":
                     self._send(row, thread_ts, report)  # an update sent twice changes nothing
@@ -121,6 +141,11 @@ class SlackNotifier:
                     found = self._find_sent(row, thread_ts)
                 except (SlackApiError, SlackClientError, OSError) as error:
                     logger.warning("slack.outbox.recovery_failed", extra={"error": repr(error)})
+                    if row.recoveries + 1 >= MAX_RECOVERIES:
+                        reason = f"delivery could not be confirmed after {MAX_RECOVERIES} lookups"
+                        self._store.give_up(row.id, reason)
+                        self._note_failure(row, reason, "failed", report)
+                        continue
                     self._store.mark_ambiguous(row.id, "recovery lookup failed")
                     report.retrying += 1
                     continue  # cannot tell whether it was posted: never guess, ask again later
@@ -129,7 +154,7 @@ class SlackNotifier:
                     report.recovered += 1
                     report.delivered.append((row.channel, thread_ts, row.key))
                     continue
-            elif not self._store.claim(row.id):
+            elif not self._store.claim(row.id, self._owner):
                 continue
             self._send(row, thread_ts, report)
         self._after_sent(report)
@@ -148,6 +173,8 @@ class SlackNotifier:
     def _stale(self, row: OutboxRow) -> bool:
         if row.last_error:  # the sender saw an ambiguous failure and let go of the row
             return True
+        if row.claimed_by and _dead(row.claimed_by):
+            return True  # its sender is gone: no need to wait out `recover_after`
         return row.claimed_at is None or utcnow() - row.claimed_at >= self._recover_after
 
     def _send(self, row: OutboxRow, thread_ts: str | None, report: DeliveryReport) -> None:
@@ -168,15 +195,20 @@ class SlackNotifier:
                     metadata={"event_type": METADATA_EVENT, "event_payload": {"key": row.key}},
                 )
         except SlackApiError as error:
-            if error.response.status_code >= 500:  # a server error says nothing of the post
+            code = str(error.response.get("error", "unknown_error"))
+            if error.response.status_code >= 500 or code in AMBIGUOUS_ERRORS:
+                # A server error, or an ok: false that Slack says may have posted: it says
+                # nothing certain of the post.
                 self._ambiguous(row, error, report)
                 return
-            code = str(error.response.get("error", "unknown_error"))
+            if code == "not_in_channel":
+                self._join(row.channel)
             status = self._store.mark_unsent(
                 row.id,
                 code,
                 permanent=code in PERMANENT_ERRORS,
                 rate_limited=error.response.status_code == 429,
+                give_up_after=CHANNEL_GRACE if code in CHANNEL_ERRORS else None,
             )
             self._note_failure(row, code, status, report)
             return
@@ -218,35 +250,58 @@ class SlackNotifier:
             )
         else:
             report.retrying += 1
+            if code in CHANNEL_ERRORS:
+                report.waiting.append(f"{row.channel}: {code}")
             logger.warning(
                 "slack.outbox.retrying",
                 extra={"channel": row.channel, "key": row.key, "error": code},
             )
 
     def _find_sent(self, row: OutboxRow, thread_ts: str | None) -> str | None:
-        """Look for the row's message in Slack by its metadata key (after an ambiguous send)."""
-        oldest = (row.claimed_at or row.created_at) - timedelta(seconds=5)
+        """Look for the row's message in Slack by its metadata key (after an ambiguous send),
+        from just before its first send attempt, page by page."""
+        oldest = (row.first_attempt_at or row.claimed_at or row.created_at) - timedelta(seconds=5)
         since = f"{_epoch(oldest):.6f}"
-        if thread_ts:
-            response = self._client.conversations_replies(
-                channel=row.channel,
-                ts=thread_ts,
-                oldest=since,
-                include_all_metadata=True,
-                limit=200,
+        cursor: str | None = None
+        for _ in range(MAX_LOOKUP_PAGES):
+            if thread_ts:
+                response = self._client.conversations_replies(
+                    channel=row.channel,
+                    ts=thread_ts,
+                    oldest=since,
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+            else:
+                response = self._client.conversations_history(
+                    channel=row.channel,
+                    oldest=since,
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+            for message in response.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                if (
+                    metadata.get("event_type") == METADATA_EVENT
+                    and (metadata.get("event_payload") or {}).get("key") == row.key
+                ):
+                    return str(message["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        raise SlackClientError(f"more than {MAX_LOOKUP_PAGES} pages to search")
+
+    def _join(self, channel: str) -> None:
+        """The bot can join a public channel itself (channels:join); a private one needs an
+        /invite, which `doctor` and the retries' log say."""
+        try:
+            self._client.conversations_join(channel=channel)
+        except (SlackApiError, SlackClientError, OSError) as error:
+            logger.warning(
+                "slack.outbox.join_failed", extra={"channel": channel, "error": repr(error)[:300]}
             )
-        else:
-            response = self._client.conversations_history(
-                channel=row.channel, oldest=since, include_all_metadata=True, limit=200
-            )
-        for message in response.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            if (
-                metadata.get("event_type") == METADATA_EVENT
-                and (metadata.get("event_payload") or {}).get("key") == row.key
-            ):
-                return str(message["ts"])
-        return None
 
     def _pace(self, channel: str) -> None:
         """Slack allows about one message per second per channel (slack.md A9)."""
@@ -272,3 +327,22 @@ class SlackNotifier:
 
 def _epoch(moment: datetime) -> float:
     return moment.timestamp()
+
+
+def _dead(owner: str) -> bool:
+    """Whether the process that claimed a row is known to be gone: one of this host's,
+    whose process id no longer runs. On other hosts, only time tells (`recover_after`)."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # this process: its other drains may still be sending
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

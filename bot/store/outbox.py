@@ -6,9 +6,9 @@ attempts; a `sending` row left by a crash is taken over by compare-and-swap (`re
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.schema import OutboxRow, utcnow
@@ -39,17 +39,24 @@ class OutboxStore:
                 )
             )
 
-    def claim(self, row_id: int) -> bool:
+    def claim(self, row_id: int, owner: str = "") -> bool:
         """pending -> sending; False if another worker got there first."""
+        now = utcnow()
         with self._session.begin() as session:
             result = session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == row_id, OutboxRow.status == "pending")
-                .values(status="sending", claimed_at=utcnow(), attempts=OutboxRow.attempts + 1)
+                .values(
+                    status="sending",
+                    claimed_at=now,
+                    claimed_by=owner,
+                    first_attempt_at=func.coalesce(OutboxRow.first_attempt_at, now),
+                    attempts=OutboxRow.attempts + 1,
+                )
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def reclaim(self, row_id: int, claimed_at: datetime | None) -> bool:
+    def reclaim(self, row_id: int, claimed_at: datetime | None, owner: str = "") -> bool:
         """Take over a `sending` row left by a crash or an ambiguous failure.
 
         A compare-and-swap on `claimed_at`: of several processes that saw the same stale claim,
@@ -66,7 +73,13 @@ class OutboxStore:
                     if claimed_at is not None
                     else OutboxRow.claimed_at.is_(None),
                 )
-                .values(claimed_at=utcnow(), last_error=None, attempts=OutboxRow.attempts + 1)
+                .values(
+                    claimed_at=utcnow(),
+                    claimed_by=owner,
+                    last_error=None,
+                    attempts=OutboxRow.attempts + 1,
+                    recoveries=OutboxRow.recoveries + 1,
+                )
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -79,20 +92,34 @@ class OutboxStore:
             )
 
     def mark_unsent(
-        self, row_id: int, error: str, *, permanent: bool = False, rate_limited: bool = False
+        self,
+        row_id: int,
+        error: str,
+        *,
+        permanent: bool = False,
+        rate_limited: bool = False,
+        give_up_after: timedelta | None = None,
     ) -> str:
         """Back to pending after a failed send, or failed for good. Returns the new status.
 
         Rate limiting is Slack asking us to wait, not a failure: it gives the attempt back, so a
-        long 429 storm delays alerts but never fails them."""
+        long 429 storm delays alerts but never fails them. `give_up_after` fails the row once
+        that long has passed since its first attempt, whatever the attempts (errors a human has
+        to fix, such as a channel the bot was not invited to)."""
         with self._session.begin() as session:
             row = session.get(OutboxRow, row_id)
             if row is None:
                 return "missing"
             row.last_error = error[:500]
-            if rate_limited:
+            if rate_limited or give_up_after is not None:
                 row.attempts = max(0, row.attempts - 1)
-            row.status = "failed" if permanent or row.attempts >= MAX_ATTEMPTS else "pending"
+            expired = (
+                give_up_after is not None
+                and row.first_attempt_at is not None
+                and utcnow() - row.first_attempt_at >= give_up_after
+            )
+            failed = permanent or expired or row.attempts >= MAX_ATTEMPTS
+            row.status = "failed" if failed else "pending"
             return row.status
 
     def message(self, channel: str, key: str) -> OutboxRow | None:
@@ -123,6 +150,15 @@ class OutboxStore:
         with self._session() as session:
             return session.scalar(
                 select(OutboxRow.status).where(OutboxRow.channel == channel, OutboxRow.key == key)
+            )
+
+    def give_up(self, row_id: int, reason: str) -> None:
+        """A `sending` row whose delivery can never be confirmed: failed, with the reason."""
+        with self._session.begin() as session:
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row_id)
+                .values(status="failed", last_error=reason[:500])
             )
 
     def mark_ambiguous(self, row_id: int, error: str) -> None:

@@ -97,6 +97,13 @@ class OutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # The first send attempt: a recovery lookup searches Slack from here, however often the
+    # row was reclaimed since.
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Which process holds the claim ("host:pid:nonce"), so a dead sender's row is taken over at
+    # once instead of after `recover_after`.
+    claimed_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    recoveries: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SubscriptionRow(Base):

@@ -11,8 +11,11 @@ from types import SimpleNamespace
 
 import pytest
 from slack_sdk.http_retry import builtin_handlers
+from sqlalchemy import update
 
 from bot.domain.models import Level, RunSummary
+from bot.slack.notifier import CHANNEL_GRACE
+from bot.store.schema import OutboxRow
 from bot.store.store import OutgoingMessage
 from sandbox.generator import World
 from sandbox.stack import Stack
@@ -133,11 +136,23 @@ def test_when_the_recovery_lookup_fails_too_the_bot_never_guesses(bot: Bot, stac
 # -- channels ----------------------------------------------------------------------------------
 
 
-def test_channel_not_found_is_reported_and_never_retried(stack: Stack, tmp_path: Path) -> None:
+def test_channel_not_found_is_retried_for_a_while_then_failed_and_reported(
+    stack: Stack, tmp_path: Path
+) -> None:
     gone = new_bot(stack, tmp_path, alert_channel="C0GONE")
     try:
         report = gone.cycle()
-        assert report.delivery.failed == ["C0GONE: channel_not_found"] * PLANTED_RUNS
+        assert report.delivery.failed == []
+        assert report.delivery.waiting == ["C0GONE: channel_not_found"] * PLANTED_RUNS
+        with gone.store.engine.begin() as connection:  # an hour later, still not invited
+            connection.execute(
+                update(OutboxRow).values(first_attempt_at=datetime.now(UTC) - CHANNEL_GRACE)
+            )
+        report = gone.services.notifier.deliver()
+        channel_errors = [f for f in report.failed if f.endswith("channel_not_found")]
+        assert channel_errors == ["C0GONE: channel_not_found"] * PLANTED_RUNS
+        # Their thread replies are failed and reported with them, not left waiting.
+        assert set(report.failed) - set(channel_errors) == {"C0GONE: its parent failed"}
         parents = [r for r in gone.store.outbox("C0GONE") if r.parent_key is None]
         assert [r.status for r in parents] == ["failed"] * PLANTED_RUNS
         attempts = len(stack.slack.calls_to("chat.postMessage"))
@@ -155,8 +170,9 @@ def test_check_exits_1_and_names_the_channel_it_cannot_post_to(
     env["ALERT_CHANNEL"] = "C0GONE"
     result = run_check(env, tmp_path)
     assert result.returncode == 1, result.stderr
-    assert f"failed {PLANTED_RUNS}" in result.stdout
-    assert "channel_not_found" in result.stderr and "Traceback" not in result.stderr
+    assert f"waiting for a channel {PLANTED_RUNS}" in result.stdout
+    assert "not delivered: C0GONE: channel_not_found" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_not_in_channel_waits_for_the_invite_then_posts_once(stack: Stack, tmp_path: Path) -> None:
@@ -196,7 +212,14 @@ def test_alerts_for_a_dead_channel_do_not_block_other_channels(bot: Bot) -> None
         for i in range(200)
     ]
     bot.store.record_run_alerts(RUN, {"C0GONE": dead})
-    assert bot.services.notifier.deliver().failed == ["C0GONE: channel_not_found"]
+    assert bot.services.notifier.deliver().waiting == ["C0GONE: channel_not_found"]
+    with bot.store.engine.begin() as connection:  # an hour later, still not invited
+        connection.execute(
+            update(OutboxRow).values(first_attempt_at=datetime.now(UTC) - CHANNEL_GRACE)
+        )
+    report = bot.services.notifier.deliver()
+    assert report.failed[0] == "C0GONE: channel_not_found"
+    assert set(report.failed[1:]) == {"C0GONE: its parent failed"}
     bot.cycle()  # the real alerts of the three planted runs, for a channel that exists
     bot.drain()
     bot.exactly_once(runs=PLANTED_RUNS)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from bot.domain.models import Level, RunSummary
-from bot.slack.notifier import SlackNotifier, make_web_client
+from bot.slack.notifier import CHANNEL_GRACE, MAX_RECOVERIES, SlackNotifier, make_web_client
+from bot.store.schema import OutboxRow
 from bot.store.store import OutgoingMessage, Store
 from sandbox.fake_slack import FakeSlack
 
@@ -160,13 +165,100 @@ def test_429_beyond_the_retry_handler_stays_pending(slack: FakeSlack, store: Sto
     assert_delivered_once(slack, store)
 
 
-def test_channel_not_found_fails_permanently_and_is_reported(
+def age_first_attempt(store: Store, channel: str, by: timedelta) -> None:
+    """As if the row's first send attempt was `by` ago (the outbox reads the real clock)."""
+    with store.engine.begin() as connection:
+        connection.execute(
+            update(OutboxRow)
+            .where(OutboxRow.channel == channel)
+            .values(first_attempt_at=datetime.now(UTC) - by)
+        )
+
+
+def test_channel_not_found_is_retried_for_an_hour_then_failed_and_reported(
     slack: FakeSlack, store: Store
 ) -> None:
+    # Slack answers channel_not_found for a private channel the bot was not invited to yet.
     store.record_run_alerts(RUN, {"C0GONE": MESSAGES[:1]})
-    report = notifier(slack, store).deliver()
-    assert report.failed == ["C0GONE: channel_not_found"]
+    first = notifier(slack, store).deliver()
+    assert (first.failed, first.retrying) == ([], 1)
+    assert store.outbox("C0GONE")[0].status == "pending"
+
+    age_first_attempt(store, "C0GONE", CHANNEL_GRACE)
+    later = notifier(slack, store).deliver()
+
+    assert later.failed == ["C0GONE: channel_not_found"]
     assert store.outbox("C0GONE")[0].status == "failed"
+
+
+@pytest.mark.parametrize("error", ["internal_error", "fatal_error"])
+def test_ok_false_that_may_have_posted_is_looked_up_not_resent(
+    slack: FakeSlack, store: Store, error: str
+) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES[:1]})
+    slack.faults.add("chat.postMessage", error=error, after=True)  # stored, then ok: false
+
+    first = notifier(slack, store).deliver()
+    second = notifier(slack, store, recover_after=timedelta(0)).deliver()
+
+    assert (first.sent, first.retrying) == (0, 1)
+    assert second.recovered == 1
+    assert [m.text for m in top_level(slack)] == ["parent"]
+
+
+def test_the_recovery_lookup_searches_from_the_first_attempt_however_often_reclaimed(
+    slack: FakeSlack, store: Store
+) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES[:1]})
+    slack.faults.add("chat.postMessage", status=500, after=True)  # posted; the sender saw 500
+    notifier(slack, store).deliver()
+    slack.faults.add("conversations.history", status=500)  # the first lookup fails too
+    notifier(slack, store, recover_after=timedelta(0)).deliver()
+    with store.engine.begin() as connection:  # as if that reclaim came a minute after the post
+        connection.execute(
+            update(OutboxRow).values(claimed_at=datetime.now(UTC) + timedelta(minutes=1))
+        )
+
+    notifier(slack, store, recover_after=timedelta(0)).deliver()
+
+    assert [m.text for m in top_level(slack)] == ["parent"]
+    assert store.outbox(CHANNEL)[0].status == "sent"
+
+
+def test_a_send_that_can_never_be_confirmed_ends_failed_and_reported(
+    slack: FakeSlack, store: Store
+) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
+    slack.faults.add("chat.postMessage", status=500, after=True)
+    slack.faults.add("conversations.history", status=500, count=None)  # lookups never work
+    reports = [
+        notifier(slack, store, recover_after=timedelta(0)).deliver()
+        for _ in range(MAX_RECOVERIES + 1)
+    ]
+
+    failed = [f for r in reports for f in r.failed]
+    assert failed[0].startswith(f"{CHANNEL}: delivery could not be confirmed")
+    # Its replies are failed and reported too, not left waiting for a parent that never comes.
+    assert failed[1:] == [f"{CHANNEL}: its parent failed"] * 2
+    assert {row.status for row in store.outbox(CHANNEL)} == {"failed"}
+
+
+def test_a_dead_senders_row_is_taken_over_at_once(slack: FakeSlack, store: Store) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES[:1]})
+    (row,) = store.outbox(CHANNEL)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    owner = f"{socket.gethostname()}:{int(dead.stdout)}:deadbeef"
+    assert store.claim(row.id, owner)  # claimed by a process that has since exited
+
+    report = notifier(slack, store).deliver()  # recover_after is the default 30 s
+
+    assert report.sent == 1
+    assert [m.text for m in top_level(slack)] == ["parent"]
 
 
 def test_not_in_channel_is_retried_until_the_bot_is_invited(slack: FakeSlack, store: Store) -> None:

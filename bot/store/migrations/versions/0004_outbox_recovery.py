@@ -1,0 +1,31 @@
+"""Outbox recovery: the first send attempt, the claiming process, and recovery attempts.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from bot.store.schema import UtcDateTime
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("first_attempt_at", UtcDateTime(), nullable=True))
+        batch.add_column(sa.Column("claimed_by", sa.String(120), nullable=True))
+        batch.add_column(
+            sa.Column("recoveries", sa.Integer(), nullable=False, server_default="0")
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("recoveries")
+        batch.drop_column("claimed_by")
+        batch.drop_column("first_attempt_at")
