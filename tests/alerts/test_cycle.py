@@ -20,7 +20,7 @@ STRONG = 2.0
 UI = "/project/1/ai-observability"
 PLANTED = {
     ("Default - traces", 3): Plant(Change.ERROR_HEAVY, scale=STRONG),
-    ("Checkout assistant", 3): Plant(Change.VANISHED_CLUSTER, scale=STRONG),
+    ("Checkout assistant", 3): Plant(Change.ERROR_HEAVY, scale=STRONG),
     ("Default - generations", 3): Plant(Change.ERROR_HEAVY, scale=STRONG),
 }
 KIND = {
@@ -147,24 +147,23 @@ def test_muted_cluster_stays_muted_in_the_next_run(stack: Stack) -> None:
     world = make_world()
     load(stack, world)
     stack.services.alerts.run_cycle()
-    planted = next(p for p in world.planted if p.kind is Change.ERROR_HEAVY)
+    planted = next(p for p in world.planted if p.job_name == "Default - traces")
     stack.services.channel_settings.mute_ref(
         ALERT_CHANNEL, planted.run_id, planted.cluster_id, 24, "U0ADMIN"
     )
-    later = emit_next_run(
-        world, job_name="Default - traces", change=Plant(Change.ERROR_HEAVY, scale=STRONG), now=NOW
-    )
+    later = emit_next_run(world, job_name="Default - traces", change=Change.NONE, now=NOW)
     stack.posthog.insert_events(later.added_events)
     newest = later.runs_of("Default - traces")[-1]
-    replanted = next(p for p in later.planted if p.run_id == newest.run_id)
+
     stack.services.alerts.run_cycle()
-    if replanted.topic == planted.topic:
-        alerted = [
-            r for r in stack.services.store.outbox(ALERT_CHANNEL) if r.run_id == newest.run_id
-        ]
-        assert not any(f":{replanted.cluster_id}" in r.key for r in alerted if r.parent_key)
+
     mutes = stack.services.store.active_mutes(ALERT_CHANNEL, NOW, newest.run_id)
     assert mutes, "the mute was carried to the matched cluster of the newer run"
+    (muted,) = {m.cluster_id for m in mutes}
+    # The errors are still there on the newer run, but nothing about the muted cluster is said:
+    # no alert, and no "still elevated" note in the earlier alert's thread.
+    said = [r.key for r in stack.services.store.outbox(ALERT_CHANNEL) if r.run_id == newest.run_id]
+    assert not [key for key in said if key.endswith(f":{muted}") or f"{planted.run_id}:" in key]
 
 
 def test_subscriptions_route_runs_to_channels(stack: Stack) -> None:

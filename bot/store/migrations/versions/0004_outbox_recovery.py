@@ -19,9 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("first_attempt_at", UtcDateTime(), nullable=True))
         batch.add_column(sa.Column("claimed_by", sa.String(120), nullable=True))
-        batch.add_column(
-            sa.Column("recoveries", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch.add_column(sa.Column("recoveries", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
