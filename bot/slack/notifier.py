@@ -26,6 +26,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from bot.rendering.message import Message
 from bot.store.schema import OutboxRow, utcnow
@@ -61,13 +64,49 @@ MAX_RECOVERIES = 6
 MAX_LOOKUP_PAGES = 10
 
 
+OUTBOX_MAX_WAIT = 5.0
+"""The longest Retry-After the outbox client waits out inside a call. A sender holds its claim
+while it waits, and a claim is taken over after `recover_after` (30 s): a longer wait would let
+another process send the same message, so the row goes back to pending instead."""
+
+
+class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """Retries a 429 only when Slack asks for at most `max_wait` seconds."""
+
+    def __init__(self, *, max_retry_count: int, max_wait: float) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        waits = [v for k, v in response.headers.items() if k.lower() == "retry-after"]
+        try:
+            wait = float(waits[0][0] if isinstance(waits[0], list) else waits[0]) if waits else 1.0
+        except ValueError:
+            return False
+        return wait <= self.max_wait
+
+
 def make_web_client(token: str, base_url: str, *, interactive: bool = True) -> WebClient:
     """A WebClient whose retries are safe for its use.
 
-    `interactive` clients (drilldowns, command replies) also retry 5xx and connection errors;
-    the outbox client retries only 429, and resolves ambiguous failures itself.
+    `interactive` clients (drilldowns, command replies) retry 429, 5xx and connection errors;
+    the outbox client retries only short 429s (`OUTBOX_MAX_WAIT`), and resolves ambiguous
+    failures itself.
     """
-    handlers: list[object] = [RateLimitErrorRetryHandler(max_retry_count=3)]
+    handlers: list[object] = [
+        RateLimitErrorRetryHandler(max_retry_count=3)
+        if interactive
+        else ShortRateLimitRetryHandler(max_retry_count=3, max_wait=OUTBOX_MAX_WAIT)
+    ]
     if interactive:
         handlers += [
             ConnectionErrorRetryHandler(max_retry_count=2),
@@ -120,7 +159,10 @@ class SlackNotifier:
     def deliver(self) -> DeliveryReport:
         """Send every deliverable outbox row, parents before their replies."""
         report = DeliveryReport()
+        limited: set[str] = set()  # channels Slack asked us to leave alone for a while
         for row in self._store.deliverable():
+            if row.channel in limited:
+                continue
             thread_ts = None
             if row.parent_key:
                 thread_ts = self._store.sent_ts(row.channel, row.parent_key)
@@ -156,7 +198,8 @@ class SlackNotifier:
                     continue
             elif not self._store.claim(row.id, self._owner):
                 continue
-            self._send(row, thread_ts, report)
+            if self._send(row, thread_ts, report) == "rate_limited":
+                limited.add(row.channel)
         self._after_sent(report)
         if report.sent or report.failed or report.recovered:
             logger.info(
@@ -177,7 +220,8 @@ class SlackNotifier:
             return True  # its sender is gone: no need to wait out `recover_after`
         return row.claimed_at is None or utcnow() - row.claimed_at >= self._recover_after
 
-    def _send(self, row: OutboxRow, thread_ts: str | None, report: DeliveryReport) -> None:
+    def _send(self, row: OutboxRow, thread_ts: str | None, report: DeliveryReport) -> str:
+        """Send one claimed row; returns "sent", "ambiguous", "rate_limited" or "unsent"."""
         self._pace(row.channel)
         try:
             if row.action == "update":
@@ -200,7 +244,7 @@ class SlackNotifier:
                 # A server error, or an ok: false that Slack says may have posted: it says
                 # nothing certain of the post.
                 self._ambiguous(row, error, report)
-                return
+                return "ambiguous"
             if code == "not_in_channel":
                 self._join(row.channel)
             status = self._store.mark_unsent(
@@ -211,13 +255,14 @@ class SlackNotifier:
                 give_up_after=CHANNEL_GRACE if code in CHANNEL_ERRORS else None,
             )
             self._note_failure(row, code, status, report)
-            return
+            return "rate_limited" if error.response.status_code == 429 else "unsent"
         except (SlackClientError, OSError) as error:
             self._ambiguous(row, error, report)
-            return
+            return "ambiguous"
         self._store.mark_sent(row.id, str(response["ts"]))
         report.sent += 1
         report.delivered.append((row.channel, thread_ts, row.key))
+        return "sent"
 
     def _after_sent(self, report: DeliveryReport) -> None:
         """Extras (charts) for what this drain delivered: only after every text is out and

@@ -289,3 +289,30 @@ def test_posts_are_paced_per_channel(slack: FakeSlack, store: Store) -> None:
         client, store, min_interval=1.0, sleep=slept.append, clock=lambda: next(clock)
     ).deliver()
     assert len(slept) == 2 and all(0.5 < s <= 1.0 for s in slept)
+
+
+def test_a_long_retry_after_is_not_waited_out_while_holding_the_claim(
+    slack: FakeSlack, store: Store
+) -> None:
+    # Waiting 30 s inside the call would outlast the claim: another process could send it too.
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
+    slack.faults.add("chat.postMessage", status=429, retry_after=30)
+
+    first = notifier(slack, store).deliver()
+
+    assert len(slack.calls_to("chat.postMessage")) == 1  # no retry inside the call
+    assert {row.status for row in store.outbox(CHANNEL)} == {"pending"}
+    assert (first.sent, first.failed) == (0, [])
+    second = notifier(slack, store).deliver()  # the next drain, once Slack allows it
+    assert second.sent == 3
+    assert_delivered_once(slack, store)
+
+
+def test_a_short_retry_after_is_waited_out_within_the_drain(slack: FakeSlack, store: Store) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
+    slack.faults.add("chat.postMessage", status=429, retry_after=1)
+
+    report = notifier(slack, store).deliver()
+
+    assert report.sent == 3
+    assert_delivered_once(slack, store)
