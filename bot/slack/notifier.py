@@ -141,7 +141,6 @@ class SlackNotifier:
         min_interval: float = 1.0,
         recover_after: timedelta = timedelta(seconds=30),
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
         on_sent: OnSent | None = None,
     ) -> None:
         self._client = client
@@ -150,8 +149,6 @@ class SlackNotifier:
         self._min_interval = min_interval
         self._recover_after = recover_after
         self._sleep = sleep
-        self._clock = clock
-        self._last_post: dict[str, float] = {}
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # -- the outbox -----------------------------------------------------------------------
@@ -349,13 +346,18 @@ class SlackNotifier:
             )
 
     def _pace(self, channel: str) -> None:
-        """Slack allows about one message per second per channel (slack.md A9)."""
-        last = self._last_post.get(channel)
-        if last is not None:
-            wait = self._min_interval - (self._clock() - last)
-            if wait > 0:
-                self._sleep(wait)
-        self._last_post[channel] = self._clock()
+        """Slack allows about one message per second per channel (slack.md A9): every process
+        books its slot in the store, so several replicas posting to one channel stay in pace."""
+        if self._min_interval <= 0:
+            return
+        wait = self._store.reserve_slot(channel, timedelta(seconds=self._min_interval))
+        if wait > 0:
+            self._sleep(wait)
+
+    def release(self) -> int:
+        """Let go of this process's claims when it stops (rows it was sending are looked up by
+        the next drain instead of waiting out `recover_after`)."""
+        return self._store.release_claims(self._owner)
 
     # -- direct posts (drilldowns) ----------------------------------------------------------
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.schema import OutboxRow, utcnow
+from bot.store.schema import ChannelPaceRow, OutboxRow, utcnow
 
 MAX_ATTEMPTS = 8
 
@@ -151,6 +152,35 @@ class OutboxStore:
             return session.scalar(
                 select(OutboxRow.status).where(OutboxRow.channel == channel, OutboxRow.key == key)
             )
+
+    def reserve_slot(self, channel: str, interval: timedelta) -> float:
+        """Book the channel's next send slot for this process; returns the seconds to wait for
+        it. Atomic across processes: a row lock on PostgreSQL, the write lock on SQLite."""
+        now = utcnow()
+        with self._session.begin() as session:
+            row = session.get(ChannelPaceRow, channel, with_for_update=True)
+            if row is None:
+                try:
+                    with session.begin_nested():
+                        session.add(ChannelPaceRow(channel=channel, next_at=now + interval))
+                    return 0.0
+                except IntegrityError:
+                    row = session.get(ChannelPaceRow, channel, with_for_update=True)
+                    assert row is not None
+            slot = max(now, row.next_at)
+            row.next_at = slot + interval
+            return (slot - now).total_seconds()
+
+    def release_claims(self, owner: str) -> int:
+        """A stopping sender lets go of its `sending` rows: marked ambiguous, so the next drain
+        anywhere looks each one up in Slack at once and sends it only if it is not there."""
+        with self._session.begin() as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.status == "sending", OutboxRow.claimed_by == owner)
+                .values(last_error="released by a stopping sender")
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def give_up(self, row_id: int, reason: str) -> None:
         """A `sending` row whose delivery can never be confirmed: failed, with the reason."""

@@ -198,3 +198,13 @@ class EpisodeRow(Base):
     level: Mapped[str] = mapped_column(String(20))
     job_id: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class ChannelPaceRow(Base):
+    """When each channel may get its next message, shared by every sending process (Slack
+    allows about one message per second per channel, slack.md A9)."""
+
+    __tablename__ = "channel_pace"
+
+    channel: Mapped[str] = mapped_column(String(40), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,4 +1,5 @@
-"""Outbox recovery: the first send attempt, the claiming process, and recovery attempts.
+"""Outbox recovery (the first send attempt, the claiming process, recovery attempts) and the
+per-channel pace that every sending process shares.
 
 Revision ID: 0004
 Revises: 0003
@@ -16,6 +17,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "channel_pace",
+        sa.Column("channel", sa.String(40), primary_key=True),
+        sa.Column("next_at", UtcDateTime(), nullable=False),
+    )
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("first_attempt_at", UtcDateTime(), nullable=True))
         batch.add_column(sa.Column("claimed_by", sa.String(120), nullable=True))
@@ -27,3 +33,4 @@ def downgrade() -> None:
         batch.drop_column("recoveries")
         batch.drop_column("claimed_by")
         batch.drop_column("first_attempt_at")
+    op.drop_table("channel_pace")
