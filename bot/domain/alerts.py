@@ -15,6 +15,7 @@ class AlertKind(StrEnum):
     COST_SPIKE = "cost_spike"
     ERROR_HEAVY = "error_heavy"
     LATENCY_SPIKE = "latency_spike"
+    PASS_RATE_DROP = "pass_rate_drop"
     SIZE_SHIFT = "size_shift"
     NEW_CLUSTER = "new_cluster"
     TRAFFIC_STOPPED = "traffic_stopped"
@@ -34,11 +35,13 @@ class Family(StrEnum):
     ERRORS = "errors"
     SHARE = "share"
     OUTLIERS = "outliers"
+    PASS_RATE = "pass_rate"
 
 
 _FAMILIES = {
     AlertKind.COST_SPIKE: Family.COST,
     AlertKind.LATENCY_SPIKE: Family.LATENCY,
+    AlertKind.PASS_RATE_DROP: Family.PASS_RATE,
     AlertKind.ERROR_HEAVY: Family.ERRORS,
     AlertKind.SIZE_SHIFT: Family.SHARE,
     AlertKind.NEW_CLUSTER: Family.SHARE,

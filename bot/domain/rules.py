@@ -86,6 +86,7 @@ def evaluate_rules(diff: RunDiff, thresholds: Thresholds) -> RuleResult:
         elif heavy is not None:
             still.append(heavy)
         alerts.extend(_size_shift(diff, match, thresholds))
+        alerts.extend(_pass_rate_drop(diff, match, thresholds))
     comparable = _reaches(diff.item_overlap, thresholds.min_run_overlap_pct / 100)
     for cluster in diff.new:
         alerts.extend(_new_cluster(diff, cluster, thresholds, comparable))
@@ -94,6 +95,7 @@ def evaluate_rules(diff: RunDiff, thresholds: Thresholds) -> RuleResult:
             alerts.extend(_vanished_cluster(diff, cluster, thresholds))
     alerts.extend(_outlier_growth(diff, thresholds))
     share_tests = len(diff.matches) + (1 if diff.noise is not None else 0)
+    share_tests += sum(1 for m in diff.matches if _metric(m.current, "pass_rate") is not None)
     alerts = _significant(alerts, share_tests, thresholds)
     alerts.sort(key=alert_order)
     still.sort(key=lambda c: (-(_metric(c, "error_rate") or 0.0), c.cluster_id))
@@ -119,6 +121,7 @@ _OBSERVED_METRICS = (
     ("avg_cost", Family.COST),
     ("avg_latency", Family.LATENCY),
     ("error_rate", Family.ERRORS),
+    ("pass_rate", Family.PASS_RATE),
 )
 
 
@@ -196,6 +199,29 @@ def _size_shift(diff: RunDiff, match: ClusterMatch, t: Thresholds) -> list[Alert
             p_value=p_value,
         )
     ]
+
+
+def _pass_rate_drop(diff: RunDiff, match: ClusterMatch, t: Thresholds) -> list[Alert]:
+    """Evaluation clusters: the share of passing verdicts fell `pass_rate_drop_points`, judged
+    against sampling noise like a share (verdicts are counts of the cluster's evaluations)."""
+    before, after = _metric(match.previous, "pass_rate"), _metric(match.current, "pass_rate")
+    items = (_items(match.previous), _items(match.current))
+    if before is None or after is None or items[0] < t.min_items or items[1] < t.min_items:
+        return []
+    if not _reaches(before - after, t.pass_rate_drop_points / 100):
+        return []
+    p_value = two_proportion_z_test(before, items[0], after, items[1]).p_value
+    severity = _share_severity(before - after, t.pass_rate_drop_points)
+    return [
+        _matched_alert(
+            diff, match, AlertKind.PASS_RATE_DROP, severity, before, after, items, p_value
+        ).model_copy(update={"direction": -1})
+    ]
+
+
+def _items(cluster: Cluster) -> int:
+    count = cluster.metrics.item_count if cluster.metrics is not None else None
+    return count if count is not None else len(cluster.items)
 
 
 def _new_cluster(diff: RunDiff, cluster: Cluster, t: Thresholds, comparable: bool) -> list[Alert]:

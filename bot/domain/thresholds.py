@@ -100,6 +100,12 @@ class Thresholds(Frozen):
         description="New and vanished clusters are only reported when the runs share this "
         "percent of their clustered items; runs further apart can only be matched by title.",
     )
+    pass_rate_drop_points: float = Field(
+        10.0,
+        ge=0.1,
+        le=100,
+        description="Evaluations: fall in a cluster's pass rate, percentage points.",
+    )
     outlier_growth_points: float = Field(
         10.0, ge=0.1, le=100, description="Outlier growth: rise in the noise share, points."
     )

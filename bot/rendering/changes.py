@@ -42,6 +42,8 @@ def describe(alert: Alert) -> str:
             )
         case AlertKind.ERROR_HEAVY:
             return f"Error rate {pct(before)} → {pct(after)}"
+        case AlertKind.PASS_RATE_DROP:
+            return f"Evaluation pass rate {pct(before)} → {pct(after)}"
         case AlertKind.SIZE_SHIFT:
             delta = (after or 0) - (before or 0)
             noun = "Share of new traffic" if alert.fresh else "Share"
@@ -326,6 +328,7 @@ _FAMILY_NAMES = {
     Family.ERRORS: "error rate",
     Family.SHARE: "share of traffic",
     Family.OUTLIERS: "outliers",
+    Family.PASS_RATE: "pass rate",
 }
 
 

@@ -579,3 +579,33 @@ def test_parse_override_pairs_splits_on_spaces_and_commas() -> None:
 def test_thresholds_are_frozen() -> None:
     with pytest.raises(ValueError):
         DEFAULTS.min_items = 3  # type: ignore[misc]
+
+
+# --- evaluations ---------------------------------------------------------------------------
+
+
+def test_an_evaluation_clusters_pass_rate_drop_is_alerted() -> None:
+    diff = matched_diff(make_metrics(pass_rate=0.9), make_metrics(pass_rate=0.6))
+
+    (alert,) = alerts_of(diff, AlertKind.PASS_RATE_DROP)
+
+    assert (alert.before, alert.after, alert.direction) == (0.9, 0.6, -1)
+    assert alert.p_value is not None and alert.p_value < 1e-4
+    assert alert.severity is Severity.WARNING
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "items"),
+    [
+        pytest.param(0.9, 0.85, 100, id="a small drop"),
+        pytest.param(0.9, 0.7, 6, id="too few evaluations"),
+        pytest.param(0.6, 0.9, 100, id="a rise"),
+    ],
+)
+def test_pass_rate_changes_that_are_not_alerted(before: float, after: float, items: int) -> None:
+    diff = matched_diff(
+        make_metrics(pass_rate=before, item_count=items),
+        make_metrics(pass_rate=after, item_count=items),
+    )
+
+    assert alerts_of(diff, AlertKind.PASS_RATE_DROP) == []
