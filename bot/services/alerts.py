@@ -30,10 +30,11 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain.alerts import Alert, AlertKind
 from bot.domain.compare import RunDiff, baseline_reset, diff_runs
-from bot.domain.fresh import Detection, RunSlices, detect, slice_run
+from bot.domain.fresh import Detection, detect
 from bot.domain.lifecycle import Episode, Update, advance
 from bot.domain.models import RunSummary, SeriesKey
 from bot.domain.rules import detect_run_to_run
+from bot.domain.slices import RunSlices, slice_run
 from bot.domain.thresholds import Thresholds
 from bot.rendering.changes import ChangeRenderer
 from bot.services.runs import RunRepository

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bot.domain.alerts import AlertKind, Family, Severity
 from bot.domain.compare import diff_runs
-from bot.domain.fresh import detect, holds, slice_run
+from bot.domain.fresh import detect, holds
+from bot.domain.slices import slice_run
 from bot.domain.thresholds import Thresholds
 from tests.support.daily_runs import Topic, day_runs
 
