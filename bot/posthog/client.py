@@ -1,13 +1,18 @@
 """PostHog client: the HogQL query API, TraceQuery and clustering jobs, over one httpx.Client.
 
-Every request has a timeout and bounded retries (stamina): 429 waits `Retry-After` when PostHog
-sends it, 429 without it, 5xx and transport errors back off exponentially, other 4xx never
-retry. HogQL queries spend from a client-side `QueryBudget` first.
+Every request has a timeout and bounded retries (stamina): 429 waits what PostHog asked for (the
+`Retry-After` header or the "Expected available in N seconds" detail), 429 without a wait, 5xx
+and transport errors back off exponentially, other 4xx never retry. A wait longer than the retry
+window is not retried at all: the client stops sending until PostHog's time (`ThrottleGate`),
+and callers learn when to resume. Each HogQL query spends one unit of its budget, however many
+attempts it takes.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,18 +28,18 @@ from bot.domain.models import (
     RunSummary,
 )
 from bot.posthog import queries
-from bot.posthog.budget import QueryBudget
+from bot.posthog.budget import Budget, QueryBudget
 from bot.posthog.errors import (
-    PostHogAuthError,
-    PostHogBadQuery,
     PostHogBudgetExhausted,
     PostHogError,
     PostHogNotFound,
     PostHogRateLimited,
     PostHogSchemaError,
+    PostHogThrottled,
     PostHogUnavailable,
 )
 from bot.posthog.metrics import ItemMetrics, aggregate_cluster_metrics
+from bot.posthog.responses import raise_for_response
 from bot.posthog.schemas import (
     ClusteringJob,
     JobsPage,
@@ -54,8 +59,8 @@ TRACE_MARGIN = timedelta(days=1)
 
 def _is_transient(error: Exception) -> bool | float:
     """stamina's backoff hook: a float is the wait PostHog asked for."""
-    if isinstance(error, PostHogBudgetExhausted):
-        return False  # our own budget: fail fast, never wait
+    if isinstance(error, PostHogBudgetExhausted | PostHogThrottled):
+        return False  # our own budget, or a wait longer than we retry for: fail fast
     if isinstance(error, PostHogRateLimited):
         return error.retry_after if error.retry_after is not None else True
     return isinstance(error, PostHogUnavailable)
@@ -65,39 +70,56 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers["Retry-After"]))
-    except (KeyError, ValueError):
-        return None
+class ThrottleGate:
+    """Remembers PostHog's long waits: until `resume_at`, nothing is sent. Shared by the
+    clients of one process (PostHog throttles per key, not per caller)."""
 
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._clock = clock
+        self._wall = wall
+        self._until: float | None = None
+        self._resume_at: datetime | None = None
+        self._lock = threading.Lock()
 
-def _detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300]
-    return str(body.get("detail") or body)[:500] if isinstance(body, dict) else str(body)[:300]
+    def close_for(self, seconds: float) -> PostHogThrottled:
+        with self._lock:
+            until = self._clock() + seconds
+            if self._until is None or until > self._until:
+                self._until = until
+                self._resume_at = self._wall() + timedelta(seconds=seconds)
+            return self._error_locked()
 
+    def check(self) -> None:
+        """Raise `PostHogThrottled` while PostHog's wait lasts."""
+        with self._lock:
+            if self._until is None:
+                return
+            if self._clock() >= self._until:
+                self._until = self._resume_at = None
+                return
+            raise self._error_locked()
 
-def raise_for_response(response: httpx.Response, name: str) -> None:
-    """Map PostHog's status codes onto the error tree (errors.py)."""
-    status = response.status_code
-    if status < 400:
-        return
-    detail = _detail(response)
-    if status in (401, 403):
-        raise PostHogAuthError(
-            f"PostHog refused the API key ({status}): {detail}. Check POSTHOG_API_KEY and its "
-            "scopes (query:read, llm_analytics:read)."
+    @property
+    def resume_at(self) -> datetime | None:
+        with self._lock:
+            if self._until is not None and self._clock() >= self._until:
+                self._until = self._resume_at = None
+            return self._resume_at
+
+    def _error_locked(self) -> PostHogThrottled:
+        assert self._until is not None and self._resume_at is not None
+        wait = max(0.0, self._until - self._clock())
+        return PostHogThrottled(
+            f"PostHog is throttling this API key for {wait:.0f} s more; the bot resumes its "
+            f"queries at {self._resume_at:%H:%M:%S} UTC.",
+            retry_after=wait,
+            resume_at=self._resume_at,
         )
-    if status == 404:
-        raise PostHogNotFound(f"PostHog has no such resource ({name}): check POSTHOG_PROJECT_ID")
-    if status == 429:
-        raise PostHogRateLimited(f"PostHog is rate limiting us: {detail}", _retry_after(response))
-    if status >= 500:
-        raise PostHogUnavailable(f"PostHog answered {status} to {name}")
-    raise PostHogBadQuery(f"PostHog rejected {name} ({status}): {detail}")
 
 
 class PostHogClient:
@@ -106,36 +128,46 @@ class PostHogClient:
         http: httpx.Client,
         project_id: int,
         *,
-        budget: QueryBudget | None = None,
+        budget: Budget | None = None,
         attempts: int = 4,
         retry_timeout: float = 30.0,
         on_request: Callable[[str], None] | None = None,
+        gate: ThrottleGate | None = None,
     ) -> None:
         self._http = http
         self._on_request = on_request
         self._base = f"/api/projects/{project_id}"
-        self.budget = budget or QueryBudget(120)
+        self.budget: Budget = budget or QueryBudget(120)
+        self.gate = gate or ThrottleGate()
         self._attempts = attempts
         self._retry_timeout = retry_timeout
         self.requests_sent = 0
+        # The last refusal that stopped work (a spent budget or a long throttle), for callers
+        # that report on a whole cycle.
+        self.stopped_by: PostHogRateLimited | None = None
 
     # -- transport -----------------------------------------------------------------------
 
     def _send(self, method: str, path: str, name: str, **kwargs: Any) -> Any:
-        for attempt in stamina.retry_context(
-            on=_is_transient,
-            attempts=self._attempts,
-            timeout=self._retry_timeout,
-            wait_initial=0.5,
-            wait_max=10.0,
-        ):
-            with attempt:
-                return self._send_once(method, path, name, **kwargs)
+        try:
+            self.gate.check()
+            if name.startswith("hogql:"):
+                self.budget.acquire()  # once per query, however many attempts it takes
+            for attempt in stamina.retry_context(
+                on=_is_transient,
+                attempts=self._attempts,
+                timeout=self._retry_timeout,
+                wait_initial=0.5,
+                wait_max=10.0,
+            ):
+                with attempt:
+                    return self._send_once(method, path, name, **kwargs)
+        except (PostHogBudgetExhausted, PostHogThrottled) as error:
+            self.stopped_by = error
+            raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_once(self, method: str, path: str, name: str, **kwargs: Any) -> Any:
-        if name.startswith("hogql:"):
-            self.budget.acquire()
         self.requests_sent += 1
         if self._on_request is not None:
             self._on_request(name.partition(":")[2] or name)
@@ -144,7 +176,15 @@ class PostHogClient:
         except httpx.TransportError as error:
             logger.warning("posthog.request.failed", extra={"query": name, "error": repr(error)})
             raise PostHogUnavailable(f"PostHog is unreachable ({type(error).__name__})") from error
-        raise_for_response(response, name)
+        try:
+            raise_for_response(response, name)
+        except PostHogRateLimited as error:
+            wait = error.retry_after
+            if wait is not None and wait > self._retry_timeout:
+                # Longer than we retry for: stop asking until PostHog's time has passed.
+                logger.warning("posthog.throttled", extra={"query": name, "wait": wait})
+                raise self.gate.close_for(wait) from error
+            raise
         try:
             return response.json()
         except ValueError as error:
@@ -334,4 +374,4 @@ def _chunks(values: Sequence[str], size: int) -> Iterable[list[str]]:
         yield list(values[start : start + size])
 
 
-__all__ = ["PostHogClient", "PostHogError", "raise_for_response", "run_day"]
+__all__ = ["PostHogClient", "PostHogError", "ThrottleGate", "raise_for_response", "run_day"]

@@ -11,11 +11,19 @@ from rapidfuzz import fuzz
 
 from bot.domain.compare import RunDiff, diff_runs
 from bot.domain.models import Cluster, ClusteringRun, Level, RunSummary
-from bot.posthog.errors import PostHogNotFound
+from bot.posthog.errors import PostHogEndpointInternal, PostHogNotFound
 from bot.posthog.schemas import ClusteringJob, LLMTrace
 from bot.services.errors import CommandError
 from bot.services.runs import RunRepository, pick_latest
-from bot.services.views import ClusterView, ItemDetail, Ranked, RankedList, TraceStep, TraceView
+from bot.services.views import (
+    ClusterView,
+    ItemDetail,
+    JobsView,
+    Ranked,
+    RankedList,
+    TraceStep,
+    TraceView,
+)
 
 DRILLDOWN_ITEMS = 5
 TRACE_STEPS_MAX = 15
@@ -95,8 +103,22 @@ class ClustersService:
             previous, current = current, previous
         return diff_runs(previous, current)
 
-    def jobs(self) -> list[ClusteringJob]:
-        return self.client.list_jobs()
+    def jobs(self) -> JobsView:
+        """PostHog's job list; on versions where that endpoint is internal (403 for personal
+        API keys), the jobs seen in the last 30 days of runs."""
+        try:
+            return JobsView(tuple(self.client.list_jobs()))
+        except PostHogEndpointInternal:
+            seen: dict[tuple[str, str], ClusteringJob] = {}
+            for run in self.runs.recent():
+                key = (run.level.value, run.job_id)
+                if key not in seen:
+                    seen[key] = ClusteringJob(
+                        id=run.job_id or "legacy",
+                        name=run.job_name or f"Default ({run.level.value})",
+                        analysis_level=run.level,
+                    )
+            return JobsView(tuple(seen.values()), from_runs=True)
 
     # -- drilldowns --------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.domain.models import Cluster, ClusteringRun, ClusterItem
+from bot.posthog.schemas import ClusteringJob
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,12 @@ class RankedList:
     metric: str
     level: str | None
     entries: tuple[Ranked, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class JobsView:
+    """The clustering jobs; `from_runs` when PostHog would not list them (the endpoint is
+    internal on older versions) and they were read off the runs instead."""
+
+    jobs: tuple[ClusteringJob, ...]
+    from_runs: bool = False
