@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     Integer,
     String,
     Text,
@@ -158,3 +159,18 @@ class HeartbeatRow(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class QueryBudgetRow(Base):
+    """A token bucket of PostHog queries shared by every process of the deployment.
+
+    `tokens` as of `updated_at` (seconds since the epoch); the bucket refills at
+    `capacity` per hour. See `bot.store.budget`.
+    """
+
+    __tablename__ = "query_budgets"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    capacity: Mapped[float] = mapped_column(Float)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,172 @@
+"""The deployment's query budgets in the database: one token bucket shared by every process,
+atomic on SQLite and PostgreSQL (issue 13 item 5), split between commands and the scheduler,
+with a share per user (issue 12 item 6)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from bot.posthog.budget import CommandBudget, spending_for
+from bot.posthog.errors import PostHogBudgetExhausted
+from bot.store.budget import COMMANDS, SCHEDULER, SharedBudget, user_bucket
+from bot.store.store import Store
+
+
+class WallClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store.from_url(database_url)
+    yield store
+    store.engine.dispose()
+
+
+def test_two_processes_handles_draw_from_one_bucket(store: Store) -> None:
+    clock = WallClock()
+    first = SharedBudget(store.engine, SCHEDULER, 10, clock=clock)
+    second = SharedBudget(store.engine, SCHEDULER, 10, clock=clock)  # another process's view
+    for _ in range(6):
+        first.acquire()
+    for _ in range(4):
+        second.acquire()
+    with pytest.raises(PostHogBudgetExhausted) as error:
+        first.acquire()
+    assert error.value.retry_after == pytest.approx(360)  # 10 an hour: one every 6 minutes
+    assert second.remaining == pytest.approx(0)
+    assert (first.spent, second.spent) == (6, 4)
+
+
+def test_the_bucket_refills_at_its_hourly_rate_up_to_capacity(store: Store) -> None:
+    clock = WallClock()
+    budget = SharedBudget(store.engine, SCHEDULER, 60, clock=clock)
+    for _ in range(60):
+        budget.acquire()
+    clock.now += 120  # two minutes: two queries
+    budget.acquire()
+    budget.acquire()
+    with pytest.raises(PostHogBudgetExhausted):
+        budget.acquire()
+    clock.now += 10 * 3600
+    assert budget.remaining == pytest.approx(60)
+
+
+def test_a_clock_behind_the_last_writer_never_drains_or_overfills(store: Store) -> None:
+    clock = WallClock()
+    ahead = SharedBudget(store.engine, SCHEDULER, 60, clock=clock)
+    ahead.acquire()
+    behind = SharedBudget(store.engine, SCHEDULER, 60, clock=lambda: clock.now - 3600)
+    behind.acquire()
+    assert ahead.remaining == pytest.approx(58)
+
+
+def test_buckets_are_separate_by_name(store: Store) -> None:
+    clock = WallClock()
+    scheduler = SharedBudget(store.engine, SCHEDULER, 2, clock=clock)
+    commands = SharedBudget(store.engine, COMMANDS, 2, clock=clock)
+    commands.acquire()
+    commands.acquire()
+    with pytest.raises(PostHogBudgetExhausted):
+        commands.acquire()
+    scheduler.acquire()  # commands cannot starve the scheduler
+    assert scheduler.remaining == pytest.approx(1)
+
+
+def test_threads_racing_never_overspend(store: Store) -> None:
+    budget_size = 40
+    granted: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        mine = SharedBudget(store.engine, SCHEDULER, budget_size)
+        for _ in range(10):
+            try:
+                mine.acquire()
+            except PostHogBudgetExhausted:
+                continue
+            with lock:
+                granted.append(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]  # 80 attempts for 40
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # The bucket refills at 40/h while the threads run: at most a fraction of one more token.
+    assert len(granted) == budget_size
+
+
+SPENDER = """
+import sys
+from bot.posthog.errors import PostHogBudgetExhausted
+from bot.store.budget import SharedBudget
+from bot.store.store import Store
+store = Store.from_url(sys.argv[1])
+budget = SharedBudget(store.engine, "scheduler", int(sys.argv[2]))
+got = 0
+for _ in range(int(sys.argv[3])):
+    try:
+        budget.acquire()
+        got += 1
+    except PostHogBudgetExhausted:
+        pass
+print(got)
+"""
+
+
+def test_three_processes_spend_one_budget_between_them(database_url: str) -> None:
+    Store.from_url(database_url).engine.dispose()  # migrate once, up front
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", SPENDER, database_url, "30", "25"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], [err for _, err in results]
+    spent = [int(out.strip()) for out, _ in results]
+    assert sum(spent) == 30  # 75 attempts against one budget of 30, not 3 x 30
+
+
+def test_a_user_share_runs_out_before_the_commands_pool(store: Store) -> None:
+    clock = WallClock()
+    pool = SharedBudget(store.engine, COMMANDS, 10, clock=clock)
+    budget = CommandBudget(
+        pool,
+        per_user=lambda user: SharedBudget(
+            store.engine, user_bucket(user), 3, label="Your share", clock=clock
+        ),
+    )
+    with spending_for("U1"):
+        for _ in range(3):
+            budget.acquire()
+        with pytest.raises(PostHogBudgetExhausted, match=r"Your share \(3 per hour\) is spent"):
+            budget.acquire()
+    with spending_for("U2"):
+        budget.acquire()  # another user still gets answers
+    assert pool.remaining == pytest.approx(6)
+
+
+def test_a_spent_pool_gives_the_user_token_back(store: Store) -> None:
+    clock = WallClock()
+    pool = SharedBudget(store.engine, COMMANDS, 1, clock=clock)
+    mine = SharedBudget(store.engine, user_bucket("U1"), 5, clock=clock)
+    budget = CommandBudget(pool, per_user=lambda user: mine)
+    with spending_for("U2"):
+        SharedBudget(store.engine, COMMANDS, 1, clock=clock).acquire()
+    with spending_for("U1"), pytest.raises(PostHogBudgetExhausted):
+        budget.acquire()
+    assert mine.remaining == pytest.approx(5)
