@@ -112,7 +112,7 @@ def test_ingestion_hosts_are_rejected_with_the_api_host_to_use(stack: Stack, hos
 
 
 def test_doctor_shows_the_query_budget_left(stack: Stack) -> None:
-    code, lines = doctor(stack, posthog_query_budget_per_hour=90)
+    _code, lines = doctor(stack, posthog_query_budget_per_hour=90)
     (line,) = [line for line in lines if "PostHog query budget" in line]
     assert line.startswith("✓")
     assert "of 60 left for the scheduler" in line and "of 30 for commands" in line

@@ -170,3 +170,50 @@ def test_a_spent_pool_gives_the_user_token_back(store: Store) -> None:
     with spending_for("U1"), pytest.raises(PostHogBudgetExhausted):
         budget.acquire()
     assert mine.remaining == pytest.approx(5)
+
+
+def test_wiring_gives_commands_and_scheduler_separate_shared_budgets(tmp_path) -> None:
+    import httpx
+
+    from bot.listeners.errors import user_message
+    from bot.settings import Settings
+    from bot.wiring import build_services
+
+    ok = {"results": [], "columns": [], "types": [], "hasMore": False}
+    http = httpx.Client(
+        base_url="https://posthog.test",
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, json=ok)),
+    )
+    settings = Settings(
+        posthog_project_id=2,
+        posthog_api_key="phx_test",
+        slack_bot_token="xoxb-test",
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        posthog_query_budget_per_hour=12,
+        posthog_command_budget_per_hour=4,
+        posthog_user_budget_per_hour=2,
+    )
+    services = build_services(settings, http=http)
+    try:
+        with spending_for("U1"):
+            services.command_posthog.query("SELECT 1 LIMIT 1", {}, name="a")
+            services.command_posthog.query("SELECT 1 LIMIT 1", {}, name="b")
+            with pytest.raises(PostHogBudgetExhausted) as error:
+                services.command_posthog.query("SELECT 1 LIMIT 1", {}, name="c")
+        assert "Your share of the bot's PostHog queries (2 per hour) is spent" in str(error.value)
+        assert user_message(error.value) == str(error.value)
+        assert services.command_posthog.budget.remaining == pytest.approx(2, abs=0.01)
+        assert services.posthog.budget.remaining == pytest.approx(8, abs=0.01)
+        gauges = {
+            line.split()[0]: float(line.split()[1])
+            for line in services.metrics.render().decode().splitlines()
+            if line.startswith("clusters_bot_posthog_query_budget_remaining{")
+        }
+        assert gauges['clusters_bot_posthog_query_budget_remaining{budget="commands"}'] == (
+            pytest.approx(2, abs=0.01)
+        )
+        assert gauges['clusters_bot_posthog_query_budget_remaining{budget="scheduler"}'] == (
+            pytest.approx(8, abs=0.01)
+        )
+    finally:
+        services.close()
