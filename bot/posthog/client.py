@@ -11,6 +11,7 @@ attempts it takes.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -216,27 +217,29 @@ class PostHogClient:
         return [parse_run_summary(row) for row in result.rows()]
 
     def get_run(self, run_id: str) -> ClusteringRun:
-        """One run, bounded to the UTC day in its id as PostHog's UI does (plus a day of
-        slack for emission after midnight)."""
+        """One run by id, whatever the id's format: any id that exists is a run. The day in the
+        id (as PostHog's UI reads it) only narrows the first search, plus a day of slack for
+        emission after midnight; when that day holds nothing, the last 90 days are searched."""
+        now = datetime.now(UTC)
         day = run_day(run_id)
-        if day is None:
-            date_from, date_to = datetime.now(UTC) - RUN_LOOKBACK, datetime.now(UTC)
-        else:
-            date_from, date_to = day, day + timedelta(days=2)
-        result = self.query(
-            queries.GET_RUN,
-            {
-                "events": list(CLUSTER_EVENTS),
-                "run_id": run_id,
-                "date_from": _utc(date_from),
-                "date_to": _utc(date_to),
-            },
-            name="get_run",
-        )
-        row = first(result.rows())
-        if row is None:
-            raise PostHogNotFound(f"No clustering run with id `{run_id}`")
-        return parse_run(row)
+        ranges = [(now - RUN_LOOKBACK, now + TRACE_MARGIN)]
+        if day is not None:
+            ranges.insert(0, (day, day + timedelta(days=2)))
+        for date_from, date_to in ranges:
+            result = self.query(
+                queries.GET_RUN,
+                {
+                    "events": list(CLUSTER_EVENTS),
+                    "run_id": run_id,
+                    "date_from": _utc(date_from),
+                    "date_to": _utc(date_to),
+                },
+                name="get_run",
+            )
+            row = first(result.rows())
+            if row is not None:
+                return parse_run(row)
+        raise PostHogNotFound(f"No clustering run with id `{run_id}`")
 
     def previous_run(self, run: RunSummary) -> ClusteringRun | None:
         """The latest earlier run of the same series (level, job), if any."""
@@ -357,15 +360,22 @@ class PostHogClient:
                 return jobs
 
 
+_ID_DAY = re.compile(r"(?<![0-9])([0-9]{4})-?([0-9]{2})-?([0-9]{2})(?![0-9])")
+
+
 def run_day(run_id: str) -> datetime | None:
-    """The UTC day in a run id: `{team}_{level}_{YYYYMMDD}_{HHMMSS}[_job][_label]`."""
-    parts = run_id.split("_")
-    for index in (2, 1):  # current format, then the older one without a level
-        if len(parts) > index:
-            try:
-                return datetime.strptime(parts[index], "%Y%m%d").replace(tzinfo=UTC)
-            except ValueError:
-                continue
+    """The UTC day a run id names, if any: a hint, never a requirement.
+
+    Formats seen: `{team}_{level}_{YYYYMMDD}_{HHMMSS}[_job][_label]` (current),
+    `{team}_{YYYYMMDD}_{HHMMSS}` (before levels), `team_{team}_{YYYY-MM-DD}T…Z` (the first
+    runs), and evaluation ids with the job before the time. The first valid date wins.
+    """
+    for match in _ID_DAY.finditer(run_id):
+        try:
+            year, month, day = (int(part) for part in match.groups())
+            return datetime(year, month, day, tzinfo=UTC)
+        except ValueError:
+            continue
     return None
 
 
