@@ -58,7 +58,11 @@ class Renderer:
 
     def run_context(self, run: ClusteringRun) -> str:
         return self.text(
-            "run_context.md.j2", run=run, run_link=self.run_link(run), clusters=len(run.clusters)
+            "run_context.md.j2",
+            run=run,
+            run_link=self.run_link(run),
+            clusters=len(run.clusters),
+            computed=any(c.metrics is not None and c.metrics.computed for c in run.clusters),
         )
 
     def cluster_line(self, run: ClusteringRun, cluster: Cluster, rank: str = "") -> str:

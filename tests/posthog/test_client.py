@@ -120,12 +120,13 @@ def test_hostile_run_id_travels_only_as_a_placeholder_value(
     hostile = "2_trace_20260614_001502_x' OR 1=1 --"
     with pytest.raises(PostHogNotFound, match="No clustering run"):
         client.get_run(hostile)
-    (query,) = posthog.hogql_log
-    assert "OR 1=1" not in query
-    assert "OR 1=1" not in " ".join(string_constants(parse_hogql(query)))
-    (request,) = [r for r in posthog.requests if "query" in r.path]
-    assert request.json["query"]["values"]["run_id"] == hostile
-    assert request.json["query"]["modifiers"] == {"convertToProjectTimezone": False}
+    assert len(posthog.hogql_log) == 2  # the day in the id, then the last 90 days
+    for query in posthog.hogql_log:
+        assert "OR 1=1" not in query
+        assert "OR 1=1" not in " ".join(string_constants(parse_hogql(query)))
+    for request in [r for r in posthog.requests if "query" in r.path]:
+        assert request.json["query"]["values"]["run_id"] == hostile
+        assert request.json["query"]["modifiers"] == {"convertToProjectTimezone": False}
 
 
 def test_every_query_has_an_explicit_limit(client: PostHogClient, posthog: LocalPostHog) -> None:
