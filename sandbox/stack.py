@@ -22,6 +22,9 @@ from sandbox.posthog_server import LocalPostHog
 from sandbox.slack_user import SlackUser
 
 ALERT_CHANNEL = "C0ALERTS"
+# Not UTC, as many real projects are: a query that forgets `convertToProjectTimezone: false`
+# reads and returns datetimes shifted, as it would on PostHog.
+PROJECT_TIMEZONE = "Europe/Berlin"
 PROJECT_ID = 1
 API_KEY = "phx_sandbox"
 BOT_TOKEN = "xoxb-sandbox"
@@ -47,7 +50,12 @@ class Stack:
     _thread: threading.Thread | None = field(init=False, default=None)
 
     def start(self) -> Stack:
-        self.posthog = LocalPostHog(project_id=PROJECT_ID, api_key=API_KEY, db_path=self.posthog_db)
+        self.posthog = LocalPostHog(
+            project_id=PROJECT_ID,
+            api_key=API_KEY,
+            db_path=self.posthog_db,
+            timezone=PROJECT_TIMEZONE,
+        )
         self.posthog.start()
         self.slack = FakeSlack(bot_token=BOT_TOKEN).start()
         self.services = build_services(self.settings(), min_post_interval=self.min_post_interval)

@@ -191,8 +191,13 @@ class PostHogClient:
         except ValueError as error:
             raise PostHogUnavailable(f"PostHog sent a broken response to {name}") from error
 
-    def query(self, hogql: str, values: dict[str, Any], *, name: str) -> QueryResult:
-        """Run one HogQL query. `values` fill `{placeholders}`; nothing is spliced."""
+    def query(
+        self, hogql: str, values: dict[str, Any], *, name: str, refresh: str = "blocking"
+    ) -> QueryResult:
+        """Run one HogQL query. `values` fill `{placeholders}`; nothing is spliced.
+
+        `refresh="blocking"` lets PostHog answer from its result cache while that is fresh
+        (hours, for HogQL); `force_blocking` where a cached answer could hide something new."""
         body = {
             "query": {
                 "kind": "HogQLQuery",
@@ -200,7 +205,7 @@ class PostHogClient:
                 "values": values,
                 "modifiers": {"convertToProjectTimezone": False},
             },
-            "refresh": "blocking",
+            "refresh": refresh,
             "name": f"clusters_bot_{name}",
         }
         return parse_rows(self._send("POST", "/query/", f"hogql:{name}", json=body), name)
@@ -213,6 +218,7 @@ class PostHogClient:
             queries.LIST_RUNS,
             {"events": list(CLUSTER_EVENTS), "since": _utc(since), "limit": limit},
             name="list_runs",
+            refresh="force_blocking",  # PostHog's cache must never hide a new run
         )
         return [parse_run_summary(row) for row in result.rows()]
 

@@ -36,7 +36,8 @@ class QueryResult(BaseModel):
 
     columns: list[str]
     results: list[list[Any]]
-    has_more: bool = Field(default=False, alias="hasMore")
+    # PostHog sets hasMore only for queries without a LIMIT of their own; null otherwise.
+    has_more: bool | None = Field(default=None, alias="hasMore")
 
     def rows(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=False)) for row in self.results]
