@@ -43,6 +43,7 @@ from bot.posthog.metrics import ItemMetrics, aggregate_cluster_metrics
 from bot.posthog.responses import raise_for_response
 from bot.posthog.schemas import (
     ClusteringJob,
+    EvaluationTarget,
     JobsPage,
     LLMTrace,
     QueryResult,
@@ -317,6 +318,30 @@ class PostHogClient:
             name=f"{level.value}_item_details",
         )
         return {str(row["item_id"]): row for row in result.rows()}
+
+    def evaluation_targets(
+        self, item_ids: Sequence[str], window: tuple[datetime, datetime]
+    ) -> dict[str, EvaluationTarget]:
+        """What each `$ai_evaluation` judged: its trace and target generation, in one query.
+        Evaluations whose trace is unknown are left out (PostHog's UI hides their links)."""
+        if not item_ids:
+            return {}
+        result = self.query(
+            queries.EVALUATION_TARGETS,
+            {
+                "item_ids": list(dict.fromkeys(item_ids)),
+                "date_from": _utc(window[0]),
+                "date_to": _utc(window[1]),
+                "limit": len(item_ids) + 1,
+            },
+            name="evaluation_targets",
+        )
+        found = {}
+        for row in result.rows():
+            target = EvaluationTarget.from_row(row)
+            if target is not None:
+                found[target.evaluation_id] = target
+        return found
 
     # -- traces and jobs -----------------------------------------------------------------
 

@@ -10,10 +10,21 @@ from bot.posthog.schemas import ClusteringJob
 
 
 @dataclass(frozen=True)
+class TraceTarget:
+    """Where an item's link and Details button lead: a trace, and the event in it to open."""
+
+    trace_id: str
+    at: datetime | None = None
+    event: str | None = None
+
+
+@dataclass(frozen=True)
 class ItemDetail:
-    """One representative item of a cluster, as a drilldown line shows it."""
+    """One representative item of a cluster, as a drilldown line shows it. `target` is None
+    when the item leads to no trace (an evaluation PostHog could not join to its trace)."""
 
     item: ClusterItem
+    target: TraceTarget | None = None
     summary_title: str | None = None
     model: str | None = None
     cost: float | None = None
