@@ -74,6 +74,7 @@ class Stack:
             "posthog_project_id": PROJECT_ID,
             "posthog_api_key": API_KEY,
             "posthog_query_budget_per_hour": 10_000,
+            "posthog_user_budget_per_hour": 1_000,  # demo and test users ask a lot
             "slack_bot_token": BOT_TOKEN,
             "slack_signing_secret": self.signing_secret,
             "slack_api_url": self.slack.api_url,

@@ -161,11 +161,9 @@ def test_the_alert_job_skips_a_cycle_while_throttled_and_logs_when_it_resumes(
     with pytest.raises(PostHogThrottled):
         ask(client)
     cycles: list[int] = []
-    alerts = SimpleNamespace(
-        runs=SimpleNamespace(client=client), run_cycle=lambda: cycles.append(1)
-    )
+    alerts = SimpleNamespace(run_cycle=lambda: cycles.append(1))
     with caplog.at_level(logging.WARNING):
-        check_runs_job(alerts)  # type: ignore[arg-type]
+        check_runs_job(alerts, client)  # type: ignore[arg-type]
     assert cycles == []
     (record,) = [r for r in caplog.records if r.message == "alerts.cycle.postponed"]
     assert record.resume_at == (clock.wall + timedelta(seconds=1800)).isoformat()  # type: ignore[attr-defined]
@@ -182,9 +180,9 @@ def test_the_alert_job_reports_a_cycle_cut_short_by_a_throttle(
         except PostHogThrottled:
             pass
 
-    alerts = SimpleNamespace(runs=SimpleNamespace(client=client), run_cycle=cycle)
+    alerts = SimpleNamespace(run_cycle=cycle)
     with caplog.at_level(logging.WARNING):
-        check_runs_job(alerts)  # type: ignore[arg-type]
+        check_runs_job(alerts, client)  # type: ignore[arg-type]
     (record,) = [r for r in caplog.records if r.message == "alerts.cycle.cut_short"]
     assert "resumes its queries at" in record.reason  # type: ignore[attr-defined]
 
@@ -288,3 +286,17 @@ def test_request_bodies_are_json_with_placeholders() -> None:
     make_client(script).query("SELECT {x} LIMIT 1", {"x": "a'b"}, name="probe")
     sent = json.loads(script.requests[0].content)
     assert sent["query"]["values"] == {"x": "a'b"}
+
+
+def test_the_scheduler_gives_the_alert_job_its_posthog_client() -> None:
+    from jobs.schedule import CHECK_RUNS_JOB_ID, build_scheduler
+
+    client = make_client(Script((200, OK, {})))
+    services = SimpleNamespace(
+        settings=SimpleNamespace(poll_interval_seconds=600),
+        alerts=SimpleNamespace(run_cycle=lambda: None),
+        posthog=client,
+        notifier=SimpleNamespace(deliver=lambda: None),
+    )
+    job = build_scheduler(services, background=True).get_job(CHECK_RUNS_JOB_ID)  # type: ignore[arg-type]
+    assert job.kwargs == {"posthog": client}
