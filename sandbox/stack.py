@@ -87,8 +87,11 @@ class Stack:
         return Settings(_env_file=None, **values)
 
     def environment(self, database_url: str, **overrides: str) -> dict[str, str]:
-        """Environment variables that point a `clusters-bot` process at these stand-ins."""
+        """Environment variables that point a `clusters-bot` process at these stand-ins (and at
+        the same code as this process, when PYTHONPATH chooses it)."""
+        inherited = {name: os.environ[name] for name in ("PYTHONPATH",) if os.environ.get(name)}
         return {
+            **inherited,
             "PATH": os.environ.get("PATH", ""),
             "HOME": os.environ.get("HOME", "/tmp"),
             "POSTHOG_HOST": self.posthog.url,
