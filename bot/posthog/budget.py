@@ -1,13 +1,14 @@
-"""Query budgets: token buckets the bot spends from before each HogQL query.
+"""Query budgets: what the bot spends from before each HogQL query.
 
 PostHog may allow as few as 120 HogQL queries per hour per key, shared with everything else the
 key does (reference/posthog.md 3.5). The bot spends from its own, smaller-or-equal budget and
 fails fast with `PostHogBudgetExhausted` instead of queueing or hanging.
 
-`QueryBudget` lives in one process (tests, the sandbox). A deployment keeps its buckets in the
-database (`bot.store.budget.SharedBudget`) so every process draws from the same ones, split in
-two: the scheduler's and the commands', and each user's share of the commands' (`CommandBudget`),
-so no one can starve the alert cycle with `/clusters`.
+`QueryBudget`, a token bucket, lives in one process (tests, tools). A deployment keeps its
+budgets in the database (`bot.store.budget.SharedBudget`, a sliding hour as PostHog counts) so
+every process draws from the same ones, split in two: the scheduler's and the commands', and
+each user's share of the commands' (`CommandBudget`), so no one can starve the alert cycle with
+`/clusters`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
 """PostHog query budgets kept in the database, so every process of a deployment draws from the
-same token buckets (web, socket and scheduler processes, and their replicas).
+same ones (web, socket and scheduler processes, and their replicas).
 
-One conditional UPDATE refills and spends in a single statement, so a spend is atomic on both
-engines: SQLite serialises writers on the file, and PostgreSQL re-checks the WHERE clause on the
-newest row version when two transactions race for the same row (READ COMMITTED). No process
-ever holds a lock while it talks to PostHog.
+A budget allows `per_hour` queries in any hour: a sliding window, as PostHog's own throttles
+count (DRF's `SimpleRateThrottle` keeps the times of the last hour's requests). A token bucket
+would let a full bucket and an hour of refill through in the same hour, twice the quota.
+
+Each spend is one short transaction: it first updates the budget's row, which serialises spends
+of that budget (PostgreSQL locks the row until commit; SQLite takes its write lock), then counts
+the last hour's spends and records one if there is room. No process holds a lock while it talks
+to PostHog.
 """
 
 from __future__ import annotations
@@ -12,16 +16,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, Engine, case, insert, literal, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.posthog.budget import exhausted
-from bot.store.schema import QueryBudgetRow
+from bot.store.schema import QueryBudgetRow, QuerySpendRow
 
 SCHEDULER = "scheduler"
 COMMANDS = "commands"
+WINDOW = 3600.0
 
 B = QueryBudgetRow
+S = QuerySpendRow
 
 
 def user_bucket(user: str) -> str:
@@ -29,7 +35,7 @@ def user_bucket(user: str) -> str:
 
 
 class SharedBudget:
-    """A token bucket row: `per_hour` queries an hour, refilled continuously."""
+    """`per_hour` queries in any hour, shared by every handle with the same `name`."""
 
     def __init__(
         self,
@@ -39,22 +45,16 @@ class SharedBudget:
         *,
         label: str = "The bot's PostHog query budget",
         clock: Callable[[], float] = time.time,
+        window: float = WINDOW,
     ) -> None:
         self.engine = engine
         self.name = name
         self.capacity = float(per_hour)
         self.label = label
-        self._rate = per_hour / 3600.0
         self._clock = clock
+        self._window = window
         self.spent = 0
         self._ensured = False
-
-    def _level(self, now: float) -> ColumnElement[float]:
-        """SQL for the bucket's level at `now`: refilled, capped at capacity (clock skew between
-        processes never drains it)."""
-        elapsed = case((B.updated_at < now, literal(now) - B.updated_at), else_=0.0)
-        filled = B.tokens + elapsed * self._rate
-        return case((filled > self.capacity, self.capacity), else_=filled)
 
     def _ensure(self) -> None:
         if self._ensured:
@@ -66,52 +66,54 @@ class SharedBudget:
                     with connection.begin_nested():
                         connection.execute(
                             insert(B).values(
-                                name=self.name,
-                                capacity=self.capacity,
-                                tokens=self.capacity,
-                                updated_at=self._clock(),
+                                name=self.name, capacity=self.capacity, updated_at=self._clock()
                             )
                         )
                 except IntegrityError:
                     pass  # another process created it first
         self._ensured = True
 
-    def _take(self, amount: float) -> bool:
-        """Spend `amount` (negative: give back) if the bucket holds it; atomic."""
-        self._ensure()
-        now = self._clock()
-        level = self._level(now)
-        tokens: ColumnElement[float] = level - amount
-        if amount < 0:
-            tokens = case((tokens > self.capacity, self.capacity), else_=tokens)
-        statement = (
-            update(B)
-            .where(B.name == self.name)
-            .values(
-                tokens=tokens,
-                updated_at=case((B.updated_at < now, now), else_=B.updated_at),
-                capacity=self.capacity,
-            )
-        )
-        if amount > 0:
-            statement = statement.where(level >= amount)
-        with self.engine.begin() as connection:
-            return bool(connection.execute(statement).rowcount)
+    def _used(self, now: float) -> tuple[int, float | None]:
+        """Spends in the window ending `now`, and the oldest of them."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(func.count(), func.min(S.at)).where(
+                    S.name == self.name, S.at > now - self._window
+                )
+            ).one()
+        return int(row[0]), row[1]
 
     @property
     def remaining(self) -> float:
         self._ensure()
-        with self.engine.connect() as connection:
-            value = connection.scalar(select(self._level(self._clock())).where(B.name == self.name))
-        return float(value if value is not None else self.capacity)
+        used, _ = self._used(self._clock())
+        return max(self.capacity - used, 0.0)
 
     def acquire(self) -> None:
-        if self._take(1.0):
-            self.spent += 1
-            return
-        left = self.remaining
-        raise exhausted(self.label, self.capacity, max(1 - left, 0.0) / self._rate)
+        self._ensure()
+        now = self._clock()
+        with self.engine.begin() as connection:
+            # The lock: every spend of this budget passes through this row, one at a time.
+            connection.execute(
+                update(B).where(B.name == self.name).values(capacity=self.capacity, updated_at=now)
+            )
+            connection.execute(delete(S).where(S.name == self.name, S.at <= now - self._window))
+            used, oldest = connection.execute(
+                select(func.count(), func.min(S.at)).where(S.name == self.name)
+            ).one()
+            if used < self.capacity:
+                connection.execute(insert(S).values(name=self.name, at=now))
+                self.spent += 1
+                return
+        wait = (oldest or now) + self._window - now
+        raise exhausted(self.label, self.capacity, max(wait, 1.0))
 
     def refund(self) -> None:
-        self._take(-1.0)
-        self.spent -= 1
+        """Forget the newest spend (acquired, never sent)."""
+        with self.engine.begin() as connection:
+            newest = connection.scalar(
+                select(S.id).where(S.name == self.name).order_by(S.at.desc(), S.id.desc()).limit(1)
+            )
+            if newest is not None:
+                connection.execute(delete(S).where(S.id == newest))
+                self.spent -= 1

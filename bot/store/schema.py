@@ -162,15 +162,22 @@ class HeartbeatRow(Base):
 
 
 class QueryBudgetRow(Base):
-    """A token bucket of PostHog queries shared by every process of the deployment.
-
-    `tokens` as of `updated_at` (seconds since the epoch); the bucket refills at
-    `capacity` per hour. See `bot.store.budget`.
-    """
+    """One PostHog query budget shared by every process of the deployment: the row each spend
+    locks, so spends of one budget happen one at a time (see `bot.store.budget`)."""
 
     __tablename__ = "query_budgets"
 
     name: Mapped[str] = mapped_column(String(120), primary_key=True)
     capacity: Mapped[float] = mapped_column(Float)
-    tokens: Mapped[float] = mapped_column(Float)
-    updated_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch
+
+
+class QuerySpendRow(Base):
+    """One query spent from a budget, at `at` (seconds since the epoch); rows older than the
+    window are deleted as budgets are spent."""
+
+    __tablename__ = "query_spends"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120), index=True)
+    at: Mapped[float] = mapped_column(Float, index=True)

@@ -1,6 +1,6 @@
-"""The deployment's query budgets in the database: one token bucket shared by every process,
-atomic on SQLite and PostgreSQL (issue 13 item 5), split between commands and the scheduler,
-with a share per user (issue 12 item 6)."""
+"""The deployment's query budgets in the database: one budget shared by every process, atomic on
+SQLite and PostgreSQL (issue 13 item 5), split between commands and the scheduler, with a share
+per user (issue 12 item 6). A budget counts a sliding hour, as PostHog's throttles do."""
 
 from __future__ import annotations
 
@@ -42,30 +42,37 @@ def test_two_processes_handles_draw_from_one_bucket(store: Store) -> None:
         second.acquire()
     with pytest.raises(PostHogBudgetExhausted) as error:
         first.acquire()
-    assert error.value.retry_after == pytest.approx(360)  # 10 an hour: one every 6 minutes
+    assert error.value.retry_after == pytest.approx(3600)  # the oldest spend leaves the hour
     assert second.remaining == pytest.approx(0)
     assert (first.spent, second.spent) == (6, 4)
 
 
-def test_the_bucket_refills_at_its_hourly_rate_up_to_capacity(store: Store) -> None:
+def test_no_more_than_the_budget_in_any_hour_as_posthog_counts(store: Store) -> None:
     clock = WallClock()
     budget = SharedBudget(store.engine, SCHEDULER, 60, clock=clock)
-    for _ in range(60):
+    for _ in range(30):
         budget.acquire()
-    clock.now += 120  # two minutes: two queries
-    budget.acquire()
-    budget.acquire()
+    clock.now += 1800
+    for _ in range(30):
+        budget.acquire()
+    clock.now += 120  # a token bucket would have refilled two by now: PostHog would not
+    with pytest.raises(PostHogBudgetExhausted) as error:
+        budget.acquire()
+    assert error.value.retry_after == pytest.approx(3600 - 1920)
+    clock.now += 3600 - 1920 + 1  # the first 30 have left the hour
+    assert budget.remaining == pytest.approx(30)
+    for _ in range(30):
+        budget.acquire()
     with pytest.raises(PostHogBudgetExhausted):
         budget.acquire()
-    clock.now += 10 * 3600
-    assert budget.remaining == pytest.approx(60)
 
 
-def test_a_clock_behind_the_last_writer_never_drains_or_overfills(store: Store) -> None:
+def test_a_clock_a_little_behind_still_counts_the_others_spends(store: Store) -> None:
     clock = WallClock()
     ahead = SharedBudget(store.engine, SCHEDULER, 60, clock=clock)
     ahead.acquire()
-    behind = SharedBudget(store.engine, SCHEDULER, 60, clock=lambda: clock.now - 3600)
+    behind = SharedBudget(store.engine, SCHEDULER, 60, clock=lambda: clock.now - 10)
+    assert behind.remaining == pytest.approx(59)
     behind.acquire()
     assert ahead.remaining == pytest.approx(58)
 
@@ -102,7 +109,6 @@ def test_threads_racing_never_overspend(store: Store) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    # The bucket refills at 40/h while the threads run: at most a fraction of one more token.
     assert len(granted) == budget_size
 
 

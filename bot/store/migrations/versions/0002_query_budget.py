@@ -1,4 +1,4 @@
-"""Query budgets shared by every process: one token bucket per name.
+"""Query budgets shared by every process: a lock row per budget and a log of spends.
 
 Revision ID: 0002
 Revises: 0001
@@ -18,10 +18,16 @@ def upgrade() -> None:
         "query_budgets",
         sa.Column("name", sa.String(120), primary_key=True),
         sa.Column("capacity", sa.Float(), nullable=False),
-        sa.Column("tokens", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
+    )
+    op.create_table(
+        "query_spends",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(120), nullable=False, index=True),
+        sa.Column("at", sa.Float(), nullable=False, index=True),
     )
 
 
 def downgrade() -> None:
+    op.drop_table("query_spends")
     op.drop_table("query_budgets")
