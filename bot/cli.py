@@ -119,6 +119,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 
     services = build_services(settings)
     try:
+        services.posthog.gate.check()  # PostHog asked us to wait: say until when, send nothing
         report = services.alerts.run_cycle(dry_run=args.dry_run)
     except PostHogError as error:
         print(f"clusters-bot: PostHog: {error}", file=sys.stderr)
@@ -139,6 +140,11 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
         + (f", sent {delivery.sent}, failed {len(delivery.failed)}" if delivery else "")
         + f", PostHog queries {services.posthog.budget.spent}"
     )
+    stopped = services.posthog.stopped_by
+    if stopped is not None:
+        # Some series were not processed; the next cycle picks them up.
+        print(f"clusters-bot: cycle cut short: {stopped}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_FAILED if delivery and delivery.failed else EXIT_OK
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.posthog.errors import (
     PostHogAuthError,
+    PostHogEndpointInternal,
     PostHogError,
     PostHogNotFound,
     PostHogUnavailable,
@@ -33,8 +35,40 @@ class Check:
     detail: str
 
 
+def ingestion_host_problem(host: str) -> str | None:
+    """PostHog's ingestion hosts (`us.i.posthog.com`, `eu.i.posthog.com`, …) take events but do
+    not serve the private API the bot reads (reference/posthog.md 3.1)."""
+    name = (urlsplit(host).hostname or "").lower()
+    if not name.endswith(".i.posthog.com"):
+        return None
+    region = name.removesuffix(".i.posthog.com")
+    return (
+        f"{name} is a PostHog ingestion host: it takes events but does not serve the query API. "
+        f"Fix: set POSTHOG_HOST to https://{region}.posthog.com."
+    )
+
+
+def _budget_check(services: Services) -> Check:
+    settings = services.settings
+    try:
+        scheduler = services.posthog.budget.remaining
+        commands = services.command_posthog.budget.remaining
+    except Exception as error:  # the budgets live in the database
+        return Check("PostHog query budget", False, f"unreadable ({type(error).__name__})")
+    return Check(
+        "PostHog query budget",
+        True,
+        f"{scheduler:.0f} of {settings.scheduler_budget} left for the scheduler and "
+        f"{commands:.0f} of {settings.command_budget} for commands (per hour, shared by every "
+        f"process; {settings.posthog_user_budget_per_hour} per user)",
+    )
+
+
 def _posthog_checks(services: Services) -> list[Check]:
     client = services.posthog
+    problem = ingestion_host_problem(str(services.settings.posthog_host))
+    if problem is not None:
+        return [Check("PostHog host", False, problem)]
     checks = []
     try:
         runs = client.list_runs(datetime.now(UTC) - timedelta(days=14), limit=50)
@@ -77,6 +111,15 @@ def _posthog_checks(services: Services) -> list[Check]:
     try:
         jobs = client.list_jobs()
         checks.append(Check("Clustering jobs", True, f"{len(jobs)} jobs readable"))
+    except PostHogEndpointInternal:
+        checks.append(
+            Check(
+                "Clustering jobs",
+                True,
+                "this PostHog version keeps the clustering-jobs endpoint internal (no personal "
+                "API key may read it); the bot lists the jobs seen in runs instead.",
+            )
+        )
     except PostHogAuthError:
         checks.append(
             Check(
@@ -88,6 +131,7 @@ def _posthog_checks(services: Services) -> list[Check]:
         )
     except PostHogError as error:
         checks.append(Check("Clustering jobs", False, str(error)))
+    checks.append(_budget_check(services))
     return checks
 
 

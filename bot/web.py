@@ -40,7 +40,11 @@ def health(services: Services) -> tuple[int, dict[str, Any]]:
             "last_cycle": beat[0].isoformat(),
             "age_seconds": round(age, 1),
         }
-    checks["posthog_queries_left"] = int(services.posthog.budget.remaining)
+    try:
+        checks["posthog_queries_left"] = int(services.posthog.budget.remaining)
+        checks["posthog_command_queries_left"] = int(services.command_posthog.budget.remaining)
+    except Exception as error:  # the budgets live in the database
+        checks["posthog_queries_left"] = f"error: {type(error).__name__}"
     ok = checks["database"] == "ok"
     return (200 if ok else 503), {"status": "ok" if ok else "failing", **checks}
 

@@ -22,6 +22,9 @@ from sandbox.posthog_server import LocalPostHog
 from sandbox.slack_user import SlackUser
 
 ALERT_CHANNEL = "C0ALERTS"
+# Not UTC, as many real projects are: a query that forgets `convertToProjectTimezone: false`
+# reads and returns datetimes shifted, as it would on PostHog.
+PROJECT_TIMEZONE = "Europe/Berlin"
 PROJECT_ID = 1
 API_KEY = "phx_sandbox"
 BOT_TOKEN = "xoxb-sandbox"
@@ -47,7 +50,12 @@ class Stack:
     _thread: threading.Thread | None = field(init=False, default=None)
 
     def start(self) -> Stack:
-        self.posthog = LocalPostHog(project_id=PROJECT_ID, api_key=API_KEY, db_path=self.posthog_db)
+        self.posthog = LocalPostHog(
+            project_id=PROJECT_ID,
+            api_key=API_KEY,
+            db_path=self.posthog_db,
+            timezone=PROJECT_TIMEZONE,
+        )
         self.posthog.start()
         self.slack = FakeSlack(bot_token=BOT_TOKEN).start()
         self.services = build_services(self.settings(), min_post_interval=self.min_post_interval)
@@ -66,6 +74,7 @@ class Stack:
             "posthog_project_id": PROJECT_ID,
             "posthog_api_key": API_KEY,
             "posthog_query_budget_per_hour": 10_000,
+            "posthog_user_budget_per_hour": 1_000,  # demo and test users ask a lot
             "slack_bot_token": BOT_TOKEN,
             "slack_signing_secret": self.signing_secret,
             "slack_api_url": self.slack.api_url,
@@ -78,8 +87,11 @@ class Stack:
         return Settings(_env_file=None, **values)
 
     def environment(self, database_url: str, **overrides: str) -> dict[str, str]:
-        """Environment variables that point a `clusters-bot` process at these stand-ins."""
+        """Environment variables that point a `clusters-bot` process at these stand-ins (and at
+        the same code as this process, when PYTHONPATH chooses it)."""
+        inherited = {name: os.environ[name] for name in ("PYTHONPATH",) if os.environ.get(name)}
         return {
+            **inherited,
             "PATH": os.environ.get("PATH", ""),
             "HOME": os.environ.get("HOME", "/tmp"),
             "POSTHOG_HOST": self.posthog.url,

@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 
 from bot.commands import parse_clusters_command
 from bot.listeners.answer import Asker, answer, is_admin
+from bot.posthog.budget import spending_for
 from bot.rendering.message import Message
 from bot.services.errors import NotAllowed
 from bot.slack.escape import SafeMrkdwn
@@ -63,7 +64,8 @@ def handle_traces_action(
 ) -> None:
     ack()
     ref = ClusterRef.model_validate_json(action["value"])
-    view = services.clusters.cluster_items(ref.run_id, ref.cluster_id)
+    with spending_for(body["user"]["id"]):
+        view = services.clusters.cluster_items(ref.run_id, ref.cluster_id)
     reply(place_of(body), services.drilldown.traces(view), client, respond)
 
 
@@ -77,7 +79,8 @@ def handle_trace_details_action(
 ) -> None:
     ack()
     ref = TraceRef.model_validate_json(action["value"])
-    view = services.clusters.trace(ref.trace_id, ref.at, ref.event)
+    with spending_for(body["user"]["id"]):
+        view = services.clusters.trace(ref.trace_id, ref.at, ref.event)
     reply(place_of(body), services.drilldown.trace(view), client, respond)
 
 

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.commands import help_lines
 from bot.commands import parsed as cmd
+from bot.posthog.budget import spending_for
 from bot.rendering.message import Message
 from bot.services.errors import NotAllowed
 from bot.wiring import Services
@@ -47,7 +48,8 @@ def answer(parsed: Any, asker: Asker, services: Services, client: WebClient) -> 
             " to change settings. Anyone can read them."
         )
     handler = HANDLERS.get(type(parsed), _help)
-    return handler(parsed, asker, services)
+    with spending_for(asker.user):  # PostHog queries count against this user's share
+        return handler(parsed, asker, services)
 
 
 def _help(parsed: Any, asker: Asker, services: Services) -> Message:

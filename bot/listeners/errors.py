@@ -13,6 +13,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.posthog.errors import (
     PostHogAuthError,
+    PostHogBadQuery,
+    PostHogBudgetExhausted,
     PostHogNotFound,
     PostHogRateLimited,
     PostHogUnavailable,
@@ -34,6 +36,8 @@ def user_message(error: Exception) -> str | None:
     """What to tell the user about a known failure; None for a bug."""
     if isinstance(error, CommandError | PostHogNotFound):
         return str(error)
+    if isinstance(error, PostHogBudgetExhausted | PostHogBadQuery):
+        return str(error)  # worded for the user: which budget, or what PostHog said
     if isinstance(error, PostHogRateLimited):
         wait = f" Try again in {error.retry_after:.0f} s." if error.retry_after else ""
         return f"PostHog is rate limiting the bot's queries right now.{wait}"

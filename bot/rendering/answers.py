@@ -16,7 +16,7 @@ from bot.posthog.schemas import ClusteringJob
 from bot.posthog.urls import PostHogUrls
 from bot.rendering import blocks as bk
 from bot.rendering.message import Message
-from bot.services.views import ClusterView, RankedList
+from bot.services.views import ClusterView, JobsView, RankedList
 from bot.slack.escape import SafeMrkdwn, clean_inline, escape_mrkdwn, link
 from bot.slack.ids import ActionId, ClusterRef, RunRef, ShareRef
 
@@ -58,7 +58,11 @@ class Renderer:
 
     def run_context(self, run: ClusteringRun) -> str:
         return self.text(
-            "run_context.md.j2", run=run, run_link=self.run_link(run), clusters=len(run.clusters)
+            "run_context.md.j2",
+            run=run,
+            run_link=self.run_link(run),
+            clusters=len(run.clusters),
+            computed=any(c.metrics is not None and c.metrics.computed for c in run.clusters),
         )
 
     def cluster_line(self, run: ClusteringRun, cluster: Cluster, rank: str = "") -> str:
@@ -189,8 +193,13 @@ class Renderer:
         )
         return bk.finish(blocks, f"Top clusters by {ranked.metric}{level}")
 
-    def jobs(self, jobs: Sequence[ClusteringJob]) -> Message:
-        blocks = [bk.header("Clustering jobs"), bk.section(self.text("jobs.md.j2", jobs=jobs))]
+    def jobs(self, listing: JobsView | Sequence[ClusteringJob]) -> Message:
+        view = listing if isinstance(listing, JobsView) else JobsView(tuple(listing))
+        jobs = view.jobs
+        blocks = [
+            bk.header("Clustering jobs"),
+            bk.section(self.text("jobs.md.j2", jobs=jobs, from_runs=view.from_runs)),
+        ]
         blocks.append(bk.context(str(link(self.urls.clusters(), "Clusters in PostHog"))))
         return bk.finish(blocks, f"{len(jobs)} clustering jobs")
 

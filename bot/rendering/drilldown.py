@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from bot.domain.models import Level
 from bot.rendering import blocks as bk
 from bot.rendering.answers import Renderer
 from bot.rendering.message import Message
-from bot.services.views import ClusterView, TraceView
+from bot.services.views import ClusterView, TraceTarget, TraceView
 from bot.slack.escape import clean_inline, escape_mrkdwn, link, truncate
 from bot.slack.ids import ActionId, TraceRef
 
@@ -21,18 +22,32 @@ class DrilldownRenderer:
     def traces(self, view: ClusterView) -> Message:
         run, cluster = view.run, view.cluster
         which = "most anomalous" if cluster.is_noise else "most representative"
+        kind = "evaluations" if run.level is Level.EVALUATION else "traces"
+        numbers = run.level is not Level.EVALUATION  # an evaluation's cost is the judge's
         blocks = [
             bk.section(
-                f"The {len(view.items)} {which} traces of "
+                f"The {len(view.items)} {which} {kind} of "
                 f"*{self.r.title_link(run.run_id, cluster)}*"
             )
         ]
         for index, detail in enumerate(view.items):
-            item = detail.item
-            url = self.r.urls.trace(item.trace_id, item.timestamp, item.generation_id)
-            label = clean_inline(detail.summary_title or item.trace_id, 90)
-            text = self.r.text("trace_line.md.j2", detail=detail, trace_link=link(url, label))
-            ref = TraceRef(trace_id=item.trace_id, at=item.timestamp, event=item.generation_id)
+            target = detail.target
+            if target is None and run.level is not Level.EVALUATION:
+                item = detail.item
+                target = TraceTarget(item.trace_id, item.timestamp, item.generation_id)
+            if target is None:  # never link an evaluation uuid as if it were a trace
+                label = clean_inline(detail.summary_title or "Unknown item", 90)
+                text = self.r.text(
+                    "trace_line.md.j2", detail=detail, trace_link=label, numbers=numbers
+                )
+                blocks.append(bk.section(text))
+                continue
+            url = self.r.urls.trace(target.trace_id, target.at, target.event)
+            label = clean_inline(detail.summary_title or target.trace_id, 90)
+            text = self.r.text(
+                "trace_line.md.j2", detail=detail, trace_link=link(url, label), numbers=numbers
+            )
+            ref = TraceRef(trace_id=target.trace_id, at=target.at, event=target.event)
             blocks.append(
                 bk.section(
                     text,

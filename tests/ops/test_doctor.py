@@ -100,3 +100,19 @@ def test_unreachable_database(stack: Stack, tmp_path: Path) -> None:
     settings = stack.settings(database_url="sqlite:////nonexistent-dir/x/bot.db")
     assert run_doctor(settings, out=lines.append) == 1
     assert lines[0].startswith("✗ Database") and "DATABASE_URL" in lines[0]
+
+
+@pytest.mark.parametrize("host", ["https://us.i.posthog.com", "https://eu.i.posthog.com/"])
+def test_ingestion_hosts_are_rejected_with_the_api_host_to_use(stack: Stack, host: str) -> None:
+    code, lines = doctor(stack, posthog_host=host)
+    assert code == 1
+    region = host.split("//")[1].split(".")[0]
+    (line,) = [line for line in lines if line.startswith("✗ PostHog host")]
+    assert "ingestion host" in line and f"https://{region}.posthog.com" in line
+
+
+def test_doctor_shows_the_query_budget_left(stack: Stack) -> None:
+    _code, lines = doctor(stack, posthog_query_budget_per_hour=90)
+    (line,) = [line for line in lines if "PostHog query budget" in line]
+    assert line.startswith("✓")
+    assert "of 60 left for the scheduler" in line and "of 30 for commands" in line
