@@ -67,7 +67,7 @@ def _runs(c: cmd.Runs, asker: Asker, s: Services) -> Message:
 
 def _show(c: cmd.Show, asker: Asker, s: Services) -> Message:
     view = s.clusters.find_cluster(c.cluster, c.run_id)
-    return s.renderer.cluster(view, s.drilldown.traces(view))
+    return s.renderer.cluster(view, s.drilldown.traces(view, private=not asker.shared))
 
 
 def _top(c: cmd.Top, asker: Asker, s: Services) -> Message:
@@ -83,7 +83,7 @@ def _jobs(c: cmd.Jobs, asker: Asker, s: Services) -> Message:
 
 
 def _trace(c: cmd.Trace, asker: Asker, s: Services) -> Message:
-    return s.drilldown.trace(s.clusters.trace(c.trace_id))
+    return s.drilldown.trace(s.clusters.trace(c.trace_id), private=not asker.shared)
 
 
 def _subscribe(c: cmd.Subscribe, asker: Asker, s: Services) -> Message:
