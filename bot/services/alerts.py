@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -93,15 +94,39 @@ class AlertService:
         self.notifier = notifier
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stopping = threading.Event()
+        self._running = 0
+        self._idle = threading.Condition()
+
+    def stop(self, timeout: float) -> bool:
+        """Start no new cycle, series or delivery; wait up to `timeout` seconds for the running
+        cycle to reach a stopping point. True when no cycle runs any more."""
+        self._stopping.set()
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)
 
     def run_cycle(self, *, dry_run: bool = False) -> CycleReport:
         """One cycle. Safe with several schedulers: each series is leased to one process at a
         time, outbox rows are claimed one by one, and recording a run twice stores nothing
-        twice."""
+        twice. After `stop()` it ends at the next series boundary and delivers nothing."""
+        with self._idle:
+            if self._stopping.is_set():
+                return CycleReport()
+            self._running += 1
+        try:
+            return self._cycle(dry_run=dry_run)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def _cycle(self, *, dry_run: bool) -> CycleReport:
         report = CycleReport()
         summaries = self.runs.recent(LOOKBACK, limit=LOOKBACK_RUNS_MAX, fresh=True)
         report.runs_seen = len(summaries)
         for series, newest_first in _by_series(summaries).items():
+            if self._stopping.is_set():
+                break
             if not self._new_runs(series, newest_first):
                 continue
             if not dry_run and not self.store.acquire_series(series, self.owner, SERIES_LEASE):
@@ -111,7 +136,7 @@ class AlertService:
             finally:
                 if not dry_run:
                     self.store.release_series(series, self.owner)
-        if not dry_run and self.notifier is not None:
+        if not dry_run and self.notifier is not None and not self._stopping.is_set():
             report.delivery = self.notifier.deliver()
         if not dry_run:
             self.store.beat(HEARTBEAT, f"runs_processed={len(report.runs_processed)}")
@@ -136,6 +161,8 @@ class AlertService:
     ) -> None:
         # Re-read the cursor under the lease: another process may have just moved it.
         for summary in self._new_runs(series, newest_first):
+            if self._stopping.is_set():
+                return  # the next run of this series waits for the next process
             try:
                 self._process(summary, report, dry_run=dry_run)
             except Exception:
