@@ -15,7 +15,7 @@ from bot.rendering import blocks as bk
 from bot.rendering.answers import Renderer
 from bot.rendering.env import change, money, pct, points, seconds
 from bot.rendering.message import Message
-from bot.slack.escape import clean_inline, link
+from bot.slack.escape import link, title_text
 from bot.slack.ids import ActionId, ClusterRef, MuteRef
 
 COMPARE_LINES_MAX = 20
@@ -70,7 +70,7 @@ class ChangeRenderer:
             cluster = diff.previous.cluster(alert.previous_cluster_id or 0)
             run_id = diff.previous.run_id
         if cluster is None:
-            return clean_inline(alert.title, 90)
+            return title_text(alert.title, 90)
         return self.r.title_link(run_id, cluster)
 
     def alert_parent(
@@ -106,7 +106,7 @@ class ChangeRenderer:
         top = alerts[0]
         fallback = (
             f"{self.r.series_title(run)}: {len(alerts)} change(s). "
-            f"{describe(top)}: {clean_inline(top.title, 80)}"
+            f"{describe(top)}: {title_text(top.title, 80)}"
         )
         return bk.finish(blocks, fallback)
 
@@ -145,7 +145,7 @@ class ChangeRenderer:
         blocks = [bk.section(text)]
         if elements:
             blocks.append(bk.actions(*elements))
-        return bk.finish(blocks, f"{describe(alert)}: {clean_inline(alert.title, 100)}")
+        return bk.finish(blocks, f"{describe(alert)}: {title_text(alert.title, 100)}")
 
     def quiet(self, diff: RunDiff) -> Message:
         text = (

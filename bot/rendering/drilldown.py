@@ -11,7 +11,7 @@ from bot.rendering import blocks as bk
 from bot.rendering.answers import Renderer
 from bot.rendering.message import Message
 from bot.services.views import ClusterView, TraceStep, TraceView
-from bot.slack.escape import clean_inline, escape_mrkdwn, link, truncate
+from bot.slack.escape import clean_inline, escape_mrkdwn, link, title_text, truncate
 from bot.slack.ids import ActionId, TraceRef
 
 CONTENT_PREVIEW_MAX = 600
@@ -54,7 +54,7 @@ class DrilldownRenderer:
         if not view.items:
             blocks.append(bk.context("This cluster lists no items."))
         blocks.append(bk.context(self.r.run_context(run)))
-        return bk.finish(blocks, f"Traces of cluster: {clean_inline(cluster.title, 100)}")
+        return bk.finish(blocks, f"Traces of cluster: {title_text(cluster.title, 100)}")
 
     def trace(self, view: TraceView, *, private: bool = False) -> Message:
         """One trace's steps; with `private` (an ephemeral reply) and content on, its content."""
