@@ -8,7 +8,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from sandbox.generator import SeriesSpec, generate
 from sandbox.stack import Stack
 from tests.conftest import NOW
+from tests.support.bolt import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,15 +51,6 @@ def leases(database: Path) -> list[tuple[str, str]]:
             return connection.execute("SELECT level, job_id FROM series_leases").fetchall()
         except sqlite3.OperationalError:  # not migrated yet
             return []
-
-
-def wait_until(condition: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_sigterm_mid_cycle_releases_the_lease_and_exits_0(stack: Stack, tmp_path: Path) -> None:
