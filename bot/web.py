@@ -72,11 +72,22 @@ class CachedHealth:
         self._report: tuple[float, tuple[int, dict[str, Any]]] | None = None
 
     def __call__(self) -> tuple[int, dict[str, Any]]:
-        with self._lock:  # one refresh at a time; the others wait and reuse it
+        report = self._report
+        if report is not None and self.clock() - report[0] < self.ttl:
+            return report[1]
+        # One refresh at a time. While it runs (a slow database), others get the last report
+        # instead of holding HTTP threads that Slack's requests need.
+        if report is not None and not self._lock.acquire(blocking=False):
+            return report[1]
+        if report is None:
+            self._lock.acquire()
+        try:
             now = self.clock()
             if self._report is None or now - self._report[0] >= self.ttl:
                 self._report = (now, health(self.services))
             return self._report[1]
+        finally:
+            self._lock.release()
 
 
 def make_wsgi_app(
