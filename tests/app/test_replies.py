@@ -10,7 +10,10 @@ from collections.abc import Callable
 from urllib.parse import parse_qs
 
 import pytest
+from slack_bolt import Respond
 
+from bot.listeners.replies import send
+from bot.observability import Metrics
 from sandbox.fake_slack import Message
 from sandbox.stack import Stack
 from tests.support.bolt import dispatch_signed, wait_until
@@ -58,3 +61,15 @@ def test_an_expired_response_url_is_logged_and_counted(stack: Stack, ask: Ask) -
         assert wait_until(lambda: failures(stack, "expired_url") == before + 1, 20)
     finally:
         stack.slack.clock = time.time
+
+
+def test_a_refused_reply_is_counted_by_slacks_answer(stack: Stack) -> None:
+    """Whatever Slack refuses through a response_url (here invalid_blocks, HTTP 400) is
+    returned by `respond()`, not raised: `send` reports it."""
+    metrics = Metrics()
+    respond = Respond(response_url=stack.slack.response_url("C0GENERAL", "U0REFUSED"))
+    empty_header = {"type": "header", "text": {"type": "plain_text", "text": ""}}
+    assert send(respond, metrics, text="x", blocks=[empty_header]) is False
+    assert send(respond, metrics, text="fine") is True
+    rendered = metrics.render().decode()
+    assert 'clusters_bot_respond_failures_total{error="invalid_blocks"} 1.0' in rendered
