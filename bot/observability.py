@@ -118,6 +118,18 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
             registry=self.registry,
         )
+        self.busy_replies = Counter(
+            "clusters_bot_busy_replies",
+            "Commands and clicks answered 'busy' because the work queue was full",
+            registry=self.registry,
+        )
+        self.respond_failures = Counter(
+            "clusters_bot_respond_failures",
+            "Replies through response_url that Slack refused, by its answer "
+            "(expired_url, used_url, invalid_blocks, ...)",
+            ["error"],
+            registry=self.registry,
+        )
         if store is not None:
             self.registry.register(_StoreCollector(store))
 

@@ -77,6 +77,11 @@ EXPECTED = {
     "OUTBOX_RECOVER_SECONDS": "whole seconds before another process may resend an "
     "unconfirmed message (default 30)",
     "CHARTS": "on or off",
+    "METRICS_HOST": "the address /metrics listens on, such as 127.0.0.1 (default) or 0.0.0.0",
+    "METRICS_PORT": "a TCP port number (1-65535) for /metrics, apart from PORT",
+    "METRICS_TOKEN": "a bearer token that /metrics on PORT requires",
+    "COMMAND_WORKERS": "how many /clusters answers and button clicks run at once (1-64)",
+    "COMMAND_QUEUE_LIMIT": "how many more may wait before the bot answers that it is busy",
 }
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -108,8 +113,20 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///clusters-bot.db"
     poll_interval_seconds: int = Field(default=600, ge=10)
     port: Port = 3000
+    # /metrics: on its own listener (METRICS_PORT, loopback by default), and on PORT only
+    # behind METRICS_TOKEN. Neither set: no metrics endpoint.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Port | None = None
+    metrics_token: SecretStr | None = None
 
-    drilldown_content: DrilldownContent = DrilldownContent.PREVIEW
+    # Commands and clicks are acked at once and answered from a pool of this size; past the
+    # queue limit the ack itself says the bot is busy.
+    command_workers: int = Field(default=8, ge=1, le=64)
+    command_queue_limit: int = Field(default=32, ge=0)
+
+    # Trace content (first input, final output, $ai_error text) is off unless a team opts in;
+    # then it is shown only ephemerally, to the person who asked.
+    drilldown_content: DrilldownContent = DrilldownContent.NONE
     templates_dir: Path | None = None
     # Trend charts and cluster maps in alert threads, and the summary's Map button (on/off).
     charts: bool = True
@@ -118,6 +135,14 @@ class Settings(BaseSettings):
 
     log_format: LogFormat = LogFormat.TEXT
     outbox_recover_seconds: int = Field(default=30, ge=0)
+
+    @field_validator("slack_signing_secret", "metrics_token")
+    @classmethod
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # A blank secret must never mean "no verification": it is a mistake, said as one.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty")
+        return value
 
     @field_validator("slack_bot_token")
     @classmethod

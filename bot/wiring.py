@@ -28,6 +28,7 @@ from bot.settings import DrilldownContent, Settings
 from bot.slack.notifier import SlackNotifier, make_web_client
 from bot.store.budget import COMMANDS, SCHEDULER, SharedBudget, user_bucket
 from bot.store.store import Store
+from bot.work import WorkPool
 
 
 @dataclass
@@ -47,8 +48,10 @@ class Services:
     notifier: SlackNotifier
     metrics: Metrics
     charts: ChartService
+    work: WorkPool
 
     def close(self) -> None:
+        self.work.close(timeout=10)
         self.charts.close()
         self.store.engine.dispose()
 
@@ -156,4 +159,5 @@ def build_services(
         notifier=notifier,
         metrics=metrics,
         charts=charts,
+        work=WorkPool(settings.command_workers, settings.command_queue_limit),
     )

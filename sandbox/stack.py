@@ -15,7 +15,7 @@ from waitress.server import create_server
 
 from bot.app import create_app
 from bot.settings import Settings
-from bot.web import make_wsgi_app
+from bot.web import HEALTH_CACHE_SECONDS, make_metrics_app, make_wsgi_app, server_options
 from bot.wiring import Services, build_services
 from sandbox.fake_slack import FakeSlack
 from sandbox.posthog_server import LocalPostHog
@@ -38,6 +38,7 @@ class Stack:
     posthog_db: str | None = None
     poll_interval_seconds: int = 10
     min_post_interval: float = 0.0
+    health_cache_seconds: float = HEALTH_CACHE_SECONDS
     extra_settings: dict[str, Any] = field(default_factory=dict)
 
     posthog: LocalPostHog = field(init=False)
@@ -46,8 +47,11 @@ class Stack:
     app: App = field(init=False)
     signing_secret: str = field(init=False, default_factory=lambda: secrets.token_hex(16))
     events_url: str = field(init=False, default="")
+    metrics_url: str = field(init=False, default="")
     _server: Any = field(init=False, default=None)
     _thread: threading.Thread | None = field(init=False, default=None)
+    _metrics_server: Any = field(init=False, default=None)
+    _metrics_thread: threading.Thread | None = field(init=False, default=None)
 
     def start(self) -> Stack:
         self.posthog = LocalPostHog(
@@ -60,12 +64,25 @@ class Stack:
         self.slack = FakeSlack(bot_token=BOT_TOKEN).start()
         self.services = build_services(self.settings(), min_post_interval=self.min_post_interval)
         self.app = create_app(self.services)
+        options = server_options()
         self._server = create_server(
-            make_wsgi_app(self.app, self.services), host="127.0.0.1", port=0, threads=8
+            make_wsgi_app(self.app, self.services, health_ttl=self.health_cache_seconds),
+            host="127.0.0.1",
+            port=0,
+            **options,
         )
         self.events_url = f"http://127.0.0.1:{self._server.effective_port}/slack/events"
         self._thread = threading.Thread(target=self._server.run, name="bot-http", daemon=True)
         self._thread.start()
+        # /metrics on a listener of its own, as METRICS_PORT gives `clusters-bot web`.
+        self._metrics_server = create_server(
+            make_metrics_app(self.services), host="127.0.0.1", port=0, threads=1
+        )
+        self.metrics_url = f"http://127.0.0.1:{self._metrics_server.effective_port}/metrics"
+        self._metrics_thread = threading.Thread(
+            target=self._metrics_server.run, name="bot-metrics", daemon=True
+        )
+        self._metrics_thread.start()
         return self
 
     def settings(self, **overrides: Any) -> Settings:
@@ -118,6 +135,9 @@ class Stack:
         if self._server is not None:
             _shutdown(self._server, self._thread)
             self._server = None
+        if self._metrics_server is not None:
+            _shutdown(self._metrics_server, self._metrics_thread)
+            self._metrics_server = None
         self.services.close()
         self.slack.stop()
         self.posthog.stop()

@@ -11,6 +11,7 @@ from slack_bolt import BoltResponse
 from slack_bolt.context.context import BoltContext
 from slack_sdk.errors import SlackApiError
 
+from bot.listeners.replies import send
 from bot.posthog.errors import (
     PostHogAuthError,
     PostHogBadQuery,
@@ -70,7 +71,10 @@ def handle_error(error: Exception, body: dict[str, Any], context: BoltContext) -
     respond = context.respond
     if respond is not None and body.get("response_url"):
         try:
-            respond(**message.as_kwargs(), response_type="ephemeral", replace_original=False)
+            if services is not None:
+                send(respond, services.metrics, **message.as_kwargs(), replace_original=False)
+            else:
+                respond(**message.as_kwargs(), response_type="ephemeral", replace_original=False)
         except Exception:  # the reply channel itself failed; the log has the error
             logger.exception("slack.error_reply.failed")
     return BoltResponse(status=200, body="")

@@ -17,7 +17,7 @@ from bot.posthog.urls import PostHogUrls
 from bot.rendering import blocks as bk
 from bot.rendering.message import Message
 from bot.services.views import ClusterView, JobsView, RankedList
-from bot.slack.escape import SafeMrkdwn, clean_inline, escape_mrkdwn, link
+from bot.slack.escape import SafeMrkdwn, escape_mrkdwn, link, title_text
 from bot.slack.ids import ActionId, ClusterRef, RunRef, ShareRef
 
 SUMMARY_CLUSTERS_MAX = 15
@@ -48,7 +48,7 @@ class Renderer:
 
     def title_link(self, run_id: str, cluster: Cluster) -> SafeMrkdwn:
         return link(
-            self.urls.cluster(run_id, cluster.cluster_id), clean_inline(cluster.title, TITLE_MAX)
+            self.urls.cluster(run_id, cluster.cluster_id), title_text(cluster.title, TITLE_MAX)
         )
 
     def run_link(self, run: RunSummary, label: str | None = None) -> SafeMrkdwn:
@@ -138,7 +138,7 @@ class Renderer:
         run, cluster = view.run, view.cluster
         metrics = cluster.metrics
         blocks = [
-            bk.header(clean_inline(cluster.title, 150)),
+            bk.header(title_text(cluster.title, 150)),
             bk.section(
                 self.text(
                     "cluster_detail.md.j2",
@@ -168,7 +168,7 @@ class Renderer:
                 ),
             )
         )
-        return bk.finish(blocks, f"Cluster: {clean_inline(cluster.title, 150)}")
+        return bk.finish(blocks, f"Cluster: {title_text(cluster.title, 150)}")
 
     def top(self, ranked: RankedList) -> Message:
         level = f" ({ranked.level} level)" if ranked.level else ""

@@ -15,6 +15,7 @@ oldest new run's true predecessor is asked of PostHog (one query).
 A run that fails to load is retried on the next cycles, holding back the later runs of its
 series; after `RUN_ATTEMPTS` failures it is skipped with a notice where its alerts would go.
 A run that arrives late (older than one already processed) is still processed, once.
+After `stop()` (SIGTERM) the cycle ends at the next series or run boundary and delivers nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -111,15 +113,39 @@ class AlertService:
         self.notifier = notifier
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stopping = threading.Event()
+        self._running = 0
+        self._idle = threading.Condition()
+
+    def stop(self, timeout: float) -> bool:
+        """Start no new cycle, series or delivery; wait up to `timeout` seconds for the running
+        cycle to reach a stopping point. True when no cycle runs any more."""
+        self._stopping.set()
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)
 
     def run_cycle(self, *, dry_run: bool = False) -> CycleReport:
         """One cycle. Safe with several schedulers: each series is leased to one process at a
         time, outbox rows are claimed one by one, and recording a run twice stores nothing
-        twice."""
+        twice. After `stop()` it ends at the next series boundary and delivers nothing."""
+        with self._idle:
+            if self._stopping.is_set():
+                return CycleReport()
+            self._running += 1
+        try:
+            return self._cycle(dry_run=dry_run)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def _cycle(self, *, dry_run: bool) -> CycleReport:
         report = CycleReport()
         summaries = self.runs.recent(LOOKBACK, limit=LOOKBACK_RUNS_MAX, fresh=True)
         report.runs_seen = len(summaries)
         for series, newest_first in _by_series(summaries).items():
+            if self._stopping.is_set():
+                break
             if not self._pending(series, newest_first):
                 continue
             if not dry_run and not self.store.acquire_series(series, self.owner, SERIES_LEASE):
@@ -129,7 +155,7 @@ class AlertService:
             finally:
                 if not dry_run:
                     self.store.release_series(series, self.owner)
-        if not dry_run and self.notifier is not None:
+        if not dry_run and self.notifier is not None and not self._stopping.is_set():
             report.delivery = self.notifier.deliver()
         if not dry_run:
             self.store.beat(HEARTBEAT, f"runs_processed={len(report.runs_processed)}")
@@ -157,6 +183,8 @@ class AlertService:
         first_sight = self.store.processed_runs(series) is None
         seen = [r for r in newest_first if r not in pending] if first_sight else []
         for summary in pending:
+            if self._stopping.is_set():
+                return  # the next run of this series waits for the next cycle
             index = newest_first.index(summary)
             listed = newest_first[index + 1] if index + 1 < len(newest_first) else None
             try:
