@@ -25,6 +25,7 @@ from bot.posthog.errors import (
     PostHogRateLimited,
     PostHogThrottled,
 )
+from bot.services.alerts import CycleReport
 from bot.services.clusters import ClustersService
 from jobs.compare_runs import check_runs_job
 
@@ -185,6 +186,23 @@ def test_the_alert_job_reports_a_cycle_cut_short_by_a_throttle(
         check_runs_job(alerts, client)  # type: ignore[arg-type]
     (record,) = [r for r in caplog.records if r.message == "alerts.cycle.cut_short"]
     assert "resumes its queries at" in record.reason  # type: ignore[attr-defined]
+
+
+def test_a_cycle_that_said_it_ended_early_is_not_reported_twice(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = make_client(Script((429, body(THROTTLED.format(1800)), {})))
+
+    def cycle() -> CycleReport:
+        with pytest.raises(PostHogThrottled) as error:
+            ask(client)  # what a series does; the cycle stops and says why
+        return CycleReport(ended_early=str(error.value))
+
+    alerts = SimpleNamespace(run_cycle=cycle)
+    with caplog.at_level(logging.WARNING):
+        check_runs_job(alerts, client)  # type: ignore[arg-type]
+    assert client.stopped_by is not None
+    assert [r for r in caplog.records if r.message == "alerts.cycle.cut_short"] == []
 
 
 # -- HTTP 400 is not always a bug (issue 13 item 7) ------------------------------------------
