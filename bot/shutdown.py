@@ -20,8 +20,12 @@ logger = logging.getLogger(__name__)
 GRACE_SECONDS = 8.0  # platforms send SIGKILL 10 s (Heroku) to 30 s after SIGTERM
 
 
-class Stopping(Exception):
-    """SIGTERM or SIGINT arrived: stop taking work, clean up, exit 0."""
+class Stopping(SystemExit):
+    """SIGTERM or SIGINT arrived: stop taking work, clean up, exit 0.
+
+    A `SystemExit`, so that nothing the main thread runs swallows it: waitress's loop hands
+    any other exception raised in a channel's handler to `handle_error`, which logs it and
+    carries on serving (its `run()` returns on `SystemExit`, closing the server)."""
 
 
 def raise_on_signals() -> None:

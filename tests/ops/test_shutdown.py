@@ -8,12 +8,15 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from waitress.server import create_server
 
+from bot.shutdown import Stopping
 from sandbox.generator import SeriesSpec, generate
 from sandbox.stack import Stack
 from tests.conftest import NOW
@@ -93,3 +96,23 @@ def _healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_stopping_raised_inside_a_waitress_handler_ends_the_server_loop() -> None:
+    """The signal lands wherever the main thread is, often inside a channel's handler (a
+    /healthz being answered). Waitress hands other exceptions to `handle_error` and serves on,
+    so `Stopping` must be one it lets through; `run()` then returns and the command cleans up."""
+    server = create_server(lambda environ, start_response: [], host="127.0.0.1", port=0)
+
+    def signal_arrives() -> None:
+        raise Stopping
+
+    server.trigger.handle_read = signal_arrives  # the next loop turn runs it
+    server.pull_trigger()
+    loop = threading.Thread(target=server.run, daemon=True)
+    loop.start()
+    loop.join(timeout=30)
+    stopped = not loop.is_alive()
+    if not stopped:
+        server.close()
+    assert stopped, "the server kept serving after Stopping"
