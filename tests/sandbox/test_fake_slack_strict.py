@@ -100,6 +100,26 @@ def test_private_channel_the_bot_is_not_in_does_not_exist_for_it(
     )
 
 
+def test_chat_update_needs_chat_write_and_a_channel_the_bot_can_see(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    """What the outbox's chat.update of a closed alert's parent meets in Slack."""
+    fake.create_channel("secret", id="G0SECRET", member=True, private=True)
+    ts = str(client.chat_postMessage(channel="G0SECRET", text="alert")["ts"])
+    assert client.chat_update(channel="G0SECRET", ts=ts, text="alert, closed")["ok"] is True
+    assert [m.text for m in fake.messages("G0SECRET")] == ["alert, closed"]
+    fake.set_member("G0SECRET", False)  # removed from the private channel
+    assert (
+        error_of(lambda: client.chat_update(channel="G0SECRET", ts=ts, text="again"))["error"]
+        == "channel_not_found"
+    )
+    fake.set_member("G0SECRET")
+    fake.set_scopes(sorted(manifest_scopes() - {"chat:write"}))
+    error = error_of(lambda: client.chat_update(channel="G0SECRET", ts=ts, text="again"))
+    assert (error["error"], error["needed"]) == ("missing_scope", "chat:write")
+    assert [m.text for m in fake.messages("G0SECRET")] == ["alert, closed"]
+
+
 @pytest.mark.parametrize(
     "block",
     [
