@@ -2,25 +2,58 @@
 
 from __future__ import annotations
 
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+
 from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.context import BoltContext
+from slack_sdk import WebClient
 
 from bot.listeners import register_listeners
 from bot.wiring import Services
 
+# Threads that run Bolt listeners up to their ack. Listeners hand their work to the services'
+# work pool right after acking, so these are busy only for milliseconds per request; the HTTP
+# server (bot/web.py) uses as many threads, so neither waits on the other.
+LISTENER_THREADS = 16
+
 
 def create_app(services: Services) -> App:
     settings = services.settings
+    token = services.slack.token
+    # HTTP mode always verifies signatures. Without a secret (Socket Mode, which Bolt does not
+    # verify) the app gets a random one, so no HTTP request can ever pass as signed.
     signing_secret = (
-        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        settings.slack_signing_secret.get_secret_value()
+        if settings.slack_signing_secret is not None
+        else secrets.token_hex(32)
     )
+
+    def authorize(
+        enterprise_id: str | None, team_id: str | None, user_id: str | None
+    ) -> AuthorizeResult:
+        # One workspace, one static token: nothing to look up, so no `auth.test` per request
+        # (Bolt's default calls it lazily on the first request, inside the 3 s before the ack).
+        return AuthorizeResult(
+            enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token
+        )
+
     app = App(
-        client=services.slack,
-        signing_secret=signing_secret or "socket-mode-has-no-signing-secret",
-        # Socket Mode skips signature checks by itself; HTTP mode always verifies.
-        request_verification_enabled=signing_secret is not None,
+        # Bolt copies this client's base URL, timeout and retries into a client per request and
+        # gives that the token from `authorize`. It carries no token itself: a token here as
+        # well as `authorize` makes Bolt warn at start-up that the token is ignored.
+        client=WebClient(
+            base_url=services.slack.base_url,
+            timeout=services.slack.timeout,
+            retry_handlers=list(services.slack.retry_handlers),
+        ),
+        authorize=authorize,
+        signing_secret=signing_secret,
+        request_verification_enabled=True,
         token_verification_enabled=False,
         raise_error_for_unhandled_request=False,
+        listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="bolt"),
     )
 
     @app.middleware

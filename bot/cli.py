@@ -76,6 +76,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from bot.app import create_app
+    from bot.shutdown import Stopping, raise_on_signals, stop_work
     from bot.wiring import build_services
     from jobs.schedule import build_scheduler
 
@@ -83,34 +84,62 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     assert settings.slack_app_token is not None
     services = build_services(settings)
     scheduler = build_scheduler(services, background=True)
-    scheduler.start()
+    handler = SocketModeHandler(create_app(services), settings.slack_app_token.get_secret_value())
+    raise_on_signals()
     try:
-        handler = SocketModeHandler(
-            create_app(services), settings.slack_app_token.get_secret_value()
-        )
+        scheduler.start()
         handler.start()  # type: ignore[no-untyped-call]
+    except Stopping:
+        pass
     finally:
+        handler.close()  # type: ignore[no-untyped-call]
         scheduler.shutdown(wait=False)
-    return EXIT_OK
+    return stop_work(services)
 
 
 def _web(settings: Settings, args: argparse.Namespace) -> int:
+    import threading
+
     from bot.app import create_app
-    from bot.web import serve
+    from bot.shutdown import Stopping, raise_on_signals, stop_work
+    from bot.web import create_servers
     from bot.wiring import build_services
 
+    # Signatures are always verified in HTTP mode: without the secret it cannot start.
     settings.require("SLACK_SIGNING_SECRET")
     services = build_services(settings)
-    serve(create_app(services), services, host=args.host, port=settings.port)
-    return EXIT_OK
+    main, *others = create_servers(
+        create_app(services), services, host=args.host, port=settings.port
+    )
+    for server in others:  # /metrics on METRICS_HOST:METRICS_PORT
+        threading.Thread(target=server.run, name="metrics-http", daemon=True).start()
+    raise_on_signals()
+    try:
+        main.run()
+    except Stopping:
+        pass
+    finally:
+        for server in (main, *others):
+            server.close()  # stop accepting; requests in flight keep their threads
+    return stop_work(services)
 
 
 def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.shutdown import Stopping, raise_on_signals, stop_work
     from bot.wiring import build_services
     from jobs.schedule import build_scheduler
 
-    build_scheduler(build_services(settings)).start()
-    return EXIT_OK
+    services = build_services(settings)
+    scheduler = build_scheduler(services)
+    raise_on_signals()
+    try:
+        scheduler.start()
+    except Stopping:
+        pass
+    finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+    return stop_work(services)
 
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
@@ -119,6 +148,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 
     services = build_services(settings)
     try:
+        services.posthog.gate.check()  # PostHog asked us to wait: say until when, send nothing
         report = services.alerts.run_cycle(dry_run=args.dry_run)
     except PostHogError as error:
         print(f"clusters-bot: PostHog: {error}", file=sys.stderr)
@@ -146,6 +176,11 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     )
     for problem in sorted(set(delivery.failed + delivery.waiting) if delivery else ()):
         print(f"clusters-bot: not delivered: {problem}", file=sys.stderr)
+    stopped = services.posthog.stopped_by
+    if stopped is not None:
+        # Some series were not processed; the next cycle picks them up.
+        print(f"clusters-bot: cycle cut short: {stopped}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_FAILED if delivery and (delivery.failed or delivery.waiting) else EXIT_OK
 
 

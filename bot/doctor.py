@@ -6,17 +6,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.posthog.errors import (
     PostHogAuthError,
+    PostHogEndpointInternal,
     PostHogError,
     PostHogNotFound,
     PostHogUnavailable,
 )
 from bot.settings import ConfigError, Settings
+from bot.slack.membership import Membership, MembershipCheck, ensure_member, scope_fix
 from bot.wiring import Services, build_services
 
 NO_RUNS_REASONS = (
@@ -33,8 +36,40 @@ class Check:
     detail: str
 
 
+def ingestion_host_problem(host: str) -> str | None:
+    """PostHog's ingestion hosts (`us.i.posthog.com`, `eu.i.posthog.com`, …) take events but do
+    not serve the private API the bot reads (reference/posthog.md 3.1)."""
+    name = (urlsplit(host).hostname or "").lower()
+    if not name.endswith(".i.posthog.com"):
+        return None
+    region = name.removesuffix(".i.posthog.com")
+    return (
+        f"{name} is a PostHog ingestion host: it takes events but does not serve the query API. "
+        f"Fix: set POSTHOG_HOST to https://{region}.posthog.com."
+    )
+
+
+def _budget_check(services: Services) -> Check:
+    settings = services.settings
+    try:
+        scheduler = services.posthog.budget.remaining
+        commands = services.command_posthog.budget.remaining
+    except Exception as error:  # the budgets live in the database
+        return Check("PostHog query budget", False, f"unreadable ({type(error).__name__})")
+    return Check(
+        "PostHog query budget",
+        True,
+        f"{scheduler:.0f} of {settings.scheduler_budget} left for the scheduler and "
+        f"{commands:.0f} of {settings.command_budget} for commands (per hour, shared by every "
+        f"process; {settings.posthog_user_budget_per_hour} per user)",
+    )
+
+
 def _posthog_checks(services: Services) -> list[Check]:
     client = services.posthog
+    problem = ingestion_host_problem(str(services.settings.posthog_host))
+    if problem is not None:
+        return [Check("PostHog host", False, problem)]
     checks = []
     try:
         runs = client.list_runs(datetime.now(UTC) - timedelta(days=14), limit=50)
@@ -77,6 +112,15 @@ def _posthog_checks(services: Services) -> list[Check]:
     try:
         jobs = client.list_jobs()
         checks.append(Check("Clustering jobs", True, f"{len(jobs)} jobs readable"))
+    except PostHogEndpointInternal:
+        checks.append(
+            Check(
+                "Clustering jobs",
+                True,
+                "this PostHog version keeps the clustering-jobs endpoint internal (no personal "
+                "API key may read it); the bot lists the jobs seen in runs instead.",
+            )
+        )
     except PostHogAuthError:
         checks.append(
             Check(
@@ -88,6 +132,7 @@ def _posthog_checks(services: Services) -> list[Check]:
         )
     except PostHogError as error:
         checks.append(Check("Clustering jobs", False, str(error)))
+    checks.append(_budget_check(services))
     return checks
 
 
@@ -108,19 +153,9 @@ def _slack_checks(services: Services, *, send_test: bool) -> list[Check]:
     # Slack lists the token's scopes in a response header; stand-ins may not send it.
     headers = {name.lower(): value for name, value in (identity.headers or {}).items()}
     scopes = headers.get("x-oauth-scopes")
-    if settings.charts and scopes is not None:
+    if scopes is not None:
         granted = {scope.strip() for scope in str(scopes).split(",")}
-        checks.append(
-            Check("Charts", True, "files:write granted: charts can be uploaded")
-            if "files:write" in granted
-            else Check(
-                "Charts",
-                False,
-                "the token lacks files:write, so alert charts and maps cannot be uploaded. "
-                "Fix: add files:write under OAuth & Permissions (slack/manifest.json lists it) "
-                "and reinstall the app, or set CHARTS=off.",
-            )
-        )
+        checks += _scope_checks(granted, charts=settings.charts)
     if not (settings.slack_signing_secret or settings.slack_app_token):
         checks.append(
             Check(
@@ -140,36 +175,75 @@ def _slack_checks(services: Services, *, send_test: bool) -> list[Check]:
                 "channels that ran /clusters subscribe.",
             )
         )
-    elif send_test:
+        return checks
+    membership = ensure_member(client, channel)
+    checks.append(_channel_check(channel, membership))
+    if send_test and membership.ok:
         try:
             client.chat_postMessage(channel=channel, text=":wave: clusters-bot test alert")
-            checks.append(Check("Alert channel", True, f"posted a test message to {channel}"))
+            checks.append(Check("Test alert", True, f"posted a test message to {channel}"))
         except SlackApiError as error:
             code = error.response.get("error")
-            checks.append(
-                Check(
-                    "Alert channel",
-                    False,
-                    f"cannot post in {channel} ({code}). Fix: "
-                    "invite the bot with /invite, or add the chat:write.public scope.",
-                )
-            )
-    else:
-        try:
-            info = client.conversations_info(channel=channel)
-            member = (info.get("channel") or {}).get("is_member")
-            detail = "bot is a member" if member else "bot is not a member: invite it with /invite"
-            checks.append(Check("Alert channel", bool(member), detail))
-        except SlackApiError as error:
-            checks.append(
-                Check(
-                    "Alert channel",
-                    False,
-                    f"{channel}: {error.response.get('error')}"
-                    ". Fix: set ALERT_CHANNEL to a channel id (C…) the bot can see.",
-                )
-            )
+            checks.append(Check("Test alert", False, f"cannot post in {channel} ({code})."))
     return checks
+
+
+# What each scope is for (slack/manifest.json declares them all).
+SCOPES = {
+    "commands": "the /clusters command",
+    "chat:write": "posting alerts and answers",
+    "channels:join": "joining public alert channels",
+    "channels:read": "checking the bot's membership of public channels",
+    "groups:read": "checking the bot's membership of private channels",
+    "channels:history": "finding an alert again after a crash (public channels)",
+    "groups:history": "finding an alert again after a crash (private channels)",
+    "users:read": "checking who is a workspace admin",
+}
+
+
+def _scope_checks(granted: set[str], *, charts: bool) -> list[Check]:
+    checks = [
+        Check("Slack scope", False, f"the token lacks {scope} ({why}). Fix: {scope_fix(scope)}.")
+        for scope, why in SCOPES.items()
+        if scope not in granted
+    ]
+    if not checks:
+        checks.append(Check("Slack scopes", True, "the token has every scope the bot uses"))
+    if charts:
+        checks.append(
+            Check("Charts", True, "files:write granted: charts can be uploaded")
+            if "files:write" in granted
+            else Check(
+                "Charts",
+                False,
+                "the token lacks files:write, so alert charts and maps cannot be uploaded. "
+                f"Fix: {scope_fix('files:write')}, or set CHARTS=off.",
+            )
+        )
+    return checks
+
+
+def _channel_check(channel: str, membership: MembershipCheck) -> Check:
+    status, detail = membership.status, membership.detail
+    if status is Membership.MEMBER:
+        return Check("Alert channel", True, f"bot is a member of {channel}")
+    if status is Membership.JOINED:
+        return Check("Alert channel", True, f"bot joined the public channel {channel}")
+    if status is Membership.NEEDS_INVITE:
+        return Check(
+            "Alert channel",
+            False,
+            f"{channel}: the bot is not a member and cannot join ({detail}). Fix: if it is a "
+            "private channel, invite the bot there with /invite @clusters-bot; otherwise set "
+            "ALERT_CHANNEL to a channel id (C…) that exists.",
+        )
+    if status is Membership.MISSING_SCOPE:
+        return Check(
+            "Alert channel",
+            False,
+            f"checking {channel} needs the {detail} scope. Fix: {scope_fix(detail)}.",
+        )
+    return Check("Alert channel", False, f"{channel}: Slack says {detail}.")
 
 
 def run_doctor(

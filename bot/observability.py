@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -84,6 +84,24 @@ class _StoreCollector(Collector):
         yield age
 
 
+class _BudgetCollector(Collector):
+    def __init__(self, remaining: Mapping[str, Callable[[], float]]) -> None:
+        self.remaining = dict(remaining)
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "clusters_bot_posthog_query_budget_remaining",
+            "HogQL queries the deployment may still send now, per budget (refills hourly)",
+            labels=["budget"],
+        )
+        for name, read in self.remaining.items():
+            try:
+                gauge.add_metric([name], read())
+            except Exception:  # a scrape reports, never raises
+                gauge.add_metric([name], float("nan"))
+        yield gauge
+
+
 class Metrics:
     def __init__(self, store: Store | None = None) -> None:
         self.registry = CollectorRegistry()
@@ -100,17 +118,25 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
             registry=self.registry,
         )
+        self.busy_replies = Counter(
+            "clusters_bot_busy_replies",
+            "Commands and clicks answered 'busy' because the work queue was full",
+            registry=self.registry,
+        )
+        self.respond_failures = Counter(
+            "clusters_bot_respond_failures",
+            "Replies through response_url that Slack refused, by its answer "
+            "(expired_url, used_url, invalid_blocks, ...)",
+            ["error"],
+            registry=self.registry,
+        )
         if store is not None:
             self.registry.register(_StoreCollector(store))
 
-    def track_budget(self, remaining: Callable[[], float]) -> None:
-        """Expose the query budget left as a gauge, read at scrape time."""
-        gauge = Gauge(
-            "clusters_bot_posthog_query_budget_remaining",
-            "HogQL queries this process may still send this hour",
-            registry=self.registry,
-        )
-        gauge.set_function(remaining)
+    def track_budgets(self, remaining: Mapping[str, Callable[[], float]]) -> None:
+        """Expose the query budgets left (shared by every process: read from the database at
+        scrape time) as one gauge labelled by budget."""
+        self.registry.register(_BudgetCollector(remaining))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,7 +10,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_POSTHOG_HOST = "https://us.posthog.com"
@@ -19,6 +26,14 @@ DEFAULT_POSTHOG_HOST = "https://us.posthog.com"
 class DrilldownContent(StrEnum):
     NONE = "none"
     PREVIEW = "preview"
+
+
+class UiRoutes(StrEnum):
+    """Where PostHog's UI serves AI observability: `ai-observability` since May 2026, older
+    self-hosted versions only `llm-analytics` (reference/posthog.md 7)."""
+
+    AI_OBSERVABILITY = "ai-observability"
+    LLM_ANALYTICS = "llm-analytics"
 
 
 class LogFormat(StrEnum):
@@ -46,7 +61,14 @@ EXPECTED = {
     "postgresql+psycopg://user@host/db",
     "POLL_INTERVAL_SECONDS": "a whole number of seconds, at least 10",
     "PORT": "a TCP port number (1-65535)",
-    "POSTHOG_QUERY_BUDGET_PER_HOUR": "a whole number of HogQL queries per hour, at least 1",
+    "POSTHOG_QUERY_BUDGET_PER_HOUR": "a whole number of HogQL queries per hour for the whole "
+    "deployment, at least 2 (the scheduler gets what the commands do not)",
+    "POSTHOG_COMMAND_BUDGET_PER_HOUR": "a whole number of queries per hour for /clusters "
+    "commands, at least 1 and less than POSTHOG_QUERY_BUDGET_PER_HOUR (default a third of it)",
+    "POSTHOG_USER_BUDGET_PER_HOUR": "a whole number of queries per hour one Slack user's "
+    "commands may spend, at least 1 (default 20)",
+    "POSTHOG_UI_ROUTES": "ai-observability (PostHog since May 2026) or llm-analytics (older "
+    "self-hosted versions)",
     "DRILLDOWN_CONTENT": "none or preview",
     "TEMPLATES_DIR": "a folder holding *.j2 templates that override the built-in ones",
     "ADMIN_USER_IDS": "comma-separated Slack user ids such as U012,U345",
@@ -55,6 +77,11 @@ EXPECTED = {
     "OUTBOX_RECOVER_SECONDS": "whole seconds before another process may resend an "
     "unconfirmed message (default 30)",
     "CHARTS": "on or off",
+    "METRICS_HOST": "the address /metrics listens on, such as 127.0.0.1 (default) or 0.0.0.0",
+    "METRICS_PORT": "a TCP port number (1-65535) for /metrics, apart from PORT",
+    "METRICS_TOKEN": "a bearer token that /metrics on PORT requires",
+    "COMMAND_WORKERS": "how many /clusters answers and button clicks run at once (1-64)",
+    "COMMAND_QUEUE_LIMIT": "how many more may wait before the bot answers that it is busy",
 }
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -69,7 +96,10 @@ class Settings(BaseSettings):
     posthog_ui_host: AnyHttpUrl | None = None
     posthog_project_id: int | None = Field(default=None, ge=1)
     posthog_api_key: SecretStr | None = None
-    posthog_query_budget_per_hour: int = Field(default=120, ge=1)
+    posthog_query_budget_per_hour: int = Field(default=120, ge=2)
+    posthog_command_budget_per_hour: int | None = Field(default=None, ge=1)
+    posthog_user_budget_per_hour: int = Field(default=20, ge=1)
+    posthog_ui_routes: UiRoutes = UiRoutes.AI_OBSERVABILITY
     posthog_timeout_seconds: float = Field(default=15.0, gt=0)
 
     slack_bot_token: SecretStr | None = None
@@ -83,8 +113,20 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///clusters-bot.db"
     poll_interval_seconds: int = Field(default=600, ge=10)
     port: Port = 3000
+    # /metrics: on its own listener (METRICS_PORT, loopback by default), and on PORT only
+    # behind METRICS_TOKEN. Neither set: no metrics endpoint.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Port | None = None
+    metrics_token: SecretStr | None = None
 
-    drilldown_content: DrilldownContent = DrilldownContent.PREVIEW
+    # Commands and clicks are acked at once and answered from a pool of this size; past the
+    # queue limit the ack itself says the bot is busy.
+    command_workers: int = Field(default=8, ge=1, le=64)
+    command_queue_limit: int = Field(default=32, ge=0)
+
+    # Trace content (first input, final output, $ai_error text) is off unless a team opts in;
+    # then it is shown only ephemerally, to the person who asked.
+    drilldown_content: DrilldownContent = DrilldownContent.NONE
     templates_dir: Path | None = None
     # Trend charts and cluster maps in alert threads, and the summary's Map button (on/off).
     charts: bool = True
@@ -93,6 +135,14 @@ class Settings(BaseSettings):
 
     log_format: LogFormat = LogFormat.TEXT
     outbox_recover_seconds: int = Field(default=30, ge=0)
+
+    @field_validator("slack_signing_secret", "metrics_token")
+    @classmethod
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # A blank secret must never mean "no verification": it is a mistake, said as one.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty")
+        return value
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -114,6 +164,27 @@ class Settings(BaseSettings):
         if "://" not in value:
             raise ValueError("is not a SQLAlchemy URL")
         return value
+
+    @model_validator(mode="after")
+    def _budgets_fit(self) -> Settings:
+        commands = self.posthog_command_budget_per_hour
+        if commands is not None and commands >= self.posthog_query_budget_per_hour:
+            raise ValueError(
+                "POSTHOG_COMMAND_BUDGET_PER_HOUR must be less than "
+                "POSTHOG_QUERY_BUDGET_PER_HOUR, or the scheduler gets no queries"
+            )
+        return self
+
+    @property
+    def command_budget(self) -> int:
+        """Queries an hour for /clusters commands; the rest of the deployment's budget is the
+        scheduler's, so commands can never starve the alert cycle."""
+        total = self.posthog_query_budget_per_hour
+        return self.posthog_command_budget_per_hour or max(1, total // 3)
+
+    @property
+    def scheduler_budget(self) -> int:
+        return self.posthog_query_budget_per_hour - self.command_budget
 
     @property
     def ui_host(self) -> str:

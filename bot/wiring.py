@@ -12,8 +12,8 @@ import httpx
 from slack_sdk import WebClient
 
 from bot.observability import Metrics
-from bot.posthog.budget import QueryBudget
-from bot.posthog.client import PostHogClient
+from bot.posthog.budget import CommandBudget
+from bot.posthog.client import PostHogClient, ThrottleGate
 from bot.posthog.urls import PostHogUrls
 from bot.rendering.answers import Renderer
 from bot.rendering.changes import ChangeRenderer
@@ -26,14 +26,17 @@ from bot.services.clusters import ClustersService
 from bot.services.runs import RunRepository
 from bot.settings import DrilldownContent, Settings
 from bot.slack.notifier import SlackNotifier, make_web_client
+from bot.store.budget import COMMANDS, SCHEDULER, SharedBudget, user_bucket
 from bot.store.store import Store
+from bot.work import WorkPool
 
 
 @dataclass
 class Services:
     settings: Settings
     store: Store
-    posthog: PostHogClient
+    posthog: PostHogClient  # the scheduler's: alert cycles, doctor
+    command_posthog: PostHogClient  # /clusters commands and buttons, with per-user limits
     runs: RunRepository
     clusters: ClustersService
     channel_settings: ChannelSettings
@@ -45,8 +48,10 @@ class Services:
     notifier: SlackNotifier
     metrics: Metrics
     charts: ChartService
+    work: WorkPool
 
     def close(self) -> None:
+        self.work.close(timeout=10)
         self.charts.close()
         self.store.engine.dispose()
 
@@ -74,14 +79,51 @@ def build_services(
     assert settings.posthog_project_id is not None and settings.slack_bot_token is not None
     store = Store.from_url(settings.database_url)
     metrics = Metrics(store)
+    http = http or posthog_http(settings)
+    gate = ThrottleGate()  # PostHog throttles per key: one gate for both clients
+
+    def on_request(kind: str) -> None:
+        metrics.posthog_queries.labels(kind).inc()
+
     posthog = PostHogClient(
-        http or posthog_http(settings),
+        http,
         settings.posthog_project_id,
-        budget=QueryBudget(settings.posthog_query_budget_per_hour),
-        on_request=lambda kind: metrics.posthog_queries.labels(kind).inc(),
+        budget=SharedBudget(
+            store.engine,
+            SCHEDULER,
+            settings.scheduler_budget,
+            label="The alert scheduler's PostHog query budget",
+        ),
+        on_request=on_request,
+        gate=gate,
     )
-    metrics.track_budget(lambda: posthog.budget.remaining)
-    urls = PostHogUrls(settings.ui_host, settings.posthog_project_id)
+    command_budget = CommandBudget(
+        SharedBudget(
+            store.engine,
+            COMMANDS,
+            settings.command_budget,
+            label="The PostHog query budget for /clusters commands (shared by everyone)",
+        ),
+        per_user=lambda user: SharedBudget(
+            store.engine,
+            user_bucket(user),
+            settings.posthog_user_budget_per_hour,
+            label="Your share of the bot's PostHog queries",
+        ),
+    )
+    command_posthog = PostHogClient(
+        http,
+        settings.posthog_project_id,
+        budget=command_budget,
+        on_request=on_request,
+        gate=gate,
+    )
+    metrics.track_budgets(
+        {SCHEDULER: lambda: posthog.budget.remaining, COMMANDS: lambda: command_budget.remaining}
+    )
+    urls = PostHogUrls(
+        settings.ui_host, settings.posthog_project_id, routes=settings.posthog_ui_routes.value
+    )
     renderer = Renderer(make_environment(settings.templates_dir), urls, charts=settings.charts)
     changes = ChangeRenderer(renderer)
     token = settings.slack_bot_token.get_secret_value()
@@ -96,11 +138,14 @@ def build_services(
         on_sent=charts.queue_for_alert,
     )
     runs = RunRepository(posthog, store, list_ttl=settings.run_list_cache_seconds)
-    clusters = ClustersService(runs)
+    clusters = ClustersService(
+        RunRepository(command_posthog, store, list_ttl=settings.run_list_cache_seconds)
+    )
     return Services(
         settings=settings,
         store=store,
         posthog=posthog,
+        command_posthog=command_posthog,
         runs=runs,
         clusters=clusters,
         channel_settings=ChannelSettings(store, clusters, settings.alert_channel),
@@ -114,4 +159,5 @@ def build_services(
         notifier=notifier,
         metrics=metrics,
         charts=charts,
+        work=WorkPool(settings.command_workers, settings.command_queue_limit),
     )

@@ -34,6 +34,7 @@ def build_scheduler(services: Services, *, background: bool = False) -> BaseSche
         id=CHECK_RUNS_JOB_ID,
         name="Find new clustering runs and alert",
         args=[services.alerts],
+        kwargs={"posthog": services.posthog},  # its throttle gate: skip cycles while closed
         next_run_time=datetime.now(UTC),
         replace_existing=True,
     )

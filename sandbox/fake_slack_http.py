@@ -14,6 +14,8 @@ from urllib.parse import parse_qsl, urlsplit
 if TYPE_CHECKING:
     from sandbox.fake_slack import FakeSlack
 
+REQUEST_BODY_MAX = 1024 * 1024  # Slack refuses Web API requests over 1 MiB with HTTP 413
+
 
 @dataclass
 class Reply:
@@ -117,7 +119,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         split = urlsplit(self.path)
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > REQUEST_BODY_MAX:  # refused unread, as Slack's front end does
+            self.close_connection = True
+            self._send(Reply(413, "request_too_large"))
+            return
+        raw = self.rfile.read(length)
         params: dict[str, Any] = dict(parse_qsl(split.query, keep_blank_values=True))
         content_type = self.headers.get("Content-Type", "")
         if split.path.startswith("/upload/"):
@@ -136,6 +143,9 @@ class Handler(BaseHTTPRequestHandler):
         if reply is None:  # drop_connection: close without a response
             self.close_connection = True
             return
+        self._send(reply)
+
+    def _send(self, reply: Reply) -> None:
         is_json = isinstance(reply.body, dict)
         data = (json.dumps(reply.body) if is_json else str(reply.body)).encode()
         self.send_response(reply.status)

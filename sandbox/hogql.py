@@ -6,7 +6,9 @@ tokenizer that never looks inside string literals or comments and rewrites a few
 - `{name}` placeholders → ClickHouse literals of `values[name]`;
 - `properties.$x`, `properties['$x']`, `e.properties.$x` → what PostHog prints for a JSON property;
 - the HogQL-only functions `toFloat`, `toInt`, `toDateTime`, `parseDateTimeBestEffort`, … →
-  ClickHouse functions or UDFs (`UDF_DEFINITIONS`, created once per chdb session);
+  ClickHouse functions or UDFs (`UDF_DEFINITIONS`, created once per chdb session); the
+  timezone-aware ones read a string in the project's timezone unless the query's modifiers
+  say `convertToProjectTimezone: false` (PostHog's printer appends the timezone likewise);
 - `events` after FROM/JOIN → `<database>.events` (several sandboxes share one chdb session);
 - the outermost LIMIT: `LIMIT 100` when absent, capped at 50000 (PostHog's
   DEFAULT_RETURNED_ROWS / MAX_SELECT_RETURNED_ROWS).
@@ -54,7 +56,11 @@ UDF_DEFINITIONS: tuple[str, ...] = (
     "parseDateTime64BestEffortOrNull(toString(x), 6, 'UTC')",
     "CREATE OR REPLACE FUNCTION _hogql_toDateTime_tz AS (x, tz) -> "
     "parseDateTime64BestEffortOrNull(toString(x), 6, tz)",
+    # The project's timezone first, so the rewrite needs no look-ahead for the closing paren.
+    "CREATE OR REPLACE FUNCTION _hogql_toDateTime_in AS (tz, x) -> "
+    "parseDateTime64BestEffortOrNull(toString(x), 6, tz)",
 )
+_TZ_AWARE = {"toDateTime", "parseDateTimeBestEffort"}
 
 # HogQL name → (ClickHouse name for 1 argument, for 2 arguments or None).
 _FUNCTIONS: dict[str, tuple[str, str | None]] = {
@@ -84,6 +90,7 @@ class Translation:
     limit: int | None
     offset: int
     columns: tuple[str, ...] | None = None  # HogQL column names of the outer SELECT, if known
+    explicit_limit: bool = True  # False when PostHog's default LIMIT was added
 
     def render(self, *, probe: bool = False) -> str:
         """The SQL; with `probe`, the outer LIMIT asks for one extra row (to compute hasMore)."""
@@ -145,7 +152,7 @@ def _count_args(tokens: list[Token], open_index: int) -> int:
     return 0 if empty else commas + 1
 
 
-def _rewrite(tokens: list[Token], database: str) -> list[Token]:
+def _rewrite(tokens: list[Token], database: str, timezone: str = "UTC") -> list[Token]:
     """Functions, property access and table names, in one left-to-right pass."""
     out: list[Token] = []
     last_significant: Token | None = None
@@ -158,7 +165,14 @@ def _rewrite(tokens: list[Token], database: str) -> list[Token]:
         if token.kind == "ident" and token.text in _FUNCTIONS and nxt is not None:
             if tokens[nxt].text == "(" and not (last_significant and last_significant.text == "."):
                 one, two = _FUNCTIONS[token.text]
-                name = two if two is not None and _count_args(tokens, nxt) == 2 else one
+                count = _count_args(tokens, nxt)
+                if token.text in _TZ_AWARE and count == 1 and timezone != "UTC":
+                    out += [Token("ident", "_hogql_toDateTime_in"), Token("punct", "(")]
+                    out += [Token("string", quote_string(timezone)), Token("punct", ",")]
+                    last_significant = out[-1]
+                    i = nxt + 1  # past the opening paren
+                    continue
+                name = two if two is not None and count == 2 else one
                 out.append(Token("ident", name))
                 last_significant = out[-1]
                 i += 1
@@ -272,7 +286,9 @@ def _apply_limit(tokens: list[Token]) -> Translation:
     added = [Token("ws", " "), Token("ident", "LIMIT"), Token("ws", " ")]
     value_token = Token("number", str(DEFAULT_RETURNED_ROWS))
     new = [*tokens[:insert_at], *added, value_token, Token("ws", " "), *tokens[insert_at:]]
-    return Translation(tuple(new), insert_at + len(added), DEFAULT_RETURNED_ROWS, 0)
+    return Translation(
+        tuple(new), insert_at + len(added), DEFAULT_RETURNED_ROWS, 0, explicit_limit=False
+    )
 
 
 def _int_token(token: Token) -> int | None:
@@ -354,12 +370,15 @@ def select_columns(tokens: list[Token]) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-def prepare(hogql: str, values: Mapping[str, object] | None, database: str) -> Translation:
-    """Translate HogQL into ClickHouse SQL for `database`, keeping track of the outer LIMIT."""
+def prepare(
+    hogql: str, values: Mapping[str, object] | None, database: str, timezone: str = "UTC"
+) -> Translation:
+    """Translate HogQL into ClickHouse SQL for `database`, keeping track of the outer LIMIT;
+    `timezone` is the one datetime strings are read in (the project's, or UTC)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
         raise ValueError(f"bad database name {database!r}")
     tokens = _substitute(tokenize(hogql), values or {})
-    translation = _apply_limit(_rewrite(tokens, database))
+    translation = _apply_limit(_rewrite(tokens, database, timezone))
     return replace(translation, columns=select_columns(tokens))
 
 

@@ -97,7 +97,10 @@ def literal(value: object) -> str:
         return repr(value)
     if isinstance(value, str):
         return quote_string(value)
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
+        # A JSON list is an array to PostHog's printer (escape_sql), as `[1, 2]`.
+        return "[" + ", ".join(literal(item) for item in value) + "]"
+    if isinstance(value, tuple):
         return "(" + ", ".join(literal(item) for item in value) + ")"
     raise HogQLError(f"Unsupported placeholder value of type {type(value).__name__}")
 

@@ -102,7 +102,12 @@ def load(fake: FakeSlack, path: str | Path) -> int:
         newest = 0
         for channel in data.get("channels") or []:
             if channel["id"] not in fake.channels:
-                fake.create_channel(channel["name"], id=channel["id"], member=channel["is_member"])
+                fake.create_channel(
+                    channel["name"],
+                    id=channel["id"],
+                    member=channel["is_member"],
+                    private=bool(channel.get("is_private")),
+                )
             messages = [message_from_json(m) for m in channel.get("messages") or []]
             fake._messages[channel["id"]] = messages
             restored += len(messages)

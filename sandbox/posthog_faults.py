@@ -2,7 +2,9 @@
 
 Faults are queued and consumed in order: a request takes the first queued fault whose
 `path_contains` occurs in its path (query string included), and that fault's `count` drops by
-one. Bodies follow PostHog's drf-exceptions-hog shape unless `body` is given.
+one. Bodies follow PostHog's drf-exceptions-hog shape unless `body` is given. A 429 says its
+wait only in the detail text, as PostHog's exception handler builds its response without
+headers; `retry_after_header=True` adds a `Retry-After` too (other versions, proxies).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Fault:
     delay: float = 0.0
     body: bytes | None = None
     drop_connection: bool = False
+    retry_after_header: bool = False
 
     @property
     def serves_normally(self) -> bool:
@@ -45,10 +48,20 @@ class FaultInjector:
         delay: float = 0.0,
         body: bytes | None = None,
         drop_connection: bool = False,
+        retry_after_header: bool = False,
     ) -> Fault:
         if count < 1:
             raise ValueError("count must be at least 1")
-        fault = Fault(status, count, path_contains, retry_after, delay, body, drop_connection)
+        fault = Fault(
+            status,
+            count,
+            path_contains,
+            retry_after,
+            delay,
+            body,
+            drop_connection,
+            retry_after_header,
+        )
         with self._lock:
             self._faults.append(fault)
         return fault

@@ -160,7 +160,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             payload, content_type = default_fault_response(fault)
         headers = {}
-        if fault.retry_after is not None:
+        if fault.retry_after is not None and fault.retry_after_header:
             # Integral seconds as HTTP says; a fraction is passed through so tests stay fast.
             wait = max(0.0, fault.retry_after)
             headers["Retry-After"] = str(int(wait)) if wait == int(wait) else str(wait)

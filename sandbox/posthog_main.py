@@ -56,6 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--project-id", type=int, default=1)
     parser.add_argument("--api-key", default="phx_sandbox")
+    parser.add_argument("--timezone", default="Europe/Berlin", help="the project's timezone")
     parser.add_argument("--runs", type=int, default=6, help="runs per series")
     parser.add_argument("--items", type=int, default=300, help="items per run")
     parser.add_argument("--fresh", action="store_true", help="wipe the database and reload")
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         db_path=args.db,
         host=args.host,
         port=args.port,
+        timezone=args.timezone,
     ).start()
     try:
         if args.fresh:

@@ -7,7 +7,12 @@ PostHog's private API for the bot:
     GET  /api/projects/{id}/llm_analytics/clustering_jobs/[{job_id}/]
     (and the deprecated /api/environments/{id}/… alias)
 
-with bearer auth, PostHog's error shapes, and injectable faults (`server.faults`).
+with bearer auth, PostHog's error shapes, and injectable faults (`server.faults`). As strict as
+PostHog where the bot depends on it: every HogQL query is parsed with PostHog's own grammar and
+its functions checked (`hogql_check`); list placeholders print as arrays; datetimes are read and
+returned in the project's `timezone` unless `convertToProjectTimezone` is false; `hasMore` only
+for queries without a LIMIT of their own; a result cache, a concurrency limit and a time limit
+(`posthog_limits`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sandbox.hogql import HogQLError, prepare
+from sandbox.hogql_check import check_query
 from sandbox.posthog_faults import (
     FaultInjector,
     RecordedRequest,
@@ -30,6 +36,7 @@ from sandbox.posthog_faults import (
     validation_error,
 )
 from sandbox.posthog_http import Handler, QuietServer
+from sandbox.posthog_limits import ConcurrencyLimit, ResultCache, refresh_mode
 from sandbox.posthog_store import MEMORY, EventStore, StoreError, database_name_for
 from sandbox.trace_query import run_trace_query
 
@@ -53,24 +60,28 @@ _WRAPPERS = re.compile(r"^(?:Nullable|LowCardinality)\((.*)\)$")
 _DATETIME = re.compile(r"^DateTime(?:64)?(?:\((?:\d+)?(?:,\s*)?(?:'(?P<tz>[^']+)')?\))?$")
 
 
-def _iso_cell(value: object, tz: str | None) -> object:
+def _iso_cell(value: object, tz: str | None, shown_in: str = "UTC") -> object:
+    """A ClickHouse datetime cell as PostHog returns it: ISO, in `shown_in` (the project's
+    timezone, or UTC when the query asked for UTC)."""
     if not isinstance(value, str) or not value:
         return value
-    if tz in (None, "UTC", "Etc/UTC"):  # the session timezone is UTC
+    column_tz = tz or "UTC"
+    if column_tz in ("UTC", "Etc/UTC") and shown_in == "UTC":  # the session timezone is UTC
         return value.replace(" ", "T", 1) + "Z"
-    return datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(tz)).isoformat()
+    moment = datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(column_tz))
+    return moment.astimezone(ZoneInfo(shown_in)).isoformat()
 
 
-def cell_converter(ch_type: str) -> Callable[[object], object] | None:
+def cell_converter(ch_type: str, shown_in: str = "UTC") -> Callable[[object], object] | None:
     """A function normalising cells of this ClickHouse type, or None if they stay as they are."""
     inner = ch_type.strip()
     while match := _WRAPPERS.match(inner):
         inner = match.group(1).strip()
     if match := _DATETIME.match(inner):
         tz = match.group("tz")
-        return lambda value: _iso_cell(value, tz)
+        return lambda value: _iso_cell(value, tz, shown_in)
     if inner.startswith("Array(") and inner.endswith(")"):
-        element = cell_converter(inner[6:-1])
+        element = cell_converter(inner[6:-1], shown_in)
         if element is not None:
             convert = element
             return lambda value: [convert(v) for v in value] if isinstance(value, list) else value
@@ -89,8 +100,17 @@ class LocalPostHog:
         db_path: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        timezone: str = "UTC",
+        max_concurrent_queries: int = 3,
+        queue_timeout: float = 30.0,
+        query_time_limit: float = 10.0,
     ) -> None:
+        ZoneInfo(timezone)  # fail early on a bad name
         self.project_id = project_id
+        self.timezone = timezone
+        self.query_time_limit = query_time_limit
+        self.cache = ResultCache()
+        self.concurrency = ConcurrencyLimit(max_concurrent_queries, queue_timeout)
         self.api_key = api_key
         self.db_path = db_path
         self.host = host
@@ -162,6 +182,7 @@ class LocalPostHog:
         """Empty the events and jobs and forget faults, recorded requests and HogQL."""
         self.store.truncate()
         self.faults.clear()
+        self.cache.clear()
         with self._log_lock:
             self.requests.clear()
             self.hogql_log.clear()
@@ -181,11 +202,22 @@ class LocalPostHog:
             raise validation_error("Request body must be a JSON object with a 'query' object.")
         query = body["query"]
         kind = query.get("kind")
+        mode = refresh_mode(body)
+        key = f"api:query:per-team:{self.project_id}"
         if kind == "HogQLQuery":
-            return self._hogql(query)
+            self._check_hogql(query)
+            return self.cache.answer(
+                query, mode, lambda: self.concurrency.run(key, lambda: self._hogql(query))
+            )
         if kind == "TraceQuery":
             try:
-                return run_trace_query(self.store, query, datetime.now(UTC))
+                return self.cache.answer(
+                    query,
+                    mode,
+                    lambda: self.concurrency.run(
+                        key, lambda: run_trace_query(self.store, query, datetime.now(UTC))
+                    ),
+                )
             except HogQLError as error:
                 raise validation_error(str(error)) from None
             except StoreError as error:
@@ -194,16 +226,35 @@ class LocalPostHog:
                 ) from None
         raise validation_error(f"Unsupported query kind: {kind!r}")
 
-    def _hogql(self, query: dict[str, Any]) -> dict[str, Any]:
+    def _check_hogql(self, query: dict[str, Any]) -> None:
+        """PostHog's own grammar and function registry, before any cache or ClickHouse."""
         text = query.get("query")
-        values = query.get("values") or {}
         if not isinstance(text, str):
             raise validation_error("HogQLQuery.query must be a string.")
-        if not isinstance(values, dict):
+        if not isinstance(query.get("values") or {}, dict):
             raise validation_error("HogQLQuery.values must be an object.")
         try:
-            translation = prepare(text, values, self.database)
-            result = self.store.query_json(translation.render(probe=True))
+            check_query(text)
+        except HogQLError as error:
+            raise validation_error(str(error)) from None
+
+    def shown_timezone(self, query: dict[str, Any]) -> str:
+        """The project's timezone, unless the query's modifiers ask for UTC."""
+        modifiers = query.get("modifiers") or {}
+        if isinstance(modifiers, dict) and modifiers.get("convertToProjectTimezone") is False:
+            return "UTC"
+        return self.timezone
+
+    def _hogql(self, query: dict[str, Any]) -> dict[str, Any]:
+        text = str(query.get("query"))
+        values = query.get("values") or {}
+        timezone = self.shown_timezone(query)
+        try:
+            translation = prepare(text, values, self.database, timezone)
+            # Only a query without its own LIMIT gets the extra row that tells `hasMore`
+            # (HogQLHasMorePaginator); an explicit LIMIT is run as written.
+            sql = translation.render(probe=not translation.explicit_limit)
+            result = self.store.query_json(sql, time_limit=self.query_time_limit)
         except HogQLError as error:
             raise validation_error(str(error)) from None
         except StoreError as error:
@@ -211,10 +262,11 @@ class LocalPostHog:
         meta = result.get("meta", [])
         rows: list[list[Any]] = result.get("data", [])
         limit = translation.limit
-        has_more = limit is not None and len(rows) > limit
-        if limit is not None:
+        has_more: bool | None = None
+        if not translation.explicit_limit and limit is not None:
+            has_more = len(rows) > limit
             rows = rows[:limit]
-        converters = [(i, cell_converter(col["type"])) for i, col in enumerate(meta)]
+        converters = [(i, cell_converter(col["type"], timezone)) for i, col in enumerate(meta)]
         active = [(i, conv) for i, conv in converters if conv is not None]
         if active:
             for row in rows:
@@ -229,14 +281,14 @@ class LocalPostHog:
             "columns": names,
             "types": [[name, col["type"]] for name, col in zip(names, meta, strict=True)],
             "hasMore": has_more,
-            "limit": limit if limit is not None else len(rows),
-            "offset": translation.offset,
+            "limit": None if translation.explicit_limit else limit,
+            "offset": None if translation.explicit_limit else translation.offset,
             "hogql": text,
             "clickhouse": translation.sql,
             "is_cached": False,
             "cache_key": None,
             "last_refresh": now.isoformat().replace("+00:00", "Z"),
-            "timezone": "UTC",
+            "timezone": timezone,
             "timings": [],
             "error": None,
             "query_status": None,

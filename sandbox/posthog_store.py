@@ -83,13 +83,15 @@ class _SharedSession:
                 self.path = None
                 self.refs = 0
 
-    def query(self, sql: str, fmt: str = "CSV") -> bytes:
+    def query(self, sql: str, fmt: str = "CSV", *, time_limit: float | None = None) -> bytes:
         from chdb._exceptions import ChdbError
 
         with self.lock:
             if self.session is None:
                 raise RuntimeError("the chdb session is closed")
             try:
+                # Per query: the session is shared, and queries run one at a time under the lock.
+                self.session.query(f"SET max_execution_time = {float(time_limit or 0)}")
                 result = self.session.query(sql, fmt)
             except ChdbError as error:
                 raise StoreError(str(error)) from None
@@ -183,9 +185,10 @@ class EventStore:
             raise RuntimeError("store is not open")
         _SHARED.query(sql)
 
-    def query_json(self, sql: str) -> dict[str, Any]:
-        """Run a SELECT and return chdb's JSONCompact document (`meta`, `data`, `rows`)."""
-        raw = _SHARED.query(sql, "JSONCompact")
+    def query_json(self, sql: str, *, time_limit: float | None = None) -> dict[str, Any]:
+        """Run a SELECT and return chdb's JSONCompact document (`meta`, `data`, `rows`);
+        `time_limit` seconds stop it as ClickHouse's max_execution_time does."""
+        raw = _SHARED.query(sql, "JSONCompact", time_limit=time_limit)
         if not raw.strip():
             return {"meta": [], "data": [], "rows": 0}
         result: dict[str, Any] = json.loads(raw)

@@ -111,6 +111,18 @@ class SlackUser:
 
         Raises LookupError if the message has no such button (in ``block_id``, when given).
         """
+        body = self.click_body(message, action_id, value=value, block_id=block_id)
+        return self._post(body, None, None)
+
+    def click_body(
+        self,
+        message: Message,
+        action_id: str,
+        *,
+        value: str | None = None,
+        block_id: str | None = None,
+    ) -> str:
+        """The form-encoded body Slack sends for that click (see ``click``)."""
         found_block, button = _find_button(message.blocks, action_id, block_id)
         channel = self.fake.channels.get(message.channel)
         container: dict[str, Any] = {
@@ -150,19 +162,25 @@ class SlackUser:
         }
         if message.ephemeral_for is None:  # Slack omits `message` for ephemeral messages
             payload["message"] = message.to_dict()
-        return self._post(urlencode({"payload": json.dumps(payload)}), None, None)
+        return urlencode({"payload": json.dumps(payload)})
 
     # -- signing and transport -------------------------------------------------------------
-    def _post(self, body: str, timestamp: int | None, signature: str | None) -> httpx.Response:
+    def signed_headers(
+        self, body: str, timestamp: int | None = None, signature: str | None = None
+    ) -> dict[str, str]:
+        """The headers Slack sends with ``body``: content type and the v0 signature."""
         ts = str(int(time.time()) if timestamp is None else timestamp)
         if signature is None:
             signature = self._verifier.generate_signature(timestamp=ts, body=body) or ""
-        headers = {
+        return {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": signature,
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
         }
+
+    def _post(self, body: str, timestamp: int | None, signature: str | None) -> httpx.Response:
+        headers = self.signed_headers(body, timestamp, signature)
         return httpx.post(
             self.events_url, content=body.encode(), headers=headers, timeout=self.timeout
         )

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -88,6 +89,8 @@ def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
         ("SLACK_APP_TOKEN", "xoxb-wrong", "must start with xapp-"),
         ("ALERT_CHANNEL", "#general", "a channel id such as C0123456789"),
         ("POLL_INTERVAL_SECONDS", "1", "at least 10"),
+        ("SLACK_SIGNING_SECRET", "", "SLACK_SIGNING_SECRET is invalid (is empty)"),
+        ("SLACK_SIGNING_SECRET", "  ", "the signing secret from your Slack app"),
         ("PORT", "70000", "a TCP port number"),
         ("DATABASE_URL", "clusters.db", "a SQLAlchemy URL"),
     ],
@@ -135,6 +138,29 @@ def test_cli_missing_configuration_exits_2(tmp_path) -> None:
     )
     assert result.returncode == 2
     assert "POSTHOG_PROJECT_ID is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_web_with_a_blank_signing_secret_exits_2(tmp_path) -> None:
+    """A blank secret once turned signature checks off; now it is a named configuration error."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "POSTHOG_PROJECT_ID": "1",
+        "POSTHOG_API_KEY": "phx_x",
+        "SLACK_BOT_TOKEN": "xoxb-x",
+        "SLACK_SIGNING_SECRET": "",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),  # this checkout's bot
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "web"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "SLACK_SIGNING_SECRET is invalid (is empty)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_trace_content_is_off_by_default() -> None:
+    assert load_settings().drilldown_content.value == "none"
 
 
 def test_cli_help_lists_design_commands() -> None:

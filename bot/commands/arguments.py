@@ -76,7 +76,14 @@ INTEGER_RE = re.compile(r"[+-]?[0-9]+")
 _CLUSTER_NUMBER_RE = re.compile(r"#?([+-]?[0-9]+)")
 _DURATION_RE = re.compile(r"([0-9]+)([a-z]+)")
 _DIGITS_RE = re.compile(r"[0-9]+")
-RUN_ID_SHAPE_RE = re.compile(r"[0-9]+_(?:trace|generation|evaluation)_[0-9]{8}_[0-9]{6}.*")
+# PostHog's run ids, current and older (`{team}_{YYYYMMDD}_{HHMMSS}` before levels,
+# `{team}_evaluation_{job}_…`, the first `team_{id}_{ISO time}`): only to tell a run id from
+# title words; any id is looked up as given.
+RUN_ID_SHAPE_RE = re.compile(
+    r"[0-9]+_(?:(?:trace|generation|evaluation)_)?[0-9]{8}_[0-9]{6}.*"
+    r"|[0-9]+_evaluation_.+"
+    r"|team_[0-9]+_[0-9]{4}-[0-9]{2}-[0-9]{2}T.*"
+)
 EQUALS_RE = re.compile(r"\s*=\s*")
 
 

@@ -65,6 +65,8 @@ class ClusterMetrics(Frozen):
     pass_rate: float | None = None
     na_rate: float | None = None
     dominant_evaluation_name: str | None = None
+    # True when the bot computed these from the run's items because PostHog attached none.
+    computed: bool = False
 
 
 class ClusterItem(Frozen):

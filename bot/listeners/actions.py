@@ -2,6 +2,7 @@
 
 Slash commands cannot run in threads, so drilldowns are buttons. A reply goes into the thread of
 the clicked message; an ephemeral message has no thread, so its drilldowns answer ephemerally.
+Every click is acked at once and answered from the work pool (bot/listeners/deferred.py).
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, Respond
+from slack_bolt.context.context import BoltContext
 from slack_sdk import WebClient
 
 from bot.commands import parse_clusters_command
 from bot.listeners.answer import Asker, answer, is_admin
+from bot.listeners.deferred import after_ack
+from bot.listeners.replies import send
+from bot.posthog.budget import spending_for
+from bot.rendering import blocks as bk
 from bot.rendering.message import Message
 from bot.services.errors import NotAllowed
 from bot.slack.escape import SafeMrkdwn
@@ -30,6 +36,11 @@ class Place:
     thread_ts: str | None
     ephemeral: bool
 
+    @property
+    def private(self) -> bool:
+        """The reply goes to the clicker alone (no thread to post into)."""
+        return self.ephemeral or self.thread_ts is None
+
 
 def place_of(body: dict[str, Any]) -> Place:
     container = body.get("container") or {}
@@ -40,9 +51,11 @@ def place_of(body: dict[str, Any]) -> Place:
     return Place(channel, thread_ts, False)
 
 
-def reply(place: Place, message: Message, client: WebClient, respond: Respond) -> None:
-    if place.ephemeral or place.thread_ts is None:
-        respond(**message.as_kwargs(), response_type="ephemeral", replace_original=False)
+def reply(
+    place: Place, message: Message, client: WebClient, respond: Respond, services: Services
+) -> None:
+    if place.private:
+        send(respond, services.metrics, **message.as_kwargs(), replace_original=False)
         return
     client.chat_postMessage(
         channel=place.channel,
@@ -59,12 +72,19 @@ def handle_traces_action(
     action: dict[str, Any],
     respond: Respond,
     client: WebClient,
+    context: BoltContext,
     services: Services,
 ) -> None:
-    ack()
-    ref = ClusterRef.model_validate_json(action["value"])
-    view = services.clusters.cluster_items(ref.run_id, ref.cluster_id)
-    reply(place_of(body), services.drilldown.traces(view), client, respond)
+    def work() -> None:
+        ref = ClusterRef.model_validate_json(action["value"])
+        with spending_for(body["user"]["id"]):
+            view = services.clusters.cluster_items(ref.run_id, ref.cluster_id)
+        place = place_of(body)
+        reply(
+            place, services.drilldown.traces(view, private=place.private), client, respond, services
+        )
+
+    after_ack(ack, body, context, work, command=False)
 
 
 def handle_trace_details_action(
@@ -73,12 +93,25 @@ def handle_trace_details_action(
     action: dict[str, Any],
     respond: Respond,
     client: WebClient,
+    context: BoltContext,
     services: Services,
 ) -> None:
-    ack()
-    ref = TraceRef.model_validate_json(action["value"])
-    view = services.clusters.trace(ref.trace_id, ref.at, ref.event)
-    reply(place_of(body), services.drilldown.trace(view), client, respond)
+    """The trace's steps go to the thread; its content, if the team opted in, only to the
+    person who clicked."""
+
+    def work() -> None:
+        ref = TraceRef.model_validate_json(action["value"])
+        with spending_for(body["user"]["id"]):
+            view = services.clusters.trace(ref.trace_id, ref.at, ref.event)
+        place = place_of(body)
+        reply(
+            place, services.drilldown.trace(view, private=place.private), client, respond, services
+        )
+        content = None if place.private else services.drilldown.trace_content(view)
+        if content is not None:
+            send(respond, services.metrics, **content.as_kwargs(), replace_original=False)
+
+    after_ack(ack, body, context, work, command=False)
 
 
 def handle_share_action(
@@ -87,14 +120,23 @@ def handle_share_action(
     action: dict[str, Any],
     respond: Respond,
     client: WebClient,
+    context: BoltContext,
     services: Services,
 ) -> None:
-    ack()
-    ref = ShareRef.model_validate_json(action["value"])
-    user = body["user"]["id"]
-    asker = Asker(channel=place_of(body).channel, user=user, text=ref.text, shared=True)
-    message = answer(parse_clusters_command(ref.text), asker, services, client)
-    respond(**message.as_kwargs(), response_type="in_channel", replace_original=False)
+    def work() -> None:
+        ref = ShareRef.model_validate_json(action["value"])
+        user = body["user"]["id"]
+        asker = Asker(channel=place_of(body).channel, user=user, text=ref.text, shared=True)
+        message = answer(parse_clusters_command(ref.text), asker, services, client)
+        send(
+            respond,
+            services.metrics,
+            **message.as_kwargs(),
+            response_type="in_channel",
+            replace_original=False,
+        )
+
+    after_ack(ack, body, context, work, command=False)
 
 
 def handle_mute_action(
@@ -103,27 +145,25 @@ def handle_mute_action(
     action: dict[str, Any],
     respond: Respond,
     client: WebClient,
+    context: BoltContext,
     services: Services,
 ) -> None:
-    ack()
-    user = body["user"]["id"]
-    if not is_admin(user, services, client):
-        raise NotAllowed("Only workspace admins (or users in ADMIN_USER_IDS) can mute alerts.")
-    ref = MuteRef.model_validate_json(action["value"])
-    place = place_of(body)
-    mute = services.channel_settings.mute_ref(
-        place.channel, ref.run_id, ref.cluster_id, ref.hours, user
-    )
-    mention = SafeMrkdwn(f"<@{user}>") if USER_ID.fullmatch(user) else user
-    note = services.renderer.text(
-        "mute_note.md.j2", user=mention, title=mute.title, until=mute.until
-    )
-    reply(
-        place,
-        Message(text=note, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": note}}]),
-        client,
-        respond,
-    )
+    def work() -> None:
+        user = body["user"]["id"]
+        if not is_admin(user, services, client):
+            raise NotAllowed("Only workspace admins (or users in ADMIN_USER_IDS) can mute alerts.")
+        ref = MuteRef.model_validate_json(action["value"])
+        place = place_of(body)
+        mute = services.channel_settings.mute_ref(
+            place.channel, ref.run_id, ref.cluster_id, ref.hours, user
+        )
+        mention = SafeMrkdwn(f"<@{user}>") if USER_ID.fullmatch(user) else user
+        note = services.renderer.text(
+            "mute_note.md.j2", user=mention, title=mute.title, until=mute.until
+        )
+        reply(place, Message(text=note, blocks=[bk.section(note)]), client, respond, services)
+
+    after_ack(ack, body, context, work, command=False)
 
 
 def handle_map_action(
@@ -131,21 +171,26 @@ def handle_map_action(
     body: dict[str, Any],
     action: dict[str, Any],
     respond: Respond,
+    context: BoltContext,
     services: Services,
 ) -> None:
     """The run's cluster map, uploaded into the clicked message's thread."""
-    ack()
-    ref = RunRef.model_validate_json(action["value"])
-    place = place_of(body)
-    if place.ephemeral or place.thread_ts is None:  # an ephemeral message has no thread
-        respond(
-            text="Maps go into a message's thread: share this summary in the channel first.",
-            response_type="ephemeral",
-            replace_original=False,
-        )
-        return
-    run = services.runs.get(ref.run_id)  # cached in the store: no PostHog query
-    services.charts.post_map(place.channel, place.thread_ts, run)
+
+    def work() -> None:
+        ref = RunRef.model_validate_json(action["value"])
+        place = place_of(body)
+        if place.private or place.thread_ts is None:  # an ephemeral message has no thread
+            send(
+                respond,
+                services.metrics,
+                text="Maps go into a message's thread: share this summary in the channel first.",
+                replace_original=False,
+            )
+            return
+        run = services.runs.get(ref.run_id)  # cached in the store: no PostHog query
+        services.charts.post_map(place.channel, place.thread_ts, run)
+
+    after_ack(ack, body, context, work, command=False)
 
 
 def handle_open_action(ack: Ack) -> None:

@@ -13,8 +13,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.commands import help_lines
 from bot.commands import parsed as cmd
+from bot.posthog.budget import spending_for
 from bot.rendering.message import Message
 from bot.services.errors import NotAllowed
+from bot.slack.membership import Membership, ensure_member
 from bot.wiring import Services
 
 logger = logging.getLogger(__name__)
@@ -47,7 +49,8 @@ def answer(parsed: Any, asker: Asker, services: Services, client: WebClient) -> 
             " to change settings. Anyone can read them."
         )
     handler = HANDLERS.get(type(parsed), _help)
-    return handler(parsed, asker, services)
+    with spending_for(asker.user):  # PostHog queries count against this user's share
+        return handler(parsed, asker, services)
 
 
 def _help(parsed: Any, asker: Asker, services: Services) -> Message:
@@ -67,7 +70,7 @@ def _runs(c: cmd.Runs, asker: Asker, s: Services) -> Message:
 
 def _show(c: cmd.Show, asker: Asker, s: Services) -> Message:
     view = s.clusters.find_cluster(c.cluster, c.run_id)
-    return s.renderer.cluster(view, s.drilldown.traces(view))
+    return s.renderer.cluster(view, s.drilldown.traces(view, private=not asker.shared))
 
 
 def _top(c: cmd.Top, asker: Asker, s: Services) -> Message:
@@ -83,13 +86,26 @@ def _jobs(c: cmd.Jobs, asker: Asker, s: Services) -> Message:
 
 
 def _trace(c: cmd.Trace, asker: Asker, s: Services) -> Message:
-    return s.drilldown.trace(s.clusters.trace(c.trace_id))
+    return s.drilldown.trace(s.clusters.trace(c.trace_id), private=not asker.shared)
 
 
 def _subscribe(c: cmd.Subscribe, asker: Asker, s: Services) -> Message:
-    return s.renderer.notice(
-        s.channel_settings.subscribe(asker.channel, c.level, c.job, asker.user)
-    )
+    note = s.channel_settings.subscribe(asker.channel, c.level, c.job, asker.user)
+    membership = ensure_member(s.slack, asker.channel)
+    extra = MEMBERSHIP_NOTES[membership.status].format(detail=membership.detail)
+    return s.renderer.notice(f"{note} {extra}".strip())
+
+
+MEMBERSHIP_NOTES = {
+    Membership.MEMBER: "",
+    Membership.JOINED: "I joined this channel to post the alerts here.",
+    Membership.NEEDS_INVITE: "I'm not a member of this channel and cannot join it myself (a "
+    "private channel): invite me with `/invite @clusters-bot`, or the alerts cannot be posted.",
+    Membership.MISSING_SCOPE: "I could not check that I can post here: the app lacks the "
+    "`{detail}` scope. Whoever runs the bot can add it (slack/manifest.json lists it) and "
+    "reinstall the app.",
+    Membership.FAILED: "I could not check that I can post here (Slack said `{detail}`).",
+}
 
 
 def _unsubscribe(c: cmd.Unsubscribe, asker: Asker, s: Services) -> Message:

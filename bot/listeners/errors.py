@@ -11,8 +11,11 @@ from slack_bolt import BoltResponse
 from slack_bolt.context.context import BoltContext
 from slack_sdk.errors import SlackApiError
 
+from bot.listeners.replies import send
 from bot.posthog.errors import (
     PostHogAuthError,
+    PostHogBadQuery,
+    PostHogBudgetExhausted,
     PostHogNotFound,
     PostHogRateLimited,
     PostHogUnavailable,
@@ -34,6 +37,8 @@ def user_message(error: Exception) -> str | None:
     """What to tell the user about a known failure; None for a bug."""
     if isinstance(error, CommandError | PostHogNotFound):
         return str(error)
+    if isinstance(error, PostHogBudgetExhausted | PostHogBadQuery):
+        return str(error)  # worded for the user: which budget, or what PostHog said
     if isinstance(error, PostHogRateLimited):
         wait = f" Try again in {error.retry_after:.0f} s." if error.retry_after else ""
         return f"PostHog is rate limiting the bot's queries right now.{wait}"
@@ -66,7 +71,10 @@ def handle_error(error: Exception, body: dict[str, Any], context: BoltContext) -
     respond = context.respond
     if respond is not None and body.get("response_url"):
         try:
-            respond(**message.as_kwargs(), response_type="ephemeral", replace_original=False)
+            if services is not None:
+                send(respond, services.metrics, **message.as_kwargs(), replace_original=False)
+            else:
+                respond(**message.as_kwargs(), response_type="ephemeral", replace_original=False)
         except Exception:  # the reply channel itself failed; the log has the error
             logger.exception("slack.error_reply.failed")
     return BoltResponse(status=200, body="")

@@ -1,13 +1,17 @@
 """PostHog client: the HogQL query API, TraceQuery and clustering jobs, over one httpx.Client.
 
-Every request has a timeout and bounded retries (stamina): 429 waits `Retry-After` when PostHog
-sends it, 429 without it, 5xx and transport errors back off exponentially, other 4xx never
-retry. HogQL queries spend from a client-side `QueryBudget` first.
+Every request has a timeout and bounded retries (stamina): 429 waits what PostHog asked for (the
+`Retry-After` header or the "Expected available in N seconds" detail), 429 without a wait, 5xx
+and transport errors back off exponentially, other 4xx never retry. A wait longer than the retry
+window is not retried at all: the client stops sending until PostHog's time (`ThrottleGate`),
+and callers learn when to resume. Each HogQL query spends one unit of its budget, however many
+attempts it takes.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,20 +27,21 @@ from bot.domain.models import (
     RunSummary,
 )
 from bot.posthog import queries
-from bot.posthog.budget import QueryBudget
+from bot.posthog.budget import Budget, QueryBudget
 from bot.posthog.errors import (
-    PostHogAuthError,
-    PostHogBadQuery,
     PostHogBudgetExhausted,
     PostHogError,
     PostHogNotFound,
     PostHogRateLimited,
     PostHogSchemaError,
+    PostHogThrottled,
     PostHogUnavailable,
 )
 from bot.posthog.metrics import ItemMetrics, aggregate_cluster_metrics
+from bot.posthog.responses import raise_for_response
 from bot.posthog.schemas import (
     ClusteringJob,
+    EvaluationTarget,
     JobsPage,
     LLMTrace,
     QueryResult,
@@ -45,6 +50,7 @@ from bot.posthog.schemas import (
     parse_run,
     parse_run_summary,
 )
+from bot.posthog.throttle import ThrottleGate
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +60,8 @@ TRACE_MARGIN = timedelta(days=1)
 
 def _is_transient(error: Exception) -> bool | float:
     """stamina's backoff hook: a float is the wait PostHog asked for."""
-    if isinstance(error, PostHogBudgetExhausted):
-        return False  # our own budget: fail fast, never wait
+    if isinstance(error, PostHogBudgetExhausted | PostHogThrottled):
+        return False  # our own budget, or a wait longer than we retry for: fail fast
     if isinstance(error, PostHogRateLimited):
         return error.retry_after if error.retry_after is not None else True
     return isinstance(error, PostHogUnavailable)
@@ -65,77 +71,52 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers["Retry-After"]))
-    except (KeyError, ValueError):
-        return None
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300]
-    return str(body.get("detail") or body)[:500] if isinstance(body, dict) else str(body)[:300]
-
-
-def raise_for_response(response: httpx.Response, name: str) -> None:
-    """Map PostHog's status codes onto the error tree (errors.py)."""
-    status = response.status_code
-    if status < 400:
-        return
-    detail = _detail(response)
-    if status in (401, 403):
-        raise PostHogAuthError(
-            f"PostHog refused the API key ({status}): {detail}. Check POSTHOG_API_KEY and its "
-            "scopes (query:read, llm_analytics:read)."
-        )
-    if status == 404:
-        raise PostHogNotFound(f"PostHog has no such resource ({name}): check POSTHOG_PROJECT_ID")
-    if status == 429:
-        raise PostHogRateLimited(f"PostHog is rate limiting us: {detail}", _retry_after(response))
-    if status >= 500:
-        raise PostHogUnavailable(f"PostHog answered {status} to {name}")
-    raise PostHogBadQuery(f"PostHog rejected {name} ({status}): {detail}")
-
-
 class PostHogClient:
     def __init__(
         self,
         http: httpx.Client,
         project_id: int,
         *,
-        budget: QueryBudget | None = None,
+        budget: Budget | None = None,
         attempts: int = 4,
         retry_timeout: float = 30.0,
         on_request: Callable[[str], None] | None = None,
+        gate: ThrottleGate | None = None,
     ) -> None:
         self._http = http
         self._on_request = on_request
         self._base = f"/api/projects/{project_id}"
-        self.budget = budget or QueryBudget(120)
+        self.budget: Budget = budget or QueryBudget(120)
+        self.gate = gate or ThrottleGate()
         self._attempts = attempts
         self._retry_timeout = retry_timeout
         self.requests_sent = 0
+        # The last refusal that stopped work (a spent budget or a long throttle), for callers
+        # that report on a whole cycle.
+        self.stopped_by: PostHogRateLimited | None = None
 
     # -- transport -----------------------------------------------------------------------
 
     def _send(self, method: str, path: str, name: str, **kwargs: Any) -> Any:
-        for attempt in stamina.retry_context(
-            on=_is_transient,
-            attempts=self._attempts,
-            timeout=self._retry_timeout,
-            wait_initial=0.5,
-            wait_max=10.0,
-        ):
-            with attempt:
-                return self._send_once(method, path, name, **kwargs)
+        try:
+            self.gate.check()
+            if name.startswith("hogql:"):
+                self.budget.acquire()  # once per query, however many attempts it takes
+            for attempt in stamina.retry_context(
+                on=_is_transient,
+                attempts=self._attempts,
+                timeout=self._retry_timeout,
+                wait_initial=0.5,
+                wait_max=10.0,
+            ):
+                with attempt:
+                    return self._send_once(method, path, name, **kwargs)
+        except (PostHogBudgetExhausted, PostHogThrottled) as error:
+            self.stopped_by = error
+            raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_once(self, method: str, path: str, name: str, **kwargs: Any) -> Any:
-        if name.startswith("hogql:"):
-            self.budget.acquire()
         self.requests_sent += 1
         if self._on_request is not None:
             self._on_request(name.partition(":")[2] or name)
@@ -144,14 +125,27 @@ class PostHogClient:
         except httpx.TransportError as error:
             logger.warning("posthog.request.failed", extra={"query": name, "error": repr(error)})
             raise PostHogUnavailable(f"PostHog is unreachable ({type(error).__name__})") from error
-        raise_for_response(response, name)
+        try:
+            raise_for_response(response, name)
+        except PostHogRateLimited as error:
+            wait = error.retry_after
+            if wait is not None and wait > self._retry_timeout:
+                # Longer than we retry for: stop asking until PostHog's time has passed.
+                logger.warning("posthog.throttled", extra={"query": name, "wait": wait})
+                raise self.gate.close_for(wait) from error
+            raise
         try:
             return response.json()
         except ValueError as error:
             raise PostHogUnavailable(f"PostHog sent a broken response to {name}") from error
 
-    def query(self, hogql: str, values: dict[str, Any], *, name: str) -> QueryResult:
-        """Run one HogQL query. `values` fill `{placeholders}`; nothing is spliced."""
+    def query(
+        self, hogql: str, values: dict[str, Any], *, name: str, refresh: str = "blocking"
+    ) -> QueryResult:
+        """Run one HogQL query. `values` fill `{placeholders}`; nothing is spliced.
+
+        `refresh="blocking"` lets PostHog answer from its result cache while that is fresh
+        (hours, for HogQL); `force_blocking` where a cached answer could hide something new."""
         body = {
             "query": {
                 "kind": "HogQLQuery",
@@ -159,7 +153,7 @@ class PostHogClient:
                 "values": values,
                 "modifiers": {"convertToProjectTimezone": False},
             },
-            "refresh": "blocking",
+            "refresh": refresh,
             "name": f"clusters_bot_{name}",
         }
         return parse_rows(self._send("POST", "/query/", f"hogql:{name}", json=body), name)
@@ -172,31 +166,34 @@ class PostHogClient:
             queries.LIST_RUNS,
             {"events": list(CLUSTER_EVENTS), "since": _utc(since), "limit": limit},
             name="list_runs",
+            refresh="force_blocking",  # PostHog's cache must never hide a new run
         )
         return [parse_run_summary(row) for row in result.rows()]
 
     def get_run(self, run_id: str) -> ClusteringRun:
-        """One run, bounded to the UTC day in its id as PostHog's UI does (plus a day of
-        slack for emission after midnight)."""
+        """One run by id, whatever the id's format: any id that exists is a run. The day in the
+        id (as PostHog's UI reads it) only narrows the first search, plus a day of slack for
+        emission after midnight; when that day holds nothing, the last 90 days are searched."""
+        now = datetime.now(UTC)
         day = run_day(run_id)
-        if day is None:
-            date_from, date_to = datetime.now(UTC) - RUN_LOOKBACK, datetime.now(UTC)
-        else:
-            date_from, date_to = day, day + timedelta(days=2)
-        result = self.query(
-            queries.GET_RUN,
-            {
-                "events": list(CLUSTER_EVENTS),
-                "run_id": run_id,
-                "date_from": _utc(date_from),
-                "date_to": _utc(date_to),
-            },
-            name="get_run",
-        )
-        row = first(result.rows())
-        if row is None:
-            raise PostHogNotFound(f"No clustering run with id `{run_id}`")
-        return parse_run(row)
+        ranges = [(now - RUN_LOOKBACK, now + TRACE_MARGIN)]
+        if day is not None:
+            ranges.insert(0, (day, day + timedelta(days=2)))
+        for date_from, date_to in ranges:
+            result = self.query(
+                queries.GET_RUN,
+                {
+                    "events": list(CLUSTER_EVENTS),
+                    "run_id": run_id,
+                    "date_from": _utc(date_from),
+                    "date_to": _utc(date_to),
+                },
+                name="get_run",
+            )
+            row = first(result.rows())
+            if row is not None:
+                return parse_run(row)
+        raise PostHogNotFound(f"No clustering run with id `{run_id}`")
 
     def previous_run(self, run: RunSummary) -> ClusteringRun | None:
         """The latest earlier run of the same series (level, job), if any."""
@@ -269,6 +266,30 @@ class PostHogClient:
         )
         return {str(row["item_id"]): row for row in result.rows()}
 
+    def evaluation_targets(
+        self, item_ids: Sequence[str], window: tuple[datetime, datetime]
+    ) -> dict[str, EvaluationTarget]:
+        """What each `$ai_evaluation` judged: its trace and target generation, in one query.
+        Evaluations whose trace is unknown are left out (PostHog's UI hides their links)."""
+        if not item_ids:
+            return {}
+        result = self.query(
+            queries.EVALUATION_TARGETS,
+            {
+                "item_ids": list(dict.fromkeys(item_ids)),
+                "date_from": _utc(window[0]),
+                "date_to": _utc(window[1]),
+                "limit": len(item_ids) + 1,
+            },
+            name="evaluation_targets",
+        )
+        found = {}
+        for row in result.rows():
+            target = EvaluationTarget.from_row(row)
+            if target is not None:
+                found[target.evaluation_id] = target
+        return found
+
     # -- traces and jobs -----------------------------------------------------------------
 
     def get_trace(self, trace_id: str, around: datetime | None = None) -> LLMTrace:
@@ -317,15 +338,22 @@ class PostHogClient:
                 return jobs
 
 
+_ID_DAY = re.compile(r"(?<![0-9])([0-9]{4})-?([0-9]{2})-?([0-9]{2})(?![0-9])")
+
+
 def run_day(run_id: str) -> datetime | None:
-    """The UTC day in a run id: `{team}_{level}_{YYYYMMDD}_{HHMMSS}[_job][_label]`."""
-    parts = run_id.split("_")
-    for index in (2, 1):  # current format, then the older one without a level
-        if len(parts) > index:
-            try:
-                return datetime.strptime(parts[index], "%Y%m%d").replace(tzinfo=UTC)
-            except ValueError:
-                continue
+    """The UTC day a run id names, if any: a hint, never a requirement.
+
+    Formats seen: `{team}_{level}_{YYYYMMDD}_{HHMMSS}[_job][_label]` (current),
+    `{team}_{YYYYMMDD}_{HHMMSS}` (before levels), `team_{team}_{YYYY-MM-DD}T…Z` (the first
+    runs), and evaluation ids with the job before the time. The first valid date wins.
+    """
+    for match in _ID_DAY.finditer(run_id):
+        try:
+            year, month, day = (int(part) for part in match.groups())
+            return datetime(year, month, day, tzinfo=UTC)
+        except ValueError:
+            continue
     return None
 
 
@@ -334,4 +362,4 @@ def _chunks(values: Sequence[str], size: int) -> Iterable[list[str]]:
         yield list(values[start : start + size])
 
 
-__all__ = ["PostHogClient", "PostHogError", "raise_for_response", "run_day"]
+__all__ = ["PostHogClient", "PostHogError", "ThrottleGate", "raise_for_response", "run_day"]

@@ -2,15 +2,23 @@
 
 PostHogError                  base; `str(error)` is safe to show a user
 ├── PostHogAuthError          401/403: key missing, wrong, or lacking a scope
+│   └── PostHogEndpointInternal   403 from an endpoint this PostHog version keeps internal
 ├── PostHogNotFound           404, or an id (run, trace, job) that does not exist
 ├── PostHogRateLimited        429 after retries; `retry_after` seconds when PostHog said
-├── PostHogBudgetExhausted    the client-side query budget is spent; `retry_after` seconds
+│   ├── PostHogThrottled      PostHog asked for a wait longer than the retry window; no request
+│   │                         is sent until `resume_at`
+│   └── PostHogBudgetExhausted    a query budget (deployment, commands, one user) is spent
 ├── PostHogUnavailable        5xx, timeouts and transport errors after retries
-├── PostHogBadQuery           400: PostHog rejected the HogQL (a bug in the bot)
+├── PostHogBadQuery           400: PostHog refused the query; the subclass says why
+│   ├── PostHogQueryTimeout   the query ran past PostHog's time limit
+│   ├── PostHogQueryDenied    the key may not read what the query touches
+│   └── PostHogDatabaseError  ClickHouse refused or failed the query
 └── PostHogSchemaError        a response or event whose shape we cannot read
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class PostHogError(Exception):
@@ -19,6 +27,10 @@ class PostHogError(Exception):
 
 class PostHogAuthError(PostHogError):
     pass
+
+
+class PostHogEndpointInternal(PostHogAuthError):
+    """Older PostHog versions mark some viewsets `INTERNAL`: no personal API key may call them."""
 
 
 class PostHogNotFound(PostHogError):
@@ -31,6 +43,14 @@ class PostHogRateLimited(PostHogError):
         self.retry_after = retry_after
 
 
+class PostHogThrottled(PostHogRateLimited):
+    """PostHog's wait is longer than we retry for: stop, and come back at `resume_at` (UTC)."""
+
+    def __init__(self, message: str, retry_after: float, resume_at: datetime) -> None:
+        super().__init__(message, retry_after)
+        self.resume_at = resume_at
+
+
 class PostHogBudgetExhausted(PostHogRateLimited):
     """Raised before sending: the bot protects the team's shared query quota."""
 
@@ -40,6 +60,19 @@ class PostHogUnavailable(PostHogError):
 
 
 class PostHogBadQuery(PostHogError):
+    """400. Not always a bug in the bot: PostHog also answers 400 for timeouts, ClickHouse
+    errors and missing access (reference/posthog.md 3.6)."""
+
+
+class PostHogQueryTimeout(PostHogBadQuery):
+    pass
+
+
+class PostHogQueryDenied(PostHogBadQuery):
+    pass
+
+
+class PostHogDatabaseError(PostHogBadQuery):
     pass
 
 

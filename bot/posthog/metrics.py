@@ -2,7 +2,8 @@
 
 Mirrors `trace_clustering/aggregates.py` (reference/posthog.md 1.3): averages count only items
 with a value > 0; `item_count` is the items that had any data; `error_rate` is the share of
-those with at least one error.
+those with at least one error. `total_cost` is None, not 0, when no item has a positive cost
+(unknown, not free). Every result is marked `computed`, so users can tell it from PostHog's.
 """
 
 from __future__ import annotations
@@ -41,14 +42,16 @@ def aggregate_cluster_metrics(
 ) -> ClusterMetrics:
     found = [per_item[item.item_id] for item in cluster.items if item.item_id in per_item]
     if not found:
-        return ClusterMetrics(item_count=0, error_count=0)
+        return ClusterMetrics(item_count=0, error_count=0, computed=True)
     with_errors = sum(1 for m in found if m.errors > 0)
+    costs = [m.cost for m in found]
     return ClusterMetrics(
-        avg_cost=_positive_mean([m.cost for m in found]),
+        avg_cost=_positive_mean(costs),
         avg_latency=_positive_mean([m.latency for m in found]),
         avg_tokens=_positive_mean([m.tokens for m in found]),
-        total_cost=sum(m.cost for m in found),
+        total_cost=sum(costs) if any(cost > 0 for cost in costs) else None,
         error_rate=with_errors / len(found),
         error_count=with_errors,
         item_count=len(found),
+        computed=True,
     )

@@ -131,3 +131,18 @@ GROUP BY item_id
 LIMIT {limit}"""
 
 ITEM_DETAILS = {Level.TRACE: TRACE_DETAILS, Level.GENERATION: GENERATION_DETAILS}
+
+# Evaluation items are `$ai_evaluation` event uuids (their `trace_id` may fall back to that
+# uuid): the evaluation names its trace and the generation it judged, as PostHog's UI reads them.
+EVALUATION_TARGETS = """
+SELECT toString(uuid) AS item_id,
+    toString(properties.$ai_trace_id) AS trace_id,
+    toString(properties.$ai_target_event_id) AS target_id,
+    toString(properties.$ai_evaluation_name) AS evaluation_name,
+    toString(properties.$ai_evaluation_result) AS result,
+    timestamp
+FROM events
+WHERE event = '$ai_evaluation'
+  AND timestamp >= toDateTime({date_from}) AND timestamp <= toDateTime({date_to})
+  AND toString(uuid) IN {item_ids}
+LIMIT {limit}"""

@@ -36,10 +36,40 @@ class QueryResult(BaseModel):
 
     columns: list[str]
     results: list[list[Any]]
-    has_more: bool = Field(default=False, alias="hasMore")
+    # PostHog sets hasMore only for queries without a LIMIT of their own; null otherwise.
+    has_more: bool | None = Field(default=None, alias="hasMore")
 
     def rows(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=False)) for row in self.results]
+
+
+class EvaluationTarget(BaseModel):
+    """The trace and generation an `$ai_evaluation` judged (`$ai_trace_id`,
+    `$ai_target_event_id`), and when it ran."""
+
+    model_config = ConfigDict(frozen=True)
+
+    evaluation_id: str
+    trace_id: str
+    generation_id: str | None = None
+    name: str | None = None
+    result: str | None = None
+    at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> EvaluationTarget | None:
+        evaluation_id = str(row.get("item_id") or "")
+        trace_id = str(row.get("trace_id") or "")
+        if not evaluation_id or not trace_id or trace_id == evaluation_id:
+            return None  # an evaluation that names no trace resolves to nothing
+        return cls(
+            evaluation_id=evaluation_id,
+            trace_id=trace_id,
+            generation_id=str(row.get("target_id") or "") or None,
+            name=str(row.get("evaluation_name") or "") or None,
+            result=str(row.get("result") or "") or None,
+            at=parse_datetime(row.get("timestamp")),
+        )
 
 
 class ClusteringJob(BaseModel):

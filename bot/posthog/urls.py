@@ -2,7 +2,10 @@
 
 Links are always project-scoped: without `/project/<id>` PostHog opens whichever project the
 user last had open. Ids are percent-encoded as the frontend's `encodeURIComponent` does; trace
-ids are encoded twice, because kea-router decodes once (`urls.aiObservabilityTrace`).
+ids are encoded twice, because kea-router decodes once (`urls.aiObservabilityTrace`), and both
+passes also escape `!'()*`, which `encodeURIComponent` leaves alone but the router's encoder
+does not. Older self-hosted versions serve the same pages under `/llm-analytics/`
+(`POSTHOG_UI_ROUTES`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,13 @@ def encode_uri_component(value: str) -> str:
     return quote(value, safe=_URI_COMPONENT_SAFE)
 
 
+# What stays unescaped when `!'()*` are escaped too (RFC 3986 unreserved characters).
+_STRICT_SAFE = "-_.~"
+
+
 def _encode_trace_id(trace_id: str) -> str:
-    """PostHog encodes trace ids twice, the second time also escaping !'()*."""
-    return quote(encode_uri_component(trace_id), safe="-_.~")
+    """PostHog encodes trace ids twice, escaping !'()* in both passes."""
+    return quote(quote(trace_id, safe=_STRICT_SAFE), safe=_STRICT_SAFE)
 
 
 def _iso_utc(moment: datetime) -> str:
@@ -30,8 +37,10 @@ def _iso_utc(moment: datetime) -> str:
 
 
 class PostHogUrls:
-    def __init__(self, ui_host: str, project_id: int | str) -> None:
-        self._base = f"{ui_host.rstrip('/')}/project/{project_id}/ai-observability"
+    def __init__(
+        self, ui_host: str, project_id: int | str, *, routes: str = "ai-observability"
+    ) -> None:
+        self._base = f"{ui_host.rstrip('/')}/project/{project_id}/{routes}"
 
     def clusters(self) -> str:
         return f"{self._base}/clusters"

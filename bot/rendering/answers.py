@@ -16,8 +16,8 @@ from bot.posthog.schemas import ClusteringJob
 from bot.posthog.urls import PostHogUrls
 from bot.rendering import blocks as bk
 from bot.rendering.message import Message
-from bot.services.views import ClusterView, RankedList
-from bot.slack.escape import SafeMrkdwn, clean_inline, escape_mrkdwn, link
+from bot.services.views import ClusterView, JobsView, RankedList
+from bot.slack.escape import SafeMrkdwn, escape_mrkdwn, link, title_text
 from bot.slack.ids import ActionId, ClusterRef, RunRef, ShareRef
 
 SUMMARY_CLUSTERS_MAX = 15
@@ -48,7 +48,7 @@ class Renderer:
 
     def title_link(self, run_id: str, cluster: Cluster) -> SafeMrkdwn:
         return link(
-            self.urls.cluster(run_id, cluster.cluster_id), clean_inline(cluster.title, TITLE_MAX)
+            self.urls.cluster(run_id, cluster.cluster_id), title_text(cluster.title, TITLE_MAX)
         )
 
     def run_link(self, run: RunSummary, label: str | None = None) -> SafeMrkdwn:
@@ -58,7 +58,11 @@ class Renderer:
 
     def run_context(self, run: ClusteringRun) -> str:
         return self.text(
-            "run_context.md.j2", run=run, run_link=self.run_link(run), clusters=len(run.clusters)
+            "run_context.md.j2",
+            run=run,
+            run_link=self.run_link(run),
+            clusters=len(run.clusters),
+            computed=any(c.metrics is not None and c.metrics.computed for c in run.clusters),
         )
 
     def cluster_line(self, run: ClusteringRun, cluster: Cluster, rank: str = "") -> str:
@@ -134,7 +138,7 @@ class Renderer:
         run, cluster = view.run, view.cluster
         metrics = cluster.metrics
         blocks = [
-            bk.header(clean_inline(cluster.title, 150)),
+            bk.header(title_text(cluster.title, 150)),
             bk.section(
                 self.text(
                     "cluster_detail.md.j2",
@@ -164,7 +168,7 @@ class Renderer:
                 ),
             )
         )
-        return bk.finish(blocks, f"Cluster: {clean_inline(cluster.title, 150)}")
+        return bk.finish(blocks, f"Cluster: {title_text(cluster.title, 150)}")
 
     def top(self, ranked: RankedList) -> Message:
         level = f" ({ranked.level} level)" if ranked.level else ""
@@ -189,8 +193,13 @@ class Renderer:
         )
         return bk.finish(blocks, f"Top clusters by {ranked.metric}{level}")
 
-    def jobs(self, jobs: Sequence[ClusteringJob]) -> Message:
-        blocks = [bk.header("Clustering jobs"), bk.section(self.text("jobs.md.j2", jobs=jobs))]
+    def jobs(self, listing: JobsView | Sequence[ClusteringJob]) -> Message:
+        view = listing if isinstance(listing, JobsView) else JobsView(tuple(listing))
+        jobs = view.jobs
+        blocks = [
+            bk.header("Clustering jobs"),
+            bk.section(self.text("jobs.md.j2", jobs=jobs, from_runs=view.from_runs)),
+        ]
         blocks.append(bk.context(str(link(self.urls.clusters(), "Clusters in PostHog"))))
         return bk.finish(blocks, f"{len(jobs)} clustering jobs")
 

@@ -27,19 +27,28 @@ def header(text: str) -> Block:
     }
 
 
+def mrkdwn(text: str) -> Block:
+    """A mrkdwn text object with `verbatim`: Slack then does not turn bare URLs, `#channel`
+    names or `@name`s into links and mentions. Most texts quote LLM-written titles or trace
+    content, so every one is verbatim; the bot's own `<url|label>` links and `<@U…>` mentions
+    are explicit syntax and keep working (https://docs.slack.dev/reference/block-kit/
+    composition-objects/text-object)."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def section(text: str, *, accessory: Block | None = None) -> Block:
-    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    block: Block = {"type": "section", "text": mrkdwn(text)}
     if accessory:
         block["accessory"] = accessory
     return block
 
 
 def fields(*texts: str) -> Block:
-    return {"type": "section", "fields": [{"type": "mrkdwn", "text": t} for t in texts]}
+    return {"type": "section", "fields": [mrkdwn(t) for t in texts]}
 
 
 def context(*texts: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in texts if t]}
+    return {"type": "context", "elements": [mrkdwn(t) for t in texts if t]}
 
 
 def divider() -> Block:

@@ -16,7 +16,7 @@ from bot.rendering import blocks as bk
 from bot.rendering.answers import Renderer
 from bot.rendering.env import change, money, pct, points, seconds
 from bot.rendering.message import Message
-from bot.slack.escape import clean_inline, link
+from bot.slack.escape import clean_inline, link, title_text
 from bot.slack.ids import ActionId, ClusterRef, MuteRef
 
 COMPARE_LINES_MAX = 20
@@ -98,7 +98,7 @@ class ChangeRenderer:
             cluster = diff.previous.cluster(alert.previous_cluster_id or 0)
             run_id = diff.previous.run_id
         if cluster is None:
-            return clean_inline(alert.title, 90)
+            return title_text(alert.title, 90)
         return self.r.title_link(run_id, cluster)
 
     def alert_parent(
@@ -142,7 +142,7 @@ class ChangeRenderer:
         top = alerts[0]
         fallback = (
             f"{self.r.series_title(run)}: {len(alerts)} change(s). "
-            f"{describe(top)}: {clean_inline(top.title, 80)}"
+            f"{describe(top)}: {title_text(top.title, 80)}"
         )
         return bk.finish(blocks, fallback)
 
@@ -182,7 +182,7 @@ class ChangeRenderer:
         blocks = [bk.section(text)]
         if elements:
             blocks.append(bk.actions(*elements))
-        return bk.finish(blocks, f"{describe(alert)}: {clean_inline(alert.title, 100)}")
+        return bk.finish(blocks, f"{describe(alert)}: {title_text(alert.title, 100)}")
 
     def run_notes(self, diff: RunDiff, reset: str | None) -> str:
         """Splits, merges and a baseline reset: how the clustering moved, said once."""
@@ -221,10 +221,10 @@ class ChangeRenderer:
             value=_value(episode.family, episode.value),
             baseline=_value(episode.family, episode.baseline),
             runs=episode.runs,
-            title=clean_inline(episode.title, 90),
+            title=title_text(episode.title, 90),
         )
         return bk.finish(
-            [bk.section(text)], f"{update.phase.value}: {clean_inline(episode.title, 80)}"
+            [bk.section(text)], f"{update.phase.value}: {title_text(episode.title, 80)}"
         )
 
     def parent_closed(
@@ -237,7 +237,7 @@ class ChangeRenderer:
         """An alert's parent message again, with a line for each of its changes that ended on
         `run` (for chat.update)."""
         lines = [
-            f":white_check_mark: {clean_inline(u.episode.title, 80)}: "
+            f":white_check_mark: {title_text(u.episode.title, 80)}: "
             f"{_FAMILY_NAMES[u.episode.family]} {_ENDINGS[u.phase]} in {self.r.run_link(run)}"
             for u in closed
         ]

@@ -15,6 +15,12 @@ oldest new run's true predecessor is asked of PostHog (one query).
 A run that fails to load is retried on the next cycles, holding back the later runs of its
 series; after `RUN_ATTEMPTS` failures it is skipped with a notice where its alerts would go.
 A run that arrives late (older than one already processed) is still processed, once.
+
+When PostHog throttles the key for longer than the client retries, or a query budget is spent,
+the cycle ends early: no further series is started (each would fail the same way), the run it
+was on is not counted as a failure (it is not the run's fault), and the report says when
+queries resume; the next cycle picks up where this one stopped. After `stop()` (SIGTERM) the
+cycle ends at the next series or run boundary and delivers nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -36,6 +43,7 @@ from bot.domain.models import RunSummary, SeriesKey
 from bot.domain.rules import detect_run_to_run
 from bot.domain.slices import RunSlices, slice_run
 from bot.domain.thresholds import Thresholds
+from bot.posthog.errors import PostHogBudgetExhausted, PostHogRateLimited, PostHogThrottled
 from bot.rendering.changes import ChangeRenderer
 from bot.services.runs import RunRepository
 from bot.slack.notifier import DeliveryReport, SlackNotifier
@@ -51,6 +59,8 @@ SERIES_LEASE = timedelta(minutes=10)  # longer than any one series takes; a dead
 HEARTBEAT = "scheduler"
 RUN_ATTEMPTS = 3
 KINDS = frozenset(kind.value for kind in AlertKind)
+# PostHog will not be asked for a while: the cycle ends early, no run is blamed.
+STOPS = (PostHogThrottled, PostHogBudgetExhausted)
 
 
 @dataclass
@@ -62,6 +72,10 @@ class CycleReport:
     messages_stored: int = 0
     delivery: DeliveryReport | None = None
     preview: dict[str, list[OutgoingMessage]] = field(default_factory=dict)
+    # Why the cycle stopped before its last series (PostHog throttling, a spent budget), and
+    # when PostHog queries resume (None: unknown, the next cycle tries again).
+    ended_early: str | None = None
+    resume_at: datetime | None = None
 
 
 class Routing:
@@ -112,25 +126,52 @@ class AlertService:
         self.notifier = notifier
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stopping = threading.Event()
+        self._running = 0
+        self._idle = threading.Condition()
+
+    def stop(self, timeout: float) -> bool:
+        """Start no new cycle, series or delivery; wait up to `timeout` seconds for the running
+        cycle to reach a stopping point. True when no cycle runs any more."""
+        self._stopping.set()
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)
 
     def run_cycle(self, *, dry_run: bool = False) -> CycleReport:
         """One cycle. Safe with several schedulers: each series is leased to one process at a
         time, outbox rows are claimed one by one, and recording a run twice stores nothing
-        twice."""
+        twice. After `stop()` it ends at the next series boundary and delivers nothing."""
+        with self._idle:
+            if self._stopping.is_set():
+                return CycleReport()
+            self._running += 1
+        try:
+            return self._cycle(dry_run=dry_run)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def _cycle(self, *, dry_run: bool) -> CycleReport:
         report = CycleReport()
         summaries = self.runs.recent(LOOKBACK, limit=LOOKBACK_RUNS_MAX, fresh=True)
         report.runs_seen = len(summaries)
         for series, newest_first in _by_series(summaries).items():
+            if self._stopping.is_set() or report.ended_early is not None:
+                break
             if not self._pending(series, newest_first):
                 continue
             if not dry_run and not self.store.acquire_series(series, self.owner, SERIES_LEASE):
                 continue  # another scheduler is on it
             try:
                 self._process_series(series, newest_first, report, dry_run=dry_run)
+            except STOPS as error:
+                self._end_early(report, error)  # the run is retried when PostHog allows
             finally:
                 if not dry_run:
                     self.store.release_series(series, self.owner)
-        if not dry_run and self.notifier is not None:
+        # Delivery needs Slack, not PostHog: what earlier series stored still goes out.
+        if not dry_run and self.notifier is not None and not self._stopping.is_set():
             report.delivery = self.notifier.deliver()
         if not dry_run:
             self.store.beat(HEARTBEAT, f"runs_processed={len(report.runs_processed)}")
@@ -141,9 +182,26 @@ class AlertService:
                 "runs_processed": len(report.runs_processed),
                 "alerts": report.alerts,
                 "queries_spent": self.runs.client.budget.spent,
+                "ended_early": report.ended_early,
             },
         )
         return report
+
+    def _end_early(self, report: CycleReport, error: PostHogRateLimited) -> None:
+        """PostHog will not be asked for a while (a throttle longer than the client retries,
+        or a spent budget): every further series would fail the same way, so the cycle stops."""
+        report.ended_early = str(error) or type(error).__name__
+        if isinstance(error, PostHogThrottled):
+            report.resume_at = error.resume_at
+        elif error.retry_after is not None:
+            report.resume_at = self.clock() + timedelta(seconds=error.retry_after)
+        logger.warning(
+            "alerts.cycle.ended_early",
+            extra={
+                "reason": report.ended_early,
+                "resume_at": report.resume_at.isoformat() if report.resume_at else None,
+            },
+        )
 
     def _process_series(
         self,
@@ -153,15 +211,21 @@ class AlertService:
         *,
         dry_run: bool,
     ) -> None:
+        """The series' pending runs, oldest first. A long throttle or a spent budget (`STOPS`)
+        ends the cycle, uncounted; any other failure counts against the run (`_give_up`)."""
         # Re-read the progress under the lease: another process may have just moved it.
         pending = self._pending(series, newest_first)
         first_sight = self.store.processed_runs(series) is None
         seen = [r for r in newest_first if r not in pending] if first_sight else []
         for summary in pending:
+            if self._stopping.is_set():
+                return  # the next run of this series waits for the next cycle
             index = newest_first.index(summary)
             listed = newest_first[index + 1] if index + 1 < len(newest_first) else None
             try:
                 self._process(summary, listed, report, dry_run=dry_run, seen=seen)
+            except STOPS:
+                raise  # not the run's fault: no failed attempt is counted
             except Exception as error:
                 logger.exception("alerts.run.failed", extra={"run_id": summary.run_id})
                 if dry_run or not self._give_up(summary, error, report):

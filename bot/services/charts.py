@@ -44,6 +44,7 @@ ALERT_NAMES = {
     AlertKind.LATENCY_SPIKE: "Latency spike",
     AlertKind.SIZE_SHIFT: "Size shift",
     AlertKind.NEW_CLUSTER: "New cluster",
+    AlertKind.TRAFFIC_STOPPED: "Traffic stopped",
     AlertKind.VANISHED_CLUSTER: "Vanished cluster",
     AlertKind.OUTLIER_GROWTH: "Outlier growth",
 }

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from rapidfuzz import fuzz
 
 from bot.domain.compare import RunDiff, diff_runs
-from bot.domain.models import Cluster, ClusteringRun, Level, RunSummary
-from bot.posthog.errors import PostHogNotFound
+from bot.domain.models import Cluster, ClusteringRun, ClusterItem, Level, RunSummary
+from bot.posthog.errors import PostHogEndpointInternal, PostHogNotFound
 from bot.posthog.schemas import ClusteringJob, LLMTrace
 from bot.services.errors import CommandError
 from bot.services.runs import RunRepository, pick_latest
-from bot.services.views import ClusterView, ItemDetail, Ranked, RankedList, TraceStep, TraceView
+from bot.services.views import (
+    ClusterView,
+    ItemDetail,
+    JobsView,
+    Ranked,
+    RankedList,
+    TraceStep,
+    TraceTarget,
+    TraceView,
+)
 
 DRILLDOWN_ITEMS = 5
 TRACE_STEPS_MAX = 15
@@ -95,8 +105,22 @@ class ClustersService:
             previous, current = current, previous
         return diff_runs(previous, current)
 
-    def jobs(self) -> list[ClusteringJob]:
-        return self.client.list_jobs()
+    def jobs(self) -> JobsView:
+        """PostHog's job list; on versions where that endpoint is internal (403 for personal
+        API keys), the jobs seen in the last 30 days of runs."""
+        try:
+            return JobsView(tuple(self.client.list_jobs()))
+        except PostHogEndpointInternal:
+            seen: dict[tuple[str, str], ClusteringJob] = {}
+            for run in self.runs.recent():
+                key = (run.level.value, run.job_id)
+                if key not in seen:
+                    seen[key] = ClusteringJob(
+                        id=run.job_id or "legacy",
+                        name=run.job_name or f"Default ({run.level.value})",
+                        analysis_level=run.level,
+                    )
+            return JobsView(tuple(seen.values()), from_runs=True)
 
     # -- drilldowns --------------------------------------------------------------------------
 
@@ -118,8 +142,10 @@ class ClustersService:
         if cluster is None:
             return ()
         items = cluster.representative(DRILLDOWN_ITEMS)
+        if run.level is Level.EVALUATION:
+            return self._evaluation_details(run, items)
         if not items or run.window_start is None or run.window_end is None:
-            return tuple(ItemDetail(item) for item in items)
+            return tuple(ItemDetail(item, _item_target(item)) for item in items)
         window = (run.window_start - timedelta(days=1), run.window_end + timedelta(hours=1))
         numbers = self.client.item_metrics(run.level, [i.item_id for i in items], window)
         details = self.client.item_details(run.level, [i.item_id for i in items], window)
@@ -129,6 +155,7 @@ class ClustersService:
             result.append(
                 ItemDetail(
                     item=item,
+                    target=_item_target(item),
                     summary_title=extra.get("summary_title") or None,
                     model=extra.get("model") or None,
                     cost=found.cost if found else None,
@@ -138,6 +165,32 @@ class ClustersService:
                 )
             )
         return tuple(result)
+
+    def _evaluation_details(
+        self, run: ClusteringRun, items: Sequence[ClusterItem]
+    ) -> tuple[ItemDetail, ...]:
+        """An evaluation item's key is the `$ai_evaluation` uuid and its `trace_id` may be that
+        uuid too: resolve each to the trace and generation it judged (one query), and give the
+        ones that resolve to nothing no link at all."""
+        if not items or run.window_start is None or run.window_end is None:
+            return tuple(ItemDetail(item) for item in items)
+        window = (run.window_start - timedelta(days=1), run.window_end + timedelta(hours=1))
+        targets = self.client.evaluation_targets([i.item_id for i in items], window)
+        details = []
+        for item in items:
+            found = targets.get(item.item_id)
+            if found is None:
+                details.append(ItemDetail(item, summary_title="Evaluation without a trace"))
+                continue
+            verdict = " · ".join(filter(None, [found.name, found.result]))
+            details.append(
+                ItemDetail(
+                    item,
+                    TraceTarget(found.trace_id, found.at, found.generation_id),
+                    summary_title=verdict or None,
+                )
+            )
+        return tuple(details)
 
     def trace(
         self, trace_id: str, at: datetime | None = None, event: str | None = None
@@ -151,6 +204,11 @@ class ClustersService:
                 "PostHog keeps LLM events for a limited time."
             ) from None
         return trace_view(trace, event)
+
+
+def _item_target(item: ClusterItem) -> TraceTarget:
+    """A trace or generation item leads to its trace (and, for a generation, that event)."""
+    return TraceTarget(item.trace_id, item.timestamp, item.generation_id)
 
 
 def trace_view(trace: LLMTrace, event: str | None = None) -> TraceView:

@@ -6,13 +6,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.domain.models import Cluster, ClusteringRun, ClusterItem
+from bot.posthog.schemas import ClusteringJob
+
+
+@dataclass(frozen=True)
+class TraceTarget:
+    """Where an item's link and Details button lead: a trace, and the event in it to open."""
+
+    trace_id: str
+    at: datetime | None = None
+    event: str | None = None
 
 
 @dataclass(frozen=True)
 class ItemDetail:
-    """One representative item of a cluster, as a drilldown line shows it."""
+    """One representative item of a cluster, as a drilldown line shows it. `target` is None
+    when the item leads to no trace (an evaluation PostHog could not join to its trace)."""
 
     item: ClusterItem
+    target: TraceTarget | None = None
     summary_title: str | None = None
     model: str | None = None
     cost: float | None = None
@@ -71,3 +83,12 @@ class RankedList:
     metric: str
     level: str | None
     entries: tuple[Ranked, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class JobsView:
+    """The clustering jobs; `from_runs` when PostHog would not list them (the endpoint is
+    internal on older versions) and they were read off the runs instead."""
+
+    jobs: tuple[ClusteringJob, ...]
+    from_runs: bool = False

@@ -33,6 +33,11 @@ OPTION_VALUE_MAX = 150
 FALLBACK_TEXT_MAX = 4000  # Slack truncates at 40,000; 4,000 is the recommended budget
 BLOCK_ID_MAX = 255
 ACTION_ID_MAX = 255
+# Slack refuses an empty header, section, context or button text (invalid_blocks); slack_sdk
+# checks only maxima. Titles are LLM-written and may be blank.
+TEXT_MIN = 1
+UNTITLED = "Untitled cluster"
+EMPTY_TEXT = "(untitled)"
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _BACKTICK_RUNS = re.compile(r"`{2,}")
@@ -89,6 +94,11 @@ def clean_inline(text: str, max_len: int) -> str:
     """
     flat = " ".join(_BACKTICK_RUNS.sub("", text).split())
     return truncate(flat, max_len, mrkdwn=False)
+
+
+def title_text(title: str | None, max_len: int) -> str:
+    """A cluster title for display: one line, at most ``max_len``, never empty."""
+    return clean_inline(title or "", max_len) or UNTITLED
 
 
 def truncate(text: str, limit: int, suffix: str = "…", *, mrkdwn: bool = True) -> str:
@@ -152,6 +162,10 @@ def check_limits(blocks: list[dict[str, Any]], text: str) -> list[str]:
     problems += [f"block_id {bid!r} is used {n} times" for bid, n in ids.items() if n > 1]
     for i, block in enumerate(blocks):
         _walk_block(block, f"blocks[{i}]", lambda path, n, cap: _over(problems, path, n, cap))
+        problems.extend(
+            f"blocks[{i}]{where}: empty (Slack needs at least {TEXT_MIN} character)"
+            for where in _empty_texts(block)
+        )
         try:
             parsed = Block.parse(block)
             if parsed is not None:
@@ -211,7 +225,33 @@ def _text_of(obj: Any) -> str:
 
 def _fit_text(obj: Any, limit: int) -> None:
     if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+        if not obj["text"].strip():  # Slack refuses empty texts: say so readably instead
+            obj["text"] = EMPTY_TEXT
         obj["text"] = truncate(obj["text"], limit, mrkdwn=obj.get("type") == "mrkdwn")
+
+
+def _empty_texts(block: dict[str, Any]) -> list[str]:
+    """Paths of texts in ``block`` that Slack requires to be non-empty but are empty."""
+
+    def empty(obj: Any) -> bool:
+        return not isinstance(obj, dict) or not str(obj.get("text") or "").strip()
+
+    kind, found = block.get("type"), []
+    if kind == "header" and empty(block.get("text")):
+        found.append(".text")
+    if kind == "section":
+        if ("text" in block or not block.get("fields")) and empty(block.get("text")):
+            found.append(".text")
+        found += [f".fields[{j}]" for j, f in enumerate(block.get("fields") or []) if empty(f)]
+        if isinstance(block.get("accessory"), dict) and block["accessory"].get("type") == "button":
+            found += [".accessory.text"] if empty(block["accessory"].get("text")) else []
+    if kind == "context":
+        found += [f".elements[{j}]" for j, e in enumerate(block.get("elements") or [])
+                  if e.get("type") in ("mrkdwn", "plain_text") and empty(e)]  # fmt: skip
+    if kind == "actions":
+        found += [f".elements[{j}].text" for j, e in enumerate(block.get("elements") or [])
+                  if e.get("type") == "button" and empty(e.get("text"))]  # fmt: skip
+    return found
 
 
 def _fit_block(block: dict[str, Any]) -> dict[str, Any]:
@@ -219,6 +259,8 @@ def _fit_block(block: dict[str, Any]) -> dict[str, Any]:
     if kind == "header":
         _fit_text(block.get("text"), HEADER_TEXT_MAX)
     if kind == "section":
+        if "text" not in block and not block.get("fields"):
+            block["text"] = {"type": "mrkdwn", "text": EMPTY_TEXT}
         _fit_text(block.get("text"), SECTION_TEXT_MAX)
         if block.get("fields"):
             block["fields"] = block["fields"][:SECTION_FIELDS_MAX]

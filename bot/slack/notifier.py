@@ -149,7 +149,7 @@ class SlackNotifier:
         self._min_interval = min_interval
         self._recover_after = recover_after
         self._sleep = sleep
-        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # -- the outbox -----------------------------------------------------------------------
 
@@ -170,7 +170,7 @@ class SlackNotifier:
                     continue  # the parent is not out yet; the reply waits for it
             if row.status == "sending":
                 if not self._stale(row) or not self._store.reclaim(
-                    row.id, row.claimed_at, self._owner
+                    row.id, row.claimed_at, self.owner
                 ):
                     continue  # another worker is sending it, or just took it over
                 if row.action == "update":
@@ -193,7 +193,7 @@ class SlackNotifier:
                     report.recovered += 1
                     report.delivered.append((row.channel, thread_ts, row.key))
                     continue
-            elif not self._store.claim(row.id, self._owner):
+            elif not self._store.claim(row.id, self.owner):
                 continue
             if self._send(row, thread_ts, report) == "rate_limited":
                 limited.add(row.channel)
@@ -357,7 +357,7 @@ class SlackNotifier:
     def release(self) -> int:
         """Let go of this process's claims when it stops (rows it was sending are looked up by
         the next drain instead of waiting out `recover_after`)."""
-        return self._store.release_claims(self._owner)
+        return self._store.release_claims(self.owner)
 
     # -- direct posts (drilldowns) ----------------------------------------------------------
 

@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     Index,
     Integer,
     String,
@@ -208,3 +209,25 @@ class ChannelPaceRow(Base):
 
     channel: Mapped[str] = mapped_column(String(40), primary_key=True)
     next_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class QueryBudgetRow(Base):
+    """One PostHog query budget shared by every process of the deployment: the row each spend
+    locks, so spends of one budget happen one at a time (see `bot.store.budget`)."""
+
+    __tablename__ = "query_budgets"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    capacity: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch
+
+
+class QuerySpendRow(Base):
+    """One query spent from a budget, at `at` (seconds since the epoch); rows older than the
+    window are deleted as budgets are spent."""
+
+    __tablename__ = "query_spends"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120), index=True)
+    at: Mapped[float] = mapped_column(Float, index=True)

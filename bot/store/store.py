@@ -227,6 +227,12 @@ class Store(OutboxStore, ChannelStore, AlertingStore):
                 )
             )
 
+    def release_series_of(self, owner: str) -> int:
+        """Release every lease `owner` holds (on shutdown); returns how many."""
+        with self._session.begin() as session:
+            result = session.execute(delete(SeriesLeaseRow).where(SeriesLeaseRow.owner == owner))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
     def beat(self, name: str, detail: str = "") -> None:
         with self._session.begin() as session:
             row = session.get(HeartbeatRow, name)

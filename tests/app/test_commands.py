@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
+
 from bot.slack.escape import escape_mrkdwn
 from sandbox.fake_slack import Message
 from sandbox.generator import World
 from sandbox.stack import Stack
 from tests.app.conftest import all_text
+from tests.support.blocks import mrkdwn_objects
 
 Ask = Callable[..., Message]
 UI = "/project/1/ai-observability"
@@ -148,3 +151,10 @@ def test_help_empty_and_unknown_commands_get_help(ask: Ask) -> None:
 def test_bad_argument_names_the_problem(ask: Ask) -> None:
     answer = all_text(ask("runs 500"))
     assert "between 1 and 20" in answer and "/clusters runs" in answer
+
+
+@pytest.mark.parametrize("text", ["latest", "runs 3", "top cost", "show 0", "jobs", "help"])
+def test_every_mrkdwn_text_is_verbatim(ask: Ask, text: str) -> None:
+    """LLM-written titles may hold bare URLs or `#channel` names: Slack must not link them."""
+    objects = mrkdwn_objects(ask(text).blocks)
+    assert objects and [o for o in objects if o.get("verbatim") is not True] == []

@@ -3,16 +3,23 @@ Socket Mode, and hostile input that must never reach a query except as a placeho
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 import pytest
 from slack_bolt.request import BoltRequest
 
+from bot.app import create_app
+from bot.rendering.drilldown import DrilldownRenderer
 from sandbox.fake_slack import Message
 from sandbox.stack import ALERT_CHANNEL, Stack
 from tests.app.conftest import all_text
+from tests.support.bolt import dispatch_click
 from tests.support.hogql import parse_hogql
 
 Ask = Callable[..., Message]
@@ -153,3 +160,59 @@ def test_hostile_input_gets_a_clear_answer_and_never_reaches_a_query(
         body = request.json if isinstance(request.json, dict) else {}
         values = (body.get("query") or {}).get("values") or {}
         json.dumps(values)  # values are plain JSON data, sent separately from the query text
+
+
+def test_without_a_signing_secret_no_http_request_passes(stack: Stack) -> None:
+    """An app built without SLACK_SIGNING_SECRET (Socket Mode settings) still verifies every
+    HTTP request, so nothing unsigned or signed with a guessable secret is ever answered."""
+    settings = stack.settings(slack_signing_secret=None)
+    app = create_app(dataclasses.replace(stack.services, settings=settings))
+    payload = stack.user("U0NOSECRET").command_payload("jobs")
+    body = urlencode(payload)
+    for secret in ("", "socket-mode-has-no-signing-secret"):
+        timestamp = str(int(time.time()))
+        base = f"v0:{timestamp}:{body}".encode()
+        signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+        request = BoltRequest(
+            body=body,
+            headers={
+                "content-type": "application/x-www-form-urlencoded",
+                "x-slack-request-timestamp": timestamp,
+                "x-slack-signature": signature,
+            },
+        )
+        assert app.dispatch(request).status == 401
+    unsigned = BoltRequest(body=body, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert app.dispatch(unsigned).status == 401
+
+
+def test_trace_content_goes_only_to_the_person_who_clicked(stack: Stack, ask: Ask) -> None:
+    """DRILLDOWN_CONTENT=preview: the thread gets the steps, the clicker alone gets the prompt
+    and output (ephemeral). With the default (none) nobody gets them."""
+    message = share_latest(stack, ask)
+    user = stack.user("U0CONTENT")
+    traces_button = next(b["accessory"]["action_id"] for b in message.blocks if b.get("accessory"))
+    assert user.click(message, traces_button).status_code == 200
+    thread = lambda: stack.slack.thread(ALERT_CHANNEL, message.ts)  # noqa: E731
+    assert stack.slack.wait_for(lambda: len(thread()) >= 1, 20)
+    traces = thread()[0]
+    details = next(b["accessory"]["action_id"] for b in traces.blocks if b.get("accessory"))
+
+    assert user.click(traces, details).status_code == 200  # the stack runs with the default
+    assert stack.slack.wait_for(lambda: len(thread()) >= 2, 20)
+    default_detail = thread()[1]
+    assert "DRILLDOWN_CONTENT=none" in all_text(default_detail)
+
+    preview = dataclasses.replace(
+        stack.services,
+        drilldown=DrilldownRenderer(stack.services.renderer, show_content=True),
+    )
+    assert dispatch_click(create_app(preview), user, traces, details).status == 200
+    private = lambda: [m for m in thread() if m.ephemeral_for == "U0CONTENT"]  # noqa: E731
+    assert stack.slack.wait_for(lambda: len(thread()) >= 4 and bool(private()), 20)
+    public = [m for m in thread() if m.ephemeral_for is None]
+    assert len(public) == 3 and len(private()) == 1
+    for shown in public:
+        assert "First input" not in all_text(shown) and "Final output" not in all_text(shown)
+    assert "sent only to you" in all_text(public[-1])
+    assert "First input" in all_text(private()[0])

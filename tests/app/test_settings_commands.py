@@ -67,11 +67,14 @@ def test_admin_sets_thresholds_with_validation(stack: Stack) -> None:
 
 
 def test_raised_thresholds_silence_the_alerts(stack: Stack) -> None:
+    assert stack.services.alerts.run_cycle(dry_run=True).alerts >= 3  # the defaults alert
     answer = say(
         stack,
         "U0ADMIN",
         "thresholds cost_spike_pct=10000 error_rate_pct=100 size_shift_points=100 "
         "new_cluster_pct=100 vanished_cluster_pct=100 latency_spike_pct=10000 "
+        # a fresh slice of a few items can be all errors (100%): ask for more items than any
+        # slice holds before cost, latency or errors are judged
         "outlier_growth_points=100 min_fresh_items=100000",
     )
     assert "Thresholds updated" in answer
@@ -134,3 +137,19 @@ def test_queries_per_command_cold_and_cached(stack: Stack) -> None:
     assert cost("top cost") == 0
     assert cost("show 0") == 2  # the representative items' numbers and titles
     assert cost("show 0") == 0
+
+
+def test_subscribe_joins_a_public_channel_and_asks_for_an_invite_in_a_private_one(
+    stack: Stack,
+) -> None:
+    public = stack.slack.create_channel("llm-public", "C0PUBSUB", member=False)
+    answer = say(stack, "U0ADMIN", "subscribe", public)
+    assert "now gets alerts" in answer and "joined this channel" in answer
+    assert stack.slack.channels[public].is_member
+    private = stack.slack.create_channel("llm-private", "G0PRIVSUB", member=False, private=True)
+    answer = say(stack, "U0ADMIN", "subscribe", private)
+    assert "now gets alerts" in answer and "/invite @clusters-bot" in answer
+    assert not stack.slack.channels[private].is_member
+    assert [c.params["channel"] for c in stack.slack.calls_to("conversations.join")] == [public]
+    stack.services.alerts.run_cycle()  # the joined channel gets its alerts
+    assert [m for m in stack.slack.messages(public) if not m.ephemeral_for]

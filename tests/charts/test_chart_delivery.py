@@ -14,6 +14,7 @@ import httpx
 import pytest
 from slack_sdk import WebClient
 
+from bot.domain.alerts import AlertKind
 from bot.domain.models import NOISE_CLUSTER_ID, ClusteringRun
 from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
@@ -22,9 +23,12 @@ from bot.services.charts import NO_MAP, ChartService, lineage
 from bot.services.runs import RunRepository
 from bot.store.store import Store
 from sandbox.fake_slack import FakeSlack, Message
-from sandbox.generator import Change, SeriesSpec, World, generate
+from sandbox.generator import Change, Plant, SeriesSpec, World, generate
 from sandbox.posthog_server import LocalPostHog
 from sandbox.stack import ALERT_CHANNEL, Stack
+from tests.alerts.test_cycle import STRONG
+from tests.alerts.test_cycle import load as load_world
+from tests.alerts.test_cycle import make_world as alerting_world
 from tests.charts import PNG_SIGNATURE, map_run
 from tests.conftest import NOW
 from tests.domain.factories import ids, make_cluster, make_metrics, make_run
@@ -40,10 +44,15 @@ def world() -> World:
         seed=5,
         series=[SeriesSpec(level="trace", job_name=TRACES), SeriesSpec(job_name=CHECKOUT)],
         runs=RUNS,
-        items_per_run=600,
+        items_per_run=1500,  # PostHog's sample size
         now=NOW,
-        # a new topic is small at first and may be noise in its first run: plant it early
-        planted={(TRACES, RUNS - 1): Change.COST_SPIKE, (CHECKOUT, RUNS - 3): Change.NEW_CLUSTER},
+        # A step reaches a run only through the items newer than the run before (about 1/7):
+        # plant a cost step big enough to lift the whole cluster's average. A new topic is
+        # small at first and may be noise in its first run: plant it early.
+        planted={
+            (TRACES, RUNS - 1): Plant(Change.COST_SPIKE, scale=STRONG),
+            (CHECKOUT, RUNS - 3): Change.NEW_CLUSTER,
+        },
     )
 
 
@@ -97,8 +106,11 @@ def test_lineage_follows_the_cluster_back_through_stored_runs(store: Store, worl
         assert point.share == pytest.approx(truth.share(cluster_id))
         assert point.window_end == truth.window_end
         assert point.avg_cost is not None and point.error_rate is not None
+    # The whole cluster's average moves by the fresh items' share of the step only; the run
+    # with the step is still the highest point of the trend.
     *before, spiked = points
-    assert all(spiked.avg_cost > 1.5 * p.avg_cost for p in before)  # type: ignore[operator]
+    assert spiked.avg_cost is not None
+    assert all(spiked.avg_cost > p.avg_cost for p in before)  # type: ignore[operator]
 
 
 def test_lineage_is_capped_at_n_runs(store: Store, world: World) -> None:
@@ -348,6 +360,19 @@ def test_charts_for_an_outbox_key(
     assert previous.run_id in reply.files[1].filename
 
 
+def test_every_alert_kind_gets_its_charts(
+    store: Store, world: World, fake: FakeSlack, client: WebClient
+) -> None:
+    run = latest(store, world, TRACES)
+    cluster_id = run.by_size[0].cluster_id
+    service = ChartService(store, client)
+    for kind in AlertKind:
+        ts = parent(client, f"a {kind} alert")
+        assert service.post_for_alert(CHANNEL, ts, f"{kind}:{run.run_id}:{cluster_id}") == 2, kind
+        (reply,) = fake.thread(CHANNEL, ts)
+        assert reply.text.startswith(f"{charts_module.ALERT_NAMES[kind]}: "), kind
+
+
 def test_map_run_helper_gives_a_map() -> None:  # keeps the shared builder honest
     assert map_run().item_count > 500
 
@@ -361,13 +386,12 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield running
 
 
-def test_charts_follow_each_delivered_alert_detail_into_its_thread(
-    stack: Stack, world: World
-) -> None:
+def test_charts_follow_each_delivered_alert_detail_into_its_thread(stack: Stack) -> None:
     """What `SlackNotifier(on_sent=…)` would do: for every delivered alert detail, post its
-    charts into the alert's thread, after the text is out."""
-    stack.posthog.insert_events(world.events)
-    stack.posthog.set_jobs(world.jobs)
+    charts into the alert's thread, after the text is out. The first cycle alerts on each
+    series' newest run, so the world plants its changes there."""
+    world = alerting_world()
+    load_world(stack, world)
     stack.services.alerts.run_cycle()
     store = stack.services.store
     service = ChartService(store, stack.services.slack)
@@ -377,6 +401,7 @@ def test_charts_follow_each_delivered_alert_detail_into_its_thread(
         assert row.parent_key is not None
         thread_ts = store.sent_ts(CHANNEL, row.parent_key)
         service.post_for_alert(CHANNEL, thread_ts, row.key)
+    assert len(world.planted) == 3
     for planted in world.planted:
         parent_row = next(r for r in store.outbox(CHANNEL) if r.key == f"run:{planted.run_id}")
         assert parent_row.ts is not None

@@ -80,6 +80,15 @@ VALID: list[tuple[str, ParsedCommand]] = [
     ("show 3 run abc-1", Show(cluster="3", run_id="abc-1")),
     ("show Checkout failures", Show(cluster="Checkout failures")),
     ("show Failed run retries", Show(cluster="Failed run retries")),
+    # Older run-id formats after title words are run ids too (issue 13 item 8)
+    (
+        "show slow tools run 2_20250123_001500",
+        Show(cluster="slow tools", run_id="2_20250123_001500"),
+    ),
+    (
+        "show slow tools run 2_evaluation_019cb7f3-a126_20260614_064503",
+        Show(cluster="slow tools", run_id="2_evaluation_019cb7f3-a126_20260614_064503"),
+    ),
     ('show "404 errors"', Show(cluster="404 errors")),
     (
         f"show https://us.posthog.com/project/1/ai-observability/clusters/{RUN_ID}/4",

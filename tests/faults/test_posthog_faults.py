@@ -9,13 +9,16 @@ import copy
 import json
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.domain.models import Level, SeriesKey
 from bot.posthog.errors import PostHogError, PostHogRateLimited, PostHogSchemaError
+from bot.services.alerts import RUN_ATTEMPTS
 from bot.slack.escape import check_limits
+from bot.wiring import build_services
 from sandbox.generator import World
 from sandbox.stack import ALERT_CHANNEL, Stack
 from tests.faults import (
@@ -190,6 +193,85 @@ def test_check_explains_a_rate_limit_and_exits_1(stack: Stack, tmp_path: Path) -
     assert result.returncode == 1
     assert "rate limiting" in result.stderr and "Traceback" not in result.stderr
     assert len(stack.slack.calls_to("chat.postMessage")) == posts
+
+
+# -- PostHog asks the bot to stop: the cycle ends early and blames no run ----------------------
+
+
+def later_process(stack: Stack, database: Path, channel: str, **settings: object) -> Bot:
+    """The same deployment (database, alert channel) in a new process: its own PostHog client,
+    throttle gate and budget reader, as after a restart."""
+    services = build_services(
+        stack.settings(database_url=f"sqlite:///{database}", alert_channel=channel, **settings),
+        min_post_interval=0.0,
+    )
+    return Bot(stack, services, channel)
+
+
+def series_of(world: World) -> set[SeriesKey]:
+    return {SeriesKey(Level(run.series[0]), run.series[1]) for run in world.runs}
+
+
+def test_a_long_throttle_ends_the_cycle_and_is_not_held_against_the_run(
+    stack: Stack, world: World, tmp_path: Path
+) -> None:
+    database = tmp_path / "deployment.db"
+    channel = stack.slack.create_channel("alerts-throttled", id="C0THROTTLE")
+    for cycle in range(RUN_ATTEMPTS):  # as many as would skip a run that failed each time
+        pass_then(stack, 1)  # the run list comes through; then PostHog wants an hour's pause
+        stack.posthog.faults.add(429, retry_after=3600)
+        bot = later_process(stack, database, channel)
+        report = bot.cycle()
+        bot.close()
+        assert report.runs_processed == [] and report.runs_skipped == [], cycle
+        assert report.ended_early is not None and "throttling" in report.ended_early
+        assert report.resume_at is not None
+        assert report.resume_at > datetime.now(UTC) + timedelta(minutes=55)
+        # one request after the list, then nothing: no other series was started
+        assert statuses(stack) == [200, 429]
+        assert all(bot.store.processed_runs(series) is None for series in series_of(world))
+        reset_stand_ins(stack)
+    bot = later_process(stack, database, channel)
+    try:
+        report = bot.cycle()
+        assert report.ended_early is None and report.runs_skipped == []
+        assert len(report.runs_processed) == PLANTED_RUNS
+        bot.exactly_once(runs=PLANTED_RUNS)
+    finally:
+        bot.close()
+
+
+def test_a_spent_budget_ends_the_cycle_and_is_not_held_against_the_run(
+    stack: Stack, world: World, tmp_path: Path
+) -> None:
+    database = tmp_path / "deployment.db"
+    channel = stack.slack.create_channel("alerts-budget", id="C0BUDGET")
+    # 3 queries an hour for the scheduler: the list, then the first series' two runs
+    bot = later_process(
+        stack,
+        database,
+        channel,
+        posthog_query_budget_per_hour=4,
+        posthog_command_budget_per_hour=1,
+    )
+    try:
+        report = bot.cycle()
+    finally:
+        bot.close()
+    assert report.runs_processed == [] and report.runs_skipped == []
+    assert report.ended_early is not None and "is spent" in report.ended_early
+    assert report.resume_at is not None
+    assert report.resume_at > datetime.now(UTC) + timedelta(minutes=55)
+    assert len(statuses(stack)) == 3  # what the budget allowed, and not one more
+    assert all(bot.store.processed_runs(series) is None for series in series_of(world))
+    bot = later_process(stack, database, channel)  # the budget raised: the next cycle does all
+    try:
+        report = bot.cycle()
+        assert report.ended_early is None
+        assert len(report.runs_processed) == PLANTED_RUNS
+        bot.exactly_once(runs=PLANTED_RUNS)
+    finally:
+        bot.close()
 
 
 # -- what a user asking sees ----------------------------------------------------------------

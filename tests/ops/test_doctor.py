@@ -70,13 +70,40 @@ def test_unreachable_host(stack: Stack) -> None:
     assert any("PostHog host" in line and "POSTHOG_HOST" in line for line in lines)
 
 
-def test_channel_the_bot_cannot_post_in(stack: Stack) -> None:
-    stack.slack.create_channel("secret", "C0SECRET", member=False)
-    code, lines = doctor(stack, alert_channel="C0SECRET")
+def test_a_public_alert_channel_is_joined(stack: Stack) -> None:
+    stack.slack.create_channel("ops-public", "C0JOINME", member=False)
+    code, lines = doctor(stack, alert_channel="C0JOINME")
+    assert code == 0, lines
+    assert any("Alert channel" in line and "joined" in line for line in lines)
+    assert stack.slack.channels["C0JOINME"].is_member
+    assert [c.params["channel"] for c in stack.slack.calls_to("conversations.join")][-1] == (
+        "C0JOINME"
+    )
+
+
+def test_a_private_alert_channel_needs_an_invite(stack: Stack) -> None:
+    stack.slack.create_channel("secret", "G0SECRET", member=False, private=True)
+    joins = len(stack.slack.calls_to("conversations.join"))
+    code, lines = doctor(stack, alert_channel="G0SECRET")
     assert code == 1
     assert any("Alert channel" in line and "/invite" in line for line in lines)
+    assert len(stack.slack.calls_to("conversations.join")) == joins  # private: never tried
     code, lines = doctor(stack, alert_channel="C0NOWHERE")
     assert code == 1 and any("channel_not_found" in line for line in lines)
+
+
+def test_a_missing_scope_is_named_with_its_fix(stack: Stack) -> None:
+    stack.slack.create_channel("private-ops", "G0PRIVOPS", member=True, private=True)
+    granted = stack.slack.scopes()
+    stack.slack.set_scopes(granted - {"groups:read"})
+    try:
+        code, lines = doctor(stack, alert_channel="G0PRIVOPS")
+    finally:
+        stack.slack.set_scopes(granted)
+    assert code == 1
+    named = [line for line in lines if line.startswith("✗") and "groups:read" in line]
+    assert len(named) == 2  # the scope check, and the alert channel that needs it
+    assert all("reinstall" in line for line in named)
 
 
 def test_send_test_posts_to_the_channel(stack: Stack) -> None:
@@ -100,3 +127,19 @@ def test_unreachable_database(stack: Stack, tmp_path: Path) -> None:
     settings = stack.settings(database_url="sqlite:////nonexistent-dir/x/bot.db")
     assert run_doctor(settings, out=lines.append) == 1
     assert lines[0].startswith("✗ Database") and "DATABASE_URL" in lines[0]
+
+
+@pytest.mark.parametrize("host", ["https://us.i.posthog.com", "https://eu.i.posthog.com/"])
+def test_ingestion_hosts_are_rejected_with_the_api_host_to_use(stack: Stack, host: str) -> None:
+    code, lines = doctor(stack, posthog_host=host)
+    assert code == 1
+    region = host.split("//")[1].split(".")[0]
+    (line,) = [line for line in lines if line.startswith("✗ PostHog host")]
+    assert "ingestion host" in line and f"https://{region}.posthog.com" in line
+
+
+def test_doctor_shows_the_query_budget_left(stack: Stack) -> None:
+    _code, lines = doctor(stack, posthog_query_budget_per_hour=90)
+    (line,) = [line for line in lines if "PostHog query budget" in line]
+    assert line.startswith("✓")
+    assert "of 60 left for the scheduler" in line and "of 30 for commands" in line

@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    with Stack(database_url=f"sqlite:///{tmp_path / 'bot.db'}") as running:
+    # /healthz is cached for 5 s in production; these tests watch it change.
+    with Stack(database_url=f"sqlite:///{tmp_path / 'bot.db'}", health_cache_seconds=0) as running:
         yield running
 
 
@@ -53,7 +54,7 @@ def test_metrics_in_prometheus_format(stack: Stack) -> None:
     )
     deadline = time.monotonic() + 10  # the timing is recorded just after the reply is sent
     while True:
-        response = httpx.get(f"{base_url(stack)}/metrics")
+        response = httpx.get(stack.metrics_url)
         if 'command_seconds_count{command="runs"}' in response.text or time.monotonic() > deadline:
             break
         time.sleep(0.05)

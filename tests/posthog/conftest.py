@@ -32,7 +32,8 @@ def world() -> World:
 
 @pytest.fixture(scope="module")
 def posthog(world: World) -> Iterator[LocalPostHog]:
-    with LocalPostHog(project_id=2, api_key="phx_test") as server:
+    # A non-UTC project: the bot's queries must not depend on the project's timezone.
+    with LocalPostHog(project_id=2, api_key="phx_test", timezone="America/New_York") as server:
         server.insert_events(world.events)
         server.set_jobs(world.jobs)
         yield server

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -120,12 +120,13 @@ def test_hostile_run_id_travels_only_as_a_placeholder_value(
     hostile = "2_trace_20260614_001502_x' OR 1=1 --"
     with pytest.raises(PostHogNotFound, match="No clustering run"):
         client.get_run(hostile)
-    (query,) = posthog.hogql_log
-    assert "OR 1=1" not in query
-    assert "OR 1=1" not in " ".join(string_constants(parse_hogql(query)))
-    (request,) = [r for r in posthog.requests if "query" in r.path]
-    assert request.json["query"]["values"]["run_id"] == hostile
-    assert request.json["query"]["modifiers"] == {"convertToProjectTimezone": False}
+    assert len(posthog.hogql_log) == 2  # the day in the id, then the last 90 days
+    for query in posthog.hogql_log:
+        assert "OR 1=1" not in query
+        assert "OR 1=1" not in " ".join(string_constants(parse_hogql(query)))
+    for request in [r for r in posthog.requests if "query" in r.path]:
+        assert request.json["query"]["values"]["run_id"] == hostile
+        assert request.json["query"]["modifiers"] == {"convertToProjectTimezone": False}
 
 
 def test_every_query_has_an_explicit_limit(client: PostHogClient, posthog: LocalPostHog) -> None:
@@ -233,3 +234,34 @@ def test_retry_hook_honours_retry_after_and_never_retries_4xx() -> None:
     assert _is_transient(PostHogBudgetExhausted("x", retry_after=30)) is False
     assert _is_transient(PostHogBadQuery("x")) is False
     assert _is_transient(PostHogAuthError("x")) is False
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    [
+        "2_20200101_000000",  # before levels; its day says 2020, the run is from this week
+        "2_evaluation_019cb7f3-a126-7809-bffc-7f13bffe1325_20261120_064503",
+        "team_2_2026-11-01T00:00:00Z",
+        "2_trace_manual-label-without-a-date",
+    ],
+)
+def test_any_run_id_that_exists_is_a_run_whatever_its_shape(world: World, run_id: str) -> None:
+    source = next(e for e in world.events if e["event"] == "$ai_trace_clusters")
+    event = {
+        **source,
+        "uuid": "00000000-0000-4000-8000-000000000001",
+        "timestamp": datetime.now(UTC) - timedelta(days=2),
+        "properties": {**source["properties"], "$ai_clustering_run_id": run_id},
+    }
+    with LocalPostHog(project_id=2, api_key="phx_test") as server:
+        server.insert_events([event])
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": "Bearer phx_test"}, timeout=10
+        ) as http:
+            client = PostHogClient(http, 2, budget=QueryBudget(100))
+            run = client.get_run(run_id)
+            assert run.run_id == run_id
+            assert len(run.clusters) == len(source["properties"]["$ai_clusters"])
+            assert len(server.hogql_log) <= 2  # the hinted day, then the last 90 days
+            with pytest.raises(PostHogNotFound):
+                client.get_run(run_id + "_missing")

@@ -188,7 +188,13 @@ def test_parse_datetime(raw: object, expected: datetime | None) -> None:
         (RUN_ID, datetime(2026, 6, 14, tzinfo=UTC)),
         ("2_trace_20260614_001502", datetime(2026, 6, 14, tzinfo=UTC)),
         ("2_20250123_001500", datetime(2025, 1, 23, tzinfo=UTC)),
-        ("team_123_2025-01-23T00:00:00Z", None),
+        ("team_123_2025-01-23T00:00:00Z", datetime(2025, 1, 23, tzinfo=UTC)),
+        (
+            "2_evaluation_019cb7f3-a126-7809-bffc-7f13bffe1325_20260614_064503",
+            datetime(2026, 6, 14, tzinfo=UTC),
+        ),
+        ("2_trace_manual-run", None),
+        ("2_trace_20261399_001500", None),  # no such day
     ],
 )
 def test_run_day(run_id: str, day: datetime | None) -> None:

@@ -142,15 +142,54 @@ def test_trace_detail_with_and_without_content(renderer: Renderer) -> None:
     )
     view = trace_view(trace)
     assert view.hidden_steps == 25
-    shown = DrilldownRenderer(renderer, show_content=True).trace(view)
-    hidden = DrilldownRenderer(renderer, show_content=False).trace(view)
-    assert_valid(shown)
-    assert_valid(hidden)
-    assert "First input" in str(shown.blocks)
-    assert HOSTILE[:10] not in str(hidden.blocks).replace("&lt;", "<") or "First input" not in str(
-        hidden.blocks
-    )
+    opted_in = DrilldownRenderer(renderer, show_content=True)
+    shown = opted_in.trace(view, private=True)
+    in_thread = opted_in.trace(view)
+    content = opted_in.trace_content(view)
+    hidden = DrilldownRenderer(renderer, show_content=False).trace(view, private=True)
+    for message in (shown, in_thread, hidden):
+        assert_valid(message)
+    assert content is not None
+    assert_valid(content)
+    assert "First input" in str(shown.blocks) and "First input" in str(content.blocks)
+    for public in (in_thread, hidden):
+        assert "First input" not in str(public.blocks) and "Final output" not in str(public.blocks)
+    assert "sent only to you" in str(in_thread.blocks)
     assert "DRILLDOWN_CONTENT=none" in str(hidden.blocks)
+    assert DrilldownRenderer(renderer, show_content=False).trace_content(view) is None
+
+
+@pytest.mark.parametrize("show_content", [False, True])
+def test_trace_content_and_errors_only_in_private_messages(
+    renderer: Renderer, show_content: bool
+) -> None:
+    trace = LLMTrace.model_validate(
+        {
+            "id": "t-9",
+            "events": [
+                {
+                    "id": "e",
+                    "event": "$ai_generation",
+                    "properties": {
+                        "$ai_is_error": True,
+                        "$ai_error": "ERRTEXT-42",
+                        "$ai_input": [{"role": "user", "content": "PROMPT-42"}],
+                        "$ai_output_choices": [{"role": "assistant", "content": "OUTPUT-42"}],
+                    },
+                }
+            ],
+        }
+    )
+    view = trace_view(trace)
+    secrets = ["ERRTEXT-42", "PROMPT-42", "OUTPUT-42"]
+    drill = DrilldownRenderer(renderer, show_content=show_content)
+    public = drill.trace(view)
+    private = drill.trace(view, private=True)
+    content = drill.trace_content(view)
+    expected = secrets if show_content else []
+    assert [s for s in secrets if s in str(public.blocks) + public.text] == []
+    assert [s for s in secrets if s in str(private.blocks)] == expected
+    assert [s for s in secrets if s in str(content.blocks if content else "")] == expected
 
 
 def test_alerts_and_compare(renderer: Renderer) -> None:
@@ -212,7 +251,7 @@ def test_drilldown_lines_keep_their_line_breaks(renderer: Renderer) -> None:
     item = run.clusters[0].representative(1)[0]
     detail = ItemDetail(item, model="gpt", cost=0.01, latency=1.0, tokens=10, error="boom")
     text = DrilldownRenderer(renderer, show_content=True).traces(
-        ClusterView(run, run.clusters[0], (detail,))
+        ClusterView(run, run.clusters[0], (detail,)), private=True
     )
     line = text.blocks[1]["text"]["text"]
     assert line.split("\n")[1].startswith("`gpt`") and line.endswith("> boom")
@@ -228,5 +267,5 @@ def test_drilldown_lines_keep_their_line_breaks(renderer: Renderer) -> None:
             ],
         }
     )
-    steps = DrilldownRenderer(renderer, show_content=False).trace(trace_view(trace)).blocks[1]
-    assert steps["text"]["text"].split("\n")[1] == ":warning: bad"
+    steps = DrilldownRenderer(renderer, show_content=True).trace(trace_view(trace), private=True)
+    assert steps.blocks[1]["text"]["text"].split("\n")[1] == ":warning: bad"

@@ -32,10 +32,11 @@ def sql(query: str, values: dict[str, object] | None = None) -> str:
         (True, "true"),
         (False, "false"),
         (None, "NULL"),
-        (["a", "b'c"], "('a', 'b\\'c')"),
+        # A JSON list is an array to PostHog's printer; a tuple stays a tuple.
+        (["a", "b'c"], "['a', 'b\\'c']"),
         (("x", 1, None), "('x', 1, NULL)"),
-        ([], "()"),
-        ([[1, 2], ["z"]], "((1, 2), ('z'))"),
+        ([], "[]"),
+        ([[1, 2], ["z"]], "[[1, 2], ['z']]"),
     ],
 )
 def test_literal(value: object, expected: str) -> None:
@@ -49,7 +50,7 @@ def test_placeholders_are_replaced_by_literals() -> None:
     )
     assert out == (
         f"SELECT 1 FROM {DB}.events WHERE event = '$ai_trace_clusters' "
-        "AND x IN ('a', 'b') AND n > 3 LIMIT 5"
+        "AND x IN ['a', 'b'] AND n > 3 LIMIT 5"
     )
 
 

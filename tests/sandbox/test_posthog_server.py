@@ -171,7 +171,7 @@ def test_hogql_success_shape(posthog: LocalPostHog, client: httpx.Client) -> Non
 def test_datetime_cells_are_iso(posthog: LocalPostHog, client: httpx.Client) -> None:
     response = hogql(
         client,
-        "SELECT toDateTime('2026-11-20 13:20:09'), now64(6), [toDateTime('2026-01-02')], "
+        "SELECT toDateTime('2026-11-20 13:20:09'), now(), [toDateTime('2026-01-02')], "
         "toDate('2026-01-02'), toDateTime('garbage')",
     )
     row = response.json()["results"][0]
@@ -183,14 +183,15 @@ def test_datetime_cells_are_iso(posthog: LocalPostHog, client: httpx.Client) -> 
 
 def test_has_more_and_limits(posthog: LocalPostHog, client: httpx.Client) -> None:
     posthog.insert_events(gen_event(n) for n in range(5))
+    # hasMore and limit come only from PostHog's paginator, for queries without a LIMIT.
     body = hogql(client, "SELECT uuid FROM events ORDER BY timestamp LIMIT 3").json()
-    assert (len(body["results"]), body["hasMore"], body["limit"]) == (3, True, 3)
-    body = hogql(client, "SELECT uuid FROM events LIMIT 5").json()
-    assert (len(body["results"]), body["hasMore"]) == (5, False)
+    assert (len(body["results"]), body["hasMore"], body["limit"]) == (3, None, None)
+    body = hogql(client, "SELECT uuid FROM events").json()
+    assert (len(body["results"]), body["hasMore"], body["limit"]) == (5, False, 100)
     body = hogql(client, "SELECT number FROM numbers(150)").json()
     assert (len(body["results"]), body["hasMore"], body["limit"]) == (100, True, 100)
     body = hogql(client, "SELECT number FROM numbers(50005) LIMIT 60000").json()
-    assert (len(body["results"]), body["hasMore"], body["limit"]) == (50000, True, 50000)
+    assert (len(body["results"]), body["hasMore"]) == (50000, None)
 
 
 def test_clickhouse_error_is_validation_error(posthog: LocalPostHog, client: httpx.Client) -> None:
@@ -283,8 +284,19 @@ def test_requests_are_recorded_and_reset(posthog: LocalPostHog, client: httpx.Cl
 # -- faults -----------------------------------------------------------------------------------
 
 
-def test_fault_429_with_retry_after(posthog: LocalPostHog, client: httpx.Client) -> None:
+def test_fault_429_says_its_wait_in_the_detail_only(
+    posthog: LocalPostHog, client: httpx.Client
+) -> None:
     posthog.faults.add(429, retry_after=3)
+    response = hogql(client, "SELECT 1")
+    assert response.status_code == 429
+    assert "Retry-After" not in response.headers  # PostHog's handler sends no headers
+    assert response.json()["detail"] == "Request was throttled. Expected available in 3 seconds."
+    assert hogql(client, "SELECT 1").status_code == 200
+
+
+def test_fault_429_with_retry_after(posthog: LocalPostHog, client: httpx.Client) -> None:
+    posthog.faults.add(429, retry_after=3, retry_after_header=True)
     response = hogql(client, "SELECT 1")
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "3"

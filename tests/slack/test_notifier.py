@@ -326,3 +326,18 @@ def test_a_short_retry_after_is_waited_out_within_the_drain(slack: FakeSlack, st
 
     assert report.sent == 3
     assert_delivered_once(slack, store)
+
+
+def test_a_stopping_sender_releases_its_claims_for_an_immediate_lookup(
+    slack: FakeSlack, store: Store
+) -> None:
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES[:1]})
+    stopping = notifier(slack, store)
+    (row,) = store.outbox(CHANNEL)
+    assert store.claim(row.id, stopping.owner)  # it was about to send when SIGTERM came
+
+    assert stopping.release() == 1
+    report = notifier(slack, store).deliver()  # another process, recover_after 30 s
+
+    assert report.sent == 1
+    assert [m.text for m in top_level(slack)] == ["parent"]

@@ -16,3 +16,17 @@ def mrkdwn_texts(node: object) -> list[str]:
         for value in node:
             found += mrkdwn_texts(value)
     return found
+
+
+def mrkdwn_objects(node: object) -> list[dict[str, object]]:
+    """Every mrkdwn text object in a block tree, whole (to check flags such as `verbatim`)."""
+    found: list[dict[str, object]] = []
+    if isinstance(node, dict):
+        if node.get("type") == "mrkdwn":
+            found.append(node)
+        for value in node.values():
+            found += mrkdwn_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += mrkdwn_objects(value)
+    return found
