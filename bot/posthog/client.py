@@ -195,6 +195,30 @@ class PostHogClient:
                 return parse_run(row)
         raise PostHogNotFound(f"No clustering run with id `{run_id}`")
 
+    def get_runs(self, summaries: Sequence[RunSummary]) -> list[ClusteringRun]:
+        """Several listed runs in one query (at most `RUNS_PER_QUERY` of them)."""
+        if not summaries:
+            return []
+        if len(summaries) > queries.RUNS_PER_QUERY:
+            raise ValueError(f"at most {queries.RUNS_PER_QUERY} runs per query")
+        stamps = [s.timestamp for s in summaries]
+        result = self.query(
+            queries.GET_RUNS,
+            {
+                "events": list(CLUSTER_EVENTS),
+                "run_ids": [s.run_id for s in summaries],
+                "date_from": _utc(min(stamps) - timedelta(minutes=1)),
+                "date_to": _utc(max(stamps) + timedelta(minutes=1)),
+                "limit": 2 * len(summaries),
+            },
+            name="get_runs",
+        )
+        runs: dict[str, ClusteringRun] = {}
+        for row in result.rows():
+            run = parse_run(row)
+            runs.setdefault(run.run_id, run)
+        return list(runs.values())
+
     def previous_run(self, run: RunSummary) -> ClusteringRun | None:
         """The latest earlier run of the same series (level, job), if any."""
         result = self.query(

@@ -18,7 +18,7 @@ CLUSTERS_JSON = (
     "JSONExtractString(properties, '$ai_clusters'), JSONExtractRaw(properties, '$ai_clusters'))"
 )
 
-RUN_COLUMNS = f"""
+RUN_COLUMNS = """
     toString(properties.$ai_clustering_run_id) AS run_id,
     event,
     coalesce(toString(properties.$ai_clustering_job_id), '') AS job_id,
@@ -27,8 +27,9 @@ RUN_COLUMNS = f"""
     toString(properties.$ai_window_end) AS window_end,
     coalesce(toInt(properties.$ai_total_items_analyzed),
              toInt(properties.$ai_total_traces_analyzed), 0) AS total_items,
-    JSONLength({CLUSTERS_JSON}) AS cluster_count,
     timestamp"""
+# The run list does not parse `$ai_clusters` (hundreds of KB a run; PostHog gives personal keys
+# 10 seconds a query): a run's cluster count comes from the stored run once it is loaded.
 
 LIST_RUNS = f"""
 SELECT {RUN_COLUMNS}
@@ -54,6 +55,19 @@ WHERE event IN {{events}}
   AND toString(properties.$ai_clustering_run_id) = {{run_id}}
 ORDER BY timestamp DESC
 LIMIT 1"""
+
+# Several runs in one query, found by id within the span of their event timestamps.
+RUNS_PER_QUERY = 8  # a 1,500-item run's `$ai_clusters` is about half a MB
+GET_RUNS = f"""
+SELECT {RUN_COLUMNS},
+    {CLUSTERS_JSON} AS clusters,
+    {PARAMS_JSON} AS params
+FROM events
+WHERE event IN {{events}}
+  AND timestamp >= toDateTime({{date_from}}) AND timestamp <= toDateTime({{date_to}})
+  AND toString(properties.$ai_clustering_run_id) IN {{run_ids}}
+ORDER BY timestamp DESC
+LIMIT {{limit}}"""
 
 PREVIOUS_RUN = f"""
 SELECT {RUN_COLUMNS},

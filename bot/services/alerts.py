@@ -156,7 +156,12 @@ class AlertService:
         report = CycleReport()
         summaries = self.runs.recent(LOOKBACK, limit=LOOKBACK_RUNS_MAX, fresh=True)
         report.runs_seen = len(summaries)
-        for series, newest_first in _by_series(summaries).items():
+        by_series = _by_series(summaries)
+        try:
+            self._prefetch(by_series)
+        except STOPS as error:
+            self._end_early(report, error)
+        for series, newest_first in by_series.items():
             if self._stopping.is_set() or report.ended_early is not None:
                 break
             if not self._pending(series, newest_first):
@@ -186,6 +191,16 @@ class AlertService:
             },
         )
         return report
+
+    def _prefetch(self, by_series: dict[SeriesKey, list[RunSummary]]) -> None:
+        """Load every run this cycle will read (pending runs and the listed run before each)
+        in a few batched queries, rather than one query per run."""
+        needed: list[RunSummary] = []
+        for series, newest_first in by_series.items():
+            for run in self._pending(series, newest_first):
+                index = newest_first.index(run)
+                needed += newest_first[index : index + 2]
+        self.runs.prefetch(needed)
 
     def _end_early(self, report: CycleReport, error: PostHogRateLimited) -> None:
         """PostHog will not be asked for a while (a throttle longer than the client retries,

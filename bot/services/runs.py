@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.models import ClusteringRun, Level, RunSummary
 from bot.posthog.client import PostHogClient
 from bot.posthog.errors import PostHogNotFound
 from bot.posthog.metrics import ItemMetrics, aggregate_cluster_metrics
-from bot.posthog.queries import ITEM_METRICS
+from bot.posthog.queries import ITEM_METRICS, RUNS_PER_QUERY
 from bot.services.errors import CommandError
 from bot.store.store import Store
 
@@ -59,9 +59,24 @@ class RunRepository:
         if not fresh and cached is not None and now - cached[0] < self._list_ttl:
             return cached[1]
         runs = self.client.list_runs(self.clock() - since, limit=limit)
+        counts = self.store.cluster_counts([r.run_id for r in runs])
+        runs = [
+            r.model_copy(update={"cluster_count": counts[r.run_id]}) if r.run_id in counts else r
+            for r in runs
+        ]
         with self._lock:
             self._lists[key] = (now, runs)
         return runs
+
+    def prefetch(self, summaries: Sequence[RunSummary]) -> None:
+        """Load the listed runs the store does not have yet, `RUNS_PER_QUERY` to a query (a
+        first cycle over 30 series needs 60 runs: 8 queries, not 60)."""
+        wanted = list({s.run_id: s for s in summaries}.values())
+        stored = set(self.store.cluster_counts([s.run_id for s in wanted]))
+        missing = [s for s in wanted if s.run_id not in stored]
+        for start in range(0, len(missing), RUNS_PER_QUERY):
+            for run in self.client.get_runs(missing[start : start + RUNS_PER_QUERY]):
+                self._complete(run)
 
     def get(
         self, run_id: str, *, with_values: bool = False, known: ClusteringRun | None = None

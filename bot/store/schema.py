@@ -57,6 +57,7 @@ class RunRow(Base):
     timestamp: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     payload: Mapped[str] = mapped_column(Text)
     stored_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    cluster_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class SeriesRow(Base):

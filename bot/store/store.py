@@ -88,9 +88,18 @@ class Store(OutboxStore, ChannelStore, AlertingStore):
             job_id=run.job_id,
             timestamp=run.timestamp,
             payload=run.model_dump_json(),
+            cluster_count=len(run.clusters),
         )
         with self._session.begin() as session:
             session.merge(row)
+
+    def cluster_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """The cluster count of each of these runs that is stored."""
+        with self._session() as session:
+            rows = session.execute(
+                select(RunRow.run_id, RunRow.cluster_count).where(RunRow.run_id.in_(run_ids))
+            ).all()
+        return {run_id: count for run_id, count in rows if count is not None}
 
     def get_run(self, run_id: str) -> ClusteringRun | None:
         with self._session() as session:

@@ -174,3 +174,16 @@ def test_subscriptions_route_runs_to_channels(stack: Stack) -> None:
     in_ops = [m for m in stack.slack.messages(ops) if not m.ephemeral_for]
     assert len(in_ops) == 1 and "Checkout assistant" in all_text(in_ops[0])
     assert len(parents(stack)) == 3  # the default channel still hears everything
+
+
+def test_a_first_cycle_loads_its_runs_in_one_batched_query(stack: Stack) -> None:
+    load(stack, make_world())
+
+    stack.services.alerts.run_cycle()
+
+    sent = stack.posthog.hogql_log
+    # The run list, then the newest run of each of the three series and the run before it in
+    # one query, then each newest run's item values.
+    assert len([q for q in sent if "{run_ids}" in q]) == 1
+    assert [q for q in sent if "{run_id}" in q] == []  # no run loaded on its own
+    assert len(sent) == 1 + 1 + 3

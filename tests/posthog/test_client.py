@@ -51,7 +51,7 @@ def test_list_runs_is_one_query_newest_first_across_series(
     truth = {r.run_id: r for r in world.runs}
     for run in runs:
         assert run.total_items == truth[run.run_id].total_items
-        assert run.cluster_count == len(truth[run.run_id].sizes)
+        assert run.cluster_count is None  # the list does not parse $ai_clusters
         assert run.window_end == truth[run.run_id].window_end
 
 

@@ -1,5 +1,6 @@
 """Outbox recovery (the first send attempt, the claiming process, recovery attempts) and the
-per-channel pace that every sending process shares.
+per-channel pace that every sending process shares; stored runs keep their cluster count (the run
+list no longer parses `$ai_clusters` for it).
 
 Revision ID: 0004
 Revises: 0003
@@ -17,6 +18,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("runs") as batch:
+        batch.add_column(sa.Column("cluster_count", sa.Integer(), nullable=True))
     op.create_table(
         "channel_pace",
         sa.Column("channel", sa.String(40), primary_key=True),
@@ -34,3 +37,5 @@ def downgrade() -> None:
         batch.drop_column("claimed_by")
         batch.drop_column("first_attempt_at")
     op.drop_table("channel_pace")
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_column("cluster_count")
