@@ -176,6 +176,10 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     )
     for problem in sorted(set(delivery.failed + delivery.waiting) if delivery else ()):
         print(f"clusters-bot: not delivered: {problem}", file=sys.stderr)
+    for failure in report.runs_failed:
+        print(f"clusters-bot: run not processed: {failure}", file=sys.stderr)
+    if report.runs_failed:
+        return EXIT_FAILED
     stopped = services.posthog.stopped_by
     if stopped is not None:
         # Some series were not processed; the next cycle picks them up.

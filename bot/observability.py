@@ -22,7 +22,11 @@ from sqlalchemy import func, select
 from bot.store.schema import OutboxRow
 from bot.store.store import Store
 
-_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
+# The attributes every record has, plus the two that `Formatter.format` adds to it.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+}
 
 
 class JsonFormatter(logging.Formatter):

@@ -161,8 +161,13 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url_shape(cls, value: str) -> str:
+        """Platforms (Heroku, Render, Railway, Fly) hand out `postgres://…`; SQLAlchemy knows
+        no `postgres` dialect, and the bot talks to PostgreSQL through psycopg 3."""
         if "://" not in value:
             raise ValueError("is not a SQLAlchemy URL")
+        scheme, rest = value.split("://", 1)
+        if scheme in ("postgres", "postgresql"):
+            return f"postgresql+psycopg://{rest}"
         return value
 
     @model_validator(mode="after")

@@ -169,3 +169,36 @@ def test_cli_help_lists_design_commands() -> None:
     )
     for command in ("sandbox", "run", "web", "scheduler", "check", "doctor"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgres://u:p@db.example:5432/bot", "postgresql+psycopg://u:p@db.example:5432/bot"),
+        ("postgresql://u@db/bot", "postgresql+psycopg://u@db/bot"),
+        ("postgresql+psycopg://u@db/bot", "postgresql+psycopg://u@db/bot"),
+        ("sqlite:///state.db", "sqlite:///state.db"),
+    ],
+)
+def test_database_urls_as_platforms_hand_them_out(
+    monkeypatch: pytest.MonkeyPatch, given: str, used: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", given)
+    assert load_settings().database_url == used
+
+
+def test_text_logs_say_each_thing_once(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from bot.observability import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging("text")
+        logging.getLogger("bot.test").info("alerts.cycle.completed", extra={"runs_seen": 3})
+    finally:
+        root.handlers[:], root.level = handlers, level
+    line = capsys.readouterr().err.strip()
+    assert line.endswith("bot.test alerts.cycle.completed runs_seen=3")
+    assert "message=" not in line and "asctime=" not in line

@@ -6,7 +6,6 @@ Pure, no I/O. Listeners call `parse_clusters_command(text)` and dispatch on the 
 
 from bot.commands.arguments import MAX_COMMAND_CHARS, CommandArgumentError
 from bot.commands.grammar import (
-    ADMIN_COMMANDS,
     COMMANDS,
     CommandSpec,
     help_lines,
@@ -36,7 +35,6 @@ from bot.commands.parsed import (
 )
 
 __all__ = [
-    "ADMIN_COMMANDS",
     "COMMANDS",
     "MAX_COMMAND_CHARS",
     "SAFE_ID_PATTERN",

@@ -371,7 +371,6 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
 )
 
-ADMIN_COMMANDS: frozenset[str] = frozenset(spec.name for spec in COMMANDS if spec.admin_only)
 """Always admin-only. `thresholds` is admin-only only when it changes something: ask
 `parsed.is_admin_only`, not this set, before running a command."""
 

@@ -128,15 +128,6 @@ class Thresholds(Frozen):
             name = str(error.errors()[0]["loc"][0])
             raise ValueError(_range_message(name, overrides[name])) from None
 
-    def non_defaults(self) -> dict[str, str]:
-        """The fields that differ from the defaults, as `name -> value` text (for storage)."""
-        default = type(self)()
-        return {
-            name: _format_number(value)
-            for name, value in self.model_dump().items()
-            if value != getattr(default, name)
-        }
-
     def describe(self) -> tuple[ThresholdSpec, ...]:
         default = type(self)()
         return tuple(

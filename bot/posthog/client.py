@@ -90,7 +90,6 @@ class PostHogClient:
         self.gate = gate or ThrottleGate()
         self._attempts = attempts
         self._retry_timeout = retry_timeout
-        self.requests_sent = 0
         # The last refusal that stopped work (a spent budget or a long throttle), for callers
         # that report on a whole cycle.
         self.stopped_by: PostHogRateLimited | None = None
@@ -117,7 +116,6 @@ class PostHogClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_once(self, method: str, path: str, name: str, **kwargs: Any) -> Any:
-        self.requests_sent += 1
         if self._on_request is not None:
             self._on_request(name.partition(":")[2] or name)
         try:

@@ -51,10 +51,6 @@ def context(*texts: str) -> Block:
     return {"type": "context", "elements": [mrkdwn(t) for t in texts if t]}
 
 
-def divider() -> Block:
-    return {"type": "divider"}
-
-
 def button(
     text: str,
     action_id: ActionId,

@@ -43,7 +43,12 @@ from bot.domain.models import RunSummary, SeriesKey
 from bot.domain.rules import detect_run_to_run
 from bot.domain.slices import RunSlices, slice_run
 from bot.domain.thresholds import Thresholds
-from bot.posthog.errors import PostHogBudgetExhausted, PostHogRateLimited, PostHogThrottled
+from bot.posthog.errors import (
+    PostHogBudgetExhausted,
+    PostHogError,
+    PostHogRateLimited,
+    PostHogThrottled,
+)
 from bot.rendering.changes import ChangeRenderer
 from bot.services.runs import RunRepository
 from bot.slack.notifier import DeliveryReport, SlackNotifier
@@ -68,6 +73,8 @@ class CycleReport:
     runs_seen: int = 0
     runs_processed: list[str] = field(default_factory=list)
     runs_skipped: list[str] = field(default_factory=list)
+    # "run id: error" of each run that failed to process this cycle (retried next cycle)
+    runs_failed: list[str] = field(default_factory=list)
     alerts: int = 0
     messages_stored: int = 0
     delivery: DeliveryReport | None = None
@@ -161,6 +168,8 @@ class AlertService:
             self._prefetch(by_series)
         except STOPS as error:
             self._end_early(report, error)
+        except PostHogError as error:  # each run is then loaded, and fails, on its own
+            logger.warning("alerts.prefetch.failed", extra={"error": repr(error)[:300]})
         for series, newest_first in by_series.items():
             if self._stopping.is_set() or report.ended_early is not None:
                 break
@@ -243,6 +252,7 @@ class AlertService:
                 raise  # not the run's fault: no failed attempt is counted
             except Exception as error:
                 logger.exception("alerts.run.failed", extra={"run_id": summary.run_id})
+                report.runs_failed.append(f"{summary.run_id}: {error or type(error).__name__}")
                 if dry_run or not self._give_up(summary, error, report):
                     return  # keep the series in order: later runs wait for this one
 

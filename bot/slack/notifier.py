@@ -30,7 +30,6 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from bot.rendering.message import Message
 from bot.store.schema import OutboxRow, utcnow
 from bot.store.store import Store
 
@@ -358,18 +357,6 @@ class SlackNotifier:
         """Let go of this process's claims when it stops (rows it was sending are looked up by
         the next drain instead of waiting out `recover_after`)."""
         return self._store.release_claims(self.owner)
-
-    # -- direct posts (drilldowns) ----------------------------------------------------------
-
-    def reply_in_thread(self, channel: str, thread_ts: str, message: Message) -> str:
-        response = self._client.chat_postMessage(
-            channel=channel,
-            thread_ts=thread_ts,
-            unfurl_links=False,
-            unfurl_media=False,
-            **message.as_kwargs(),
-        )
-        return str(response["ts"])
 
 
 def _epoch(moment: datetime) -> float:

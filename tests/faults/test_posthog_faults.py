@@ -148,7 +148,9 @@ def test_timeout_is_retried(impatient_bot: Bot, stack: Stack) -> None:
 def test_a_run_that_cannot_be_loaded_waits_for_the_next_cycle(
     bot: Bot, stack: Stack, fault: dict[str, object]
 ) -> None:
-    pass_then(stack, 1)  # the run list comes through; the first run's load keeps failing
+    # The run list and the batched load of the runs come through; the first run's own item
+    # values keep failing.
+    pass_then(stack, 2)
     stack.posthog.faults.add(**fault)  # type: ignore[arg-type]
     report = bot.cycle()
     assert len(report.runs_processed) == PLANTED_RUNS - 1
@@ -158,7 +160,7 @@ def test_a_run_that_cannot_be_loaded_waits_for_the_next_cycle(
 
 
 def test_a_run_that_times_out_waits_for_the_next_cycle(impatient_bot: Bot, stack: Stack) -> None:
-    pass_then(stack, 1)
+    pass_then(stack, 2)
     stack.posthog.faults.add(200, count=4, delay=1.0)
     report = impatient_bot.cycle()
     assert len(report.runs_processed) == PLANTED_RUNS - 1
@@ -193,6 +195,18 @@ def test_check_explains_a_rate_limit_and_exits_1(stack: Stack, tmp_path: Path) -
     assert result.returncode == 1
     assert "rate limiting" in result.stderr and "Traceback" not in result.stderr
     assert len(stack.slack.calls_to("chat.postMessage")) == posts
+
+
+def test_check_exits_1_and_names_a_run_it_could_not_process(stack: Stack, tmp_path: Path) -> None:
+    pass_then(stack, 2)  # the run list and the batched load; then one run's item values fail
+    stack.posthog.faults.add(500, count=4)
+    env = check_env(stack, f"sqlite:///{tmp_path / 'cli.db'}", tmp_path)
+
+    result = run_check(env, tmp_path)
+
+    assert result.returncode == 1, result.stdout
+    assert "run not processed: " in result.stderr and "answered 500" in result.stderr
+    assert f"processed {PLANTED_RUNS - 1}" in result.stdout
 
 
 # -- PostHog asks the bot to stop: the cycle ends early and blames no run ----------------------
@@ -246,12 +260,13 @@ def test_a_spent_budget_ends_the_cycle_and_is_not_held_against_the_run(
 ) -> None:
     database = tmp_path / "deployment.db"
     channel = stack.slack.create_channel("alerts-budget", id="C0BUDGET")
-    # 3 queries an hour for the scheduler: the list, then the first series' two runs
+    # 2 queries an hour for the scheduler: the list, then every run in one batched load; the
+    # first run's item values find the budget spent
     bot = later_process(
         stack,
         database,
         channel,
-        posthog_query_budget_per_hour=4,
+        posthog_query_budget_per_hour=3,
         posthog_command_budget_per_hour=1,
     )
     try:
@@ -262,7 +277,7 @@ def test_a_spent_budget_ends_the_cycle_and_is_not_held_against_the_run(
     assert report.ended_early is not None and "is spent" in report.ended_early
     assert report.resume_at is not None
     assert report.resume_at > datetime.now(UTC) + timedelta(minutes=55)
-    assert len(statuses(stack)) == 3  # what the budget allowed, and not one more
+    assert len(statuses(stack)) == 2  # what the budget allowed, and not one more
     assert all(bot.store.processed_runs(series) is None for series in series_of(world))
     bot = later_process(stack, database, channel)  # the budget raised: the next cycle does all
     try:
