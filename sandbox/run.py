@@ -30,8 +30,9 @@ from typing import Any
 from bot.services.alerts import AlertService, CycleReport
 from jobs.schedule import CHECK_RUNS_JOB_ID, build_scheduler
 from sandbox import persist
+from sandbox.demo_check import first_cycle_alerts_every_change
 from sandbox.fake_slack import FakeSlack
-from sandbox.generator import Change, Extra, SeriesSpec, World, emit_next_run, generate
+from sandbox.generator import Change, Extra, Plant, SeriesSpec, World, emit_next_run, generate
 from sandbox.slack_user import SlackUser
 from sandbox.stack import ALERT_CHANNEL, Stack
 from sandbox.web.server import BadRequest, SandboxWeb
@@ -44,13 +45,25 @@ SERIES = (
     SeriesSpec(level="trace", job_name="Support agent"),
     SeriesSpec(level="generation", job_name="Default - generations"),
 )
-RUNS, ITEMS_PER_RUN = 6, 400
+# PostHog samples 1,500 items a run. A change reaches a run only through the items newer than
+# the run before (about 1/7 of them), so the demo's changes are twice full size and start just
+# after the previous run: big enough to be alerted on the first run that holds them, every time.
+RUNS, ITEMS_PER_RUN = 6, 1500
+SCALE = 2.0
+CHANGE_START = (0.0, 0.1)  # of the interval since the previous run (the generator's default: 0.5)
+# The generated runs end this long ago, so the daily slots since are free: "Next clustering
+# run" then covers at least a day of new traffic, not the minutes since today's run.
+DATA_AGE = timedelta(days=2)
+DEMO_SEEDS = 10  # seeds tried for demo data whose planted changes are alerted on
 PLANTED = {  # the last run of each series changed, so the first alert cycle has news
-    ("Default - traces", 3): Change.SIZE_SHIFT,
-    ("Default - traces", 5): Change.COST_SPIKE,
-    ("Support agent", 5): Change.ERROR_HEAVY,
-    ("Default - generations", 5): Change.NEW_CLUSTER,
+    ("Default - traces", 3): Plant(Change.SIZE_SHIFT, scale=SCALE),
+    ("Default - traces", 5): Plant(Change.COST_SPIKE, scale=SCALE),
+    ("Support agent", 5): Plant(Change.ERROR_HEAVY, scale=SCALE),
+    # a topic that stops (a new one is usually noise in the first run it appears in)
+    ("Default - generations", 5): Plant(Change.VANISHED_CLUSTER, scale=SCALE),
 }
+# generator.json written by another version of this file describes other data: start over.
+STATE_VERSION = 2
 YOU, YOUR_NAME = "U0YOU", "you"
 SAVE_EVERY_SECONDS = 2.0
 STATE_FILES = frozenset(
@@ -87,8 +100,14 @@ class GeneratorState:
     runs: int = RUNS
     items_per_run: int = ITEMS_PER_RUN
     extras: list[tuple[str, str, datetime]] = field(default_factory=list)  # job, change, now
+    scale: float = SCALE  # of every change "Next clustering run" plants
 
-    def base_world(self) -> World:
+    def plant(self, change: str) -> Change | Plant:
+        """What "Next clustering run" plants for `change`: a change of `scale`."""
+        kind = Change(change)
+        return kind if kind is Change.NONE else Plant(kind, scale=self.scale)
+
+    def base_world(self, *, events: bool = True) -> World:
         return generate(
             seed=self.seed,
             series=list(SERIES),
@@ -96,7 +115,19 @@ class GeneratorState:
             items_per_run=self.items_per_run,
             now=self.now,
             planted=dict(PLANTED),
+            change_start=CHANGE_START,
+            events=events,
         )
+
+    @classmethod
+    def demo(cls, now: datetime, tries: int = DEMO_SEEDS) -> GeneratorState:
+        """The state of the first seed from SEED whose planted changes the bot alerts on in its
+        first cycle (`sandbox.demo_check`), so a fresh sandbox always has news to show."""
+        for seed in range(SEED, SEED + tries):
+            state = cls(seed=seed, now=now)
+            if first_cycle_alerts_every_change(state.base_world(events=False)):
+                return state
+        return cls(seed=SEED, now=now)
 
     def world(self) -> World:
         """The base world plus every emitted run, built once (emit_next_run rebuilds from
@@ -105,28 +136,38 @@ class GeneratorState:
         if not self.extras:
             return world
         *earlier, (job, change, now) = self.extras
-        params = replace(world.params, extras=tuple(Extra(j, Change(c), n) for j, c, n in earlier))
+        params = replace(
+            world.params, extras=tuple(Extra(j, self.plant(c), n) for j, c, n in earlier)
+        )
         return emit_next_run(
-            replace(world, params=params), job_name=job, change=Change(change), now=now
+            replace(world, params=params), job_name=job, change=self.plant(change), now=now
         )
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "version": STATE_VERSION,
             "seed": self.seed,
             "now": self.now.isoformat(),
             "runs": self.runs,
             "items_per_run": self.items_per_run,
+            "scale": self.scale,
             "series": [[s.level, s.job_name] for s in SERIES],
             "extras": [[job, change, now.isoformat()] for job, change, now in self.extras],
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GeneratorState:
+        """Raises `ValueError` for a state another version of the sandbox wrote."""
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(
+                f"generator.json is version {data.get('version')}, not {STATE_VERSION}"
+            )
         return cls(
             seed=int(data["seed"]),
             now=datetime.fromisoformat(data["now"]),
             runs=int(data["runs"]),
             items_per_run=int(data["items_per_run"]),
+            scale=float(data["scale"]),
             extras=[(j, c, datetime.fromisoformat(n)) for j, c, n in data.get("extras", [])],
         )
 
@@ -247,12 +288,15 @@ class Sandbox:
         posthog = self.stack.posthog
         state_file = self.state_dir / "generator.json"
         if posthog.event_count() > 0 and state_file.exists():
-            self._state = GeneratorState.from_json(json.loads(state_file.read_text()))
-            return
+            try:
+                self._state = GeneratorState.from_json(json.loads(state_file.read_text()))
+                return
+            except (ValueError, KeyError) as error:  # another sandbox version's data
+                logger.warning("sandbox.data.reloading: %s", error)
         if posthog.event_count() > 0:  # data without its recipe: reload from scratch
-            logger.warning("sandbox.data.reloading: %s is missing", state_file)
+            logger.warning("sandbox.data.reloading: no usable %s", state_file)
             posthog.reset()
-        self._state = GeneratorState(seed=SEED, now=datetime.now(UTC))
+        self._state = GeneratorState.demo(datetime.now(UTC) - DATA_AGE)
         world = self._state.base_world()
         posthog.insert_events(world.events)
         posthog.set_jobs(world.jobs)
@@ -304,6 +348,10 @@ class Sandbox:
         assert self.stack is not None
         return self.stack.slack
 
+    @property
+    def seed(self) -> int | None:
+        return self._state.seed if self._state is not None else None
+
     def series_names(self) -> list[str]:
         return [spec.job_name for spec in SERIES]
 
@@ -343,7 +391,8 @@ class Sandbox:
                 self._world = self._state.world()
             previous = self._world.runs_of(job_name)[-1]
             now = max(datetime.now(UTC), previous.window_end + MIN_GAP_AFTER_PREVIOUS_END)
-            world = emit_next_run(self._world, job_name=job_name, change=planted, now=now)
+            change_planted = self._state.plant(planted.value)
+            world = emit_next_run(self._world, job_name=job_name, change=change_planted, now=now)
             self.stack.posthog.insert_events(world.added_events)
             self._world = world
             self._state.extras.append((job_name, planted.value, now))
@@ -389,7 +438,7 @@ def run_sandbox(port: int = 8765, fresh: bool = False, state_dir: str = ".sandbo
             return 1
         series = ", ".join(f'"{name}"' for name in sandbox.series_names())
         loaded = (
-            f"Loaded {sandbox.loaded_events} events (seed {SEED}). "
+            f"Loaded {sandbox.loaded_events} events (seed {sandbox.seed}). "
             if sandbox.loaded_events
             else "Reusing the data in the state directory. "
         )

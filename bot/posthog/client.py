@@ -238,7 +238,7 @@ class PostHogClient:
     def item_metrics(
         self, level: Level, item_ids: Sequence[str], window: tuple[datetime, datetime]
     ) -> dict[str, ItemMetrics]:
-        """Per-item cost/latency/tokens/errors, in ceil(len/1000) queries."""
+        """Per-item cost/latency/tokens/errors, in ceil(len/ID_CHUNK) queries (one per run)."""
         template = queries.ITEM_METRICS.get(level)
         if template is None or not item_ids:
             return {}
