@@ -129,10 +129,11 @@ def build_services(
     token = settings.slack_bot_token.get_secret_value()
     api_url = str(settings.slack_api_url)
     slack = make_web_client(token, api_url, interactive=True)
-    charts = ChartService(store, slack, enabled=settings.charts)
+    charts = ChartService(store, slack, enabled=settings.charts, min_interval=min_post_interval)
     notifier = SlackNotifier(
         make_web_client(token, api_url, interactive=False),
         store,
+        notice_channel=settings.alert_channel,
         min_interval=min_post_interval,
         recover_after=timedelta(seconds=settings.outbox_recover_seconds),
         on_sent=charts.queue_for_alert,

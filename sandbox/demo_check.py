@@ -15,9 +15,10 @@ from typing import Any
 
 from bot.domain.alerts import AlertKind
 from bot.domain.compare import diff_runs
-from bot.domain.fresh import detect, slice_run
+from bot.domain.fresh import detect
 from bot.domain.models import ClusteringRun
 from bot.domain.rules import detect_run_to_run
+from bot.domain.slices import slice_run
 from bot.domain.thresholds import Thresholds
 from bot.posthog.metrics import ItemMetrics
 from bot.posthog.schemas import parse_run

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -290,7 +291,7 @@ def generate(
     items_per_run: int = 300,
     now: datetime,
     team_id: int = 1,
-    planted: dict[tuple[str, int], Change | Plant] | None = None,
+    planted: Mapping[tuple[str, int], Change | Plant] | None = None,
     embedded_metrics: str = "present",
     clusters_as_string: bool = False,
     items_per_day: float = ITEMS_PER_DAY,

@@ -42,7 +42,7 @@ class _PostHogStubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return _StubModule(spec.name)
 
     def exec_module(self, module: types.ModuleType) -> None:
-        module.__path__ = []  # type: ignore[attr-defined]
+        module.__path__ = []
 
 
 _parser: Any = None

@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.error import HTTPError
 
 from slack_sdk import WebClient
@@ -42,6 +44,7 @@ ALERT_NAMES = {
     AlertKind.COST_SPIKE: "Cost spike",
     AlertKind.ERROR_HEAVY: "Error-heavy cluster",
     AlertKind.LATENCY_SPIKE: "Latency spike",
+    AlertKind.PASS_RATE_DROP: "Pass rate drop",
     AlertKind.SIZE_SHIFT: "Size shift",
     AlertKind.NEW_CLUSTER: "New cluster",
     AlertKind.TRAFFIC_STOPPED: "Traffic stopped",
@@ -122,10 +125,12 @@ class ChartService:
         *,
         enabled: bool = True,
         lineage_runs: int = LINEAGE_RUNS,
+        min_interval: float = 0.0,
     ) -> None:
         self.store = store
         self.client = client
         self.enabled = enabled
+        self.min_interval = min_interval
         self.lineage_runs = lineage_runs
         self._noticed: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
@@ -271,6 +276,7 @@ class ChartService:
                 self._say(channel, thread_ts, say_when_empty)
             return 0
         try:
+            self._pace(channel)
             self.client.files_upload_v2(
                 channel=channel,
                 thread_ts=thread_ts,
@@ -305,8 +311,17 @@ class ChartService:
             self._noticed.add((channel, thread_ts))
         self._say(channel, thread_ts, NOTICE.format(reason=reason))
 
+    def _pace(self, channel: str) -> None:
+        """Uploads and notes keep the channel's pace with the alerts themselves (every process
+        books its slot in the store, as the outbox does)."""
+        if self.min_interval > 0:
+            wait = self.store.reserve_slot(channel, timedelta(seconds=self.min_interval))
+            if wait > 0:
+                time.sleep(wait)
+
     def _say(self, channel: str, thread_ts: str, text: str) -> None:
         try:
+            self._pace(channel)
             self.client.chat_postMessage(
                 channel=channel,
                 thread_ts=thread_ts,

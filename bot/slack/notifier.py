@@ -137,6 +137,7 @@ class SlackNotifier:
         client: WebClient,
         store: Store,
         *,
+        notice_channel: str | None = None,
         min_interval: float = 1.0,
         recover_after: timedelta = timedelta(seconds=30),
         sleep: Callable[[float], None] = time.sleep,
@@ -146,6 +147,7 @@ class SlackNotifier:
         self._on_sent = on_sent
         self._store = store
         self._min_interval = min_interval
+        self._notice_channel = notice_channel
         self._recover_after = recover_after
         self._sleep = sleep
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -197,6 +199,7 @@ class SlackNotifier:
             if self._send(row, thread_ts, report) == "rate_limited":
                 limited.add(row.channel)
         self._after_sent(report)
+        self._tell_a_human(report)
         if report.sent or report.failed or report.recovered:
             logger.info(
                 "slack.outbox.drained",
@@ -272,6 +275,33 @@ class SlackNotifier:
             except Exception as error:
                 logger.warning(
                     "slack.outbox.on_sent_failed", extra={"key": key, "error": repr(error)[:300]}
+                )
+
+    def _tell_a_human(self, report: DeliveryReport) -> None:
+        """One notice per channel and drain for messages that failed for good: in the channel
+        itself, or, when the channel is the problem, in the default alert channel. Best effort:
+        the log and /metrics (outbox messages by status) have them anyway."""
+        by_channel: dict[str, list[str]] = {}
+        for failure in report.failed:
+            channel, _, reason = failure.partition(": ")
+            by_channel.setdefault(channel, []).append(reason)
+        for channel, reasons in by_channel.items():
+            unreachable = any(r in CHANNEL_ERRORS for r in reasons)
+            where = self._notice_channel if unreachable else channel
+            if where is None or (unreachable and where == channel):
+                continue
+            counts = ", ".join(f"{reasons.count(r)} × {r}" for r in sorted(set(reasons)))
+            text = (
+                f":warning: {len(reasons)} alert message(s) for <#{channel}> could not be "
+                f"delivered ({counts}). `clusters-bot doctor` checks the setup."
+            )
+            try:
+                self._pace(where)
+                self._client.chat_postMessage(channel=where, text=text, unfurl_links=False)
+            except (SlackApiError, SlackClientError, OSError) as error:
+                logger.warning(
+                    "slack.outbox.notice_failed",
+                    extra={"channel": where, "error": repr(error)[:300]},
                 )
 
     def _ambiguous(self, row: OutboxRow, error: Exception, report: DeliveryReport) -> None:

@@ -341,3 +341,30 @@ def test_a_stopping_sender_releases_its_claims_for_an_immediate_lookup(
 
     assert report.sent == 1
     assert [m.text for m in top_level(slack)] == ["parent"]
+
+
+def test_messages_that_failed_for_good_are_told_to_a_human_once_per_channel(
+    slack: FakeSlack, store: Store
+) -> None:
+    # Slack refuses the parent (a permanent error): the channel itself gets one notice.
+    store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
+    slack.faults.add("chat.postMessage", error="invalid_blocks")
+
+    report = notifier(slack, store, notice_channel=CHANNEL).deliver()
+
+    assert report.failed[0] == f"{CHANNEL}: invalid_blocks"
+    (notice,) = top_level(slack)
+    assert "3 alert message(s)" in notice.text and "invalid_blocks" in notice.text
+
+
+def test_a_channel_the_bot_cannot_reach_is_reported_in_the_alert_channel(
+    slack: FakeSlack, store: Store
+) -> None:
+    store.record_run_alerts(RUN, {"C0GONE": MESSAGES[:1]})
+    notifier(slack, store, notice_channel=CHANNEL).deliver()
+    age_first_attempt(store, "C0GONE", CHANNEL_GRACE)
+
+    notifier(slack, store, notice_channel=CHANNEL).deliver()
+
+    (notice,) = top_level(slack)
+    assert "<#C0GONE>" in notice.text and "channel_not_found" in notice.text
