@@ -36,6 +36,7 @@ from bot.store.store import Store
 logger = logging.getLogger(__name__)
 
 METADATA_EVENT = "clusters_bot_message"
+NOTICE_EVENT = "clusters_bot_notice"  # a note about delivery itself, outside the outbox
 # Errors that will not go away by trying again; the row is marked failed and reported.
 PERMANENT_ERRORS = frozenset(
     {
@@ -297,7 +298,12 @@ class SlackNotifier:
             )
             try:
                 self._pace(where)
-                self._client.chat_postMessage(channel=where, text=text, unfurl_links=False)
+                self._client.chat_postMessage(
+                    channel=where,
+                    text=text,
+                    unfurl_links=False,
+                    metadata={"event_type": NOTICE_EVENT, "event_payload": {"channel": channel}},
+                )
             except (SlackApiError, SlackClientError, OSError) as error:
                 logger.warning(
                     "slack.outbox.notice_failed",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.slack.escape import UNTITLED, check_limits, enforce_limits
-from sandbox.generator import Change, SeriesSpec, World, generate
+from sandbox.generator import Change, Plant, SeriesSpec, World, generate
 from sandbox.stack import ALERT_CHANNEL, Stack
 from tests.app.conftest import all_text
 from tests.conftest import NOW
@@ -35,9 +35,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         seed=8,
         series=[SeriesSpec(level="trace", job_name="Default - traces")],
         runs=3,
-        items_per_run=300,
+        items_per_run=1500,
         now=NOW,
-        planted={("Default - traces", 2): Change.NEW_CLUSTER},
+        planted={("Default - traces", 2): Plant(Change.ERROR_HEAVY, scale=2.0)},
     )
     blank_titles(world)
     db = tmp_path_factory.mktemp("blank") / "bot.db"

@@ -177,7 +177,9 @@ def test_check_exits_1_and_names_the_channel_it_cannot_post_to(
 
 
 def test_not_in_channel_waits_for_the_invite_then_posts_once(stack: Stack, tmp_path: Path) -> None:
-    private = stack.slack.create_channel("private-alerts", id="C0PRIVATE", member=False)
+    private = stack.slack.create_channel(
+        "private-alerts", id="C0PRIVATE", member=False, private=True
+    )
     invited = new_bot(stack, tmp_path, alert_channel=private)
     try:
         report = invited.cycle()
