@@ -16,7 +16,7 @@ its thread), and the false alerts per run on the topics that did not change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,12 +25,10 @@ from bot.domain.alerts import Alert, AlertKind
 from bot.domain.compare import diff_runs
 from bot.domain.fresh import detect
 from bot.domain.lifecycle import Episode, advance
-from bot.domain.models import ClusteringRun
 from bot.domain.rules import detect_run_to_run
 from bot.domain.slices import slice_run
 from bot.domain.thresholds import Thresholds
-from bot.posthog.metrics import ItemMetrics
-from bot.posthog.schemas import parse_run
+from sandbox.demo_check import as_loaded
 from sandbox.generator import Change, Plant, SeriesSpec, generate
 
 NOW = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
@@ -121,7 +119,7 @@ def _one_series(
         events=False,
     )
     truths = world.runs_of(job)
-    runs = [_parsed(t.event, world.item_values) for t in truths]
+    runs = [as_loaded(t.event, world.item_values) for t in truths]
     topic = world.planted[0].topic if world.planted else None
     episodes: list[Episode] = []
     fired_at: dict[int, list[Alert]] = {}
@@ -182,37 +180,6 @@ def _topic(alert: Alert, current: Any, previous: Any) -> str | None:
     if alert.previous_cluster_id is not None:
         return previous.topic_of_cluster.get(alert.previous_cluster_id)  # type: ignore[no-any-return]
     return None
-
-
-def _parsed(event: Mapping[str, Any], values: Mapping[str, Mapping[str, Any]]) -> ClusteringRun:
-    """The run as the bot loads it: PostHog's row for the run, then its items' own values."""
-    props = event["properties"]
-    row = {
-        "run_id": props["$ai_clustering_run_id"],
-        "event": event["event"],
-        "job_id": props.get("$ai_clustering_job_id", ""),
-        "job_name": props.get("$ai_clustering_job_name", ""),
-        "window_start": props.get("$ai_window_start"),
-        "window_end": props.get("$ai_window_end"),
-        "total_items": props.get("$ai_total_items_analyzed"),
-        "timestamp": event["timestamp"],
-        "clusters": props["$ai_clusters"],
-        "params": props.get("$ai_clustering_params"),
-    }
-    run = parse_run(row)
-    wanted = {item.item_id for cluster in run.clusters for item in cluster.items}
-    return run.with_item_values(
-        {
-            item_id: ItemMetrics(
-                cost=float(v["cost"]),
-                latency=float(v["latency"]),
-                tokens=float(v["tokens"]),
-                errors=int(v["error_count"]),
-            )
-            for item_id, v in values.items()
-            if item_id in wanted
-        }
-    )
 
 
 def _share(part: int, whole: int) -> str | None:

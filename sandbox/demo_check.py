@@ -43,8 +43,8 @@ def first_cycle_alerts_every_change(world: World) -> bool:
         series = newest.get(planted.run_id)
         if series is None or len(series) < 2:
             continue  # not in a newest run: the first cycle does not look at it
-        previous = _parsed(series[-2].event, world.item_values)
-        current = _parsed(series[-1].event, world.item_values)
+        previous = as_loaded(series[-2].event, world.item_values)
+        current = as_loaded(series[-1].event, world.item_values)
         diff = diff_runs(previous, current)
         slices = slice_run(diff)
         thresholds = Thresholds()
@@ -60,7 +60,7 @@ def _series(world: World) -> list[Any]:
     return list(world.params.series)
 
 
-def _parsed(event: Mapping[str, Any], values: Mapping[str, Mapping[str, Any]]) -> ClusteringRun:
+def as_loaded(event: Mapping[str, Any], values: Mapping[str, Mapping[str, Any]]) -> ClusteringRun:
     """The run as the bot loads it: PostHog's row for the run, then its items' own values."""
     props = event["properties"]
     run = parse_run(
