@@ -19,10 +19,11 @@ from bot.rendering.answers import Renderer
 from bot.rendering.changes import ChangeRenderer
 from bot.rendering.drilldown import DrilldownRenderer
 from bot.rendering.env import make_environment
-from bot.services.alerts import AlertService, Routing
+from bot.services.alerts import AlertService
 from bot.services.channel_settings import ChannelSettings
 from bot.services.charts import ChartService
 from bot.services.clusters import ClustersService
+from bot.services.routing import Routing
 from bot.services.runs import RunRepository
 from bot.settings import DrilldownContent, Settings
 from bot.slack.notifier import SlackNotifier, make_web_client

@@ -36,13 +36,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.alerts import Alert, AlertKind
-from bot.domain.compare import RunDiff, baseline_reset, diff_runs
-from bot.domain.fresh import Detection, detect
+from bot.domain.compare import RunDiff, diff_runs
 from bot.domain.lifecycle import Episode, Update, advance
 from bot.domain.models import RunSummary, SeriesKey
-from bot.domain.rules import detect_run_to_run
-from bot.domain.slices import RunSlices, slice_run
-from bot.domain.thresholds import Thresholds
+from bot.domain.run_view import RunView
 from bot.posthog.errors import (
     PostHogBudgetExhausted,
     PostHogError,
@@ -50,6 +47,7 @@ from bot.posthog.errors import (
     PostHogThrottled,
 )
 from bot.rendering.changes import ChangeRenderer
+from bot.services.routing import QUIET_SUMMARY, Routing, thresholds_for
 from bot.services.runs import RunRepository
 from bot.slack.notifier import DeliveryReport, SlackNotifier
 from bot.store.store import Mute, OutgoingMessage, Store
@@ -59,7 +57,6 @@ logger = logging.getLogger(__name__)
 LOOKBACK = timedelta(days=8)
 # 8 days x 3 levels x 10 jobs (PostHog's per-team cap) fits, with room for manual runs.
 LOOKBACK_RUNS_MAX = 1000
-QUIET_SUMMARY = "quiet_summary"
 SERIES_LEASE = timedelta(minutes=10)  # longer than any one series takes; a dead owner's expires
 HEARTBEAT = "scheduler"
 RUN_ATTEMPTS = 3
@@ -83,36 +80,6 @@ class CycleReport:
     # when PostHog queries resume (None: unknown, the next cycle tries again).
     ended_early: str | None = None
     resume_at: datetime | None = None
-
-
-class Routing:
-    """Which channels hear about a run: their subscriptions, else the default alert channel."""
-
-    def __init__(self, store: Store, default_channel: str | None) -> None:
-        self.store = store
-        self.default_channel = default_channel
-
-    def channels_for(self, run: RunSummary) -> list[str]:
-        by_channel: dict[str, list[tuple[str | None, str | None, bool]]] = defaultdict(list)
-        for row in self.store.subscriptions():
-            by_channel[row.channel].append((row.level, row.job, row.active))
-        channels = [
-            channel
-            for channel, rows in by_channel.items()
-            if any(active and _matches(level, job, run) for level, job, active in rows)
-        ]
-        if self.default_channel and self.default_channel not in by_channel:
-            channels.insert(0, self.default_channel)
-        return channels
-
-
-def _matches(level: str | None, job: str | None, run: RunSummary) -> bool:
-    if level is not None and level != run.level.value:
-        return False
-    if job is None:
-        return True
-    needle = job.casefold()
-    return needle in (run.job_id.casefold(), run.job_name.casefold())
 
 
 class AlertService:
@@ -410,51 +377,6 @@ class AlertService:
             self.store.carry_mutes(channel, diff.current, carried)
         current = {m.cluster_id for m in self.store.active_mutes(channel, now, diff.current.run_id)}
         return {m.cluster_id for m in before}, current | {m.cluster_id for m in carried}
-
-
-@dataclass(frozen=True)
-class RunView:
-    """What every channel's detection of one run shares: the diff, its fresh/baseline split,
-    and whether the run can be held to its predecessor at all (`reset`)."""
-
-    diff: RunDiff
-    slices: RunSlices
-    reset: str | None
-
-    @classmethod
-    def of(cls, diff: RunDiff) -> RunView:
-        return cls(diff, slice_run(diff), baseline_reset(diff))
-
-    def detect(self, thresholds: Thresholds) -> Detection:
-        """Fresh-slice detection where the run has a fresh slice, else run-to-run rules. After
-        a baseline reset, nothing that rests on matching clusters one by one is reported."""
-        if self.slices.usable:
-            detection = detect(self.slices, thresholds)
-        else:
-            detection = detect_run_to_run(self.diff, thresholds)
-        if self.reset is None:
-            return detection
-        kept = tuple(
-            a
-            for a in detection.alerts
-            if a.kind is not AlertKind.VANISHED_CLUSTER
-            and (self.slices.usable or a.kind is not AlertKind.NEW_CLUSTER)
-        )
-        return Detection(kept, detection.observed, detection.tests)
-
-
-def thresholds_for(settings: dict[str, str]) -> Thresholds:
-    """A channel's thresholds. A stored value that no longer validates (or a threshold that no
-    longer exists) is left at its default; the others still apply."""
-    thresholds = Thresholds()
-    for name, value in settings.items():
-        if name == QUIET_SUMMARY:
-            continue
-        try:
-            thresholds = thresholds.with_overrides({name: value})
-        except ValueError:
-            logger.warning("alerts.thresholds.invalid", extra={"name": name, "value": value})
-    return thresholds
 
 
 def _by_series(summaries: list[RunSummary]) -> dict[SeriesKey, list[RunSummary]]:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain.models import Level
 from bot.domain.rules import Thresholds
-from bot.services.alerts import QUIET_SUMMARY
 from bot.services.clusters import ClustersService
 from bot.services.errors import CommandError
+from bot.services.routing import QUIET_SUMMARY
 from bot.store.store import Mute, Store
 
 
@@ -56,7 +56,7 @@ class ChannelSettings:
     # -- thresholds ------------------------------------------------------------------------------
 
     def thresholds(self, channel: str) -> Thresholds:
-        from bot.services.alerts import thresholds_for
+        from bot.services.routing import thresholds_for
 
         return thresholds_for(self.store.thresholds(channel))
 

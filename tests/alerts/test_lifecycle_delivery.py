@@ -19,7 +19,8 @@ from bot.posthog.urls import PostHogUrls
 from bot.rendering.answers import Renderer
 from bot.rendering.changes import ChangeRenderer
 from bot.rendering.env import make_environment
-from bot.services.alerts import AlertService, Routing
+from bot.services.alerts import AlertService
+from bot.services.routing import Routing
 from bot.slack.notifier import SlackNotifier, make_web_client
 from bot.store.store import Store
 from sandbox.fake_slack import FakeSlack

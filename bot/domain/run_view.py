@@ -1,0 +1,43 @@
+"""What every channel's detection of one run shares. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.domain.alerts import AlertKind
+from bot.domain.compare import RunDiff, baseline_reset
+from bot.domain.fresh import Detection, detect
+from bot.domain.rules import detect_run_to_run
+from bot.domain.slices import RunSlices, slice_run
+from bot.domain.thresholds import Thresholds
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What every channel's detection of one run shares: the diff, its fresh/baseline split,
+    and whether the run can be held to its predecessor at all (`reset`)."""
+
+    diff: RunDiff
+    slices: RunSlices
+    reset: str | None
+
+    @classmethod
+    def of(cls, diff: RunDiff) -> RunView:
+        return cls(diff, slice_run(diff), baseline_reset(diff))
+
+    def detect(self, thresholds: Thresholds) -> Detection:
+        """Fresh-slice detection where the run has a fresh slice, else run-to-run rules. After
+        a baseline reset, nothing that rests on matching clusters one by one is reported."""
+        if self.slices.usable:
+            detection = detect(self.slices, thresholds)
+        else:
+            detection = detect_run_to_run(self.diff, thresholds)
+        if self.reset is None:
+            return detection
+        kept = tuple(
+            a
+            for a in detection.alerts
+            if a.kind is not AlertKind.VANISHED_CLUSTER
+            and (self.slices.usable or a.kind is not AlertKind.NEW_CLUSTER)
+        )
+        return Detection(kept, detection.observed, detection.tests)
