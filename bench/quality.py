@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain.alerts import Alert, AlertKind
+from bot.domain.alerts import Alert
 from bot.domain.compare import diff_runs
 from bot.domain.fresh import detect
 from bot.domain.lifecycle import Episode, advance
 from bot.domain.rules import detect_run_to_run
 from bot.domain.slices import slice_run
 from bot.domain.thresholds import Thresholds
-from sandbox.demo_check import as_loaded
+from sandbox.demo_check import EXPECTED, as_loaded
 from sandbox.generator import Change, Plant, SeriesSpec, generate
 
 NOW = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
@@ -42,15 +42,6 @@ KINDS = (
     Change.VANISHED_CLUSTER,
     Change.NEW_CLUSTER,
 )
-# What a user should be told, per planted change.
-EXPECTED = {
-    Change.COST_SPIKE: {AlertKind.COST_SPIKE},
-    Change.ERROR_HEAVY: {AlertKind.ERROR_HEAVY},
-    Change.LATENCY_SPIKE: {AlertKind.LATENCY_SPIKE},
-    Change.SIZE_SHIFT: {AlertKind.SIZE_SHIFT},
-    Change.VANISHED_CLUSTER: {AlertKind.TRAFFIC_STOPPED, AlertKind.SIZE_SHIFT},
-    Change.NEW_CLUSTER: {AlertKind.NEW_CLUSTER, AlertKind.SIZE_SHIFT},
-}
 
 
 @dataclass
