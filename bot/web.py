@@ -148,7 +148,8 @@ def _json(start_response: StartResponse, status: int, body: dict[str, Any]) -> l
 
 
 def server_options() -> dict[str, Any]:
-    """waitress settings: request limits, and as many threads as Bolt has for listeners."""
+    """waitress settings: request limits, and the threads Slack's requests (and their listeners,
+    up to the ack) run in."""
     return {
         "threads": LISTENER_THREADS,
         "max_request_body_size": MAX_REQUEST_BODY_BYTES,

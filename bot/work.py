@@ -1,10 +1,11 @@
 """The pool that answers commands and clicks after their ack.
 
-Slack waits 3 s for an ack. Bolt runs listeners on a small pool and sends the ack only when
-the listener calls `ack()`, so slow answers on that pool delay the next request's ack past 3 s
-(Slack then shows the user an error). Listeners therefore reserve a place here, ack, and hand
-the slow part over; with no place left they ack with an honest "busy" instead of queueing
-without bound.
+Slack waits 3 s for an ack. Bolt runs each listener in the HTTP request's thread and sends the
+ack when the listener returns (`process_before_response`, bot/app.py), so a slow answer there
+would hold its own ack and, once the server's threads are all busy, everyone else's (Slack
+then shows the user an error). Listeners therefore reserve a place here, ack, and hand the
+slow part over; with no place left they ack with an honest "busy" instead of queueing without
+bound.
 """
 
 from __future__ import annotations
