@@ -253,8 +253,7 @@ class PostHogClient:
                 },
                 name=f"{level.value}_item_metrics",
             )
-            for row in result.rows():
-                found[str(row["item_id"])] = ItemMetrics.from_row(row)
+            found.update(_item_values(result, level))
         return found
 
     def run_item_metrics(
@@ -280,10 +279,10 @@ class PostHogClient:
             },
             name=f"{level.value}_run_item_metrics",
         )
-        rows = result.rows()
-        if len(rows) >= queries.MAX_ROWS:
-            logger.warning("posthog.item_metrics.cut", extra={"runs": len(runs), "rows": len(rows)})
-        return {str(row["item_id"]): ItemMetrics.from_row(row) for row in rows}
+        values = _item_values(result, level)
+        if len(values) >= queries.MAX_ROWS:
+            logger.warning("posthog.item_metrics.cut", extra={"runs": len(runs)})
+        return values
 
     def compute_metrics(self, run: ClusteringRun) -> dict[int, ClusterMetrics]:
         """Metrics for the clusters whose embedded `metrics` are missing or null."""
@@ -404,6 +403,13 @@ def run_day(run_id: str) -> datetime | None:
         except ValueError:
             continue
     return None
+
+
+def _item_values(result: QueryResult, level: Level) -> dict[str, ItemMetrics]:
+    try:
+        return {str(row["item_id"]): ItemMetrics.from_row(row) for row in result.rows()}
+    except (KeyError, TypeError, ValueError) as error:
+        raise PostHogSchemaError(f"Unreadable {level.value} item values") from error
 
 
 def _chunks(values: Sequence[str], size: int) -> Iterable[list[str]]:

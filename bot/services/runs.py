@@ -89,10 +89,10 @@ class RunRepository:
         incomplete: list[ClusteringRun] = []
         for batch in load_batches(missing):
             for run in self.client.get_runs(batch):
+                if not run.missing_metrics:  # complete for questions; alerting may want values
+                    self.store.save_run(run)
                 if self._wants_values(run, with_values):
                     incomplete.append(run)
-                else:
-                    self.store.save_run(run)
         for run_id in stored.intersection(with_values):
             cached = self.store.get_run(run_id)
             if cached is not None and self._wants_values(cached, with_values):
