@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bench.commands import run_commands
-from bench.cycle import measure_cycle
+from bench.cycle import measure_cycle, measure_first_sight
 from bench.doc import write_doc
 from bench.harness import ROOT
 from bench.quality import measure_quality, quality_markdown
@@ -31,6 +31,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--items", type=int, default=1500, help="items per run")
     parser.add_argument("--requests", type=int, default=200, help="/clusters requests")
     parser.add_argument("--large", type=int, default=50, help="series in the largest scale row")
+    parser.add_argument(
+        "--first-sight", type=int, default=30, help="series in the first-sight query rows"
+    )
     return parser.parse_args(argv)
 
 
@@ -43,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable(logging.WARNING)  # the stand-ins and the bot log; the table is the output
     if args.quick:
         args.series, args.items, args.requests, args.large = 3, 300, 30, 6
+        args.first_sight = 6
     started = time.perf_counter()
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     step(f"alert cycle: {args.series} series x {args.items} items, bot vs reference")
@@ -54,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     absent = measure_cycle(
         args.series, args.items, metrics="absent", bot_reps=1, reference_reps=1, idle=False
     )
+    step(f"first cycle after install: {args.first_sight} series, with and without metrics")
+    first_sight = [
+        measure_first_sight(args.first_sight, args.items, metrics=metrics)
+        for metrics in ("present", "absent")
+    ]
     step(f"/clusters latest: {args.requests} signed requests")
     commands = run_commands(
         args.series,
@@ -77,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         commands,
         scaling,
         matching,
+        first_sight=first_sight,
         seconds=time.perf_counter() - started,
         load_before=load_before,
     )

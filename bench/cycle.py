@@ -128,3 +128,26 @@ def measure_cycle(
             result.bot_idle = run_worker(backend, backend.config("bot", "bot"))
             result.reference_idle = run_worker(backend, backend.config("reference", "ref"))
     return result
+
+
+@dataclass(frozen=True)
+class FirstSight:
+    """The bot's first cycle on an empty database over a world of `series` series."""
+
+    series: int
+    items: int
+    metrics: str
+    measured: Measured
+
+    @property
+    def queries(self) -> int:
+        return self.measured.server_queries
+
+
+def measure_first_sight(series: int, items: int, *, metrics: str = "present") -> FirstSight:
+    """Only the first cycle after install (each series' newest run against the one before it),
+    on a world as large as a project can have (PostHog allows 10 jobs; x 3 levels is 30)."""
+    with Backend() as backend:
+        _prepare(backend, series, items, metrics)
+        measured = run_worker(backend, backend.config("bot", "bot"))
+    return FirstSight(series, items, metrics, measured)

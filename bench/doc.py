@@ -111,6 +111,12 @@ def explanations(results: Results, missed: list[Row]) -> list[str]:
             "query to PostHog (`RunRepository.recent`) as most of the time of a cached answer; "
             "see finding 1 for the fix."
         )
+    if "first_sight" in keys:
+        out.append(
+            "- **First sight.** The first cycle loads each series' newest run and the one "
+            "before it (about ten 1,500-item runs to a query) and asks item values once per "
+            "shared window and level; see `bot/services/runs.py` for the batching bounds."
+        )
     if keys & {"queries", "idle"}:
         out.append(
             "- **PostHog queries.** See the query rows: every query the bot sends is counted "
@@ -148,16 +154,27 @@ def findings(results: Results) -> list[str]:
         "stand-ins share with the app here. Far inside Slack's 3 s."
     )
     out.append(
-        f"- **Queries grow with new runs, not with history.** A steady cycle costs 1 + (new "
-        f"runs) queries when runs embed metrics ({cycle.queries('bot')} for "
-        f"{cycle.runs_per_cycle} runs); the previous run always comes from the store. The "
-        "reference pays 3 + 2 x (new runs) + (clusters of both runs) every time."
+        f"- **Queries grow with new runs, not with history.** A steady cycle costs 1 query "
+        "for the run list, one per about ten new runs to load them, and one per shared window "
+        "and level for their items' values (runs of one level and day share a window): "
+        f"{cycle.queries('bot')} for {cycle.runs_per_cycle} runs; the previous run always "
+        "comes from the store. The reference pays 3 + 2 x (new runs) + (clusters of both "
+        "runs) every time."
     )
+    for sight in results.first_sight:
+        out.append(
+            f"- A first cycle after install over {sight.series} series of {sight.items}-item "
+            f"runs (metrics {'embedded' if sight.metrics == 'present' else 'absent'}) costs "
+            f"{sight.queries} queries: the newest run and the one before it of every series "
+            "load in the same batches, and runs without embedded metrics add one query per "
+            "earlier window and level."
+        )
     if results.absent is not None:
         out.append(
             f"- Runs without embedded metrics (older PostHog) cost the bot "
             f"{results.absent.queries('bot')} queries for {results.absent.runs_per_cycle} runs "
-            f"(1 + ceil(items/1000) per run), still under a fifth of the reference's "
+            "(the same queries: values are asked for either way), under a fifth of the "
+            "reference's "
             f"{results.absent.queries('reference')}."
         )
     if cycle.bot_no_charts:

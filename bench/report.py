@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 from bench.commands import CommandResults
-from bench.cycle import CycleResult
+from bench.cycle import CycleResult, FirstSight
 from bench.scaling import MatchPoint, ScalePoint
 
 QUERY_RATIO_MAX = 0.2
@@ -17,6 +17,10 @@ CYCLE_SECONDS_MAX = 3.0
 CYCLE_MB_MAX = 250.0
 ACK_P99_MS_MAX = 100.0
 CACHED_REPLY_P95_MS_MAX = 300.0
+# A first cycle after install, over the largest project (issue 13 item 6): PostHog may allow 120
+# HogQL queries an hour per key.
+FIRST_SIGHT_EMBEDDED_MAX = 10
+FIRST_SIGHT_ABSENT_MAX = 120 // 2
 
 
 @dataclass
@@ -26,6 +30,7 @@ class Results:
     commands: CommandResults
     scaling: list[ScalePoint]
     matching: list[MatchPoint] = field(default_factory=list)
+    first_sight: list[FirstSight] = field(default_factory=list)
     answer_profile: list[str] = field(default_factory=list)
     seconds: float = 0.0
     load_before: float = 0.0
@@ -79,6 +84,20 @@ def rows(results: Results) -> list[Row]:
                 f"PostHog queries, first cycle after install ({cycle.series} series)",
                 str(cycle.first_sight.server_queries),
                 "-",
+            )
+        )
+    for sight in results.first_sight:
+        embedded = sight.metrics == "present"
+        limit = FIRST_SIGHT_EMBEDDED_MAX if embedded else FIRST_SIGHT_ABSENT_MAX
+        out.append(
+            Row(
+                f"PostHog queries, {sight.series} series first sight ({sight.items}-item runs, "
+                f"metrics {'embedded' if embedded else 'absent'})",
+                str(sight.queries),
+                "-",
+                f"bot <= {limit}" if embedded else f"bot < {limit}",
+                sight.queries <= limit if embedded else sight.queries < limit,
+                "first_sight",
             )
         )
     if cycle.bot_idle is not None and cycle.reference_idle is not None:

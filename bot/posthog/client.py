@@ -194,11 +194,10 @@ class PostHogClient:
         raise PostHogNotFound(f"No clustering run with id `{run_id}`")
 
     def get_runs(self, summaries: Sequence[RunSummary]) -> list[ClusteringRun]:
-        """Several listed runs in one query (at most `RUNS_PER_QUERY` of them)."""
+        """Several listed runs in one query; the caller keeps their items under
+        `RUN_ITEMS_PER_QUERY`, which bounds the answer's size."""
         if not summaries:
             return []
-        if len(summaries) > queries.RUNS_PER_QUERY:
-            raise ValueError(f"at most {queries.RUNS_PER_QUERY} runs per query")
         stamps = [s.timestamp for s in summaries]
         result = self.query(
             queries.GET_RUNS,
@@ -254,9 +253,36 @@ class PostHogClient:
                 },
                 name=f"{level.value}_item_metrics",
             )
-            for row in result.rows():
-                found[str(row["item_id"])] = ItemMetrics.from_row(row)
+            found.update(_item_values(result, level))
         return found
+
+    def run_item_metrics(
+        self, level: Level, runs: Sequence[RunSummary], window: tuple[datetime, datetime]
+    ) -> dict[str, ItemMetrics]:
+        """Per-item values of every item of `runs` (all of `level`) over `window`, in ONE query:
+        PostHog reads the item ids from the runs' own events. The caller keeps the runs' distinct
+        items under `ITEMS_PER_QUERY`, so the answer is never cut."""
+        template = queries.RUN_ITEM_METRICS.get(level)
+        if template is None or not runs:
+            return {}
+        stamps = [run.timestamp for run in runs]
+        result = self.query(
+            template,
+            {
+                "event": level.event,
+                "run_ids": sorted({run.run_id for run in runs}),
+                "runs_from": _utc(min(stamps) - timedelta(minutes=1)),
+                "runs_to": _utc(max(stamps) + timedelta(minutes=1)),
+                "date_from": _utc(window[0]),
+                "date_to": _utc(window[1]),
+                "limit": queries.MAX_ROWS,
+            },
+            name=f"{level.value}_run_item_metrics",
+        )
+        values = _item_values(result, level)
+        if len(values) >= queries.MAX_ROWS:
+            logger.warning("posthog.item_metrics.cut", extra={"runs": len(runs)})
+        return values
 
     def compute_metrics(self, run: ClusteringRun) -> dict[int, ClusterMetrics]:
         """Metrics for the clusters whose embedded `metrics` are missing or null."""
@@ -377,6 +403,13 @@ def run_day(run_id: str) -> datetime | None:
         except ValueError:
             continue
     return None
+
+
+def _item_values(result: QueryResult, level: Level) -> dict[str, ItemMetrics]:
+    try:
+        return {str(row["item_id"]): ItemMetrics.from_row(row) for row in result.rows()}
+    except (KeyError, TypeError, ValueError) as error:
+        raise PostHogSchemaError(f"Unreadable {level.value} item values") from error
 
 
 def _chunks(values: Sequence[str], size: int) -> Iterable[list[str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot.domain.models import Level
 
 MAX_ROWS = 50_000
-ID_CHUNK = 1500  # PostHog samples at most 1,500 items a run: one query per run
+ID_CHUNK = 1500  # inlined ids per query (about 60 KB of query text)
 
 # `$ai_clusters` is a native array in current events and a JSON string in some older ones.
 CLUSTERS_JSON = (
@@ -56,8 +56,10 @@ WHERE event IN {{events}}
 ORDER BY timestamp DESC
 LIMIT 1"""
 
-# Several runs in one query, found by id within the span of their event timestamps.
-RUNS_PER_QUERY = 8  # a 1,500-item run's `$ai_clusters` is about half a MB
+# Several runs in one query, found by id within the span of their event timestamps. What bounds
+# a batch is the answer's size: `$ai_clusters` takes about 250 bytes an item, so a 1,500-item run
+# is 0.4 MB and a batch of RUN_ITEMS_PER_QUERY items (by the runs' `total_items`) about 4 MB.
+RUN_ITEMS_PER_QUERY = 15_000
 GET_RUNS = f"""
 SELECT {RUN_COLUMNS},
     {CLUSTERS_JSON} AS clusters,
@@ -114,6 +116,24 @@ WHERE event = '$ai_generation'
 LIMIT {limit}"""
 
 ITEM_METRICS = {Level.TRACE: TRACE_ITEM_METRICS, Level.GENERATION: GENERATION_ITEM_METRICS}
+
+# The item ids of some runs of one level, which PostHog reads from the runs' own events: one
+# per-item query then serves every run that shares a window (runs of one level and day do), with
+# no id list in its text (ClickHouse's 256 KiB `max_query_size` holds about 6,000 inlined ids).
+RUN_ITEM_IDS = f"""(
+    SELECT arrayJoin(JSONExtractKeys(cluster_json, 'traces'))
+    FROM (
+        SELECT arrayJoin(JSONExtractArrayRaw({CLUSTERS_JSON})) AS cluster_json
+        FROM events
+        WHERE event = {{event}}
+          AND timestamp >= toDateTime({{runs_from}}) AND timestamp <= toDateTime({{runs_to}})
+          AND toString(properties.$ai_clustering_run_id) IN {{run_ids}}))"""
+# Distinct items (so rows) one such query may answer for: under PostHog's 50,000-row cap, which
+# cuts an explicitly LIMITed answer silently.
+ITEMS_PER_QUERY = 40_000
+RUN_ITEM_METRICS = {
+    level: template.replace("{item_ids}", RUN_ITEM_IDS) for level, template in ITEM_METRICS.items()
+}
 
 # One row per item: what a drilldown line shows (summary title, model, first error).
 TRACE_DETAILS = """

@@ -5,10 +5,11 @@ The path of one run is one-way: load the run and its predecessor -> match cluste
 control false discoveries (`fresh.detect`) -> apply each channel's alert lifecycle
 (`lifecycle.advance`) -> render -> outbox. Every step but the first and last is pure.
 
-Queries per cycle: one to list runs; for each new run one to load it and one for its items'
-own values (items already seen in the previous run reuse theirs); the predecessor comes from
-the store. A series seen for the first time compares only its newest run with the run before it
-(one more query for that run, two if it lacks embedded metrics), so installing the bot never
+Queries per cycle: one to list runs; the new runs load several to a query (about ten runs of
+1,500 items), and their items' own values come from one query per shared window (runs of one
+level and day share one); the predecessor comes from the store. A series seen for the first time
+compares only its newest run with the run before it (loaded in the same batches; when it lacks
+embedded metrics, its window's values are one more query), so installing the bot never
 replays history as a burst of alerts. After the bot was down longer than the look-back, the
 oldest new run's true predecessor is asked of PostHog (one query).
 
@@ -169,14 +170,16 @@ class AlertService:
         return report
 
     def _prefetch(self, by_series: dict[SeriesKey, list[RunSummary]]) -> None:
-        """Load every run this cycle will read (pending runs and the listed run before each)
-        in a few batched queries, rather than one query per run."""
+        """Load every run this cycle will read (pending runs and the listed run before each),
+        and the pending runs' item values, in a few batched queries rather than per run."""
         needed: list[RunSummary] = []
+        pending: set[str] = set()
         for series, newest_first in by_series.items():
             for run in self._pending(series, newest_first):
                 index = newest_first.index(run)
                 needed += newest_first[index : index + 2]
-        self.runs.prefetch(needed)
+                pending.add(run.run_id)
+        self.runs.prefetch(needed, with_values=pending)
 
     def _end_early(self, report: CycleReport, error: PostHogRateLimited) -> None:
         """PostHog will not be asked for a while (a throttle longer than the client retries,
@@ -255,7 +258,7 @@ class AlertService:
         seen: list[RunSummary],
     ) -> None:
         previous = self.runs.predecessor(summary, listed)
-        run = self.runs.get(summary.run_id, with_values=True, known=previous)
+        run = self.runs.get(summary.run_id, with_values=True)
         outgoing: dict[str, list[OutgoingMessage]] = {}
         episodes: dict[str, list[Episode]] = {}
         if previous is not None:

@@ -2,6 +2,9 @@
 
 A run is stored with its metrics completed (and, once alerting has looked at it, every item's
 own values), so a cached run costs no query at all; the newest run list costs one query.
+Runs are loaded several to a query (`RUN_ITEMS_PER_QUERY` items' worth), and item values are
+asked once per shared window: runs of one level and day share a window, and one query over it
+serves all of them (`ITEMS_PER_QUERY` items at most).
 """
 
 from __future__ import annotations
@@ -9,14 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.models import ClusteringRun, Level, RunSummary
 from bot.posthog.client import PostHogClient
 from bot.posthog.errors import PostHogNotFound
 from bot.posthog.metrics import ItemMetrics, aggregate_cluster_metrics
-from bot.posthog.queries import ITEM_METRICS, RUNS_PER_QUERY
+from bot.posthog.queries import ITEM_METRICS, ITEMS_PER_QUERY, RUN_ITEMS_PER_QUERY
 from bot.services.errors import CommandError
 from bot.store.store import Store
 
@@ -27,6 +31,10 @@ RECENT_LIMIT = 200
 # Questions within this long reuse the run list: a burst of `/clusters` costs one query, not one
 # each. Runs arrive once a day per job, so a list this fresh is as good as a new one.
 RUN_LIST_TTL = 30.0
+# Runs of one level whose windows start and end within this of each other share one per-item
+# query over the union of their windows: PostHog starts the jobs of a level together, so their
+# windows differ by seconds to minutes; consecutive runs of a job (a day apart) do not share.
+WINDOW_SLACK = timedelta(hours=1)
 
 
 class RunRepository:
@@ -68,33 +76,44 @@ class RunRepository:
             self._lists[key] = (now, runs)
         return runs
 
-    def prefetch(self, summaries: Sequence[RunSummary]) -> None:
-        """Load the listed runs the store does not have yet, `RUNS_PER_QUERY` to a query (a
-        first cycle over 30 series needs 60 runs: 8 queries, not 60)."""
+    def prefetch(
+        self, summaries: Sequence[RunSummary], *, with_values: Collection[str] = ()
+    ) -> None:
+        """Load the listed runs the store does not have yet, several to a query, and fill in
+        item values where a run lacks metrics or is named in `with_values` (what alerting
+        compares), one query per shared window: a first cycle over 30 series of 1,500-item runs
+        (60 runs) costs 6 queries to load and 2 for values (trace and generation level)."""
         wanted = list({s.run_id: s for s in summaries}.values())
         stored = set(self.store.cluster_counts([s.run_id for s in wanted]))
-        missing = [s for s in wanted if s.run_id not in stored]
-        for start in range(0, len(missing), RUNS_PER_QUERY):
-            for run in self.client.get_runs(missing[start : start + RUNS_PER_QUERY]):
-                self._complete(run)
+        missing = sorted((s for s in wanted if s.run_id not in stored), key=lambda s: s.timestamp)
+        incomplete: list[ClusteringRun] = []
+        for batch in load_batches(missing):
+            for run in self.client.get_runs(batch):
+                if not run.missing_metrics:  # complete for questions; alerting may want values
+                    self.store.save_run(run)
+                if self._wants_values(run, with_values):
+                    incomplete.append(run)
+        for run_id in stored.intersection(with_values):
+            cached = self.store.get_run(run_id)
+            if cached is not None and self._wants_values(cached, with_values):
+                incomplete.append(cached)
+        self._complete_all(incomplete)
 
-    def get(
-        self, run_id: str, *, with_values: bool = False, known: ClusteringRun | None = None
-    ) -> ClusteringRun:
+    def get(self, run_id: str, *, with_values: bool = False) -> ClusteringRun:
         """A run with its metrics; `with_values` also fills in every item's own values (what
-        alerting compares), reusing those of `known` (an overlapping run) where it can."""
+        alerting compares)."""
         cached = self.store.get_run(run_id)
         if cached is not None and (not with_values or self._has_values(cached)):
             return cached
         if cached is not None:
-            return self._complete(cached, with_values=True, known=known)
+            return self._complete(cached, with_values=True)
         try:
             run = self.client.get_run(run_id)
         except PostHogNotFound:
             raise CommandError(
                 f"No clustering run with id `{run_id}`. `/clusters runs` lists recent runs."
             ) from None
-        return self._complete(run, with_values=with_values, known=known)
+        return self._complete(run, with_values=with_values)
 
     def predecessor(self, run: RunSummary, listed: RunSummary | None) -> ClusteringRun | None:
         """The run before `run` in its series: `listed` when the run list shows it (the list
@@ -119,44 +138,47 @@ class RunRepository:
         cursor = self.store.series_cursor(run.series)
         return cursor is not None and cached.timestamp >= cursor
 
-    def _complete(
-        self, run: ClusteringRun, *, with_values: bool = False, known: ClusteringRun | None = None
-    ) -> ClusteringRun:
+    def _complete(self, run: ClusteringRun, *, with_values: bool = False) -> ClusteringRun:
         """Fill in per-item values and the metrics they give, when the run lacks metrics or
-        `with_values`, from one per-item query (ceil(items/1500)); then cache the run. Items
-        `known` already has values for are not asked for again."""
+        `with_values`, from one per-item query; then cache the run."""
         if with_values or run.missing_metrics:
-            values = self._item_values(run, known)
-            run = run.with_item_values(values)
-            missing = [c for c in run.clusters if c.metrics is None]
-            if missing and values:
-                run = run.with_metrics(
-                    {c.cluster_id: aggregate_cluster_metrics(c, values) for c in missing}
-                )
+            return self._complete_all([run])[run.run_id]
         self.store.save_run(run)
         return run
 
-    def _item_values(
-        self, run: ClusteringRun, known: ClusteringRun | None
-    ) -> dict[str, ItemMetrics]:
-        reused = {
-            item.item_id: ItemMetrics(
-                cost=item.cost or 0.0,
-                latency=item.latency or 0.0,
-                tokens=item.tokens or 0.0,
-                errors=item.errors or 0,
-            )
-            for cluster in (known.clusters if known is not None else ())
+    def _complete_all(self, runs: Sequence[ClusteringRun]) -> dict[str, ClusteringRun]:
+        """Fill in the item values of `runs` (and the metrics they give where PostHog attached
+        none) with one query per shared window, and store each run as its window is done."""
+        done: dict[str, ClusteringRun] = {}
+        for group in shared_windows(runs):
+            values = self.client.run_item_metrics(group.level, group.runs, group.window)
+            for run in group.runs:
+                done[run.run_id] = self._with_values(run, values)
+                self.store.save_run(done[run.run_id])
+        for run in runs:  # no values to be had (evaluation runs, runs without a window)
+            if run.run_id not in done:
+                done[run.run_id] = run
+                self.store.save_run(run)
+        return done
+
+    @staticmethod
+    def _with_values(run: ClusteringRun, values: dict[str, ItemMetrics]) -> ClusteringRun:
+        own = {
+            item.item_id: values[item.item_id]
+            for cluster in run.clusters
             for item in cluster.items
-            if item.has_values
+            if item.item_id in values
         }
-        wanted = {item.item_id for cluster in run.clusters for item in cluster.items}
-        values = {item_id: reused[item_id] for item_id in wanted & reused.keys()}
-        missing = sorted(wanted - values.keys())
-        if missing and run.window_start is not None and run.window_end is not None:
-            window = (run.window_start, run.window_end)
-            values.update(self.client.item_metrics(run.level, missing, window))
-        return values
+        run = run.with_item_values(own)
+        missing = [c for c in run.clusters if c.metrics is None]
+        if missing and own:
+            run = run.with_metrics(
+                {c.cluster_id: aggregate_cluster_metrics(c, own) for c in missing}
+            )
+        return run
+
+    def _wants_values(self, run: ClusteringRun, with_values: Collection[str]) -> bool:
+        return run.missing_metrics or (run.run_id in with_values and not self._has_values(run))
 
     @staticmethod
     def _has_values(run: ClusteringRun) -> bool:
@@ -169,15 +191,73 @@ class RunRepository:
         return self.get(summary.run_id)
 
     def latest_per_series(self, level: Level | None = None) -> list[ClusteringRun]:
-        seen: set[tuple[str, str]] = set()
-        runs = []
+        latest: dict[tuple[str, str], RunSummary] = {}
         for summary in self.recent():
-            key = (summary.level.value, summary.job_id)
-            if key in seen or (level and summary.level != level):
-                continue
-            seen.add(key)
-            runs.append(self.get(summary.run_id))
-        return runs
+            if level is None or summary.level == level:
+                latest.setdefault((summary.level.value, summary.job_id), summary)
+        self.prefetch(list(latest.values()))
+        return [self.get(summary.run_id) for summary in latest.values()]
+
+
+def load_batches(
+    summaries: Sequence[RunSummary], items: int = RUN_ITEMS_PER_QUERY
+) -> Iterator[list[RunSummary]]:
+    """Consecutive runs, as many to a batch as keep their items (so the answer) under `items`;
+    a larger run goes alone."""
+    batch: list[RunSummary] = []
+    size = 0
+    for summary in summaries:
+        own = max(summary.total_items, 1)
+        if batch and size + own > items:
+            yield batch
+            batch, size = [], 0
+        batch.append(summary)
+        size += own
+    if batch:
+        yield batch
+
+
+@dataclass
+class SharedWindow:
+    """Runs of one level whose windows start and end within `WINDOW_SLACK` of its first run's
+    (`anchor`): one per-item query over `window`, the union of theirs, serves them all."""
+
+    level: Level
+    anchor: tuple[datetime, datetime]
+    window: tuple[datetime, datetime]
+    runs: list[ClusteringRun] = field(default_factory=list)
+    item_ids: set[str] = field(default_factory=set)
+
+    def admits(self, level: Level, window: tuple[datetime, datetime], ids: set[str]) -> bool:
+        return (
+            level == self.level
+            and abs(window[0] - self.anchor[0]) <= WINDOW_SLACK
+            and abs(window[1] - self.anchor[1]) <= WINDOW_SLACK
+            and len(self.item_ids | ids) <= ITEMS_PER_QUERY
+        )
+
+    def add(self, run: ClusteringRun, window: tuple[datetime, datetime], ids: set[str]) -> None:
+        self.runs.append(run)
+        self.item_ids |= ids
+        self.window = (min(self.window[0], window[0]), max(self.window[1], window[1]))
+
+
+def shared_windows(runs: Sequence[ClusteringRun]) -> list[SharedWindow]:
+    """The runs that have item values to ask for (a level with per-item metrics, a window),
+    grouped so that one query serves each group: one level, windows within `WINDOW_SLACK`, at
+    most `ITEMS_PER_QUERY` distinct items (a larger run goes alone)."""
+    windowed = [
+        (run, (run.window_start, run.window_end))
+        for run in runs
+        if run.level in ITEM_METRICS and run.window_start is not None and run.window_end is not None
+    ]
+    groups: list[SharedWindow] = []
+    for run, window in sorted(windowed, key=lambda rw: (rw[0].level.value, rw[1][1], rw[0].run_id)):
+        ids = {item.item_id for cluster in run.clusters for item in cluster.items}
+        if not groups or not groups[-1].admits(run.level, window, ids):
+            groups.append(SharedWindow(run.level, window, window))
+        groups[-1].add(run, window, ids)
+    return groups
 
 
 def pick_latest(runs: list[RunSummary], level: Level | None, job: str | None) -> RunSummary:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from bot.domain.models import Level
 from bot.domain.rules import AlertKind
+from bot.posthog import queries
 from sandbox.generator import Change, Plant, SeriesSpec, World, emit_next_run, generate
 from sandbox.stack import ALERT_CHANNEL, Stack
 from tests.app.conftest import all_text
@@ -32,7 +35,7 @@ KIND = {
 }
 
 
-def make_world(seed: int = 3) -> World:
+def make_world(seed: int = 3, now: datetime = NOW) -> World:
     return generate(
         seed=seed,
         series=[
@@ -42,7 +45,7 @@ def make_world(seed: int = 3) -> World:
         ],
         runs=4,
         items_per_run=1500,
-        now=NOW,
+        now=now,
         planted=PLANTED,
     )
 
@@ -117,8 +120,8 @@ def test_next_run_is_alerted_for_three_queries(stack: Stack, change: Change) -> 
     report = stack.services.alerts.run_cycle()
     newest = later.runs_of("Default - traces")[-1]
     assert report.runs_processed == [newest.run_id]
-    # One query finds it, one loads it (metrics embedded), one reads its items' own values
-    # (those the previous run shared come from the store, as does the previous run).
+    # One query finds it, one loads it (metrics embedded), one reads its items' own values;
+    # the previous run comes from the store.
     assert len(stack.posthog.hogql_log) - queries == 3
     parent = next(m for m in parents(stack) if newest.run_id in all_text(m))
     planted = next(p for p in later.planted if p.run_id == newest.run_id)
@@ -177,13 +180,17 @@ def test_subscriptions_route_runs_to_channels(stack: Stack) -> None:
 
 
 def test_a_first_cycle_loads_its_runs_in_one_batched_query(stack: Stack) -> None:
-    load(stack, make_world())
+    # Runs of the last days, so that the cycle's look-back lists each newest run's predecessor.
+    load(stack, make_world(now=datetime.now(UTC)))
 
     stack.services.alerts.run_cycle()
 
     sent = stack.posthog.hogql_log
     # The run list, then the newest run of each of the three series and the run before it in
-    # one query, then each newest run's item values.
-    assert len([q for q in sent if "{run_ids}" in q]) == 1
+    # one query, then the newest runs' item values: one query per level, as the two trace
+    # series share a window.
+    assert sent.count(queries.GET_RUNS) == 1
     assert [q for q in sent if "{run_id}" in q] == []  # no run loaded on its own
-    assert len(sent) == 1 + 1 + 3
+    assert sent.count(queries.RUN_ITEM_METRICS[Level.TRACE]) == 1
+    assert sent.count(queries.RUN_ITEM_METRICS[Level.GENERATION]) == 1
+    assert len(sent) == 1 + 1 + 2

@@ -52,7 +52,7 @@ class PublishedRuns:
     def get(self, run_id: str, **_: object) -> ClusteringRun:
         return self.all[run_id]
 
-    def prefetch(self, summaries: object) -> None:
+    def prefetch(self, summaries: object, **_: object) -> None:
         """Every run is at hand already."""
 
 

@@ -148,9 +148,10 @@ def test_timeout_is_retried(impatient_bot: Bot, stack: Stack) -> None:
 def test_a_run_that_cannot_be_loaded_waits_for_the_next_cycle(
     bot: Bot, stack: Stack, fault: dict[str, object]
 ) -> None:
-    # The run list and the batched load of the runs come through; the first run's own item
-    # values keep failing.
+    # The run list and the batched load of the runs come through; the item values shared by
+    # the runs of a window fail, and so do the first run's own, asked for on their own.
     pass_then(stack, 2)
+    stack.posthog.faults.add(**fault)  # type: ignore[arg-type]
     stack.posthog.faults.add(**fault)  # type: ignore[arg-type]
     report = bot.cycle()
     assert len(report.runs_processed) == PLANTED_RUNS - 1
@@ -161,7 +162,7 @@ def test_a_run_that_cannot_be_loaded_waits_for_the_next_cycle(
 
 def test_a_run_that_times_out_waits_for_the_next_cycle(impatient_bot: Bot, stack: Stack) -> None:
     pass_then(stack, 2)
-    stack.posthog.faults.add(200, count=4, delay=1.0)
+    stack.posthog.faults.add(200, count=8, delay=1.0)  # a window's values, then one run's
     report = impatient_bot.cycle()
     assert len(report.runs_processed) == PLANTED_RUNS - 1
     finish_and_check(impatient_bot)
@@ -198,8 +199,8 @@ def test_check_explains_a_rate_limit_and_exits_1(stack: Stack, tmp_path: Path) -
 
 
 def test_check_exits_1_and_names_a_run_it_could_not_process(stack: Stack, tmp_path: Path) -> None:
-    pass_then(stack, 2)  # the run list and the batched load; then one run's item values fail
-    stack.posthog.faults.add(500, count=4)
+    pass_then(stack, 2)  # the run list and the batched load; then a window's item values
+    stack.posthog.faults.add(500, count=8)  # fail, and so do one run's own
     env = check_env(stack, f"sqlite:///{tmp_path / 'cli.db'}", tmp_path)
 
     result = run_check(env, tmp_path)
