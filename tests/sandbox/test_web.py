@@ -24,9 +24,10 @@ import pytest
 from slack_sdk import WebClient
 
 from sandbox import persist
+from sandbox.demo_data import GeneratorState
 from sandbox.fake_slack import FakeSlack
 from sandbox.generator import Change, emit_next_run
-from sandbox.run import GeneratorState, Sandbox
+from sandbox.run import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90.0
@@ -311,8 +312,8 @@ def test_demo_data_is_data_whose_changes_the_first_cycle_alerts_on() -> None:
     from datetime import timedelta
 
     from sandbox.demo_check import first_cycle_alerts_every_change
+    from sandbox.demo_data import ITEMS_PER_RUN, RUNS, SEED, SERIES
     from sandbox.generator import Plant, generate
-    from sandbox.run import ITEMS_PER_RUN, RUNS, SEED, SERIES
 
     now = datetime(2026, 11, 29, 22, 32, tzinfo=UTC)  # seed 1's cost step misses that day
     assert not first_cycle_alerts_every_change(
