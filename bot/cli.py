@@ -4,6 +4,7 @@ usage or configuration."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,12 @@ from bot.observability import configure_logging
 from bot.settings import ConfigError, Settings, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SANDBOX_EXTRA_MISSING = (
+    "clusters-bot sandbox: the sandbox needs the embedded ClickHouse (chdb), which this "
+    "installation does not have. Install the sandbox extra:\n"
+    "    pip install 'clusters-bot[sandbox]'\n"
+    "or, in a checkout of the repository, run `make sandbox`."
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "sandbox":
+            if importlib.util.find_spec("chdb") is None:
+                print(SANDBOX_EXTRA_MISSING, file=sys.stderr)
+                return EXIT_USAGE
             configure_logging()
             from sandbox.run import run_sandbox
 

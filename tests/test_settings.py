@@ -171,6 +171,22 @@ def test_cli_help_lists_design_commands() -> None:
         assert command in result.stdout
 
 
+def test_sandbox_without_its_extra_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    from bot.cli import main
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(  # as in an installation without the sandbox extra
+        importlib.util, "find_spec", lambda name, *a: None if name == "chdb" else find_spec(name)
+    )
+    assert main(["sandbox"]) == 2
+    error = capsys.readouterr().err
+    assert "pip install 'clusters-bot[sandbox]'" in error and "Traceback" not in error
+
+
 @pytest.mark.parametrize(
     ("given", "used"),
     [

@@ -17,7 +17,11 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
 from bot.slack.escape import SafeMrkdwn, clean_inline, escape_mrkdwn, link
 
-BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+# An installed wheel carries the templates inside the package (bot/templates); a checkout keeps
+# them at the top of the repository (templates/), where they are edited.
+_PACKAGED_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+_SOURCE_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+BUILTIN_TEMPLATES = _PACKAGED_TEMPLATES if _PACKAGED_TEMPLATES.is_dir() else _SOURCE_TEMPLATES
 
 
 def _finalize(value: Any) -> str:
