@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8765, help="port of the sandbox web page")
     sandbox.add_argument("--fresh", action="store_true", help="start over with new data")
     sandbox.add_argument("--dir", default=".sandbox", help="where the sandbox keeps its state")
+    sandbox.add_argument(
+        "--verbose", action="store_true", help="print the bot's routine log lines too"
+    )
     commands.add_parser("run", help="Socket Mode listener plus the scheduler in one process")
     web = commands.add_parser("web", help="HTTP mode: POST /slack/events, GET /healthz on $PORT")
     web.add_argument("--host", default="0.0.0.0")
@@ -58,7 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_logging()
             from sandbox.run import run_sandbox
 
-            return int(run_sandbox(port=args.port, fresh=args.fresh, state_dir=args.dir))
+            return int(
+                run_sandbox(
+                    port=args.port, fresh=args.fresh, state_dir=args.dir, verbose=args.verbose
+                )
+            )
         settings = load_settings()
         configure_logging(settings.log_format.value)
         return COMMANDS[args.command](settings, args)

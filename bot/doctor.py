@@ -1,5 +1,6 @@
 """`clusters-bot doctor`: check the configuration against PostHog, Slack and the database, one
-line per check with the fix. Exit 0 only if every check passes."""
+line per check with the fix. Exit 0 only if every check passes. It changes nothing (the schema
+included) unless `--send-test` asks it to post."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.posthog.budget import QueryBudget
 from bot.posthog.errors import (
     PostHogAuthError,
     PostHogEndpointInternal,
@@ -20,6 +22,7 @@ from bot.posthog.errors import (
 )
 from bot.settings import ConfigError, Settings
 from bot.slack.membership import Membership, MembershipCheck, ensure_member, scope_fix
+from bot.store.migrate import current_revision, pending_revisions
 from bot.wiring import Services, build_services
 
 NO_RUNS_REASONS = (
@@ -65,8 +68,10 @@ def _budget_check(services: Services) -> Check:
     )
 
 
-def _posthog_checks(services: Services) -> list[Check]:
+def _posthog_checks(services: Services, *, schema_ok: bool) -> list[Check]:
     client = services.posthog
+    if not schema_ok:  # the shared query budget lives in tables not made yet: count in memory
+        client.budget = QueryBudget(services.settings.scheduler_budget)
     problem = ingestion_host_problem(str(services.settings.posthog_host))
     if problem is not None:
         return [Check("PostHog host", False, problem)]
@@ -132,7 +137,8 @@ def _posthog_checks(services: Services) -> list[Check]:
         )
     except PostHogError as error:
         checks.append(Check("Clustering jobs", False, str(error)))
-    checks.append(_budget_check(services))
+    if schema_ok:
+        checks.append(_budget_check(services))
     return checks
 
 
@@ -246,6 +252,22 @@ def _channel_check(channel: str, membership: MembershipCheck) -> Check:
     return Check("Alert channel", False, f"{channel}: Slack says {detail}.")
 
 
+def _schema_check(services: Services) -> Check:
+    engine = services.store.engine
+    pending = pending_revisions(engine)
+    if not pending:
+        return Check("Database schema", True, f"up to date (revision {current_revision(engine)})")
+    current = current_revision(engine)
+    state = "has no schema yet" if current is None else f"is at revision {current}"
+    return Check(
+        "Database schema",
+        False,
+        f"the database {state}; {len(pending)} migration(s) to apply ({', '.join(pending)}). "
+        "Fix: run `clusters-bot migrate` (the Procfile's release step does it on deploy; "
+        "`run`, `web` and `scheduler` also apply them when they start).",
+    )
+
+
 def run_doctor(
     settings: Settings,
     *,
@@ -254,19 +276,19 @@ def run_doctor(
     services: Services | None = None,
 ) -> int:
     try:
-        services = services or build_services(settings)
+        services = services or build_services(settings, migrate=False)
     except ConfigError as error:
         out(f"✗ configuration: {error}")
         return 2
     except (SQLAlchemyError, OSError) as error:
         out(f"✗ Database: cannot open it ({type(error).__name__}). Fix: check DATABASE_URL.")
         return 1
-    checks = [Check("Database", True, "reachable")]
     try:
         services.store.ping()
+        checks = [Check("Database", True, "reachable"), _schema_check(services)]
     except Exception as error:  # report, don't crash
         checks = [Check("Database", False, f"{type(error).__name__}: check DATABASE_URL")]
-    checks += _posthog_checks(services)
+    checks += _posthog_checks(services, schema_ok=all(check.ok for check in checks))
     checks += _slack_checks(services, send_test=send_test)
     for check in checks:
         out(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}")

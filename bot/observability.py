@@ -52,7 +52,15 @@ class TextFormatter(logging.Formatter):
         return line + "".join(f" {k}={v}" for k, v in extras.items())
 
 
+# Libraries whose INFO lines are routine: alembic's "Context impl SQLiteImpl." on every start
+# (`bot.store.migrate` says when it applies a migration), a line per HTTP request, a line per
+# scheduler job run, matplotlib's font cache. Their warnings and errors still show.
+ROUTINE_LOGGERS = ("alembic", "httpx", "apscheduler", "matplotlib")
+
+
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
+    for name in ROUTINE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING if level >= logging.INFO else level)
     handler = logging.StreamHandler()
     if log_format == "json":
         handler.setFormatter(JsonFormatter())

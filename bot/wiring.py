@@ -75,10 +75,12 @@ def build_services(
     *,
     http: httpx.Client | None = None,
     min_post_interval: float = 1.0,
+    migrate: bool = True,
 ) -> Services:
+    """`migrate=False` leaves the schema as it is (`doctor` only reports pending migrations)."""
     settings.require("POSTHOG_PROJECT_ID", "POSTHOG_API_KEY", "SLACK_BOT_TOKEN")
     assert settings.posthog_project_id is not None and settings.slack_bot_token is not None
-    store = Store.from_url(settings.database_url)
+    store = Store.from_url(settings.database_url, migrate=migrate)
     metrics = Metrics(store)
     http = http or posthog_http(settings)
     gate = ThrottleGate()  # PostHog throttles per key: one gate for both clients

@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -30,6 +32,7 @@ from jobs.schedule import CHECK_RUNS_JOB_ID, build_scheduler
 from sandbox import persist
 from sandbox.demo_data import DATA_AGE, SERIES, GeneratorState
 from sandbox.fake_slack import FakeSlack
+from sandbox.fake_slack_model import Message
 from sandbox.generator import Change, World, emit_next_run
 from sandbox.serial_alerts import SerialAlerts
 from sandbox.slack_user import SlackUser
@@ -71,9 +74,15 @@ class Sandbox:
     user_id = YOU
 
     def __init__(
-        self, *, state_dir: str | Path = ".sandbox", port: int = 8765, fresh: bool = False
+        self,
+        *,
+        state_dir: str | Path = ".sandbox",
+        port: int = 8765,
+        fresh: bool = False,
+        on_alert: Callable[[Message], None] | None = None,
     ):
         self.state_dir = Path(state_dir)
+        self.on_alert = on_alert  # called with each alert the bot posts from now on
         self.port = port
         self.fresh = fresh
         self.stack: Stack | None = None
@@ -130,6 +139,8 @@ class Sandbox:
         ).start()
         fake = self.stack.slack
         persist.load(fake, self.state_dir / "slack.json")
+        if self.on_alert is not None:
+            fake.subscribe(self._alert_posted)
         self.web.attach(fake)
         self._user = self.stack.user(YOU, YOUR_NAME)
         fake.set_admin(YOU)
@@ -140,6 +151,13 @@ class Sandbox:
         self._scheduler.start()
         self._saver = threading.Thread(target=self._save_loop, name="slack-saver", daemon=True)
         self._saver.start()
+
+    def _alert_posted(self, kind: str, message: Message) -> None:
+        """A parent message the bot posted to the alert channel: a run's alerts."""
+        top_level = message.thread_ts is None and message.ephemeral_for is None
+        if kind == "posted" and message.channel == ALERT_CHANNEL and message.bot_id and top_level:
+            assert self.on_alert is not None
+            self.on_alert(message)
 
     def _load_data(self) -> None:
         assert self.stack is not None
@@ -270,11 +288,22 @@ class Sandbox:
         self._serial.check_now()
 
 
-def run_sandbox(port: int = 8765, fresh: bool = False, state_dir: str = ".sandbox") -> int:
-    """Run until Ctrl-C / SIGTERM. Prints ``Sandbox: <url>`` once the page is up."""
+def print_alert(message: Message) -> None:
+    """The terminal's line for an alert: when, where, and its first line without markup."""
+    first = message.text.strip().splitlines()[0] if message.text.strip() else "(no text)"
+    plain = re.sub(r"<[^|>]*\|([^>]*)>", r"\1", first).replace("*", "")  # <url|label> -> label
+    when = datetime.now().strftime("%H:%M:%S")
+    print(f"{when} alert posted to #llm-alerts: {plain[:160]}", flush=True)
+
+
+def run_sandbox(
+    port: int = 8765, fresh: bool = False, state_dir: str = ".sandbox", verbose: bool = False
+) -> int:
+    """Run until Ctrl-C / SIGTERM. Prints ``Sandbox: <url>`` once the page is up, then a line
+    per alert posted, and warnings and errors (every log line with ``verbose``)."""
     started = time.monotonic()
-    for noisy in ("httpx", "apscheduler"):  # a line per query or job run drowns the rest
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:  # the bot's routine lines are for operators; the page shows the rest
+        logging.getLogger().setLevel(logging.WARNING)
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}
 
@@ -284,7 +313,7 @@ def run_sandbox(port: int = 8765, fresh: bool = False, state_dir: str = ".sandbo
     if threading.current_thread() is threading.main_thread():  # signals need the main thread
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
-    sandbox = Sandbox(state_dir=state_dir, port=port, fresh=fresh)
+    sandbox = Sandbox(state_dir=state_dir, port=port, fresh=fresh, on_alert=print_alert)
     try:
         try:
             url = sandbox.start()
@@ -312,6 +341,8 @@ def run_sandbox(port: int = 8765, fresh: bool = False, state_dir: str = ".sandbo
         print("Stopping…", flush=True)
         return 0
     finally:
+        if not verbose:  # closing the page's open connections on the way out is no news
+            logging.getLogger("waitress").setLevel(logging.ERROR)
         sandbox.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -157,7 +157,9 @@ class AlertService:
             report.delivery = self.notifier.deliver()
         if not dry_run:
             self.store.beat(HEARTBEAT, f"runs_processed={len(report.runs_processed)}")
-        logger.info(
+        news = report.runs_processed or report.alerts or report.ended_early is not None
+        logger.log(  # a cycle that found nothing new is routine: DEBUG
+            logging.INFO if news else logging.DEBUG,
             "alerts.cycle.completed",
             extra={
                 "runs_seen": report.runs_seen,

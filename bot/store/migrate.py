@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
+
+logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 ADVISORY_LOCK_ID = 0x636C_7573  # "clus": any constant shared by every process of the bot
@@ -36,10 +39,25 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def pending_revisions(engine: Engine) -> list[str]:
+    """The migrations not applied to this database yet, oldest first (all of them when the
+    database has no schema). Reads only; `upgrade` applies them."""
+    current = current_revision(engine)
+    script = ScriptDirectory.from_config(_config())
+    newest_first = script.iterate_revisions("heads", current)
+    return [revision.revision for revision in reversed(list(newest_first))]
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to head; a no-op when it is there already."""
     with _sqlite_file_lock(engine), engine.begin() as connection:
         _advisory_lock(connection)
+        context = MigrationContext.configure(connection)
+        current, head = context.get_current_revision(), head_revision()
+        if current == head:
+            return
+        # Alembic's own lines are quiet (bot.observability); say what changes, once.
+        logger.info("store.schema.upgrading", extra={"from": current, "to": head})
         config = _config()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

@@ -47,6 +47,7 @@ def test_all_green_against_the_stand_ins(stack: Stack) -> None:
     assert code == 0, lines
     assert all(line.startswith("✓") for line in lines)
     assert any("Clustering runs" in line for line in lines)
+    assert any("Database schema: up to date" in line for line in lines)
     assert any("Alert channel" in line and "member" in line for line in lines)
 
 
@@ -120,6 +121,23 @@ def test_send_test_posts_to_the_channel(stack: Stack) -> None:
 def test_bad_slack_token(stack: Stack) -> None:
     code, lines = doctor(stack, slack_bot_token="xoxb-wrong")
     assert code == 1 and any("Slack token" in line and "invalid_auth" in line for line in lines)
+
+
+def test_pending_migrations_are_reported_not_applied(stack: Stack, tmp_path: Path) -> None:
+    from bot.store.migrate import current_revision, head_revision
+    from bot.store.store import make_engine
+
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    lines: list[str] = []
+    assert run_doctor(stack.settings(database_url=url), out=lines.append) == 1
+    (line,) = [line for line in lines if "Database schema" in line]
+    assert line.startswith("✗") and "has no schema yet" in line
+    assert f"({head_revision()})" not in line and "clusters-bot migrate" in line
+    engine = make_engine(url)
+    try:
+        assert current_revision(engine) is None  # doctor looked, and changed nothing
+    finally:
+        engine.dispose()
 
 
 def test_unreachable_database(stack: Stack, tmp_path: Path) -> None:

@@ -244,6 +244,10 @@ def test_sigint_stops_cleanly_and_a_restart_keeps_the_history(tmp_path: Path) ->
     assert first.stop(signal.SIGINT) == 0
     assert not (state / "posthog" / "status").exists()  # chdb's lock is gone
     wait_until(lambda: "Stopped.\n" in list(first.lines.queue), 5, "the goodbye")
+    terminal = list(first.lines.queue)  # a line per alert posted, no routine log lines
+    assert len([line for line in terminal if "alert posted to #llm-alerts" in line]) == len(posted)
+    logged = (tmp_path / "state.stderr").read_text()
+    assert " INFO " not in logged and "unhandled close event" not in logged
     saved = json.loads((state / "slack.json").read_text())
     assert sum(len(c["messages"]) for c in saved["channels"]) >= 3
 
