@@ -1,12 +1,15 @@
 """The composition root: builds clients, store and services from Settings.
 
-The only place secrets are unwrapped (`get_secret_value`).
+Secrets are unwrapped (`get_secret_value`) only where they are handed to what uses them: here
+(PostHog key, bot token), `app.py` (signing secret), `cli.py` (Socket Mode app token) and
+`web.py` (the metrics token); `settings.py` reads them to validate their form.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from slack_sdk import WebClient
@@ -28,6 +31,7 @@ from bot.services.runs import RunRepository
 from bot.settings import DrilldownContent, Settings
 from bot.slack.notifier import SlackNotifier, make_web_client
 from bot.store.budget import COMMANDS, SCHEDULER, SharedBudget, user_bucket
+from bot.store.schema import utcnow
 from bot.store.store import Store
 from bot.work import WorkPool
 
@@ -76,11 +80,13 @@ def build_services(
     http: httpx.Client | None = None,
     min_post_interval: float = 1.0,
     migrate: bool = True,
+    clock: Callable[[], datetime] = utcnow,
 ) -> Services:
-    """`migrate=False` leaves the schema as it is (`doctor` only reports pending migrations)."""
+    """`migrate=False` leaves the schema as it is (`doctor` only reports pending migrations).
+    `clock` (aware UTC) is the one clock of the store and the services."""
     settings.require("POSTHOG_PROJECT_ID", "POSTHOG_API_KEY", "SLACK_BOT_TOKEN")
     assert settings.posthog_project_id is not None and settings.slack_bot_token is not None
-    store = Store.from_url(settings.database_url, migrate=migrate)
+    store = Store.from_url(settings.database_url, migrate=migrate, clock=clock)
     metrics = Metrics(store)
     http = http or posthog_http(settings)
     gate = ThrottleGate()  # PostHog throttles per key: one gate for both clients
@@ -141,9 +147,9 @@ def build_services(
         recover_after=timedelta(seconds=settings.outbox_recover_seconds),
         on_sent=charts.queue_for_alert,
     )
-    runs = RunRepository(posthog, store, list_ttl=settings.run_list_cache_seconds)
+    runs = RunRepository(posthog, store, list_ttl=settings.run_list_cache_seconds, clock=clock)
     clusters = ClustersService(
-        RunRepository(command_posthog, store, list_ttl=settings.run_list_cache_seconds)
+        RunRepository(command_posthog, store, list_ttl=settings.run_list_cache_seconds, clock=clock)
     )
     return Services(
         settings=settings,
@@ -152,8 +158,10 @@ def build_services(
         command_posthog=command_posthog,
         runs=runs,
         clusters=clusters,
-        channel_settings=ChannelSettings(store, clusters, settings.alert_channel),
-        alerts=AlertService(runs, store, Routing(store, settings.alert_channel), changes, notifier),
+        channel_settings=ChannelSettings(store, clusters, settings.alert_channel, clock=clock),
+        alerts=AlertService(
+            runs, store, Routing(store, settings.alert_channel), changes, notifier, clock=clock
+        ),
         renderer=renderer,
         drilldown=DrilldownRenderer(
             renderer, show_content=settings.drilldown_content is DrilldownContent.PREVIEW

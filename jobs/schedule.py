@@ -1,7 +1,10 @@
 """The scheduler: APScheduler 3, UTC, explicit job ids, one instance per job at a time.
 
-Run exactly one scheduler process per deployment (Procfile `clock`); APScheduler 3 has no
-interprocess coordination (reference/tooling.md 3).
+One scheduler process per deployment is enough (Procfile `clock`). More are safe, for example
+a replica that also runs `clusters-bot run`: APScheduler 3 does not coordinate processes
+(reference/tooling.md 3), but the store does. Each series is leased to one process per cycle and
+each outbox row is claimed by compare-and-swap, so every alert is posted once
+(tests/ops/test_replicas.py).
 """
 
 from __future__ import annotations

@@ -2,18 +2,25 @@
 
 PostHogError                  base; `str(error)` is safe to show a user
 ├── PostHogAuthError          401/403: key missing, wrong, or lacking a scope
-│   └── PostHogEndpointInternal   403 from an endpoint this PostHog version keeps internal
-├── PostHogNotFound           404, or an id (run, trace, job) that does not exist
+│   └── PostHogEndpointInternal   403 from the clustering-jobs endpoint, which this PostHog
+│                                 version keeps internal
+├── PostHogNotFound           404, or an id (run, trace) that does not exist
 ├── PostHogRateLimited        429 after retries; `retry_after` seconds when PostHog said
 │   ├── PostHogThrottled      PostHog asked for a wait longer than the retry window; no request
 │   │                         is sent until `resume_at`
-│   └── PostHogBudgetExhausted    a query budget (deployment, commands, one user) is spent
-├── PostHogUnavailable        5xx, timeouts and transport errors after retries
-├── PostHogBadQuery           400: PostHog refused the query; the subclass says why
+│   └── PostHogBudgetExhausted    a query budget (scheduler, commands, one user) is spent;
+│                                 raised before sending
+├── PostHogUnavailable        5xx, transport errors (timeouts included) and a body that is not
+│                             JSON, after retries
+├── PostHogBadQuery           400 and any other 4xx: PostHog refused the request; a subclass
+│   │                         says why when PostHog's detail does
 │   ├── PostHogQueryTimeout   the query ran past PostHog's time limit
 │   ├── PostHogQueryDenied    the key may not read what the query touches
 │   └── PostHogDatabaseError  ClickHouse refused or failed the query
-└── PostHogSchemaError        a response or event whose shape we cannot read
+└── PostHogSchemaError        JSON whose shape we cannot read (a run, a trace, a jobs page)
+
+Only PostHogRateLimited (with a short enough wait) and PostHogUnavailable are retried
+(`client._is_transient`).
 """
 
 from __future__ import annotations

@@ -80,7 +80,9 @@ def actions(*elements: Block) -> Block:
 
 
 def finish(blocks: list[Block], text: str) -> Message:
-    """Every message leaves through here: truncated to Slack's limits, with fallback text.
+    """The last step of every renderer: blocks truncated to Slack's limits, with fallback text.
+    (A few short notices are built without it: the error handler's reply when no services are
+    up, the mute note in `listeners/actions.py`, the chart notices and doctor's test message.)
 
     `text` is plain (it may quote titles or user input); Slack reads the fallback as mrkdwn
     in notifications, so it is escaped here.

@@ -1,7 +1,8 @@
 """Interactive ids shared by the renderer and the listeners, and typed button payloads.
 
 A button's `value` is a small JSON model (Slack caps it at 2,000 characters): references, never
-content. `tests/slack/test_ids.py` checks the worst case stays under the cap.
+content. `test_button_payloads_stay_small` (tests/rendering/test_messages.py) checks the worst
+case of each stays under the cap.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from bot.store.schema import OutboxRow, utcnow
+from bot.store.schema import OutboxRow
 from bot.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ class SlackNotifier:
             return True
         if row.claimed_by and _dead(row.claimed_by):
             return True  # its sender is gone: no need to wait out `recover_after`
-        return row.claimed_at is None or utcnow() - row.claimed_at >= self._recover_after
+        return row.claimed_at is None or self._store.clock() - row.claimed_at >= self._recover_after
 
     def _send(self, row: OutboxRow, thread_ts: str | None, report: DeliveryReport) -> str:
         """Send one claimed row; returns "sent", "ambiguous", "rate_limited" or "unsent"."""

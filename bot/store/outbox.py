@@ -6,19 +6,21 @@ attempts; a `sending` row left by a crash is taken over by compare-and-swap (`re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.schema import ChannelPaceRow, OutboxRow, utcnow
+from bot.store.schema import ChannelPaceRow, OutboxRow
 
 MAX_ATTEMPTS = 8
 
 
 class OutboxStore:
     _session: sessionmaker[Session]
+    clock: Callable[[], datetime]  # the store's clock (`Store`)
 
     def deliverable(self, limit: int = 200) -> list[OutboxRow]:
         """Unsent rows in creation order: parents before their replies."""
@@ -42,7 +44,7 @@ class OutboxStore:
 
     def claim(self, row_id: int, owner: str = "") -> bool:
         """pending -> sending; False if another worker got there first."""
-        now = utcnow()
+        now = self.clock()
         with self._session.begin() as session:
             result = session.execute(
                 update(OutboxRow)
@@ -75,7 +77,7 @@ class OutboxStore:
                     else OutboxRow.claimed_at.is_(None),
                 )
                 .values(
-                    claimed_at=utcnow(),
+                    claimed_at=self.clock(),
                     claimed_by=owner,
                     last_error=None,
                     attempts=OutboxRow.attempts + 1,
@@ -89,7 +91,7 @@ class OutboxStore:
             session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == row_id)
-                .values(status="sent", ts=ts, sent_at=utcnow(), last_error=None)
+                .values(status="sent", ts=ts, sent_at=self.clock(), last_error=None)
             )
 
     def mark_unsent(
@@ -117,7 +119,7 @@ class OutboxStore:
             expired = (
                 give_up_after is not None
                 and row.first_attempt_at is not None
-                and utcnow() - row.first_attempt_at >= give_up_after
+                and self.clock() - row.first_attempt_at >= give_up_after
             )
             failed = permanent or expired or row.attempts >= MAX_ATTEMPTS
             row.status = "failed" if failed else "pending"
@@ -156,7 +158,7 @@ class OutboxStore:
     def reserve_slot(self, channel: str, interval: timedelta) -> float:
         """Book the channel's next send slot for this process; returns the seconds to wait for
         it. Atomic across processes: a row lock on PostgreSQL, the write lock on SQLite."""
-        now = utcnow()
+        now = self.clock()
         with self._session.begin() as session:
             row = session.get(ChannelPaceRow, channel, with_for_update=True)
             if row is None:

@@ -7,7 +7,7 @@ crash either keeps both or neither.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -61,16 +61,23 @@ def make_engine(url: str) -> Engine:
 
 
 class Store(OutboxStore, ChannelStore, AlertingStore):
-    """Runs, alerting progress and leases here; the outbox and channel settings in mixins."""
+    """Runs, alerting progress and leases here; the outbox and channel settings in mixins.
 
-    def __init__(self, engine: Engine) -> None:
+    `clock` (aware UTC) stamps claims, leases, send slots and heartbeats and decides when they
+    expire, as the services' clock does; only audit columns (`created_at`, `updated_at`) take
+    the wall clock as their default."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
+        self.clock = clock
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str, *, migrate: bool = True) -> Store:
+    def from_url(
+        cls, url: str, *, migrate: bool = True, clock: Callable[[], datetime] = utcnow
+    ) -> Store:
         """Open the store; `migrate` upgrades the schema first (safe with concurrent starts)."""
-        store = cls(make_engine(url))
+        store = cls(make_engine(url), clock=clock)
         if migrate:
             upgrade(store.engine)
         return store
@@ -169,6 +176,7 @@ class Store(OutboxStore, ChannelStore, AlertingStore):
                             text=message.text,
                             blocks=message.blocks,
                             action=message.action,
+                            created_at=self.clock(),
                         )
                     )
                     added += 1
@@ -200,7 +208,7 @@ class Store(OutboxStore, ChannelStore, AlertingStore):
         Atomic on SQLite and PostgreSQL alike: a conditional UPDATE, else an INSERT that only one
         of several racing processes can win.
         """
-        now = utcnow()
+        now = self.clock()
         key = (SeriesLeaseRow.level == series.level.value, SeriesLeaseRow.job_id == series.job_id)
         with self._session.begin() as session:
             taken = session.execute(
@@ -246,9 +254,9 @@ class Store(OutboxStore, ChannelStore, AlertingStore):
         with self._session.begin() as session:
             row = session.get(HeartbeatRow, name)
             if row is None:
-                session.add(HeartbeatRow(name=name, at=utcnow(), detail=detail))
+                session.add(HeartbeatRow(name=name, at=self.clock(), detail=detail))
             else:
-                row.at, row.detail = utcnow(), detail
+                row.at, row.detail = self.clock(), detail
 
     def heartbeat(self, name: str) -> tuple[datetime, str] | None:
         with self._session() as session:

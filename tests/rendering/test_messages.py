@@ -21,9 +21,9 @@ from bot.rendering.message import Message
 from bot.services.clusters import trace_view
 from bot.services.views import ClusterView, ItemDetail, Ranked, RankedList
 from bot.slack.escape import check_limits
-from bot.slack.ids import ClusterRef, MuteRef, ShareRef, TraceRef
-from tests.domain.factories import ids, make_cluster, make_metrics, make_run
+from bot.slack.ids import ClusterRef, MuteRef, RunRef, ShareRef, TraceRef
 from tests.support.blocks import mrkdwn_texts
+from tests.support.factories import ids, make_cluster, make_metrics, make_run
 
 HOSTILE = "<!channel> & <http://evil.example|click me> *bold* `code` ```fence``` \n<@U123>"
 URLS = PostHogUrls("https://us.posthog.com", 2)
@@ -223,6 +223,7 @@ def test_alerts_and_compare(renderer: Renderer) -> None:
 def test_button_payloads_stay_small() -> None:
     longest_id = "2_generation_20260614_004503_" + "f" * 270
     for payload in (
+        RunRef(run_id=longest_id),
         ClusterRef(run_id=longest_id, cluster_id=-1),
         TraceRef(trace_id="t" * 300, at=NOW, event="e" * 100),
         MuteRef(run_id=longest_id, cluster_id=123456, hours=720),

@@ -8,7 +8,7 @@ import pytest
 
 from bot.domain.models import Level, RunSummary, SeriesKey
 from bot.store.store import Mute, OutgoingMessage, Store
-from tests.domain.factories import ids, make_cluster, make_metrics, make_run
+from tests.support.factories import ids, make_cluster, make_metrics, make_run
 
 T0 = datetime(2026, 11, 20, 0, 30, tzinfo=UTC)
 
@@ -89,6 +89,32 @@ def test_unsent_rows_fail_after_max_attempts(store: Store) -> None:
         status = store.mark_unsent(row.id, "not_in_channel")
     assert status == "failed"
     assert store.outbox("C1")[0].attempts == 8
+
+
+def test_leases_claims_and_give_up_follow_the_injected_clock(database_url: str) -> None:
+    now = [T0]
+    store = Store.from_url(database_url, clock=lambda: now[0])
+    try:
+        series = SeriesKey(Level.TRACE, "job-clock")
+        assert store.acquire_series(series, "a", timedelta(minutes=5))
+        assert not store.acquire_series(series, "b", timedelta(minutes=5))
+        now[0] += timedelta(minutes=6)  # a's lease ran out on the store's clock
+        assert store.acquire_series(series, "b", timedelta(minutes=5))
+
+        store.record_run_alerts(run_at(1, "job-clock"), {"C1": [OutgoingMessage("k", "t", [])]})
+        (row,) = store.deliverable()
+        assert row.created_at == now[0]
+        assert store.claim(row.id)
+        assert store.outbox("C1")[0].claimed_at == now[0]
+        give_up = timedelta(hours=1)
+        assert store.mark_unsent(row.id, "not_in_channel", give_up_after=give_up) == "pending"
+        now[0] += give_up
+        assert store.claim(row.id)
+        assert store.mark_unsent(row.id, "not_in_channel", give_up_after=give_up) == "failed"
+        store.beat("scheduler")
+        assert store.heartbeat("scheduler") == (now[0], "")
+    finally:
+        store.engine.dispose()
 
 
 def test_subscriptions_and_opt_out(store: Store) -> None:
