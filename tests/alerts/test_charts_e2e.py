@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.stack import ALERT_CHANNEL, Stack
-from tests.alerts.test_cycle import load, make_world, parents
+from tests.support.alerting import load, make_world, parents
 
 
 @pytest.fixture

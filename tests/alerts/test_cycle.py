@@ -11,21 +11,13 @@ import pytest
 from bot.domain.models import Level
 from bot.domain.rules import AlertKind
 from bot.posthog import queries
-from sandbox.generator import Change, Plant, SeriesSpec, World, emit_next_run, generate
+from sandbox.generator import Change, Plant, emit_next_run
 from sandbox.stack import ALERT_CHANNEL, Stack
-from tests.app.conftest import all_text
-from tests.conftest import NOW
-
-# Delivery tests plant changes too big to miss on the first run that holds them; how
-# well ordinary ones are caught is measured by `make bench` (bench/quality.py).
-STRONG = 2.0
+from tests.support.alerting import STRONG, load, make_world, parents
+from tests.support.blocks import all_text
+from tests.support.clock import NOW
 
 UI = "/project/1/ai-observability"
-PLANTED = {
-    ("Default - traces", 3): Plant(Change.ERROR_HEAVY, scale=STRONG),
-    ("Checkout assistant", 3): Plant(Change.ERROR_HEAVY, scale=STRONG),
-    ("Default - generations", 3): Plant(Change.ERROR_HEAVY, scale=STRONG),
-}
 KIND = {
     Change.COST_SPIKE: AlertKind.COST_SPIKE,
     Change.LATENCY_SPIKE: AlertKind.LATENCY_SPIKE,
@@ -35,34 +27,10 @@ KIND = {
 }
 
 
-def make_world(seed: int = 3, now: datetime = NOW) -> World:
-    return generate(
-        seed=seed,
-        series=[
-            SeriesSpec(level="trace", job_name="Default - traces"),
-            SeriesSpec(level="trace", job_name="Checkout assistant"),
-            SeriesSpec(level="generation", job_name="Default - generations"),
-        ],
-        runs=4,
-        items_per_run=1500,
-        now=now,
-        planted=PLANTED,
-    )
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     with Stack(database_url=f"sqlite:///{tmp_path / 'bot.db'}") as running:
         yield running
-
-
-def load(stack: Stack, world: World) -> None:
-    stack.posthog.insert_events(world.events)
-    stack.posthog.set_jobs(world.jobs)
-
-
-def parents(stack: Stack) -> list:
-    return [m for m in stack.slack.messages(ALERT_CHANNEL) if not m.ephemeral_for]
 
 
 def test_first_cycle_alerts_each_planted_change_once_with_links(stack: Stack) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from jobs.schedule import CHECK_RUNS_JOB_ID, DELIVER_OUTBOX_JOB_ID, build_scheduler
 from sandbox.stack import Stack
-from tests.alerts.test_cycle import load, make_world, parents
+from tests.support.alerting import load, make_world, parents
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from sandbox.fake_slack import Message
 from sandbox.generator import Change, Plant, SeriesSpec, World, generate
 from sandbox.stack import Stack
-from tests.conftest import NOW
+from tests.support.clock import NOW
 
 # Delivery tests plant changes too big to miss on the first run that holds them; how
 # well ordinary ones are caught is measured by `make bench` (bench/quality.py).
@@ -76,23 +76,6 @@ def ask(stack: Stack) -> Callable[..., Message]:
         return found()[-1]
 
     return _ask
-
-
-def all_text(message: Message) -> str:
-    parts = [message.text]
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("text", "url") and isinstance(value, str):
-                    parts.append(value)
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(message.blocks)
-    return "\n".join(parts)
 
 
 def tmp_db(tmp_path: Path) -> str:

@@ -13,8 +13,8 @@ import pytest
 from bot.slack.escape import UNTITLED, check_limits, enforce_limits
 from sandbox.generator import Change, Plant, SeriesSpec, World, generate
 from sandbox.stack import ALERT_CHANNEL, Stack
-from tests.app.conftest import all_text
-from tests.conftest import NOW
+from tests.support.blocks import all_text
+from tests.support.clock import NOW
 
 
 def blank_titles(world: World) -> None:

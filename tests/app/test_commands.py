@@ -11,8 +11,7 @@ from bot.slack.escape import escape_mrkdwn
 from sandbox.fake_slack import Message
 from sandbox.generator import World
 from sandbox.stack import Stack
-from tests.app.conftest import all_text
-from tests.support.blocks import mrkdwn_objects
+from tests.support.blocks import all_text, mrkdwn_objects
 
 Ask = Callable[..., Message]
 UI = "/project/1/ai-observability"

@@ -18,7 +18,7 @@ from bot.app import create_app
 from bot.rendering.drilldown import DrilldownRenderer
 from sandbox.fake_slack import Message
 from sandbox.stack import ALERT_CHANNEL, Stack
-from tests.app.conftest import all_text
+from tests.support.blocks import all_text
 from tests.support.bolt import dispatch_click
 from tests.support.hogql import parse_hogql
 

@@ -10,8 +10,8 @@ import pytest
 
 from sandbox.fake_slack import Message
 from sandbox.stack import ALERT_CHANNEL, Stack
-from tests.alerts.test_cycle import load, make_world, parents
-from tests.app.conftest import all_text
+from tests.support.alerting import load, make_world, parents
+from tests.support.blocks import all_text
 
 
 @pytest.fixture

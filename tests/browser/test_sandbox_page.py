@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from tests.sandbox.test_web import ROOT, Running, start_sandbox
+from tests.support.sandbox_process import ROOT, Running, start_sandbox
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -26,12 +26,12 @@ from sandbox.fake_slack import FakeSlack, Message
 from sandbox.generator import Change, Plant, SeriesSpec, World, generate
 from sandbox.posthog_server import LocalPostHog
 from sandbox.stack import ALERT_CHANNEL, Stack
-from tests.alerts.test_cycle import STRONG
-from tests.alerts.test_cycle import load as load_world
-from tests.alerts.test_cycle import make_world as alerting_world
-from tests.charts import PNG_SIGNATURE, map_run
-from tests.conftest import NOW
-from tests.domain.factories import ids, make_cluster, make_metrics, make_run
+from tests.support.alerting import STRONG
+from tests.support.alerting import load as load_world
+from tests.support.alerting import make_world as alerting_world
+from tests.support.charts import PNG_SIGNATURE, map_run
+from tests.support.clock import NOW
+from tests.support.factories import ids, make_cluster, make_metrics, make_run
 
 TRACES, CHECKOUT = "Default - traces", "Checkout assistant"
 RUNS = 6

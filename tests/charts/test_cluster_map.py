@@ -13,8 +13,8 @@ import pytest
 from bot.charts.cluster_map import AXES_RECT, LIMIT_PAD, render_cluster_map
 from bot.charts.palette import CLUSTER_COLOURS, MARKERS, cluster_style, plain, shorten
 from bot.domain.models import NOISE_CLUSTER_ID, Cluster, ClusteringRun
-from tests.charts import decode, map_run, stats
-from tests.domain.factories import make_item, make_run
+from tests.support.charts import decode, map_run, stats
+from tests.support.factories import make_item, make_run
 
 SIZE, DPI = (8, 6), 110
 WIDTH, HEIGHT = 880, 660

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bot.charts.trend import TrendPoint, _money, _pct, render_trend, series
-from tests.charts import decode, stats
+from tests.support.charts import decode, stats
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.domain.compare import ClusterMatch, diff_runs
-from tests.domain.factories import ids, make_cluster, make_noise, make_run
+from tests.support.factories import ids, make_cluster, make_noise, make_run
 
 
 def pairs(matches: tuple[ClusterMatch, ...]) -> set[tuple[int, int]]:

@@ -39,7 +39,7 @@ import pytest
 from bot.domain.compare import diff_runs
 from bot.domain.models import NOISE_CLUSTER_ID, ClusteringRun, ClusterMetrics
 from bot.domain.rules import AlertKind, RuleResult, Thresholds, evaluate_rules
-from tests.domain.factories import make_cluster, make_run
+from tests.support.factories import make_cluster, make_run
 
 SEEDS = range(20)
 POOL_SIZE = 2_500

@@ -7,7 +7,7 @@ from bot.domain.compare import RunDiff, diff_runs
 from bot.domain.fresh import Detection
 from bot.domain.lifecycle import ACCEPT_AFTER_RUNS, Episode, Phase, advance
 from bot.domain.thresholds import Thresholds
-from tests.domain.factories import ids, make_cluster, make_run
+from tests.support.factories import ids, make_cluster, make_run
 
 T = Thresholds()
 

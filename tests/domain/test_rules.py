@@ -18,7 +18,7 @@ from bot.domain.rules import (
     parse_overrides,
 )
 from bot.domain.stats import two_proportion_z_test
-from tests.domain.factories import ids, make_cluster, make_metrics, make_noise, make_run
+from tests.support.factories import ids, make_cluster, make_metrics, make_noise, make_run
 
 # These run-to-run rules (the fallback for runs without a fresh slice) are pinned against the
 # thresholds they were written for; `test_thresholds_defaults_*` pins the shipped defaults.

@@ -17,7 +17,7 @@ import pytest
 from bot.store.store import Store
 from sandbox.generator import World
 from sandbox.stack import Stack
-from tests.faults import (
+from tests.support.faults import (
     assert_exactly_once,
     check_env,
     load,

@@ -21,7 +21,7 @@ from bot.slack.escape import check_limits
 from bot.wiring import build_services
 from sandbox.generator import World
 from sandbox.stack import ALERT_CHANNEL, Stack
-from tests.faults import (
+from tests.support.faults import (
     Bot,
     assert_exactly_once,
     check_env,

@@ -24,7 +24,7 @@ from bot.store.schema import OutboxRow, SeriesLeaseRow, utcnow
 from bot.store.store import Store
 from sandbox.generator import World
 from sandbox.stack import Stack
-from tests.faults import (
+from tests.support.faults import (
     assert_exactly_once,
     check_env,
     load,

@@ -19,7 +19,7 @@ from bot.store.schema import OutboxRow
 from bot.store.store import OutgoingMessage
 from sandbox.generator import World
 from sandbox.stack import Stack
-from tests.faults import (
+from tests.support.faults import (
     Bot,
     check_env,
     load,

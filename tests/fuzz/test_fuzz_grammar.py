@@ -25,7 +25,7 @@ from bot.posthog.urls import PostHogUrls
 from bot.rendering.answers import Renderer
 from bot.rendering.env import make_environment
 from bot.slack.escape import check_limits
-from tests.fuzz import HOSTILE, assert_no_pings, fuzz_settings
+from tests.support.fuzz import HOSTILE, assert_no_pings, fuzz_settings
 
 ID_FIELDS = ("run_id", "current", "previous", "trace_id")
 FREE_TEXT_FIELDS = ("job", "cluster")

@@ -16,7 +16,7 @@ from bot.domain.models import CLUSTER_EVENTS, ClusteringRun, RunSummary
 from bot.posthog.errors import PostHogSchemaError
 from bot.posthog.schemas import parse_run, parse_run_summary
 from bot.slack.ids import ClusterRef, MuteRef, ShareRef, TraceRef
-from tests.fuzz import HOSTILE, fuzz_settings
+from tests.support.fuzz import HOSTILE, fuzz_settings
 
 SCALARS = st.one_of(
     st.none(),

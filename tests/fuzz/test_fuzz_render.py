@@ -21,7 +21,7 @@ from bot.rendering.env import make_environment
 from bot.rendering.message import Message
 from bot.services.views import ClusterView, ItemDetail, Ranked, RankedList
 from bot.slack.escape import check_limits
-from tests.fuzz import HOSTILE, assert_no_pings, fuzz_settings
+from tests.support.fuzz import HOSTILE, assert_no_pings, fuzz_settings
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 URLS = PostHogUrls("https://us.posthog.com", 2)

@@ -12,7 +12,7 @@ from bot.doctor import run_doctor
 from bot.wiring import build_services
 from sandbox.generator import SeriesSpec, generate
 from sandbox.stack import Stack
-from tests.conftest import NOW
+from tests.support.clock import NOW
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pytest
 
 from bot.observability import JsonFormatter
 from sandbox.stack import ALERT_CHANNEL, Stack
-from tests.alerts.test_cycle import load, make_world
+from tests.support.alerting import load, make_world
 
 REPO = Path(__file__).resolve().parents[2]
 

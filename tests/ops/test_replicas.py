@@ -16,8 +16,8 @@ import pytest
 from bot.store.store import Store
 from sandbox.fake_slack import Message
 from sandbox.stack import ALERT_CHANNEL, Stack
-from tests.alerts.test_cycle import load, make_world
-from tests.conftest import postgres_schema
+from tests.support.alerting import load, make_world
+from tests.support.postgres import postgres_schema
 
 
 @pytest.fixture

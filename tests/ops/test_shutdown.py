@@ -19,8 +19,8 @@ from waitress.server import create_server
 from bot.shutdown import Stopping
 from sandbox.generator import SeriesSpec, generate
 from sandbox.stack import Stack
-from tests.conftest import NOW
 from tests.support.bolt import wait_until
+from tests.support.clock import NOW
 
 REPO = Path(__file__).resolve().parents[2]
 

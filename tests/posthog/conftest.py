@@ -9,7 +9,7 @@ from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
 from sandbox.generator import Change, SeriesSpec, World, generate
 from sandbox.posthog_server import LocalPostHog
-from tests.conftest import NOW
+from tests.support.clock import NOW
 
 SERIES = [
     SeriesSpec(level="trace", job_name="Default - traces"),

@@ -21,7 +21,7 @@ from bot.posthog.errors import (
 )
 from sandbox.generator import World
 from sandbox.posthog_server import LocalPostHog
-from tests.conftest import NOW
+from tests.support.clock import NOW
 from tests.support.hogql import parse_hogql, string_constants
 
 METRIC_FIELDS = (

@@ -11,8 +11,8 @@ from bot.posthog.urls import PostHogUrls
 from bot.rendering.answers import Renderer
 from bot.rendering.env import make_environment
 from bot.services.views import ClusterView
-from tests.domain.factories import ids, make_cluster, make_run
 from tests.support.blocks import mrkdwn_texts
+from tests.support.factories import ids, make_cluster, make_run
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 

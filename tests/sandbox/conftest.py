@@ -8,9 +8,7 @@ import httpx
 import pytest
 
 from sandbox.posthog_server import LocalPostHog
-
-API_KEY = "phx_test_key"
-PROJECT_ID = 7
+from tests.support.local_posthog import API_KEY, PROJECT_ID
 
 
 @pytest.fixture(scope="session")
@@ -34,14 +32,3 @@ def client(posthog_server: LocalPostHog) -> Iterator[httpx.Client]:
         timeout=30,
     ) as http:
         yield http
-
-
-def hogql(
-    client: httpx.Client,
-    query: str,
-    values: dict[str, object] | None = None,
-    *,
-    prefix: str = "projects",
-) -> httpx.Response:
-    body = {"query": {"kind": "HogQLQuery", "query": query, "values": values or {}}}
-    return client.post(f"/api/{prefix}/{PROJECT_ID}/query/", json=body)

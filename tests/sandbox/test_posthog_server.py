@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,22 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sandbox.posthog_server import LocalPostHog
-from tests.sandbox.conftest import API_KEY, PROJECT_ID, hogql
+from tests.support.local_posthog import API_KEY, PROJECT_ID, T0, gen_event, hogql
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z$")
-T0 = datetime(2026, 6, 12, 15, 30, 11, 120000, tzinfo=UTC)
 QUERY_PATH = f"/api/projects/{PROJECT_ID}/query/"
 JOBS_PATH = f"/api/projects/{PROJECT_ID}/llm_analytics/clustering_jobs/"
-
-
-def gen_event(n: int, **props: object) -> dict[str, object]:
-    return {
-        "uuid": f"00000000-0000-4000-8000-{n:012d}",
-        "event": "$ai_generation",
-        "timestamp": T0 + timedelta(seconds=n),
-        "distinct_id": f"user_{n % 2}",
-        "properties": {"$ai_model": "gpt-4.1-mini", "$ai_total_cost_usd": 0.001 * n, **props},
-    }
 
 
 def trace_events(trace_id: str = "trace-1") -> list[dict[str, object]]:

@@ -13,8 +13,7 @@ from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
 from bot.posthog.errors import PostHogQueryTimeout, PostHogRateLimited
 from sandbox.posthog_server import LocalPostHog
-from tests.sandbox.conftest import PROJECT_ID, hogql
-from tests.sandbox.test_posthog_server import gen_event
+from tests.support.local_posthog import PROJECT_ID, gen_event, hogql
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -20,8 +20,8 @@ from bot.rendering.drilldown import DrilldownRenderer
 from bot.rendering.env import make_environment
 from bot.services.clusters import ClustersService
 from sandbox.posthog_server import LocalPostHog
-from tests.domain.factories import make_cluster, make_run
 from tests.support.blocks import mrkdwn_texts
+from tests.support.factories import make_cluster, make_run
 
 END = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
 E1, E2, E3 = (f"0190aaaa-0000-7000-8000-00000000000{n}" for n in (1, 2, 3))

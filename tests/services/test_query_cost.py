@@ -15,7 +15,7 @@ from bot.posthog.metrics import aggregate_cluster_metrics
 from bot.services.runs import load_batches, shared_windows
 from sandbox.generator import SeriesSpec, World, emit_next_run, generate, new_events
 from sandbox.stack import Stack
-from tests.domain.factories import ids, make_cluster, make_run
+from tests.support.factories import ids, make_cluster, make_run
 from tests.support.hogql import parse_hogql
 
 JOBS = [

@@ -15,7 +15,7 @@ from bot.services.runs import RunRepository
 from bot.store.store import Store
 from sandbox.generator import SeriesSpec, generate
 from sandbox.posthog_server import LocalPostHog
-from tests.conftest import NOW
+from tests.support.clock import NOW
 
 
 class CountingClient:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sandbox.fake_slack import Message
+
 
 def mrkdwn_texts(node: object) -> list[str]:
     """Every mrkdwn text in a block tree: what Slack parses for mentions and links
@@ -30,3 +32,21 @@ def mrkdwn_objects(node: object) -> list[dict[str, object]]:
         for value in node:
             found += mrkdwn_objects(value)
     return found
+
+
+def all_text(message: Message) -> str:
+    """A message's fallback text and every text and url in its blocks, one per line."""
+    parts = [message.text]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("text", "url") and isinstance(value, str):
+                    parts.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(message.blocks)
+    return "\n".join(parts)
