@@ -99,9 +99,9 @@ def test_links_open_in_a_new_tab_with_decoded_url() -> None:
     assert hrefs(html) == ["https://x.io/a?b=1&c=2", "https://y.io"]
     assert "<b><a " in html
     assert visible_text(html) == "see Title & co and https://y.io"
-    for tag, attrs in parse(html).tags:
-        if tag == "a":
-            assert attrs["target"] == "_blank" and attrs["rel"] == "noopener noreferrer"
+    links = [attrs for tag, attrs in parse(html).tags if tag == "a"]
+    assert len(links) == 2
+    assert all(a["target"] == "_blank" and a["rel"] == "noopener noreferrer" for a in links)
 
 
 def test_mentions_are_text_not_links() -> None:
