@@ -83,18 +83,20 @@ def raise_for_response(response: httpx.Response, name: str) -> None:
 
 def bad_query(name: str, status: int, text: str) -> PostHogBadQuery:
     """A 400 worded for what PostHog said: a timeout, missing access, a database error, or a
-    query this PostHog does not accept."""
-    if _TIMEOUT.search(text):
+    query this PostHog does not accept. Other 4xx (405, 413, 422, ...) are the last: their
+    detail ("Method not allowed") says nothing about access or time limits."""
+    worded = status == 400
+    if worded and _TIMEOUT.search(text):
         return PostHogQueryTimeout(
             f"PostHog stopped the query {name} at its time limit ({text}). It usually passes "
             "when PostHog is less busy; try again in a few minutes."
         )
-    if _DENIED.search(text):
+    if worded and _DENIED.search(text):
         return PostHogQueryDenied(
             f"PostHog would not let the bot's API key read what {name} needs ({text}). Give "
             "the key access to the project's events (query:read)."
         )
-    if _CLICKHOUSE.search(text):
+    if worded and _CLICKHOUSE.search(text):
         return PostHogDatabaseError(
             f"PostHog's database could not run the query {name} ({text}). Try again later."
         )
