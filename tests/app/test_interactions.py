@@ -75,7 +75,8 @@ def test_bad_signature_is_rejected_and_nothing_runs(stack: Stack) -> None:
     user = stack.user("U0BAD")
     assert user.command("latest", signature="v0=" + "0" * 64).status_code == 401
     assert user.command("latest", timestamp=int(time.time()) - 600).status_code == 401
-    time.sleep(0.3)
+    # Bolt refuses a bad signature before any listener is looked up: by the time the 401 is
+    # back, nothing was started that could still query PostHog or reply.
     assert len(stack.posthog.hogql_log) == queries_before
     assert not [m for m in stack.slack.messages("C0GENERAL") if m.ephemeral_for == "U0BAD"]
 

@@ -19,6 +19,7 @@ import pytest
 from bot.observability import JsonFormatter
 from sandbox.stack import ALERT_CHANNEL, Stack
 from tests.support.alerting import load, make_world
+from tests.support.bolt import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,12 +53,10 @@ def test_metrics_in_prometheus_format(stack: Stack) -> None:
     assert stack.slack.wait_for(
         lambda: any(m.ephemeral_for == "U0METRICS" for m in stack.slack.messages("C0GENERAL")), 20
     )
-    deadline = time.monotonic() + 10  # the timing is recorded just after the reply is sent
-    while True:
-        response = httpx.get(stack.metrics_url)
-        if 'command_seconds_count{command="runs"}' in response.text or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    # The timing is recorded just after the reply is sent.
+    timed = 'command_seconds_count{command="runs"}'
+    assert wait_until(lambda: timed in httpx.get(stack.metrics_url).text, 10)
+    response = httpx.get(stack.metrics_url)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert 'clusters_bot_posthog_requests_total{kind="list_runs"}' in text

@@ -97,7 +97,7 @@ def test_three_schedulers_deliver_each_alert_once(
     store = Store(Store.from_url(database_url, migrate=False).engine)
     try:
         wait_until_all_sent(store, minimum=6, timeout=90)
-        time.sleep(1.5)  # let any straggler (a duplicate, if there were one) land
+        stop(processes)  # once they have exited, no straggler (a duplicate, if any) can land
         assert_exactly_once(stack, store)
     finally:
         stop(processes)
@@ -119,7 +119,7 @@ def test_killing_schedulers_mid_cycle_loses_nothing(
         assert stack.slack.wait_for(lambda: len(posted(stack)) >= 3, 60)
         processes[1].kill()
         wait_until_all_sent(store, minimum=6, timeout=120)
-        time.sleep(1.5)
+        stop(processes)
         assert_exactly_once(stack, store)
     finally:
         stack.slack.faults.clear()
