@@ -79,6 +79,9 @@ def actions(*elements: Block) -> Block:
     return {"type": "actions", "elements": list(elements)}
 
 
+BLANK_FALLBACK = "A message from clusters-bot"
+
+
 def finish(blocks: list[Block], text: str) -> Message:
     """The last step of every renderer: blocks truncated to Slack's limits, with fallback text.
     (A few short notices are built without it: the error handler's reply when no services are
@@ -87,5 +90,7 @@ def finish(blocks: list[Block], text: str) -> Message:
     `text` is plain (it may quote titles or user input); Slack reads the fallback as mrkdwn
     in notifications, so it is escaped here.
     """
+    if not text.strip():  # notifications and screen readers show nothing without one
+        text = BLANK_FALLBACK
     safe_blocks, safe_text = enforce_limits(blocks, fallback_text=escape_mrkdwn(text))
     return Message(text=safe_text, blocks=safe_blocks)

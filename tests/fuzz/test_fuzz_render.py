@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
@@ -181,6 +181,7 @@ def test_alerts_and_comparisons_of_hostile_runs_are_valid_and_never_ping(
 
 @fuzz_settings(60)
 @given(st.lists(HOSTILE_TEXT, max_size=60), HOSTILE_TEXT)
+@example(lines=[], problem="\n")  # a blank problem still gets a fallback text
 def test_help_notices_and_errors_with_hostile_text(lines: list[str], problem: str) -> None:
     r = renderer()
     assert_valid(r.help(lines, None))
