@@ -37,7 +37,8 @@ from sandbox.generator import Change, World, emit_next_run
 from sandbox.serial_alerts import SerialAlerts
 from sandbox.slack_user import SlackUser
 from sandbox.stack import ALERT_CHANNEL, Stack
-from sandbox.web.server import BadRequest, SandboxWeb
+from sandbox.web.pages import BadRequest
+from sandbox.web.server import SandboxWeb
 
 logger = logging.getLogger(__name__)
 
