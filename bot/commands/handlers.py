@@ -35,7 +35,7 @@ def answer_runs(c: cmd.Runs, asker: Asker, s: Services) -> Message:
 
 
 def answer_show(c: cmd.Show, asker: Asker, s: Services) -> Message:
-    view = s.clusters.find_cluster(c.cluster, c.run_id)
+    view = s.clusters.find_cluster(c.ref, c.run_id)
     return s.renderer.cluster(view, s.drilldown.traces(view, private=not asker.shared))
 
 
@@ -95,12 +95,12 @@ def answer_thresholds(c: cmd.Thresholds, asker: Asker, s: Services) -> Message:
 
 
 def answer_mute(c: cmd.Mute, asker: Asker, s: Services) -> Message:
-    note = s.channel_settings.mute(asker.channel, None, c.cluster, c.duration, asker.user)
+    note = s.channel_settings.mute(asker.channel, None, c.ref, c.duration, asker.user)
     return s.renderer.notice(note)
 
 
 def answer_unmute(c: cmd.Unmute, asker: Asker, s: Services) -> Message:
-    return s.renderer.notice(s.channel_settings.unmute(asker.channel, c.cluster))
+    return s.renderer.notice(s.channel_settings.unmute(asker.channel, c.ref))
 
 
 def answer_mutes(c: cmd.Mutes, asker: Asker, s: Services) -> Message:

@@ -16,7 +16,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from bot.domain.models import NOISE_CLUSTER_ID, Level
+from bot.domain.models import NOISE_CLUSTER_ID, ClusterRef, Level
 
 ID_MAX = 200
 FREE_TEXT_MAX = 200
@@ -90,6 +90,12 @@ class _ClusterRef(BaseCommand):
     def cluster_id(self) -> int | None:
         """The cluster id, or None when `cluster` holds title words."""
         return int(self.cluster) if CLUSTER_ID_RE.fullmatch(self.cluster) else None
+
+    @property
+    def ref(self) -> ClusterRef:
+        """The cluster as the services resolve it."""
+        cluster_id = self.cluster_id
+        return ClusterRef(words=self.cluster) if cluster_id is None else ClusterRef(cluster_id)
 
     @property
     def is_noise(self) -> bool:
