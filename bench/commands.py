@@ -246,7 +246,7 @@ def profile_answer(stack: Stack, repeat: int = 20) -> list[str]:
     """Where a cached `/clusters latest` answer spends its time: the listener's work (parse,
     service, render) under cProfile, without the HTTP and thread-pool hops around it."""
     from bot.commands import parse_clusters_command
-    from bot.listeners.answer import Asker as Who
+    from bot.commands.handlers import Asker as Who
     from bot.listeners.answer import answer
 
     who = Who(channel=CHANNEL, user="U0PROFILE", text="latest")

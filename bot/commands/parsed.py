@@ -16,7 +16,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from bot.domain.models import NOISE_CLUSTER_ID, Level
+from bot.domain.models import NOISE_CLUSTER_ID, ClusterRef, Level
 
 ID_MAX = 200
 FREE_TEXT_MAX = 200
@@ -75,12 +75,11 @@ class BaseCommand(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: ClassVar[str]
-    admin_only: ClassVar[bool] = False
 
     @property
-    def is_admin_only(self) -> bool:
-        """Whether only workspace admins may run this; `Thresholds` decides per instance."""
-        return self.admin_only
+    def changes(self) -> bool:
+        """Whether running this changes settings (the table's `Who` says who may)."""
+        return False
 
 
 class _ClusterRef(BaseCommand):
@@ -91,6 +90,12 @@ class _ClusterRef(BaseCommand):
     def cluster_id(self) -> int | None:
         """The cluster id, or None when `cluster` holds title words."""
         return int(self.cluster) if CLUSTER_ID_RE.fullmatch(self.cluster) else None
+
+    @property
+    def ref(self) -> ClusterRef:
+        """The cluster as the services resolve it."""
+        cluster_id = self.cluster_id
+        return ClusterRef(words=self.cluster) if cluster_id is None else ClusterRef(cluster_id)
 
     @property
     def is_noise(self) -> bool:
@@ -143,14 +148,12 @@ class Subscribe(BaseCommand):
     """Alerts for `(level, job)` in this channel; None widens to every level / every job."""
 
     name: ClassVar[str] = "subscribe"
-    admin_only: ClassVar[bool] = True
     level: Level | None = None
     job: FreeText | None = None
 
 
 class Unsubscribe(BaseCommand):
     name: ClassVar[str] = "unsubscribe"
-    admin_only: ClassVar[bool] = True
     level: Level | None = None
     job: FreeText | None = None
 
@@ -171,19 +174,17 @@ class Thresholds(BaseCommand):
     reset: bool = False
 
     @property
-    def is_admin_only(self) -> bool:
+    def changes(self) -> bool:
         return bool(self.overrides) or self.reset
 
 
 class Mute(_ClusterRef):
     name: ClassVar[str] = "mute"
-    admin_only: ClassVar[bool] = True
     duration: timedelta = Field(default=MUTE_DEFAULT, ge=MUTE_MIN, le=MUTE_MAX)
 
 
 class Unmute(_ClusterRef):
     name: ClassVar[str] = "unmute"
-    admin_only: ClassVar[bool] = True
 
 
 class Mutes(BaseCommand):
@@ -202,20 +203,5 @@ class Help(BaseCommand):
     topic: str | None = None
 
 
-ParsedCommand = (
-    Latest
-    | Runs
-    | Show
-    | Top
-    | Compare
-    | Jobs
-    | Trace
-    | Subscribe
-    | Unsubscribe
-    | Subscriptions
-    | Thresholds
-    | Mute
-    | Unmute
-    | Mutes
-    | Help
-)
+ParsedCommand = BaseCommand
+"""What `parse_clusters_command` returns: one of the models above (the table's rows)."""

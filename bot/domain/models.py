@@ -34,6 +34,20 @@ class Level(StrEnum):
 CLUSTER_EVENTS: tuple[str, ...] = tuple(level.event for level in Level)
 
 
+class ClusterRef(NamedTuple):
+    """A cluster as a user names it: its id in some run (`-1`: the outliers) or title words.
+
+    `bot/commands` reads it from the text (`3`, `#3`, `-1`, `outliers`, words); the clusters
+    service resolves it against a run, and nothing else interprets the text.
+    """
+
+    cluster_id: int | None = None
+    words: str | None = None
+
+    def __str__(self) -> str:
+        return str(self.cluster_id) if self.cluster_id is not None else self.words or ""
+
+
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 

@@ -4,7 +4,8 @@ These compare two whole runs. They are the fallback for runs that have no fresh 
 evaluation runs, whose items all carry the window end as their timestamp; every other run is
 judged by `fresh.py`, which sees a change on the first run that contains it.
 
-Each rule has a default in `Thresholds` that a channel can override (`parse_overrides`).
+Each rule has a default in `Thresholds` that a channel can override
+(`/clusters thresholds name=value`, read by `bot/commands/parsers.py`).
 Units: cost in USD per item, latency in seconds per item, error rates and shares as fractions
 (0.2 = 20 %); threshold *fields* are in the units their names say (`_pct`, `_points`, `_usd`).
 
@@ -57,7 +58,7 @@ from bot.domain.rule_parts import (
     significant,
 )
 from bot.domain.stats import two_proportion_z_test
-from bot.domain.thresholds import Thresholds, ThresholdSpec, parse_override_pairs, parse_overrides
+from bot.domain.thresholds import Thresholds, ThresholdSpec
 
 __all__ = [
     "Alert",
@@ -67,8 +68,6 @@ __all__ = [
     "ThresholdSpec",
     "Thresholds",
     "evaluate_rules",
-    "parse_override_pairs",
-    "parse_overrides",
 ]
 
 CRITICAL_COST_RATIO = 3.0

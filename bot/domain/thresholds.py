@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -140,34 +139,6 @@ class Thresholds(Frozen):
             )
             for name, info in type(self).model_fields.items()
         )
-
-
-_PAIR = re.compile(r"\s*=\s*")
-
-
-def parse_override_pairs(text: str) -> dict[str, str]:
-    """`"cost_spike_pct=80 min_items=20"` -> `{"cost_spike_pct": "80", "min_items": "20"}`.
-
-    Pairs are separated by spaces or commas; spaces around `=` are allowed. Raises `ValueError`
-    for a token that is not `name=value` or a name given twice.
-    """
-    pairs: dict[str, str] = {}
-    for token in re.split(r"[\s,]+", _PAIR.sub("=", text.strip())):
-        if not token:
-            continue
-        name, sep, value = token.partition("=")
-        if not sep or not name or not value or "=" in value:
-            raise ValueError(f"Expected `name=value` pairs separated by spaces, got `{token}`.")
-        name = name.lower()
-        if name in pairs:
-            raise ValueError(f"Threshold `{name}` is given twice.")
-        pairs[name] = value
-    return pairs
-
-
-def parse_overrides(text: str, base: Thresholds | None = None) -> Thresholds:
-    """Apply `name=value` pairs typed by a user to `base` (the defaults if not given)."""
-    return (base or Thresholds()).with_overrides(parse_override_pairs(text))
 
 
 def _bounds(name: str) -> tuple[float | int | None, float | int | None]:

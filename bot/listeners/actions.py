@@ -16,7 +16,8 @@ from slack_bolt.context.context import BoltContext
 from slack_sdk import WebClient
 
 from bot.commands import parse_clusters_command
-from bot.listeners.answer import Asker, answer, is_admin
+from bot.commands.handlers import Asker
+from bot.listeners.answer import answer, is_admin
 from bot.listeners.deferred import after_ack
 from bot.listeners.replies import send
 from bot.posthog.budget import spending_for

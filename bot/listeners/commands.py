@@ -9,7 +9,8 @@ from slack_bolt.context.context import BoltContext
 from slack_sdk import WebClient
 
 from bot.commands import parse_clusters_command
-from bot.listeners.answer import Asker, answer
+from bot.commands.handlers import Asker
+from bot.listeners.answer import answer
 from bot.listeners.deferred import after_ack
 from bot.listeners.replies import send
 from bot.wiring import Services

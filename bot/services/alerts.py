@@ -376,6 +376,7 @@ class AlertService:
                         match.current.title,
                         mute.until,
                         mute.created_by,
+                        mute.lineage,
                     )
                 )
         if carry and carried:

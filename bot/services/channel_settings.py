@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.models import Level
+from bot.domain.models import ClusterRef, Level
 from bot.domain.rules import Thresholds
 from bot.services.clusters import ClustersService
 from bot.services.errors import CommandError
 from bot.services.routing import QUIET_SUMMARY
+from bot.services.views import ClusterView
 from bot.store.store import Mute, Store
 
 
@@ -99,9 +100,9 @@ class ChannelSettings:
     # -- mutes -------------------------------------------------------------------------------------
 
     def mute(
-        self, channel: str, run_id: str | None, query: str, duration: timedelta, user: str
+        self, channel: str, run_id: str | None, ref: ClusterRef, duration: timedelta, user: str
     ) -> str:
-        view = self.clusters.find_cluster(query, run_id)
+        view = self.clusters.find_cluster(ref, run_id)
         until = self.clock() + duration
         mute = Mute(
             channel, view.run.run_id, view.cluster.cluster_id, view.cluster.title, until, user
@@ -119,16 +120,29 @@ class ChannelSettings:
         self.store.mute(mute, run.series)
         return mute
 
-    def unmute(self, channel: str, query: str) -> str:
-        removed = self.store.unmute(channel, query)
+    def unmute(self, channel: str, ref: ClusterRef) -> str:
+        """Lift the mute on the cluster `ref` names in the newest runs, as `mute` resolves it
+        (an id means that run's cluster, never the same id in another run). Title words that
+        name no muted cluster there may still match a mute's stored title (a cluster that has
+        since gone)."""
+        try:
+            view: ClusterView | None = self.clusters.find_cluster(ref, None)
+        except CommandError:
+            view = None
+        removed = 0
+        if view is not None:
+            removed = self.store.unmute(channel, view.run.run_id, view.cluster.cluster_id)
+        if not removed and ref.words is not None:
+            removed = self.store.unmute_titled(channel, ref.words)
         if not removed:
-            raise CommandError(f"No mute matches `{query}`. `/clusters mutes` lists them.")
+            seen = f" (in the newest run that is “{view.cluster.title}”)" if view else ""
+            raise CommandError(f"No mute matches `{ref}`{seen}. `/clusters mutes` lists them.")
         return f"Unmuted {removed} cluster(s)."
 
     def describe_mutes(self, channel: str) -> list[str]:
-        latest: dict[str, Mute] = {}
+        latest: dict[int | None, Mute] = {}
         for mute in self.store.active_mutes(channel, self.clock()):
-            latest[mute.title] = mute
+            latest[mute.lineage] = mute  # the newest copy of each mute
         return [
             f"{m.title} until {m.until:%b %d %H:%M} UTC (set by {m.created_by})"
             for m in latest.values()

@@ -11,7 +11,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from bot.domain.compare import RunDiff, diff_runs
-from bot.domain.models import Cluster, ClusteringRun, ClusterItem, Level, RunSummary
+from bot.domain.models import Cluster, ClusteringRun, ClusterItem, ClusterRef, Level, RunSummary
 from bot.posthog.errors import PostHogEndpointInternal, PostHogNotFound
 from bot.posthog.schemas import ClusteringJob, LLMTrace
 from bot.services.errors import CommandError
@@ -46,12 +46,13 @@ class ClustersService:
     def recent_runs(self, level: Level | None, limit: int) -> list[RunSummary]:
         return [r for r in self.runs.recent() if level is None or r.level == level][:limit]
 
-    def find_cluster(self, query: str, run_id: str | None) -> ClusterView:
-        """A cluster by id or by title words, in a given run or the newest runs."""
+    def find_cluster(self, ref: ClusterRef, run_id: str | None) -> ClusterView:
+        """A cluster by id or by title words, in a given run or the newest runs: the one place
+        a user's cluster reference is resolved (`show`, `mute` and `unmute` all come here)."""
         runs = [self.runs.get(run_id)] if run_id else self.runs.latest_per_series()
         if not runs:
             raise CommandError("No clustering runs in the last 30 days.")
-        cluster_id = _as_cluster_id(query)
+        cluster_id, query = ref.cluster_id, str(ref)
         for run in runs:
             if cluster_id is not None and (found := run.cluster(cluster_id)) is not None:
                 return self.cluster_view(run, found)
@@ -258,16 +259,6 @@ def _metric_value(run: ClusteringRun, cluster: Cluster, metric: str) -> float | 
         return None
     value = getattr(metrics, METRIC_KEYS[metric])
     return float(value) if value is not None else None
-
-
-def _as_cluster_id(query: str) -> int | None:
-    text = query.strip()
-    if text.casefold() in {"outliers", "noise"}:
-        return -1
-    try:
-        return int(text)
-    except ValueError:
-        return None
 
 
 def _str(value: object) -> str | None:

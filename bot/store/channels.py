@@ -22,6 +22,8 @@ class Mute:
     title: str
     until: datetime
     created_by: str
+    lineage: int | None = None
+    """The mute this one was carried from (None for a new mute: the store assigns it)."""
 
 
 class ChannelStore:
@@ -109,18 +111,19 @@ class ChannelStore:
                     MuteRow.cluster_id == mute.cluster_id,
                 )
             )
-            session.add(
-                MuteRow(
-                    channel=mute.channel,
-                    level=series.level.value,
-                    job_id=series.job_id,
-                    run_id=mute.run_id,
-                    cluster_id=mute.cluster_id,
-                    title=mute.title,
-                    until=mute.until,
-                    created_by=mute.created_by,
-                )
+            row = MuteRow(
+                channel=mute.channel,
+                level=series.level.value,
+                job_id=series.job_id,
+                run_id=mute.run_id,
+                cluster_id=mute.cluster_id,
+                title=mute.title,
+                until=mute.until,
+                created_by=mute.created_by,
             )
+            session.add(row)
+            session.flush()
+            row.lineage = row.id
 
     def carry_mutes(self, channel: str, run: RunSummary, carried: Iterable[Mute]) -> None:
         """Copy mutes onto the matched clusters of a newer run (idempotent)."""
@@ -138,6 +141,7 @@ class ChannelStore:
                                 title=mute.title,
                                 until=mute.until,
                                 created_by=mute.created_by,
+                                lineage=mute.lineage,
                             )
                         )
                 except IntegrityError:
@@ -148,21 +152,38 @@ class ChannelStore:
             query = select(MuteRow).where(MuteRow.channel == channel, MuteRow.until > now)
             if run_id is not None:
                 query = query.where(MuteRow.run_id == run_id)
-            return [_mute(row) for row in session.scalars(query.order_by(MuteRow.until))]
+            order = (MuteRow.until, MuteRow.id)
+            return [_mute(row) for row in session.scalars(query.order_by(*order))]
 
-    def unmute(self, channel: str, title_or_id: str) -> int:
+    def unmute(self, channel: str, run_id: str, cluster_id: int) -> int:
+        """Lift the mutes on one run's cluster, from every run they were carried to; how many."""
+        mine = (MuteRow.run_id == run_id) & (MuteRow.cluster_id == cluster_id)
+        return self._unmute_where(channel, mine)
+
+    def unmute_titled(self, channel: str, words: str) -> int:
+        """Lift the mutes whose stored title contains `words`; how many."""
+        return self._unmute_where(
+            channel, MuteRow.title.ilike(f"%{_like_escape(words)}%", escape="\\")
+        )
+
+    def _unmute_where(self, channel: str, condition: ColumnElement[bool]) -> int:
         with self._session.begin() as session:
-            condition: ColumnElement[bool] = MuteRow.title.ilike(
-                f"%{_like_escape(title_or_id)}%", escape="\\"
-            )
-            if title_or_id.lstrip("-").isdigit():
-                condition = or_(condition, MuteRow.cluster_id == int(title_or_id))
-            result = session.execute(delete(MuteRow).where(MuteRow.channel == channel, condition))
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            found = select(MuteRow.lineage, MuteRow.id).where(MuteRow.channel == channel, condition)
+            lineages = {lineage or row_id for lineage, row_id in session.execute(found)}
+            if lineages:
+                session.execute(
+                    delete(MuteRow).where(
+                        MuteRow.channel == channel,
+                        or_(MuteRow.lineage.in_(lineages), MuteRow.id.in_(lineages)),
+                    )
+                )
+            return len(lineages)
 
 
 def _mute(row: MuteRow) -> Mute:
-    return Mute(row.channel, row.run_id, row.cluster_id, row.title, row.until, row.created_by)
+    return Mute(
+        row.channel, row.run_id, row.cluster_id, row.title, row.until, row.created_by, row.lineage
+    )
 
 
 def _eq_or_null(

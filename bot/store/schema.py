@@ -135,7 +135,11 @@ class ChannelSettingsRow(Base):
 
 
 class MuteRow(Base):
-    """A muted cluster of one run; carried to its match in each later run of the series."""
+    """A muted cluster of one run; carried to its match in each later run of the series.
+
+    Every copy carries the `lineage` of the mute it came from (the id of the first row), so
+    `unmute` lifts a mute from every run it was carried to, and only that mute.
+    """
 
     __tablename__ = "mutes"
     __table_args__ = (UniqueConstraint("channel", "run_id", "cluster_id", name="uq_mute"),)
@@ -150,6 +154,7 @@ class MuteRow(Base):
     until: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     created_by: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    lineage: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 class SeriesLeaseRow(Base):

@@ -4,10 +4,13 @@ what each question costs in PostHog queries, cold and cached."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.domain.models import Level, SeriesKey
+from bot.store.store import Mute
 from sandbox.fake_slack import Message
 from sandbox.stack import ALERT_CHANNEL, Stack
 from tests.support.alerting import load, make_world, parents
@@ -119,6 +122,27 @@ def test_mute_command_and_button(stack: Stack) -> None:
         stack, "U0ADMIN", "unmute " + mutes.split("• ")[1].split(" until")[0][:20]
     )
     assert "No mute matches" in say(stack, "U0ADMIN", "unmute nothing-like-this")
+
+
+def test_unmute_by_id_means_that_cluster_of_the_newest_run_not_the_id_in_any_run(
+    stack: Stack,
+) -> None:
+    """Cluster ids change every run: `unmute 1` lifts the mute on cluster 1 as `mute 1` resolves
+    it, and leaves a mute that an older run's cluster 1 (another cluster) still holds."""
+    store, clock = stack.services.store, stack.services.channel_settings.clock
+    until = clock() + timedelta(days=2)
+    older = Mute(ALERT_CHANNEL, "an-older-run", 1, "Gone since then", until, "U0ADMIN")
+    store.mute(older, SeriesKey(Level.TRACE, "an-older-job"))
+
+    assert "No mute matches `1`" in say(stack, "U0ADMIN", "unmute 1")
+    assert [m.title for m in store.active_mutes(ALERT_CHANNEL, clock())] == ["Gone since then"]
+
+    assert "Muted" in say(stack, "U0ADMIN", "mute 1")
+    assert len(store.active_mutes(ALERT_CHANNEL, clock())) == 2
+    assert "Unmuted 1 cluster" in say(stack, "U0ADMIN", "unmute 1")
+    assert [m.title for m in store.active_mutes(ALERT_CHANNEL, clock())] == ["Gone since then"]
+    assert "Unmuted 1 cluster" in say(stack, "U0ADMIN", "unmute gone since")
+    assert store.active_mutes(ALERT_CHANNEL, clock()) == []
 
 
 def test_queries_per_command_cold_and_cached(stack: Stack) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import unicodedata
 from collections.abc import Callable
@@ -17,6 +18,13 @@ from bot.commands import (
     MAX_COMMAND_CHARS,
     SAFE_ID_PATTERN,
     BaseCommand,
+    ParsedCommand,
+    handlers,
+    help_lines,
+    parse_clusters_command,
+    spec_for,
+)
+from bot.commands.parsed import (
     Compare,
     Help,
     Jobs,
@@ -24,7 +32,6 @@ from bot.commands import (
     Metric,
     Mute,
     Mutes,
-    ParsedCommand,
     Runs,
     Show,
     Subscribe,
@@ -34,8 +41,6 @@ from bot.commands import (
     Trace,
     Unmute,
     Unsubscribe,
-    help_lines,
-    parse_clusters_command,
 )
 from bot.domain.models import Level
 
@@ -481,8 +486,8 @@ def test_models_are_frozen() -> None:
         (Help(), False),
     ],
 )
-def test_is_admin_only(parsed: ParsedCommand, admin: bool) -> None:
-    assert parsed.is_admin_only is admin
+def test_who_may_run_it_comes_from_the_row(parsed: ParsedCommand, admin: bool) -> None:
+    assert spec_for(parsed).needs_admin(parsed) is admin
 
 
 def test_cluster_id_property() -> None:
@@ -548,3 +553,23 @@ def test_every_help_topic_parses_back() -> None:
     for spec in COMMANDS:
         parsed = parse_clusters_command(f"help {spec.name}")
         assert parsed == Help(topic=spec.name)
+
+
+def test_a_subcommand_is_one_row_that_drives_help_parsing_and_dispatch() -> None:
+    """Each row names its handler: nothing else (no handler dict, no union) lists the commands."""
+    lines = help_lines()
+    for spec in COMMANDS:
+        assert callable(spec.answer) and callable(spec.parse)
+        assert any(line.startswith(f"`/clusters {spec.usage}`") for line in lines)
+        for word in spec.words:
+            parsed = parse_clusters_command(word)  # a row needing arguments answers with its help
+            asked = parsed.topic if isinstance(parsed, Help) and parsed.problem else parsed.name
+            assert asked == spec.name, word
+    answers = {spec.answer for spec in COMMANDS}
+    defined = {
+        function
+        for name, function in inspect.getmembers(handlers, inspect.isfunction)
+        if name.startswith("answer_")
+    }
+    assert defined <= answers
+    assert len(answers) == len(COMMANDS)

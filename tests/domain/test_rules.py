@@ -14,8 +14,6 @@ from bot.domain.rules import (
     Severity,
     Thresholds,
     evaluate_rules,
-    parse_override_pairs,
-    parse_overrides,
 )
 from bot.domain.stats import two_proportion_z_test
 from tests.support.factories import ids, make_cluster, make_metrics, make_noise, make_run
@@ -513,8 +511,10 @@ def test_thresholds_every_field_has_a_description_and_a_range() -> None:
         assert spec.minimum <= spec.value <= spec.maximum
 
 
-def test_parse_overrides_applies_pairs_in_the_fields_units() -> None:
-    thresholds = parse_overrides("cost_spike_pct = 80%, min_items=20  cost_spike_min_usd=$0.01")
+def test_overrides_apply_in_the_fields_units() -> None:
+    thresholds = Thresholds().with_overrides(
+        {"cost_spike_pct": "80%", "min_items": "20", "cost_spike_min_usd": "$0.01"}
+    )
 
     assert (thresholds.cost_spike_pct, thresholds.min_items) == (80.0, 20)
     assert thresholds.cost_spike_min_usd == 0.01
@@ -522,54 +522,49 @@ def test_parse_overrides_applies_pairs_in_the_fields_units() -> None:
     assert changed == {"cost_spike_pct", "cost_spike_min_usd", "min_items"}
 
 
-def test_parse_overrides_keeps_the_base_and_accepts_empty_text() -> None:
-    base = parse_overrides("min_items=30")
+def test_overrides_keep_the_base() -> None:
+    base = Thresholds().with_overrides({"min_items": "30"})
 
-    assert parse_overrides("error_rate_pct=40", base).min_items == 30
-    assert parse_overrides("", base) == base
+    assert base.with_overrides({"error_rate_pct": "40"}).min_items == 30
+    assert base.with_overrides({}) == base
 
 
 def test_overrides_change_what_fires() -> None:
     diff = matched_diff(make_metrics(avg_cost=0.01), make_metrics(avg_cost=0.016))
 
     assert len(alerts_of(diff, AlertKind.COST_SPIKE)) == 1
-    assert alerts_of(diff, AlertKind.COST_SPIKE, parse_overrides("cost_spike_pct=100")) == []
+    stricter = Thresholds().with_overrides({"cost_spike_pct": "100"})
+    assert alerts_of(diff, AlertKind.COST_SPIKE, stricter) == []
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("name", "value", "expected"),
     [
-        pytest.param("cost_spike_pct=abc", "`cost_spike_pct` must be a number from 1 to 10000"),
-        pytest.param("cost_spike_pct=0", "`cost_spike_pct` must be a number from 1 to 10000"),
-        pytest.param("error_rate_pct=120", "`error_rate_pct` must be a number from 1 to 100"),
-        pytest.param("min_items=1.5", "`min_items` must be a whole number from 1 to 100000"),
+        pytest.param("cost_spike_pct", "abc", "`cost_spike_pct` must be a number from 1 to 10000"),
+        pytest.param("cost_spike_pct", "0", "`cost_spike_pct` must be a number from 1 to 10000"),
+        pytest.param("error_rate_pct", "120", "`error_rate_pct` must be a number from 1 to 100"),
+        pytest.param("min_items", "1.5", "`min_items` must be a whole number from 1 to 100000"),
         pytest.param(
-            "false_discovery_pct=nan", "`false_discovery_pct` must be a number from 0.01 to 50"
+            "false_discovery_pct", "nan", "`false_discovery_pct` must be a number from 0.01 to 50"
         ),
-        pytest.param("cost_spike_pct", "Expected `name=value` pairs"),
-        pytest.param("min_items=10 min_items=20", "Threshold `min_items` is given twice"),
     ],
 )
-def test_parse_overrides_rejects_bad_values_naming_field_and_range(
-    text: str, expected: str
+def test_overrides_reject_bad_values_naming_field_and_range(
+    name: str, value: str, expected: str
 ) -> None:
     with pytest.raises(ValueError, match="^" + expected.replace("(", r"\(")) as error:
-        parse_overrides(text)
+        Thresholds().with_overrides({name: value})
 
     assert "Traceback" not in str(error.value)
 
 
-def test_parse_overrides_unknown_name_lists_the_valid_ones() -> None:
+def test_overrides_unknown_name_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError) as error:
-        parse_overrides("cost_spike=50")
+        Thresholds().with_overrides({"cost_spike": "50"})
 
     message = str(error.value)
     assert message.startswith("Unknown threshold `cost_spike`. Valid names:")
     assert all(name in message for name in Thresholds.model_fields)
-
-
-def test_parse_override_pairs_splits_on_spaces_and_commas() -> None:
-    assert parse_override_pairs(" a=1,b = 2   C=3 ") == {"a": "1", "b": "2", "c": "3"}
 
 
 def test_thresholds_are_frozen() -> None:

@@ -15,12 +15,11 @@ from bot.commands import (
     COMMANDS,
     MAX_COMMAND_CHARS,
     BaseCommand,
-    Help,
     help_lines,
     is_safe_id,
     parse_clusters_command,
 )
-from bot.commands.parsed import FREE_TEXT_MAX
+from bot.commands.parsed import FREE_TEXT_MAX, Help
 from bot.posthog.urls import PostHogUrls
 from bot.rendering.answers import Renderer
 from bot.rendering.env import make_environment

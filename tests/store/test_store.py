@@ -148,19 +148,26 @@ def test_mutes_expire_and_carry_to_a_newer_run(store: Store) -> None:
     assert [m.cluster_id for m in store.active_mutes("C1", now, "run-a")] == [3]
     assert store.active_mutes("C1", now + timedelta(hours=25)) == []
     newer = run_at(2)
-    carried = [Mute("C1", newer.run_id, 7, "Refunds", now + timedelta(hours=24), "U1")]
+    (original,) = store.active_mutes("C1", now, "run-a")
+    until = now + timedelta(hours=24)
+    carried = [Mute("C1", newer.run_id, 7, "Refunds", until, "U1", original.lineage)]
     store.carry_mutes("C1", newer, carried)
     store.carry_mutes("C1", newer, carried)  # idempotent
     assert [m.cluster_id for m in store.active_mutes("C1", now, newer.run_id)] == [7]
-    assert store.unmute("C1", "refund") == 2
+    assert store.unmute("C1", newer.run_id, 7) == 1  # one mute, lifted from both runs
     assert store.active_mutes("C1", now) == []
 
 
-def test_unmute_by_cluster_id_and_like_wildcards_are_literal(store: Store) -> None:
+def test_unmute_is_one_runs_cluster_and_like_wildcards_are_literal(store: Store) -> None:
     series = SeriesKey(Level.TRACE, "job-1")
     until = T0 + timedelta(days=1)
     store.mute(Mute("C1", "run-a", 4, "100% errors", until, "U1"), series)
     store.mute(Mute("C1", "run-a", 5, "Other", until, "U1"), series)
-    assert store.unmute("C1", "_%") == 0
-    assert store.unmute("C1", "5") == 1
-    assert [m.title for m in store.active_mutes("C1", T0)] == ["100% errors"]
+    store.mute(Mute("C1", "run-b", 5, "Same id, another run", until, "U1"), series)
+    assert store.unmute_titled("C1", "_%") == 0
+    assert store.unmute("C1", "run-a", 5) == 1
+    assert [m.title for m in store.active_mutes("C1", T0)] == [
+        "100% errors",
+        "Same id, another run",
+    ]
+    assert store.unmute_titled("C1", "100%") == 1
