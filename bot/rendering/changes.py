@@ -81,7 +81,8 @@ def explain(alert: Alert, noun: str = "items") -> str:
     if alert.p_value is not None:
         parts.append(f"{alert.test or 'test'} p = {alert.p_value:.2g}")
     if alert.match_basis is not None:
-        parts.append(f"matched to the previous run by {alert.match_basis}")
+        basis = alert.match_basis.replace("items", noun)  # "shared items" of the two runs
+        parts.append(f"matched to the previous run by {basis}")
     elif alert.cluster_id is not None and alert.kind is not AlertKind.NEW_CLUSTER:
         parts.append("no reliable match in the previous run")
     return " · ".join(parts) or "Judged against this channel's thresholds (`/clusters thresholds`)."
