@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from bot.domain.alerts import Family
 from bot.domain.compare import RunDiff, diff_runs
 from bot.domain.models import ClusteringRun, ClusterMetrics, Level
 from bot.domain.rules import (
@@ -13,6 +14,7 @@ from bot.domain.rules import (
     AlertKind,
     Severity,
     Thresholds,
+    detect_run_to_run,
     evaluate_rules,
     parse_override_pairs,
     parse_overrides,
@@ -680,6 +682,16 @@ def test_fail_share_growth_is_judged_with_the_runs_other_share_tests() -> None:
     assert 0.05 / 6 < p_value < 0.05
 
     assert alerts_of(diff, AlertKind.FAIL_SHARE_GROWTH) == []
+
+
+def test_the_lifecycle_follows_each_evaluation_clusters_fail_share() -> None:
+    diff = eval_diff(topic=(0.9, 0.85), filler=(0.8, 0.95))
+
+    observed = detect_run_to_run(diff, DEFAULTS).observed
+
+    assert observed[(3, Family.FAIL_SHARE)] == pytest.approx(15 / 20)
+    assert observed[(4, Family.FAIL_SHARE)] == pytest.approx(5 / 20)
+    assert observed[(3, Family.PASS_RATE)] == pytest.approx(0.85)
 
 
 def test_fail_share_growth_points_can_be_overridden_per_channel() -> None:
