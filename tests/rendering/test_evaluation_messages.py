@@ -161,3 +161,19 @@ def test_a_trace_run_still_reads_as_items(renderer: Renderer) -> None:
     text = text_of(renderer.summary(run))
 
     assert "4 items" in text and "evaluations" not in text and "pass" not in text
+
+
+def test_an_evaluation_cluster_without_verdict_metrics_says_so(renderer: Renderer) -> None:
+    metrics = ClusterMetrics(avg_cost=0.003, item_count=40)  # PostHog sent no eval-only fields
+    run = make_run(
+        make_cluster(0, item_ids=ids("e", 40), metrics=metrics),
+        run_id="2_evaluation_20261127_061500_j",
+        level=Level.EVALUATION,
+    )
+
+    line = text_of(renderer.summary(run))
+    detail = text_of(renderer.cluster(ClusterView(run, run.clusters[0])))
+
+    assert "40 evaluations · no pass rate · judge $0.0030/evaluation" in line
+    assert "*Pass rate*\nnot known\n*Evaluator*\nn/a\n*Judge cost*\n$0.0030/evaluation" in detail
+    assert "n/a n/a" not in line + detail
