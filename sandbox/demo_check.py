@@ -33,6 +33,18 @@ EXPECTED = {
     Change.VANISHED_CLUSTER: {AlertKind.TRAFFIC_STOPPED, AlertKind.SIZE_SHIFT},
     Change.NEW_CLUSTER: {AlertKind.NEW_CLUSTER, AlertKind.SIZE_SHIFT},
 }
+# At evaluation level a planted error shows as the judge's verdicts: failing generations fail
+# their evaluations, so their cluster's pass rate drops and it gathers the run's failures.
+EXPECTED_AT_EVALUATION = {
+    **EXPECTED,
+    Change.ERROR_HEAVY: {AlertKind.PASS_RATE_DROP, AlertKind.FAIL_SHARE_GROWTH},
+}
+
+
+def expected(kind: Change, event: str) -> set[AlertKind]:
+    """The alerts that tell a user of a change planted in a run emitted as `event`."""
+    at_evaluation = event == "$ai_evaluation_clusters"
+    return (EXPECTED_AT_EVALUATION if at_evaluation else EXPECTED)[kind]
 
 
 def first_cycle_alerts_every_change(world: World) -> bool:
@@ -51,9 +63,13 @@ def first_cycle_alerts_every_change(world: World) -> bool:
         detection = (
             detect(slices, thresholds) if slices.usable else detect_run_to_run(diff, thresholds)
         )
-        if not {a.kind for a in detection.alerts} & EXPECTED[planted.kind]:
+        if not {a.kind for a in detection.alerts} & expected(planted.kind, current_event(series)):
             return False
     return True
+
+
+def current_event(series: list[Any]) -> str:
+    return str(series[-1].event["event"])
 
 
 def _series(world: World) -> list[Any]:

@@ -15,6 +15,7 @@ SERIES = (
     SeriesSpec(level="trace", job_name="Default - traces"),
     SeriesSpec(level="trace", job_name="Support agent"),
     SeriesSpec(level="generation", job_name="Default - generations"),
+    SeriesSpec(level="evaluation", job_name="Default - evaluations"),
 )
 # PostHog samples 1,500 items a run. A change reaches a run only through the items newer than
 # the run before (about 1/7 of them), so the demo's changes are twice full size and start just
@@ -32,9 +33,11 @@ PLANTED = {  # the last run of each series changed, so the first alert cycle has
     ("Support agent", 5): Plant(Change.ERROR_HEAVY, scale=SCALE),
     # a topic that stops (a new one is usually noise in the first run it appears in)
     ("Default - generations", 5): Plant(Change.VANISHED_CLUSTER, scale=SCALE),
+    # failing generations: the judge fails them, so a cluster's pass rate drops
+    ("Default - evaluations", 5): Plant(Change.ERROR_HEAVY, scale=SCALE),
 }
 # generator.json written by another version of this file describes other data: start over.
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 @dataclass

@@ -60,8 +60,9 @@ MIN_GAP_AFTER_PREVIOUS_END = timedelta(minutes=17)
 ABOUT = (
     "What you're looking at: a Slack workspace with clusters-bot in it, all on this machine. "
     "A local PostHog (embedded ClickHouse) holds synthetic LLM traffic and clustering runs for "
-    "three series ({series}); the bot polls it like the real one and posts alerts to "
-    "#llm-alerts, with details and trace drilldowns in threads. Type /clusters latest (or "
+    "four series ({series}), one of them of LLM-judge evaluations; the bot polls it like the "
+    "real one and posts alerts to #llm-alerts, with details and trace drilldowns in threads. "
+    "Type /clusters latest (or "
     "/clusters help) in the composer: it is sent as a real signed slash command, and buttons "
     'send real block_actions. Use "Next clustering run" to emit a run with a planted change '
     "(cost spike, error-heavy, ...) and watch the alert arrive. State is kept in {state_dir} "

@@ -16,6 +16,7 @@ class AlertKind(StrEnum):
     ERROR_HEAVY = "error_heavy"
     LATENCY_SPIKE = "latency_spike"
     PASS_RATE_DROP = "pass_rate_drop"
+    FAIL_SHARE_GROWTH = "fail_share_growth"
     SIZE_SHIFT = "size_shift"
     NEW_CLUSTER = "new_cluster"
     TRAFFIC_STOPPED = "traffic_stopped"
@@ -36,12 +37,14 @@ class Family(StrEnum):
     SHARE = "share"
     OUTLIERS = "outliers"
     PASS_RATE = "pass_rate"
+    FAIL_SHARE = "fail_share"
 
 
 _FAMILIES = {
     AlertKind.COST_SPIKE: Family.COST,
     AlertKind.LATENCY_SPIKE: Family.LATENCY,
     AlertKind.PASS_RATE_DROP: Family.PASS_RATE,
+    AlertKind.FAIL_SHARE_GROWTH: Family.FAIL_SHARE,
     AlertKind.ERROR_HEAVY: Family.ERRORS,
     AlertKind.SIZE_SHIFT: Family.SHARE,
     AlertKind.NEW_CLUSTER: Family.SHARE,

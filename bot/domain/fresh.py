@@ -81,6 +81,8 @@ def holds(family: Family, direction: int, before: float, after: float, t: Thresh
         return reaches(after - before, t.outlier_growth_points / 100)
     if family is Family.PASS_RATE:
         return reaches(before - after, t.pass_rate_drop_points / 100)
+    if family is Family.FAIL_SHARE:
+        return reaches(after - before, t.fail_share_growth_points / 100)
     grown, shrunk = (after, before) if direction > 0 else (before, after)
     return reaches(grown, shrunk * (1 + t.size_shift_pct / 100)) and reaches(
         grown - shrunk, t.size_shift_points / 100

@@ -76,9 +76,14 @@ class ClusterMetrics(Frozen):
     error_rate: float | None = None
     error_count: int | None = None
     item_count: int | None = None
+    # Evaluation level only (`$ai_evaluation_clusters`): the share of verdicts that passed, the
+    # share of evaluations without a verdict, the commonest evaluator and runtime, and the mean
+    # cost of the judge call per evaluation.
     pass_rate: float | None = None
     na_rate: float | None = None
     dominant_evaluation_name: str | None = None
+    dominant_runtime: str | None = None
+    avg_judge_cost: float | None = None
     # True when the bot computed these from the run's items because PostHog attached none.
     computed: bool = False
 

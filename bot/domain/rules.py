@@ -24,13 +24,19 @@ Rules (defaults in brackets) and how severity is derived:
 - `new_cluster`: an unmatched current cluster with share >= [5 %].
 - `vanished_cluster`: an unmatched previous cluster whose share was >= [5 %].
 - `outlier_growth`: the noise share rose [10] points, significantly.
+- `pass_rate_drop` (evaluation runs): a matched cluster's pass rate fell [10] points,
+  significantly, with [10] evaluations in both runs.
+- `fail_share_growth` (evaluation runs): a matched cluster's share of the run's failing
+  evaluations rose [10] points, significantly, with [10] failing evaluations in both runs
+  (`evaluations.py`).
 - Significance: the share tests of one run are judged together by Benjamini-Hochberg at a
   false discovery rate of [5 %].
 - New and vanished clusters are not reported at all when the runs share fewer than [5 %] of
   their clustered items (`RunDiff.item_overlap`): such runs are a week or more apart and their
   clusters can only be matched by title, so most "new" clusters are renamed old ones.
 - Severity of the share-based kinds (`size_shift`, `new_cluster`, `vanished_cluster`,
-  `outlier_growth`): warning at 2x their threshold (a 10-point move, a 10 % cluster), else info.
+  `outlier_growth`, `pass_rate_drop`, `fail_share_growth`): warning at 2x their threshold (a
+  10-point move, a 10 % cluster), else info.
 
 A cluster that is error-heavy but not newly so (it was already over the line and rose less than
 the rise threshold, or the previous run has no error rate to compare with) is not alerted; it
@@ -43,6 +49,7 @@ from __future__ import annotations
 
 from bot.domain.alerts import Alert, AlertKind, Family, Severity, alert_order
 from bot.domain.compare import ClusterMatch, RunDiff
+from bot.domain.evaluations import fail_share, fail_share_growth, run_failing
 from bot.domain.fresh import Detection
 from bot.domain.models import Cluster, Frozen
 from bot.domain.rule_parts import (
@@ -92,6 +99,7 @@ def evaluate_rules(diff: RunDiff, thresholds: Thresholds) -> RuleResult:
             still.append(heavy)
         alerts.extend(_size_shift(diff, match, thresholds))
         alerts.extend(_pass_rate_drop(diff, match, thresholds))
+        alerts.extend(_fail_share_growth(diff, match, thresholds))
     comparable = reaches(diff.item_overlap, thresholds.min_run_overlap_pct / 100)
     for cluster in diff.new:
         alerts.extend(_new_cluster(diff, cluster, thresholds, comparable))
@@ -100,7 +108,10 @@ def evaluate_rules(diff: RunDiff, thresholds: Thresholds) -> RuleResult:
             alerts.extend(_vanished_cluster(diff, cluster, thresholds))
     alerts.extend(_outlier_growth(diff, thresholds))
     share_tests = len(diff.matches) + (1 if diff.noise is not None else 0)
-    share_tests += sum(1 for m in diff.matches if metric_value(m.current, "pass_rate") is not None)
+    # pass rate and fail share: one test each per evaluation cluster
+    share_tests += 2 * sum(
+        1 for m in diff.matches if metric_value(m.current, "pass_rate") is not None
+    )
     alerts = significant(alerts, share_tests, thresholds)
     alerts.sort(key=alert_order)
     still.sort(key=lambda c: (-(metric_value(c, "error_rate") or 0.0), c.cluster_id))
@@ -111,6 +122,7 @@ def detect_run_to_run(diff: RunDiff, thresholds: Thresholds) -> Detection:
     """`evaluate_rules` as a `Detection`, with each cluster's whole-run values as what the alert
     lifecycle follows."""
     observed: dict[tuple[int, Family], float] = {}
+    failing_total = run_failing(diff.current)
     for cluster in diff.current.clusters:
         family = Family.OUTLIERS if cluster.is_noise else Family.SHARE
         observed[(cluster.cluster_id, family)] = diff.current.share(cluster)
@@ -118,6 +130,9 @@ def detect_run_to_run(diff: RunDiff, thresholds: Thresholds) -> Detection:
             value = metric_value(cluster, metric)
             if value is not None:
                 observed[(cluster.cluster_id, family)] = value
+        failing = fail_share(diff.current, cluster, failing_total)
+        if failing is not None:
+            observed[(cluster.cluster_id, Family.FAIL_SHARE)] = failing
     result = evaluate_rules(diff, thresholds)
     return Detection(result.alerts, observed, tests=len(diff.matches))
 
@@ -222,6 +237,28 @@ def _pass_rate_drop(diff: RunDiff, match: ClusterMatch, t: Thresholds) -> list[A
         matched_alert(
             diff, match, AlertKind.PASS_RATE_DROP, severity, before, after, items, p_value
         ).model_copy(update={"direction": -1})
+    ]
+
+
+def _fail_share_growth(diff: RunDiff, match: ClusterMatch, t: Thresholds) -> list[Alert]:
+    """Evaluation clusters: the cluster's share of the run's failing evaluations rose
+    `fail_share_growth_points` (`evaluations.py`). Severity as for the other share kinds."""
+    grown = fail_share_growth(diff, match, t)
+    if grown is None:
+        return []
+    severity = share_severity(grown.after - grown.before, t.fail_share_growth_points)
+    items = (grown.failing_before, grown.failing_after)
+    return [
+        matched_alert(
+            diff,
+            match,
+            AlertKind.FAIL_SHARE_GROWTH,
+            severity,
+            grown.before,
+            grown.after,
+            items,
+            grown.p_value,
+        )
     ]
 
 

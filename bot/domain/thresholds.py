@@ -105,6 +105,13 @@ class Thresholds(Frozen):
         le=100,
         description="Evaluations: fall in a cluster's pass rate, percentage points.",
     )
+    fail_share_growth_points: float = Field(
+        10.0,
+        ge=0.1,
+        le=100,
+        description="Evaluations: rise in a cluster's share of the run's failing evaluations, "
+        "percentage points.",
+    )
     outlier_growth_points: float = Field(
         10.0, ge=0.1, le=100, description="Outlier growth: rise in the noise share, points."
     )

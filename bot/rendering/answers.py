@@ -11,7 +11,7 @@ from typing import Any
 
 from jinja2 import Environment
 
-from bot.domain.models import Cluster, ClusteringRun, RunSummary
+from bot.domain.models import Cluster, ClusteringRun, Level, RunSummary
 from bot.posthog.schemas import ClusteringJob
 from bot.posthog.urls import PostHogUrls
 from bot.rendering import blocks as bk
@@ -23,6 +23,11 @@ from bot.slack.ids import ActionId, ClusterRef, RunRef, ShareRef
 SUMMARY_CLUSTERS_MAX = 15
 TITLE_MAX = 90
 LEVEL_NAMES = {"trace": "Trace", "generation": "Generation", "evaluation": "Evaluation"}
+
+
+def item_noun(run: RunSummary) -> str:
+    """What a run's items are called in messages: an evaluation run's are evaluations."""
+    return "evaluations" if run.level is Level.EVALUATION else "items"
 
 
 class Renderer:
@@ -73,13 +78,14 @@ class Renderer:
             share=run.share(cluster),
             metrics=cluster.metrics,
             title_link=self.title_link(run.run_id, cluster),
+            evaluations=run.level is Level.EVALUATION,
         )
 
-    def traces_button(self, run_id: str, cluster: Cluster, suffix: str) -> bk.Block:
+    def traces_button(self, run: RunSummary, cluster: Cluster, suffix: str) -> bk.Block:
         return bk.button(
-            "Traces",
+            "Evaluations" if run.level is Level.EVALUATION else "Traces",
             ActionId.TRACES,
-            value=ClusterRef(run_id=run_id, cluster_id=cluster.cluster_id),
+            value=ClusterRef(run_id=run.run_id, cluster_id=cluster.cluster_id),
             suffix=suffix,
         )
 
@@ -97,7 +103,7 @@ class Renderer:
             blocks.append(
                 bk.section(
                     self.cluster_line(run, cluster),
-                    accessory=self.traces_button(run.run_id, cluster, f".{index}"),
+                    accessory=self.traces_button(run, cluster, f".{index}"),
                 )
             )
         if len(clusters) > len(shown):
@@ -120,7 +126,7 @@ class Renderer:
         blocks.append(bk.actions(*buttons))
         fallback = (
             f"{self.series_title(run)}: {len(run.clusters)} clusters over "
-            f"{run.total_items} items (run {run.run_id})"
+            f"{run.total_items} {item_noun(run)} (run {run.run_id})"
         )
         return bk.finish(blocks, fallback)
 
@@ -150,7 +156,11 @@ class Renderer:
         ]
         if metrics is not None:
             parts = self.text(
-                "cluster_metrics.md.j2", cluster=cluster, metrics=metrics, share=run.share(cluster)
+                "cluster_metrics.md.j2",
+                cluster=cluster,
+                metrics=metrics,
+                share=run.share(cluster),
+                evaluations=run.level is Level.EVALUATION,
             ).split("\n")
             blocks.append(
                 bk.fields(*("\n".join(parts[i : i + 2]) for i in range(0, len(parts), 2)))
@@ -160,7 +170,7 @@ class Renderer:
             blocks.extend(drilldown.blocks)
         blocks.append(
             bk.actions(
-                self.traces_button(run.run_id, cluster, ".0"),
+                self.traces_button(run, cluster, ".0"),
                 bk.button(
                     "Open in PostHog",
                     ActionId.OPEN,
@@ -179,7 +189,7 @@ class Renderer:
             blocks.append(
                 bk.section(
                     self.cluster_line(entry.run, entry.cluster, rank=f"{index + 1}. "),
-                    accessory=self.traces_button(entry.run.run_id, entry.cluster, f".{index}"),
+                    accessory=self.traces_button(entry.run, entry.cluster, f".{index}"),
                 )
             )
         runs = {entry.run.run_id: entry.run for entry in ranked.entries}

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from bot.domain.alerts import Alert, AlertKind, Family, Severity
 from bot.domain.compare import ClusterMatch, RunDiff
 from bot.domain.lifecycle import Phase, Update
-from bot.domain.models import Cluster, RunSummary
+from bot.domain.models import Cluster, Level, RunSummary
 from bot.rendering import blocks as bk
-from bot.rendering.answers import Renderer
+from bot.rendering.answers import Renderer, item_noun
 from bot.rendering.env import change, money, pct, points, seconds
 from bot.rendering.message import Message
 from bot.slack.escape import clean_inline, link, title_text
@@ -44,6 +44,9 @@ def describe(alert: Alert) -> str:
             return f"Error rate {pct(before)} → {pct(after)}"
         case AlertKind.PASS_RATE_DROP:
             return f"Evaluation pass rate {pct(before)} → {pct(after)}"
+        case AlertKind.FAIL_SHARE_GROWTH:
+            delta = (after or 0) - (before or 0)
+            return f"Share of failing evaluations {pct(before)} → {pct(after)} ({points(delta)})"
         case AlertKind.SIZE_SHIFT:
             delta = (after or 0) - (before or 0)
             noun = "Share of new traffic" if alert.fresh else "Share"
@@ -61,19 +64,25 @@ def describe(alert: Alert) -> str:
     return str(alert.kind)  # pragma: no cover - every kind is handled above
 
 
-def explain(alert: Alert) -> str:
-    """What the numbers rest on: the items compared, the test, and what ties the cluster to
-    its predecessor."""
+def explain(alert: Alert, noun: str = "items") -> str:
+    """What the numbers rest on: the items compared (`noun`: what the run's items are called),
+    the test, and what ties the cluster to its predecessor."""
     parts = []
     if alert.fresh and alert.items_after is not None:
         recent = _WINDOW_WORDS.get(alert.window or "fresh", "newer than the previous run")
-        parts.append(f"{alert.items_after} items {recent} vs {alert.items_before or 0} older ones")
+        parts.append(f"{alert.items_after} {noun} {recent} vs {alert.items_before or 0} older ones")
+    elif alert.kind is AlertKind.FAIL_SHARE_GROWTH:
+        parts.append(
+            f"failing evaluations in the run: {alert.items_before or 0} → {alert.items_after or 0}"
+        )
     elif alert.items_before is not None or alert.items_after is not None:
-        parts.append(f"items with data: {alert.items_before or 0} → {alert.items_after or 0}")
+        with_data = "" if noun == "evaluations" else " with data"
+        parts.append(f"{noun}{with_data}: {alert.items_before or 0} → {alert.items_after or 0}")
     if alert.p_value is not None:
         parts.append(f"{alert.test or 'test'} p = {alert.p_value:.2g}")
     if alert.match_basis is not None:
-        parts.append(f"matched to the previous run by {alert.match_basis}")
+        basis = alert.match_basis.replace("items", noun)  # "shared items" of the two runs
+        parts.append(f"matched to the previous run by {basis}")
     elif alert.cluster_id is not None and alert.kind is not AlertKind.NEW_CLUSTER:
         parts.append("no reliable match in the previous run")
     return " · ".join(parts) or "Judged against this channel's thresholds (`/clusters thresholds`)."
@@ -153,7 +162,7 @@ class ChangeRenderer:
             severity_icon=SEVERITY_ICONS[alert.severity],
             summary=describe(alert),
             title_link=self._alert_title_link(alert, diff),
-            explanation=explain(alert),
+            explanation=explain(alert, item_noun(diff.current)),
             baseline_link=self.r.run_link(diff.previous),
             baseline_window_end=diff.previous.window_end,
             confidence=match.confidence if match else None,
@@ -165,7 +174,7 @@ class ChangeRenderer:
         if cluster_id is not None:
             elements.append(
                 bk.button(
-                    "Traces",
+                    "Evaluations" if diff.current.level is Level.EVALUATION else "Traces",
                     ActionId.TRACES,
                     value=ClusterRef(run_id=run_id, cluster_id=cluster_id),
                 )
@@ -303,10 +312,18 @@ class ChangeRenderer:
         after: float,
         match: ClusterMatch | None,
     ) -> str:
-        cost_change = None
+        cost_change = pass_rates = None
         if match and match.previous.metrics and match.current.metrics:
             cost_change = change(match.previous.metrics.avg_cost, match.current.metrics.avg_cost)
             cost_change = None if cost_change == "n/a" else cost_change
+            before_pass, after_pass = (
+                match.previous.metrics.pass_rate,
+                match.current.metrics.pass_rate,
+            )
+            if before_pass is not None and after_pass is not None:
+                pass_rates = f"{pct(before_pass)} → {pct(after_pass)}"
+        elif cluster.metrics is not None and cluster.metrics.pass_rate is not None:
+            pass_rates = pct(cluster.metrics.pass_rate)
         title_changed = match is not None and (
             match.previous.title.casefold() != match.current.title.casefold()
         )
@@ -316,7 +333,8 @@ class ChangeRenderer:
             title_link=self.r.title_link(run_id, cluster),
             before=before,
             after=after,
-            cost_change=cost_change,
+            cost_change=None if pass_rates else cost_change,
+            pass_rates=pass_rates,
             title_changed=title_changed,
             previous_title=match.previous.title if match else "",
         )
@@ -329,6 +347,7 @@ _FAMILY_NAMES = {
     Family.SHARE: "share of traffic",
     Family.OUTLIERS: "outliers",
     Family.PASS_RATE: "pass rate",
+    Family.FAIL_SHARE: "share of failing evaluations",
 }
 
 

@@ -45,6 +45,7 @@ ALERT_NAMES = {
     AlertKind.ERROR_HEAVY: "Error-heavy cluster",
     AlertKind.LATENCY_SPIKE: "Latency spike",
     AlertKind.PASS_RATE_DROP: "Pass rate drop",
+    AlertKind.FAIL_SHARE_GROWTH: "Failing evaluations grew",
     AlertKind.SIZE_SHIFT: "Size shift",
     AlertKind.NEW_CLUSTER: "New cluster",
     AlertKind.TRAFFIC_STOPPED: "Traffic stopped",

@@ -57,9 +57,9 @@ def test_command_drilldown_and_a_new_alert(sandbox: Running, browser: Browser) -
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(sandbox.url)
     expect(page.locator(".channel-title")).to_have_text("# llm-alerts")
-    expect(alert_headers(page)).to_have_count(3)  # the first cycle's alerts, live
+    expect(alert_headers(page)).to_have_count(4)  # the first cycle's alerts, live
 
-    page.fill("#composer-input", "/clusters latest")
+    page.fill("#composer-input", "/clusters latest trace")
     page.press("#composer-input", "Enter")
     summary = page.locator("#messages > .msg-ephemeral-body").last
     expect(summary).to_contain_text("Only visible to you")
@@ -68,7 +68,7 @@ def test_command_drilldown_and_a_new_alert(sandbox: Running, browser: Browser) -
     assert summary.get_by_role("button", name="Traces").count() >= 4  # one per listed cluster
 
     summary.get_by_role("button", name="Share in channel").click()
-    shared = page.locator("#messages > .msg:not(.msg-ephemeral-body)").nth(3)
+    shared = page.locator("#messages > .msg:not(.msg-ephemeral-body)").nth(4)
     expect(shared.locator(".bk-header")).not_to_contain_text("what changed")
     shared.get_by_role("button", name="Traces").first.click()
     thread = page.locator("#thread")
@@ -83,7 +83,7 @@ def test_command_drilldown_and_a_new_alert(sandbox: Running, browser: Browser) -
     page.select_option("select[name=change]", "cost_spike")
     page.get_by_role("button", name="Emit run").click()
     expect(page.locator("#next-run-status")).to_contain_text("Emitted a run of Default - traces")
-    expect(alert_headers(page)).to_have_count(4, timeout=10_000)
+    expect(alert_headers(page)).to_have_count(5, timeout=10_000)
     headed = page.locator(".bk-header", has_text="what changed")
     newest = page.locator("#messages > .msg").filter(has=headed).last
     expect(newest).to_contain_text("Default - traces: what changed")

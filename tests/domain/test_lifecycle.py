@@ -133,3 +133,18 @@ def test_an_episode_that_lost_its_run_closes_quietly() -> None:
 
     (update,) = step.updates
     assert update.phase is Phase.GONE and update.quiet
+
+
+def test_a_fail_share_episode_follows_the_clusters_share_of_failing_evaluations() -> None:
+    first = runs(1)
+    grown = cost_alert(first, 1).model_copy(
+        update={"kind": AlertKind.FAIL_SHARE_GROWTH, "before": 0.2, "after": 0.5}
+    )
+    (episode,) = advance([], detection(grown), first, T, "run:run-1").open
+    assert episode.family is Family.FAIL_SHARE
+
+    still = advance([episode], detection(observed={(2, Family.FAIL_SHARE): 0.45}), runs(2), T, "p")
+    back = advance([episode], detection(observed={(2, Family.FAIL_SHARE): 0.25}), runs(2), T, "p")
+
+    assert [u.phase for u in still.updates] == [Phase.STILL]
+    assert [u.phase for u in back.updates] == [Phase.RESOLVED]

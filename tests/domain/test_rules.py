@@ -6,13 +6,15 @@ import math
 
 import pytest
 
+from bot.domain.alerts import Family
 from bot.domain.compare import RunDiff, diff_runs
-from bot.domain.models import ClusteringRun, ClusterMetrics
+from bot.domain.models import ClusteringRun, ClusterMetrics, Level
 from bot.domain.rules import (
     Alert,
     AlertKind,
     Severity,
     Thresholds,
+    detect_run_to_run,
     evaluate_rules,
 )
 from bot.domain.stats import two_proportion_z_test
@@ -600,3 +602,96 @@ def test_pass_rate_changes_that_are_not_alerted(before: float, after: float, ite
     )
 
     assert alerts_of(diff, AlertKind.PASS_RATE_DROP) == []
+
+
+# --- evaluations: where the failing evaluations gather -------------------------------------
+
+
+def eval_diff(topic: tuple[float, float], filler: tuple[float, float], items: int = 100) -> RunDiff:
+    """Two evaluation runs whose "Topic" (pass rate `topic[0]` then `topic[1]`) matches, next to
+    a "Filler" cluster whose pass rate goes `filler[0]` then `filler[1]`; no n/a verdicts."""
+
+    def run(run_id: str, first_id: int, index: int) -> ClusteringRun:
+        return make_run(
+            make_cluster(
+                first_id,
+                title="Topic",
+                item_ids=ids("t", 40),
+                size=items,
+                metrics=make_metrics(pass_rate=topic[index], na_rate=0.0, item_count=items),
+            ),
+            make_cluster(
+                first_id + 1,
+                title="Filler",
+                item_ids=ids("f", 40),
+                size=items,
+                metrics=make_metrics(pass_rate=filler[index], na_rate=0.0, item_count=items),
+            ),
+            run_id=run_id,
+            level=Level.EVALUATION,
+        )
+
+    return diff_runs(run("run-1", 0, 0), run("run-2", 3, 1))
+
+
+def test_a_cluster_gathering_the_failing_evaluations_is_alerted_though_its_pass_rate_holds() -> (
+    None
+):
+    # Topic fails 10 → 15 of 100 (a 5-point drop: no pass-rate alert), while the rest of the
+    # run fails less (20 → 5): Topic now holds 15 of the run's 20 failures, was 10 of 30.
+    diff = eval_diff(topic=(0.9, 0.85), filler=(0.8, 0.95))
+
+    (alert,) = alerts_of(diff, AlertKind.FAIL_SHARE_GROWTH)
+
+    assert (alert.before, alert.after) == (pytest.approx(10 / 30), pytest.approx(15 / 20))
+    assert (alert.items_before, alert.items_after) == (30, 20)
+    assert (alert.cluster_id, alert.previous_cluster_id) == (3, 0)
+    assert alert.severity is Severity.WARNING  # 42 points, over twice the 10-point threshold
+    assert alert.p_value == pytest.approx(two_proportion_z_test(10 / 30, 30, 15 / 20, 20).p_value)
+    assert alerts_of(diff, AlertKind.PASS_RATE_DROP) == []
+
+
+@pytest.mark.parametrize(
+    ("topic", "filler", "items"),
+    [
+        pytest.param((0.9, 0.88), (0.8, 0.8), 100, id="a small move"),
+        pytest.param((0.9, 0.6), (0.9, 0.9), 20, id="too few failing evaluations"),
+        pytest.param((0.6, 0.9), (0.8, 0.8), 100, id="a fall"),
+    ],
+)
+def test_fail_share_changes_that_are_not_alerted(
+    topic: tuple[float, float], filler: tuple[float, float], items: int
+) -> None:
+    diff = eval_diff(topic=topic, filler=filler, items=items)
+
+    topic_alerts = [a for a in alerts_of(diff, AlertKind.FAIL_SHARE_GROWTH) if a.cluster_id == 3]
+    assert topic_alerts == []
+
+
+def test_fail_share_growth_is_judged_with_the_runs_other_share_tests() -> None:
+    # Topic: 10 of 30 failures, then 11 of 16 (+35 points). Alone, p ≈ 0.02 would pass at 5 %;
+    # Benjamini-Hochberg over the run's six share tests (two sizes, two pass rates, two fail
+    # shares) needs p ≤ 0.05 / 6 of the smallest.
+    diff = eval_diff(topic=(0.9, 0.89), filler=(0.8, 0.95))
+    p_value = two_proportion_z_test(10 / 30, 30, 11 / 16, 16).p_value
+    assert 0.05 / 6 < p_value < 0.05
+
+    assert alerts_of(diff, AlertKind.FAIL_SHARE_GROWTH) == []
+
+
+def test_the_lifecycle_follows_each_evaluation_clusters_fail_share() -> None:
+    diff = eval_diff(topic=(0.9, 0.85), filler=(0.8, 0.95))
+
+    observed = detect_run_to_run(diff, DEFAULTS).observed
+
+    assert observed[(3, Family.FAIL_SHARE)] == pytest.approx(15 / 20)
+    assert observed[(4, Family.FAIL_SHARE)] == pytest.approx(5 / 20)
+    assert observed[(3, Family.PASS_RATE)] == pytest.approx(0.85)
+
+
+def test_fail_share_growth_points_can_be_overridden_per_channel() -> None:
+    diff = eval_diff(topic=(0.9, 0.85), filler=(0.8, 0.95))
+
+    raised = DEFAULTS.with_overrides({"fail_share_growth_points": "50"})
+
+    assert alerts_of(diff, AlertKind.FAIL_SHARE_GROWTH, raised) == []

@@ -47,6 +47,14 @@ def cycled_since(database: Path, moment: datetime) -> bool:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)) > moment
 
 
+SERIES_NAMES = (
+    "Default - traces",
+    "Support agent",
+    "Default - generations",
+    "Default - evaluations",
+)
+
+
 def text_of(html: str) -> str:
     return re.sub(r"<[^>]+>", " ", html)
 
@@ -68,7 +76,7 @@ def test_page_is_a_slack_channel_with_controls(sandbox: Running) -> None:
     assert "script-src 'self'" in page.headers["content-security-policy"]
     for part in ("# llm-alerts", "# general", 'id="composer-input"', "Next clustering run"):
         assert part in page.text
-    for series in ("Default - traces", "Support agent", "Default - generations"):
+    for series in SERIES_NAMES:
         assert f'<option value="{series}">' in page.text
     assert 'value="cost_spike"' in page.text and 'value="vanished_cluster"' in page.text
     assert sandbox.get("/static/app.js").headers["content-type"].startswith("text/javascript")
@@ -79,12 +87,14 @@ def test_page_is_a_slack_channel_with_controls(sandbox: Running) -> None:
 def test_first_cycle_posts_the_planted_alerts(sandbox: Running) -> None:
     def threaded() -> list[dict[str, str]]:  # each parent's details go in its thread
         found = alerts(sandbox)
-        done = len(found) >= 3 and all('class="msg-replies"' in m["html"] for m in found)
+        done = len(found) >= 4 and all('class="msg-replies"' in m["html"] for m in found)
         return found if done else []
 
     shown = " ".join(text_of(m["html"]) for m in wait_until(threaded, what="threaded alerts"))
     assert "Cost per item" in shown and "Error rate" in shown
-    for series in ("Default - traces", "Support agent", "Default - generations"):
+    # the evaluations' failing generations: their judge's pass rate drops
+    assert "Evaluation pass rate" in shown or "Share of failing evaluations" in shown
+    for series in SERIES_NAMES:
         assert series in shown  # the generations' topic stopping: a traffic or share alert
 
 
@@ -125,8 +135,22 @@ def test_clicking_traces_in_an_alert_thread_posts_trace_links(sandbox: Running) 
     assert missing.status_code == 400 and "no button" in missing.json()["error"]
 
 
+def test_an_evaluation_series_answers_in_evaluations(sandbox: Running) -> None:
+    before = len(sandbox.messages("C0GENERAL"))
+    text = "/clusters latest evaluation"
+    response = sandbox.post("/api/command", {"channel": "C0GENERAL", "text": text})
+    assert response.json() == {"ok": True, "status": 200}
+    reply = text_of(
+        wait_until(lambda: sandbox.messages("C0GENERAL")[before:], what="reply")[-1]["html"]
+    )
+    assert "Evaluation clusters" in reply and "Default - evaluations" in reply
+    assert "evaluations" in reply and "% pass" in reply and "/evaluation" in reply
+    result = sandbox.post("/api/next-run", {"job_name": "Default - evaluations", "change": "none"})
+    assert result.json()["ok"] and result.json()["run_id"].startswith("1_evaluation_")
+
+
 def test_next_run_with_a_cost_spike_alerts_within_seconds(sandbox: Running) -> None:
-    wait_until(lambda: len(alerts(sandbox)) >= 3, what="the first alerts")
+    wait_until(lambda: len(alerts(sandbox)) >= 4, what="the first alerts")
     before = len(alerts(sandbox))
     body = {"job_name": "Default - traces", "change": "cost_spike"}
     result = sandbox.post("/api/next-run", body).json()
@@ -178,7 +202,7 @@ def test_posthog_links_land_on_a_stand_in(sandbox: Running) -> None:
 def test_sigint_stops_cleanly_and_a_restart_keeps_the_history(tmp_path: Path) -> None:
     state = tmp_path / "state"
     first = start_sandbox(state)
-    posted = wait_until(lambda: len(alerts(first)) >= 3 and alerts(first), what="alerts")
+    posted = wait_until(lambda: len(alerts(first)) >= 4 and alerts(first), what="alerts")
     assert first.stop(signal.SIGINT) == 0
     assert not (state / "posthog" / "status").exists()  # chdb's lock is gone
     wait_until(lambda: "Stopped.\n" in list(first.lines.queue), 5, "the goodbye")
