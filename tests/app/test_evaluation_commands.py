@@ -10,8 +10,9 @@ import pytest
 from sandbox.fake_slack import Message
 from sandbox.generator import Change, Plant, SeriesSpec, World, generate
 from sandbox.stack import ALERT_CHANNEL, Stack
-from tests.app.conftest import STRONG, all_text
-from tests.conftest import NOW
+from tests.support.alerting import STRONG
+from tests.support.blocks import all_text
+from tests.support.clock import NOW
 
 Ask = Callable[..., Message]
 EVALUATIONS = "Default - evaluations"

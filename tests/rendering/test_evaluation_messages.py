@@ -16,8 +16,8 @@ from bot.rendering.changes import ChangeRenderer
 from bot.rendering.env import make_environment
 from bot.rendering.message import Message
 from bot.services.views import ClusterView, Ranked, RankedList
-from tests.domain.factories import ids, make_cluster, make_run
 from tests.support.blocks import mrkdwn_texts
+from tests.support.factories import ids, make_cluster, make_run
 
 URLS = PostHogUrls("https://us.posthog.com", 2)
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)

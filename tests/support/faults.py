@@ -25,10 +25,7 @@ from bot.wiring import Services, build_services
 from sandbox.fake_slack import FakeSlack, Message
 from sandbox.generator import Change, Plant, SeriesSpec, World, generate
 from sandbox.stack import ALERT_CHANNEL, API_KEY, BOT_TOKEN, Stack
-
-# Delivery tests plant changes too big to miss on the first run that holds them; how
-# well ordinary ones are caught is measured by `make bench` (bench/quality.py).
-STRONG = 2.0
+from tests.support.alerting import STRONG
 
 SERIES = [
     SeriesSpec(level="trace", job_name="Default - traces"),
