@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -17,7 +17,10 @@ from bot.posthog.budget import spending_for
 from bot.rendering.message import Message
 from bot.services.errors import NotAllowed
 from bot.slack.membership import Membership, ensure_member
-from bot.wiring import Services
+
+if TYPE_CHECKING:  # the composition root, for its type only: importing it pulls in every
+    # service and its libraries (matplotlib, alembic)
+    from bot.wiring import Services
 
 logger = logging.getLogger(__name__)
 
