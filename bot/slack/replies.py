@@ -5,11 +5,12 @@ reply would otherwise vanish."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Respond
 
-from bot.observability import Metrics
+if TYPE_CHECKING:  # for its type only: it imports the store and its migrations
+    from bot.observability import Metrics
 
 logger = logging.getLogger(__name__)
 
