@@ -21,7 +21,9 @@ from bot.posthog.errors import (
     PostHogUnavailable,
 )
 from bot.settings import ConfigError, Settings
+from bot.slack.errors import SlackWriteError
 from bot.slack.membership import Membership, MembershipCheck, ensure_member, scope_fix
+from bot.slack.writer import SlackWriter
 from bot.store.migrate import current_revision, pending_revisions
 from bot.wiring import Services, build_services
 
@@ -186,10 +188,10 @@ def _slack_checks(services: Services, *, send_test: bool) -> list[Check]:
     checks.append(_channel_check(channel, membership))
     if send_test and membership.ok:
         try:
-            client.chat_postMessage(channel=channel, text=":wave: clusters-bot test alert")
+            SlackWriter(client).post(channel, ":wave: clusters-bot test alert")
             checks.append(Check("Test alert", True, f"posted a test message to {channel}"))
-        except SlackApiError as error:
-            code = error.response.get("error")
+        except SlackWriteError as error:
+            code = error.failure.code
             checks.append(Check("Test alert", False, f"cannot post in {channel} ({code})."))
     return checks
 

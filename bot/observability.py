@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from bot.store.outbox import OutboxStatus
 from bot.store.schema import OutboxRow
 from bot.store.store import Store
 
@@ -84,8 +85,8 @@ class _StoreCollector(Collector):
                 select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
             ).all()
         counts = {status: count for status, count in rows}
-        for status in ("pending", "sending", "sent", "failed"):
-            alerts.add_metric([status], counts.get(status, 0))
+        for status in OutboxStatus:
+            alerts.add_metric([status.value], counts.get(status.value, 0))
         yield alerts
         beat = self.store.heartbeat("scheduler")
         age = GaugeMetricFamily(

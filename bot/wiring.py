@@ -29,7 +29,9 @@ from bot.services.clusters import ClustersService
 from bot.services.routing import Routing
 from bot.services.runs import RunRepository
 from bot.settings import DrilldownContent, Settings
-from bot.slack.notifier import SlackNotifier, make_web_client
+from bot.slack.client import make_web_client
+from bot.slack.notifier import SlackNotifier
+from bot.slack.writer import SlackWriter
 from bot.store.budget import COMMANDS, SCHEDULER, SharedBudget, user_bucket
 from bot.store.schema import utcnow
 from bot.store.store import Store
@@ -138,10 +140,13 @@ def build_services(
     token = settings.slack_bot_token.get_secret_value()
     api_url = str(settings.slack_api_url)
     slack = make_web_client(token, api_url, interactive=True)
-    charts = ChartService(store, slack, enabled=settings.charts, min_interval=min_post_interval)
+    # Thread replies, uploads and notices keep each channel's pace with the alerts.
+    writer = SlackWriter(slack, store, min_interval=min_post_interval)
+    charts = ChartService(store, writer, enabled=settings.charts)
     notifier = SlackNotifier(
         make_web_client(token, api_url, interactive=False),
         store,
+        writer=writer,
         notice_channel=settings.alert_channel,
         min_interval=min_post_interval,
         recover_after=timedelta(seconds=settings.outbox_recover_seconds),

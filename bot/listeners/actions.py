@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, Respond
 from slack_bolt.context.context import BoltContext
@@ -19,14 +19,17 @@ from bot.commands import parse_clusters_command
 from bot.commands.handlers import Asker
 from bot.listeners.answer import answer, is_admin
 from bot.listeners.deferred import after_ack
-from bot.listeners.replies import send
 from bot.posthog.budget import spending_for
 from bot.rendering import blocks as bk
 from bot.rendering.message import Message
 from bot.services.errors import NotAllowed
 from bot.slack.escape import SafeMrkdwn
 from bot.slack.ids import ClusterRef, MuteRef, RunRef, ShareRef, TraceRef
-from bot.wiring import Services
+from bot.slack.replies import send
+
+if TYPE_CHECKING:  # the composition root, for its type only: importing it pulls in every
+    # service and its libraries (matplotlib, alembic)
+    from bot.wiring import Services
 
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
@@ -52,19 +55,11 @@ def place_of(body: dict[str, Any]) -> Place:
     return Place(channel, thread_ts, False)
 
 
-def reply(
-    place: Place, message: Message, client: WebClient, respond: Respond, services: Services
-) -> None:
-    if place.private:
+def reply(place: Place, message: Message, respond: Respond, services: Services) -> None:
+    if place.private or place.thread_ts is None:
         send(respond, services.metrics, **message.as_kwargs(), replace_original=False)
         return
-    client.chat_postMessage(
-        channel=place.channel,
-        thread_ts=place.thread_ts,
-        unfurl_links=False,
-        unfurl_media=False,
-        **message.as_kwargs(),
-    )
+    services.notifier.reply_in_thread(place.channel, place.thread_ts, message.text, message.blocks)
 
 
 def handle_traces_action(
@@ -72,7 +67,6 @@ def handle_traces_action(
     body: dict[str, Any],
     action: dict[str, Any],
     respond: Respond,
-    client: WebClient,
     context: BoltContext,
     services: Services,
 ) -> None:
@@ -81,9 +75,7 @@ def handle_traces_action(
         with spending_for(body["user"]["id"]):
             view = services.clusters.cluster_items(ref.run_id, ref.cluster_id)
         place = place_of(body)
-        reply(
-            place, services.drilldown.traces(view, private=place.private), client, respond, services
-        )
+        reply(place, services.drilldown.traces(view, private=place.private), respond, services)
 
     after_ack(ack, body, context, work, command=False)
 
@@ -93,7 +85,6 @@ def handle_trace_details_action(
     body: dict[str, Any],
     action: dict[str, Any],
     respond: Respond,
-    client: WebClient,
     context: BoltContext,
     services: Services,
 ) -> None:
@@ -105,9 +96,7 @@ def handle_trace_details_action(
         with spending_for(body["user"]["id"]):
             view = services.clusters.trace(ref.trace_id, ref.at, ref.event)
         place = place_of(body)
-        reply(
-            place, services.drilldown.trace(view, private=place.private), client, respond, services
-        )
+        reply(place, services.drilldown.trace(view, private=place.private), respond, services)
         content = None if place.private else services.drilldown.trace_content(view)
         if content is not None:
             send(respond, services.metrics, **content.as_kwargs(), replace_original=False)
@@ -162,7 +151,7 @@ def handle_mute_action(
         note = services.renderer.text(
             "mute_note.md.j2", user=mention, title=mute.title, until=mute.until
         )
-        reply(place, Message(text=note, blocks=[bk.section(note)]), client, respond, services)
+        reply(place, Message(text=note, blocks=[bk.section(note)]), respond, services)
 
     after_ack(ack, body, context, work, command=False)
 

@@ -4,6 +4,7 @@ render. Settings changes are checked against workspace admins and `ADMIN_USER_ID
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -13,7 +14,10 @@ from bot.commands.handlers import Asker
 from bot.posthog.budget import spending_for
 from bot.rendering.message import Message
 from bot.services.errors import NotAllowed
-from bot.wiring import Services
+
+if TYPE_CHECKING:  # the composition root, for its type only: importing it pulls in every
+    # service and its libraries (matplotlib, alembic)
+    from bot.wiring import Services
 
 logger = logging.getLogger(__name__)
 

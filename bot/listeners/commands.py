@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, Respond
 from slack_bolt.context.context import BoltContext
@@ -12,8 +12,11 @@ from bot.commands import parse_clusters_command
 from bot.commands.handlers import Asker
 from bot.listeners.answer import answer
 from bot.listeners.deferred import after_ack
-from bot.listeners.replies import send
-from bot.wiring import Services
+from bot.slack.replies import send
+
+if TYPE_CHECKING:  # the composition root, for its type only: importing it pulls in every
+    # service and its libraries (matplotlib, alembic)
+    from bot.wiring import Services
 
 
 def handle_clusters_command(

@@ -10,7 +10,7 @@ from slack_bolt import Ack
 from slack_bolt.context.context import BoltContext
 
 from bot.listeners.errors import handle_error
-from bot.listeners.replies import send
+from bot.slack.replies import send
 
 logger = logging.getLogger(__name__)
 

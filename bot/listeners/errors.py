@@ -9,9 +9,7 @@ from typing import Any
 
 from slack_bolt import BoltResponse
 from slack_bolt.context.context import BoltContext
-from slack_sdk.errors import SlackApiError
 
-from bot.listeners.replies import send
 from bot.posthog.errors import (
     PostHogAuthError,
     PostHogBadQuery,
@@ -22,15 +20,10 @@ from bot.posthog.errors import (
 )
 from bot.rendering.message import Message
 from bot.services.errors import CommandError
+from bot.slack.errors import answer_for
+from bot.slack.replies import send
 
 logger = logging.getLogger(__name__)
-
-SLACK_ERRORS = {
-    "not_in_channel": "I'm not in this channel, so I can't post the answer here. "
-    "Invite me with `/invite @clusters-bot` and try again.",
-    "channel_not_found": "I can't see this channel. For a private channel, invite me first.",
-    "is_archived": "This channel is archived.",
-}
 
 
 def user_message(error: Exception) -> str | None:
@@ -52,9 +45,7 @@ def user_message(error: Exception) -> str | None:
             "PostHog refused the bot's API key. "
             "Whoever runs the bot can check it with `clusters-bot doctor`."
         )
-    if isinstance(error, SlackApiError):
-        return SLACK_ERRORS.get(str(error.response.get("error")))
-    return None
+    return answer_for(error)  # Slack refused to post the answer
 
 
 def handle_error(error: Exception, body: dict[str, Any], context: BoltContext) -> BoltResponse:
@@ -71,10 +62,8 @@ def handle_error(error: Exception, body: dict[str, Any], context: BoltContext) -
     respond = context.respond
     if respond is not None and body.get("response_url"):
         try:
-            if services is not None:
-                send(respond, services.metrics, **message.as_kwargs(), replace_original=False)
-            else:
-                respond(**message.as_kwargs(), response_type="ephemeral", replace_original=False)
+            metrics = services.metrics if services is not None else None
+            send(respond, metrics, **message.as_kwargs(), replace_original=False)
         except Exception:  # the reply channel itself failed; the log has the error
             logger.exception("slack.error_reply.failed")
     return BoltResponse(status=200, body="")

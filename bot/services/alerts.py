@@ -50,7 +50,7 @@ from bot.posthog.errors import (
 from bot.rendering.changes import ChangeRenderer
 from bot.services.routing import QUIET_SUMMARY, Routing, thresholds_for
 from bot.services.runs import RunRepository
-from bot.slack.notifier import DeliveryReport, SlackNotifier
+from bot.slack.notifier import DeliveryReport, Notifier
 from bot.store.store import Mute, OutgoingMessage, Store
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class AlertService:
         store: Store,
         routing: Routing,
         renderer: ChangeRenderer,
-        notifier: SlackNotifier | None,
+        notifier: Notifier | None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:

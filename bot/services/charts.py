@@ -6,8 +6,8 @@ be drawn or uploaded never raises to the caller. It is logged as `charts.failed`
 thread gets one plain line saying so, at most once per thread (remembered in memory: after a
 restart a thread may hear it once more).
 
-Uploads use `files_upload_v2` (files.getUploadURLExternal, the upload, then
-files.completeUploadExternal into the thread), which needs the `files:write` scope.
+The service draws; the upload and the notice go through a `ThreadWriter` (bot/slack/), which
+also says why an upload failed in words a channel member can act on.
 """
 
 from __future__ import annotations
@@ -15,16 +15,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
-from datetime import timedelta
-from urllib.error import HTTPError
-
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 
 from bot.charts.cluster_map import render_cluster_map
 from bot.charts.palette import shorten
@@ -32,7 +26,10 @@ from bot.charts.trend import TrendPoint, render_trend
 from bot.domain.compare import diff_runs
 from bot.domain.models import NOISE_CLUSTER_ID, Cluster, ClusteringRun
 from bot.domain.rules import AlertKind
+from bot.slack.errors import SlackWriteError
 from bot.slack.escape import escape_mrkdwn
+from bot.slack.notifier import ThreadWriter
+from bot.slack.writer import Upload
 from bot.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -51,16 +48,6 @@ ALERT_NAMES = {
     AlertKind.TRAFFIC_STOPPED: "Traffic stopped",
     AlertKind.VANISHED_CLUSTER: "Vanished cluster",
     AlertKind.OUTLIER_GROWTH: "Outlier growth",
-}
-# Slack error codes a reader can act on; anything else is named as Slack gave it.
-REASONS = {
-    "missing_scope": "the Slack app lacks the files:write scope (add it and reinstall the app)",
-    "not_in_channel": "the bot is not in this channel",
-    "channel_not_found": "the bot cannot see this channel",
-    "ratelimited": "Slack is rate limiting uploads right now",
-    "file_uploads_disabled": "file uploads are turned off in this workspace",
-    "invalid_auth": "Slack did not accept the bot token",
-    "not_allowed_token_type": "the bot token cannot upload files",
 }
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -117,27 +104,26 @@ class _Chart:
 
 
 class ChartService:
-    """Renders charts from stored runs and uploads them into Slack threads."""
+    """Renders charts from stored runs and has `writer` upload them into Slack threads."""
 
     def __init__(
         self,
         store: Store,
-        client: WebClient,
+        writer: ThreadWriter,
         *,
         enabled: bool = True,
         lineage_runs: int = LINEAGE_RUNS,
-        min_interval: float = 0.0,
     ) -> None:
         self.store = store
-        self.client = client
+        self.writer = writer
         self.enabled = enabled
-        self.min_interval = min_interval
         self.lineage_runs = lineage_runs
         self._noticed: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         # Charts take ~0.1-0.3 s each to draw: they are drawn and uploaded on one worker
-        # thread, after the alert text is out, so they never delay an alert.
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charts")
+        # thread, after the alert text is out, so they never delay an alert. The thread starts
+        # with the first queued chart, so a process that never queues one (doctor) has none.
+        self._worker: ThreadPoolExecutor | None = None
         self._pending: list[Future[int]] = []
 
     # -- entry points --------------------------------------------------------------------
@@ -147,6 +133,8 @@ class ChartService:
         if not self.enabled or thread_ts is None or _parse_alert_key(key) is None:
             return
         with self._lock:
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charts")
             self._pending = [f for f in self._pending if not f.done()]
             self._pending.append(self._worker.submit(self.post_for_alert, channel, thread_ts, key))
 
@@ -158,7 +146,10 @@ class ChartService:
 
     def close(self) -> None:
         self.wait()
-        self._worker.shutdown(wait=True)
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.shutdown(wait=True)
 
     def post_alert_charts(
         self,
@@ -271,22 +262,21 @@ class ChartService:
                     "charts.skipped", extra={"chart": chart.what, "reason": "nothing to draw"}
                 )
                 continue
-            uploads.append({"content": png, "filename": chart.filename, "title": chart.title})
+            uploads.append(Upload(png, chart.filename, chart.title))
         if not uploads:
             if say_when_empty is not None:
                 self._say(channel, thread_ts, say_when_empty)
             return 0
+        what = "+".join(c.what for c in charts)
         try:
-            self._pace(channel)
-            self.client.files_upload_v2(
-                channel=channel,
-                thread_ts=thread_ts,
-                file_uploads=uploads,
-                initial_comment=escape_mrkdwn(comment) if comment else None,
+            self.writer.upload_files(
+                channel, thread_ts, uploads, escape_mrkdwn(comment) if comment else None
             )
+        except SlackWriteError as error:
+            self._failed(channel, thread_ts, what, error.cause, error.failure.reason)
+            return 0
         except Exception as error:
-            what = "+".join(c.what for c in charts)
-            self._failed(channel, thread_ts, what, error, _reason(error))
+            self._failed(channel, thread_ts, what, error, "it could not be uploaded")
             return 0
         logger.info(
             "charts.posted",
@@ -312,45 +302,14 @@ class ChartService:
             self._noticed.add((channel, thread_ts))
         self._say(channel, thread_ts, NOTICE.format(reason=reason))
 
-    def _pace(self, channel: str) -> None:
-        """Uploads and notes keep the channel's pace with the alerts themselves (every process
-        books its slot in the store, as the outbox does)."""
-        if self.min_interval > 0:
-            wait = self.store.reserve_slot(channel, timedelta(seconds=self.min_interval))
-            if wait > 0:
-                time.sleep(wait)
-
     def _say(self, channel: str, thread_ts: str, text: str) -> None:
         try:
-            self._pace(channel)
-            self.client.chat_postMessage(
-                channel=channel,
-                thread_ts=thread_ts,
-                text=text,
-                unfurl_links=False,
-                unfurl_media=False,
-            )
+            self.writer.reply_in_thread(channel, thread_ts, text)
         except Exception as error:  # nothing more to do: the log has it
             logger.warning(
                 "charts.notice_failed",
                 extra={"channel": channel, "thread_ts": thread_ts, "error": repr(error)[:300]},
             )
-
-
-def _reason(error: BaseException) -> str:
-    """Why an upload failed, in words a channel member can act on (never a stack trace)."""
-    if isinstance(error, SlackApiError):
-        code = str(error.response.get("error") or "")
-        if code in REASONS:
-            return REASONS[code]
-        if error.response.status_code >= 500:
-            return "Slack had a server error"
-        return f"Slack said {_SLUG.sub('_', code)[:60] or 'no'}"
-    if isinstance(error, (SlackRequestError, HTTPError)):  # the file POST itself failed
-        return "the upload to Slack failed"
-    if isinstance(error, (SlackClientError, OSError)):
-        return "Slack could not be reached"
-    return "it could not be uploaded"
 
 
 def _parse_alert_key(key: str) -> tuple[AlertKind, str, int] | None:

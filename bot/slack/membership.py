@@ -15,6 +15,8 @@ from enum import StrEnum
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.slack.errors import error_code
+
 
 class Membership(StrEnum):
     MEMBER = "member"  # already in the channel
@@ -53,7 +55,7 @@ def ensure_member(client: WebClient, channel: str) -> MembershipCheck:
 
 
 def _refused(error: SlackApiError) -> MembershipCheck:
-    code = str(error.response.get("error"))
+    code = error_code(error)
     if code == "missing_scope":
         return MembershipCheck(Membership.MISSING_SCOPE, str(error.response.get("needed") or ""))
     if code == "channel_not_found":

@@ -1,13 +1,23 @@
-"""The outbox: each Slack message is stored before it is sent and marked sent on Slack's ok.
+"""The outbox state machine: each Slack message is stored before it is sent and marked sent on
+Slack's ok. The row stays a plain row; every change of its status is one named transition here.
 
-A row goes pending -> sending (claimed by one worker) -> sent, or failed after too many
-attempts; a `sending` row left by a crash is taken over by compare-and-swap (`reclaim`).
+    pending --claim--> sending --mark_sent--> sent
+    sending --mark_unsent--> pending (retry later) | failed (permanent, expired, too many tries)
+    sending --mark_ambiguous--> sending, `last_error` set: Slack may have posted it; the next
+            drain looks it up (`needs_lookup`)
+    sending --reclaim--> sending (a stale or ambiguous claim taken over by compare-and-swap)
+    sending --give_up--> failed (a delivery that can never be confirmed)
+    sending --release_claims--> sending, `last_error` set (a stopping sender lets go)
+
+A `sending` row with `last_error` set is "ambiguous": the status column keeps its four values
+(no migration), and `needs_lookup` is the one place that reads the flag.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +26,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.store.schema import ChannelPaceRow, OutboxRow
 
 MAX_ATTEMPTS = 8
+
+
+class OutboxStatus(StrEnum):
+    """The values of `OutboxRow.status` (stored as they are)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+def needs_lookup(row: OutboxRow) -> bool:
+    """A `sending` row whose sender saw an ambiguous failure, or stopped, and let go of it:
+    the message may be in Slack, so it is looked up before it is sent again."""
+    return row.status == OutboxStatus.SENDING and row.last_error is not None
 
 
 class OutboxStore:
@@ -28,7 +53,7 @@ class OutboxStore:
             return list(
                 session.scalars(
                     select(OutboxRow)
-                    .where(OutboxRow.status.in_(("pending", "sending")))
+                    .where(OutboxRow.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)))
                     .order_by(OutboxRow.id)
                     .limit(limit)
                 )
@@ -38,7 +63,9 @@ class OutboxStore:
         with self._session() as session:
             return session.scalar(
                 select(OutboxRow.ts).where(
-                    OutboxRow.channel == channel, OutboxRow.key == key, OutboxRow.status == "sent"
+                    OutboxRow.channel == channel,
+                    OutboxRow.key == key,
+                    OutboxRow.status == OutboxStatus.SENT,
                 )
             )
 
@@ -48,9 +75,9 @@ class OutboxStore:
         with self._session.begin() as session:
             result = session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.id == row_id, OutboxRow.status == "pending")
+                .where(OutboxRow.id == row_id, OutboxRow.status == OutboxStatus.PENDING)
                 .values(
-                    status="sending",
+                    status=OutboxStatus.SENDING,
                     claimed_at=now,
                     claimed_by=owner,
                     first_attempt_at=func.coalesce(OutboxRow.first_attempt_at, now),
@@ -71,7 +98,7 @@ class OutboxStore:
                 update(OutboxRow)
                 .where(
                     OutboxRow.id == row_id,
-                    OutboxRow.status == "sending",
+                    OutboxRow.status == OutboxStatus.SENDING,
                     OutboxRow.claimed_at == claimed_at
                     if claimed_at is not None
                     else OutboxRow.claimed_at.is_(None),
@@ -91,7 +118,7 @@ class OutboxStore:
             session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == row_id)
-                .values(status="sent", ts=ts, sent_at=self.clock(), last_error=None)
+                .values(status=OutboxStatus.SENT, ts=ts, sent_at=self.clock(), last_error=None)
             )
 
     def mark_unsent(
@@ -102,17 +129,17 @@ class OutboxStore:
         permanent: bool = False,
         rate_limited: bool = False,
         give_up_after: timedelta | None = None,
-    ) -> str:
+    ) -> OutboxStatus | None:
         """Back to pending after a failed send, or failed for good. Returns the new status.
 
         Rate limiting is Slack asking us to wait, not a failure: it gives the attempt back, so a
         long 429 storm delays alerts but never fails them. `give_up_after` fails the row once
         that long has passed since its first attempt, whatever the attempts (errors a human has
-        to fix, such as a channel the bot was not invited to)."""
+        to fix, such as a channel the bot was not invited to). None if the row is gone."""
         with self._session.begin() as session:
             row = session.get(OutboxRow, row_id)
             if row is None:
-                return "missing"
+                return None
             row.last_error = error[:500]
             if rate_limited or give_up_after is not None:
                 row.attempts = max(0, row.attempts - 1)
@@ -122,8 +149,9 @@ class OutboxStore:
                 and self.clock() - row.first_attempt_at >= give_up_after
             )
             failed = permanent or expired or row.attempts >= MAX_ATTEMPTS
-            row.status = "failed" if failed else "pending"
-            return row.status
+            status = OutboxStatus.FAILED if failed else OutboxStatus.PENDING
+            row.status = status
+            return status
 
     def message(self, channel: str, key: str) -> OutboxRow | None:
         with self._session() as session:
@@ -179,7 +207,7 @@ class OutboxStore:
         with self._session.begin() as session:
             result = session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.status == "sending", OutboxRow.claimed_by == owner)
+                .where(OutboxRow.status == OutboxStatus.SENDING, OutboxRow.claimed_by == owner)
                 .values(last_error="released by a stopping sender")
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
@@ -190,7 +218,7 @@ class OutboxStore:
             session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == row_id)
-                .values(status="failed", last_error=reason[:500])
+                .values(status=OutboxStatus.FAILED, last_error=reason[:500])
             )
 
     def mark_ambiguous(self, row_id: int, error: str) -> None:

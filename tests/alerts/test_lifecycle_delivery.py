@@ -21,7 +21,8 @@ from bot.rendering.changes import ChangeRenderer
 from bot.rendering.env import make_environment
 from bot.services.alerts import AlertService
 from bot.services.routing import Routing
-from bot.slack.notifier import SlackNotifier, make_web_client
+from bot.slack.client import make_web_client
+from bot.slack.notifier import SlackNotifier
 from bot.store.store import Store
 from sandbox.fake_slack import FakeSlack
 from tests.support.blocks import mrkdwn_texts

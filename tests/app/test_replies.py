@@ -12,8 +12,8 @@ from urllib.parse import parse_qs
 import pytest
 from slack_bolt import Respond
 
-from bot.listeners.replies import send
 from bot.observability import Metrics
+from bot.slack.replies import send
 from sandbox.fake_slack import Message
 from sandbox.stack import Stack
 from tests.support.bolt import dispatch_signed, wait_until

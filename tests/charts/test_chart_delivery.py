@@ -21,6 +21,7 @@ from bot.posthog.client import PostHogClient
 from bot.services import charts as charts_module
 from bot.services.charts import NO_MAP, ChartService, lineage
 from bot.services.runs import RunRepository
+from bot.slack.writer import SlackWriter
 from bot.store.store import Store
 from sandbox.fake_slack import FakeSlack, Message
 from sandbox.generator import Change, Plant, SeriesSpec, World, generate
@@ -208,7 +209,7 @@ def test_alert_charts_go_into_the_alert_thread(
     planted = next(p for p in world.planted if p.job_name == TRACES)
     assert planted.cluster_id is not None
     ts, elsewhere = parent(client), parent(client, "another alert")
-    service = ChartService(store, client, enabled=True)
+    service = ChartService(store, SlackWriter(client), enabled=True)
     posted = service.post_alert_charts(
         CHANNEL, ts, latest(store, world, TRACES), planted.cluster_id
     )
@@ -227,14 +228,17 @@ def test_a_new_cluster_gets_only_its_map(
 ) -> None:
     run, cluster_id = first_new_cluster(store, world)
     ts = parent(client)
-    service = ChartService(store, client, enabled=True)
+    service = ChartService(store, SlackWriter(client), enabled=True)
     assert service.post_alert_charts(CHANNEL, ts, run, cluster_id) == 1
     assert [f.title.split(":")[0] for f in files_in(fake, ts)] == ["Cluster map"]
 
 
 def test_map_of_a_run(store: Store, world: World, fake: FakeSlack, client: WebClient) -> None:
     ts = parent(client, "summary")
-    assert ChartService(store, client).post_map(CHANNEL, ts, latest(store, world, TRACES)) == 1
+    assert (
+        ChartService(store, SlackWriter(client)).post_map(CHANNEL, ts, latest(store, world, TRACES))
+        == 1
+    )
     (image,) = files_in(fake, ts)
     assert image.title.startswith("Cluster map") and image.content.startswith(PNG_SIGNATURE)
 
@@ -244,7 +248,7 @@ def test_no_map_for_a_run_without_coordinates(
 ) -> None:
     ts = parent(client, "summary")
     run = make_run(make_cluster(0, item_ids=ids("a", 5)))  # items without x/y
-    assert ChartService(store, client).post_map(CHANNEL, ts, run) == 0
+    assert ChartService(store, SlackWriter(client)).post_map(CHANNEL, ts, run) == 0
     assert [m.text for m in fake.thread(CHANNEL, ts)] == [NO_MAP]
     assert fake.calls_to("files.getUploadURLExternal") == []
 
@@ -270,7 +274,7 @@ def test_an_upload_failure_is_one_notice_line_per_thread(
 ) -> None:
     ts, other = parent(client), parent(client, "another")
     fake.faults.add(method, count=None, **fault)
-    service = ChartService(store, client)
+    service = ChartService(store, SlackWriter(client))
     run = latest(store, world, TRACES)
     cluster_id = run.by_size[0].cluster_id
     assert service.post_alert_charts(CHANNEL, ts, run, cluster_id) == 0  # no exception
@@ -288,7 +292,7 @@ def test_the_notice_is_logged(
 ) -> None:
     fake.faults.add("files.getUploadURLExternal", error="missing_scope", count=None)
     ts = parent(client)
-    ChartService(store, client).post_map(CHANNEL, ts, latest(store, world, TRACES))
+    ChartService(store, SlackWriter(client)).post_map(CHANNEL, ts, latest(store, world, TRACES))
     failed = [r for r in caplog.records if r.getMessage() == "charts.failed"]
     assert len(failed) == 1 and "missing_scope" in failed[0].error  # type: ignore[attr-defined]
 
@@ -306,7 +310,7 @@ def test_a_chart_that_cannot_be_drawn_does_not_stop_the_other(
     monkeypatch.setattr(charts_module, "render_cluster_map", broken)
     ts = parent(client)
     run = latest(store, world, TRACES)
-    service = ChartService(store, client)
+    service = ChartService(store, SlackWriter(client))
     assert service.post_alert_charts(CHANNEL, ts, run, run.by_size[0].cluster_id) == 1
     assert [f.title.split(":")[0] for f in files_in(fake, ts)] == ["Trend"]
     (notice,) = notices(fake, ts)
@@ -319,7 +323,10 @@ def test_a_failing_notice_is_swallowed_too(
     ts = parent(client)
     fake.faults.add("files.getUploadURLExternal", error="missing_scope", count=None)
     fake.faults.add("chat.postMessage", error="channel_not_found", count=None)
-    assert ChartService(store, client).post_map(CHANNEL, ts, latest(store, world, TRACES)) == 0
+    assert (
+        ChartService(store, SlackWriter(client)).post_map(CHANNEL, ts, latest(store, world, TRACES))
+        == 0
+    )
 
 
 def test_off_means_nothing_is_rendered_or_sent(
@@ -327,7 +334,7 @@ def test_off_means_nothing_is_rendered_or_sent(
 ) -> None:
     ts = parent(client)
     calls = len(fake.calls)
-    service = ChartService(store, client, enabled=False)
+    service = ChartService(store, SlackWriter(client), enabled=False)
     run = latest(store, world, TRACES)
     assert service.post_alert_charts(CHANNEL, ts, run, 0) == 0
     assert service.post_map(CHANNEL, ts, run) == 0
@@ -339,7 +346,7 @@ def test_charts_for_an_outbox_key(
     store: Store, world: World, fake: FakeSlack, client: WebClient
 ) -> None:
     run = latest(store, world, TRACES)
-    service = ChartService(store, client)
+    service = ChartService(store, SlackWriter(client))
     ts = parent(client)
     assert service.post_for_alert(CHANNEL, ts, f"run:{run.run_id}") == 0  # the parent message
     assert service.post_for_alert(CHANNEL, None, f"cost_spike:{run.run_id}:0") == 0  # no thread
@@ -365,7 +372,7 @@ def test_every_alert_kind_gets_its_charts(
 ) -> None:
     run = latest(store, world, TRACES)
     cluster_id = run.by_size[0].cluster_id
-    service = ChartService(store, client)
+    service = ChartService(store, SlackWriter(client))
     for kind in AlertKind:
         ts = parent(client, f"a {kind} alert")
         assert service.post_for_alert(CHANNEL, ts, f"{kind}:{run.run_id}:{cluster_id}") == 2, kind
@@ -394,7 +401,7 @@ def test_charts_follow_each_delivered_alert_detail_into_its_thread(stack: Stack)
     load_world(stack, world)
     stack.services.alerts.run_cycle()
     store = stack.services.store
-    service = ChartService(store, stack.services.slack)
+    service = ChartService(store, stack.services.notifier)
     details = [r for r in store.outbox(CHANNEL) if r.parent_key and r.status == "sent"]
     assert details
     for row in details:

@@ -14,7 +14,7 @@ from slack_sdk.http_retry import builtin_handlers
 from sqlalchemy import update
 
 from bot.domain.models import Level, RunSummary
-from bot.slack.notifier import CHANNEL_GRACE
+from bot.slack.errors import CHANNEL_GRACE
 from bot.store.schema import OutboxRow
 from bot.store.store import OutgoingMessage
 from sandbox.generator import World

@@ -13,7 +13,10 @@ import pytest
 from sqlalchemy import update
 
 from bot.domain.models import Level, RunSummary
-from bot.slack.notifier import CHANNEL_GRACE, MAX_RECOVERIES, SlackNotifier, make_web_client
+from bot.slack.client import make_web_client
+from bot.slack.errors import CHANNEL_GRACE
+from bot.slack.notifier import SlackNotifier
+from bot.slack.recovery import MAX_RECOVERIES
 from bot.store.schema import OutboxRow
 from bot.store.store import OutgoingMessage, Store
 from sandbox.fake_slack import FakeSlack

@@ -1,19 +1,21 @@
-"""Replies through `response_url`, checked: `respond()` returns Slack's refusal instead of
-raising it, so a used-up, expired or refused reply would otherwise vanish."""
+"""Ephemeral and in-channel replies through `response_url` (Bolt's `respond`), checked:
+`respond()` returns Slack's refusal instead of raising it, so a used-up, expired or refused
+reply would otherwise vanish."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Respond
 
-from bot.observability import Metrics
+if TYPE_CHECKING:  # for its type only: it imports the store and its migrations
+    from bot.observability import Metrics
 
 logger = logging.getLogger(__name__)
 
 
-def send(respond: Respond | None, metrics: Metrics, **kwargs: Any) -> bool:
+def send(respond: Respond | None, metrics: Metrics | None, **kwargs: Any) -> bool:
     """`respond(**kwargs)` (ephemeral unless said otherwise), checked: Slack answers a used-up,
     expired or refused `response_url` with an HTTP error that `respond()` only returns
     (`used_url`, `expired_url`, `invalid_blocks`). Logged and counted; True when delivered."""
@@ -26,6 +28,7 @@ def send(respond: Respond | None, metrics: Metrics, **kwargs: Any) -> bool:
     if status == 200:
         return True
     error = str(getattr(response, "body", "") or f"http_{status}").strip()[:100]
-    metrics.respond_failures.labels(error).inc()
+    if metrics is not None:
+        metrics.respond_failures.labels(error).inc()
     logger.warning("slack.respond.failed", extra={"status": status, "error": error})
     return False

@@ -1,0 +1,63 @@
+"""The Slack Web API clients and their retries: slack_sdk retries only what is safe to repeat."""
+
+from __future__ import annotations
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+
+OUTBOX_MAX_WAIT = 5.0
+"""The longest Retry-After the outbox client waits out inside a call. A sender holds its claim
+while it waits, and a claim is taken over after `recover_after` (30 s): a longer wait would let
+another process send the same message, so the row goes back to pending instead."""
+
+
+class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """Retries a 429 only when Slack asks for at most `max_wait` seconds."""
+
+    def __init__(self, *, max_retry_count: int, max_wait: float) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        waits = [v for k, v in response.headers.items() if k.lower() == "retry-after"]
+        try:
+            wait = float(waits[0][0] if isinstance(waits[0], list) else waits[0]) if waits else 1.0
+        except ValueError:
+            return False
+        return wait <= self.max_wait
+
+
+def make_web_client(token: str, base_url: str, *, interactive: bool = True) -> WebClient:
+    """A WebClient whose retries are safe for its use.
+
+    `interactive` clients (drilldowns, command replies, uploads) retry 429, 5xx and connection
+    errors; the outbox client retries only short 429s (`OUTBOX_MAX_WAIT`), and resolves
+    ambiguous failures itself.
+    """
+    handlers: list[object] = [
+        RateLimitErrorRetryHandler(max_retry_count=3)
+        if interactive
+        else ShortRateLimitRetryHandler(max_retry_count=3, max_wait=OUTBOX_MAX_WAIT)
+    ]
+    if interactive:
+        handlers += [
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ]
+    return WebClient(token=token, base_url=base_url, timeout=15, retry_handlers=handlers)  # type: ignore[arg-type]
