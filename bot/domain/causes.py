@@ -33,8 +33,10 @@ MIN_ITEMS = 5
 """Fewer fresh or baseline items than this and nothing is said."""
 MIN_RATE_RATIO = 1.5
 """Tokens or generations per item must move at least this much to be named."""
-MIN_SHARE_GAIN = 0.3
-"""A user, session, name or model must gain this much share of the cluster's items."""
+OUTSIZED = 0.5
+"""A user, session, trace name or model holds at least this share of the fresh items..."""
+RARE = 0.15
+"""...where it held at most this share of the baseline."""
 CONCENTRATION = 0.8
 """Failures 'come from' one provider or model when it has at least this share of them."""
 MAX_FACTORS = 3
@@ -279,11 +281,11 @@ def explain_traffic(fresh: Traits, baseline: Traits) -> list[Factor]:
     for dimension, trait in traits:
         value, hits = Counter(trait(i) for i in fresh).most_common(1)[0]
         share = hits / len(fresh)
-        if not value or share < MAJORITY:
+        if not value or share < OUTSIZED:
             continue
         other = sum(1 for i in baseline if trait(i) == value)
         before = other / len(baseline) if baseline else 0.0
-        if share - before < MIN_SHARE_GAIN:
+        if before > RARE:
             continue
         if baseline:
             p_value, _ = count_test(hits, len(fresh), other, len(baseline))

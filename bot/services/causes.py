@@ -52,7 +52,7 @@ class CauseService:
     def for_alerts(self, view: RunView, alerts: Sequence[Alert]) -> dict[str, list[Factor]]:
         """Causes by alert key, for every alert that has some; one query for all of them."""
         sides = {
-            a.key: _sides(view, a.cluster_id, a.window)
+            a.key: _sides(view, a.cluster_id, a.window, run_wide=a.kind is AlertKind.NEW_CLUSTER)
             for a in alerts
             if a.kind in EXPLAINED and a.cluster_id is not None
         }
@@ -117,18 +117,25 @@ class CauseService:
         }
 
 
-def _sides(view: RunView, cluster_id: int | None, window: str | None) -> Sides:
+def _sides(
+    view: RunView, cluster_id: int | None, window: str | None, *, run_wide: bool = False
+) -> Sides:
     """The fresh and baseline items the alert's test compared (its window, else the fresh
-    slice against older items and the lineage)."""
+    slice against older items and the lineage). A new cluster has next to no past of its own:
+    its baseline (`run_wide`) is the older traffic of the whole run, every k-th item."""
     slices: ClusterSlices | None = (
         view.slices.clusters.get(cluster_id) if cluster_id is not None else None
     )
     if slices is None:
         return (), ()
     chosen = next((w for w in slices.windows if w.name == window), None)
-    if chosen is not None:
-        return chosen.recent, chosen.baseline[:BASELINE_PER_CLUSTER]
-    return slices.fresh, slices.baseline[:BASELINE_PER_CLUSTER]
+    fresh, baseline = (
+        (chosen.recent, chosen.baseline) if chosen else (slices.fresh, slices.baseline)
+    )
+    if run_wide:
+        older = [i for c in view.slices.clusters.values() for i in c.older]
+        baseline = tuple(older[:: max(1, len(older) // BASELINE_PER_CLUSTER)])
+    return fresh, baseline[:BASELINE_PER_CLUSTER]
 
 
 def _known(items: Sequence[ClusterItem], traits: dict[str, ItemTraits]) -> list[ItemTraits]:
