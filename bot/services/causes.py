@@ -8,6 +8,7 @@ query budget; when the budget is short or PostHog fails, alerts go out without c
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
@@ -48,6 +49,7 @@ class CauseService:
         # for, if a channel alerts on other clusters, cost one more query).
         self._run_id = ""
         self._known: dict[str, ItemTraits] = {}
+        self._lock = threading.Lock()  # "Why?" clicks run in the work pool
 
     def for_alerts(self, view: RunView, alerts: Sequence[Alert]) -> dict[str, list[Factor]]:
         """Causes by alert key, for every alert that has some; one query for all of them."""
@@ -69,9 +71,10 @@ class CauseService:
 
     def for_cluster(self, view: RunView, cluster_id: int) -> list[Factor]:
         """Whatever moved in a cluster that did not alert ("Why?"): every kind of change is
-        asked, the strongest factors kept. One query."""
+        asked, the strongest factors kept. One query; a short budget is the user's to hear
+        (raised), not a silent "nothing stands out"."""
         sides = _sides(view, cluster_id, None)
-        traits = self._traits(view, [sides])
+        traits = self._traits(view, [sides], quiet=False)
         if not traits:
             return []
         fresh, baseline = (_known(side, traits) for side in sides)
@@ -94,7 +97,22 @@ class CauseService:
             return run, None
         return run, self.for_cluster(RunView.of(diff_runs(previous, run)), cluster_id)
 
-    def _traits(self, view: RunView, sides: Iterable[Sides]) -> dict[str, ItemTraits]:
+    def _traits(
+        self, view: RunView, sides: Iterable[Sides], *, quiet: bool = True
+    ) -> dict[str, ItemTraits]:
+        """Traits of the sides' items, from the last run's cache or one query. `quiet`: a
+        PostHog failure (a short budget included) gives `{}` instead of raising."""
+        with self._lock:
+            try:
+                return self._fetch(view, sides)
+            except PostHogError as error:
+                if not quiet:
+                    raise
+                run_id = view.diff.current.run_id
+                logger.info("causes.skipped", extra={"run_id": run_id, "error": repr(error)})
+                return {}
+
+    def _fetch(self, view: RunView, sides: Iterable[Sides]) -> dict[str, ItemTraits]:
         run, previous = view.diff.current, view.diff.previous
         if run.run_id != self._run_id:
             self._run_id, self._known = run.run_id, {}
@@ -103,12 +121,8 @@ class CauseService:
         start = previous.window_start or run.window_start
         end = run.window_end
         if ids and start is not None and end is not None:
-            try:
-                window = (start, end + EVENT_MARGIN)
-                found = fetch_item_traits(self.client, run.level, ids[:ID_CHUNK], window)
-            except PostHogError as error:  # a short budget included: the alert goes without
-                logger.info("causes.skipped", extra={"run_id": run.run_id, "error": repr(error)})
-                return {}
+            window = (start, end + EVENT_MARGIN)
+            found = fetch_item_traits(self.client, run.level, ids[:ID_CHUNK], window)
             self._known.update(found)
             # Items PostHog has no events for are not asked again.
             self._known.update((i, _EMPTY) for i in ids[:ID_CHUNK] if i not in found)

@@ -14,6 +14,7 @@ from bot.domain.compare import diff_runs
 from bot.domain.run_view import RunView
 from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
+from bot.posthog.errors import PostHogBudgetExhausted
 from bot.services.causes import CauseService
 from sandbox.demo_check import as_loaded
 from sandbox.generator import SeriesSpec, World, generate
@@ -112,3 +113,15 @@ def test_a_short_budget_sends_alerts_without_causes(posthog: LocalPostHog, world
         posthog.hogql_log.clear()
         assert CauseService(client).for_alerts(view, alerts) == {}
     assert posthog.hogql_log == []
+
+
+def test_why_with_a_short_budget_says_so_instead_of_nothing(
+    posthog: LocalPostHog, world: World
+) -> None:
+    view = view_of(world)
+    cluster = next(c for c in view.diff.current.clusters if not c.is_noise)
+    with httpx.Client(base_url=posthog.url, headers={"Authorization": "Bearer phx_test"}) as http:
+        client = client_with(posthog, http, 1)
+        client.budget.acquire()
+        with pytest.raises(PostHogBudgetExhausted):
+            CauseService(client).for_cluster(view, cluster.cluster_id)
