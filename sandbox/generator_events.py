@@ -140,9 +140,9 @@ class EventBuilder:
             and random.Random(~draw.event_seed).random() < nums.flood_p
         ):
             distinct_id = FLOOD_USER  # its own draw: the item's other values stay as they were
-        model, provider = topic.model, topic.provider
+        gen_model, gen_provider = topic.model, topic.provider
         if nums.cause is Cause.MODEL_SWITCH:
-            model, provider = next(m for m in SWITCH_MODELS if m[0] != topic.model)
+            gen_model, gen_provider = next(m for m in SWITCH_MODELS if m[0] != topic.model)
         session_id = f"session_{rng.getrandbits(40):010x}" if rng.random() < 0.6 else None
         prompt = rng.choice(topic.prompts).format(n=rng.randint(2, 400))
         common: dict[str, Any] = {"$ai_trace_id": trace_id}
@@ -206,8 +206,8 @@ class EventBuilder:
             props: dict[str, Any] = {
                 **common,
                 "$ai_parent_id": parent,
-                "$ai_model": model,
-                "$ai_provider": provider,
+                "$ai_model": gen_model,
+                "$ai_provider": gen_provider,
                 "$ai_input": [
                     {"role": "system", "content": f"You help with {topic.trace_name}."},
                     {"role": "user", "content": prompt},
