@@ -33,10 +33,11 @@ MIN_ITEMS = 5
 """Fewer fresh or baseline items than this and nothing is said."""
 MIN_RATE_RATIO = 1.5
 """Tokens or generations per item must move at least this much to be named."""
-OUTSIZED = 0.5
-"""A user, session, trace name or model holds at least this share of the fresh items..."""
+OUTSIZED = 0.3
+"""A user, session, trace name or model holds at least this share of the fresh items (one user
+of many producing a third of the new traffic is what a flood looks like)..."""
 RARE = 0.15
-"""...where it held at most this share of the baseline."""
+"""...where it held at most this share of the baseline (and a third as much as now)."""
 CONCENTRATION = 0.8
 """Failures 'come from' one provider or model when it has at least this share of them."""
 MAX_FACTORS = 3
@@ -136,25 +137,31 @@ def explain(kind: AlertKind, fresh: Traits, baseline: Traits) -> list[Factor]:
 def explain_values(
     fresh: Traits, baseline: Traits, value: Callable[[ItemTraits], float]
 ) -> list[Factor]:
-    """Mix and rate effects of a rise in the mean of `value` (cost or latency per item).
+    """Mix and rate effects of a rise of `value` per item (cost or latency).
 
     With shares s_m and means u_m per model, fresh minus baseline mean is
-    Σ (s'_m − s_m)·u_m (mix: other models at their old rates) + Σ s'_m·(u'_m − u_m) (rate)."""
+    Σ (s'_m − s_m)·u_m (mix: other models at their old rates) + Σ s'_m·(u'_m − u_m) (rate).
+    A model's term counts only when its own change is significant (its share by Fisher's test,
+    its values by the rank test): two misplaced items of a model a hundred times pricier move
+    the means more than a real change, and are noise all the same."""
     if len(baseline) < MIN_ITEMS:
         return []
-    change = _mean(fresh, value) - _mean(baseline, value)
+    mix_by_model: dict[str, float] = {}
+    rate_by_model: dict[str, float] = {}
+    for model in {i.model for i in (*fresh, *baseline)}:
+        then = [value(i) for i in baseline if i.model == model]
+        now = [value(i) for i in fresh if i.model == model]
+        # A model new to the cluster has no old rate: its mix effect is priced at its new one.
+        unit = _avg(then) if then else _avg(now)
+        more, fewer = count_test(len(now), len(fresh), len(then), len(baseline))
+        if min(more, fewer) < SIGNIFICANCE:
+            mix_by_model[model] = (len(now) / len(fresh) - len(then) / len(baseline)) * unit
+        if min(len(now), len(then)) >= MIN_ITEMS and rank_test_greater(now, then) < SIGNIFICANCE:
+            rate_by_model[model] = len(now) / len(fresh) * (_avg(now) - _avg(then))
+    mix, rate = sum(mix_by_model.values()), sum(rate_by_model.values())
+    change = max(mix, 0.0) + max(rate, 0.0)
     if change <= 0:
         return []
-    models = {i.model for i in (*fresh, *baseline)}
-    mix_by_model: dict[str, float] = {}
-    overall = _mean(baseline, value)
-    for model in models:
-        then = [i for i in baseline if i.model == model]
-        now = [i for i in fresh if i.model == model]
-        # A model new to the cluster has no old rate: its mix effect is priced at its new one.
-        rate = _mean(then, value) if then else _mean(now, value) if now else overall
-        mix_by_model[model] = (len(now) / len(fresh) - len(then) / len(baseline)) * rate
-    mix = sum(mix_by_model.values())
     factors: list[Factor] = []
     if mix / change >= MAJORITY:
         model = max(mix_by_model, key=lambda m: mix_by_model[m])
@@ -168,16 +175,15 @@ def explain_values(
                     model,
                     other / len(baseline),
                     hits / len(fresh),
-                    min(1.0, mix / change),
+                    mix / change,
                     p_value,
                     _first_with(fresh, _model, model),
                     hits,
                     len(fresh),
                 )
             )
-    rate = change - mix
     if rate / change >= MAJORITY:
-        factors.extend(_rate_factors(fresh, baseline, min(1.0, rate / change)))
+        factors.extend(_rate_factors(fresh, baseline, rate / change))
     return factors
 
 
@@ -285,7 +291,7 @@ def explain_traffic(fresh: Traits, baseline: Traits) -> list[Factor]:
             continue
         other = sum(1 for i in baseline if trait(i) == value)
         before = other / len(baseline) if baseline else 0.0
-        if before > RARE:
+        if before > RARE or before * 3 > share:
             continue
         if baseline:
             p_value, _ = count_test(hits, len(fresh), other, len(baseline))
@@ -314,8 +320,8 @@ def explain_traffic(fresh: Traits, baseline: Traits) -> list[Factor]:
     return found
 
 
-def _mean(items: Traits, value: Callable[[ItemTraits], float]) -> float:
-    return sum(value(i) for i in items) / len(items) if items else 0.0
+def _avg(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
 
 
 def _model(item: ItemTraits) -> str:
