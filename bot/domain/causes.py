@@ -287,7 +287,7 @@ def explain_traffic(fresh: Traits, baseline: Traits) -> list[Factor]:
     for dimension, trait in traits:
         value, hits = Counter(trait(i) for i in fresh).most_common(1)[0]
         share = hits / len(fresh)
-        if not value or share < OUTSIZED:
+        if not value or share < OUTSIZED or hits < MIN_ITEMS:
             continue
         other = sum(1 for i in baseline if trait(i) == value)
         before = other / len(baseline) if baseline else 0.0
@@ -297,7 +297,7 @@ def explain_traffic(fresh: Traits, baseline: Traits) -> list[Factor]:
             p_value, _ = count_test(hits, len(fresh), other, len(baseline))
         else:
             p_value = 0.0 if hits >= MIN_ITEMS else 1.0
-        if p_value >= SIGNIFICANCE:
+        if p_value * len(traits) >= SIGNIFICANCE:  # four traits tried: Bonferroni
             continue
         found.append(
             Factor(

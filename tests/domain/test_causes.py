@@ -124,3 +124,9 @@ def test_explain_too_few_fresh_items_names_nothing() -> None:
     baseline = traffic(150, 13, "b")
     fresh = [repriced(i, "gpt-4.1") for i in traffic(4, 14, "f")]
     assert explain(AlertKind.COST_SPIKE, fresh, baseline) == []
+
+
+def test_explain_a_user_with_two_of_six_new_items_is_not_a_flood() -> None:
+    baseline = traffic(150, 15, "b")
+    fresh = [replace(i, user="user-x") if n < 2 else i for n, i in enumerate(traffic(6, 16, "f"))]
+    assert explain(AlertKind.SIZE_SHIFT, fresh, baseline) == []
