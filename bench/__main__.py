@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.causes import causes_markdown, measure_causes
 from bench.commands import run_commands
 from bench.cycle import measure_cycle, measure_first_sight
 from bench.doc import write_doc
@@ -80,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     step("alert quality: planted changes in realistic daily runs")
     quality_seeds = 3 if args.quick else 20
     quality = measure_quality(quality_seeds)
+    step("causes on alerts: planted causes named, none on uniform changes")
+    causes_seeds = 2 if args.quick else 10
+    causes = measure_causes(causes_seeds)
     results = Results(
         cycle,
         absent,
@@ -93,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     all_rows = rows(results)
     print(table(all_rows))
     section = quality_markdown(quality, quality_seeds)
+    section += "\n" + causes_markdown(causes, causes_seeds)
     print("\n" + section)
     out = args.out or (None if args.quick else DOC)
     if out is not None:

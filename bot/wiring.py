@@ -23,6 +23,7 @@ from bot.rendering.changes import ChangeRenderer
 from bot.rendering.drilldown import DrilldownRenderer
 from bot.rendering.env import make_environment
 from bot.services.alerts import AlertService
+from bot.services.causes import CauseService
 from bot.services.channel_settings import ChannelSettings
 from bot.services.charts import ChartService
 from bot.services.clusters import ClustersService
@@ -48,6 +49,7 @@ class Services:
     clusters: ClustersService
     channel_settings: ChannelSettings
     alerts: AlertService
+    causes: CauseService  # "Why?" answers, from the commands' budget
     renderer: Renderer
     drilldown: DrilldownRenderer
     changes: ChangeRenderer
@@ -153,9 +155,10 @@ def build_services(
         on_sent=charts.queue_for_alert,
     )
     runs = RunRepository(posthog, store, list_ttl=settings.run_list_cache_seconds, clock=clock)
-    clusters = ClustersService(
-        RunRepository(command_posthog, store, list_ttl=settings.run_list_cache_seconds, clock=clock)
+    command_runs = RunRepository(
+        command_posthog, store, list_ttl=settings.run_list_cache_seconds, clock=clock
     )
+    clusters = ClustersService(command_runs)
     return Services(
         settings=settings,
         store=store,
@@ -165,8 +168,15 @@ def build_services(
         clusters=clusters,
         channel_settings=ChannelSettings(store, clusters, settings.alert_channel, clock=clock),
         alerts=AlertService(
-            runs, store, Routing(store, settings.alert_channel), changes, notifier, clock=clock
+            runs,
+            store,
+            Routing(store, settings.alert_channel),
+            changes,
+            notifier,
+            clock=clock,
+            causes=CauseService(posthog),
         ),
+        causes=CauseService(command_posthog, command_runs),
         renderer=renderer,
         drilldown=DrilldownRenderer(
             renderer, show_content=settings.drilldown_content is DrilldownContent.PREVIEW

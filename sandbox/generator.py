@@ -51,9 +51,10 @@ from sandbox.generator_model import (
     World,
 )
 from sandbox.generator_sim import RunResult, SeriesSimulator
-from sandbox.generator_traffic import Change, Plant, as_plant
+from sandbox.generator_traffic import Cause, Change, Plant, as_plant
 
 __all__ = [
+    "Cause",
     "Change",
     "Extra",
     "Item",
@@ -218,6 +219,7 @@ def _series(
                 cluster_id=run.cluster_of_topic(step.topic),
                 previous_cluster_id=previous.cluster_of_topic(step.topic),
                 scale=step.scale,
+                cause=step.cause.value,
                 start=datetime.fromtimestamp(step.start, UTC),
                 clusters={r.run_id: r.cluster_of_topic(step.topic) for r in series_runs},
             )

@@ -18,7 +18,15 @@ from typing import Any
 
 from sandbox.generator_evals import EvalNumbers, evaluation_event, evaluation_values
 from sandbox.generator_topics import EMBEDDING_MODEL, ERROR_MESSAGES, Topic
-from sandbox.generator_traffic import Draw, Numbers
+from sandbox.generator_traffic import (
+    FLOOD_USER,
+    NEW_TRACE_NAME,
+    RATE_LIMIT_ERROR,
+    SWITCH_MODELS,
+    Cause,
+    Draw,
+    Numbers,
+)
 
 STRING_COST_P = 0.01  # share of cost properties sent as numeric strings
 
@@ -127,6 +135,14 @@ class EventBuilder:
         gen_level = self.level != "trace"
         trace_id = str(uuid.UUID(int=draw.trace_bits, version=4))
         distinct_id = rng.choice(self.users)
+        if (
+            nums.cause is Cause.USER_FLOOD
+            and random.Random(~draw.event_seed).random() < nums.flood_p
+        ):
+            distinct_id = FLOOD_USER  # its own draw: the item's other values stay as they were
+        gen_model, gen_provider = topic.model, topic.provider
+        if nums.cause is Cause.MODEL_SWITCH:
+            gen_model, gen_provider = next(m for m in SWITCH_MODELS if m[0] != topic.model)
         session_id = f"session_{rng.getrandbits(40):010x}" if rng.random() < 0.6 else None
         prompt = rng.choice(topic.prompts).format(n=rng.randint(2, 400))
         common: dict[str, Any] = {"$ai_trace_id": trace_id}
@@ -190,8 +206,8 @@ class EventBuilder:
             props: dict[str, Any] = {
                 **common,
                 "$ai_parent_id": parent,
-                "$ai_model": topic.model,
-                "$ai_provider": topic.provider,
+                "$ai_model": gen_model,
+                "$ai_provider": gen_provider,
                 "$ai_input": [
                     {"role": "system", "content": f"You help with {topic.trace_name}."},
                     {"role": "user", "content": prompt},
@@ -210,6 +226,8 @@ class EventBuilder:
             }
             if gen.is_error:
                 status, message = rng.choice(ERROR_MESSAGES)
+                if nums.cause is Cause.RATE_LIMIT:
+                    status, message = RATE_LIMIT_ERROR
                 props["$ai_http_status"] = status
                 props["$ai_error"] = message
             clustered = self.level == "generation" and index == 0
@@ -228,7 +246,9 @@ class EventBuilder:
                 distinct_id,
                 {
                     **common,
-                    "$ai_trace_name": topic.trace_name,
+                    "$ai_trace_name": NEW_TRACE_NAME
+                    if nums.cause is Cause.NEW_TRACE_NAME
+                    else topic.trace_name,
                     "$ai_input_state": {"messages": [{"role": "user", "content": prompt}]},
                     "$ai_output_state": {"status": "error" if nums.erroring else "ok"},
                     "$ai_latency": round((cursor - start).total_seconds(), 3),

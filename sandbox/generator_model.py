@@ -30,6 +30,7 @@ class PlantedTruth:
     cluster_id: int | None  # the topic's cluster in this run; None when it is not a cluster
     previous_cluster_id: int | None  # the same in the previous run
     scale: float = 1.0
+    cause: str = ""  # what the events show as its cause (generator_traffic.Cause); "" none
     start: datetime | None = None  # the step starts here; earlier traffic is unchanged
     clusters: dict[str, int | None] = field(default_factory=dict)  # run id → topic's cluster
 

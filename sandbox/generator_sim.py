@@ -196,7 +196,7 @@ class SeriesSimulator:
         else:
             live = [k for k in self.rates if self.effects.traffic(k, start) > 0]
             topic = rng.choice(live)
-        step = Step(plant.kind, plant.scale, topic, start)
+        step = Step(plant.kind, plant.scale, topic, start, plant.cause)
         self.effects.add(step)
         return step
 

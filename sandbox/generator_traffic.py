@@ -55,16 +55,39 @@ ERROR_TARGET = 0.45
 NEW_TOPIC_SHARE = 0.08
 
 
+class Cause(StrEnum):
+    """Why a planted change happened, as the events show it (the generator's own copy of the
+    idea: nothing here is shared with the bot). `UNIFORM` is a change with no single cause:
+    prices up evenly, same models, tokens and users."""
+
+    UNIFORM = ""
+    MODEL_SWITCH = "model_switch"  # cost: every new item on a pricier model, same tokens
+    PROMPT_BLOAT = "prompt_bloat"  # cost: input tokens ×4 on the same model and prices
+    USER_FLOOD = "user_flood"  # size shift: the extra traffic is one user's
+    RATE_LIMIT = "rate_limit"  # errors: the new failures are one provider's 429s
+    NEW_TRACE_NAME = "new_trace_name"  # new cluster: its traces carry a new trace name
+
+
+BLOAT_FACTOR = 4.0
+SWITCH_MODELS = (("gpt-4.1", "openai"), ("claude-opus-4", "anthropic"))
+FLOOD_USER = "user_flood_0000001"
+RATE_LIMIT_ERROR = (429, "RateLimitError: Rate limit reached for requests")
+NEW_TRACE_NAME = "agent_v2_rollout"
+
+
 @dataclass(frozen=True)
 class Plant:
     """A planted step change, for `generate(planted={(job, run_index): Plant(...)})`."""
 
     kind: Change
     scale: float = 1.0
+    cause: Cause = Cause.UNIFORM
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, Change):
             object.__setattr__(self, "kind", Change(self.kind))
+        if not isinstance(self.cause, Cause):
+            object.__setattr__(self, "cause", Cause(self.cause))
         if not 0.0 < self.scale <= 2.0:
             raise ValueError("scale must be in (0, 2]")
 
@@ -81,6 +104,7 @@ class Step:
     scale: float
     topic: str
     start: float  # epoch seconds
+    cause: Cause = Cause.UNIFORM
 
     @property
     def traffic(self) -> float:
@@ -97,6 +121,7 @@ class Effect:
     latency: float = 1.0
     error_p: float = 0.0
     traffic: float = 1.0
+    cause: Cause = Cause.UNIFORM
 
 
 class Effects:
@@ -128,16 +153,18 @@ class Effects:
     def at(self, topic: str, moment: float) -> Effect:
         cost = latency = 1.0
         error_p = self.base_error.get(topic, 0.02)
+        cause = Cause.UNIFORM
         for step in self.steps:
             if step.topic != topic or moment < step.start:
                 continue
+            cause = step.cause or cause
             if step.kind is Change.COST_SPIKE:
                 cost *= 1.0 + (COST_FACTOR - 1.0) * step.scale
             elif step.kind is Change.LATENCY_SPIKE:
                 latency *= 1.0 + (LATENCY_FACTOR - 1.0) * step.scale
             elif step.kind is Change.ERROR_HEAVY:
                 error_p = min(1.0, error_p + step.scale * (ERROR_TARGET - error_p))
-        return Effect(cost, latency, error_p, self.traffic(topic, moment))
+        return Effect(cost, latency, error_p, self.traffic(topic, moment), cause)
 
 
 @dataclass(slots=True)
@@ -177,6 +204,8 @@ class Numbers:
     embedding: tuple[int, float, float] | None  # tokens, cost, latency
     span: bool
     erroring: bool
+    cause: Cause = Cause.UNIFORM
+    flood_p: float = 0.0  # of a USER_FLOOD item: the chance it is the flooding user's
 
     def values(self) -> dict[str, float | int]:
         """What PostHog's per-item metrics query returns for this item (trace level: sums over
@@ -202,14 +231,16 @@ class Numbers:
 def numbers(draw: Draw, topic: Topic, effect: Effect) -> Numbers:
     erroring = draw.error_u < effect.error_p
     price_in, price_out = topic.prices
+    bloat = BLOAT_FACTOR if effect.cause is Cause.PROMPT_BLOAT else 1.0
+    price = 1.0 if effect.cause is Cause.PROMPT_BLOAT else effect.cost  # tokens, not prices
     last = len(draw.gens) - 1
     generations = []
     for index, (f_in, f_out, f_latency) in enumerate(draw.gens):
         is_error = erroring and index == last
-        tokens_in = max(1, round(topic.input_tokens * draw.size * f_in))
+        tokens_in = max(1, round(topic.input_tokens * draw.size * f_in * bloat))
         tokens_out = 0 if is_error else max(1, round(topic.output_tokens * draw.size * f_out))
-        cost_in = round(tokens_in * price_in * effect.cost, 10)
-        cost_out = round(tokens_out * price_out * effect.cost, 10)
+        cost_in = round(tokens_in * price_in * price, 10)
+        cost_out = round(tokens_out * price_out * price, 10)
         generations.append(
             Generation(
                 input_tokens=tokens_in,
@@ -223,14 +254,14 @@ def numbers(draw: Draw, topic: Topic, effect: Effect) -> Numbers:
         )
     embedding = None
     if draw.embedding is not None:
-        _, _, price = EMBEDDING_MODEL
         tokens = max(1, round(250 * draw.embedding[0]))
         embedding = (
             tokens,
-            round(tokens * price / 1e6 * effect.cost, 10),
+            round(tokens * EMBEDDING_MODEL[2] / 1e6 * effect.cost, 10),
             round(0.2 * draw.embedding[1], 3),
         )
-    return Numbers(tuple(generations), embedding, draw.span, erroring)
+    flood_p = 1.0 - 1.0 / effect.traffic if effect.traffic > 1.0 else 0.0
+    return Numbers(tuple(generations), embedding, draw.span, erroring, effect.cause, flood_p)
 
 
 def _lognormal_mean_one(rng: random.Random, sigma: float) -> float:

@@ -13,6 +13,7 @@ from bot.listeners.actions import (
     handle_share_action,
     handle_trace_details_action,
     handle_traces_action,
+    handle_why_action,
 )
 from bot.listeners.commands import handle_clusters_command
 from bot.listeners.errors import handle_error
@@ -32,4 +33,5 @@ def register_listeners(app: App) -> None:
     app.action(_action(ActionId.MUTE))(handle_mute_action)
     app.action(_action(ActionId.MAP))(handle_map_action)
     app.action(_action(ActionId.OPEN))(handle_open_action)
+    app.action(_action(ActionId.WHY))(handle_why_action)
     app.error(handle_error)

@@ -104,6 +104,28 @@ def handle_trace_details_action(
     after_ack(ack, body, context, work, command=False)
 
 
+def handle_why_action(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: Respond,
+    context: BoltContext,
+    services: Services,
+) -> None:
+    """The likely causes of what moved in a cluster, alerted or not, in the thread."""
+
+    def work() -> None:
+        ref = ClusterRef.model_validate_json(action["value"])
+        with spending_for(body["user"]["id"]):
+            run, factors = services.causes.why(ref.run_id, ref.cluster_id)
+        cluster = run.cluster(ref.cluster_id)
+        assert cluster is not None  # `why` checked it
+        message = services.changes.why(run, cluster, factors or [], compared=factors is not None)
+        reply(place_of(body), message, respond, services)
+
+    after_ack(ack, body, context, work, command=False)
+
+
 def handle_share_action(
     ack: Ack,
     body: dict[str, Any],

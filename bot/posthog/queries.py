@@ -180,3 +180,61 @@ WHERE event = '$ai_evaluation'
   AND timestamp >= toDateTime({date_from}) AND timestamp <= toDateTime({date_to})
   AND toString(uuid) IN {item_ids}
 LIMIT {limit}"""
+
+# What each item's events have in common with the others (bot/domain/causes.py): the model and
+# provider of its costliest generation, tokens, generations, the first generation error (status
+# and message), its trace name, user and session. One query for all alerted clusters of a run.
+TRACE_ITEM_TRAITS = """
+SELECT toString(properties.$ai_trace_id) AS item_id,
+    sumIf(toFloat(properties.$ai_total_cost_usd),
+          event IN ('$ai_generation', '$ai_embedding')) AS cost,
+    sumIf(toFloat(properties.$ai_latency), event = '$ai_generation') AS latency,
+    sumIf(coalesce(toInt(properties.$ai_input_tokens), 0), event = '$ai_generation')
+        AS input_tokens,
+    sumIf(coalesce(toInt(properties.$ai_output_tokens), 0), event = '$ai_generation')
+        AS output_tokens,
+    countIf(event = '$ai_generation') AS generations,
+    argMaxIf(toString(properties.$ai_model), toFloat(properties.$ai_total_cost_usd),
+             event = '$ai_generation') AS model,
+    argMaxIf(toString(properties.$ai_provider), toFloat(properties.$ai_total_cost_usd),
+             event = '$ai_generation') AS provider,
+    anyIf(toString(properties.$ai_error),
+          event = '$ai_generation' AND toString(properties.$ai_is_error) = 'true') AS error,
+    anyIf(toString(properties.$ai_http_status),
+          event = '$ai_generation' AND toString(properties.$ai_is_error) = 'true')
+        AS http_status,
+    anyIf(coalesce(toString(properties.$ai_trace_name), toString(properties.$ai_span_name)),
+          event = '$ai_trace') AS name,
+    any(distinct_id) AS user,
+    anyIf(toString(properties.$ai_session_id), properties.$ai_session_id IS NOT NULL)
+        AS session
+FROM events
+WHERE event IN ('$ai_generation', '$ai_embedding', '$ai_span', '$ai_trace')
+  AND timestamp >= toDateTime({date_from}) AND timestamp <= toDateTime({date_to})
+  AND toString(properties.$ai_trace_id) IN {item_ids}
+GROUP BY item_id
+LIMIT {limit}"""
+
+GENERATION_ITEM_TRAITS = """
+SELECT toString(uuid) AS item_id,
+    toString(properties.$ai_trace_id) AS trace_id,
+    toFloat(properties.$ai_total_cost_usd) AS cost,
+    toFloat(properties.$ai_latency) AS latency,
+    coalesce(toInt(properties.$ai_input_tokens), 0) AS input_tokens,
+    coalesce(toInt(properties.$ai_output_tokens), 0) AS output_tokens,
+    1 AS generations,
+    toString(properties.$ai_model) AS model,
+    toString(properties.$ai_provider) AS provider,
+    if(toString(properties.$ai_is_error) = 'true', toString(properties.$ai_error), '') AS error,
+    if(toString(properties.$ai_is_error) = 'true', toString(properties.$ai_http_status), '')
+        AS http_status,
+    toString(properties.$ai_span_name) AS name,
+    distinct_id AS user,
+    toString(properties.$ai_session_id) AS session
+FROM events
+WHERE event = '$ai_generation'
+  AND timestamp >= toDateTime({date_from}) AND timestamp <= toDateTime({date_to})
+  AND toString(uuid) IN {item_ids}
+LIMIT {limit}"""
+
+ITEM_TRAITS = {Level.TRACE: TRACE_ITEM_TRAITS, Level.GENERATION: GENERATION_ITEM_TRAITS}

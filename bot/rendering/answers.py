@@ -172,6 +172,11 @@ class Renderer:
             bk.actions(
                 self.traces_button(run, cluster, ".0"),
                 bk.button(
+                    "Why?",
+                    ActionId.WHY,
+                    value=ClusterRef(run_id=run.run_id, cluster_id=cluster.cluster_id),
+                ),
+                bk.button(
                     "Open in PostHog",
                     ActionId.OPEN,
                     url=self.urls.cluster(run.run_id, cluster.cluster_id),

@@ -6,17 +6,19 @@ linking to the cluster in PostHog) and one thread reply per change, with its but
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot.domain.alerts import Alert, AlertKind, Family, Severity
+from bot.domain.causes import Factor
 from bot.domain.compare import ClusterMatch, RunDiff
 from bot.domain.lifecycle import Phase, Update
-from bot.domain.models import Cluster, Level, RunSummary
+from bot.domain.models import Cluster, ClusteringRun, Level, RunSummary
 from bot.rendering import blocks as bk
 from bot.rendering.answers import Renderer, item_noun
+from bot.rendering.causes import CauseRenderer
 from bot.rendering.env import change, money, pct, points, seconds
 from bot.rendering.message import Message
-from bot.slack.escape import clean_inline, link, title_text
+from bot.slack.escape import SafeMrkdwn, clean_inline, link, title_text
 from bot.slack.ids import ActionId, ClusterRef, MuteRef
 
 COMPARE_LINES_MAX = 20
@@ -98,6 +100,7 @@ _WINDOW_WORDS = {
 class ChangeRenderer:
     def __init__(self, renderer: Renderer) -> None:
         self.r = renderer
+        self.causes = CauseRenderer(renderer)
 
     def _alert_title_link(self, alert: Alert, diff: RunDiff) -> str:
         if alert.cluster_id is not None:
@@ -117,14 +120,17 @@ class ChangeRenderer:
         still_error_heavy: Sequence[Cluster] = (),
         *,
         reset: str | None = None,
+        causes: Mapping[str, Sequence[Factor]] | None = None,
     ) -> Message:
         run = diff.current
+        causes = causes or {}
         lines = [
             self.r.text(
                 "alert_line.md.j2",
                 severity_icon=SEVERITY_ICONS[a.severity],
                 summary=describe(a),
                 title_link=self._alert_title_link(a, diff),
+                cause=self.causes.clause(causes.get(a.key, ())),
             )
             for a in alerts
         ]
@@ -155,7 +161,7 @@ class ChangeRenderer:
         )
         return bk.finish(blocks, fallback)
 
-    def alert_detail(self, alert: Alert, diff: RunDiff) -> Message:
+    def alert_detail(self, alert: Alert, diff: RunDiff, factors: Sequence[Factor] = ()) -> Message:
         match = diff.match_for_current(alert.cluster_id) if alert.cluster_id is not None else None
         text = self.r.text(
             "alert_detail.md.j2",
@@ -189,9 +195,27 @@ class ChangeRenderer:
                 )
             )
         blocks = [bk.section(text)]
+        if factors and cluster_id is not None:
+            blocks.append(bk.section(self.causes.detail(alert.kind, factors, run_id, cluster_id)))
+        if cluster_id is not None and alert.cluster_id is not None:
+            why = ClusterRef(run_id=run_id, cluster_id=cluster_id)
+            elements.append(bk.button("Why?", ActionId.WHY, value=why))
         if elements:
             blocks.append(bk.actions(*elements))
         return bk.finish(blocks, f"{describe(alert)}: {title_text(alert.title, 100)}")
+
+    def why(
+        self, run: ClusteringRun, cluster: Cluster, factors: Sequence[Factor], *, compared: bool
+    ) -> Message:
+        """The "Why?" answer: the likely causes of what moved, or that nothing stands out."""
+        detail = self.causes.detail("", factors, run.run_id, cluster.cluster_id)
+        text = self.r.text(
+            "why.md.j2",
+            causes=SafeMrkdwn(detail),
+            compared=compared,
+            title_link=self.r.title_link(run.run_id, cluster),
+        )
+        return bk.finish([bk.section(text)], f"Why: {title_text(cluster.title, 100)}")
 
     def run_notes(self, diff: RunDiff, reset: str | None) -> str:
         """Splits, merges and a baseline reset: how the clustering moved, said once."""

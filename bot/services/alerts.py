@@ -48,6 +48,7 @@ from bot.posthog.errors import (
     PostHogThrottled,
 )
 from bot.rendering.changes import ChangeRenderer
+from bot.services.causes import CauseService
 from bot.services.routing import QUIET_SUMMARY, Routing, thresholds_for
 from bot.services.runs import RunRepository
 from bot.slack.notifier import DeliveryReport, Notifier
@@ -93,7 +94,9 @@ class AlertService:
         notifier: Notifier | None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        causes: CauseService | None = None,
     ) -> None:
+        self.causes = causes  # likely causes in each alert's thread (one query per run)
         self.runs = runs
         self.store = store
         self.routing = routing
@@ -325,10 +328,11 @@ class AlertService:
                 quiet = self.renderer.quiet(diff)
                 return [OutgoingMessage(parent_key, quiet.text, quiet.blocks)]
             return []
-        parent = self.renderer.alert_parent(diff, fired, reset=view.reset)
+        causes = self.causes.for_alerts(view, fired) if self.causes else {}
+        parent = self.renderer.alert_parent(diff, fired, reset=view.reset, causes=causes)
         messages = [OutgoingMessage(parent_key, parent.text, parent.blocks)]
         for alert in fired:
-            detail = self.renderer.alert_detail(alert, diff)
+            detail = self.renderer.alert_detail(alert, diff, causes.get(alert.key, ()))
             messages.append(OutgoingMessage(alert.key, detail.text, detail.blocks, parent_key))
         return messages
 

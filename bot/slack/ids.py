@@ -20,6 +20,7 @@ class ActionId(StrEnum):
     MUTE = "clusters.mute"
     OPEN = "clusters.open"
     MAP = "clusters.map"
+    WHY = "clusters.why"
 
 
 class Payload(BaseModel):
