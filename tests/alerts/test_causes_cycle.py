@@ -10,8 +10,8 @@ import pytest
 from sandbox.fake_slack import Message
 from sandbox.generator import Cause, Change, Plant, SeriesSpec, World, generate
 from sandbox.stack import ALERT_CHANNEL, Stack
-from tests.app.conftest import all_text
-from tests.conftest import NOW
+from tests.support.blocks import all_text
+from tests.support.clock import NOW
 
 JOB = "Default - traces"
 

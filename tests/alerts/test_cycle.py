@@ -160,9 +160,11 @@ def test_a_first_cycle_loads_its_runs_in_one_batched_query(stack: Stack) -> None
     sent = stack.posthog.hogql_log
     # The run list, then the newest run of each of the three series and the run before it in
     # one query, then the newest runs' item values: one query per level, as the two trace
-    # series share a window.
+    # series share a window; and one query per run with an alert, for its likely causes.
     assert sent.count(queries.GET_RUNS) == 1
     assert [q for q in sent if "{run_id}" in q] == []  # no run loaded on its own
     assert sent.count(queries.RUN_ITEM_METRICS[Level.TRACE]) == 1
     assert sent.count(queries.RUN_ITEM_METRICS[Level.GENERATION]) == 1
-    assert len(sent) == 1 + 1 + 2
+    causes = sent.count(queries.TRACE_ITEM_TRAITS) + sent.count(queries.GENERATION_ITEM_TRAITS)
+    assert causes <= 3  # at most one per newest run
+    assert len(sent) == 1 + 1 + 2 + causes

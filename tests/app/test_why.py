@@ -8,7 +8,7 @@ from collections.abc import Callable
 from sandbox.fake_slack import Message
 from sandbox.generator import World
 from sandbox.stack import Stack
-from tests.app.conftest import all_text
+from tests.support.blocks import all_text
 
 Ask = Callable[..., Message]
 

@@ -15,8 +15,8 @@ from bot.rendering.changes import ChangeRenderer
 from bot.rendering.env import make_environment
 from bot.slack.escape import check_limits
 from bot.slack.ids import ActionId
-from tests.domain.factories import ids, make_cluster, make_run
 from tests.support.blocks import mrkdwn_texts
+from tests.support.factories import ids, make_cluster, make_run
 
 HOSTILE = "<!channel> & <http://evil.example|click me> *bold* `code` \n<@U123>"
 URLS = PostHogUrls("https://us.posthog.com", 2)

@@ -19,7 +19,7 @@ from bot.services.causes import CauseService
 from sandbox.demo_check import as_loaded
 from sandbox.generator import SeriesSpec, World, generate
 from sandbox.posthog_server import LocalPostHog
-from tests.conftest import NOW
+from tests.support.clock import NOW
 
 
 @pytest.fixture(scope="module")
