@@ -16,6 +16,7 @@ from bot.listeners.actions import (
 )
 from bot.listeners.commands import handle_clusters_command
 from bot.listeners.errors import handle_error
+from bot.listeners.surfaces import register_surfaces
 from bot.slack.ids import ActionId
 
 
@@ -32,4 +33,5 @@ def register_listeners(app: App) -> None:
     app.action(_action(ActionId.MUTE))(handle_mute_action)
     app.action(_action(ActionId.MAP))(handle_map_action)
     app.action(_action(ActionId.OPEN))(handle_open_action)
+    register_surfaces(app)  # the Home tab, its modals, link unfurls
     app.error(handle_error)
