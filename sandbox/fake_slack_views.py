@@ -80,8 +80,12 @@ class ViewsMixin:
     if TYPE_CHECKING:
 
         def _need(self, scope: str) -> None: ...
+        def _find(self, channel: str, ts: str) -> Any: ...
+        def _next_ts(self) -> str: ...
+        def _add_message(self, msg: Any, events: list[Any]) -> Any: ...
 
     def _init_views(self) -> None:
+        self.unfurls: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> url -> card
         self.home_views: dict[str, dict[str, Any]] = {}  # user -> the published Home tab
         self.views: dict[str, FakeView] = {}  # view_id -> modal
         self._triggers: dict[str, str] = {}  # issued, unused trigger_id -> user
@@ -108,6 +112,13 @@ class ViewsMixin:
                 shown.view, shown.hash, shown.errors = body["view"], _hash(), {}  # type: ignore[index]
             else:
                 shown.open = False
+
+    def post_as(self, user: str, channel: str, text: str) -> str:
+        """A person posts `text` in `channel` (a link to unfurl, say); returns its ts."""
+        from sandbox.fake_slack_model import Message
+
+        with self._lock:
+            return str(self._add_message(Message(self._next_ts(), channel, user, text), []).ts)
 
     # -- inspection ----------------------------------------------------------------------------
     def home_view(self, user: str) -> dict[str, Any] | None:
@@ -155,6 +166,20 @@ class ViewsMixin:
             raise SlackError("invalid_arguments", response_metadata={"messages": problems})
         shown.view, shown.hash = view, _hash()
         return {"view": shown.to_dict(self.team_id, self.app_id)}
+
+    def _api_chat_unfurl(self, params: dict[str, Any], ev: list[Any]) -> dict[str, Any]:
+        self._need("links:write")
+        channel, ts = text_param(params, "channel") or "", text_param(params, "ts") or ""
+        if self._find(channel, ts) is None:
+            raise SlackError("cannot_find_message")
+        unfurls = json_param(params, "unfurls")
+        if not isinstance(unfurls, dict) or not unfurls:
+            raise SlackError("invalid_unfurls")
+        for card in unfurls.values():
+            if problems := invalid_blocks(list(card.get("blocks") or [])):
+                raise SlackError("invalid_blocks", errors=problems)
+        self.unfurls.setdefault((channel, ts), {}).update(copy.deepcopy(unfurls))
+        return {}
 
 
 def _hash() -> str:

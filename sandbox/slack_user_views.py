@@ -38,6 +38,33 @@ def open_home(user: SlackUser) -> httpx.Response:
     return _post(user, body, "application/json")
 
 
+def share_link(user: SlackUser, channel: str, url: str) -> tuple[str, httpx.Response]:
+    """The person posts `url` in `channel`; Slack sends `link_shared` for a registered unfurl
+    domain (the fake does not check domains: the app must leave foreign links alone)."""
+    ts = user.fake.post_as(user.user_id, channel, url)
+    body = json.dumps(
+        {
+            "token": "sandbox-verification-token",
+            "team_id": user.team_id,
+            "api_app_id": user.fake.app_id,
+            "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "link_shared",
+                "channel": channel,
+                "user": user.user_id,
+                "message_ts": ts,
+                "source": "conversations_history",
+                "unfurl_id": f"C-{uuid.uuid4().hex[:12]}",
+                "links": [{"domain": url.split("/")[2], "url": url}],
+                "event_ts": f"{time.time():.6f}",
+            },
+        }
+    )
+    return ts, _post(user, body, "application/json")
+
+
 def click_in_view(
     user: SlackUser,
     view: dict[str, Any],
