@@ -77,11 +77,18 @@ def _open_subscriptions(
 ) -> None:
     """Open at once (a trigger_id lasts seconds), then fill the job picker from PostHog."""
     current = _current(ref.channel, services)
-    opened = client.views_open(trigger_id=trigger, view=rv.subscriptions_modal(ref, current, None))
+    base_note = ""
+    if not current and ref.channel == services.channel_settings.default_channel:
+        base_note = (
+            "This is the default alert channel (ALERT_CHANNEL): it gets every run until it has "
+            "a subscription. Adding one limits it to that."
+        )
+    first = rv.subscriptions_modal(ref, current, None, base_note)
+    opened = client.views_open(trigger_id=trigger, view=first)
     view_id, view_hash = opened["view"]["id"], opened["view"]["hash"]
 
     def fill() -> None:
-        note, jobs = "", []
+        note, jobs = base_note, []
         try:
             with spending_for(user):
                 found = services.clusters.jobs().jobs
@@ -89,8 +96,8 @@ def _open_subscriptions(
                 (job.name, job.name if len(job.name) <= JOB_VALUE_MAX else job.id) for job in found
             ]
         except Exception as error:
-            note = user_message(error) or "The jobs could not be loaded."
-            note += " You can still pick a level, for any job."
+            problem = user_message(error) or "The jobs could not be loaded."
+            note = f"{problem} You can still pick a level, for any job. {note}".strip()
         view = rv.subscriptions_modal(ref, current, jobs, note)
         client.views_update(view_id=view_id, hash=view_hash, view=view)
 

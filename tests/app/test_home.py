@@ -219,3 +219,18 @@ def test_fake_slack_views_are_as_strict_as_slack(stack: Stack) -> None:
         client.views_open(trigger_id=trigger, view=modal)
     with pytest.raises(SlackApiError, match="invalid_arguments"):
         client.views_publish(user_id=ADMIN, view={"type": "home", "blocks": [section] * 101})
+
+
+def test_subscriptions_modal_still_works_when_posthog_is_down(stack: Stack) -> None:
+    stack.posthog.faults.add(500, count=1000, path_contains="/")
+    admin = stack.user(ADMIN, "admin")
+    click_in_view(admin, home_of(stack, ADMIN), "home.edit_subscriptions", matching=ALERT_CHANNEL)
+    modal = modal_after(stack, ADMIN, 0)
+    assert "default alert channel" in json.dumps(modal.view)
+    assert stack.slack.wait_for(
+        lambda: "You can still pick a level" in json.dumps(stack.slack.views[modal.id].view), 30
+    )
+    stack.posthog.faults.clear()
+    submit_view(admin, modal.id, {"level": "evaluation"})
+    rows = [(r.level, r.job) for r in stack.services.store.subscriptions(ALERT_CHANNEL)]
+    assert rows == [("evaluation", None)]
