@@ -97,7 +97,8 @@ def _channel(home: ChannelHome, *, admin: bool) -> list[bk.Block]:
         bk.section(
             f"*<#{home.channel}>*{default}\nAlerts for:\n{subscriptions}",
             accessory=edit_subs if admin else None,
-        ),
+        )
+        | {"block_id": f"{home.channel}.subscriptions"},
         bk.section(_thresholds_text(home.changed, home.quiet_summary)),
     ]
     buttons = [action_button("All thresholds", HomeAction.ALL_THRESHOLDS, ref)]
@@ -105,7 +106,7 @@ def _channel(home: ChannelHome, *, admin: bool) -> list[bk.Block]:
         buttons.append(action_button("Edit thresholds", HomeAction.EDIT_THRESHOLDS, ref))
         if home.mutes:
             buttons.append(action_button("Unmute…", HomeAction.UNMUTE, ref))
-    blocks.append(bk.actions(*buttons))
+    blocks.append(bk.actions(*buttons) | {"block_id": f"{home.channel}.actions"})
     if home.mutes:
         shown = [
             f"• {escape_mrkdwn(m.title)} until {m.until:%b %d %H:%M} UTC{_by(m.created_by)}"
