@@ -65,7 +65,11 @@
     if (form) {
       e.preventDefault();
       shownHash = ""; // errors come back on the same view: redraw it
-      show(await post("/api/modal/submit", { view_id: form.dataset.viewId, values: values(form) }));
+      const typed = values(form);
+      show(await post("/api/modal/submit", { view_id: form.dataset.viewId, values: typed }));
+      for (const field of modal.querySelectorAll("input[data-kind=text]")) {
+        if (field.name in typed) field.value = typed[field.name]; // Slack keeps what was typed
+      }
     }
   });
 
