@@ -5,8 +5,8 @@
   "use strict";
   const home = document.getElementById("home");
   const modal = document.getElementById("modal");
-  let shownModal = "";
-  let shownHash = "";
+  let shownModal = ""; // the open modal's view_id, "" when none
+  let shownHtml = ""; // what is drawn: redrawn only when the bot changed it (update, errors)
 
   async function post(path, body) {
     const response = await fetch(path, {
@@ -21,12 +21,12 @@
 
   function show(state) {
     if (state.home) home.innerHTML = state.home;
-    if (state.view_id !== shownModal || state.hash !== shownHash) {
+    if (state.modal !== shownHtml) {
       modal.innerHTML = state.modal;
       modal.hidden = !state.modal;
-      shownModal = state.view_id;
-      shownHash = state.hash;
+      shownHtml = state.modal;
     }
+    shownModal = state.view_id;
   }
 
   function values(form) {
@@ -64,7 +64,6 @@
     const form = e.target.closest(".surface-modal");
     if (form) {
       e.preventDefault();
-      shownHash = ""; // errors come back on the same view: redraw it
       const typed = values(form);
       show(await post("/api/modal/submit", { view_id: form.dataset.viewId, values: typed }));
       for (const field of modal.querySelectorAll("input[data-kind=text]")) {
