@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.domain.models import Level
+from bot.domain.thresholds import Thresholds
 from bot.listeners.answer import is_admin
 from bot.listeners.errors import user_message
 from bot.listeners.home import home_service, republish_later
@@ -107,7 +109,7 @@ def _open_subscriptions(
         fill()
 
 
-def _logged(task: Any) -> Any:
+def _logged(task: Callable[[], None]) -> Callable[[], None]:
     def run() -> None:
         try:
             task()
@@ -168,8 +170,6 @@ def handle_thresholds_submission(
 
 
 def _is_default(name: str, text: str) -> bool:
-    from bot.domain.rules import Thresholds
-
     if name == QUIET_SUMMARY:
         return text == "off"
     default = Thresholds()

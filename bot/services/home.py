@@ -119,11 +119,13 @@ class HomeService:
         beat = self.store.heartbeat(HEARTBEAT)
         last = beat[0] if beat else None
         stale = last is None or (self.clock() - last).total_seconds() > self.stale_after_seconds
+        alert: int | None = None
+        command: int | None = None
         try:
             alert_left, command_left = self.budgets()
             alert, command = int(alert_left), int(command_left)
         except Exception:  # the budgets live in the database; the tab still shows the rest
-            alert = command = None  # type: ignore[assignment]
+            pass
         with Session(self.store.engine) as session:
             counts = dict(
                 session.execute(

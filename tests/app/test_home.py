@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from bot.domain.models import Level, SeriesKey
+from bot.services.errors import CommandError
 from bot.store.channels import Mute
 from bot.store.schema import OutboxRow
 from sandbox.fake_slack import Message
@@ -139,7 +140,7 @@ def test_admin_edits_thresholds_with_the_command_s_words_for_errors(stack: Stack
     assert set(body["errors"]) == {"cost_spike_pct"}
     assert stack.services.store.thresholds(ALERT_CHANNEL) == {}  # nothing saved
     command = stack.services.channel_settings
-    with pytest.raises(Exception, match="must be a number") as typed:
+    with pytest.raises(CommandError, match="must be a number") as typed:
         command.set_thresholds(ALERT_CHANNEL, (("cost_spike_pct", "abc"),), ADMIN, reset=False)
     assert body["errors"]["cost_spike_pct"] == str(typed.value)  # one validation, one wording
 
