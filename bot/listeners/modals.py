@@ -35,6 +35,7 @@ NOT_ADMIN = (
     "Only workspace admins (or users in ADMIN_USER_IDS) can change settings. Anyone can read "
     "them on this tab."
 )
+STALE_FORM = "This form cannot be saved. Open it again from the bot's Home tab."
 JOB_VALUE_MAX = 150  # an option value; longer job names are subscribed by id
 
 
@@ -135,8 +136,14 @@ def _values(view: dict[str, Any]) -> dict[str, Any]:
     return {block: (fields or {}).get("value") or {} for block, fields in values.items()}
 
 
-def _channel(view: dict[str, Any]) -> ChannelRef:
-    return ChannelRef.model_validate(json.loads(view.get("private_metadata") or "{}"))
+def _channel(ack: Ack, view: dict[str, Any]) -> ChannelRef | None:
+    """The channel the modal is about; None (and the modal says so) when its metadata is not
+    one we wrote: a forged or mangled submission changes nothing."""
+    try:
+        return ChannelRef.model_validate(json.loads(view.get("private_metadata") or "{}"))
+    except ValueError:  # pydantic's ValidationError and json's JSONDecodeError both are
+        ack(response_action="update", view=rv.notice_modal("Not saved", STALE_FORM))
+        return None
 
 
 def handle_thresholds_submission(
@@ -145,7 +152,9 @@ def handle_thresholds_submission(
     user = body["user"]["id"]
     if _refuse_unless_admin(ack, user, client, services):
         return
-    ref = _channel(view)
+    ref = _channel(ack, view)
+    if ref is None:
+        return
     entered = _values(view)
     specs = home_service(services).all_thresholds(ref.channel)
     errors: dict[str, str] = {}
@@ -182,7 +191,9 @@ def handle_subscriptions_submission(
     user = body["user"]["id"]
     if _refuse_unless_admin(ack, user, client, services):
         return
-    ref = _channel(view)
+    ref = _channel(ack, view)
+    if ref is None:
+        return
     entered = _values(view)
     kept = {o["value"] for o in entered.get("keep", {}).get("selected_options") or []}
     level_pick = (entered.get("level", {}).get("selected_option") or {}).get("value")
@@ -213,7 +224,9 @@ def handle_unmute_submission(
     user = body["user"]["id"]
     if _refuse_unless_admin(ack, user, client, services):
         return
-    ref = _channel(view)
+    ref = _channel(ack, view)
+    if ref is None:
+        return
     picked = [o["value"] for o in _values(view).get("unmute", {}).get("selected_options") or []]
     if not picked:
         ack(response_action="errors", errors={"unmute": "Tick at least one cluster."})

@@ -235,3 +235,15 @@ def test_subscriptions_modal_still_works_when_posthog_is_down(stack: Stack) -> N
     submit_view(admin, modal.id, {"level": "evaluation"})
     rows = [(r.level, r.job) for r in stack.services.store.subscriptions(ALERT_CHANNEL)]
     assert rows == [("evaluation", None)]
+
+
+def test_a_forged_modal_for_a_bad_channel_changes_nothing(stack: Stack) -> None:
+    admin = stack.user(ADMIN, "admin")
+    click_in_view(admin, home_of(stack, ADMIN), "home.edit_thresholds", matching=ALERT_CHANNEL)
+    modal = modal_after(stack, ADMIN, 0)
+    stack.slack.views[modal.id].view["private_metadata"] = '{"channel": "<!channel>"}'
+    response = submit_view(admin, modal.id, {"cost_spike_pct": "80"})
+    assert response.json()["response_action"] == "update"
+    assert "cannot be saved" in json.dumps(response.json()["view"])
+    assert stack.services.store.thresholds(ALERT_CHANNEL) == {}
+    assert stack.services.store.thresholds("<!channel>") == {}
