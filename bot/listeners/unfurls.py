@@ -1,10 +1,11 @@
 """PostHog links pasted in Slack get a card (`link_shared` -> `chat.unfurl`).
 
-A cluster link gets the cluster's card (title, share, cost, latency, errors, Traces button), a
-run link the run's summary, a trace link its summary; links to another host or project are left
-alone. The card is seen by the whole channel, so trace content follows DRILLDOWN_CONTENT as a
-channel reply does (never in the channel). Each link costs PostHog queries, charged to the person
-who pasted it, and runs on the work pool after the event's ack.
+A cluster link gets the cluster's card (title, share, cost, latency, errors, trend against the
+previous run, Traces button), a run link the run's summary, a trace link its summary; links to
+another host or project are left alone. The card is seen by the whole channel, so trace content
+follows DRILLDOWN_CONTENT as a channel reply does (never in the channel). Each link costs
+PostHog queries, charged to the person who pasted it, and runs on the work pool after the
+event's ack.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from bot.domain.compare import RunDiff, diff_runs
+from bot.domain.models import Cluster
 from bot.listeners.errors import user_message
 from bot.posthog.budget import spending_for
 from bot.posthog.links import ClusterLink, PostHogLink, RunLink, parse_link
 from bot.rendering import blocks as bk
+from bot.rendering.env import pct
 from bot.services.errors import CommandError
 from bot.services.views import ClusterView
 from bot.wiring import Services
@@ -67,6 +71,21 @@ def handle_link_shared(event: dict[str, Any], client: WebClient, services: Servi
     services.work.submit(work)
 
 
+STEADY_POINTS = 0.01  # a share change under one percentage point shows as steady
+
+
+def trend_text(diff: RunDiff, cluster: Cluster) -> str | None:
+    """The cluster's share of traffic against its match in the previous run, with an arrow."""
+    if any(new.cluster_id == cluster.cluster_id for new in diff.new):
+        return "New since the previous run"
+    match = diff.match_for_current(cluster.cluster_id)
+    if match is None:
+        return None
+    before, after = diff.previous.share(match.previous), diff.current.share(cluster)
+    arrow = "→" if abs(after - before) < STEADY_POINTS else ("↑" if after > before else "↓")
+    return f"{arrow} Share {pct(before)} in the previous run, {pct(after)} now"
+
+
 def card(link: PostHogLink, services: Services) -> list[bk.Block]:
     clusters, renderer = services.clusters, services.renderer
     if isinstance(link, ClusterLink):
@@ -74,7 +93,12 @@ def card(link: PostHogLink, services: Services) -> list[bk.Block]:
         cluster = run.cluster(link.cluster_id)
         if cluster is None:
             raise CommandError(f"Run `{link.run_id}` has no cluster {link.cluster_id}.")
-        return renderer.cluster(ClusterView(run, cluster)).blocks
+        blocks = renderer.cluster(ClusterView(run, cluster)).blocks
+        previous = clusters.runs.previous(run)
+        trend = trend_text(diff_runs(previous, run), cluster) if previous else None
+        if trend:  # before the buttons, which stay last
+            blocks.insert(len(blocks) - 1, bk.context(trend))
+        return blocks
     if isinstance(link, RunLink):
         return renderer.summary(clusters.runs.get(link.run_id)).blocks
     trace = clusters.trace(link.trace_id, link.at, link.event)

@@ -4,6 +4,7 @@ the real Bolt app and the fake Slack; links elsewhere are left alone."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -75,6 +76,9 @@ def test_cluster_run_and_trace_links_get_cards(stack: Stack) -> None:
     assert blocks[0]["type"] == "header" and "clusters.traces" in text  # the Traces button
     fields = "\n".join(mrkdwn_texts(blocks))
     assert all(f"*{name}*" in fields for name in ("Share", "Avg cost", "Avg latency", "Errors"))
+    assert blocks[-1]["type"] == "actions"
+    trend = r"(New since the previous run|[↑↓→] Share [\d.]+% in the previous run)"
+    assert re.search(trend, fields)
 
     summary = card_for(stack, urls_of(stack).run(run.run_id))
     assert "Trace clusters" in summary[0]["text"]["text"]
