@@ -33,11 +33,12 @@ from sandbox.fake_slack_model import (
     manifest_scopes,
 )
 from sandbox.fake_slack_responses import ResponsesMixin
+from sandbox.fake_slack_views import ViewsMixin
 
 __all__ = ["Channel", "FakeSlack", "Message", "RecordedCall", "SlackError", "UploadedFile"]
 
 
-class FakeSlack(ChannelsMixin, MessagesMixin, FilesMixin, ResponsesMixin):
+class FakeSlack(ChannelsMixin, MessagesMixin, FilesMixin, ResponsesMixin, ViewsMixin):
     """In-memory Slack workspace behind a real HTTP server; thread-safe.
 
     The bot token holds the scopes slack/manifest.json declares (``scopes`` replaces them);
@@ -78,6 +79,7 @@ class FakeSlack(ChannelsMixin, MessagesMixin, FilesMixin, ResponsesMixin):
         self._address = (host, port)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._init_views()
         self.create_channel("llm-alerts", id="C0ALERTS")
         self.create_channel("general", id="C0GENERAL")
         self.add_user(bot_user_id, "clusters-bot", is_bot=True)

@@ -186,7 +186,7 @@ class SlackUser:
         )
 
     def _trigger_id(self) -> str:
-        return f"{int(time.time())}.{self.team_id}.{uuid.uuid4().hex[:32]}"
+        return self.fake.issue_trigger(self.user_id)  # views.open accepts only issued ones
 
 
 def _find_button(

@@ -17,6 +17,7 @@ from bot.listeners.actions import (
 )
 from bot.listeners.commands import handle_clusters_command
 from bot.listeners.errors import handle_error
+from bot.listeners.surfaces import register_surfaces
 from bot.slack.ids import ActionId
 
 
@@ -34,4 +35,5 @@ def register_listeners(app: App) -> None:
     app.action(_action(ActionId.MAP))(handle_map_action)
     app.action(_action(ActionId.OPEN))(handle_open_action)
     app.action(_action(ActionId.WHY))(handle_why_action)
+    register_surfaces(app)  # the Home tab, its modals, link unfurls
     app.error(handle_error)

@@ -68,10 +68,7 @@ class ChannelSettings:
         values = dict(current)
         for name, value in overrides:
             if name == QUIET_SUMMARY:
-                if value not in ("on", "off"):
-                    raise CommandError("quiet_summary takes `on` or `off`.")
-                values[name] = value
-                continue
+                check_threshold(name, value)
             values[name] = value
         try:
             Thresholds().with_overrides({k: v for k, v in values.items() if k != QUIET_SUMMARY})
@@ -147,6 +144,19 @@ class ChannelSettings:
             f"{m.title} until {m.until:%b %d %H:%M} UTC (set by {m.created_by})"
             for m in latest.values()
         ]
+
+
+def check_threshold(name: str, value: str) -> None:
+    """One `name=value`, checked as `/clusters thresholds` and the thresholds modal both check
+    it; raises `CommandError` worded for the user."""
+    if name == QUIET_SUMMARY:
+        if value not in ("on", "off"):
+            raise CommandError("quiet_summary takes `on` or `off`.")
+        return
+    try:
+        Thresholds().with_overrides({name: value})
+    except ValueError as error:
+        raise CommandError(str(error)) from None
 
 
 def _scope(level: Level | None, job: str | None) -> str:

@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
 MESSAGE_BLOCKS_MAX = 50
+VIEW_BLOCKS_MAX = 100  # a modal or the Home tab
 SECTION_TEXT_MAX = 3000  # also the cap for any text object (context elements)
 SECTION_FIELDS_MAX = 10
 FIELD_TEXT_MAX = 2000
@@ -129,19 +130,20 @@ def truncate(text: str, limit: int, suffix: str = "…", *, mrkdwn: bool = True)
 
 
 def enforce_limits(
-    blocks: list[dict[str, Any]], *, fallback_text: str
+    blocks: list[dict[str, Any]], *, fallback_text: str, max_blocks: int = MESSAGE_BLOCKS_MAX
 ) -> tuple[list[dict[str, Any]], str]:
     """Return copies of ``blocks`` and ``fallback_text`` that fit every limit above.
 
     Texts are truncated, section fields beyond 10 and elements beyond the per-block maximum
-    are dropped, and past 50 blocks the tail is replaced by one context block "…and N more"
-    (N counts blocks). Identifiers and payloads are never cut, because cutting them breaks
-    routing: an over-long button value, option value, ``action_id`` or ``block_id`` raises
-    ``ValueError`` (a programming error; payloads must stay small, see bot/slack/ids.py).
+    are dropped, and past 50 blocks (``max_blocks``: 100 in a modal or the Home tab) the tail
+    is replaced by one context block "…and N more" (N counts blocks). Identifiers and
+    payloads are never cut, because cutting them breaks routing: an over-long button value,
+    option value, ``action_id`` or ``block_id`` raises ``ValueError`` (a programming
+    error; payloads must stay small, see bot/slack/ids.py).
     """
     fitted = [_fit_block(copy.deepcopy(block)) for block in blocks]
-    if len(fitted) > MESSAGE_BLOCKS_MAX:
-        kept = MESSAGE_BLOCKS_MAX - 1
+    if len(fitted) > max_blocks:
+        kept = max_blocks - 1
         more = {"type": "mrkdwn", "text": f"…and {len(fitted) - kept} more"}
         fitted = [*fitted[:kept], {"type": "context", "elements": [more]}]
     return fitted, truncate(fallback_text, FALLBACK_TEXT_MAX)

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sandbox.fake_slack import FakeSlack, Message
 from sandbox.web.pages import STATIC, Backend, BadRequest, Pages, posthog_stand_in
+from sandbox.web.surfaces import Surfaces
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _safely(self, handler: Callable[[str, dict[str, list[str]]], None]) -> None:
         url = urlsplit(self.path)
         try:
+            # The Home tab, modals and unfurls (sandbox/web/surfaces.py) answer their own routes.
+            if answer := self.web.surfaces.route(self.command, url.path, self._body):
+                self._send(*answer)
+                return
             handler(url.path, parse_qs(url.query))
         except BadRequest as error:
             self._json({"ok": False, "error": str(error)}, 400)
@@ -217,6 +222,7 @@ class SandboxWeb:
     def __init__(self, backend: Backend, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.backend = backend
         self.pages = Pages(backend)
+        self.surfaces = Surfaces(backend)  # type: ignore[arg-type]  # the Sandbox has `stack`
         self.hub = Hub()
         self.stopping = threading.Event()
         self._address = (host, port)

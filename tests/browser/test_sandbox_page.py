@@ -110,3 +110,33 @@ def test_hostile_input_echoed_by_the_bot_stays_text(sandbox: Running, browser: B
     assert reply.locator("img, script, .bk-broadcast").count() == 0
     page.wait_for_timeout(300)
     assert dialogs == []
+
+
+def test_home_tab_modal_and_unfurl(sandbox: Running, browser: Browser) -> None:
+    """One path through each: the Home tab, a modal refusing a bad value inline, a pasted link."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(sandbox.url + "/home")
+    expect(page.locator("#home")).to_contain_text("Health", timeout=TIMEOUT_MS)
+    page.locator(
+        "#home button[data-block-id='C0ALERTS.actions']", has_text="Edit thresholds"
+    ).click()
+    modal = page.locator("#modal .surface-modal")
+    expect(modal).to_be_visible(timeout=TIMEOUT_MS)
+    modal.locator("input[name=cost_spike_pct]").fill("abc")
+    modal.get_by_role("button", name="Save").click()
+    error = page.locator("#modal .surface-error")
+    expect(error).to_contain_text("must be a number", timeout=TIMEOUT_MS)
+    expect(modal.locator("input[name=cost_spike_pct]")).to_have_value("abc")  # kept, as Slack
+    page.locator("#modal .surface-close").click()
+    expect(page.locator("#modal")).to_be_hidden(timeout=TIMEOUT_MS)
+
+    html = " ".join(m["html"] for m in sandbox.messages("C0ALERTS"))
+    run_link = re.search(r'href="([^"]*/ai-observability/clusters/[^"/]+)"', html)
+    assert run_link is not None
+    page.fill("#unfurl-url", run_link.group(1).replace("&amp;", "&"))
+    page.get_by_role("button", name="Post link").click()
+    expect(page.locator("#unfurl-card .bk-header")).to_be_visible(timeout=TIMEOUT_MS)
+    assert errors == []

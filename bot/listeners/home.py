@@ -1,0 +1,56 @@
+"""The App Home tab: published for whoever opens it (`app_home_opened` -> `views.publish`).
+
+Everyone sees the settings and the bot's health; only admins get the edit buttons. Reading the
+tab costs a few database queries and no PostHog query, so it is published before the ack.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.listeners.answer import is_admin
+from bot.rendering.home import render_home
+from bot.services.home import HomeService
+from bot.wiring import Services
+
+logger = logging.getLogger(__name__)
+
+
+def home_service(services: Services) -> HomeService:
+    return HomeService(
+        services.store,
+        services.channel_settings,
+        stale_after_seconds=3 * services.settings.poll_interval_seconds,
+        budgets=lambda: (
+            services.posthog.budget.remaining,
+            services.command_posthog.budget.remaining,
+        ),
+    )
+
+
+def publish_home(user: str, client: WebClient, services: Services) -> None:
+    view = home_service(services).view(admin=is_admin(user, services, client))
+    client.views_publish(user_id=user, view=render_home(view))
+
+
+def handle_app_home_opened(event: dict[str, Any], client: WebClient, services: Services) -> None:
+    if event.get("tab", "home") != "home":  # the Messages tab opens the DM: nothing to show
+        return
+    publish_home(str(event["user"]), client, services)
+
+
+def republish_later(user: str, client: WebClient, services: Services) -> None:
+    """Refresh the tab after a change, from the work pool (the modal's ack comes first)."""
+    if not services.work.reserve():
+        return  # busy: the tab refreshes the next time it is opened
+
+    def work() -> None:
+        try:
+            publish_home(user, client, services)
+        except Exception:
+            logger.exception("slack.home.publish_failed")
+
+    services.work.submit(work)

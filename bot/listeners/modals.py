@@ -1,0 +1,240 @@
+"""Home tab buttons open modals (`views.open`); submitting one changes a channel's settings.
+
+A submission is checked before anything changes: the person must be an admin (a non-admin who
+gets hold of an admin modal is refused, nothing changed), and every threshold field goes through
+`check_threshold`, the check `/clusters thresholds name=value` uses, so errors read the same,
+shown under the field (`response_action: errors`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack
+from slack_sdk import WebClient
+
+from bot.domain.models import Level
+from bot.domain.thresholds import Thresholds
+from bot.listeners.answer import is_admin
+from bot.listeners.errors import user_message
+from bot.listeners.home import home_service, republish_later
+from bot.posthog.budget import spending_for
+from bot.rendering import views as rv
+from bot.services.channel_settings import check_threshold
+from bot.services.errors import CommandError
+from bot.services.routing import QUIET_SUMMARY
+from bot.slack.view_ids import ADMIN_ACTIONS, ChannelRef, HomeAction
+from bot.wiring import Services
+
+logger = logging.getLogger(__name__)
+
+NOT_ADMIN = (
+    "Only workspace admins (or users in ADMIN_USER_IDS) can change settings. Anyone can read "
+    "them on this tab."
+)
+STALE_FORM = "This form cannot be saved. Open it again from the bot's Home tab."
+JOB_VALUE_MAX = 150  # an option value; longer job names are subscribed by id
+
+
+def handle_home_action(
+    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, services: Services
+) -> None:
+    ack()
+    kind = HomeAction(action["action_id"])
+    ref = ChannelRef.model_validate_json(action["value"])
+    user, trigger = body["user"]["id"], body["trigger_id"]
+    if kind in ADMIN_ACTIONS and not is_admin(user, services, client):
+        client.views_open(trigger_id=trigger, view=rv.notice_modal("Not allowed", NOT_ADMIN))
+        return
+    home = home_service(services)
+    if kind is HomeAction.ALL_THRESHOLDS:
+        quiet = home.channel(ref.channel).quiet_summary
+        view = rv.all_thresholds_modal(ref, home.all_thresholds(ref.channel), quiet)
+    elif kind is HomeAction.EDIT_THRESHOLDS:
+        stored = services.store.thresholds(ref.channel)
+        view = rv.thresholds_modal(ref, home.all_thresholds(ref.channel), stored)
+    elif kind is HomeAction.UNMUTE:
+        titles = [mute.title for mute in home.channel(ref.channel).mutes]
+        view = (
+            rv.unmute_modal(ref, titles)
+            if titles
+            else rv.notice_modal("Unmute", "Nothing is muted in this channel any more.")
+        )
+    else:
+        _open_subscriptions(ref, user, trigger, client, services)
+        return
+    client.views_open(trigger_id=trigger, view=view)
+
+
+def _current(channel: str, services: Services) -> list[tuple[str, str]]:
+    lines = services.channel_settings.describe_subscriptions(channel)
+    rows = [row for row in services.store.subscriptions(channel) if row.active]
+    return [(line, str(row.id)) for line, row in zip(lines, rows, strict=False)]
+
+
+def _open_subscriptions(
+    ref: ChannelRef, user: str, trigger: str, client: WebClient, services: Services
+) -> None:
+    """Open at once (a trigger_id lasts seconds), then fill the job picker from PostHog."""
+    current = _current(ref.channel, services)
+    base_note = ""
+    if not current and ref.channel == services.channel_settings.default_channel:
+        base_note = (
+            "This is the default alert channel (ALERT_CHANNEL): it gets every run until it has "
+            "a subscription. Adding one limits it to that."
+        )
+    first = rv.subscriptions_modal(ref, current, None, base_note)
+    opened = client.views_open(trigger_id=trigger, view=first)
+    view_id, view_hash = opened["view"]["id"], opened["view"]["hash"]
+
+    def fill() -> None:
+        note, jobs = base_note, []
+        try:
+            with spending_for(user):
+                found = services.clusters.jobs().jobs
+            jobs = [
+                (job.name, job.name if len(job.name) <= JOB_VALUE_MAX else job.id) for job in found
+            ]
+        except Exception as error:
+            problem = user_message(error) or "The jobs could not be loaded."
+            note = f"{problem} You can still pick a level, for any job. {note}".strip()
+        view = rv.subscriptions_modal(ref, current, jobs, note)
+        client.views_update(view_id=view_id, hash=view_hash, view=view)
+
+    if services.work.reserve():
+        services.work.submit(_logged(fill))
+    else:
+        fill()
+
+
+def _logged(task: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            task()
+        except Exception:  # the person closed the modal, or Slack refused the update
+            logger.exception("slack.modal.update_failed")
+
+    return run
+
+
+# -- submissions ---------------------------------------------------------------------------------
+
+
+def _refuse_unless_admin(ack: Ack, user: str, client: WebClient, services: Services) -> bool:
+    if is_admin(user, services, client):
+        return False
+    ack(response_action="update", view=rv.notice_modal("Not allowed", NOT_ADMIN))
+    logger.info("slack.modal.refused", extra={"user": user})
+    return True
+
+
+def _values(view: dict[str, Any]) -> dict[str, Any]:
+    values = (view.get("state") or {}).get("values") or {}
+    return {block: (fields or {}).get("value") or {} for block, fields in values.items()}
+
+
+def _channel(ack: Ack, view: dict[str, Any]) -> ChannelRef | None:
+    """The channel the modal is about; None (and the modal says so) when its metadata is not
+    one we wrote: a forged or mangled submission changes nothing."""
+    try:
+        return ChannelRef.model_validate(json.loads(view.get("private_metadata") or "{}"))
+    except ValueError:  # pydantic's ValidationError and json's JSONDecodeError both are
+        ack(response_action="update", view=rv.notice_modal("Not saved", STALE_FORM))
+        return None
+
+
+def handle_thresholds_submission(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, services: Services
+) -> None:
+    user = body["user"]["id"]
+    if _refuse_unless_admin(ack, user, client, services):
+        return
+    ref = _channel(ack, view)
+    if ref is None:
+        return
+    entered = _values(view)
+    specs = home_service(services).all_thresholds(ref.channel)
+    errors: dict[str, str] = {}
+    overrides: list[tuple[str, str]] = []
+    for name in [spec.name for spec in specs] + [QUIET_SUMMARY]:
+        text = str(entered.get(name, {}).get("value") or "").strip()
+        if not text:
+            continue
+        try:
+            check_threshold(name, text)
+        except CommandError as error:
+            errors[name] = str(error)
+            continue
+        if not _is_default(name, text):
+            overrides.append((name, text))
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    services.channel_settings.set_thresholds(ref.channel, tuple(overrides), user, reset=True)
+    ack()
+    republish_later(user, client, services)
+
+
+def _is_default(name: str, text: str) -> bool:
+    if name == QUIET_SUMMARY:
+        return text == "off"
+    default = Thresholds()
+    return bool(getattr(default.with_overrides({name: text}), name) == getattr(default, name))
+
+
+def handle_subscriptions_submission(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, services: Services
+) -> None:
+    user = body["user"]["id"]
+    if _refuse_unless_admin(ack, user, client, services):
+        return
+    ref = _channel(ack, view)
+    if ref is None:
+        return
+    entered = _values(view)
+    kept = {o["value"] for o in entered.get("keep", {}).get("selected_options") or []}
+    level_pick = (entered.get("level", {}).get("selected_option") or {}).get("value")
+    job_pick = (entered.get("job", {}).get("selected_option") or {}).get("value")
+    try:
+        level = None if level_pick in (None, rv.ANY) else Level(level_pick)
+    except ValueError:
+        ack(response_action="errors", errors={"level": f"Unknown level `{level_pick}`."})
+        return
+    job = None if job_pick in (None, rv.ANY) else str(job_pick)[:200]
+    ack()
+    settings = services.channel_settings
+    rows = [row for row in services.store.subscriptions(ref.channel) if row.active]
+    keep = [(row.level, row.job) for row in rows if str(row.id) in kept]
+    for row in rows:
+        if str(row.id) not in kept:
+            settings.unsubscribe(ref.channel, Level(row.level) if row.level else None, row.job)
+    for row_level, row_job in keep:  # unsubscribing "any" removes all rows: put the kept back
+        settings.subscribe(ref.channel, Level(row_level) if row_level else None, row_job, user)
+    if level_pick is not None or job_pick is not None:
+        settings.subscribe(ref.channel, level, job, user)
+    republish_later(user, client, services)
+
+
+def handle_unmute_submission(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, services: Services
+) -> None:
+    user = body["user"]["id"]
+    if _refuse_unless_admin(ack, user, client, services):
+        return
+    ref = _channel(ack, view)
+    if ref is None:
+        return
+    picked = [o["value"] for o in _values(view).get("unmute", {}).get("selected_options") or []]
+    if not picked:
+        ack(response_action="errors", errors={"unmute": "Tick at least one cluster."})
+        return
+    ack()
+    for title in picked:
+        try:
+            services.channel_settings.unmute(ref.channel, title)
+        except CommandError:  # unmuted meanwhile (expired, or by someone else)
+            continue
+    republish_later(user, client, services)

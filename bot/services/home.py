@@ -1,0 +1,147 @@
+"""What the App Home tab shows: the channels that get alerts and their settings, and the bot's
+health. Plain data for bot/rendering/home.py; reads the store only (no PostHog, no Slack)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.domain.thresholds import ThresholdSpec
+from bot.services.alerts import HEARTBEAT
+from bot.services.channel_settings import ChannelSettings
+from bot.services.routing import QUIET_SUMMARY
+from bot.store.channels import Mute
+from bot.store.schema import ChannelSettingsRow, MuteRow, OutboxRow, SubscriptionRow
+from bot.store.store import Store
+
+
+@dataclass(frozen=True)
+class ChannelHome:
+    channel: str
+    subscriptions: tuple[str, ...]  # worded as `/clusters subscriptions` words them
+    changed: tuple[ThresholdSpec, ...]  # thresholds that differ from the defaults
+    quiet_summary: bool
+    mutes: tuple[Mute, ...]
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class Health:
+    last_cycle: datetime | None
+    stale: bool
+    alert_queries_left: int | None  # None: the budget could not be read
+    command_queries_left: int | None
+    waiting: int  # outbox messages not yet posted (pending, or sending and being resolved)
+    failed: int
+    failed_reasons: tuple[tuple[str, int], ...] = ()  # (last error, count), commonest first
+
+
+@dataclass(frozen=True)
+class HomeView:
+    channels: tuple[ChannelHome, ...]
+    health: Health
+    admin: bool
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class HomeService:
+    def __init__(
+        self,
+        store: Store,
+        channel_settings: ChannelSettings,
+        *,
+        stale_after_seconds: float,
+        budgets: Callable[[], tuple[float, float]],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.settings = channel_settings
+        self.stale_after_seconds = stale_after_seconds
+        self.budgets = budgets
+        self.clock = clock
+
+    def view(self, *, admin: bool) -> HomeView:
+        return HomeView(
+            tuple(self.channel(c) for c in self.channels()), self.health(), admin, self.clock()
+        )
+
+    def channels(self) -> list[str]:
+        """Channels with alerts or settings: subscribed ones, the default alert channel unless
+        it opted out, and any with thresholds or active mutes (they apply once subscribed)."""
+        now = self.clock()
+        with Session(self.store.engine) as session:
+            subscribed = list(
+                session.execute(select(SubscriptionRow.channel, SubscriptionRow.active)).all()
+            )
+            tuned = [
+                channel
+                for channel, values in session.execute(
+                    select(ChannelSettingsRow.channel, ChannelSettingsRow.thresholds)
+                )
+                if values
+            ]
+            muted = list(session.scalars(select(MuteRow.channel).where(MuteRow.until > now)))
+        found: dict[str, None] = {}
+        default = self.settings.default_channel
+        if default and not any(channel == default for channel, _ in subscribed):
+            found[default] = None
+        for channel, active in subscribed:
+            if active:
+                found[channel] = None
+        for channel in [*tuned, *muted]:
+            found[channel] = None
+        return list(found)
+
+    def channel(self, channel: str) -> ChannelHome:
+        stored = self.store.thresholds(channel)
+        specs = self.settings.thresholds(channel).describe()
+        latest: dict[str, Mute] = {}
+        for mute in self.store.active_mutes(channel, self.clock()):
+            latest[mute.title] = mute
+        return ChannelHome(
+            channel=channel,
+            subscriptions=tuple(self.settings.describe_subscriptions(channel)),
+            changed=tuple(spec for spec in specs if spec.value != spec.default),
+            quiet_summary=stored.get(QUIET_SUMMARY) == "on",
+            mutes=tuple(latest.values()),
+            is_default=channel == self.settings.default_channel,
+        )
+
+    def all_thresholds(self, channel: str) -> tuple[ThresholdSpec, ...]:
+        return self.settings.thresholds(channel).describe()
+
+    def health(self) -> Health:
+        beat = self.store.heartbeat(HEARTBEAT)
+        last = beat[0] if beat else None
+        stale = last is None or (self.clock() - last).total_seconds() > self.stale_after_seconds
+        alert: int | None = None
+        command: int | None = None
+        try:
+            alert_left, command_left = self.budgets()
+            alert, command = int(alert_left), int(command_left)
+        except Exception:  # the budgets live in the database; the tab still shows the rest
+            pass
+        with Session(self.store.engine) as session:
+            counts = dict(
+                session.execute(
+                    select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+                ).all()
+            )
+            errors = list(
+                session.scalars(select(OutboxRow.last_error).where(OutboxRow.status == "failed"))
+            )
+        reasons = Counter(error or "unknown" for error in errors).most_common(5)
+        return Health(
+            last_cycle=last,
+            stale=stale,
+            alert_queries_left=alert,
+            command_queries_left=command,
+            waiting=int(counts.get("pending", 0)) + int(counts.get("sending", 0)),
+            failed=int(counts.get("failed", 0)),
+            failed_reasons=tuple(reasons),
+        )

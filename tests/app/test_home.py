@@ -1,0 +1,249 @@
+"""The App Home tab and its modals, end to end: signed requests from a simulated user into the
+real Bolt app over HTTP, views published to and opened in the fake Slack."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session
+
+from bot.domain.models import Level, SeriesKey
+from bot.services.errors import CommandError
+from bot.store.channels import Mute
+from bot.store.schema import OutboxRow
+from sandbox.fake_slack import Message
+from sandbox.fake_slack_views import FakeView
+from sandbox.generator import SeriesSpec, World, generate
+from sandbox.slack_user_views import click_in_view, open_home, submit_view
+from sandbox.stack import ALERT_CHANNEL, Stack
+from tests.app.conftest import all_text
+from tests.conftest import NOW
+from tests.support.blocks import mrkdwn_texts
+
+ADMIN, BOB = "U0ADMIN", "U0BOB"
+
+
+@pytest.fixture(scope="module")
+def home_world() -> World:
+    series = [
+        SeriesSpec(level="trace", job_name="Default - traces"),
+        SeriesSpec(level="trace", job_name="Checkout assistant"),
+    ]
+    return generate(seed=5, series=series, runs=2, items_per_run=120, now=NOW)
+
+
+@pytest.fixture
+def stack(home_world: World, tmp_path: Any) -> Iterator[Stack]:
+    with Stack(database_url=f"sqlite:///{tmp_path / 'bot.db'}") as running:
+        running.posthog.insert_events(home_world.events)
+        running.posthog.set_jobs(home_world.jobs)
+        running.slack.add_user(ADMIN, "admin")
+        running.slack.set_admin(ADMIN)
+        running.slack.add_user(BOB, "bob")
+        yield running
+
+
+def home_of(stack: Stack, user_id: str) -> dict[str, Any]:
+    before = stack.slack.home_view(user_id)
+    response = open_home(stack.user(user_id))
+    assert response.status_code == 200, response.text
+    assert stack.slack.wait_for(lambda: stack.slack.home_view(user_id) not in (None, before), 10)
+    view = stack.slack.home_view(user_id)
+    assert view is not None
+    return view
+
+
+def text_of(view: dict[str, Any]) -> str:
+    return all_text(Message(ts="0", channel="", user="", blocks=view["blocks"]))
+
+
+def action_ids(view: dict[str, Any]) -> set[str]:
+    found: set[str] = set()
+    for block in view["blocks"]:
+        for element in [*(block.get("elements") or []), block.get("accessory") or {}]:
+            if element.get("action_id"):
+                found.add(element["action_id"])
+    return found
+
+
+def modal_after(stack: Stack, user_id: str, opened: int) -> FakeView:
+    assert stack.slack.wait_for(lambda: len(stack.slack.open_views(user_id)) > opened, 10)
+    return stack.slack.open_views(user_id)[-1]
+
+
+def mute(stack: Stack, title: str, channel: str = ALERT_CHANNEL) -> None:
+    until = datetime.now(UTC) + timedelta(hours=5)
+    stack.services.store.mute(
+        Mute(channel, "run-1", len(title), title, until, ADMIN), SeriesKey(Level.TRACE, "job-1")
+    )
+
+
+def test_everyone_reads_the_home_tab_only_admins_get_edit_buttons(stack: Stack) -> None:
+    stack.services.store.set_thresholds(ALERT_CHANNEL, {"cost_spike_pct": "80"}, ADMIN)
+    mute(stack, "Refund questions")
+
+    bob = home_of(stack, BOB)
+    text = text_of(bob)
+    assert f"<#{ALERT_CHANNEL}>" in text and "every level and job" in text
+    assert "cost_spike_pct=80" in text and "default 50" in text
+    assert "min_items" not in text  # at its default: only on "All thresholds"
+    assert "Refund questions" in text
+    assert "No alert cycle has finished yet" in text and "PostHog queries left" in text
+    assert action_ids(bob) == {"home.all_thresholds"}
+    assert "Only workspace admins" in text
+
+    admin = home_of(stack, ADMIN)
+    assert {"home.edit_thresholds", "home.edit_subscriptions", "home.unmute"} <= action_ids(admin)
+
+
+def test_home_tab_reports_health_with_what_to_do(stack: Stack) -> None:
+    stack.services.alerts.run_cycle()
+    with Session(stack.services.store.engine) as session, session.begin():
+        session.add(
+            OutboxRow(channel="C0GONE", key="k1", run_id="r", blocks=[], text="x", status="failed")
+        )
+        session.flush()
+        session.query(OutboxRow).update({"last_error": "channel_not_found"})
+    text = text_of(home_of(stack, BOB))
+    assert "Last alert cycle" in text and "No alert cycle" not in text
+    assert "could not be delivered: 1 (1 × channel_not_found)" in text
+    assert "/invite @clusters-bot" in text
+
+
+def test_home_tab_escapes_titles_and_stays_within_100_blocks(stack: Stack) -> None:
+    mute(stack, "<!channel> & friends")
+    for n in range(60):
+        stack.services.store.subscribe(f"C0CH{n:04d}", Level.TRACE, None, ADMIN)
+    view = home_of(stack, ADMIN)
+    assert len(view["blocks"]) == 100  # the fake Slack accepted it: at most 100
+    assert "more" in text_of({"blocks": view["blocks"][-1:]})
+    joined = "\n".join(mrkdwn_texts(view["blocks"]))
+    assert "&lt;!channel&gt; &amp; friends" in joined and "<!channel>" not in joined
+
+
+def test_admin_edits_thresholds_with_the_command_s_words_for_errors(stack: Stack) -> None:
+    admin = stack.user(ADMIN, "admin")
+    home = home_of(stack, ADMIN)
+    click_in_view(admin, home, "home.edit_thresholds", matching=ALERT_CHANNEL)
+    modal = modal_after(stack, ADMIN, 0)
+    assert len(modal.view["blocks"]) <= 100
+
+    response = submit_view(admin, modal.id, {"cost_spike_pct": "abc", "min_items": "20"})
+    body = response.json()
+    assert body["response_action"] == "errors"
+    assert set(body["errors"]) == {"cost_spike_pct"}
+    assert stack.services.store.thresholds(ALERT_CHANNEL) == {}  # nothing saved
+    command = stack.services.channel_settings
+    with pytest.raises(CommandError, match="must be a number") as typed:
+        command.set_thresholds(ALERT_CHANNEL, (("cost_spike_pct", "abc"),), ADMIN, reset=False)
+    assert body["errors"]["cost_spike_pct"] == str(typed.value)  # one validation, one wording
+
+    submit_view(admin, modal.id, {"cost_spike_pct": "80", "min_items": "20"})
+    assert stack.services.store.thresholds(ALERT_CHANNEL) == {
+        "cost_spike_pct": "80",
+        "min_items": "20",
+    }
+    assert stack.slack.open_views(ADMIN) == []  # closed
+    assert stack.slack.wait_for(
+        lambda: "cost_spike_pct=80" in text_of(stack.slack.home_view(ADMIN) or {"blocks": []}), 10
+    )
+
+
+def test_non_admin_submitting_an_admin_modal_is_refused_and_nothing_changes(
+    stack: Stack,
+) -> None:
+    mute(stack, "Refund questions")
+    admin = stack.user(ADMIN, "admin")
+    click_in_view(admin, home_of(stack, ADMIN), "home.edit_thresholds", matching=ALERT_CHANNEL)
+    modal = modal_after(stack, ADMIN, 0)
+    bob = stack.user(BOB, "bob")
+    body = submit_view(bob, modal.id, {"cost_spike_pct": "80"}).json()
+    assert body["response_action"] == "update"
+    assert "Only workspace admins" in json.dumps(body["view"])
+    assert stack.services.store.thresholds(ALERT_CHANNEL) == {}
+
+    with pytest.raises(LookupError):  # no edit buttons on Bob's tab
+        click_in_view(bob, home_of(stack, BOB), "home.unmute")
+    forged = dict(home_of(stack, ADMIN))
+    click_in_view(bob, forged, "home.unmute", matching=ALERT_CHANNEL)  # a forged click
+    refusal = modal_after(stack, BOB, 0)
+    assert "Only workspace admins" in json.dumps(refusal.view)
+    assert len(stack.services.store.active_mutes(ALERT_CHANNEL, datetime.now(UTC))) == 1
+
+
+def test_subscriptions_modal_offers_posthog_s_jobs_and_saves(stack: Stack) -> None:
+    admin = stack.user(ADMIN, "admin")
+    stack.services.store.subscribe("C0GENERAL", Level.GENERATION, None, ADMIN)
+    click_in_view(admin, home_of(stack, ADMIN), "home.edit_subscriptions", matching="C0GENERAL")
+    modal = modal_after(stack, ADMIN, 0)
+    assert stack.slack.wait_for(
+        lambda: "Checkout assistant" in json.dumps(stack.slack.views[modal.id].view), 10
+    )
+    submit_view(admin, modal.id, {"keep": [], "level": "trace", "job": "Checkout assistant"})
+    rows = [(r.level, r.job) for r in stack.services.store.subscriptions("C0GENERAL")]
+    assert rows == [("trace", "Checkout assistant")]  # the generation one was unticked
+
+
+def test_unmute_modal_and_all_thresholds_for_anyone(stack: Stack) -> None:
+    mute(stack, "Refund questions")
+    mute(stack, "Password resets")
+    admin = stack.user(ADMIN, "admin")
+    click_in_view(admin, home_of(stack, ADMIN), "home.unmute", matching=ALERT_CHANNEL)
+    modal = modal_after(stack, ADMIN, 0)
+    empty = submit_view(admin, modal.id, {"unmute": []}).json()
+    assert empty["errors"] == {"unmute": "Tick at least one cluster."}
+    submit_view(admin, modal.id, {"unmute": ["Refund questions"]})
+    left = stack.services.store.active_mutes(ALERT_CHANNEL, datetime.now(UTC))
+    assert [m.title for m in left] == ["Password resets"]
+
+    bob = stack.user(BOB, "bob")
+    click_in_view(bob, home_of(stack, BOB), "home.all_thresholds", matching=ALERT_CHANNEL)
+    listing = json.dumps(modal_after(stack, BOB, 0).view)
+    assert "min_items=10" in listing and "quiet_summary=off" in listing
+
+
+def test_fake_slack_views_are_as_strict_as_slack(stack: Stack) -> None:
+    client = WebClient(token=stack.slack.bot_token, base_url=stack.slack.api_url)
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x"}}
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "x"}, "blocks": [section]}
+    with pytest.raises(SlackApiError, match="invalid_trigger_id"):
+        client.views_open(trigger_id="123.made.up", view=modal)
+    trigger = stack.slack.issue_trigger(ADMIN)
+    client.views_open(trigger_id=trigger, view=modal)
+    with pytest.raises(SlackApiError, match="invalid_trigger_id"):  # used once only
+        client.views_open(trigger_id=trigger, view=modal)
+    with pytest.raises(SlackApiError, match="invalid_arguments"):
+        client.views_publish(user_id=ADMIN, view={"type": "home", "blocks": [section] * 101})
+
+
+def test_subscriptions_modal_still_works_when_posthog_is_down(stack: Stack) -> None:
+    stack.posthog.faults.add(500, count=1000, path_contains="/")
+    admin = stack.user(ADMIN, "admin")
+    click_in_view(admin, home_of(stack, ADMIN), "home.edit_subscriptions", matching=ALERT_CHANNEL)
+    modal = modal_after(stack, ADMIN, 0)
+    assert "default alert channel" in json.dumps(modal.view)
+    assert stack.slack.wait_for(
+        lambda: "You can still pick a level" in json.dumps(stack.slack.views[modal.id].view), 30
+    )
+    stack.posthog.faults.clear()
+    submit_view(admin, modal.id, {"level": "evaluation"})
+    rows = [(r.level, r.job) for r in stack.services.store.subscriptions(ALERT_CHANNEL)]
+    assert rows == [("evaluation", None)]
+
+
+def test_a_forged_modal_for_a_bad_channel_changes_nothing(stack: Stack) -> None:
+    admin = stack.user(ADMIN, "admin")
+    click_in_view(admin, home_of(stack, ADMIN), "home.edit_thresholds", matching=ALERT_CHANNEL)
+    modal = modal_after(stack, ADMIN, 0)
+    stack.slack.views[modal.id].view["private_metadata"] = '{"channel": "<!channel>"}'
+    response = submit_view(admin, modal.id, {"cost_spike_pct": "80"})
+    assert response.json()["response_action"] == "update"
+    assert "cannot be saved" in json.dumps(response.json()["view"])
+    assert stack.services.store.thresholds(ALERT_CHANNEL) == {}
+    assert stack.services.store.thresholds("<!channel>") == {}
