@@ -7,14 +7,17 @@ tab costs a few database queries and no PostHog query, so it is published before
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 
 from bot.listeners.answer import is_admin
 from bot.rendering.home import render_home
 from bot.services.home import HomeService
-from bot.wiring import Services
+from bot.slack.views import publish_home as publish_home_view
+
+if TYPE_CHECKING:  # the composition root, for its type only (it pulls in every service)
+    from bot.wiring import Services
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ def home_service(services: Services) -> HomeService:
 
 def publish_home(user: str, client: WebClient, services: Services) -> None:
     view = home_service(services).view(admin=is_admin(user, services, client))
-    client.views_publish(user_id=user, view=render_home(view))
+    publish_home_view(client, user, render_home(view))
 
 
 def handle_app_home_opened(event: dict[str, Any], client: WebClient, services: Services) -> None:

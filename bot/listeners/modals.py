@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 from slack_sdk import WebClient
@@ -27,7 +27,10 @@ from bot.services.channel_settings import check_threshold
 from bot.services.errors import CommandError
 from bot.services.routing import QUIET_SUMMARY
 from bot.slack.view_ids import ADMIN_ACTIONS, ChannelRef, HomeAction
-from bot.wiring import Services
+from bot.slack.views import open_modal, update_modal
+
+if TYPE_CHECKING:  # the composition root, for its type only (it pulls in every service)
+    from bot.wiring import Services
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ def handle_home_action(
     ref = ChannelRef.model_validate_json(action["value"])
     user, trigger = body["user"]["id"], body["trigger_id"]
     if kind in ADMIN_ACTIONS and not is_admin(user, services, client):
-        client.views_open(trigger_id=trigger, view=rv.notice_modal("Not allowed", NOT_ADMIN))
+        open_modal(client, trigger, rv.notice_modal("Not allowed", NOT_ADMIN))
         return
     home = home_service(services)
     if kind is HomeAction.ALL_THRESHOLDS:
@@ -57,16 +60,20 @@ def handle_home_action(
         stored = services.store.thresholds(ref.channel)
         view = rv.thresholds_modal(ref, home.all_thresholds(ref.channel), stored)
     elif kind is HomeAction.UNMUTE:
-        titles = [mute.title for mute in home.channel(ref.channel).mutes]
+        mutes = [
+            (mute.title, mute.lineage)
+            for mute in home.channel(ref.channel).mutes
+            if mute.lineage is not None
+        ]
         view = (
-            rv.unmute_modal(ref, titles)
-            if titles
+            rv.unmute_modal(ref, mutes)
+            if mutes
             else rv.notice_modal("Unmute", "Nothing is muted in this channel any more.")
         )
     else:
         _open_subscriptions(ref, user, trigger, client, services)
         return
-    client.views_open(trigger_id=trigger, view=view)
+    open_modal(client, trigger, view)
 
 
 def _current(channel: str, services: Services) -> list[tuple[str, str]]:
@@ -87,8 +94,7 @@ def _open_subscriptions(
             "a subscription. Adding one limits it to that."
         )
     first = rv.subscriptions_modal(ref, current, None, base_note)
-    opened = client.views_open(trigger_id=trigger, view=first)
-    view_id, view_hash = opened["view"]["id"], opened["view"]["hash"]
+    view_id, view_hash = open_modal(client, trigger, first)
 
     def fill() -> None:
         note, jobs = base_note, []
@@ -102,7 +108,7 @@ def _open_subscriptions(
             problem = user_message(error) or "The jobs could not be loaded."
             note = f"{problem} You can still pick a level, for any job. {note}".strip()
         view = rv.subscriptions_modal(ref, current, jobs, note)
-        client.views_update(view_id=view_id, hash=view_hash, view=view)
+        update_modal(client, view_id, view_hash, view)
 
     if services.work.reserve():
         services.work.submit(_logged(fill))
@@ -231,10 +237,10 @@ def handle_unmute_submission(
     if not picked:
         ack(response_action="errors", errors={"unmute": "Tick at least one cluster."})
         return
+    if not all(value.isdigit() for value in picked):
+        ack(response_action="update", view=rv.notice_modal("Not saved", STALE_FORM))
+        return
     ack()
-    for title in picked:
-        try:
-            services.channel_settings.unmute(ref.channel, title)
-        except CommandError:  # unmuted meanwhile (expired, or by someone else)
-            continue
+    for lineage in picked:  # a mute lifted meanwhile (expired, or by someone else) lifts nothing
+        services.channel_settings.unmute_lineage(ref.channel, int(lineage))
     republish_later(user, client, services)

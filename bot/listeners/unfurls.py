@@ -11,7 +11,7 @@ event's ack.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 
@@ -24,7 +24,11 @@ from bot.rendering import blocks as bk
 from bot.rendering.env import pct
 from bot.services.errors import CommandError
 from bot.services.views import ClusterView
-from bot.wiring import Services
+from bot.slack.errors import SlackWriteError
+from bot.slack.views import unfurl
+
+if TYPE_CHECKING:  # the composition root, for its type only (it pulls in every service)
+    from bot.wiring import Services
 
 logger = logging.getLogger(__name__)
 
@@ -57,16 +61,9 @@ def handle_link_shared(event: dict[str, Any], client: WebClient, services: Servi
         if not unfurls:
             return
         try:
-            if event.get("source") == "composer" and event.get("unfurl_id"):  # not posted yet
-                client.chat_unfurl(
-                    unfurls=unfurls, source=event["source"], unfurl_id=event["unfurl_id"]
-                )
-            else:
-                client.chat_unfurl(
-                    unfurls=unfurls, channel=event["channel"], ts=event["message_ts"]
-                )
-        except Exception:
-            logger.exception("slack.unfurl.failed")
+            unfurl(client, unfurls, event)
+        except SlackWriteError as error:
+            logger.warning("slack.unfurl.failed", extra={"error": error.failure.code})
 
     services.work.submit(work)
 

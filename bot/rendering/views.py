@@ -196,8 +196,10 @@ def _select(block_id: str, label: str, options: list[dict[str, Any]]) -> bk.Bloc
     }
 
 
-def unmute_modal(ref: ChannelRef, titles: list[str]) -> View:
-    options = [option(t, t[:150]) for t in titles[:CHECKBOX_OPTIONS_MAX]]
+def unmute_modal(ref: ChannelRef, mutes: list[tuple[str, int]]) -> View:
+    """Checkboxes of the channel's mutes, each `(title, lineage)`: a mute is named by what
+    the store keeps for it, so two clusters with one title stay two choices."""
+    options = [option(title, str(lineage)) for title, lineage in mutes[:CHECKBOX_OPTIONS_MAX]]
     blocks: list[bk.Block] = [
         bk.section(f"Muted clusters in <#{ref.channel}>. Tick the ones to unmute."),
         {

@@ -136,6 +136,11 @@ class ChannelSettings:
             raise CommandError(f"No mute matches `{ref}`{seen}. `/clusters mutes` lists them.")
         return f"Unmuted {removed} cluster(s)."
 
+    def unmute_lineage(self, channel: str, lineage: int) -> bool:
+        """Lift the one mute the Home tab's modal names (`Mute.lineage`), with its carried
+        copies; False when it was lifted already (expired, or by someone else)."""
+        return self.store.unmute_lineage(channel, lineage) > 0
+
     def describe_mutes(self, channel: str) -> list[str]:
         latest: dict[int | None, Mute] = {}
         for mute in self.store.active_mutes(channel, self.clock()):

@@ -160,6 +160,10 @@ class ChannelStore:
         mine = (MuteRow.run_id == run_id) & (MuteRow.cluster_id == cluster_id)
         return self._unmute_where(channel, mine)
 
+    def unmute_lineage(self, channel: str, lineage: int) -> int:
+        """Lift one mute (`Mute.lineage`) and every copy carried from it; how many (0 or 1)."""
+        return self._unmute_where(channel, or_(MuteRow.lineage == lineage, MuteRow.id == lineage))
+
     def unmute_titled(self, channel: str, words: str) -> int:
         """Lift the mutes whose stored title contains `words`; how many."""
         return self._unmute_where(

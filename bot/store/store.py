@@ -19,7 +19,6 @@ from bot.domain.lifecycle import Episode
 from bot.domain.models import ClusteringRun, RunSummary, SeriesKey
 from bot.store.alerting import SKIPPED, AlertingStore
 from bot.store.channels import ChannelStore, Mute
-from bot.store.migrate import upgrade
 from bot.store.outbox import MAX_ATTEMPTS, OutboxStore
 from bot.store.schema import (
     HeartbeatRow,
@@ -79,6 +78,8 @@ class Store(OutboxStore, ChannelStore, AlertingStore):
         """Open the store; `migrate` upgrades the schema first (safe with concurrent starts)."""
         store = cls(make_engine(url), clock=clock)
         if migrate:
+            from bot.store.migrate import upgrade  # alembic, only for those who migrate
+
             upgrade(store.engine)
         return store
 

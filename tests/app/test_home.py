@@ -22,9 +22,8 @@ from sandbox.fake_slack_views import FakeView
 from sandbox.generator import SeriesSpec, World, generate
 from sandbox.slack_user_views import click_in_view, open_home, submit_view
 from sandbox.stack import ALERT_CHANNEL, Stack
-from tests.app.conftest import all_text
-from tests.conftest import NOW
-from tests.support.blocks import mrkdwn_texts
+from tests.support.blocks import all_text, mrkdwn_texts
+from tests.support.clock import NOW
 
 ADMIN, BOB = "U0ADMIN", "U0BOB"
 
@@ -198,7 +197,13 @@ def test_unmute_modal_and_all_thresholds_for_anyone(stack: Stack) -> None:
     modal = modal_after(stack, ADMIN, 0)
     empty = submit_view(admin, modal.id, {"unmute": []}).json()
     assert empty["errors"] == {"unmute": "Tick at least one cluster."}
-    submit_view(admin, modal.id, {"unmute": ["Refund questions"]})
+    options = {
+        o["text"]["text"]: o["value"]
+        for block in stack.slack.views[modal.id].view["blocks"]
+        for o in block.get("element", {}).get("options", [])
+    }
+    assert set(options) == {"Refund questions", "Password resets"}
+    submit_view(admin, modal.id, {"unmute": [options["Refund questions"]]})
     left = stack.services.store.active_mutes(ALERT_CHANNEL, datetime.now(UTC))
     assert [m.title for m in left] == ["Password resets"]
 

@@ -16,8 +16,8 @@ from bot.posthog.urls import PostHogUrls
 from sandbox.generator import SeriesSpec, World, generate
 from sandbox.slack_user_views import share_link
 from sandbox.stack import Stack
-from tests.conftest import NOW
 from tests.support.blocks import mrkdwn_texts
+from tests.support.clock import NOW
 
 RUN = "2_trace_20260614_001502_019cb7f3-a126-7809-bffc-7f13bffe1325"
 

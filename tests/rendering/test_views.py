@@ -31,7 +31,7 @@ def test_thresholds_and_unmute_modals_fit() -> None:
     specs = Thresholds().describe()
     stored = {spec.name: "9" * 5000 for spec in specs}  # a corrupted store: still a valid modal
     assert invalid_view(rv.thresholds_modal(REF, specs, stored), "modal") == []
-    assert invalid_view(rv.unmute_modal(REF, [LONG] * 40), "modal") == []
+    assert invalid_view(rv.unmute_modal(REF, [(LONG, n) for n in range(40)]), "modal") == []
     assert invalid_view(rv.all_thresholds_modal(REF, specs, quiet=True), "modal") == []
 
 

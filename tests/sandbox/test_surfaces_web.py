@@ -18,7 +18,7 @@ from sandbox.fake_slack import FakeSlack
 from sandbox.generator import SeriesSpec, generate
 from sandbox.stack import ALERT_CHANNEL, Stack
 from sandbox.web.server import SandboxWeb
-from tests.conftest import NOW
+from tests.support.clock import NOW
 
 YOU = "U0YOU"
 
