@@ -147,6 +147,12 @@ def _json(start_response: StartResponse, status: int, body: dict[str, Any]) -> l
     return [payload]
 
 
+# waitress watches its sockets with select() unless told to poll(), and select() cannot watch a
+# file descriptor numbered 1024 or more: in a process that holds many files (a long-lived one,
+# or one with embedded ClickHouse beside it) the server thread then dies on its next loop.
+POLL = {"asyncore_use_poll": True}
+
+
 def server_options() -> dict[str, Any]:
     """waitress settings: request limits, and the threads Slack's requests (and their listeners,
     up to the ack) run in."""
@@ -155,6 +161,7 @@ def server_options() -> dict[str, Any]:
         "max_request_body_size": MAX_REQUEST_BODY_BYTES,
         "max_request_header_size": MAX_REQUEST_HEADER_BYTES,
         "ident": "clusters-bot",
+        **POLL,
     }
 
 
@@ -177,6 +184,7 @@ def create_servers(
                 threads=2,
                 max_request_body_size=1024,
                 ident="clusters-bot-metrics",
+                **POLL,
             )
         )
     return servers

@@ -15,7 +15,7 @@ from waitress.server import create_server
 
 from bot.app import create_app
 from bot.settings import Settings
-from bot.web import HEALTH_CACHE_SECONDS, make_metrics_app, make_wsgi_app, server_options
+from bot.web import HEALTH_CACHE_SECONDS, POLL, make_metrics_app, make_wsgi_app, server_options
 from bot.wiring import Services, build_services
 from sandbox.fake_slack import FakeSlack
 from sandbox.posthog_server import LocalPostHog
@@ -76,7 +76,7 @@ class Stack:
         self._thread.start()
         # /metrics on a listener of its own, as METRICS_PORT gives `clusters-bot web`.
         self._metrics_server = create_server(
-            make_metrics_app(self.services), host="127.0.0.1", port=0, threads=1
+            make_metrics_app(self.services), host="127.0.0.1", port=0, threads=1, **POLL
         )
         self.metrics_url = f"http://127.0.0.1:{self._metrics_server.effective_port}/metrics"
         self._metrics_thread = threading.Thread(

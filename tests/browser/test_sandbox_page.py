@@ -89,7 +89,9 @@ def test_command_drilldown_and_a_new_alert(sandbox: Running, browser: Browser) -
     expect(newest).to_contain_text("Default - traces: what changed")
     expect(newest).to_contain_text(re.compile(r"Cost per item (\+\d+%|×\d)"))
 
-    newest.scroll_into_view_if_needed()
+    # The page re-renders its messages as they arrive, so scroll the list rather than hold on
+    # to one element (it may be replaced between finding it and scrolling to it).
+    page.evaluate("document.querySelector('#messages').scrollTop = 1e9")
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
     assert errors == []
