@@ -206,6 +206,8 @@ SCOPES = {
     "channels:history": "finding an alert again after a crash (public channels)",
     "groups:history": "finding an alert again after a crash (private channels)",
     "users:read": "checking who is a workspace admin",
+    "links:read": "seeing PostHog links pasted in channels",
+    "links:write": "unfurling PostHog links into cards",
 }
 
 

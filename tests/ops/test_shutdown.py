@@ -17,6 +17,7 @@ import pytest
 from waitress.server import create_server
 
 from bot.shutdown import Stopping
+from bot.web import POLL
 from sandbox.generator import SeriesSpec, generate
 from sandbox.stack import Stack
 from tests.support.bolt import wait_until
@@ -102,7 +103,7 @@ def test_stopping_raised_inside_a_waitress_handler_ends_the_server_loop() -> Non
     """The signal lands wherever the main thread is, often inside a channel's handler (a
     /healthz being answered). Waitress hands other exceptions to `handle_error` and serves on,
     so `Stopping` must be one it lets through; `run()` then returns and the command cleans up."""
-    server = create_server(lambda environ, start_response: [], host="127.0.0.1", port=0)
+    server = create_server(lambda environ, start_response: [], host="127.0.0.1", port=0, **POLL)
 
     def signal_arrives() -> None:
         raise Stopping
