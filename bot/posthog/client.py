@@ -11,7 +11,6 @@ attempts it takes.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,13 +18,7 @@ from typing import Any
 import httpx
 import stamina
 
-from bot.domain.models import (
-    CLUSTER_EVENTS,
-    ClusteringRun,
-    ClusterMetrics,
-    Level,
-    RunSummary,
-)
+from bot.domain.models import CLUSTER_EVENTS, ClusteringRun, ClusterMetrics, Level, RunSummary
 from bot.posthog import queries
 from bot.posthog.budget import Budget, QueryBudget
 from bot.posthog.errors import (
@@ -39,6 +32,7 @@ from bot.posthog.errors import (
 )
 from bot.posthog.metrics import ItemMetrics, aggregate_cluster_metrics
 from bot.posthog.responses import raise_for_response
+from bot.posthog.run_ids import run_day
 from bot.posthog.schemas import (
     ClusteringJob,
     EvaluationTarget,
@@ -386,25 +380,6 @@ class PostHogClient:
                 return jobs
 
 
-_ID_DAY = re.compile(r"(?<![0-9])([0-9]{4})-?([0-9]{2})-?([0-9]{2})(?![0-9])")
-
-
-def run_day(run_id: str) -> datetime | None:
-    """The UTC day a run id names, if any: a hint, never a requirement.
-
-    Formats seen: `{team}_{level}_{YYYYMMDD}_{HHMMSS}[_job][_label]` (current),
-    `{team}_{YYYYMMDD}_{HHMMSS}` (before levels), `team_{team}_{YYYY-MM-DD}T…Z` (the first
-    runs), and evaluation ids with the job before the time. The first valid date wins.
-    """
-    for match in _ID_DAY.finditer(run_id):
-        try:
-            year, month, day = (int(part) for part in match.groups())
-            return datetime(year, month, day, tzinfo=UTC)
-        except ValueError:
-            continue
-    return None
-
-
 def _item_values(result: QueryResult, level: Level) -> dict[str, ItemMetrics]:
     try:
         return {str(row["item_id"]): ItemMetrics.from_row(row) for row in result.rows()}
@@ -417,4 +392,4 @@ def _chunks(values: Sequence[str], size: int) -> Iterable[list[str]]:
         yield list(values[start : start + size])
 
 
-__all__ = ["PostHogClient", "PostHogError", "ThrottleGate", "raise_for_response", "run_day"]
+__all__ = ["PostHogClient", "PostHogError", "ThrottleGate", "raise_for_response"]

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from bot.domain.models import NOISE_CLUSTER_ID, Level
-from bot.posthog.client import run_day
 from bot.posthog.errors import PostHogSchemaError
+from bot.posthog.run_ids import run_day
 from bot.posthog.schemas import parse_datetime, parse_run, parse_run_summary
 
 RUN_ID = "2_generation_20260614_004503_019cb7f3-a126-7809-bffc-7f13bffe1325"
