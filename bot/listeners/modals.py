@@ -129,6 +129,18 @@ def _logged(task: Callable[[], None]) -> Callable[[], None]:
 # -- submissions ---------------------------------------------------------------------------------
 
 
+def _admin_form(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, services: Services
+) -> tuple[str, ChannelRef] | None:
+    """Who submitted an admin modal and for which channel; None once refused (not an admin,
+    or a form whose channel was tampered with), the refusal already shown."""
+    user = str(body["user"]["id"])
+    if _refuse_unless_admin(ack, user, client, services):
+        return None
+    ref = _channel(ack, view)
+    return None if ref is None else (user, ref)
+
+
 def _refuse_unless_admin(ack: Ack, user: str, client: WebClient, services: Services) -> bool:
     if is_admin(user, services, client):
         return False
@@ -155,12 +167,10 @@ def _channel(ack: Ack, view: dict[str, Any]) -> ChannelRef | None:
 def handle_thresholds_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, services: Services
 ) -> None:
-    user = body["user"]["id"]
-    if _refuse_unless_admin(ack, user, client, services):
+    form = _admin_form(ack, body, view, client, services)
+    if form is None:
         return
-    ref = _channel(ack, view)
-    if ref is None:
-        return
+    user, ref = form
     entered = _values(view)
     specs = home_service(services).all_thresholds(ref.channel)
     errors: dict[str, str] = {}
@@ -194,12 +204,10 @@ def _is_default(name: str, text: str) -> bool:
 def handle_subscriptions_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, services: Services
 ) -> None:
-    user = body["user"]["id"]
-    if _refuse_unless_admin(ack, user, client, services):
+    form = _admin_form(ack, body, view, client, services)
+    if form is None:
         return
-    ref = _channel(ack, view)
-    if ref is None:
-        return
+    user, ref = form
     entered = _values(view)
     kept = {o["value"] for o in entered.get("keep", {}).get("selected_options") or []}
     level_pick = (entered.get("level", {}).get("selected_option") or {}).get("value")
@@ -227,12 +235,10 @@ def handle_subscriptions_submission(
 def handle_unmute_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, services: Services
 ) -> None:
-    user = body["user"]["id"]
-    if _refuse_unless_admin(ack, user, client, services):
+    form = _admin_form(ack, body, view, client, services)
+    if form is None:
         return
-    ref = _channel(ack, view)
-    if ref is None:
-        return
+    user, ref = form
     picked = [o["value"] for o in _values(view).get("unmute", {}).get("selected_options") or []]
     if not picked:
         ack(response_action="errors", errors={"unmute": "Tick at least one cluster."})
