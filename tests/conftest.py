@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import stamina
 
+from tests.support import clock  # noqa: F401  (fixes NOW for every worker, see its docstring)
 from tests.support.postgres import postgres_schema
 
 
