@@ -50,7 +50,7 @@ from sandbox.generator_model import (
     SeriesSpec,
     World,
 )
-from sandbox.generator_sim import RunResult, SeriesSimulator
+from sandbox.generator_sim import RunResult, SeriesSimulator, floor_day
 from sandbox.generator_traffic import Cause, Change, Plant, as_plant
 
 __all__ = [
@@ -137,6 +137,7 @@ def _series(
         topics=spec.topics,
         items_per_run=params.items_per_run,
         items_per_day=params.items_per_day,
+        anchor=floor_day(params.now.astimezone(UTC)),
         change_start=params.change_start,
     )
     plan: list[tuple[datetime, Plant]] = [

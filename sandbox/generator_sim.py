@@ -98,7 +98,7 @@ class RunResult:
     first_seen: list[tuple[Item, Draw, Numbers, EvalNumbers | None]]  # new to this series
 
 
-def _floor_day(moment: datetime) -> datetime:
+def floor_day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
@@ -112,6 +112,7 @@ class SeriesSimulator:
     topics: int
     items_per_run: int
     items_per_day: float
+    anchor: datetime  # a UTC midnight: traffic is keyed by days before or after it, not by date
     change_start: tuple[float, float] = (0.0, 0.5)
     rates: dict[str, float] = field(default_factory=dict)  # topic → candidates per day
     reserve: list[Topic] = field(default_factory=list)
@@ -138,7 +139,7 @@ class SeriesSimulator:
         self.reserve = chosen[self.topics :]
         self.ring = [t.key for t in setup.sample(list(CATALOG), len(CATALOG))]
         self.effects = Effects(base_error)
-        self.traffic = Traffic(key, self.level, {t.key: t for t in CATALOG})
+        self.traffic = Traffic(key, self.level, {t.key: t for t in CATALOG}, self.anchor)
         self.builder = EventBuilder(
             random.Random(f"{key}:users"),
             level=self.level,
@@ -152,7 +153,7 @@ class SeriesSimulator:
     def schedule(self, now: datetime, runs: int) -> list[datetime]:
         rng = random.Random(f"{self.seed}:{self.job_name}:schedule")
         offset = SCHEDULE_OFFSET.get(self.level, SCHEDULE_OFFSET["trace"])
-        base = _floor_day(now) + offset
+        base = floor_day(now) + offset
         if base + EMIT_DELAY + timedelta(minutes=1) > now:
             base -= timedelta(days=1)
         ends = []
@@ -169,7 +170,7 @@ class SeriesSimulator:
         jitter = timedelta(
             seconds=1 + digest[0] % 9, microseconds=int.from_bytes(digest[1:4]) % 10**6
         )
-        slot = _floor_day(latest - offset) + offset
+        slot = floor_day(latest - offset) + offset
         if slot > previous + timedelta(minutes=1) and slot + jitter <= latest:
             return slot + jitter
         if latest <= previous + timedelta(minutes=1):

@@ -4,7 +4,9 @@ Traffic is a Poisson process per (UTC day, topic): its rate is the topic's base 
 day factor (lognormal, σ = 0.1, independent per topic and day), so shares wobble naturally.
 Every candidate item draws its random numbers (timestamp, token and latency factors, error
 draw, ids) from a stream keyed by `(seed, job, day, topic, layer)`, so what a day holds never
-depends on how many runs are simulated or on which of its items a run samples.
+depends on how many runs are simulated or on which of its items a run samples. The day is
+counted from the world's anchor (the UTC midnight of its `now`), not named by its date: a world
+generated around another `now` at the same time of day holds the same traffic, shifted.
 
 Planted changes act on traffic after their start only:
 
@@ -271,17 +273,21 @@ def _lognormal_mean_one(rng: random.Random, sigma: float) -> float:
 class Traffic:
     """Candidate items of one series, per (day, topic, layer), generated on demand."""
 
-    def __init__(self, key: str, level: str, topics: dict[str, Topic]) -> None:
+    def __init__(self, key: str, level: str, topics: dict[str, Topic], anchor: datetime) -> None:
         self.key = key  # "seed:job"
+        self.anchor = anchor  # a UTC midnight; days are keyed by their distance from it
         self.level = level
         self.topics = topics
         self._streams: dict[tuple[datetime, str, int], list[Draw]] = {}
         self._factors: dict[tuple[datetime, str], float] = {}
 
+    def _day_key(self, day: datetime) -> int:
+        return (day - self.anchor).days
+
     def day_factor(self, day: datetime, topic: str) -> float:
         found = self._factors.get((day, topic))
         if found is None:
-            rng = random.Random(f"{self.key}:factor:{day:%Y-%m-%d}:{topic}")
+            rng = random.Random(f"{self.key}:factor:{self._day_key(day)}:{topic}")
             found = self._factors[(day, topic)] = rng.lognormvariate(0.0, DAY_FACTOR_SIGMA)
         return found
 
@@ -290,7 +296,7 @@ class Traffic:
         cached = self._streams.get((day, topic, layer))
         if cached is not None:
             return cached
-        rng = random.Random(f"{self.key}:traffic:{day:%Y-%m-%d}:{topic}:{layer}")
+        rng = random.Random(f"{self.key}:traffic:{self._day_key(day)}:{topic}:{layer}")
         spec = self.topics[topic]
         per_second = rate * self.day_factor(day, topic) / DAY.total_seconds()
         start = day.timestamp()
