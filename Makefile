@@ -4,7 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sandbox test lint bench lock clean
+.PHONY: sandbox test test-calendar coverage lint bench lock clean
+
+# `make test` runs one pytest worker per core (pytest-xdist); WORKERS=0 runs in one process.
+WORKERS ?= auto
+# The calendar tier runs again with the clock this many days ahead (libfaketime).
+DAYS_AHEAD ?= 97
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --durations=25
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("clusters-bot needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -17,8 +23,15 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 sandbox: $(STAMP)  ## run the whole bot locally: PostHog, Slack and the bot, no accounts
 	$(BIN)/clusters-bot sandbox $(ARGS)
 
-test: $(STAMP)  ## the test suite (PostgreSQL tests run when TEST_DATABASE_URL is set)
-	$(BIN)/python -m pytest $(ARGS)
+test: $(STAMP)  ## the whole suite in parallel, slowest 25 tests listed (PostgreSQL tests run when TEST_DATABASE_URL is set)
+	$(PYTEST) $(ARGS)
+
+test-calendar: $(STAMP)  ## the date-sensitive tests (-m calendar) with the clock DAYS_AHEAD days ahead
+	@command -v faketime >/dev/null || { echo "test-calendar needs faketime (apt-get install faketime)"; exit 2; }
+	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '+$(DAYS_AHEAD)d' $(PYTEST) -m calendar $(ARGS)
+
+coverage: $(STAMP)  ## the whole suite, with the lines of bot/ and jobs/ it runs
+	$(PYTEST) --cov --cov-report=term:skip-covered $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

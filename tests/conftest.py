@@ -1,4 +1,5 @@
-"""Shared fixtures: stamina without sleeping, and the local stand-ins on free ports."""
+"""Shared fixtures: stamina without sleeping, and the local stand-ins on free ports; how the
+suite is split between pytest-xdist workers, and which tests form the calendar tier."""
 
 from __future__ import annotations
 
@@ -9,6 +10,45 @@ import stamina
 
 from tests.support import clock  # noqa: F401  (fixes NOW for every worker, see its docstring)
 from tests.support.postgres import postgres_schema
+
+# The calendar tier (`make test-calendar`, `-m calendar`): tests whose data and code under test
+# both follow the clock (look-back windows, daily runs, the scheduler). CI runs them again with
+# the clock moved far ahead, so a test that holds a date of its own fails there. A test can
+# also join with `@pytest.mark.calendar`.
+CALENDAR = (
+    "tests/alerts/test_cycle.py",
+    "tests/alerts/test_alert_service_in_process.py",
+    "tests/alerts/test_scheduler_and_cli.py",
+    "tests/app/test_settings_commands.py",
+    "tests/ops/test_replicas.py",
+    "tests/ops/test_shutdown.py",
+    "tests/services/test_runs.py",
+    "tests/posthog/test_client.py",
+    "tests/sandbox/test_web.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if path in CALENDAR:
+            item.add_marker(pytest.mark.calendar)
+        # `--dist loadgroup` spreads tests one by one over the workers, except those of a
+        # group. A module with a module-scoped fixture (a Stack, a loaded PostHog, a sandbox
+        # process) is one group, so that fixture is built once, on one worker.
+        if _uses_module_fixture(item) and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(path))
+
+
+def _uses_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definitions[-1].scope == "module"
+        for definitions in info.name2fixturedefs.values()
+        if definitions
+    )
 
 
 @pytest.fixture(autouse=True)

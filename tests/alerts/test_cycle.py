@@ -11,11 +11,12 @@ import pytest
 from bot.domain.models import Level
 from bot.domain.rules import AlertKind
 from bot.posthog import queries
-from sandbox.generator import Change, Plant, emit_next_run
+from sandbox.generator import Change, Plant
 from sandbox.stack import ALERT_CHANNEL, Stack
 from tests.support.alerting import STRONG, load, make_world, parents
 from tests.support.blocks import all_text
 from tests.support.clock import NOW
+from tests.support.worlds import emit_next_run
 
 UI = "/project/1/ai-observability"
 KIND = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from jobs.schedule import CHECK_RUNS_JOB_ID, DELIVER_OUTBOX_JOB_ID, build_scheduler
 from sandbox.stack import Stack
 from tests.support.alerting import load, make_world, parents
+from tests.support.cli import run_cli
 
 
 @pytest.fixture
@@ -44,15 +44,9 @@ def test_a_scheduler_tick_posts_the_alerts(stack: Stack) -> None:
 
 
 def check(stack: Stack, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`clusters-bot check` in this process (its exit codes as a process: tests/test_settings)."""
     env = stack.environment(f"sqlite:///{tmp_path / 'cli.db'}", HOME=str(tmp_path))
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "check", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    return run_cli(["check", *args], env=env, cwd=tmp_path)
 
 
 def test_check_posts_once_and_nothing_the_second_time(stack: Stack, tmp_path: Path) -> None:
@@ -68,7 +62,7 @@ def test_check_posts_once_and_nothing_the_second_time(stack: Stack, tmp_path: Pa
     second = check(stack, tmp_path)
     assert second.returncode == 0 and "processed 0" in second.stdout
     assert "PostHog queries 1" in second.stdout
-    # `check` has exited (subprocess.run waits for it): nothing of it can still post.
+    # `check` has returned, its services closed: nothing of it can still post.
     assert len(stack.slack.calls_to("chat.postMessage")) == posted
 
 

@@ -22,6 +22,7 @@ from sandbox.fake_slack_views import FakeView
 from sandbox.generator import SeriesSpec, World, generate
 from sandbox.slack_user_views import click_in_view, open_home, submit_view
 from sandbox.stack import ALERT_CHANNEL, Stack
+from tests.support import worlds
 from tests.support.blocks import all_text, mrkdwn_texts
 from tests.support.clock import NOW
 
@@ -40,8 +41,7 @@ def home_world() -> World:
 @pytest.fixture
 def stack(home_world: World, tmp_path: Any) -> Iterator[Stack]:
     with Stack(database_url=f"sqlite:///{tmp_path / 'bot.db'}") as running:
-        running.posthog.insert_events(home_world.events)
-        running.posthog.set_jobs(home_world.jobs)
+        worlds.load(running.posthog, home_world)
         running.slack.add_user(ADMIN, "admin")
         running.slack.set_admin(ADMIN)
         running.slack.add_user(BOB, "bob")

@@ -1,13 +1,15 @@
 """A world of three series with a planted error-heavy change each, loaded into the stand-ins:
-what the alert-cycle, scheduler, CLI, operations and chart tests run against."""
+what the alert-cycle, scheduler, CLI, operations and chart tests run against. Made once per test
+process for each `seed` and `now` (tests/support/worlds.py): tests must not change it."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from sandbox.fake_slack import Message
-from sandbox.generator import Change, Plant, SeriesSpec, World, generate
+from sandbox.generator import Change, Plant, SeriesSpec, World
 from sandbox.stack import ALERT_CHANNEL, Stack
+from tests.support import worlds
 from tests.support.clock import NOW
 
 # Delivery tests plant changes too big to miss on the first run that holds them; how
@@ -22,7 +24,7 @@ PLANTED = {
 
 
 def make_world(seed: int = 3, now: datetime = NOW) -> World:
-    return generate(
+    return worlds.generate(
         seed=seed,
         series=[
             SeriesSpec(level="trace", job_name="Default - traces"),
@@ -37,8 +39,7 @@ def make_world(seed: int = 3, now: datetime = NOW) -> World:
 
 
 def load(stack: Stack, world: World) -> None:
-    stack.posthog.insert_events(world.events)
-    stack.posthog.set_jobs(world.jobs)
+    worlds.load(stack.posthog, world)
 
 
 def parents(stack: Stack) -> list[Message]:

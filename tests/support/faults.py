@@ -25,6 +25,7 @@ from bot.wiring import Services, build_services
 from sandbox.fake_slack import FakeSlack, Message
 from sandbox.generator import Change, Plant, SeriesSpec, World, generate
 from sandbox.stack import ALERT_CHANNEL, API_KEY, BOT_TOKEN, Stack
+from tests.support import worlds
 from tests.support.alerting import STRONG
 
 SERIES = [
@@ -67,8 +68,7 @@ def make_world(*, seed: int = 5, series: list[SeriesSpec] | None = None) -> Worl
 
 
 def load(stack: Stack, world: World) -> None:
-    stack.posthog.insert_events(world.events)
-    stack.posthog.set_jobs(world.jobs)
+    worlds.load(stack.posthog, world)
 
 
 def parents(slack: FakeSlack, channel: str = ALERT_CHANNEL) -> list[Message]:

@@ -1,0 +1,97 @@
+"""Generated worlds, made once per test process and loaded into a LocalPostHog in a fraction of
+a second.
+
+The generator is deterministic: the same arguments give the same world, so `generate` and
+`emit_next_run` here keep each world they made (by their arguments) for the rest of the process.
+A world is shared, so a test must not change it (they are frozen dataclasses, their lists are
+not: a test that needs another world asks for one).
+
+Loading the events of a big world into chdb costs seconds (each event goes through JSON);
+`load` inserts them once into a template database of the process's chdb session and copies
+them from there into each LocalPostHog that asks (one INSERT … SELECT inside ClickHouse).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Hashable
+from datetime import datetime
+from typing import Any
+
+from sandbox import generator
+from sandbox.generator import Change, Plant, World
+from sandbox.posthog_server import LocalPostHog
+from sandbox.posthog_store import MEMORY, EventStore
+
+
+def _frozen(value: Any) -> Hashable:
+    """A hashable stand-in for an argument of `generate` (lists and dicts become tuples)."""
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted(((_frozen(k), _frozen(v)) for k, v in value.items()), key=repr))
+    hashable: Hashable = value
+    return hashable
+
+
+_WORLDS: dict[Hashable, World] = {}
+
+
+def generate(**arguments: Any) -> World:
+    """`sandbox.generator.generate(**arguments)`, made once per process for equal arguments."""
+    key = _frozen(arguments)
+    world = _WORLDS.get(key)
+    if world is None:
+        world = _WORLDS[key] = generator.generate(**arguments)
+    return world
+
+
+_NEXT: dict[Hashable, World] = {}
+
+
+def emit_next_run(
+    world: World, *, job_name: str, change: Change | Plant = Change.NONE, now: datetime
+) -> World:
+    """`sandbox.generator.emit_next_run`, made once per process for equal arguments."""
+    key = (world.params, job_name, change, now)
+    later = _NEXT.get(key)
+    if later is None:
+        later = _NEXT[key] = generator.emit_next_run(
+            world, job_name=job_name, change=change, now=now
+        )
+    return later
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+_TEMPLATES: dict[int, EventStore] = {}  # id(world) → a database holding its events
+_KEEP: dict[int, World] = {}  # the worlds of those ids, so an id is never reused
+_NAMES = itertools.count()
+_LOCK = threading.Lock()
+
+
+def _template(world: World) -> EventStore:
+    with _LOCK:
+        store = _TEMPLATES.get(id(world))
+        if store is None:
+            # Opened once and left open for the life of the process: it also keeps the
+            # process's chdb session (in memory) open between tests.
+            store = EventStore(MEMORY, f"world_template_{next(_NAMES)}")
+            store.open()
+            store.insert_events(world.events)
+            _TEMPLATES[id(world)] = store
+            _KEEP[id(world)] = world
+        return store
+
+
+def load(posthog: LocalPostHog, world: World) -> None:
+    """Insert `world`'s events and jobs into `posthog`, as `insert_events` and `set_jobs` would."""
+    if posthog.db_path is not None:  # a file-backed PostHog lives in another chdb session
+        posthog.insert_events(world.events)
+    else:
+        source = _template(world).database
+        posthog.store.execute(
+            f"INSERT INTO {posthog.store.database}.events SELECT * FROM {source}.events"
+        )
+    posthog.set_jobs(world.jobs)
