@@ -27,6 +27,7 @@ from sandbox.generator import Change, Plant, SeriesSpec, World, generate
 from sandbox.stack import ALERT_CHANNEL, API_KEY, BOT_TOKEN, Stack
 from tests.support import worlds
 from tests.support.alerting import STRONG
+from tests.support.cli import run_cli
 
 SERIES = [
     SeriesSpec(level="trace", job_name="Default - traces"),
@@ -150,14 +151,10 @@ def start_check(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen[
 def run_check(
     env: dict[str, str], cwd: Path, *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "check", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=timeout,
-    )
+    """`clusters-bot check` run to its end, in this process (tests/support/cli.py); a check to
+    kill mid-way is a process of its own (`start_check`). `timeout` is kept for callers."""
+    del timeout
+    return run_cli(["check", *args], env=env, cwd=cwd)
 
 
 _bots = itertools.count(1)
