@@ -28,7 +28,8 @@ test: $(STAMP)  ## the whole suite in parallel, slowest 25 tests listed (Postgre
 
 test-calendar: $(STAMP)  ## the date-sensitive tests (-m calendar) with the clock DAYS_AHEAD days ahead
 	@command -v faketime >/dev/null || { echo "test-calendar needs faketime (apt-get install faketime)"; exit 2; }
-	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '+$(DAYS_AHEAD)d' $(PYTEST) -m calendar $(ARGS)
+	PYTHONPATH=$(CURDIR)/tests/support/faketime FAKETIME_DONT_FAKE_MONOTONIC=1 \
+	  faketime -f '+$(DAYS_AHEAD)d' $(PYTEST) -m calendar $(ARGS)
 
 coverage: $(STAMP)  ## the whole suite, with the lines of bot/ and jobs/ it runs
 	$(PYTEST) --cov --cov-report=term:skip-covered $(ARGS)

@@ -105,8 +105,13 @@ class Stack:
 
     def environment(self, database_url: str, **overrides: str) -> dict[str, str]:
         """Environment variables that point a `clusters-bot` process at these stand-ins (and at
-        the same code as this process, when PYTHONPATH chooses it)."""
-        inherited = {name: os.environ[name] for name in ("PYTHONPATH",) if os.environ.get(name)}
+        the same code as this process, when PYTHONPATH chooses it; on the same clock, when
+        libfaketime moves this one's)."""
+        inherited = {
+            name: value
+            for name, value in os.environ.items()
+            if value and (name in ("PYTHONPATH", "LD_PRELOAD") or name.startswith("FAKETIME"))
+        }
         return {
             **inherited,
             "PATH": os.environ.get("PATH", ""),

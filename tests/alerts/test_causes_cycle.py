@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox.fake_slack import Message
-from sandbox.generator import Cause, Change, Plant, SeriesSpec, World, generate
+from sandbox.generator import Cause, Change, Plant, SeriesSpec, World
 from sandbox.stack import ALERT_CHANNEL, Stack
+from tests.support import worlds
 from tests.support.blocks import all_text
 from tests.support.clock import NOW
 
@@ -18,7 +19,7 @@ JOB = "Default - traces"
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return generate(
+    return worlds.generate(
         seed=5003,
         series=[SeriesSpec(level="trace", job_name=JOB, topics=8)],
         runs=2,
@@ -32,8 +33,7 @@ def world() -> World:
 def stack(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     db = tmp_path_factory.mktemp("causes") / "bot.db"
     with Stack(database_url=f"sqlite:///{db}") as running:
-        running.posthog.insert_events(world.events)
-        running.posthog.set_jobs(world.jobs)
+        worlds.load(running.posthog, world)
         running.services.alerts.run_cycle()
         yield running
 

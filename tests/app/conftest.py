@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from sandbox.fake_slack import Message
-from sandbox.generator import Change, Plant, SeriesSpec, World, generate
+from sandbox.generator import Change, Plant, SeriesSpec, World
 from sandbox.stack import Stack
+from tests.support import worlds
 from tests.support.clock import NOW
 
 # Delivery tests plant changes too big to miss on the first run that holds them; how
@@ -26,7 +27,7 @@ SERIES = [
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return generate(
+    return worlds.generate(
         seed=11,
         series=SERIES,
         runs=3,
@@ -44,8 +45,7 @@ def stack(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     with Stack(
         database_url=f"sqlite:///{db}", extra_settings={"run_list_cache_seconds": 0}
     ) as running:
-        running.posthog.insert_events(world.events)
-        running.posthog.set_jobs(world.jobs)
+        worlds.load(running.posthog, world)
         yield running
 
 

@@ -8,8 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from sandbox.fake_slack import Message
-from sandbox.generator import Change, Plant, SeriesSpec, World, generate
+from sandbox.generator import Change, Plant, SeriesSpec, World
 from sandbox.stack import ALERT_CHANNEL, Stack
+from tests.support import worlds
 from tests.support.alerting import STRONG
 from tests.support.blocks import all_text
 from tests.support.clock import NOW
@@ -24,7 +25,7 @@ def world() -> World:
     generations (the judge fails them) from just after the previous run. A whole-run
     comparison sees about a seventh of such a step (every evaluation carries the window end
     as its timestamp, so there is no fresh slice): seed and size are ones where it shows."""
-    return generate(
+    return worlds.generate(
         seed=2,
         series=[SeriesSpec(level="evaluation", job_name=EVALUATIONS)],
         runs=3,

@@ -19,7 +19,7 @@ from bot.store.channels import Mute
 from bot.store.schema import OutboxRow
 from sandbox.fake_slack import Message
 from sandbox.fake_slack_views import FakeView
-from sandbox.generator import SeriesSpec, World, generate
+from sandbox.generator import SeriesSpec, World
 from sandbox.slack_user_views import click_in_view, open_home, submit_view
 from sandbox.stack import ALERT_CHANNEL, Stack
 from tests.support import worlds
@@ -35,7 +35,7 @@ def home_world() -> World:
         SeriesSpec(level="trace", job_name="Default - traces"),
         SeriesSpec(level="trace", job_name="Checkout assistant"),
     ]
-    return generate(seed=5, series=series, runs=2, items_per_run=120, now=NOW)
+    return worlds.generate(seed=5, series=series, runs=2, items_per_run=120, now=NOW)
 
 
 @pytest.fixture

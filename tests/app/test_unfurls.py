@@ -13,9 +13,10 @@ import pytest
 
 from bot.posthog.links import ClusterLink, RunLink, TraceLink, parse_link
 from bot.posthog.urls import PostHogUrls
-from sandbox.generator import SeriesSpec, World, generate
+from sandbox.generator import SeriesSpec, World
 from sandbox.slack_user_views import share_link
 from sandbox.stack import Stack
+from tests.support import worlds
 from tests.support.blocks import mrkdwn_texts
 from tests.support.clock import NOW
 
@@ -44,14 +45,13 @@ def test_links_read_back_what_the_url_builder_wrote(
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    world: World = generate(
+    world: World = worlds.generate(
         seed=7, series=[SeriesSpec(level="trace", job_name="Default - traces")], runs=2,
         items_per_run=120, now=NOW,
     )  # fmt: skip
     db = tmp_path_factory.mktemp("unfurl") / "bot.db"
     with Stack(database_url=f"sqlite:///{db}") as running:
-        running.posthog.insert_events(world.events)
-        running.posthog.set_jobs(world.jobs)
+        worlds.load(running.posthog, world)
         yield running
 
 

@@ -24,9 +24,10 @@ from bot.services.runs import RunRepository
 from bot.slack.writer import SlackWriter
 from bot.store.store import Store
 from sandbox.fake_slack import FakeSlack, Message
-from sandbox.generator import Change, Plant, SeriesSpec, World, generate
+from sandbox.generator import Change, Plant, SeriesSpec, World
 from sandbox.posthog_server import LocalPostHog
 from sandbox.stack import ALERT_CHANNEL, Stack
+from tests.support import worlds
 from tests.support.alerting import STRONG
 from tests.support.alerting import load as load_world
 from tests.support.alerting import make_world as alerting_world
@@ -41,7 +42,7 @@ CHANNEL = ALERT_CHANNEL
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return generate(
+    return worlds.generate(
         seed=5,
         series=[SeriesSpec(level="trace", job_name=TRACES), SeriesSpec(job_name=CHECKOUT)],
         runs=RUNS,
@@ -63,8 +64,7 @@ def store(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     db = tmp_path_factory.mktemp("charts") / "state.db"
     store = Store.from_url(f"sqlite:///{db}")
     with LocalPostHog(project_id=3, api_key="phx_charts") as posthog:
-        posthog.insert_events(world.events)
-        posthog.set_jobs(world.jobs)
+        worlds.load(posthog, world)
         with httpx.Client(
             base_url=posthog.url, headers={"Authorization": "Bearer phx_charts"}, timeout=30
         ) as http:

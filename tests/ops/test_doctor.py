@@ -10,8 +10,9 @@ import pytest
 
 from bot.doctor import run_doctor
 from bot.wiring import build_services
-from sandbox.generator import SeriesSpec, generate
+from sandbox.generator import SeriesSpec
 from sandbox.stack import Stack
+from tests.support import worlds
 from tests.support.clock import NOW
 
 
@@ -19,9 +20,8 @@ from tests.support.clock import NOW
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     db = tmp_path_factory.mktemp("doctor") / "bot.db"
     with Stack(database_url=f"sqlite:///{db}") as running:
-        world = generate(seed=5, series=[SeriesSpec()], runs=2, items_per_run=100, now=NOW)
-        running.posthog.insert_events(world.events)
-        running.posthog.set_jobs(world.jobs)
+        world = worlds.generate(seed=5, series=[SeriesSpec()], runs=2, items_per_run=100, now=NOW)
+        worlds.load(running.posthog, world)
         yield running
 
 

@@ -18,8 +18,9 @@ from waitress.server import create_server
 
 from bot.shutdown import Stopping
 from bot.web import POLL
-from sandbox.generator import SeriesSpec, generate
+from sandbox.generator import SeriesSpec
 from sandbox.stack import Stack
+from tests.support import worlds
 from tests.support.bolt import wait_until
 from tests.support.clock import NOW
 
@@ -30,9 +31,8 @@ REPO = Path(__file__).resolve().parents[2]
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     db = tmp_path_factory.mktemp("shutdown") / "stack.db"
     with Stack(database_url=f"sqlite:///{db}") as running:
-        world = generate(seed=4, series=[SeriesSpec()], runs=2, items_per_run=200, now=NOW)
-        running.posthog.insert_events(world.events)
-        running.posthog.set_jobs(world.jobs)
+        world = worlds.generate(seed=4, series=[SeriesSpec()], runs=2, items_per_run=200, now=NOW)
+        worlds.load(running.posthog, world)
         yield running
 
 

@@ -7,8 +7,9 @@ import pytest
 
 from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
-from sandbox.generator import Change, SeriesSpec, World, generate
+from sandbox.generator import Change, SeriesSpec, World
 from sandbox.posthog_server import LocalPostHog
+from tests.support import worlds
 from tests.support.clock import NOW
 
 SERIES = [
@@ -19,7 +20,7 @@ SERIES = [
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return generate(
+    return worlds.generate(
         seed=7,
         series=SERIES,
         runs=3,
@@ -34,8 +35,7 @@ def world() -> World:
 def posthog(world: World) -> Iterator[LocalPostHog]:
     # A non-UTC project: the bot's queries must not depend on the project's timezone.
     with LocalPostHog(project_id=2, api_key="phx_test", timezone="America/New_York") as server:
-        server.insert_events(world.events)
-        server.set_jobs(world.jobs)
+        worlds.load(server, world)
         yield server
 
 

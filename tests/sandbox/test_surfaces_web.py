@@ -15,9 +15,10 @@ from bot.domain.models import Level, SeriesKey
 from bot.posthog.urls import PostHogUrls
 from bot.store.channels import Mute
 from sandbox.fake_slack import FakeSlack
-from sandbox.generator import SeriesSpec, generate
+from sandbox.generator import SeriesSpec
 from sandbox.stack import ALERT_CHANNEL, Stack
 from sandbox.web.server import SandboxWeb
+from tests.support import worlds
 from tests.support.clock import NOW
 
 YOU = "U0YOU"
@@ -35,14 +36,13 @@ class Backend:
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Stack]]:
-    world = generate(
+    world = worlds.generate(
         seed=3, series=[SeriesSpec(level="trace", job_name="Default - traces")], runs=2,
         items_per_run=100, now=NOW,
     )  # fmt: skip
     db = tmp_path_factory.mktemp("surfaces") / "bot.db"
     with Stack(database_url=f"sqlite:///{db}") as stack:
-        stack.posthog.insert_events(world.events)
-        stack.posthog.set_jobs(world.jobs)
+        worlds.load(stack.posthog, world)
         stack.slack.set_admin(YOU)
         until = datetime.now(UTC) + timedelta(hours=2)
         stack.services.store.mute(

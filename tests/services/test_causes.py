@@ -17,8 +17,9 @@ from bot.posthog.client import PostHogClient
 from bot.posthog.errors import PostHogBudgetExhausted
 from bot.services.causes import CauseService
 from sandbox.demo_check import as_loaded
-from sandbox.generator import SeriesSpec, World, generate
+from sandbox.generator import SeriesSpec, World
 from sandbox.posthog_server import LocalPostHog
+from tests.support import worlds
 from tests.support.clock import NOW
 
 
@@ -45,7 +46,7 @@ def test_a_uniform_cost_rise_names_no_cause(measured: dict[str, CauseQuality]) -
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return generate(
+    return worlds.generate(
         seed=11,
         series=[SeriesSpec(level="trace", job_name="T")],
         runs=2,

@@ -13,8 +13,9 @@ from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
 from bot.services.runs import RunRepository
 from bot.store.store import Store
-from sandbox.generator import SeriesSpec, generate
+from sandbox.generator import SeriesSpec
 from sandbox.posthog_server import LocalPostHog
+from tests.support import worlds
 from tests.support.clock import NOW
 
 
@@ -54,7 +55,7 @@ def test_a_run_without_embedded_metrics_gets_computed_ones_from_one_item_query(
 ) -> None:
     """Main's per-item values and the computed label of wt-posthog, on one load: the run's
     query, then one per-item query for its (up to 1,500) items."""
-    world = generate(
+    world = worlds.generate(
         seed=8,
         series=[SeriesSpec(level="trace", job_name="Default - traces")],
         runs=2,
