@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import ConfigError, Settings, load_settings
+from tests.support.cli import run_cli
 
 ALL_VARS = [
     "POSTHOG_HOST",
@@ -174,10 +175,9 @@ def test_trace_content_is_off_by_default() -> None:
     assert load_settings().drilldown_content.value == "none"
 
 
-def test_cli_help_lists_design_commands() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, check=True
-    )
+def test_cli_help_lists_design_commands(tmp_path: Path) -> None:
+    result = run_cli(["--help"], env={}, cwd=tmp_path)  # `python -m bot` itself: tests above
+    assert result.returncode == 0
     for command in ("sandbox", "run", "web", "scheduler", "check", "doctor"):
         assert command in result.stdout
 
