@@ -1,0 +1,86 @@
+"""The suite's world cache (tests/support/worlds.py): equal arguments give the one world made
+before, and a world loaded by copy is, row for row, the world inserted event by event."""
+
+from __future__ import annotations
+
+from sandbox import generator
+from sandbox.generator import Change, SeriesSpec
+from sandbox.posthog_server import LocalPostHog
+from tests.support import worlds
+from tests.support.clock import NOW
+
+SERIES = [SeriesSpec(level="trace", job_name="Cache traces")]
+
+
+def small(**overrides: object) -> generator.World:
+    arguments: dict[str, object] = {
+        "seed": 21,
+        "series": list(SERIES),
+        "runs": 2,
+        "items_per_run": 40,
+        "now": NOW,
+        "planted": {("Cache traces", 1): Change.COST_SPIKE},
+    }
+    return worlds.generate(**(arguments | overrides))
+
+
+def fingerprint(posthog: LocalPostHog) -> tuple[int, int]:
+    database = posthog.store.database
+    result = posthog.store.query_json(
+        "SELECT count(), sum(cityHash64(toString(uuid), event, toString(timestamp), "
+        f"distinct_id, properties)) FROM {database}.events"
+    )
+    count, digest = result["data"][0]
+    return int(count), int(digest)
+
+
+def test_equal_arguments_give_the_world_made_before() -> None:
+    first = small()
+    assert small() is first
+    assert small(series=[SeriesSpec(level="trace", job_name="Cache traces")]) is first
+    assert small(seed=22) is not first
+    fresh = generator.generate(
+        seed=21,
+        series=list(SERIES),
+        runs=2,
+        items_per_run=40,
+        now=NOW,
+        planted={("Cache traces", 1): Change.COST_SPIKE},
+    )
+    assert fresh.events == first.events and fresh.jobs == first.jobs
+
+
+def test_next_runs_are_made_once_and_hold_the_new_run() -> None:
+    world = small()
+    later = worlds.emit_next_run(world, job_name="Cache traces", now=NOW)
+    assert worlds.emit_next_run(world, job_name="Cache traces", now=NOW) is later
+    assert len(later.runs_of("Cache traces")) == len(world.runs_of("Cache traces")) + 1
+    assert later.added_events
+
+
+def test_a_world_loaded_by_copy_is_the_world_inserted(posthog: LocalPostHog) -> None:
+    world = small()
+    posthog.insert_events(world.events)
+    posthog.set_jobs(world.jobs)
+    inserted = (
+        fingerprint(posthog),
+        posthog.store.query_json(
+            f"SELECT body FROM {posthog.store.database}.clustering_jobs ORDER BY position"
+        )["data"],
+    )
+    posthog.reset()
+    assert fingerprint(posthog)[0] == 0
+
+    worlds.load(posthog, world)
+    worlds.load(posthog, small(seed=23))  # another world's template does not leak into this one
+    posthog.reset()
+    worlds.load(posthog, world)
+
+    loaded = (
+        fingerprint(posthog),
+        posthog.store.query_json(
+            f"SELECT body FROM {posthog.store.database}.clustering_jobs ORDER BY position"
+        )["data"],
+    )
+    assert loaded == inserted
+    assert loaded[0][0] == len(world.events) > 0
