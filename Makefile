@@ -10,7 +10,9 @@ STAMP := $(VENV)/.installed
 WORKERS ?= auto
 # The calendar tier runs again with the clock this many days ahead (libfaketime).
 DAYS_AHEAD ?= 97
-PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --durations=25
+# --dist loadscope: each test module runs whole on one worker, so its module-scoped fixtures (a
+# started Stack, a loaded local PostHog, a sandbox process) are built once.
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --durations=25
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("clusters-bot needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'

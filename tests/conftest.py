@@ -1,5 +1,5 @@
-"""Shared fixtures: stamina without sleeping, and the local stand-ins on free ports; how the
-suite is split between pytest-xdist workers, and which tests form the calendar tier."""
+"""Shared fixtures: stamina without sleeping, and the local stand-ins on free ports; and which
+tests form the calendar tier."""
 
 from __future__ import annotations
 
@@ -30,25 +30,8 @@ CALENDAR = (
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        if path in CALENDAR:
+        if item.nodeid.split("::", 1)[0] in CALENDAR:
             item.add_marker(pytest.mark.calendar)
-        # `--dist loadgroup` spreads tests one by one over the workers, except those of a
-        # group. A module with a module-scoped fixture (a Stack, a loaded PostHog, a sandbox
-        # process) is one group, so that fixture is built once, on one worker.
-        if _uses_module_fixture(item) and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(path))
-
-
-def _uses_module_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(
-        definitions[-1].scope == "module"
-        for definitions in info.name2fixturedefs.values()
-        if definitions
-    )
 
 
 @pytest.fixture(autouse=True)
