@@ -72,9 +72,10 @@ def test_record_run_alerts_is_atomic_and_idempotent(store: Store) -> None:
 def test_claim_is_exclusive_and_sent_is_final(store: Store) -> None:
     store.record_run_alerts(run_at(1), {"C1": [OutgoingMessage("k", "t", [])]})
     (row,) = store.deliverable()
-    assert store.claim(row.id) is True
-    assert store.claim(row.id) is False
-    store.mark_sent(row.id, "123.456")
+    assert store.claim(row.id, "a") is True
+    assert store.claim(row.id, "b") is False
+    assert store.mark_sent(row.id, "999.000", "b") is False  # only the holder records it
+    assert store.mark_sent(row.id, "123.456", "a") is True
     assert store.deliverable() == []
     assert store.sent_ts("C1", "k") == "123.456"
 
@@ -84,9 +85,9 @@ def test_unsent_rows_fail_after_max_attempts(store: Store) -> None:
     (row,) = store.deliverable()
     status = ""
     for _ in range(20):
-        if not store.claim(row.id):
+        if not store.claim(row.id, "a"):
             break
-        status = store.mark_unsent(row.id, "not_in_channel")
+        status = store.mark_unsent(row.id, "not_in_channel", "a")
     assert status == "failed"
     assert store.outbox("C1")[0].attempts == 8
 
@@ -104,13 +105,13 @@ def test_leases_claims_and_give_up_follow_the_injected_clock(database_url: str) 
         store.record_run_alerts(run_at(1, "job-clock"), {"C1": [OutgoingMessage("k", "t", [])]})
         (row,) = store.deliverable()
         assert row.created_at == now[0]
-        assert store.claim(row.id)
+        assert store.claim(row.id, "a")
         assert store.outbox("C1")[0].claimed_at == now[0]
         give_up = timedelta(hours=1)
-        assert store.mark_unsent(row.id, "not_in_channel", give_up_after=give_up) == "pending"
+        assert store.mark_unsent(row.id, "not_in_channel", "a", give_up_after=give_up) == "pending"
         now[0] += give_up
-        assert store.claim(row.id)
-        assert store.mark_unsent(row.id, "not_in_channel", give_up_after=give_up) == "failed"
+        assert store.claim(row.id, "a")
+        assert store.mark_unsent(row.id, "not_in_channel", "a", give_up_after=give_up) == "failed"
         store.beat("scheduler")
         assert store.heartbeat("scheduler") == (now[0], "")
     finally:
