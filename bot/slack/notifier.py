@@ -193,6 +193,7 @@ class SlackNotifier:
                 limited.add(row.channel)
             elif failure is not None and failure.channel_problem:
                 unreachable[row.channel] = failure.code
+                self._store.start_channel_grace(row.channel)
 
     def _claim_and_send(
         self, row: OutboxRow, thread_ts: str | None, report: DeliveryReport

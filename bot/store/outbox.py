@@ -10,7 +10,7 @@ Slack's ok. The row stays a plain row; every change of its status is one named t
     sending --give_up--> failed (a delivery that can never be confirmed)
     sending --release_claims--> sending, `last_error` set (a stopping sender lets go)
     pending --wait_for_channel--> pending | failed (held back, unsent, while its channel is
-            unreachable; failed once the channel's grace is over)
+            unreachable; failed once the channel's grace, `start_channel_grace`, is over)
 
 A claim is a lease: `claimed_by` names the holder, `claimed_at` is when it took or last renewed
 the claim, and another sender may take the row over only once the lease has run out
@@ -252,6 +252,22 @@ class OutboxStore:
             slot = max(now, row.next_at)
             row.next_at = slot + interval
             return (slot - now).total_seconds()
+
+    def start_channel_grace(self, channel: str) -> int:
+        """The channel refused a message for want of a person: the grace of every pending row
+        of it starts now, if it has not yet, whether or not a drain reads that row soon."""
+        now = self.clock()
+        with self._session.begin() as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.channel == channel,
+                    OutboxRow.status == OutboxStatus.PENDING,
+                    OutboxRow.first_attempt_at.is_(None),
+                )
+                .values(first_attempt_at=now)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def wait_for_channel(
         self, row_id: int, error: str, give_up_after: timedelta
