@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -41,15 +42,18 @@ from bot.slack.errors import (
     is_channel_problem,
 )
 from bot.slack.lease import ClaimKeeper
+from bot.slack.notices import NOTICE_EVENT as NOTICE_EVENT
+from bot.slack.notices import tell_a_human
 from bot.slack.recovery import MAX_RECOVERIES, METADATA_EVENT, find_sent, is_stale
 from bot.slack.writer import SlackWriter, Upload
-from bot.store.outbox import OutboxStatus
+from bot.store.outbox import PER_CHANNEL, OutboxStatus
 from bot.store.schema import OutboxRow
 from bot.store.store import Store
 
 logger = logging.getLogger(__name__)
 
-NOTICE_EVENT = "clusters_bot_notice"  # a note about delivery itself, outside the outbox
+PASS_LIMIT = 200  # rows one pass of a drain reads
+MAX_PASSES = 10  # passes of one drain
 
 
 @dataclass
@@ -159,7 +163,7 @@ class SlackNotifier:
             if not self._stopping.is_set():
                 self._drain(report)
         self._after_sent(report)
-        self._tell_a_human(report)
+        tell_a_human(self._paced, self._notice_channel, report.failed)
         if report.sent or report.failed or report.recovered or report.claims_lost:
             logger.info(
                 "slack.outbox.drained",
@@ -174,26 +178,44 @@ class SlackNotifier:
         return report
 
     def _drain(self, report: DeliveryReport) -> None:
+        """Passes over what `deliverable` reads (a share of each channel), while a pass that
+        read a full share got something done."""
         limited: set[str] = set()  # channels Slack asked us to leave alone for a while
         unreachable: dict[str, str] = {}  # channel -> the error a person has to fix
-        for row in self._store.deliverable():
-            if self._stopping.is_set():
-                return  # the rest waits for the next drain, here or in another process
-            if row.channel in limited:
-                continue
-            ready, thread_ts = self._parent_ready(row, report)
-            if not ready:
-                continue  # the parent is not out yet (the reply waits for it), or failed
-            if row.channel in unreachable:
-                self._wait_for_channel(row, unreachable[row.channel], report)
-                continue
-            with self._keeper.holding(row.id):
-                failure = self._claim_and_send(row, thread_ts, report)
-            if failure is not None and failure.rate_limited:
-                limited.add(row.channel)
-            elif failure is not None and failure.channel_problem:
-                unreachable[row.channel] = failure.code
-                self._store.start_channel_grace(row.channel)
+        for _ in range(MAX_PASSES):
+            rows = self._store.deliverable(limit=PASS_LIMIT, per_channel=PER_CHANNEL)
+            done = report.sent + report.recovered + len(report.failed)
+            for row in rows:
+                if self._stopping.is_set():
+                    return  # the rest waits for the next drain, here or in another process
+                self._deliver_row(row, limited, unreachable, report)
+            shares = Counter(row.channel for row in rows).values()
+            full = len(rows) >= PASS_LIMIT or any(n >= PER_CHANNEL for n in shares)
+            if not full or report.sent + report.recovered + len(report.failed) == done:
+                return
+
+    def _deliver_row(
+        self,
+        row: OutboxRow,
+        limited: set[str],
+        unreachable: dict[str, str],
+        report: DeliveryReport,
+    ) -> None:
+        if row.channel in limited:
+            return
+        ready, thread_ts = self._parent_ready(row, report)
+        if not ready:
+            return  # the parent is not out yet (the reply waits for it), or failed
+        if row.channel in unreachable:
+            self._wait_for_channel(row, unreachable[row.channel], report)
+            return
+        with self._keeper.holding(row.id):
+            failure = self._claim_and_send(row, thread_ts, report)
+        if failure is not None and failure.rate_limited:
+            limited.add(row.channel)
+        elif failure is not None and failure.channel_problem:
+            unreachable[row.channel] = failure.code
+            self._store.start_channel_grace(row.channel)
 
     def _claim_and_send(
         self, row: OutboxRow, thread_ts: str | None, report: DeliveryReport
@@ -307,9 +329,16 @@ class SlackNotifier:
         once the channel's grace is over."""
         if row.status != OutboxStatus.PENDING:
             return  # a claimed row: its holder, or the drain that takes it over, decides
-        status = self._store.wait_for_channel(row.id, code, CHANNEL_GRACE)
-        if status is not None:
-            self._note_failure(row, code, status, report)
+        started = row.first_attempt_at
+        if started is None or self._store.clock() - started >= CHANNEL_GRACE:
+            status = self._store.wait_for_channel(row.id, code, CHANNEL_GRACE)
+            if status is None:
+                return
+            if status == OutboxStatus.FAILED:
+                self._note_failure(row, code, status, report)
+                return
+        report.retrying += 1  # one line in the log per channel is enough: the probe's
+        report.waiting.append(f"{row.channel}: {code}")
 
     def _claim_lost(self, row: OutboxRow, report: DeliveryReport) -> None:
         report.claims_lost += 1
@@ -327,33 +356,6 @@ class SlackNotifier:
             except Exception as error:
                 logger.warning(
                     "slack.outbox.on_sent_failed", extra={"key": key, "error": repr(error)[:300]}
-                )
-
-    def _tell_a_human(self, report: DeliveryReport) -> None:
-        """One notice per channel and drain for messages that failed for good: in the channel
-        itself, or, when the channel is the problem, in the default alert channel. Best effort:
-        the log and /metrics (outbox messages by status) have them anyway."""
-        by_channel: dict[str, list[str]] = {}
-        for failure in report.failed:
-            channel, _, reason = failure.partition(": ")
-            by_channel.setdefault(channel, []).append(reason)
-        for channel, reasons in by_channel.items():
-            unreachable = any(is_channel_problem(r) for r in reasons)
-            where = self._notice_channel if unreachable else channel
-            if where is None or (unreachable and where == channel):
-                continue
-            counts = ", ".join(f"{reasons.count(r)} × {r}" for r in sorted(set(reasons)))
-            text = (
-                f":warning: {len(reasons)} alert message(s) for <#{channel}> could not be "
-                f"delivered ({counts}). `clusters-bot doctor` checks the setup."
-            )
-            metadata = {"event_type": NOTICE_EVENT, "event_payload": {"channel": channel}}
-            try:
-                self._paced.post(where, text, metadata=metadata)
-            except SlackWriteError as error:
-                logger.warning(
-                    "slack.outbox.notice_failed",
-                    extra={"channel": where, "error": repr(error.cause)[:300]},
                 )
 
     def _ambiguous(self, row: OutboxRow, error: BaseException, report: DeliveryReport) -> None:

@@ -284,10 +284,13 @@ def test_a_dead_channel_does_not_hold_back_the_live_ones(
 
     clock.passes(CHANNEL_GRACE)  # an hour on, still not invited
     store.record_run_alerts(RUN, {CHANNEL: alerts("later")})
-    for _ in range(10):  # a drain reads 50 rows of a channel
-        sender(slack, store).deliver()
+    later = sender(slack, store).deliver()
+
     gone_rows = store.outbox(gone)
     assert {row.status for row in gone_rows} == {"failed"} and len(gone_rows) == 250
+    assert later.failed == [f"{gone}: {dead}"] * 250
+    tried = [c for c in slack.calls_to("chat.postMessage") if c.params["channel"] == gone]
+    assert len(tried) == 2  # one more try, then the whole backlog failed with it
     assert_exactly_once(slack, store, CHANNEL, runs=2)
 
 
