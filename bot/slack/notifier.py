@@ -179,16 +179,19 @@ class SlackNotifier:
 
     def _drain(self, report: DeliveryReport) -> None:
         """Passes over what `deliverable` reads (a share of each channel), while a pass that
-        read a full share got something done."""
+        read a full share got something done. Each row is tried at most once per drain."""
         limited: set[str] = set()  # channels Slack asked us to leave alone for a while
         unreachable: dict[str, str] = {}  # channel -> the error a person has to fix
+        tried: set[int] = set()
         for _ in range(MAX_PASSES):
             rows = self._store.deliverable(limit=PASS_LIMIT, per_channel=PER_CHANNEL)
             done = report.sent + report.recovered + len(report.failed)
             for row in rows:
                 if self._stopping.is_set():
                     return  # the rest waits for the next drain, here or in another process
-                self._deliver_row(row, limited, unreachable, report)
+                if row.id not in tried:
+                    tried.add(row.id)
+                    self._deliver_row(row, limited, unreachable, report)
             shares = Counter(row.channel for row in rows).values()
             full = len(rows) >= PASS_LIMIT or any(n >= PER_CHANNEL for n in shares)
             if not full or report.sent + report.recovered + len(report.failed) == done:

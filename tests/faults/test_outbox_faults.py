@@ -415,3 +415,25 @@ def outbox(database_url: str, channel: str) -> list[OutboxRow]:
         return store.outbox(channel)
     finally:
         store.engine.dispose()
+
+
+def test_a_big_backlog_goes_out_in_one_drain_trying_each_row_once(
+    slack: FakeSlack, store: Store, clock: Clock
+) -> None:
+    """A drain takes more turns while a channel's full share got out, so a big run is not left
+    for the next drain; a row it could not settle waits for the next drain, not the next turn."""
+    store.record_run_alerts(RUN, {"C0GENERAL": alerts("doubt", replies=0)})
+    slack.faults.add("chat.postMessage", status=500, after=True)  # posted; the sender saw 500
+    sender(slack, store).deliver()
+    slack.faults.add("conversations.history", status=500, count=None)  # lookups fail for now
+    store.record_run_alerts(RUN, {CHANNEL: alerts("big", replies=120)})
+
+    report = sender(slack, store).deliver()
+
+    assert report.sent == 121
+    (doubt,) = store.outbox("C0GENERAL")
+    assert (doubt.status, doubt.recoveries) == ("sending", 1)
+    slack.faults.clear()
+    sender(slack, store).deliver()
+    assert_exactly_once(slack, store, CHANNEL, runs=1)
+    assert_exactly_once(slack, store, "C0GENERAL", runs=1)
