@@ -118,6 +118,34 @@ def test_leases_claims_and_give_up_follow_the_injected_clock(database_url: str) 
         store.engine.dispose()
 
 
+def test_claims_are_leases_only_their_holder_renews_or_settles(database_url: str) -> None:
+    now = [T0]
+    store = Store.from_url(database_url, clock=lambda: now[0])
+    try:
+        messages = [OutgoingMessage("k1", "t", []), OutgoingMessage("k2", "t", [])]
+        store.record_run_alerts(run_at(1, "job-lease"), {"C1": messages})
+        first, second = store.deliverable()
+        assert store.claim(first.id, "a") and store.claim(second.id, "a")
+        now[0] += timedelta(seconds=20)
+        assert store.renew_claim(first.id, "a")
+        assert not store.renew_claim(first.id, "b")
+        assert store.outbox("C1")[0].claimed_at == now[0]
+        assert store.reclaim(second.id, T0, "b")  # its lease was not renewed
+        assert not store.reclaim(first.id, T0, "b")  # renewed: the swap fails
+        assert not store.mark_ambiguous(second.id, "500", "a")
+        assert store.mark_unsent(second.id, "ratelimited", "a", rate_limited=True) is None
+        assert not store.give_up(second.id, "lost", "a")
+        # A stopping "a" lets go of its rows except the one still in flight.
+        assert store.release_claims("a", keep={first.id}) == 0
+        assert store.release_claims("b") == 1
+        assert [r.last_error for r in store.outbox("C1")] == [
+            None,
+            "released by a stopping sender",
+        ]
+    finally:
+        store.engine.dispose()
+
+
 def test_subscriptions_and_opt_out(store: Store) -> None:
     assert store.subscribe("C1", Level.TRACE, None, "U1") is True
     assert store.subscribe("C1", Level.TRACE, None, "U1") is False
