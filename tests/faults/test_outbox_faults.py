@@ -4,45 +4,26 @@ the bot cannot post to among live ones. Each alert reaches Slack exactly once, o
 PostgreSQL.
 
 The fake Slack holds a request (`held_post`) for as long as a test needs; leases follow the
-store's injected clock, so "a minute later" is a number, not a sleep.
+store's injected clock, so "a minute later" is a number, not a sleep. A kill during shutdown is
+in test_shutdown_faults.py.
 """
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import threading
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.domain.models import Level, RunSummary
-from bot.slack.client import make_web_client
 from bot.slack.errors import CHANNEL_GRACE
-from bot.slack.notifier import DeliveryReport, SlackNotifier
-from bot.store.schema import OutboxRow
 from bot.store.store import OutgoingMessage, Store
 from sandbox.fake_slack import FakeSlack
-from sandbox.stack import Stack
-from tests.support.faults import (
-    assert_exactly_once,
-    check_env,
-    load,
-    make_world,
-    parents,
-    reset_stand_ins,
-    running_stack,
-)
-from tests.support.slack_hold import held_post
+from tests.support.faults import assert_exactly_once
+from tests.support.outbox import LEASE, Clock, Drain, held_post, sender, wait_until
 
-LEASE = timedelta(seconds=30)
-T0 = datetime(2026, 11, 27, 12, tzinfo=UTC)
 CHANNEL = "C0ALERTS"
 RUN = RunSummary(
     run_id="1_trace_20261127_001500_job",
@@ -72,17 +53,6 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-@dataclass
-class Clock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def passes(self, delta: timedelta) -> None:
-        self.now += delta
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -93,35 +63,6 @@ def store(database_url: str, clock: Clock) -> Iterator[Store]:
     opened = Store.from_url(database_url, clock=clock)
     yield opened
     opened.engine.dispose()
-
-
-def sender(slack: FakeSlack, store: Store, **kwargs: Any) -> SlackNotifier:
-    """One sending process's notifier (its own owner id), on the shared database."""
-    client = make_web_client(slack.bot_token, slack.api_url, interactive=False)
-    kwargs.setdefault("min_interval", 0)
-    kwargs.setdefault("recover_after", LEASE)
-    return SlackNotifier(client, store, **kwargs)
-
-
-class Drain(threading.Thread):
-    """`notifier.deliver()` in a thread of its own; `report` once joined."""
-
-    def __init__(self, notifier: SlackNotifier) -> None:
-        super().__init__(daemon=True)
-        self.notifier = notifier
-        self.report: DeliveryReport | None = None
-
-    def run(self) -> None:
-        self.report = self.notifier.deliver()
-
-
-def wait_until(condition: Any, timeout: float = 30.0) -> None:
-    event = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        event.wait(0.01)
-    raise AssertionError("timed out")
 
 
 def claimed_at(store: Store) -> datetime | None:
@@ -337,84 +278,6 @@ def test_rows_waiting_for_a_channel_start_their_grace_unsent(store: Store, clock
     clock.passes(CHANNEL_GRACE)
     assert store.wait_for_channel(second.id, "channel_not_found", CHANNEL_GRACE) == "failed"
     assert store.outbox("C0GONE")[1].attempts == 0  # never sent
-
-
-# -- a kill during shutdown, with a send in flight ----------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    database = tmp_path_factory.mktemp("outbox-faults") / "unused.db"
-    with running_stack(database_url=f"sqlite:///{database}") as running:
-        load(running, make_world(seed=17))
-        yield running
-
-
-def read_lines(process: subprocess.Popen[str]) -> list[str]:
-    """The process's output, collected line by line in a thread as it comes."""
-    lines: list[str] = []
-
-    def collect() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-
-    threading.Thread(target=collect, daemon=True).start()
-    return lines
-
-
-@pytest.mark.slow
-def test_killed_during_shutdown_with_a_send_in_flight(
-    stack: Stack, database_url: str, tmp_path: Path
-) -> None:
-    """SIGTERM while Slack holds a post, then SIGKILL before the shutdown is over (a platform
-    that will not wait): the post lands afterwards. Another replica on this host neither posts
-    it again meanwhile nor loses it: it looks it up once the lease has run out."""
-    reset_stand_ins(stack)
-    channel = stack.slack.create_channel("shutdown-kill", id=f"C0SK{uuid.uuid4().hex[:6].upper()}")
-    env = check_env(stack, database_url, tmp_path) | {"ALERT_CHANNEL": channel}
-    with held_post(stack.slack) as hold:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "scheduler"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-        )
-        try:
-            output = read_lines(process)
-            assert hold.arrived.wait(120), "the scheduler never posted"
-            process.send_signal(signal.SIGTERM)
-            wait_until(lambda: any("process.stopping" in line for line in output), 60)
-            process.kill()  # mid-shutdown: no clean-up after this
-            process.wait(30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        (in_flight,) = [r for r in outbox(database_url, channel) if r.status == "sending"]
-        assert in_flight.claimed_at is not None
-        clock = Clock(in_flight.claimed_at + timedelta(seconds=1))  # just after the kill
-        replica = Store.from_url(database_url, migrate=False, clock=clock)
-        try:
-            meanwhile = sender(stack.slack, replica).deliver()
-            hold.release.set()  # Slack carries the post out after all
-            assert stack.slack.wait_for(lambda: len(parents(stack.slack, channel)) >= 3, 30)
-            clock.passes(LEASE)
-            later = sender(stack.slack, replica).deliver()
-            assert_exactly_once(stack.slack, replica, channel, runs=3)
-        finally:
-            replica.engine.dispose()
-    assert meanwhile.recovered == 0
-    assert later.recovered == 1
-
-
-def outbox(database_url: str, channel: str) -> list[OutboxRow]:
-    store = Store.from_url(database_url, migrate=False)
-    try:
-        return store.outbox(channel)
-    finally:
-        store.engine.dispose()
 
 
 def test_a_big_backlog_goes_out_in_one_drain_trying_each_row_once(
