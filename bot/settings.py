@@ -74,8 +74,8 @@ EXPECTED = {
     "ADMIN_USER_IDS": "comma-separated Slack user ids such as U012,U345",
     "LOG_FORMAT": "text or json",
     "RUN_LIST_CACHE_SECONDS": "seconds a /clusters answer may reuse the list of runs (default 30)",
-    "OUTBOX_RECOVER_SECONDS": "whole seconds before another process may resend an "
-    "unconfirmed message (default 30)",
+    "OUTBOX_RECOVER_SECONDS": "whole seconds a sender may go without renewing its claim on a "
+    "message before another process may look it up and resend it (default 30)",
     "CHARTS": "on or off",
     "METRICS_HOST": "the address /metrics listens on, such as 127.0.0.1 (default) or 0.0.0.0",
     "METRICS_PORT": "a TCP port number (1-65535) for /metrics, apart from PORT",

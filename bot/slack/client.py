@@ -13,9 +13,10 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 OUTBOX_MAX_WAIT = 5.0
-"""The longest Retry-After the outbox client waits out inside a call. A sender holds its claim
-while it waits, and a claim is taken over after `recover_after` (30 s): a longer wait would let
-another process send the same message, so the row goes back to pending instead."""
+"""The longest Retry-After the outbox client waits out inside a call. The sender's claim stays
+renewed while it waits (bot/slack/lease.py), but the drain waits with it: on a longer wait the
+row goes back to pending and the channel is left alone for the rest of the drain instead, so the
+other channels' messages go out meanwhile."""
 
 
 class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
