@@ -40,8 +40,10 @@ def open_home(user: SlackUser) -> httpx.Response:
 
 def share_link(user: SlackUser, channel: str, url: str) -> tuple[str, httpx.Response]:
     """The person posts `url` in `channel`; Slack sends `link_shared` for a registered unfurl
-    domain (the fake does not check domains: the app must leave foreign links alone)."""
+    domain (the fake does not check domains: the app must leave foreign links alone), from any
+    conversation, the bot a member or not (`is_bot_user_member` says which)."""
     ts = user.fake.post_as(user.user_id, channel, url)
+    known = user.fake.channels.get(channel)
     body = json.dumps(
         {
             "token": "sandbox-verification-token",
@@ -53,6 +55,7 @@ def share_link(user: SlackUser, channel: str, url: str) -> tuple[str, httpx.Resp
             "event": {
                 "type": "link_shared",
                 "channel": channel,
+                "is_bot_user_member": bool(known and known.is_member),
                 "user": user.user_id,
                 "message_ts": ts,
                 "source": "conversations_history",

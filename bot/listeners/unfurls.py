@@ -24,6 +24,7 @@ from bot.rendering import blocks as bk
 from bot.rendering.env import pct
 from bot.services.errors import CommandError
 from bot.services.views import ClusterView
+from bot.slack.conversations import may_unfurl
 from bot.slack.errors import SlackWriteError
 from bot.slack.views import unfurl
 
@@ -50,6 +51,8 @@ def handle_link_shared(event: dict[str, Any], client: WebClient, services: Servi
         return  # nothing of ours, or busy: a link without a card loses nothing
 
     def work() -> None:
+        if not may_unfurl(event, services.conversations, allow_external=settings.unfurl_external):
+            return  # not a conversation the bot is in, or shared with another organisation
         unfurls: dict[str, Any] = {}
         with spending_for(str(event.get("user") or "")):
             for url, link in found.items():
