@@ -120,7 +120,7 @@ def _open_subscriptions(
             problem = user_message(error) or "The jobs could not be loaded."
             note = f"{problem} You can still pick a level, for any job. {note}".strip()
         view = rv.subscriptions_modal(ref, current, jobs, note)
-        update_modal(client, view_id, view_hash, view)
+        update_modal(services.slack, view_id, view_hash, view)  # off the listener path
 
     services.work.submit(_logged(fill))
 
@@ -204,7 +204,7 @@ def handle_thresholds_submission(
         return
     services.channel_settings.set_thresholds(ref.channel, tuple(overrides), user, reset=True)
     ack()
-    republish_later(user, client, services)
+    republish_later(user, services)
 
 
 def _is_default(name: str, text: str) -> bool:
@@ -245,7 +245,7 @@ def handle_subscriptions_submission(
     settings.remove_subscriptions(form.channel, [i for i in form.shown if str(i) not in ticked])
     if level_pick is not None or job_pick is not None:
         settings.subscribe(form.channel, level, job, user)
-    republish_later(user, client, services)
+    republish_later(user, services)
 
 
 def handle_unmute_submission(
@@ -265,4 +265,4 @@ def handle_unmute_submission(
     ack()
     for lineage in picked:  # a mute lifted meanwhile (expired, or by someone else) lifts nothing
         services.channel_settings.unmute_lineage(ref.channel, int(lineage))
-    republish_later(user, client, services)
+    republish_later(user, services)
