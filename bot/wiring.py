@@ -31,6 +31,7 @@ from bot.services.routing import Routing
 from bot.services.runs import RunRepository
 from bot.settings import DrilldownContent, Settings
 from bot.slack.client import make_web_client
+from bot.slack.conversations import ConversationInfo
 from bot.slack.notifier import SlackNotifier
 from bot.slack.writer import SlackWriter
 from bot.store.budget import COMMANDS, SCHEDULER, SharedBudget, user_bucket
@@ -58,6 +59,7 @@ class Services:
     metrics: Metrics
     charts: ChartService
     work: WorkPool
+    conversations: ConversationInfo  # where link cards may go (membership, Slack Connect)
 
     def close(self) -> None:
         self.work.close(timeout=10)
@@ -187,4 +189,5 @@ def build_services(
         metrics=metrics,
         charts=charts,
         work=WorkPool(settings.command_workers, settings.command_queue_limit),
+        conversations=ConversationInfo(slack),
     )

@@ -1,6 +1,8 @@
 """Views of the fake Slack: the App Home tab and modals (views.publish/open/update), with the
 trigger_ids Slack issues for interactions, as strict as Slack where the bot could go wrong:
-a trigger_id must be one Slack issued and is used once, views hold at most 100 blocks and
+a trigger_id must be one Slack issued, is used once and expires 3 s after the interaction
+(`expired_trigger_id`; https://docs.slack.dev/interactivity/handling-user-interaction), views
+hold at most 100 blocks and
 modal titles 24 characters, input blocks need a submit button, view_ids must exist and a
 stale `hash` is refused (https://docs.slack.dev/reference/methods/views.open, views.update,
 views.publish; https://docs.slack.dev/surfaces/modals)."""
@@ -10,6 +12,7 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +24,7 @@ from sandbox.fake_slack_model import SlackError, invalid_blocks, json_param, tex
 VIEW_BLOCKS_MAX = 100
 VIEW_TEXT_MAX = 24  # title, submit, close
 PRIVATE_METADATA_MAX = 3000
+TRIGGER_LIFETIME = 3.0  # seconds a trigger_id opens a modal
 
 
 @dataclass
@@ -74,6 +78,7 @@ def invalid_view(view: Any, kind: str) -> list[str]:
 class ViewsMixin:
     team_id: str
     app_id: str
+    clock: Callable[[], float]
     users: dict[str, dict[str, Any]]
     _lock: threading.RLock
 
@@ -88,14 +93,14 @@ class ViewsMixin:
         self.unfurls: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> url -> card
         self.home_views: dict[str, dict[str, Any]] = {}  # user -> the published Home tab
         self.views: dict[str, FakeView] = {}  # view_id -> modal
-        self._triggers: dict[str, str] = {}  # issued, unused trigger_id -> user
+        self._triggers: dict[str, tuple[str, float]] = {}  # unused trigger_id -> (user, issued)
 
     # -- what Slack does when a person interacts -----------------------------------------------
     def issue_trigger(self, user: str) -> str:
         """A trigger_id for an interaction by `user` (what Slack puts in the payload)."""
         trigger = f"{uuid.uuid4().int % 10**13}.{self.team_id}.{uuid.uuid4().hex[:32]}"
         with self._lock:
-            self._triggers[trigger] = user
+            self._triggers[trigger] = (user, self.clock())
         return trigger
 
     def view_response(self, view_id: str, body: dict[str, Any] | None) -> None:
@@ -144,9 +149,12 @@ class ViewsMixin:
 
     def _api_views_open(self, params: dict[str, Any], ev: list[Any]) -> dict[str, Any]:
         trigger = text_param(params, "trigger_id") or ""
-        user = self._triggers.pop(trigger, None)
-        if user is None:  # never issued, or used already
+        issued = self._triggers.pop(trigger, None)
+        if issued is None:  # never issued, or used already
             raise SlackError("invalid_trigger_id")
+        user, at = issued
+        if self.clock() - at > TRIGGER_LIFETIME:
+            raise SlackError("expired_trigger_id")
         view = json_param(params, "view")
         if problems := invalid_view(view, "modal"):
             raise SlackError("invalid_arguments", response_metadata={"messages": problems})

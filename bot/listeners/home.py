@@ -1,7 +1,9 @@
 """The App Home tab: published for whoever opens it (`app_home_opened` -> `views.publish`).
 
 Everyone sees the settings and the bot's health; only admins get the edit buttons. Reading the
-tab costs a few database queries and no PostHog query, so it is published before the ack.
+tab costs a few database queries and no PostHog query; it is published from the work pool all
+the same, after the event's ack: a `views.publish` answered with 429 waits out its Retry-After
+there, never inside Slack's 3 s (Slack would deliver the event again).
 """
 
 from __future__ import annotations
@@ -39,20 +41,22 @@ def publish_home(user: str, client: WebClient, services: Services) -> None:
     publish_home_view(client, user, render_home(view))
 
 
-def handle_app_home_opened(event: dict[str, Any], client: WebClient, services: Services) -> None:
+def handle_app_home_opened(event: dict[str, Any], services: Services) -> None:
     if event.get("tab", "home") != "home":  # the Messages tab opens the DM: nothing to show
         return
-    publish_home(str(event["user"]), client, services)
+    republish_later(str(event["user"]), services)
 
 
-def republish_later(user: str, client: WebClient, services: Services) -> None:
-    """Refresh the tab after a change, from the work pool (the modal's ack comes first)."""
+def republish_later(user: str, services: Services) -> None:
+    """Publish the tab from the work pool, after the ack (of the event, or of the modal that
+    changed a setting), with the client that waits out a 429 there."""
     if not services.work.reserve():
-        return  # busy: the tab refreshes the next time it is opened
+        logger.warning("slack.home.busy", extra={"user": user})
+        return  # busy: the tab keeps its last version until it is opened again
 
     def work() -> None:
         try:
-            publish_home(user, client, services)
+            publish_home(user, services.slack, services)
         except Exception:
             logger.exception("slack.home.publish_failed")
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from slack_sdk import WebClient
-
 from bot.domain.compare import RunDiff, diff_runs
 from bot.domain.models import Cluster
 from bot.listeners.errors import user_message
@@ -24,6 +22,7 @@ from bot.rendering import blocks as bk
 from bot.rendering.env import pct
 from bot.services.errors import CommandError
 from bot.services.views import ClusterView
+from bot.slack.conversations import may_unfurl
 from bot.slack.errors import SlackWriteError
 from bot.slack.views import unfurl
 
@@ -35,7 +34,7 @@ logger = logging.getLogger(__name__)
 LINKS_MAX = 5  # Slack sends at most 5 links per message
 
 
-def handle_link_shared(event: dict[str, Any], client: WebClient, services: Services) -> None:
+def handle_link_shared(event: dict[str, Any], services: Services) -> None:
     settings = services.settings
     found = {
         str(link["url"]): parsed
@@ -50,6 +49,8 @@ def handle_link_shared(event: dict[str, Any], client: WebClient, services: Servi
         return  # nothing of ours, or busy: a link without a card loses nothing
 
     def work() -> None:
+        if not may_unfurl(event, services.conversations, allow_external=settings.unfurl_external):
+            return  # not a conversation the bot is in, or shared with another organisation
         unfurls: dict[str, Any] = {}
         with spending_for(str(event.get("user") or "")):
             for url, link in found.items():
@@ -61,7 +62,7 @@ def handle_link_shared(event: dict[str, Any], client: WebClient, services: Servi
         if not unfurls:
             return
         try:
-            unfurl(client, unfurls, event)
+            unfurl(services.slack, unfurls, event)  # after the ack: may wait out a 429
         except SlackWriteError as error:
             logger.warning("slack.unfurl.failed", extra={"error": error.failure.code})
 

@@ -17,7 +17,7 @@ from bot.slack.escape import (
     escape_mrkdwn,
 )
 from bot.slack.ids import Payload
-from bot.slack.view_ids import ChannelRef, Modal
+from bot.slack.view_ids import ChannelRef, Modal, SubscriptionsForm
 
 VIEW_TITLE_MAX = 24  # also submit and close
 INPUT_VALUE_MAX = 3000  # plain_text_input max_length
@@ -25,6 +25,7 @@ INPUT_LABEL_MAX = 2000
 HINT_MAX = 2000
 CHECKBOX_OPTIONS_MAX = 10
 SELECT_OPTIONS_MAX = 100
+PRIVATE_METADATA_MAX = 3000
 ANY = "*"  # the "any level" / "any job" option (an option value may not be empty)
 
 View = dict[str, Any]
@@ -142,24 +143,32 @@ def option(text: str, value: str) -> dict[str, Any]:
     return {"text": plain(text, OPTION_TEXT_MAX), "value": value}
 
 
+KEEP = "keep"  # block ids of the Subscriptions modal's checkbox groups: keep.0, keep.1, …
+SUBSCRIPTIONS_SHOWN_MAX = 300  # 30 groups of 10; their ids fit the metadata's 3000 characters
+
+
 def subscriptions_modal(
     ref: ChannelRef,
     current: list[tuple[str, str]],
     jobs: list[tuple[str, str]] | None,
     note: str = "",
 ) -> View:
-    """`current`: (label, value) of the channel's subscriptions, all checked: unchecking one
-    removes it. The pickers add one; `jobs` are (name, value) pairs, None while PostHog's job
-    list is loading."""
+    """`current`: (label, row id) of the channel's subscriptions, all ticked, in groups of ten
+    (Slack's most per checkbox group); unticking one removes it. The metadata names the rows
+    shown (`SubscriptionsForm`): saving touches no other. The pickers add one; `jobs` are
+    (name, value) pairs, None while PostHog's job list is loading."""
+    shown = _fitting(ref, [(label, value) for label, value in current if value.isdigit()])
     blocks: list[bk.Block] = [bk.section(f"Alert subscriptions of <#{ref.channel}>")]
-    if current:
-        options = [option(label, value) for label, value in current[:CHECKBOX_OPTIONS_MAX]]
+    for group, start in enumerate(range(0, len(shown), CHECKBOX_OPTIONS_MAX)):
+        page = shown[start : start + CHECKBOX_OPTIONS_MAX]
+        options = [option(label, value) for label, value in page]
+        label = "Keep (untick to remove)" if group == 0 else "Keep (continued)"
         blocks.append(
             {
                 "type": "input",
-                "block_id": "keep",
+                "block_id": f"{KEEP}.{group}",
                 "optional": True,
-                "label": plain("Keep (untick to remove)", INPUT_LABEL_MAX),
+                "label": plain(label, INPUT_LABEL_MAX),
                 "element": {
                     "type": "checkboxes",
                     "action_id": "value",
@@ -167,6 +176,13 @@ def subscriptions_modal(
                     "initial_options": options,
                 },
             }
+        )
+    if len(shown) < len(current):
+        blocks.append(
+            bk.context(
+                f"…and {len(current) - len(shown)} more, not listed here and kept when you "
+                "save. `/clusters unsubscribe` in the channel removes them."
+            )
         )
     levels = [option("Any level", ANY)] + [
         option(f"{name} level", name) for name in ("trace", "generation", "evaluation")
@@ -181,9 +197,22 @@ def subscriptions_modal(
         blocks.append(_select("job", "Add: job", job_options))
     if note:
         blocks.append(bk.context(escape_mrkdwn(note)))
-    return finish_view(
-        _modal("Subscriptions", Modal.SUBSCRIPTIONS, ref, "Save"), blocks, "Subscriptions"
-    )
+    view = _modal("Subscriptions", Modal.SUBSCRIPTIONS, ref, "Save")
+    form = SubscriptionsForm(channel=ref.channel, shown=tuple(int(v) for _, v in shown))
+    view["private_metadata"] = form.model_dump_json()
+    return finish_view(view, blocks, "Subscriptions")
+
+
+def _fitting(ref: ChannelRef, rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """As many rows as the modal lists: `SUBSCRIPTIONS_SHOWN_MAX`, fewer if their ids would
+    overflow the metadata (`PRIVATE_METADATA_MAX`)."""
+    shown = rows[:SUBSCRIPTIONS_SHOWN_MAX]
+    while shown:
+        form = SubscriptionsForm(channel=ref.channel, shown=tuple(int(v) for _, v in shown))
+        if len(form.model_dump_json()) <= PRIVATE_METADATA_MAX:
+            break
+        shown = shown[:-CHECKBOX_OPTIONS_MAX]
+    return shown
 
 
 def _select(block_id: str, label: str, options: list[dict[str, Any]]) -> bk.Block:

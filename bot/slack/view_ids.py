@@ -39,3 +39,11 @@ class ChannelRef(Payload):
     """A channel whose settings a button or modal is about."""
 
     channel: str = Field(pattern=CHANNEL_ID)
+
+
+class SubscriptionsForm(ChannelRef):
+    """The Subscriptions modal's `private_metadata`: its channel and the subscriptions (row
+    ids) it showed. Saving removes only the shown ones left unticked, so a subscription added
+    while the modal was open (`/clusters subscribe`), or one the modal had no room for, stays."""
+
+    shown: tuple[int, ...] = ()

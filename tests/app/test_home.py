@@ -184,7 +184,7 @@ def test_subscriptions_modal_offers_posthog_s_jobs_and_saves(stack: Stack) -> No
     assert stack.slack.wait_for(
         lambda: "Checkout assistant" in json.dumps(stack.slack.views[modal.id].view), 10
     )
-    submit_view(admin, modal.id, {"keep": [], "level": "trace", "job": "Checkout assistant"})
+    submit_view(admin, modal.id, {"keep.0": [], "level": "trace", "job": "Checkout assistant"})
     rows = [(r.level, r.job) for r in stack.services.store.subscriptions("C0GENERAL")]
     assert rows == [("trace", "Checkout assistant")]  # the generation one was unticked
 
@@ -252,3 +252,61 @@ def test_a_forged_modal_for_a_bad_channel_changes_nothing(stack: Stack) -> None:
     assert "cannot be saved" in json.dumps(response.json()["view"])
     assert stack.services.store.thresholds(ALERT_CHANNEL) == {}
     assert stack.services.store.thresholds("<!channel>") == {}
+
+
+def subscriptions_modal_of(stack: Stack, channel: str) -> FakeView:
+    admin = stack.user(ADMIN, "admin")
+    click_in_view(admin, home_of(stack, ADMIN), "home.edit_subscriptions", matching=channel)
+    modal = modal_after(stack, ADMIN, 0)
+    assert stack.slack.wait_for(  # the job picker filled in from PostHog
+        lambda: "Checkout assistant" in json.dumps(stack.slack.views[modal.id].view), 10
+    )
+    return stack.slack.views[modal.id]
+
+
+def listed(modal: FakeView) -> list[str]:
+    return [
+        option["text"]["text"]
+        for block in modal.view["blocks"]
+        if str(block.get("block_id", "")).startswith("keep.")
+        for option in block["element"]["options"]
+    ]
+
+
+def test_saving_the_subscriptions_modal_unchanged_keeps_all_twelve(stack: Stack) -> None:
+    jobs = [f"Job {n:02d}" for n in range(12)]
+    for job in jobs:
+        stack.services.store.subscribe("C0GENERAL", Level.TRACE, job, ADMIN)
+    modal = subscriptions_modal_of(stack, "C0GENERAL")
+    assert len(listed(modal)) == 12  # two checkbox groups: Slack takes ten per group
+    submit_view(stack.user(ADMIN, "admin"), modal.id, {})
+    assert stack.slack.open_views(ADMIN) == []  # saved and closed
+    rows = stack.services.store.subscriptions("C0GENERAL")
+    assert sorted(row.job or "" for row in rows) == jobs
+
+
+def test_a_subscription_added_while_the_modal_is_open_survives_its_save(stack: Stack) -> None:
+    for job in ("Default - traces", "Refunds", "Search"):
+        stack.services.store.subscribe("C0GENERAL", Level.TRACE, job, ADMIN)
+    modal = subscriptions_modal_of(stack, "C0GENERAL")
+    admin = stack.user(ADMIN, "admin")
+    answer = admin.command('subscribe generation "Checkout assistant"', channel="C0GENERAL")
+    assert answer.status_code == 200
+    assert stack.slack.wait_for(
+        lambda: len(stack.services.store.subscriptions("C0GENERAL")) == 4, 10
+    )
+    refunds = next(
+        str(r.id) for r in stack.services.store.subscriptions("C0GENERAL") if r.job == "Refunds"
+    )
+    kept = [
+        option["value"]
+        for option in modal.view["blocks"][1]["element"]["options"]
+        if option["value"] != refunds
+    ]
+    submit_view(admin, modal.id, {"keep.0": kept})  # Refunds unticked
+    rows = {(r.level, r.job) for r in stack.services.store.subscriptions("C0GENERAL")}
+    assert rows == {
+        ("trace", "Default - traces"),
+        ("trace", "Search"),
+        ("generation", "Checkout assistant"),  # not in the modal: untouched
+    }

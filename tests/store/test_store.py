@@ -162,6 +162,20 @@ def test_subscriptions_and_opt_out(store: Store) -> None:
     assert all(r.active for r in store.subscriptions("C1"))
 
 
+def test_remove_subscriptions_removes_only_the_named_rows_of_that_channel(store: Store) -> None:
+    for job in ("a", "b", "c"):
+        store.subscribe("C1", Level.TRACE, job, "U1")
+    store.subscribe("C2", Level.TRACE, "a", "U1")
+    ids = {(r.channel, r.job): r.id for r in store.subscriptions()}
+    assert store.remove_subscriptions("C1", [ids["C1", "a"], ids["C2", "a"]], opt_out=False) == 1
+    assert [r.job for r in store.subscriptions("C1")] == ["b", "c"]
+    assert [r.job for r in store.subscriptions("C2")] == ["a"]  # another channel's id: kept
+    assert store.remove_subscriptions("C1", [ids["C1", "b"], ids["C1", "c"]], opt_out=True) == 2
+    (marker,) = store.subscriptions("C1")  # the default channel emptied: opted out
+    assert marker.active is False
+    assert store.remove_subscriptions("C1", [marker.id], opt_out=True) == 0
+
+
 def test_thresholds_per_channel(store: Store) -> None:
     assert store.thresholds("C1") == {}
     store.set_thresholds("C1", {"cost_spike_pct": "80"}, "U1")
