@@ -21,6 +21,7 @@ from bot.posthog.errors import (
 from bot.rendering.message import Message
 from bot.services.errors import CommandError
 from bot.slack.errors import answer_for
+from bot.slack.escape import escape_mrkdwn
 from bot.slack.replies import send
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def handle_error(error: Exception, body: dict[str, Any], context: BoltContext) -
     services = context.get("services")
     if text is not None:
         logger.info("slack.request.refused", extra={"reason": text[:200]})
-        message = services.renderer.error(text) if services else Message(text=text)
+        message = services.renderer.error(text) if services else Message(escape_mrkdwn(text))
     else:
         error_id = uuid.uuid4().hex[:10]
         logger.exception("slack.request.failed", extra={"error_id": error_id}, exc_info=error)

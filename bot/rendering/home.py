@@ -14,7 +14,7 @@ from bot.domain.thresholds import ThresholdSpec
 from bot.rendering import blocks as bk
 from bot.rendering.views import action_button, finish_view
 from bot.services.home import ChannelHome, Health, HomeView
-from bot.slack.escape import escape_mrkdwn
+from bot.slack.escape import SafeMrkdwn, md, md_join
 from bot.slack.view_ids import ChannelRef, HomeAction
 
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
@@ -67,13 +67,17 @@ def _health(health: Health, now: datetime) -> list[bk.Block]:
         )
     lines = [cycle, budget, outbox]
     if health.failed:
-        reasons = ", ".join(f"{count} × {escape_mrkdwn(r)}" for r, count in health.failed_reasons)
+        reasons = md_join(", ", (md("{} × {}", count, r) for r, count in health.failed_reasons))
         lines.append(
-            f":warning: Alert messages that could not be delivered: {health.failed} ({reasons}). "
-            "`clusters-bot doctor` checks the setup; for `not_in_channel` or "
-            "`channel_not_found`, invite the bot with `/invite @clusters-bot`."
+            md(
+                ":warning: Alert messages that could not be delivered: {} ({}). "
+                "`clusters-bot doctor` checks the setup; for `not_in_channel` or "
+                "`channel_not_found`, invite the bot with `/invite @clusters-bot`.",
+                health.failed,
+                reasons,
+            )
         )
-    return [bk.section("*Health*\n" + "\n".join(lines))]
+    return [bk.section(md_join("\n", [SafeMrkdwn("*Health*"), *lines]))]
 
 
 def _age(now: datetime, then: datetime) -> str:
@@ -88,14 +92,13 @@ def _age(now: datetime, then: datetime) -> str:
 def _channel(home: ChannelHome, *, admin: bool) -> list[bk.Block]:
     ref = ChannelRef(channel=home.channel)
     default = " (the default alert channel)" if home.is_default else ""
-    subscriptions = (
-        "\n".join(f"• {escape_mrkdwn(line)}" for line in home.subscriptions)
-        or "• nothing (unsubscribed)"
+    subscriptions = md_join("\n", (md("• {}", line) for line in home.subscriptions)) or md(
+        "• nothing (unsubscribed)"
     )
     edit_subs = action_button("Edit subscriptions", HomeAction.EDIT_SUBSCRIPTIONS, ref)
     blocks: list[bk.Block] = [
         bk.section(
-            f"*<#{home.channel}>*{default}\nAlerts for:\n{subscriptions}",
+            md("*<#{}>*{}\nAlerts for:\n{}", home.channel, default, subscriptions),
             accessory=edit_subs if admin else None,
         )
         | {"block_id": f"{home.channel}.subscriptions"},
@@ -109,19 +112,19 @@ def _channel(home: ChannelHome, *, admin: bool) -> list[bk.Block]:
     blocks.append(bk.actions(*buttons) | {"block_id": f"{home.channel}.actions"})
     if home.mutes:
         shown = [
-            f"• {escape_mrkdwn(m.title)} until {m.until:%b %d %H:%M} UTC{_by(m.created_by)}"
+            md("• {} until {:%b %d %H:%M} UTC{}", m.title, m.until, _by(m.created_by))
             for m in home.mutes[:MUTES_SHOWN]
         ]
         more = len(home.mutes) - MUTES_SHOWN
         if more > 0:
-            shown.append(f"…and {more} more (`/clusters mutes` in the channel lists them)")
-        blocks.append(bk.section("*Muted clusters*\n" + "\n".join(shown)))
+            shown.append(md("…and {} more (`/clusters mutes` in the channel lists them)", more))
+        blocks.append(bk.section(md_join("\n", [SafeMrkdwn("*Muted clusters*"), *shown])))
     blocks.append({"type": "divider"})
     return blocks
 
 
-def _by(user: str) -> str:
-    return f" (by <@{user}>)" if USER_ID.fullmatch(user) else ""
+def _by(user: str) -> SafeMrkdwn:
+    return md(" (by <@{}>)", user) if USER_ID.fullmatch(user) else SafeMrkdwn("")
 
 
 def _thresholds_text(changed: tuple[ThresholdSpec, ...], quiet_summary: bool) -> str:
