@@ -12,7 +12,7 @@ from datetime import datetime
 
 from bot.domain.thresholds import ThresholdSpec
 from bot.rendering import blocks as bk
-from bot.rendering.views import action_button, finish_view
+from bot.rendering.views import View, action_button, finish_view
 from bot.services.home import ChannelHome, Health, HomeView
 from bot.slack.escape import SafeMrkdwn, md, md_join
 from bot.slack.view_ids import ChannelRef, HomeAction
@@ -21,7 +21,7 @@ USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 MUTES_SHOWN = 5  # per channel; the unmute modal lists them all (up to 10)
 
 
-def render_home(view: HomeView) -> dict[str, object]:
+def render_home(view: HomeView) -> View:
     blocks: list[bk.Block] = [bk.header("clusters-bot"), *_health(view.health, view.now)]
     blocks.append({"type": "divider"})
     if not view.channels:
