@@ -76,6 +76,12 @@ def escape_mrkdwn(text: str) -> SafeMrkdwn:
     return SafeMrkdwn(text.translate(_ESCAPES))
 
 
+def unescape_mrkdwn(text: str) -> str:
+    """Undo Slack's escaping of ``&``, ``<`` and ``>``: text Slack hands the app (a message, or
+    the URLs of a ``link_shared`` event, where ``&`` arrives as ``&amp;``) as it was typed."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 class _EscapingFormatter(string.Formatter):
     def format_field(self, value: Any, format_spec: str) -> str:
         formatted = format(value, format_spec)
