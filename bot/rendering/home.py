@@ -15,7 +15,7 @@ from bot.rendering import blocks as bk
 from bot.rendering.views import View, action_button, finish_view
 from bot.services.home import ChannelHome, Health, HomeView
 from bot.slack.escape import SafeMrkdwn, md, md_join
-from bot.slack.view_ids import ChannelRef, HomeAction
+from bot.slack.view_ids import HOME_PAGE, ChannelRef, HomeAction, HomePage
 
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 MUTES_SHOWN = 5  # per channel; the unmute modal lists them all (up to 10)
@@ -33,11 +33,32 @@ def render_home(view: HomeView) -> View:
         )
     for channel in view.channels:
         blocks += _channel(channel, admin=view.admin)
+    blocks += _pages(view)
     if not view.admin:
         blocks.append(
             bk.context("Only workspace admins (or users in ADMIN_USER_IDS) can change settings.")
         )
     return finish_view({"type": "home"}, blocks, "clusters-bot settings and health")
+
+
+def _pages(view: HomeView) -> list[bk.Block]:
+    """Where this page is among the channels, and buttons to the pages next to it."""
+    if view.pages <= 1:
+        return []
+    first = view.page * view.per_page + 1
+    last = first + len(view.channels) - 1
+    count = view.channel_count if view.channel_count is not None else len(view.channels)
+    buttons = []
+    if view.page > 0:  # action ids are unique within a view: the two buttons differ
+        back = HomePage(page=view.page - 1)
+        buttons.append(action_button("Previous channels", f"{HOME_PAGE}.previous", back))
+    if view.page + 1 < view.pages:
+        more = HomePage(page=view.page + 1)
+        buttons.append(action_button("More channels", HOME_PAGE, more, style="primary"))
+    where = md(
+        "Channels {}–{} of {} (page {} of {})", first, last, count, view.page + 1, view.pages
+    )
+    return [bk.context(where), bk.actions(*buttons) | {"block_id": "home.pages"}]
 
 
 def _health(health: Health, now: datetime) -> list[bk.Block]:

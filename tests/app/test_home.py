@@ -115,15 +115,41 @@ def test_home_tab_reports_health_with_what_to_do(stack: Stack) -> None:
     assert "/invite @clusters-bot" in text
 
 
-def test_home_tab_escapes_titles_and_stays_within_100_blocks(stack: Stack) -> None:
+def channels_on(view: dict[str, Any]) -> list[str]:
+    return [
+        b["block_id"].split(".")[0]
+        for b in view["blocks"]
+        if b.get("block_id", "").endswith(".subscriptions")
+    ]
+
+
+def test_home_tab_escapes_titles_and_pages_through_every_channel(stack: Stack) -> None:
+    """60 channels do not fit one tab (100 blocks): it shows them a page at a time, counts
+    channels (not blocks), and "More channels" / "Previous channels" reach every one."""
     mute(stack, "<!channel> & friends")
     for n in range(60):
         stack.services.store.subscribe(f"C0CH{n:04d}", Level.TRACE, None, ADMIN)
+    expected = [ALERT_CHANNEL, *(f"C0CH{n:04d}" for n in range(60))]
     view = home_of(stack, ADMIN)
-    assert len(view["blocks"]) == 100  # the fake Slack accepted it: at most 100
-    assert "more" in text_of({"blocks": view["blocks"][-1:]})
     joined = "\n".join(mrkdwn_texts(view["blocks"]))
     assert "&lt;!channel&gt; &amp; friends" in joined and "<!channel>" not in joined
+    seen, pages = channels_on(view), [view]
+    assert "Channels 1–15 of 61 (page 1 of 5)" in text_of(view)
+    while "home.page" in action_ids(view):
+        before = stack.slack.home_view(ADMIN)
+        assert click_in_view(stack.user(ADMIN), view, "home.page").status_code == 200
+        assert stack.slack.wait_for(lambda b=before: stack.slack.home_view(ADMIN) != b, 10)
+        view = stack.slack.home_view(ADMIN) or {}
+        assert len(view["blocks"]) <= 100  # the fake Slack accepted it: at most 100
+        seen += channels_on(view)
+        pages.append(view)
+    assert seen == expected  # each channel once, in order, none cut
+    assert "Channels 61–61 of 61 (page 5 of 5)" in text_of(view)
+    assert "and 1 more" not in "".join(text_of(p) for p in pages)
+    assert click_in_view(stack.user(BOB), view, "home.page.previous").status_code == 200
+    assert stack.slack.wait_for(
+        lambda: channels_on(stack.slack.home_view(BOB) or {"blocks": []}) == expected[45:60], 10
+    )
 
 
 def test_admin_edits_thresholds_with_the_command_s_words_for_errors(stack: Stack) -> None:

@@ -358,6 +358,8 @@ def _home(w: World) -> Iterator[Output]:
     channel = ChannelHome(CHANNEL, (HOSTILE, LONG), SPECS, True, mutes * 3, is_default=True)
     health = Health(NOW, True, None, 3, 2, 5, ((HOSTILE, 3), (LONG, 2)))
     yield home.render_home(HomeView((channel,) * 3, health, admin=True, now=NOW))
+    paged = HomeView((channel,) * 15, health, admin=False, now=NOW, page=1, channel_count=40)
+    yield home.render_home(paged)
     yield home.render_home(HomeView((), Health(None, False, 1, 1, 0, 0), admin=False, now=NOW))
 
 
