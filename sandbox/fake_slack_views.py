@@ -107,7 +107,17 @@ class ViewsMixin:
             shown = self.views[view_id]
             action = (body or {}).get("response_action")
             if action == "errors":
-                shown.errors = dict(body["errors"])  # type: ignore[index]
+                # Slack shows an error under an input block, named by its block_id; it refuses
+                # a key that names no input of the view (the modal would show nothing)
+                inputs = {
+                    b.get("block_id")
+                    for b in shown.view.get("blocks") or []
+                    if b.get("type") == "input"
+                }
+                errors = dict(body["errors"])  # type: ignore[index]
+                if not errors or set(errors) - inputs:
+                    raise SlackError("invalid_arguments", errors=sorted(set(errors) - inputs))
+                shown.errors = errors
             elif action == "update":
                 problems = invalid_view(body["view"], "modal")  # type: ignore[index]
                 if problems:

@@ -4,16 +4,19 @@ real Bolt app over HTTP, views published to and opened in the fake Slack."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from slack_bolt.context.context import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from bot.domain.models import Level, SeriesKey
+from bot.listeners.errors import handle_error
 from bot.services.errors import CommandError
 from bot.store.channels import Mute
 from bot.store.schema import OutboxRow
@@ -278,3 +281,61 @@ def test_a_forged_modal_for_a_bad_channel_changes_nothing(stack: Stack) -> None:
     assert "cannot be saved" in json.dumps(response.json()["view"])
     assert stack.services.store.thresholds(ALERT_CHANNEL) == {}
     assert stack.services.store.thresholds("<!channel>") == {}
+
+
+@pytest.mark.parametrize(
+    ("raised", "shown", "logged"),
+    [
+        (
+            RuntimeError("database is locked"),
+            "Something went wrong while saving (error id ",
+            "slack.request.failed",
+        ),
+        (
+            CommandError("Thresholds are being changed by someone else."),
+            "by someone else",
+            "slack.request.refused",
+        ),
+    ],
+    ids=["bug", "known"],
+)
+def test_a_submission_that_fails_keeps_the_modal_open_and_says_why(
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    raised: Exception,
+    shown: str,
+    logged: str,
+) -> None:
+    """Slack closes a modal on an empty 200 as if it had been saved: a failure must show."""
+    caplog.set_level(logging.INFO, logger="bot.listeners.errors")
+    admin = stack.user(ADMIN, "admin")
+    click_in_view(admin, home_of(stack, ADMIN), "home.edit_thresholds", matching=ALERT_CHANNEL)
+    modal = modal_after(stack, ADMIN, 0)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(stack.services.channel_settings, "set_thresholds", fail)
+    response = submit_view(admin, modal.id, {"cost_spike_pct": "80"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["response_action"] == "errors"
+    ((field, problem),) = body["errors"].items()
+    assert shown in problem
+    still = stack.slack.views[modal.id]
+    assert still.open and still.errors == {field: problem}  # the fake showed it, as Slack does
+    assert logged in [record.getMessage() for record in caplog.records]
+
+
+def test_a_failing_submission_of_a_modal_without_fields_is_answered_with_a_notice() -> None:
+    view = {
+        "type": "modal",
+        "blocks": [{"type": "section", "text": {"type": "plain_text", "text": "x"}}],
+    }
+    body = {"type": "view_submission", "view": view}
+    answer = handle_error(RuntimeError("boom"), body, BoltContext({"services": None}))
+    sent = json.loads(answer.body)
+    assert sent["response_action"] == "update"
+    assert "Something went wrong while saving" in json.dumps(sent["view"])
