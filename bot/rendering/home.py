@@ -1,8 +1,9 @@
 """The App Home tab: health first, then each channel that gets alerts with its settings.
 
-Everything leaves through `finish_view` (bot/rendering/views.py): 100 blocks at most, texts cut to
-Slack's limits. Channel names are `<#C…>` mentions we build; mute titles are LLM-written and
-escaped.
+Channels come a page at a time (`CHANNELS_PER_PAGE`, bot/services/home.py), with buttons to
+the pages next to it, so every channel can be reached and none is cut. Everything leaves through
+`finish_view` (bot/rendering/views.py): 100 blocks at most, texts cut to Slack's limits.
+Channel names are `<#C…>` mentions we build; mute titles are LLM-written and escaped.
 """
 
 from __future__ import annotations
