@@ -91,6 +91,9 @@ class ViewsMixin:
 
     def _init_views(self) -> None:
         self.unfurls: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> url -> card
+        # the links Slack announced in link_shared, as it wrote them, per (channel, ts) of the
+        # posted message or ("composer", unfurl_id) of a message still being written
+        self.shared_links: dict[tuple[str, str], set[str]] = {}
         self.home_views: dict[str, dict[str, Any]] = {}  # user -> the published Home tab
         self.views: dict[str, FakeView] = {}  # view_id -> modal
         self._triggers: dict[str, tuple[str, float]] = {}  # unused trigger_id -> (user, issued)
@@ -109,7 +112,17 @@ class ViewsMixin:
             shown = self.views[view_id]
             action = (body or {}).get("response_action")
             if action == "errors":
-                shown.errors = dict(body["errors"])  # type: ignore[index]
+                # Slack shows an error under an input block, named by its block_id; it refuses
+                # a key that names no input of the view (the modal would show nothing)
+                inputs = {
+                    b.get("block_id")
+                    for b in shown.view.get("blocks") or []
+                    if b.get("type") == "input"
+                }
+                errors = dict(body["errors"])  # type: ignore[index]
+                if not errors or set(errors) - inputs:
+                    raise SlackError("invalid_arguments", errors=sorted(set(errors) - inputs))
+                shown.errors = errors
             elif action == "update":
                 problems = invalid_view(body["view"], "modal")  # type: ignore[index]
                 if problems:
@@ -117,6 +130,24 @@ class ViewsMixin:
                 shown.view, shown.hash, shown.errors = body["view"], _hash(), {}  # type: ignore[index]
             else:
                 shown.open = False
+
+    def share_link(self, user: str, channel: str, url: str) -> tuple[str, str]:
+        """A person posts a message with link `url`: returns its ts and the URL as Slack writes
+        it in `link_shared`, with `&` as `&amp;` (as in message text)."""
+        ts = self.post_as(user, channel, url)
+        announced = _as_slack_writes(url)
+        with self._lock:
+            self.shared_links.setdefault((channel, ts), set()).add(announced)
+        return ts, announced
+
+    def compose_link(self, url: str) -> tuple[str, str]:
+        """A person pastes `url` into the composer: Slack previews it before the message exists
+        (`source: composer`); returns the unfurl_id and the URL as announced."""
+        unfurl_id = f"C-{uuid.uuid4().hex[:12]}"
+        announced = _as_slack_writes(url)
+        with self._lock:
+            self.shared_links[("composer", unfurl_id)] = {announced}
+        return unfurl_id, announced
 
     def post_as(self, user: str, channel: str, text: str) -> str:
         """A person posts `text` in `channel` (a link to unfurl, say); returns its ts."""
@@ -177,17 +208,33 @@ class ViewsMixin:
 
     def _api_chat_unfurl(self, params: dict[str, Any], ev: list[Any]) -> dict[str, Any]:
         self._need("links:write")
-        channel, ts = text_param(params, "channel") or "", text_param(params, "ts") or ""
-        if self._find(channel, ts) is None:
-            raise SlackError("cannot_find_message")
+        source, unfurl_id = text_param(params, "source"), text_param(params, "unfurl_id")
+        if source is not None or unfurl_id is not None:  # a message still in the composer
+            if source not in ("composer", "conversations_history"):
+                raise SlackError("invalid_source")
+            channel, ts = "composer", unfurl_id or ""
+            if (channel, ts) not in self.shared_links:
+                raise SlackError("invalid_unfurl_id")
+        else:
+            channel, ts = text_param(params, "channel") or "", text_param(params, "ts") or ""
+            if self._find(channel, ts) is None:
+                raise SlackError("cannot_find_message")
         unfurls = json_param(params, "unfurls")
         if not isinstance(unfurls, dict) or not unfurls:
             raise SlackError("invalid_unfurls")
+        announced = self.shared_links.get((channel, ts), set())
+        if any(url not in announced for url in unfurls):  # keys are the URLs as announced
+            raise SlackError("cannot_unfurl_url")
         for card in unfurls.values():
             if problems := invalid_blocks(list(card.get("blocks") or [])):
                 raise SlackError("invalid_blocks", errors=problems)
         self.unfurls.setdefault((channel, ts), {}).update(copy.deepcopy(unfurls))
         return {}
+
+
+def _as_slack_writes(url: str) -> str:
+    """Slack escapes `&`, `<`, `>` in the URLs of link_shared events as in message text."""
+    return url.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _hash() -> str:

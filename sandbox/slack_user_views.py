@@ -51,8 +51,9 @@ def deliver(user: SlackUser, body: str) -> httpx.Response:
 def share_link(user: SlackUser, channel: str, url: str) -> tuple[str, httpx.Response]:
     """The person posts `url` in `channel`; Slack sends `link_shared` for a registered unfurl
     domain (the fake does not check domains: the app must leave foreign links alone), from any
-    conversation, the bot a member or not (`is_bot_user_member` says which)."""
-    ts = user.fake.post_as(user.user_id, channel, url)
+    conversation, the bot a member or not (`is_bot_user_member` says which). The event carries
+    the URL as Slack writes it, `&` as `&amp;`."""
+    ts, announced = user.fake.share_link(user.user_id, channel, url)
     known = user.fake.channels.get(channel)
     body = json.dumps(
         {
@@ -70,12 +71,41 @@ def share_link(user: SlackUser, channel: str, url: str) -> tuple[str, httpx.Resp
                 "message_ts": ts,
                 "source": "conversations_history",
                 "unfurl_id": f"C-{uuid.uuid4().hex[:12]}",
-                "links": [{"domain": url.split("/")[2], "url": url}],
+                "links": [{"domain": url.split("/")[2], "url": announced}],
                 "event_ts": f"{time.time():.6f}",
             },
         }
     )
     return ts, deliver(user, body)
+
+
+def compose_link(user: SlackUser, url: str) -> tuple[str, httpx.Response]:
+    """The person pastes `url` into the message composer: Slack sends `link_shared` with
+    `source: composer` before any message exists, so the app can show a preview card (unfurled
+    with `unfurl_id` and `source`). Returns the unfurl_id and the app's answer."""
+    unfurl_id, announced = user.fake.compose_link(url)
+    body = json.dumps(
+        {
+            "token": "sandbox-verification-token",
+            "team_id": user.team_id,
+            "api_app_id": user.fake.app_id,
+            "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "link_shared",
+                "channel": "COMPOSER",
+                "is_bot_user_member": True,
+                "user": user.user_id,
+                "message_ts": f"{user.user_id}-{uuid.uuid4()}",
+                "source": "composer",
+                "unfurl_id": unfurl_id,
+                "links": [{"domain": url.split("/")[2], "url": announced}],
+                "event_ts": f"{time.time():.6f}",
+            },
+        }
+    )
+    return unfurl_id, deliver(user, body)
 
 
 def click_in_view(

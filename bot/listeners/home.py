@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.listeners.answer import is_admin
 from bot.rendering.home import render_home
 from bot.services.home import HomeService
+from bot.slack.view_ids import HomePage
 from bot.slack.views import publish_home as publish_home_view
 
 if TYPE_CHECKING:  # the composition root, for its type only (it pulls in every service)
@@ -36,8 +38,8 @@ def home_service(services: Services) -> HomeService:
     )
 
 
-def publish_home(user: str, client: WebClient, services: Services) -> None:
-    view = home_service(services).view(admin=is_admin(user, services, client))
+def publish_home(user: str, client: WebClient, services: Services, page: int = 0) -> None:
+    view = home_service(services).view(admin=is_admin(user, services, client), page=page)
     publish_home_view(client, user, render_home(view))
 
 
@@ -47,16 +49,26 @@ def handle_app_home_opened(event: dict[str, Any], services: Services) -> None:
     republish_later(str(event["user"]), services)
 
 
-def republish_later(user: str, services: Services) -> None:
-    """Publish the tab from the work pool, after the ack (of the event, or of the modal that
-    changed a setting), with the client that waits out a 429 there."""
+def handle_home_page(
+    ack: Ack, body: dict[str, Any], action: dict[str, Any], services: Services
+) -> None:
+    """ "More channels" / "Previous channels": the tab again, at the page the button names."""
+    ack()
+    page = HomePage.model_validate_json(action["value"]).page
+    republish_later(body["user"]["id"], services, page=page)
+
+
+def republish_later(user: str, services: Services, *, page: int = 0) -> None:
+    """Publish the tab (after a change, or at another page) from the work pool, after the ack
+    (of the event, or of the modal that changed a setting), with the client that waits out a 429
+    there."""
     if not services.work.reserve():
         logger.warning("slack.home.busy", extra={"user": user})
         return  # busy: the tab keeps its last version until it is opened again
 
     def work() -> None:
         try:
-            publish_home(user, services.slack, services)
+            publish_home(user, services.slack, services, page)
         except Exception:
             logger.exception("slack.home.publish_failed")
 

@@ -18,7 +18,7 @@ from bot.rendering.answers import Renderer, item_noun
 from bot.rendering.causes import CauseRenderer
 from bot.rendering.env import change, money, pct, points, seconds
 from bot.rendering.message import Message
-from bot.slack.escape import SafeMrkdwn, clean_inline, link, title_text
+from bot.slack.escape import SafeMrkdwn, clean_inline, link, md, md_join, title_text
 from bot.slack.ids import ActionId, ClusterRef, MuteRef
 
 COMPARE_LINES_MAX = 20
@@ -141,7 +141,7 @@ class ChangeRenderer:
             previous_window_end=diff.previous.window_end,
         )
         blocks = [bk.header(f"{self.r.series_title(run)}: what changed"), bk.section(intro)]
-        blocks.append(bk.section("\n".join(lines)))
+        blocks.append(bk.section(md_join("\n", lines)))
         if still_error_heavy:
             names = [self.r.title_link(run.run_id, c) for c in still_error_heavy]
             blocks.append(bk.context(self.r.text("still_error_heavy.md.j2", items=names)))
@@ -217,7 +217,7 @@ class ChangeRenderer:
         )
         return bk.finish([bk.section(text)], f"Why: {title_text(cluster.title, 100)}")
 
-    def run_notes(self, diff: RunDiff, reset: str | None) -> str:
+    def run_notes(self, diff: RunDiff, reset: str | None) -> SafeMrkdwn:
         """Splits, merges and a baseline reset: how the clustering moved, said once."""
         current, previous = diff.current.run_id, diff.previous.run_id
         splits = [
@@ -240,7 +240,7 @@ class ChangeRenderer:
 
     def baseline_reset(self, diff: RunDiff, reason: str) -> Message:
         text = self.r.text("run_notes.md.j2", splits=[], merges=[], reset=reason)
-        intro = f"{self.r.series_title(diff.current)}: {self.r.run_link(diff.current)}"
+        intro = md("{}: {}", self.r.series_title(diff.current), self.r.run_link(diff.current))
         return bk.finish([bk.section(intro), bk.context(text)], f"Baseline reset: {reason}")
 
     def episode_update(self, update: Update, run: RunSummary) -> Message:
@@ -270,11 +270,17 @@ class ChangeRenderer:
         """An alert's parent message again, with a line for each of its changes that ended on
         `run` (for chat.update)."""
         lines = [
-            f":white_check_mark: {title_text(u.episode.title, 80)}: "
-            f"{_FAMILY_NAMES[u.episode.family]} {_ENDINGS[u.phase]} in {self.r.run_link(run)}"
+            md(
+                ":white_check_mark: {}: {} {} in {}",
+                title_text(u.episode.title, 80),
+                _FAMILY_NAMES[u.episode.family],
+                _ENDINGS[u.phase],
+                self.r.run_link(run),
+            )
             for u in closed
         ]
-        return bk.finish([*blocks, bk.context("\n".join(lines))], text)
+        # `blocks` and `text` are the parent as rendered (and escaped) before: kept as they are
+        return bk.finish([*blocks, bk.context(md_join("\n", lines))], SafeMrkdwn(text))
 
     def run_skipped(self, run: RunSummary, attempts: int, error: str) -> Message:
         text = self.r.text(
@@ -286,9 +292,10 @@ class ChangeRenderer:
         return bk.finish([bk.section(text)], f"Skipped clustering run {run.run_id}")
 
     def quiet(self, diff: RunDiff) -> Message:
-        text = (
-            f"No significant changes in {self.r.run_link(diff.current)} "
-            f"vs the previous run ({len(diff.matches)} clusters matched)."
+        text = md(
+            "No significant changes in {} vs the previous run ({} clusters matched).",
+            self.r.run_link(diff.current),
+            len(diff.matches),
         )
         return bk.finish([bk.context(text)], "No significant changes in the new clustering run")
 

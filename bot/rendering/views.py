@@ -14,7 +14,7 @@ from bot.slack.escape import (
     VIEW_BLOCKS_MAX,
     clean_inline,
     enforce_limits,
-    escape_mrkdwn,
+    md,
 )
 from bot.slack.ids import Payload
 from bot.slack.view_ids import ChannelRef, Modal, SubscriptionsForm
@@ -77,15 +77,22 @@ def _modal(title: str, callback: Modal | None, ref: ChannelRef, submit: str | No
 
 def all_thresholds_modal(ref: ChannelRef, specs: tuple[ThresholdSpec, ...], quiet: bool) -> View:
     lines = [
-        f"`{s.name}={s.value:g}`{' (set here)' if s.value != s.default else ''}: "
-        f"{escape_mrkdwn(s.description)} Default {s.default:g}, from {s.minimum:g} to "
-        f"{s.maximum:g}."
+        md(
+            "`{}={:g}`{}: {} Default {:g}, from {:g} to {:g}.",
+            s.name,
+            s.value,
+            " (set here)" if s.value != s.default else "",
+            s.description,
+            s.default,
+            s.minimum,
+            s.maximum,
+        )
         for s in specs
         if s.minimum is not None and s.maximum is not None
     ]
     state = "on" if quiet else "off"
-    lines.append(f"`quiet_summary={state}`: a short note for runs without changes.")
-    blocks = [bk.section(f"Alert thresholds in <#{ref.channel}>")]
+    lines.append(md("`quiet_summary={}`: a short note for runs without changes.", state))
+    blocks = [bk.section(md("Alert thresholds in <#{}>", ref.channel))]
     blocks += [bk.section(line) for line in lines]
     return finish_view(_modal("Thresholds", None, ref, None), blocks, "Alert thresholds")
 
@@ -97,8 +104,11 @@ def thresholds_modal(
     the default is not stored; what is entered is checked as `/clusters thresholds` checks it."""
     blocks: list[bk.Block] = [
         bk.section(
-            f"Alert thresholds in <#{ref.channel}>. Empty a field to use the default. "
-            "Same as `/clusters thresholds name=value` in the channel."
+            md(
+                "Alert thresholds in <#{}>. Empty a field to use the default. "
+                "Same as `/clusters thresholds name=value` in the channel.",
+                ref.channel,
+            )
         )
     ]
     for spec in specs:
@@ -158,7 +168,7 @@ def subscriptions_modal(
     shown (`SubscriptionsForm`): saving touches no other. The pickers add one; `jobs` are
     (name, value) pairs, None while PostHog's job list is loading."""
     shown = _fitting(ref, [(label, value) for label, value in current if value.isdigit()])
-    blocks: list[bk.Block] = [bk.section(f"Alert subscriptions of <#{ref.channel}>")]
+    blocks: list[bk.Block] = [bk.section(md("Alert subscriptions of <#{}>", ref.channel))]
     for group, start in enumerate(range(0, len(shown), CHECKBOX_OPTIONS_MAX)):
         page = shown[start : start + CHECKBOX_OPTIONS_MAX]
         options = [option(label, value) for label, value in page]
@@ -196,7 +206,7 @@ def subscriptions_modal(
         ]
         blocks.append(_select("job", "Add: job", job_options))
     if note:
-        blocks.append(bk.context(escape_mrkdwn(note)))
+        blocks.append(bk.context(note))
     view = _modal("Subscriptions", Modal.SUBSCRIPTIONS, ref, "Save")
     form = SubscriptionsForm(channel=ref.channel, shown=tuple(int(v) for _, v in shown))
     view["private_metadata"] = form.model_dump_json()
@@ -230,7 +240,7 @@ def unmute_modal(ref: ChannelRef, mutes: list[tuple[str, int]]) -> View:
     the store keeps for it, so two clusters with one title stay two choices."""
     options = [option(title, str(lineage)) for title, lineage in mutes[:CHECKBOX_OPTIONS_MAX]]
     blocks: list[bk.Block] = [
-        bk.section(f"Muted clusters in <#{ref.channel}>. Tick the ones to unmute."),
+        bk.section(md("Muted clusters in <#{}>. Tick the ones to unmute.", ref.channel)),
         {
             "type": "input",
             "block_id": "unmute",
@@ -245,4 +255,4 @@ def notice_modal(title: str, text: str) -> View:
     """A modal that only says something (a refusal, or nothing left to edit)."""
     view: View = {"type": "modal", "title": plain(title, VIEW_TITLE_MAX)}
     view["close"] = plain("Close", VIEW_TITLE_MAX)
-    return finish_view(view, [bk.section(escape_mrkdwn(text))], text)
+    return finish_view(view, [bk.section(text)], text)

@@ -19,6 +19,10 @@ from bot.store.channels import Mute
 from bot.store.schema import ChannelSettingsRow, MuteRow, OutboxRow, SubscriptionRow
 from bot.store.store import Store
 
+# A channel takes at most 5 blocks of the tab (subscriptions, thresholds, buttons, mutes, a
+# divider), and a view holds 100: 15 a page leave room for the health and the page buttons.
+CHANNELS_PER_PAGE = 15
+
 
 @dataclass(frozen=True)
 class ChannelHome:
@@ -43,10 +47,21 @@ class Health:
 
 @dataclass(frozen=True)
 class HomeView:
+    """One page of the tab: `channels` are those of page `page` (from 0) of `channel_count`
+    channels in all, `per_page` a page."""
+
     channels: tuple[ChannelHome, ...]
     health: Health
     admin: bool
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    page: int = 0
+    channel_count: int | None = None  # None: `channels` are all there are
+    per_page: int = CHANNELS_PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        count = len(self.channels) if self.channel_count is None else self.channel_count
+        return max(1, -(-count // self.per_page))
 
 
 class HomeService:
@@ -65,9 +80,21 @@ class HomeService:
         self.budgets = budgets
         self.clock = clock
 
-    def view(self, *, admin: bool) -> HomeView:
+    def view(self, *, admin: bool, page: int = 0, per_page: int = CHANNELS_PER_PAGE) -> HomeView:
+        """Page `page` of the tab (the last one when `page` is past it); only that page's
+        channels are read in full."""
+        names = self.channels()
+        last = max(0, (len(names) - 1) // per_page)
+        page = min(max(page, 0), last)
+        shown = names[page * per_page : (page + 1) * per_page]
         return HomeView(
-            tuple(self.channel(c) for c in self.channels()), self.health(), admin, self.clock()
+            tuple(self.channel(c) for c in shown),
+            self.health(),
+            admin,
+            self.clock(),
+            page=page,
+            channel_count=len(names),
+            per_page=per_page,
         )
 
     def channels(self) -> list[str]:

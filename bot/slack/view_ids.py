@@ -35,6 +35,15 @@ ADMIN_ACTIONS = frozenset(
 )
 
 
+HOME_PAGE = "home.page"  # anyone: another page of the tab's channels
+
+
+class HomePage(Payload):
+    """Which page of channels the Home tab shows (from 0)."""
+
+    page: int = Field(ge=0, le=10_000)
+
+
 class ChannelRef(Payload):
     """A channel whose settings a button or modal is about."""
 

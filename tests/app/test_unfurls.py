@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot.posthog.links import ClusterLink, RunLink, TraceLink, parse_link
 from bot.posthog.urls import PostHogUrls
 from sandbox.generator import SeriesSpec, World, generate
-from sandbox.slack_user_views import share_link
+from sandbox.slack_user_views import compose_link, share_link
 from sandbox.stack import Stack
 from tests.support.blocks import mrkdwn_texts
 from tests.support.clock import NOW
@@ -65,9 +65,9 @@ def urls_of(stack: Stack) -> PostHogUrls:
 def card_for(stack: Stack, url: str) -> list[dict[str, Any]]:
     ts, response = share_link(stack.user("U0ALICE"), "C0GENERAL", url)
     assert response.status_code == 200
-    key = ("C0GENERAL", ts)
-    assert stack.slack.wait_for(lambda: url in stack.slack.unfurls.get(key, {}), 20)
-    return list(stack.slack.unfurls[key][url]["blocks"])
+    key, announced = ("C0GENERAL", ts), url.replace("&", "&amp;")  # as Slack writes it
+    assert stack.slack.wait_for(lambda: announced in stack.slack.unfurls.get(key, {}), 20)
+    return list(stack.slack.unfurls[key][announced]["blocks"])
 
 
 def test_cluster_run_and_trace_links_get_cards(stack: Stack) -> None:
@@ -171,3 +171,46 @@ def test_the_fake_reports_membership_and_sharing_as_slack_does(stack: Stack) -> 
         client.conversations_info(channel=dm)
     with pytest.raises(SlackApiError, match="missing_scope"):  # its own needs im:read
         client.conversations_info(channel=fake.create_dm("U0ALICE"))
+
+
+def traces_of(stack: Stack) -> list[tuple[str, datetime | None]]:
+    run = stack.services.clusters.latest()
+    return [(i.trace_id, i.timestamp) for c in run.clusters for i in c.items if i.trace_id]
+
+
+def test_a_trace_link_keeps_its_timestamp_and_event_although_slack_writes_amp(
+    stack: Stack,
+) -> None:
+    """Slack announces `…?tab=summary&amp;event=…&amp;timestamp=…`: read as typed, the card
+    opens the same event at the same time."""
+    trace_id, at = traces_of(stack)[1]
+    url = urls_of(stack).trace(trace_id, at, "gen-0001")
+    assert "&" in url
+    blocks = card_for(stack, url)
+    opens = [e["url"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert len(opens) == 1 and "event=gen-0001" in opens[0]
+    assert stack.slack.calls_to("chat.unfurl")[-1].params["unfurls"]  # keyed as announced
+
+
+def test_a_link_in_the_composer_waits_for_its_post_and_a_second_post_costs_no_query(
+    stack: Stack,
+) -> None:
+    """Slack sends link_shared for the composer's preview, where the conversation is not yet
+    known (no card: it may be shared with another organisation), and again for each posted
+    message: the card is built once and kept a while, so the next post costs no query."""
+    trace_id, at = traces_of(stack)[2]
+    url = urls_of(stack).trace(trace_id, at)
+    before = len(stack.posthog.requests)
+    unfurl_id, response = compose_link(stack.user("U0ALICE"), url)
+    assert response.status_code == 200
+    assert settled(stack)
+    assert ("composer", unfurl_id) not in stack.slack.unfurls
+    assert len(stack.posthog.requests) == before
+
+    blocks = card_for(stack, url)
+    first = len(stack.posthog.requests)
+    assert first > before  # the posted link's card was built from PostHog
+    again = card_for(stack, url)
+
+    assert len(stack.posthog.requests) == first
+    assert again == blocks
