@@ -52,6 +52,9 @@ class Item:
     outlier: bool
     metrics: ItemMetrics
     evaluation: tuple[str, bool | None] | None = None  # (name, result) at evaluation level
+    # when PostHog's hourly summarizer summarized it; None when the world simulates no
+    # summarizer (every item of traffic is a candidate for the runs)
+    summarized_at: datetime | None = None
 
 
 def uuid4(rng: random.Random) -> str:
