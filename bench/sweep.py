@@ -51,7 +51,8 @@ NOW = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
 RUNS = 6
 PLANTED_AT = 3
 JOB = "Sweep"
-SEED0 = 3000
+SEED0 = 3000  # series (setting, kind k, seed n) uses seed SEED0 + 100·k + n: the same world
+# under every setting, an independent one for every kind
 CHANGE_START = (0.0, 1.0)  # anywhere in the day before the planted run
 
 
@@ -115,12 +116,13 @@ class Outcome:
     failed: int = 0
     false_alerts: int = 0
     moved_alerts: int = 0
+    clusters: float = 0.0  # per run, noise apart
     examples: list[str] = field(default_factory=list)
 
 
 def world_for(setting: Setting, kind: Kind, seed: int) -> World:
     return generate(
-        seed=SEED0 + seed,
+        seed=SEED0 + 100 * KINDS.index(kind) + seed,
         series=[SeriesSpec(level="trace", job_name=JOB, topics=setting.topics)],
         runs=RUNS,
         items_per_run=setting.items,
@@ -167,6 +169,7 @@ def run_one(setting: Setting, kind: Kind, seed: int, thresholds: Thresholds) -> 
     topic = world.planted[0].topic
     first = first_run(world, kind)
     outcome.visible = _visible(kind, topic, truths, first)
+    outcome.clusters = sum(len(t.sizes) - (-1 in t.sizes) for t in truths) / len(truths)
     episodes: list[Episode] = []
     hits: set[int] = set()
     false_keys: set[tuple[int, Any]] = set()
@@ -239,12 +242,21 @@ class Sweep:
 
 
 def measure_sweep(
-    seeds: int = 20, *, processes: int = 2, settings: Sequence[str] | None = None
+    seeds: int = 20,
+    *,
+    processes: int = 2,
+    settings: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
 ) -> Sweep:
     """Every (setting, kind, seed) of the sweep, over `processes` worker processes (1: in this
-    process). `settings` restricts it to the settings of those names."""
+    process). `settings` and `kinds` restrict it to those names (labels)."""
     chosen = [i for i, s in enumerate(SETTINGS) if settings is None or s.name in settings]
-    tasks = [(s, k, seed) for s in chosen for k in range(len(KINDS)) for seed in range(seeds)]
+    unknown = set(settings or ()) - {s.name for s in SETTINGS}
+    unknown |= set(kinds or ()) - {k.label for k in KINDS}
+    if unknown:
+        raise ValueError(f"unknown settings or kinds: {sorted(unknown)}")
+    which = [k for k, kind in enumerate(KINDS) if kinds is None or kind.label in kinds]
+    tasks = [(s, k, seed) for s in chosen for k in which for seed in range(seeds)]
     started = time.perf_counter()
     if processes <= 1:
         outcomes = [_task(task) for task in tasks]

@@ -26,6 +26,9 @@ def setting_row(sweep: Sweep, setting: Setting) -> dict[str, Any]:
         "items/run": f"{setting.items:,}",
         "misplaced": f"{setting.misplaced:.0%}",
         "topics": setting.topics,
+        "clusters": round(sum(o.clusters for o in outcomes) / len(outcomes), 1)
+        if outcomes
+        else None,
     }
     for kind in KINDS:
         of_kind = sweep.of(setting.name, kind.label)

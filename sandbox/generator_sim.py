@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -231,10 +231,8 @@ class SeriesSimulator:
             first = nums.generations[0]
             tokens = first.input_tokens + first.output_tokens
             ev = evaluation_numbers(draw, topic, effect, nums.erroring, tokens)
-        item = make_item(draw, self.level, nums, ev)
-        if self.summarizer is not None:
-            item = replace(item, summarized_at=summarized_at(draw.moment))
-        return item, nums, ev
+        when = summarized_at(draw.moment) if self.summarizer is not None else None
+        return make_item(draw, self.level, nums, ev, when), nums, ev
 
     def _item(self, draw: Draw) -> tuple[Item, Numbers, EvalNumbers | None, bool]:
         """The item of a draw (its values under the steps in effect at its moment); cached, so
