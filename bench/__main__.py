@@ -57,6 +57,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def quality_section(args: argparse.Namespace) -> str:
     seeds = 1 if args.quick else args.quality_seeds
     names = args.quality_settings.split(",") if args.quality_settings else None
+    if args.quick and names is None:
+        names = ["default", "hard corner"]
     step(
         f"alert quality: sweep of {seeds} seed(s) per setting and kind, {args.processes} processes"
     )

@@ -124,8 +124,12 @@ def sweep_markdown(sweep: Sweep) -> str:
     lines += ["", "Targets (issue 20):", ""]
     for target, met, evidence in targets(sweep):
         lines.append(f"- {target}: {evidence} - {'met' if met else '**missed**'}.")
-    examples = [e for o in sweep.outcomes for e in o.examples]
+    examples = [  # the first of each setting
+        next(e for o in sweep.of(s.name) for e in o.examples)
+        for s in sweep.settings
+        if any(o.examples for o in sweep.of(s.name))
+    ]
     if examples:
-        lines += ["", "Examples of false alerts and failed runs:", ""]
-        lines += [f"- {e}" for e in examples[:10]]
+        lines += ["", "Examples of false alerts and failed runs (the first of each setting):", ""]
+        lines += [f"- {e}" for e in examples]
     return "\n".join(lines) + "\n"
