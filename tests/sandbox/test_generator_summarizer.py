@@ -272,3 +272,12 @@ def _draw(moment: float) -> Draw:
         span=False,
         embedding=None,
     )
+
+
+def test_the_same_seed_gives_the_same_summarized_world() -> None:
+    options: dict[str, Any] = {"runs": 2, "items_per_run": 500, "traces_per_day": 900.0}
+    one = generate(seed=14, series=[SeriesSpec()], now=NOW, **options)
+    two = generate(seed=14, series=[SeriesSpec()], now=NOW, **options)
+    assert one.runs == two.runs and one.summarized == two.summarized
+    assert [r.unsampled for r in one.runs] == [r.unsampled for r in two.runs]
+    assert [e["uuid"] for e in one.events] == [e["uuid"] for e in two.events]
