@@ -62,7 +62,14 @@ def quality_section(args: argparse.Namespace) -> str:
     step(
         f"alert quality: sweep of {seeds} seed(s) per setting and kind, {args.processes} processes"
     )
-    sweep = measure_sweep(seeds, processes=args.processes, settings=names)
+    done = [0]
+
+    def progress(_: object) -> None:
+        done[0] += 1
+        if done[0] % 100 == 0:
+            step(f"alert quality: {done[0]} series")
+
+    sweep = measure_sweep(seeds, processes=args.processes, settings=names, on_outcome=progress)
     step(f"alert quality: {sweep.seconds / 60:.1f} min")
     return sweep_markdown(sweep)
 

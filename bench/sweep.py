@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -227,6 +227,21 @@ def _task(args: tuple[int, int, int]) -> Outcome:
     return run_one(SETTINGS[setting], KINDS[kind], seed, Thresholds())
 
 
+class _Inline:
+    """A one-process stand-in for `multiprocessing.Pool`."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def imap_unordered(
+        self, function: Callable[[tuple[int, int, int]], Outcome], tasks: list[Any], chunksize: int
+    ) -> Iterator[Outcome]:
+        return map(function, tasks)
+
+
 @dataclass
 class Sweep:
     seeds: int
@@ -247,22 +262,28 @@ def measure_sweep(
     processes: int = 2,
     settings: Sequence[str] | None = None,
     kinds: Sequence[str] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Sweep:
     """Every (setting, kind, seed) of the sweep, over `processes` worker processes (1: in this
-    process). `settings` and `kinds` restrict it to those names (labels)."""
+    process). `settings` and `kinds` restrict it to those names (labels). Seed by seed, so that
+    a sweep stopped early (`on_outcome` sees each outcome as it comes) has about as many seeds
+    of every setting and kind."""
     chosen = [i for i, s in enumerate(SETTINGS) if settings is None or s.name in settings]
     unknown = set(settings or ()) - {s.name for s in SETTINGS}
     unknown |= set(kinds or ()) - {k.label for k in KINDS}
     if unknown:
         raise ValueError(f"unknown settings or kinds: {sorted(unknown)}")
     which = [k for k, kind in enumerate(KINDS) if kinds is None or kind.label in kinds]
-    tasks = [(s, k, seed) for s in chosen for k in which for seed in range(seeds)]
+    tasks = [(s, k, seed) for seed in range(seeds) for s in chosen for k in which]
     started = time.perf_counter()
-    if processes <= 1:
-        outcomes = [_task(task) for task in tasks]
-    else:
-        with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            outcomes = list(pool.imap_unordered(_task, tasks, chunksize=2))
+    outcomes: list[Outcome] = []
+    with (
+        multiprocessing.get_context("spawn").Pool(processes) if processes > 1 else _Inline() as pool
+    ):
+        for outcome in pool.imap_unordered(_task, tasks, chunksize=1):
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
     order = {(s, k, seed): n for n, (s, k, seed) in enumerate(tasks)}
     names = {s.name: i for i, s in enumerate(SETTINGS)}
     labels = {k.label: i for i, k in enumerate(KINDS)}
