@@ -80,8 +80,8 @@ def targets(sweep: Sweep) -> list[tuple[str, bool, str]]:
             f"{len(missed)} missed" + (f", e.g. {'; '.join(missed[:4])}" if missed else ""),
         )
     )
-    default = sweep.settings[0]
-    for label in FIRST_RUN_KINDS:
+    default = next((s for s in sweep.settings if s.name == "default"), None)
+    for label in FIRST_RUN_KINDS if default is not None else ():
         of_kind = sweep.of(default.name, label)
         first, visible = _sum(of_kind, "first"), _sum(of_kind, "visible")
         out.append(
