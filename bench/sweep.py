@@ -30,6 +30,7 @@ because others moved"), and failed runs.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -249,6 +250,7 @@ class Sweep:
     seconds: float
     processes: int
     settings: tuple[Setting, ...] = SETTINGS
+    load: float = 0.0  # the machine's load average when the sweep started
 
     def of(self, setting: str, kind: str | None = None) -> list[Outcome]:
         return [
@@ -276,6 +278,7 @@ def measure_sweep(
     which = [k for k, kind in enumerate(KINDS) if kinds is None or kind.label in kinds]
     tasks = [(s, k, seed) for seed in range(seeds) for s in chosen for k in which]
     started = time.perf_counter()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     outcomes: list[Outcome] = []
     with (
         multiprocessing.get_context("spawn").Pool(processes) if processes > 1 else _Inline() as pool
@@ -294,4 +297,5 @@ def measure_sweep(
         seconds=time.perf_counter() - started,
         processes=processes,
         settings=tuple(SETTINGS[i] for i in chosen),
+        load=load,
     )

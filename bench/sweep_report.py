@@ -3,6 +3,7 @@ docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from bench.sweep import KINDS, PLANTED_AT, RUNS, Outcome, Setting, Sweep
@@ -114,7 +115,8 @@ def sweep_markdown(sweep: Sweep) -> str:
         "run count each (run, cluster) once: an alert on a topic that did not change, or on the "
         'changed one before its change. "Stable alerted while others moved" counts those of '
         "them on stable topics in runs at or after a surge, a stop or new traffic. "
-        f"Took {sweep.seconds / 60:.1f} min on {sweep.processes} processes.",
+        f"Took {sweep.seconds / 60:.1f} min on {sweep.processes} processes "
+        f"(load average {sweep.load:.1f} on {os.cpu_count()} cores when it started).",
         "",
         "| " + " | ".join(header) + " |",
         "| " + " | ".join("---" for _ in header) + " |",
