@@ -118,6 +118,7 @@ class Outcome:
     false_alerts: int = 0
     moved_alerts: int = 0
     clusters: float = 0.0  # per run, noise apart
+    cpu: float = 0.0  # CPU seconds of this series (generation and detection)
     examples: list[str] = field(default_factory=list)
 
 
@@ -225,7 +226,10 @@ def _num(value: float | None) -> str:
 
 def _task(args: tuple[int, int, int]) -> Outcome:
     setting, kind, seed = args
-    return run_one(SETTINGS[setting], KINDS[kind], seed, Thresholds())
+    started = time.process_time()
+    outcome = run_one(SETTINGS[setting], KINDS[kind], seed, Thresholds())
+    outcome.cpu = time.process_time() - started
+    return outcome
 
 
 class _Inline:

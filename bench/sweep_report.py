@@ -116,7 +116,8 @@ def sweep_markdown(sweep: Sweep) -> str:
         'changed one before its change. "Stable alerted while others moved" counts those of '
         "them on stable topics in runs at or after a surge, a stop or new traffic. "
         f"Took {sweep.seconds / 60:.1f} min on {sweep.processes} processes "
-        f"(load average {sweep.load:.1f} on {os.cpu_count()} cores when it started).",
+        f"(load average {sweep.load:.1f} on {os.cpu_count()} cores when it started), "
+        f"{sum(o.cpu for o in sweep.outcomes) / 60:.1f} CPU-min in all.",
         "",
         "| " + " | ".join(header) + " |",
         "| " + " | ".join("---" for _ in header) + " |",
