@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from bot.domain.models import Frozen
@@ -93,6 +94,12 @@ class Alert(Frozen):
     lineage (the baseline); `False` when two whole runs were compared. `test` names the
     significance test behind `p_value`; `direction` is +1 for a rise, -1 for a fall;
     `match_basis` says what ties the cluster to its predecessor ("shared items" or "title").
+
+    For fresh-slice share alerts `before` is the cluster's share of the older items and
+    `after` its share of the fresh ones *allowing for the rest of the traffic* (its fresh items
+    over the fresh total the older items would make if every cluster moved as the typical one
+    did), so `ratio` is how the cluster moved against the rest; a stable cluster stays near
+    ratio 1 when others surge.
     """
 
     kind: AlertKind
@@ -111,8 +118,10 @@ class Alert(Frozen):
     match_basis: str | None = None
     test: str | None = None
     fresh: bool = False
-    window: str | None = None  # which recent window of a fresh-slice alert (fresh.py)
+    window: str | None = None  # the hours a fresh-slice alert rests on, in words (fresh.py)
+    since: datetime | None = None  # ...and where they start
     direction: int = 1
+    part: str | None = None  # what moved behind a cost alert: "price per token", "tokens per item"
 
     @property
     def key(self) -> str:

@@ -31,7 +31,8 @@ from enum import StrEnum
 
 from bot.domain.alerts import Alert, AlertKind, Family
 from bot.domain.compare import RunDiff
-from bot.domain.fresh import Detection, holds
+from bot.domain.fresh import Detection
+from bot.domain.fresh_base import holds
 from bot.domain.models import NOISE_CLUSTER_ID, Frozen
 from bot.domain.thresholds import Thresholds
 
