@@ -73,6 +73,12 @@ def _health(health: Health, now: datetime) -> list[bk.Block]:
             "`clusters-bot doctor` checks the setup; for `not_in_channel` or "
             "`channel_not_found`, invite the bot with `/invite @clusters-bot`."
         )
+    if health.detector_failures:
+        lines.append(
+            f":warning: Detector tests that failed: {health.detector_failures} (latest: "
+            f"{escape_mrkdwn(health.detector_last_failure)}). Each cost only that cluster's "
+            "test; the run's other alerts went out. The scheduler's log has the details."
+        )
     return [bk.section("*Health*\n" + "\n".join(lines))]
 
 
