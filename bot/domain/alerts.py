@@ -95,11 +95,10 @@ class Alert(Frozen):
     significance test behind `p_value`; `direction` is +1 for a rise, -1 for a fall;
     `match_basis` says what ties the cluster to its predecessor ("shared items" or "title").
 
-    For fresh-slice share alerts `before` is the cluster's share of the older items and
-    `after` its share of the fresh ones *allowing for the rest of the traffic* (its fresh items
-    over the fresh total the older items would make if every cluster moved as the typical one
-    did), so `ratio` is how the cluster moved against the rest; a stable cluster stays near
-    ratio 1 when others surge.
+    For fresh-slice share alerts `before` is the cluster's share of the older items, `after`
+    its share of the fresh ones, and `relative` how it moved *against the rest of the traffic*:
+    its fresh/older ratio over the median ratio of all clusters (`fresh_shares.py`), near 1
+    for a stable cluster however much others surge (`None`: it had no older items).
     """
 
     kind: AlertKind
@@ -122,6 +121,7 @@ class Alert(Frozen):
     since: datetime | None = None  # ...and where they start
     direction: int = 1
     part: str | None = None  # what moved behind a cost alert: "price per token", "tokens per item"
+    relative: float | None = None  # a share's move against the rest of the traffic (x3, x0.3)
 
     @property
     def key(self) -> str:

@@ -138,12 +138,17 @@ def _residual(f: int, o: int, ratio: float, spread: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class _Look:
+    """One look at a cluster's share: `values` are (older share, fresh share allowing for the
+    rest) for the minimum effect and the lifecycle; `shown` (older share, plain fresh share)
+    for the alert's words."""
+
     p_value: float
     kind: AlertKind
     direction: int
     since: datetime
     values: tuple[float, float]
     items: tuple[int, int]
+    shown: tuple[float, float]
 
 
 def share_test(found: Candidates, cs: ClusterSlices) -> None:
@@ -164,6 +169,7 @@ def share_test(found: Candidates, cs: ClusterSlices) -> None:
     best = min(chosen, key=lambda look: look.p_value)
     p_value = bonferroni(best.p_value, len(slices.cuts) + 2)
     ratio = best.values[1] / best.values[0] if best.values[0] > 0 else math.inf
+    relative = ratio if math.isfinite(ratio) else None
     if best.kind is AlertKind.NEW_CLUSTER:
         severity = escalated(reaches(best.values[1], 2 * t.new_cluster_pct / 100))
     elif best.kind is AlertKind.TRAFFIC_STOPPED:
@@ -174,12 +180,13 @@ def share_test(found: Candidates, cs: ClusterSlices) -> None:
         cs,
         best.kind,
         severity,
-        best.values,
+        best.shown,
         best.items,
         p_value,
         best.since,
         test="quasi-binomial test against the rest of the traffic",
         direction=best.direction,
+        relative=relative,
     )
     found.add(alert, p_value)
 
@@ -220,6 +227,13 @@ def _values(ref: Reference, cid: int) -> tuple[float, float]:
     return o / ref.older_total, f / (ref.older_total * ref.ratio)
 
 
+def _shown(ref: Reference, cid: int) -> tuple[float, float]:
+    """(share of the older items, plain share of the fresh ones) in the reference's hours."""
+    f, o = ref.counts.get(cid, (0, 0))
+    older = o / ref.older_total if ref.older_total else 0.0
+    return older, (f / ref.fresh_total if ref.fresh_total else 0.0)
+
+
 def _growth(found: Candidates, cs: ClusterSlices, ref: Reference) -> _Look | None:
     t, cid = found.t, cs.cluster.cluster_id
     f, o = ref.counts.get(cid, (0, 0))
@@ -234,7 +248,8 @@ def _growth(found: Candidates, cs: ClusterSlices, ref: Reference) -> _Look | Non
     if not new and not holds(Family.SHARE, 1, before, after, t):
         return None
     kind = AlertKind.NEW_CLUSTER if new else AlertKind.SIZE_SHIFT
-    return _Look(found.composition.tail(f, o, ref)[0], kind, 1, ref.start, (before, after), (o, f))
+    p_value = found.composition.tail(f, o, ref)[0]
+    return _Look(p_value, kind, 1, ref.start, (before, after), (o, f), _shown(ref, cid))
 
 
 def _fall(found: Candidates, cs: ClusterSlices, ref: Reference) -> _Look | None:
@@ -246,7 +261,8 @@ def _fall(found: Candidates, cs: ClusterSlices, ref: Reference) -> _Look | None:
     if not holds(Family.SHARE, -1, before, after, t):
         return None
     p_value = found.composition.tail(f, o, ref)[1]
-    return _Look(p_value, AlertKind.SIZE_SHIFT, -1, ref.start, (before, after), (o, f))
+    shown = _shown(ref, cid)
+    return _Look(p_value, AlertKind.SIZE_SHIFT, -1, ref.start, (before, after), (o, f), shown)
 
 
 def _stopped(found: Candidates, cs: ClusterSlices) -> _Look | None:
@@ -266,4 +282,5 @@ def _stopped(found: Candidates, cs: ClusterSlices) -> _Look | None:
         rest_before = 1.0 - gap.fresh_total / whole.fresh_total if whole.fresh_total else 1.0
         p_value = max(p_value, rest_before ** len(stamps))
     before = slices.share(cid, fresh=False)
-    return _Look(p_value, AlertKind.TRAFFIC_STOPPED, -1, last, (before, 0.0), (o, 0))
+    values = (before, 0.0)
+    return _Look(p_value, AlertKind.TRAFFIC_STOPPED, -1, last, values, (o, 0), values)

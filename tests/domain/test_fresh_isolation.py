@@ -67,7 +67,7 @@ def test_a_matched_cluster_with_no_older_items_is_judged_like_any_other() -> Non
     assert detection.failures == ()
     (alert,) = detection.alerts
     assert (alert.kind, alert.title, alert.direction) == (AlertKind.SIZE_SHIFT, "invoices", 1)
-    assert alert.before == 0.0 and alert.ratio is None  # no older share: no ratio to show
+    assert alert.before == 0.0 and alert.relative is None  # no older items: no ratio to show
 
 
 def test_a_test_that_raises_costs_that_test_and_nothing_else(

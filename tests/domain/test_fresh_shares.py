@@ -53,7 +53,7 @@ def test_a_surge_and_new_traffic_report_the_movers_and_no_stable_cluster() -> No
         }, seed
         (shift,) = [a for a in detection.alerts if a.kind is AlertKind.SIZE_SHIFT]
         # Against the rest of the traffic it grew about x3, whatever the others did.
-        assert shift.ratio is not None and 2.2 < shift.ratio < 4, seed
+        assert shift.relative is not None and 2.2 < shift.relative < 4, seed
 
 
 def test_a_stable_day_among_stable_days_reports_nothing() -> None:
@@ -97,5 +97,5 @@ def test_a_cluster_that_shrinks_against_the_rest_is_reported_as_a_fall() -> None
     (alert,) = detected(Topic("sql", DAYS * 40, 10)).alerts
 
     assert (alert.kind, alert.direction) == (AlertKind.SIZE_SHIFT, -1)
-    assert alert.ratio is not None and alert.ratio < 0.4
+    assert alert.relative is not None and alert.relative < 0.4
     assert alert.window == "over the whole day"
