@@ -147,6 +147,20 @@ def escalated(condition: bool) -> Severity:
     return Severity.WARNING if condition else Severity.INFO
 
 
-def bonferroni(p_value: float, looks: int) -> float:
-    """One test's p-value from its smallest of `looks` p-values (cut points, parts)."""
-    return min(1.0, p_value * max(1, looks))
+WHOLE_DAY = 0.5
+"""The weight of the whole-day look among a scan's looks (weighted Bonferroni, which keeps the
+family-wise level for any fixed weights summing to 1): a change that starts at a random hour
+fills most of the fresh day more often than not, so the whole day gets half the level and the
+later cut points share the other half, instead of each paying the full factor of 4."""
+
+
+def cut_weight(index: int, count: int) -> float:
+    """The weight of the `index`-th of `count` cut points (0: the whole day)."""
+    if count <= 1:
+        return 1.0
+    return WHOLE_DAY if index == 0 else (1.0 - WHOLE_DAY) / (count - 1)
+
+
+def weighted(p_value: float, weight: float) -> float:
+    """A look's p-value in the weighted Bonferroni correction: p / w, at most 1."""
+    return min(1.0, p_value / weight) if weight > 0 else 1.0

@@ -16,8 +16,9 @@ divided by `phi` (plus the reference's own uncertainty, per cluster), read off t
 tails. So the false-alert rate follows the data's day-to-day spread, not one setting.
 
 Per cluster the looks are: growth after each cut point of the scan (a surge that starts late
-in the day is not averaged with the hours before it), a fall over the whole day, and stopped
-traffic; the smallest p-value times their number (Bonferroni) is the cluster's one share test.
+in the day is not averaged with the hours before it), a fall over the whole day (no item at all
+is traffic stopped), and a stop since the cluster's last item; the smallest p-value over its
+weight (weighted Bonferroni, `GROWTH`, `FALL`, `STOPPED`) is the cluster's one share test.
 A fall is only judged over the whole day: a quiet afternoon is not a fall. "Traffic stopped"
 needs two things: the hours since the cluster's last item would have held items had it moved
 with the rest (the gap test), and its items of the day bunching before that moment is unlikely
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.domain.alerts import AlertKind, Family, Severity
-from bot.domain.fresh_base import Candidates, bonferroni, escalated, holds, reaches
+from bot.domain.fresh_base import Candidates, escalated, holds, reaches, weighted
 from bot.domain.slices import ClusterSlices, RunSlices
 from bot.domain.stats import binomial_tails, dispersion, median
 
@@ -50,6 +51,10 @@ NEW_CONCENTRATION = 3.0
 """New traffic: no reliable predecessor, and at least this multiple of what moving with the rest
 would give (its items sit mostly in the fresh slice)."""
 WARNING_SHARE_RATIO = 2.0
+GROWTH, FALL, STOPPED = 0.3, 0.25, 0.15
+"""Weights of the looks (weighted Bonferroni; the later cut points' growth shares the rest,
+0.3): growth and fall over the whole day, where most changes show, and the stop since the
+cluster's last item, which needs a long gap to say anything."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +166,16 @@ def share_test(found: Candidates, cs: ClusterSlices) -> None:
     whole = composition.at(slices.cutoff)
     found.observed[(cid, Family.SHARE)] = _values(whole, cid)[1]
     found.tests += 1
-    looks: list[_Look | None] = [_growth(found, cs, composition.at(c)) for c in slices.cuts]
-    looks += [_fall(found, cs, whole), _stopped(found, cs)]
-    chosen = [look for look in looks if look is not None]
+    later = (1.0 - GROWTH - FALL - STOPPED) / max(1, len(slices.cuts) - 1)
+    looks = [
+        (_growth(found, cs, composition.at(c)), GROWTH if k == 0 else later)
+        for k, c in enumerate(slices.cuts)
+    ]
+    looks += [(_fall(found, cs, whole), FALL), (_stopped(found, cs), STOPPED)]
+    chosen = [(weighted(look.p_value, weight), look) for look, weight in looks if look]
     if not chosen:
         return
-    best = min(chosen, key=lambda look: look.p_value)
-    p_value = bonferroni(best.p_value, len(slices.cuts) + 2)
+    p_value, best = min(chosen, key=lambda pair: pair[0])
     ratio = best.values[1] / best.values[0] if best.values[0] > 0 else math.inf
     relative = ratio if math.isfinite(ratio) else None
     if best.kind is AlertKind.NEW_CLUSTER:
@@ -253,34 +261,38 @@ def _growth(found: Candidates, cs: ClusterSlices, ref: Reference) -> _Look | Non
 
 
 def _fall(found: Candidates, cs: ClusterSlices, ref: Reference) -> _Look | None:
-    t, cid = found.t, cs.cluster.cluster_id
+    """Fewer items than moving with the rest gives, over the whole day: no item at all is
+    traffic stopped (when the cluster held `vanished_cluster_pct` of the older items)."""
+    t, slices, cid = found.t, found.slices, cs.cluster.cluster_id
     f, o = ref.counts.get(cid, (0, 0))
-    if ref.ratio <= 0 or o * ref.ratio - f < MIN_EXCESS or f == 0:
-        return None  # no fresh item at all: that is for the stopped test
+    if ref.ratio <= 0 or o * ref.ratio - f < MIN_EXCESS:
+        return None
     before, after = _values(ref, cid)
+    p_value = found.composition.tail(f, o, ref)[1]
+    if f == 0:
+        if not reaches(slices.share(cid, fresh=False), t.vanished_cluster_pct / 100):
+            return None
+        values = (slices.share(cid, fresh=False), 0.0)
+        return _Look(p_value, AlertKind.TRAFFIC_STOPPED, -1, ref.start, values, (o, 0), values)
     if not holds(Family.SHARE, -1, before, after, t):
         return None
-    p_value = found.composition.tail(f, o, ref)[1]
     shown = _shown(ref, cid)
     return _Look(p_value, AlertKind.SIZE_SHIFT, -1, ref.start, (before, after), (o, f), shown)
 
 
 def _stopped(found: Candidates, cs: ClusterSlices) -> _Look | None:
+    """No item since the cluster's last one of the day (module docstring)."""
     slices, t, cid = found.slices, found.t, cs.cluster.cluster_id
-    if not reaches(slices.share(cid, fresh=False), t.vanished_cluster_pct / 100):
-        return None
     stamps = [i.timestamp for i in cs.fresh if i.timestamp is not None]
-    last = max(stamps) if stamps else slices.cutoff
+    if not stamps or not reaches(slices.share(cid, fresh=False), t.vanished_cluster_pct / 100):
+        return None
     composition = found.composition
-    gap = composition.at(last)
+    gap = composition.at(max(stamps))
     f, o = gap.counts.get(cid, (0, 0))
     if gap.ratio <= 0 or f > 0 or o * gap.ratio < MIN_EXCESS:
         return None
-    p_value = composition.tail(0, o, gap)[1]
-    if stamps:
-        whole = composition.at(slices.cutoff)
-        rest_before = 1.0 - gap.fresh_total / whole.fresh_total if whole.fresh_total else 1.0
-        p_value = max(p_value, rest_before ** len(stamps))
-    before = slices.share(cid, fresh=False)
-    values = (before, 0.0)
-    return _Look(p_value, AlertKind.TRAFFIC_STOPPED, -1, last, values, (o, 0), values)
+    whole = composition.at(slices.cutoff)
+    rest_before = 1.0 - gap.fresh_total / whole.fresh_total if whole.fresh_total else 1.0
+    p_value = max(composition.tail(0, o, gap)[1], rest_before ** len(stamps))
+    values = (slices.share(cid, fresh=False), 0.0)
+    return _Look(p_value, AlertKind.TRAFFIC_STOPPED, -1, gap.start, values, (o, 0), values)

@@ -1,7 +1,8 @@
 """Per-item values of a cluster's fresh items against its baseline: cost, latency, errors. Pure.
 
 Each is scanned over the cut points (`RunSlices.cuts`): the fresh items after each cut against
-the whole baseline, the smallest p-value times the number of looks (Bonferroni) being the
+the whole baseline, the smallest p-value over its weight (weighted Bonferroni: half the level
+for the whole day, half shared by the later cut points, `fresh_base.WHOLE_DAY`) being the
 cluster's one test of that family.
 
 Cost per item is tokens x price per token (a trace's generations are in its tokens), and the
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from bot.domain.alerts import AlertKind, Family, Severity
-from bot.domain.fresh_base import Candidates, bonferroni, holds, positive, reaches
+from bot.domain.fresh_base import Candidates, cut_weight, holds, positive, reaches, weighted
 from bot.domain.models import ClusterItem
 from bot.domain.slices import ClusterSlices
 from bot.domain.stats import count_test, median, rank_test_greater
@@ -65,38 +66,33 @@ def cost_test(found: Candidates, cs: ClusterSlices) -> None:
     if len(base[None]) < t.min_items or before is None:
         return
     best: tuple[float, str | None, datetime, float, int] | None = None
-    looks = 0
-    for cut in found.slices.cuts:
+    cuts = _cuts(found, cs, _cost)
+    for index, cut in enumerate(cuts):
         recent_items = cs.since(cut)
-        if len(positive(recent_items, _cost)) < t.min_fresh_items:
-            continue
         tested: dict[str | None, tuple[float, float]] = {}
         for name, value in COST_PARTS:
             recent = positive(recent_items, value)
-            if len(recent) < t.min_fresh_items or len(base[name]) < t.min_items:
-                continue
-            looks += 1
-            tested[name] = (
-                rank_test_greater(recent, base[name]),
-                median(recent) / median(base[name]),
-            )
+            if len(recent) >= t.min_fresh_items and len(base[name]) >= t.min_items:
+                ratio = median(recent) / median(base[name])
+                tested[name] = rank_test_greater(recent, base[name]), ratio
         after = before * _cost_ratio(tested)
-        if cut == found.slices.cutoff:
+        if index == 0:
             found.observed[(cid, Family.COST)] = after
+        weight = cut_weight(index, len(cuts)) / len(tested)  # Bonferroni over the parts
         for name, (p_value, _) in tested.items():
-            if best is None or p_value < best[0]:
-                best = (p_value, name, cut, after, len(positive(recent_items, _cost)))
-    if looks == 0:
+            corrected = weighted(p_value, weight)
+            if best is None or corrected < best[0]:
+                best = (corrected, name, cut, after, len(positive(recent_items, _cost)))
+    if not cuts:
         return
     found.tests += 1
     if best is None:
         return
-    p_value, part, cut, after, count = best
+    corrected, part, cut, after, count = best
     if not holds(Family.COST, 1, before, after, t):
         return
     critical = reaches(after / before, CRITICAL_COST_RATIO)
     severity = Severity.CRITICAL if critical else Severity.WARNING
-    corrected = bonferroni(p_value, looks)
     items = (len(base[None]), count)
     alert = found.alert(
         cs, AlertKind.COST_SPIKE, severity, (before, after), items, corrected, cut,
@@ -120,6 +116,14 @@ def _cost_ratio(tested: dict[str | None, tuple[float, float]]) -> float:
     return product
 
 
+def _cuts(found: Candidates, cs: ClusterSlices, value: Value) -> list[datetime]:
+    """The cut points after which the cluster has enough fresh items with `value` to test:
+    the first ones of the scan, since later cuts only drop items (the weights are then shared
+    among these, which depends on the counts alone, not on the values tested)."""
+    enough = found.t.min_fresh_items
+    return [c for c in found.slices.cuts if len(positive(cs.since(c), value)) >= enough]
+
+
 def _typical_cost(items: Sequence[ClusterItem]) -> float | None:
     """Median tokens x median price per token; the median cost where tokens are unknown."""
     prices, tokens = positive(items, _price), positive(items, _tokens)
@@ -136,28 +140,24 @@ def latency_test(found: Candidates, cs: ClusterSlices) -> None:
         return
     before = median(base)
     best: tuple[float, datetime, float, int] | None = None
-    looks = 0
-    for cut in found.slices.cuts:
+    cuts = _cuts(found, cs, lambda i: i.latency)
+    for index, cut in enumerate(cuts):
         recent = positive(cs.since(cut), lambda i: i.latency)
-        if len(recent) < t.min_fresh_items:
-            continue
-        looks += 1
         after = median(recent)
-        if cut == found.slices.cutoff:
+        if index == 0:
             found.observed[(cid, Family.LATENCY)] = after
         if not holds(Family.LATENCY, 1, before, after, t):
             continue
-        p_value = rank_test_greater(recent, base)
+        p_value = weighted(rank_test_greater(recent, base), cut_weight(index, len(cuts)))
         if best is None or p_value < best[0]:
             best = (p_value, cut, after, len(recent))
-    if looks == 0:
+    if not cuts:
         return
     found.tests += 1
     if best is None:
         return
-    p_value, cut, after, count = best
+    corrected, cut, after, count = best
     warning = reaches(after / before, WARNING_LATENCY_RATIO)
-    corrected = bonferroni(p_value, looks)
     alert = found.alert(
         cs,
         AlertKind.LATENCY_SPIKE,
@@ -179,29 +179,26 @@ def error_test(found: Candidates, cs: ClusterSlices) -> None:
     base_errors = sum(1 for i in base if (i.errors or 0) > 0)
     before = base_errors / len(base)
     best: tuple[float, datetime, float, int] | None = None
-    looks = 0
-    for cut in found.slices.cuts:
+    cuts = _cuts(found, cs, lambda i: 1.0 if i.has_values else None)
+    for index, cut in enumerate(cuts):
         recent = [i for i in cs.since(cut) if i.has_values]
-        if len(recent) < t.min_fresh_items:
-            continue
-        looks += 1
         errors = sum(1 for i in recent if (i.errors or 0) > 0)
         after = errors / len(recent)
-        if cut == found.slices.cutoff:
+        if index == 0:
             found.observed[(cid, Family.ERRORS)] = after
         if not holds(Family.ERRORS, 1, before, after, t):
             continue
         p_value = count_test(errors, len(recent), base_errors, len(base))[0]
+        p_value = weighted(p_value, cut_weight(index, len(cuts)))
         if best is None or p_value < best[0]:
             best = (p_value, cut, after, len(recent))
-    if looks == 0:
+    if not cuts:
         return
     found.tests += 1
     if best is None:
         return
-    p_value, cut, after, count = best
+    corrected, cut, after, count = best
     severity = Severity.CRITICAL if reaches(after, CRITICAL_ERROR_RATE) else Severity.WARNING
-    corrected = bonferroni(p_value, looks)
     alert = found.alert(
         cs,
         AlertKind.ERROR_HEAVY,
