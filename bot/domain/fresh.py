@@ -13,12 +13,14 @@ carries its own timestamp, so instead we split each new run (`slices.py`):
 A change that starts late in the day would be averaged with the hours before it, so each test
 scans cut points over the fresh slice (every quarter of it: 6 hours of a daily run) and tests
 the items after each cut; every (cluster, family) is then **one** test, its smallest p-value
-times the number of its looks (Bonferroni), and an alert says which hours it rests on ("since
-18:00 UTC", "over the whole day"). Per cluster (defaults in `Thresholds`):
+over the look's weight (weighted Bonferroni: half the level for the whole day, the rest shared
+by the later cuts, `fresh_base.WHOLE_DAY`), and an alert says which hours it rests on ("since
+18:15 UTC", "over the whole day"). Per cluster (defaults in `Thresholds`):
 
 - **cost** (`fresh_values.py`): cost per item, price per token and tokens per item, each a
-  one-sided rank test (Mann-Whitney), which heavy tails do not fool; the alert is about cost
-  (at least x1.5 and $0.0001 on the typical cost per item) and names the part that moved.
+  one-sided rank test (Mann-Whitney), which heavy tails do not fool (Bonferroni over the
+  three); the alert is about cost (at least x1.5 and $0.0001 on the typical cost per item,
+  median tokens x median price per token) and names the part that moved.
 - **latency**: the median per item, the same rank test; at least x1.5 and 0.5 s.
 - **errors**: the share of items with an error; Fisher's exact test, one-sided, right for the
   small counts of a fresh slice; at least 20 % and 10 points more than the baseline.

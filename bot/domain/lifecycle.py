@@ -121,8 +121,8 @@ def advance(
         assert alert.cluster_id is not None and alert.after is not None
         open_episode = followed.pop((alert.cluster_id, family), None)
         if open_episode is not None and open_episode.direction == alert.direction:
-            # Judged on the fresh day: a finding of the last two days can still show a change
-            # that the newest items have already left behind.
+            # Judged on the whole fresh day, the same measure for every run, whatever cut point
+            # of the scan this run's finding rests on.
             fresh = detection.observed.get((alert.cluster_id, family), alert.after)
             _judge(step, open_episode, fresh, thresholds)
             continue
