@@ -127,11 +127,12 @@ class Candidates:
 
 
 def hours_words(since: datetime, cutoff: datetime) -> str:
-    """The hours an alert rests on, in words: "over the whole day" (the whole fresh slice) or
-    "since 14:00 UTC" (a cut point of the scan, or the last item of stopped traffic)."""
-    if since <= cutoff:
+    """The hours an alert rests on, in words: "over the whole day" (the whole fresh slice),
+    "since 14:00 UTC" (a cut point of the scan, or the last item of stopped traffic), or
+    "since Jun 16 00:15 UTC" (the last two days)."""
+    if since == cutoff:
         return "over the whole day"
-    if since - cutoff >= timedelta(days=1):
+    if since < cutoff or since - cutoff >= timedelta(days=1):
         return f"since {since:%b %d %H:%M} UTC"
     return f"since {since:%H:%M} UTC"
 

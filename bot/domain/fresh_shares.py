@@ -51,10 +51,12 @@ NEW_CONCENTRATION = 3.0
 """New traffic: no reliable predecessor, and at least this multiple of what moving with the rest
 would give (its items sit mostly in the fresh slice)."""
 WARNING_SHARE_RATIO = 2.0
-GROWTH, FALL, STOPPED = 0.3, 0.25, 0.15
-"""Weights of the looks (weighted Bonferroni; the later cut points' growth shares the rest,
-0.3): growth and fall over the whole day, where most changes show, and the stop since the
-cluster's last item, which needs a long gap to say anything."""
+GROWTH, GROWTH_LATER, FALL, STOPPED = 0.25, 0.15, 0.2, 0.15
+TWO_DAYS_GROWTH, TWO_DAYS_FALL = 0.1, 0.15
+"""Weights of the looks (weighted Bonferroni, summing to 1): growth and fall over the whole
+day, where most changes show; growth after the later cut points (shared); the stop since the
+cluster's last item; and growth and fall over the last two days, where a topic that was noise
+in the previous run, or traffic that dwindled over both days, has twice the items to show."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +168,16 @@ def share_test(found: Candidates, cs: ClusterSlices) -> None:
     whole = composition.at(slices.cutoff)
     found.observed[(cid, Family.SHARE)] = _values(whole, cid)[1]
     found.tests += 1
-    later = (1.0 - GROWTH - FALL - STOPPED) / max(1, len(slices.cuts) - 1)
+    later = GROWTH_LATER / max(1, len(slices.cuts) - 1)
     looks = [
         (_growth(found, cs, composition.at(c)), GROWTH if k == 0 else later)
         for k, c in enumerate(slices.cuts)
     ]
     looks += [(_fall(found, cs, whole), FALL), (_stopped(found, cs), STOPPED)]
+    if slices.two_days is not None:
+        both = composition.at(slices.two_days)
+        looks += [(_growth(found, cs, both), TWO_DAYS_GROWTH)]
+        looks += [(_fall(found, cs, both), TWO_DAYS_FALL)]
     chosen = [(weighted(look.p_value, weight), look) for look, weight in looks if look]
     if not chosen:
         return

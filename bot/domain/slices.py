@@ -54,7 +54,8 @@ class ClusterSlices:
 class RunSlices:
     """A run cut at `cutoff` (the previous run's window end), cluster by cluster; `end` is the
     run's own window end and `cuts` the change-point scan's cut points (the first is
-    `cutoff`)."""
+    `cutoff`); `two_days` reaches one slice further back, for shares that began to move
+    before the previous run (a topic that was noise there, traffic that is dwindling)."""
 
     diff: RunDiff
     cutoff: datetime
@@ -63,6 +64,7 @@ class RunSlices:
     clusters: dict[int, ClusterSlices] = field(default_factory=dict)
     end: datetime | None = None
     cuts: tuple[datetime, ...] = ()
+    two_days: datetime | None = None  # where the last two days start (the previous cutoff)
 
     @property
     def usable(self) -> bool:
@@ -83,18 +85,21 @@ class RunSlices:
         return max(end - self.cutoff, timedelta(0))
 
     def counts(self, start: datetime) -> dict[int, tuple[int, int]]:
-        """Per cluster: (fresh items newer than `start`, own older items from the same hours of
-        the day). From the fresh slice's start, or when the hours cover a day or more, every
-        older item counts; otherwise only those whose time of day falls in the hours
-        [start, end), so that traffic that follows the clock is held against like hours."""
+        """Per cluster: (its items newer than `start`, its items before then from the same
+        hours of the day). When the hours cover a day or more, every item before `start`
+        counts; otherwise only those whose time of day falls in the hours [start, end), so
+        that traffic that follows the clock is held against like hours. A `start` before the
+        cutoff (the last two days) takes the newest older items to the recent side."""
         end = self.end or self.cutoff
         hours = (end - start).total_seconds()
-        whole = start <= self.cutoff or hours >= DAY_SECONDS
         found = {}
         for cid, cs in self.clusters.items():
-            recent = sum(1 for i in cs.fresh if _after(i, start))
-            older = len(cs.older) if whole else sum(1 for _ in _same_hours(cs.older, start, hours))
-            found[cid] = (recent, older)
+            items = cs.fresh + cs.older if start < self.cutoff else cs.fresh
+            recent = sum(1 for i in items if _after(i, start))
+            before = [i for i in cs.older if not _after(i, start)]
+            if hours < DAY_SECONDS:
+                before = list(_same_hours(before, start, hours))
+            found[cid] = (recent, len(before))
         return found
 
     def older_days(self) -> list[dict[int, int]]:
@@ -121,6 +126,7 @@ def slice_run(diff: RunDiff) -> RunSlices:
     if end > cutoff:
         step = (end - cutoff) / CUTS
         cuts += [cutoff + k * step for k in range(1, CUTS) if end - (cutoff + k * step) >= MIN_CUT]
+    two_days = cutoff - (end - cutoff) if end > cutoff else None
     clusters: dict[int, ClusterSlices] = {}
     fresh_total = older_total = 0
     for cluster in current.clusters:
@@ -136,7 +142,7 @@ def slice_run(diff: RunDiff) -> RunSlices:
                 i for i in match.previous.items if i.item_id not in mine and not _after(i, cutoff)
             )
         clusters[cluster.cluster_id] = ClusterSlices(cluster, fresh, older, lineage, match)
-    return RunSlices(diff, cutoff, fresh_total, older_total, clusters, end, tuple(cuts))
+    return RunSlices(diff, cutoff, fresh_total, older_total, clusters, end, tuple(cuts), two_days)
 
 
 def _same_hours(
