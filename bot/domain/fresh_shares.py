@@ -3,28 +3,30 @@
 When one kind of traffic surges, every other cluster's share of the fresh day falls though its
 own volume did not change. So a cluster is not held against its own older share but against
 the rest (DESeq2's size factors, Anders & Huber 2010): per cluster the ratio of its fresh items
-to its older items from the same hours of the day, and as the reference the median of those
-ratios over the clusters (at least `REF_MIN_CLUSTERS` with `REF_MIN_OLDER` older items; fewer,
-and the whole run's ratio). Given its `n = fresh + older` items, a cluster that moved with the
-rest has `fresh ~ Binomial(n, s / (1 + s))`, `s` the reference ratio.
+to its older items from the same hours of the day, and as the reference the pooled ratio of
+the clusters consistent with the median of those ratios (a robust reference set, `_reference`;
+with fewer than `REF_MIN_CLUSTERS` clusters of `REF_MIN_OLDER` older items, the whole run's).
+Given its `n = fresh + older` items, a cluster that moved with the rest has
+`fresh ~ Binomial(n, s / (1 + s))`, `s` the reference ratio.
 
 Counts of traffic are wider than binomial: days are busier or quieter per kind of work, some
-items are misplaced, and the median ratio is itself an estimate. The dispersion `phi` is
-measured on the run's own older days with the very same procedure (each older day against the
-other older days, its median ratio as reference), and the test is quasi-binomial: counts
-divided by `phi` (plus the reference's own uncertainty, per cluster), read off the binomial
-tails. So the false-alert rate follows the data's day-to-day spread, not one setting.
+items are misplaced, and the reference is itself an estimate. The dispersion `phi` is measured
+on the run's own older days with the very same procedure (each older day against the other
+older days, with its own reference), and the test is quasi-binomial: counts divided by `phi`
+(plus the reference's own uncertainty, per cluster), read off the binomial tails. So the
+false-alert rate follows the data's day-to-day spread, not one setting.
 
-Per cluster the looks are: growth after each cut point of the scan (a surge that starts late
-in the day is not averaged with the hours before it), a fall over the whole day (no item at all
-is traffic stopped), and a stop since the cluster's last item; the smallest p-value over its
-weight (weighted Bonferroni, `GROWTH`, `FALL`, `STOPPED`) is the cluster's one share test.
-A fall is only judged over the whole day: a quiet afternoon is not a fall. "Traffic stopped"
-needs two things: the hours since the cluster's last item would have held items had it moved
-with the rest (the gap test), and its items of the day bunching before that moment is unlikely
-given when the rest of the traffic came (the timing test: (share of the rest before it)^n for
-n items); the larger p-value of the two counts, so neither a quiet afternoon nor a slow day
-alone reads as "stopped".
+Per cluster the looks are: growth over the whole day, after each later cut point of the scan
+(a surge that starts late in the day is not averaged with the hours before it) and over the
+last two days (a topic that was noise in the previous run); a fall over the whole day and over
+the last two days (no item at all is traffic stopped); and a stop since the cluster's last
+item. The smallest p-value over its look's weight (weighted Bonferroni, `GROWTH` ...) is the
+cluster's one share test. A fall is never judged on a few hours: a quiet afternoon is not a
+fall. "Traffic stopped" since the last item needs two things: the hours since then would have
+held items had the cluster moved with the rest (the gap test), and its items of the day
+bunching before that moment is unlikely given when the rest of the traffic came (the timing
+test: (share of the rest before it)^n for n items); the larger p-value of the two counts, so
+neither a quiet afternoon nor a slow day alone reads as "stopped".
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ REF_MIN_OLDER = 10
 """Clusters with fewer older items (in the hours compared) do not vote on the reference: their
 ratio is mostly sampling noise (a relative error over 30 %)."""
 REF_MIN_CLUSTERS = 3
+REF_SET_Z = 2.0
+"""A cluster joins the reference set when its count is within this many standard errors of
+the median ratio's expectation: 95 % of stable clusters do, a cluster that moved x1.5 with 30
+fresh items does not."""
 """A median of fewer ratios is no robust reference; the whole run's ratio is used instead."""
 MIN_EXCESS = 5.0
 """A share alert needs at least this many fresh items more (or fewer) than moving with the rest
@@ -51,7 +57,7 @@ NEW_CONCENTRATION = 3.0
 """New traffic: no reliable predecessor, and at least this multiple of what moving with the rest
 would give (its items sit mostly in the fresh slice)."""
 WARNING_SHARE_RATIO = 2.0
-GROWTH, GROWTH_LATER, FALL, STOPPED = 0.25, 0.15, 0.2, 0.15
+GROWTH, GROWTH_LATER, FALL, STOPPED = 0.25, 0.1, 0.15, 0.25
 TWO_DAYS_GROWTH, TWO_DAYS_FALL = 0.1, 0.15
 """Weights of the looks (weighted Bonferroni, summing to 1): growth and fall over the whole
 day, where most changes show; growth after the later cut points (shared); the stop since the
@@ -120,19 +126,23 @@ class Composition:
 
 
 def _reference(counts: dict[int, tuple[int, int]]) -> tuple[float, float]:
-    """(median fresh/older ratio, squared relative error of that median); the pooled ratio
-    (no spread) when too few clusters can vote."""
+    """(reference fresh/older ratio, its squared relative error). The median ratio of the
+    clusters with `REF_MIN_OLDER` older items finds where the bulk of the traffic sits; the
+    reference set is the clusters consistent with it (within `REF_SET_Z` binomial standard
+    errors), and their pooled ratio is the reference: as robust as the median (a mover falls
+    out of the set) but as precise as the pooled counts, which matters in a few quiet hours.
+    Too few voters: the whole run's pooled ratio."""
     voters = [(f, o) for f, o in counts.values() if o >= REF_MIN_OLDER]
     if len(voters) < REF_MIN_CLUSTERS:
-        fresh = sum(f for f, _ in counts.values())
-        older = sum(o for _, o in counts.values())
-        return (fresh / older if older else 0.0), 0.0
-    ratio = median([f / o for f, o in voters])
-    logs = [math.log((f + 0.5) / (o + 0.5)) for f, o in voters]
-    centre = median(logs)
-    mad = 1.4826 * median([abs(v - centre) for v in logs])
-    # The variance of a median of k draws is about pi/2 times that of their mean.
-    return ratio, math.pi / 2 * mad * mad / len(voters)
+        voters = list(counts.values())
+    else:
+        centre = median([f / o for f, o in voters])
+        voters = [v for v in voters if abs(_residual(*v, centre, 0.0)) <= REF_SET_Z] or voters
+    fresh = sum(f for f, _ in voters)
+    older = sum(o for _, o in voters)
+    if older == 0:
+        return 0.0, 0.0
+    return fresh / older, (1.0 / fresh if fresh else 1.0) + 1.0 / older
 
 
 def _residual(f: int, o: int, ratio: float, spread: float) -> float:
