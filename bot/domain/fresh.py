@@ -26,7 +26,7 @@ by the later cuts, `fresh_base.WHOLE_DAY`), and an alert says which hours it res
   small counts of a fresh slice; at least 20 % and 10 points more than the baseline.
 - **share** (`fresh_shares.py`): the cluster's fresh items against its older ones, held to the
   median ratio of all clusters (it moved *against the rest*, not because others moved); a
-  quasi-binomial test whose dispersion is measured on the run's own older days:
+  beta-binomial test whose dispersion is measured on the run's own older days:
   - **size shift**: grew (after any cut) or fell (over the whole day) at least x1.5 (or
     1/1.5) and 2 points against the rest, by at least 5 items;
   - **new**: a cluster with no reliable predecessor at least 3 % of the fresh traffic and three

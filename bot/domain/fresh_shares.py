@@ -12,9 +12,9 @@ Given its `n = fresh + older` items, a cluster that moved with the rest has
 Counts of traffic are wider than binomial: days are busier or quieter per kind of work, some
 items are misplaced, and the reference is itself an estimate. The dispersion `phi` is measured
 on the run's own older days with the very same procedure (each older day against the other
-older days, with its own reference), and the test is quasi-binomial: counts divided by `phi`
-(plus the reference's own uncertainty, per cluster), read off the binomial tails. So the
-false-alert rate follows the data's day-to-day spread, not one setting.
+older days, with its own reference), and the test is beta-binomial with `phi` times the
+binomial variance (plus the reference's own uncertainty, per cluster). So the false-alert rate
+follows the data's day-to-day spread, not one setting.
 
 Per cluster the looks are: growth over the whole day, after each later cut point of the scan
 (a surge that starts late in the day is not averaged with the hours before it) and over the
@@ -38,7 +38,7 @@ from datetime import datetime
 from bot.domain.alerts import AlertKind, Family, Severity
 from bot.domain.fresh_base import Candidates, escalated, holds, reaches, weighted
 from bot.domain.slices import ClusterSlices, RunSlices
-from bot.domain.stats import binomial_tails, dispersion, median
+from bot.domain.stats import beta_binomial_tails, dispersion, median
 
 REF_MIN_OLDER = 10
 """Clusters with fewer older items (in the hours compared) do not vote on the reference: their
@@ -116,13 +116,14 @@ class Composition:
         return dispersion(residuals)
 
     def tail(self, f: int, o: int, ref: Reference) -> tuple[float, float]:
-        """Quasi-binomial (greater, less) p-values of `f` fresh items against `o` older ones."""
+        """Beta-binomial (greater, less) p-values of `f` fresh items against `o` older ones,
+        with the run's dispersion plus the reference's own uncertainty."""
         p0 = ref.ratio / (1.0 + ref.ratio)
         n = f + o
         binomial = n * p0 * (1.0 - p0)
         expected = o * ref.ratio
         phi = self.phi + (expected * expected * ref.spread / binomial if binomial > 0 else 0.0)
-        return binomial_tails(f / phi, n / phi, p0)
+        return beta_binomial_tails(f, n, p0, phi)
 
 
 def _reference(counts: dict[int, tuple[int, int]]) -> tuple[float, float]:
@@ -208,7 +209,7 @@ def share_test(found: Candidates, cs: ClusterSlices) -> None:
         best.items,
         p_value,
         best.since,
-        test="quasi-binomial test against the rest of the traffic",
+        test="beta-binomial test against the rest of the traffic",
         direction=best.direction,
         relative=relative,
     )
@@ -221,7 +222,9 @@ def outlier_test(found: Candidates, cs: ClusterSlices) -> None:
     if not slices.usable:
         return
     whole = found.composition.at(slices.cutoff)
-    before, after = _values(whole, cs.cluster.cluster_id)
+    # Plain shares: a new kind of traffic lands in the noise before it is a cluster of its
+    # own, so "the rest" is no steadier than the noise is; the test is still against the rest.
+    before, after = _shown(whole, cs.cluster.cluster_id)
     found.observed[(cs.cluster.cluster_id, Family.OUTLIERS)] = after
     found.tests += 1
     f, o = whole.counts[cs.cluster.cluster_id]
@@ -237,7 +240,7 @@ def outlier_test(found: Candidates, cs: ClusterSlices) -> None:
         (o, f),
         greater,
         slices.cutoff,
-        test="quasi-binomial test against the rest of the traffic",
+        test="beta-binomial test against the rest of the traffic",
     )
     found.add(alert, greater)
 

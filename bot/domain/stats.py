@@ -115,6 +115,34 @@ def binomial_tails(hits: float, draws: float, p: float) -> tuple[float, float]:
     return min(1.0, max(greater, 0.0)), min(1.0, max(less, 0.0))
 
 
+def beta_binomial_tails(hits: int, draws: int, p: float, dispersion: float) -> tuple[float, float]:
+    """`(P(X >= hits), P(X <= hits))` for X beta-binomial with mean `draws * p` and variance
+    `dispersion` times the binomial one (intra-class correlation `(dispersion - 1) /
+    (draws - 1)`): counts whose rate itself varies, as a day's traffic does. At dispersion 1
+    it is the binomial; far in the tails it is wider than the binomial, as it should be, but
+    not as wide as dividing the counts by the dispersion would make it."""
+    if draws <= 0 or p <= 0.0 or p >= 1.0:
+        return 1.0, 1.0
+    hits = min(max(hits, 0), draws)
+    rho = (dispersion - 1.0) / (draws - 1) if draws > 1 else 0.0
+    if rho <= 1e-12:
+        return binomial_tails(hits, draws, p)
+    rho = min(rho, 0.999)
+    scale = 1.0 / rho - 1.0
+    a, b = p * scale, (1.0 - p) * scale
+    base = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) - math.lgamma(draws + a + b)
+    logs = [
+        _log_choose(draws, k) + base + math.lgamma(k + a) + math.lgamma(draws - k + b)
+        for k in range(draws + 1)
+    ]
+    peak = max(logs)
+    weights = [math.exp(v - peak) for v in logs]
+    total = sum(weights)
+    greater = sum(weights[hits:]) / total
+    less = sum(weights[: hits + 1]) / total
+    return min(1.0, greater), min(1.0, less)
+
+
 def regularized_beta(x: float, a: float, b: float) -> float:
     """I_x(a, b), by the continued fraction of Numerical Recipes (6.4), to ~1e-12."""
     if x <= 0.0:

@@ -9,6 +9,7 @@ from scipy import stats as scipy_stats
 
 from bot.domain.stats import (
     benjamini_hochberg,
+    beta_binomial_tails,
     binomial_tails,
     count_test,
     dispersion,
@@ -107,6 +108,22 @@ def test_binomial_tails_at_fractional_counts_follow_the_incomplete_beta() -> Non
     assert less == pytest.approx(1 - scipy_stats.beta.cdf(p, hits + 1, draws - hits), rel=1e-9)
     # Wider than binomial: the same excess is less surprising.
     assert greater > binomial_tails(34, 124, p)[0]
+
+
+@pytest.mark.parametrize(
+    ("hits", "draws", "p", "phi"), [(0, 130, 0.081, 1.48), (34, 124, 0.128, 1.6), (5, 40, 0.1, 1.0)]
+)
+def test_beta_binomial_tails_match_scipy(hits: int, draws: int, p: float, phi: float) -> None:
+    greater, less = beta_binomial_tails(hits, draws, p, phi)
+
+    if phi == 1.0:
+        expected = scipy_stats.binom(draws, p)
+    else:
+        scale = (draws - 1) / (phi - 1) - 1
+        expected = scipy_stats.betabinom(draws, p * scale, (1 - p) * scale)
+    assert greater == pytest.approx(expected.sf(hits - 1), rel=1e-9)
+    assert less == pytest.approx(expected.cdf(hits), rel=1e-9)
+    assert expected.var() == pytest.approx(phi * draws * p * (1 - p), rel=1e-9)
 
 
 def test_dispersion_is_one_for_binomial_residuals_and_wider_when_they_are() -> None:
