@@ -13,9 +13,9 @@ carries its own timestamp, so instead we split each new run (`slices.py`):
 A change that starts late in the day would be averaged with the hours before it, so each test
 scans cut points over the fresh slice (every quarter of it: 6 hours of a daily run) and tests
 the items after each cut; every (cluster, family) is then **one** test, its smallest p-value
-over the look's weight (weighted Bonferroni: half the level for the whole day, the rest shared
-by the later cuts, `fresh_base.WHOLE_DAY`), and an alert says which hours it rests on ("since
-18:15 UTC", "over the whole day"). Per cluster (defaults in `Thresholds`):
+over the look's weight (weighted Bonferroni, `fresh_base.look_weights`; the last two days are
+a look too, for a change that began on the previous run's day), and an alert says which hours
+it rests on ("since 18:15 UTC", "over the whole day"). Per cluster (defaults in `Thresholds`):
 
 - **cost** (`fresh_values.py`): cost per item, price per token and tokens per item, each a
   one-sided rank test (Mann-Whitney), which heavy tails do not fool (Bonferroni over the

@@ -148,18 +148,26 @@ def escalated(condition: bool) -> Severity:
     return Severity.WARNING if condition else Severity.INFO
 
 
-WHOLE_DAY = 0.5
-"""The weight of the whole-day look among a scan's looks (weighted Bonferroni, which keeps the
-family-wise level for any fixed weights summing to 1): a change that starts at a random hour
-fills most of the fresh day more often than not, so the whole day gets half the level and the
-later cut points share the other half, instead of each paying the full factor of 4."""
+WHOLE_DAY, LATER_CUTS, TWO_DAYS = 0.4, 0.4, 0.2
+"""Weights of a scan's looks (weighted Bonferroni, which keeps the family-wise level for any
+fixed weights summing to 1): a change that starts at a random hour fills most of the fresh day
+more often than not, so the whole day gets the largest share; the later cut points share
+theirs (a change that starts late); the last two days get the rest (a change that began on the
+previous run's day, seen again with both days' items). Looks without enough items drop out
+and the others' weights are scaled up, which depends on the counts alone."""
 
 
-def cut_weight(index: int, count: int) -> float:
-    """The weight of the `index`-th of `count` cut points (0: the whole day)."""
-    if count <= 1:
-        return 1.0
-    return WHOLE_DAY if index == 0 else (1.0 - WHOLE_DAY) / (count - 1)
+def look_weights(
+    starts: list[datetime], cutoff: datetime, two_days: datetime | None
+) -> list[float]:
+    """The weights of the looks starting at `starts` (`WHOLE_DAY` and so on), summing to 1."""
+    later = sum(1 for s in starts if s > cutoff)
+    raw = [
+        WHOLE_DAY if s == cutoff else TWO_DAYS if s == two_days else LATER_CUTS / later
+        for s in starts
+    ]
+    total = sum(raw)
+    return [w / total for w in raw] if total else []
 
 
 def weighted(p_value: float, weight: float) -> float:

@@ -1,9 +1,9 @@
 """Per-item values of a cluster's fresh items against its baseline: cost, latency, errors. Pure.
 
 Each is scanned over the cut points (`RunSlices.cuts`): the fresh items after each cut against
-the whole baseline, the smallest p-value over its weight (weighted Bonferroni: half the level
-for the whole day, half shared by the later cut points, `fresh_base.WHOLE_DAY`) being the
-cluster's one test of that family.
+the whole baseline, and the last two days against the days before them; the smallest p-value
+over its look's weight (weighted Bonferroni, `fresh_base.look_weights`) is the cluster's one
+test of that family.
 
 Cost per item is tokens x price per token (a trace's generations are in its tokens), and the
 parts differ in noise: within one cluster log cost spreads about 0.95, log price per token
@@ -19,10 +19,11 @@ moves with the low noise of the price.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain.alerts import AlertKind, Family, Severity
-from bot.domain.fresh_base import Candidates, cut_weight, holds, positive, reaches, weighted
+from bot.domain.fresh_base import Candidates, holds, look_weights, positive, reaches, weighted
 from bot.domain.models import ClusterItem
 from bot.domain.slices import ClusterSlices
 from bot.domain.stats import count_test, median, rank_test_greater
@@ -61,41 +62,37 @@ COST_PARTS: tuple[tuple[str | None, Value], ...] = (
 
 def cost_test(found: Candidates, cs: ClusterSlices) -> None:
     t, cid = found.t, cs.cluster.cluster_id
-    base = {name: positive(cs.baseline, value) for name, value in COST_PARTS}
-    before = _typical_cost(cs.baseline)
-    if len(base[None]) < t.min_items or before is None:
+    if len(positive(cs.baseline, _cost)) < t.min_items or _typical_cost(cs.baseline) is None:
         return
-    best: tuple[float, str | None, datetime, float, int] | None = None
-    cuts = _cuts(found, cs, _cost)
-    for index, cut in enumerate(cuts):
-        recent_items = cs.since(cut)
+    best: tuple[float, str | None, Look, float, float] | None = None
+    looks = _looks(found, cs, _cost)
+    for look in looks:
+        before = _typical_cost(look.base) or 0.0
         tested: dict[str | None, tuple[float, float]] = {}
         for name, value in COST_PARTS:
-            recent = positive(recent_items, value)
-            if len(recent) >= t.min_fresh_items and len(base[name]) >= t.min_items:
-                ratio = median(recent) / median(base[name])
-                tested[name] = rank_test_greater(recent, base[name]), ratio
+            recent, base = positive(look.recent, value), positive(look.base, value)
+            if len(recent) >= t.min_fresh_items and len(base) >= t.min_items:
+                tested[name] = rank_test_greater(recent, base), median(recent) / median(base)
         after = before * _cost_ratio(tested)
-        if index == 0:
+        if look.whole_day:
             found.observed[(cid, Family.COST)] = after
-        weight = cut_weight(index, len(cuts)) / len(tested)  # Bonferroni over the parts
         for name, (p_value, _) in tested.items():
-            corrected = weighted(p_value, weight)
+            corrected = weighted(p_value, look.weight / len(tested))  # Bonferroni: parts
             if best is None or corrected < best[0]:
-                best = (corrected, name, cut, after, len(positive(recent_items, _cost)))
-    if not cuts:
+                best = (corrected, name, look, before, after)
+    if not looks:
         return
     found.tests += 1
     if best is None:
         return
-    corrected, part, cut, after, count = best
-    if not holds(Family.COST, 1, before, after, t):
+    corrected, part, look, before, after = best
+    if before <= 0 or not holds(Family.COST, 1, before, after, t):
         return
     critical = reaches(after / before, CRITICAL_COST_RATIO)
     severity = Severity.CRITICAL if critical else Severity.WARNING
-    items = (len(base[None]), count)
+    items = (len(positive(look.base, _cost)), len(positive(look.recent, _cost)))
     alert = found.alert(
-        cs, AlertKind.COST_SPIKE, severity, (before, after), items, corrected, cut,
+        cs, AlertKind.COST_SPIKE, severity, (before, after), items, corrected, look.start,
         test="rank test", part=part,
     )  # fmt: skip
     found.add(alert, corrected)
@@ -116,12 +113,42 @@ def _cost_ratio(tested: dict[str | None, tuple[float, float]]) -> float:
     return product
 
 
-def _cuts(found: Candidates, cs: ClusterSlices, value: Value) -> list[datetime]:
-    """The cut points after which the cluster has enough fresh items with `value` to test:
-    the first ones of the scan, since later cuts only drop items (the weights are then shared
-    among these, which depends on the counts alone, not on the values tested)."""
-    enough = found.t.min_fresh_items
-    return [c for c in found.slices.cuts if len(positive(cs.since(c), value)) >= enough]
+@dataclass(frozen=True, slots=True)
+class Look:
+    """The items after `start` against those before it, and the look's weight in the
+    weighted Bonferroni correction of its family (`fresh_base.look_weights`)."""
+
+    start: datetime
+    weight: float
+    recent: tuple[ClusterItem, ...]
+    base: tuple[ClusterItem, ...]
+    whole_day: bool
+
+
+def _looks(found: Candidates, cs: ClusterSlices, value: Value) -> list[Look]:
+    """The looks with enough items with `value` to test: the cut points of the scan (fresh
+    items after each, against the whole baseline) and the last two days (the cluster's and its
+    predecessor's items since the previous cutoff, against those before it: a change that began
+    on the previous run's day fills both days of this one). Which looks there are depends on
+    the counts alone, so the weights may be shared among them."""
+    slices, t = found.slices, found.t
+    starts = [(c, cs.since(c), cs.baseline) for c in slices.cuts]
+    if slices.two_days is not None:
+        start = slices.two_days
+        recent = tuple(i for i in cs.fresh + cs.baseline if _after(i, start))
+        base = tuple(i for i in cs.baseline if not _after(i, start))
+        starts.append((start, recent, base))
+    usable = [
+        (start, recent, base)
+        for start, recent, base in starts
+        if len(positive(recent, value)) >= t.min_fresh_items
+        and len(positive(base, value)) >= t.min_items
+    ]
+    weights = look_weights([start for start, _, _ in usable], slices.cutoff, slices.two_days)
+    return [
+        Look(start, weight, recent, base, start == slices.cutoff)
+        for (start, recent, base), weight in zip(usable, weights, strict=True)
+    ]
 
 
 def _typical_cost(items: Sequence[ClusterItem]) -> float | None:
@@ -135,37 +162,36 @@ def _typical_cost(items: Sequence[ClusterItem]) -> float | None:
 
 def latency_test(found: Candidates, cs: ClusterSlices) -> None:
     t, cid = found.t, cs.cluster.cluster_id
-    base = positive(cs.baseline, lambda i: i.latency)
-    if len(base) < t.min_items:
+    if len(positive(cs.baseline, _latency)) < t.min_items:
         return
-    before = median(base)
-    best: tuple[float, datetime, float, int] | None = None
-    cuts = _cuts(found, cs, lambda i: i.latency)
-    for index, cut in enumerate(cuts):
-        recent = positive(cs.since(cut), lambda i: i.latency)
-        after = median(recent)
-        if index == 0:
+    best: tuple[float, Look, float, float] | None = None
+    looks = _looks(found, cs, _latency)
+    for look in looks:
+        recent, base = positive(look.recent, _latency), positive(look.base, _latency)
+        before, after = median(base), median(recent)
+        if look.whole_day:
             found.observed[(cid, Family.LATENCY)] = after
         if not holds(Family.LATENCY, 1, before, after, t):
             continue
-        p_value = weighted(rank_test_greater(recent, base), cut_weight(index, len(cuts)))
+        p_value = weighted(rank_test_greater(recent, base), look.weight)
         if best is None or p_value < best[0]:
-            best = (p_value, cut, after, len(recent))
-    if not cuts:
+            best = (p_value, look, before, after)
+    if not looks:
         return
     found.tests += 1
     if best is None:
         return
-    corrected, cut, after, count = best
+    corrected, look, before, after = best
     warning = reaches(after / before, WARNING_LATENCY_RATIO)
+    items = (len(positive(look.base, _latency)), len(positive(look.recent, _latency)))
     alert = found.alert(
         cs,
         AlertKind.LATENCY_SPIKE,
         Severity.WARNING if warning else Severity.INFO,
         (before, after),
-        (len(base), count),
+        items,
         corrected,
-        cut,
+        look.start,
         test="rank test",
     )
     found.add(alert, corrected)
@@ -173,40 +199,51 @@ def latency_test(found: Candidates, cs: ClusterSlices) -> None:
 
 def error_test(found: Candidates, cs: ClusterSlices) -> None:
     t, cid = found.t, cs.cluster.cluster_id
-    base = [i for i in cs.baseline if i.has_values]
-    if len(base) < t.min_items:
+    if sum(1 for i in cs.baseline if i.has_values) < t.min_items:
         return
-    base_errors = sum(1 for i in base if (i.errors or 0) > 0)
-    before = base_errors / len(base)
-    best: tuple[float, datetime, float, int] | None = None
-    cuts = _cuts(found, cs, lambda i: 1.0 if i.has_values else None)
-    for index, cut in enumerate(cuts):
-        recent = [i for i in cs.since(cut) if i.has_values]
+    best: tuple[float, Look, float, float, int, int] | None = None
+    looks = _looks(found, cs, _with_values)
+    for look in looks:
+        recent = [i for i in look.recent if i.has_values]
+        base = [i for i in look.base if i.has_values]
         errors = sum(1 for i in recent if (i.errors or 0) > 0)
-        after = errors / len(recent)
-        if index == 0:
+        base_errors = sum(1 for i in base if (i.errors or 0) > 0)
+        before, after = base_errors / len(base), errors / len(recent)
+        if look.whole_day:
             found.observed[(cid, Family.ERRORS)] = after
         if not holds(Family.ERRORS, 1, before, after, t):
             continue
         p_value = count_test(errors, len(recent), base_errors, len(base))[0]
-        p_value = weighted(p_value, cut_weight(index, len(cuts)))
+        p_value = weighted(p_value, look.weight)
         if best is None or p_value < best[0]:
-            best = (p_value, cut, after, len(recent))
-    if not cuts:
+            best = (p_value, look, before, after, len(base), len(recent))
+    if not looks:
         return
     found.tests += 1
     if best is None:
         return
-    corrected, cut, after, count = best
+    corrected, look, before, after, base_count, count = best
     severity = Severity.CRITICAL if reaches(after, CRITICAL_ERROR_RATE) else Severity.WARNING
     alert = found.alert(
         cs,
         AlertKind.ERROR_HEAVY,
         severity,
         (before, after),
-        (len(base), count),
+        (base_count, count),
         corrected,
-        cut,
+        look.start,
         test="Fisher's exact test",
     )
     found.add(alert, corrected)
+
+
+def _after(item: ClusterItem, moment: datetime) -> bool:
+    return item.timestamp is not None and item.timestamp > moment
+
+
+def _latency(item: ClusterItem) -> float | None:
+    return item.latency
+
+
+def _with_values(item: ClusterItem) -> float | None:
+    return 1.0 if item.has_values else None
