@@ -99,6 +99,16 @@ def _health(health: Health, now: datetime) -> list[bk.Block]:
                 reasons,
             )
         )
+    if health.detector_failures:
+        lines.append(
+            md(
+                ":warning: Detector tests that failed: {} (latest: {}). Each cost only that "
+                "cluster's test; the run's other alerts went out. The scheduler's log has the "
+                "details.",
+                health.detector_failures,
+                health.detector_last_failure,
+            )
+        )
     return [bk.section(md_join("\n", [SafeMrkdwn("*Health*"), *lines]))]
 
 

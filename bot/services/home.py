@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from bot.domain.thresholds import ThresholdSpec
 from bot.services.alerts import HEARTBEAT
 from bot.services.channel_settings import ChannelSettings
+from bot.services.detector_health import read_failures
 from bot.services.routing import QUIET_SUMMARY
 from bot.store.channels import Mute
 from bot.store.schema import ChannelSettingsRow, MuteRow, OutboxRow, SubscriptionRow
@@ -43,6 +44,8 @@ class Health:
     waiting: int  # outbox messages not yet posted (pending, or sending and being resolved)
     failed: int
     failed_reasons: tuple[tuple[str, int], ...] = ()  # (last error, count), commonest first
+    detector_failures: int = 0  # detector tests that raised (each cost only itself)
+    detector_last_failure: str = ""  # the latest, "share test of cluster 3: ..." (run id)
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,8 @@ class HomeService:
                 session.scalars(select(OutboxRow.last_error).where(OutboxRow.status == "failed"))
             )
         reasons = Counter(error or "unknown" for error in errors).most_common(5)
+        detector = read_failures(self.store)
+        latest = f"{detector.last} (run {detector.run_id})" if detector.last else ""
         return Health(
             last_cycle=last,
             stale=stale,
@@ -171,4 +176,6 @@ class HomeService:
             waiting=int(counts.get("pending", 0)) + int(counts.get("sending", 0)),
             failed=int(counts.get("failed", 0)),
             failed_reasons=tuple(reasons),
+            detector_failures=detector.total,
+            detector_last_failure=latest,
         )

@@ -262,6 +262,7 @@ HELPERS = {
     "blocks.actions",
     "blocks.button",
     "blocks.header",  # plain_text
+    "changes.against_the_rest",  # plain: escaped where it is used
     "changes.describe",  # plain: escaped where it is used
     "changes.explain",
     "causes.CauseRenderer.view",
