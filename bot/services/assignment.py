@@ -26,7 +26,13 @@ from enum import StrEnum
 
 from bot.domain.models import RunSummary
 from bot.posthog.client import PostHogClient
-from bot.posthog.embeddings import DOCUMENT_TYPES, SUMMARY_EMBEDDING_MODEL, Probe, fetch_probes
+from bot.posthog.embeddings import (
+    DOCUMENT_TYPES,
+    SUMMARY_EMBEDDING_MODEL,
+    Probe,
+    count_recent,
+    fetch_probes,
+)
 from bot.posthog.errors import (
     PostHogAuthError,
     PostHogBadQuery,
@@ -246,6 +252,30 @@ class AssignmentService:
         return result
 
 
+def embeddings_health(
+    client: PostHogClient, since: datetime, model_name: str = ""
+) -> tuple[bool, str]:
+    """Whether the summary embeddings can be read (one query), and what to say: the counts
+    since `since`, or why not and the fix. For `clusters-bot doctor`."""
+    try:
+        embeddings, summaries = count_recent(
+            client, since, model_name=model_name or SUMMARY_EMBEDDING_MODEL
+        )
+    except PostHogError as error:
+        reason = classify(error)
+        return False, f"cannot be read ({error}); {FIXES[reason]}"
+    if embeddings == 0:
+        return False, (
+            f"none in the last 7 days ({summaries} summaries). PostHog embeds the summaries of "
+            "projects its hourly summarizer covers; until it does, alerts rest on each run's "
+            "sample only."
+        )
+    return True, (
+        f"{embeddings} summary embeddings and {summaries} summaries in the last 7 days: "
+        "items a run did not sample can be assigned to its clusters"
+    )
+
+
 __all__ = [
     "AssignedItem",
     "Assignment",
@@ -253,5 +283,6 @@ __all__ = [
     "AssignmentStatus",
     "Unavailable",
     "decide",
+    "embeddings_health",
     "summarize",
 ]
