@@ -2,8 +2,9 @@
 
 For every summarized item (sampled by a run or not, `World.summarized`), PostHog's summarizer
 writes one `$ai_trace_summary` / `$ai_generation_summary` event and one embedding row
-(`posthog/temporal/ai_observability/trace_summarization/summarize_and_save.py`,
-`ee/hogai/llm_traces_summaries/tools/embed_summaries.py`): `document_id` `{item_id}::{job_id}`,
+(`posthog/temporal/ai_observability/trace_summarization/summarize_and_save.py` and
+`ee/hogai/llm_traces_summaries/tools/embed_summaries.py` @19194eff, the batch id as
+`workflow.py` @11fd7f9b names it): `document_id` `{item_id}::{job_id}`,
 `product` `llm-analytics`, the document type of the level, `rendering` `detailed`, `metadata`
 `{batch_run_id, job_id}`, `timestamp` when the embedding was asked for (just after the summary).
 

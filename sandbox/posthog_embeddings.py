@@ -1,7 +1,7 @@
 """The local PostHog's `document_embeddings`: PostHog's summary embeddings, and HogQL's rule.
 
 PostHog exposes the embeddings to HogQL as two tables
-(`posthog/hogql/database/schema/document_embeddings.py`, registered in `database.py`):
+(`posthog/hogql/database/schema/document_embeddings.py` @0374971e, registered in `database.py`):
 `document_embeddings`, a lazy table that picks the model's own table from a
 `model_name = '<const>'` comparison in the WHERE of the SELECT that reads it (alone or inside an
 AND; a model it does not know, an OR, an IN or no comparison at all fail with
