@@ -276,6 +276,7 @@ class EventBuilder:
         self, rng: random.Random, item: Item, topic: Topic, prompt: str, end: datetime
     ) -> dict[str, Any]:
         moment = end + timedelta(minutes=rng.randint(20, 70))
+        moment = item.summarized_at or moment  # with the summarizer: when it wrote the summary
         gen_level = self.level == "generation"
         props: dict[str, Any] = {
             "$ai_trace_id": item.trace_id,
