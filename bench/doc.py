@@ -274,3 +274,20 @@ def write_doc(results: Results, all_rows: list[Row], path: Path) -> None:
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
+
+
+def replace_section(path: Path, text: str) -> None:
+    """Put `text` (a section starting with its "## " heading) in the doc at `path` in place of
+    the section of the same heading, up to the next "## " heading; appended when it has none,
+    so one section can be rewritten without measuring the others again."""
+    heading = text.split("\n", 1)[0]
+    old = path.read_text() if path.exists() else ""
+    lines = old.split("\n")
+    if heading not in lines:
+        path.write_text(old.rstrip("\n") + "\n\n" + text if old else text)
+        return
+    start = lines.index(heading)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    tail = lines[end:]
+    kept = "\n".join(lines[:start]) + "\n" + text
+    path.write_text(kept + ("\n" + "\n".join(tail) if tail else ""))

@@ -1,5 +1,8 @@
-"""Alert quality on realistic daily runs: is each planted change alerted, how soon, how often,
-and how many false alerts fire on stable traffic.
+"""Alert quality on the generator's default runs (no summarizer, changes in the first half of
+the day): is each planted change alerted, how soon, how often, and how many false alerts fire
+on stable traffic. tests/alerts/test_detection.py keeps a floor under it; `make bench` reports
+the sweep over volumes, sample sizes, misplacement and topic counts instead (bench/sweep.py),
+which reuses `_topic` from here.
 
 The runs come from the sandbox generator (uniform samples of a sliding 7-day window, heavy-tailed
 costs, reshuffled ids, paraphrased titles, misplaced items), which knows nothing of the bot's
@@ -228,24 +231,3 @@ def _topic(alert: Alert, current: Any, previous: Any) -> str | None:
 
 def _share(part: int, whole: int) -> str | None:
     return f"{part}/{whole}" if whole else None
-
-
-def quality_markdown(results: list[KindQuality], seeds: int) -> str:
-    """The "Alert quality" section of docs/benchmarks.md."""
-    header = list(results[0].row())
-    lines = [
-        "## Alert quality",
-        "",
-        f"{seeds} seeds of {RUNS} daily runs of 1,500 items each per change kind and size "
-        "(bench/quality.py): realistic runs from the sandbox generator through the bot's pure "
-        "path with default thresholds. Targets: every full-size change on the first run that "
-        "holds it, >= 90 % of half-size changes within two runs, <= 0.05 false alerts per run, "
-        "one parent alert per change. The first-run ceiling is what a test told which fresh items "
-        "changed would find at the same significance (module docstring).",
-        "",
-        "| " + " | ".join(header) + " |",
-        "| " + " | ".join("---" for _ in header) + " |",
-    ]
-    for result in results:
-        lines.append("| " + " | ".join(str(v) for v in result.row().values()) + " |")
-    return "\n".join(lines) + "\n"

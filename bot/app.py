@@ -10,12 +10,14 @@ from slack_bolt.context.context import BoltContext
 from slack_sdk import WebClient
 
 from bot.listeners import register_listeners
+from bot.slack.deliveries import SeenEvents, drop_redeliveries
 from bot.wiring import Services
 
 # Threads that serve Slack's HTTP requests (bot/web.py). Listeners run in them up to their ack
 # (`process_before_response` below) and hand their work to the services' work pool right after
 # acking, so each is busy only for milliseconds per request.
 LISTENER_THREADS = 16
+LISTENER_SLACK_TIMEOUT = 2  # seconds (whole, for slack_sdk): a call before the ack leaves it room
 
 
 def create_app(services: Services) -> App:
@@ -42,10 +44,15 @@ def create_app(services: Services) -> App:
         # Bolt copies this client's base URL, timeout and retries into a client per request and
         # gives that the token from `authorize`. It carries no token itself: a token here as
         # well as `authorize` makes Bolt warn at start-up that the token is ignored.
+        # Listeners call Slack with it before their ack (`process_before_response`), so it never
+        # waits: no retries (a 429's Retry-After slept here held acks past Slack's 3 s, and
+        # outlived the trigger_id of the modal it was to open) and a timeout inside those 3 s.
+        # A listener that gets a 429 gives up; work on the pool uses `services.slack`, which
+        # waits out a Retry-After there.
         client=WebClient(
             base_url=services.slack.base_url,
-            timeout=services.slack.timeout,
-            retry_handlers=list(services.slack.retry_handlers),
+            timeout=LISTENER_SLACK_TIMEOUT,
+            retry_handlers=[],
         ),
         authorize=authorize,
         signing_secret=signing_secret,
@@ -58,6 +65,8 @@ def create_app(services: Services) -> App:
         # took 85 ms when the answer had to load a run (bench: 2-8 ms now).
         process_before_response=True,
     )
+
+    app.middleware(drop_redeliveries(SeenEvents()))
 
     @app.middleware
     def inject_services(context: BoltContext, next: object) -> None:

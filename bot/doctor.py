@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.posthog.budget import QueryBudget
+from bot.posthog.client import PostHogClient
 from bot.posthog.errors import (
     PostHogAuthError,
     PostHogEndpointInternal,
@@ -20,6 +21,7 @@ from bot.posthog.errors import (
     PostHogNotFound,
     PostHogUnavailable,
 )
+from bot.services.assignment import embeddings_health
 from bot.settings import ConfigError, Settings
 from bot.slack.errors import SlackWriteError
 from bot.slack.membership import Membership, MembershipCheck, ensure_member, scope_fix
@@ -39,6 +41,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # shown with `!`; the bot works without it, so the exit stays 0
 
 
 def ingestion_host_problem(host: str) -> str | None:
@@ -116,6 +119,7 @@ def _posthog_checks(services: Services, *, schema_ok: bool) -> list[Check]:
         checks.append(
             Check("Clustering runs", False, "none in the last 14 days. " + NO_RUNS_REASONS)
         )
+    checks.append(_embeddings_check(client))
     try:
         jobs = client.list_jobs()
         checks.append(Check("Clustering jobs", True, f"{len(jobs)} jobs readable"))
@@ -142,6 +146,11 @@ def _posthog_checks(services: Services, *, schema_ok: bool) -> list[Check]:
     if schema_ok:
         checks.append(_budget_check(services))
     return checks
+
+
+def _embeddings_check(client: PostHogClient) -> Check:
+    ok, detail = embeddings_health(client, datetime.now(UTC) - timedelta(days=7))
+    return Check("Summary embeddings", True, detail, warning=not ok)
 
 
 def _slack_checks(services: Services, *, send_test: bool) -> list[Check]:
@@ -295,5 +304,6 @@ def run_doctor(
     checks += _posthog_checks(services, schema_ok=all(check.ok for check in checks))
     checks += _slack_checks(services, send_test=send_test)
     for check in checks:
-        out(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}")
+        mark = "!" if check.warning else "✓" if check.ok else "✗"
+        out(f"{mark} {check.name}: {check.detail}")
     return 0 if all(check.ok for check in checks) else 1

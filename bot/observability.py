@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from bot.services.detector_health import read_failures
 from bot.store.outbox import OutboxStatus
 from bot.store.schema import OutboxRow
 from bot.store.store import Store
@@ -95,6 +96,12 @@ class _StoreCollector(Collector):
         )
         age.add_metric([], (datetime.now(UTC) - beat[0]).total_seconds() if beat else float("nan"))
         yield age
+        failures = CounterMetricFamily(
+            "clusters_bot_detector_failures",
+            "Detector tests that raised (each cost only its own cluster's test, not the run)",
+        )
+        failures.add_metric([], read_failures(self.store).total)
+        yield failures
 
 
 class _BudgetCollector(Collector):

@@ -74,14 +74,15 @@ EXPECTED = {
     "ADMIN_USER_IDS": "comma-separated Slack user ids such as U012,U345",
     "LOG_FORMAT": "text or json",
     "RUN_LIST_CACHE_SECONDS": "seconds a /clusters answer may reuse the list of runs (default 30)",
-    "OUTBOX_RECOVER_SECONDS": "whole seconds before another process may resend an "
-    "unconfirmed message (default 30)",
+    "OUTBOX_RECOVER_SECONDS": "whole seconds a sender may go without renewing its claim on a "
+    "message before another process may look it up and resend it (default 30)",
     "CHARTS": "on or off",
     "METRICS_HOST": "the address /metrics listens on, such as 127.0.0.1 (default) or 0.0.0.0",
     "METRICS_PORT": "a TCP port number (1-65535) for /metrics, apart from PORT",
     "METRICS_TOKEN": "a bearer token that /metrics on PORT requires",
     "COMMAND_WORKERS": "how many /clusters answers and button clicks run at once (1-64)",
     "COMMAND_QUEUE_LIMIT": "how many more may wait before the bot answers that it is busy",
+    "UNFURL_EXTERNAL": "on or off (cards for PostHog links in Slack Connect conversations)",
 }
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -130,6 +131,9 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     # Trend charts and cluster maps in alert threads, and the summary's Map button (on/off).
     charts: bool = True
+    # Cards for pasted PostHog links go only to conversations the bot is a member of; in those
+    # shared with other organisations (Slack Connect) only when this is on.
+    unfurl_external: bool = False
 
     run_list_cache_seconds: float = Field(default=30.0, ge=0)
 

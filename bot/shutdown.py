@@ -1,9 +1,11 @@
 """Graceful stop on SIGTERM (every deploy and daily restart on Procfile platforms) and SIGINT.
 
 The signal interrupts the main thread's wait; the command then stops taking new work, gives
-running work a few seconds, releases the series leases this process holds (another scheduler
-may take them at once instead of after the lease's ten minutes) and its outbox claims (the
-next drain anywhere looks those messages up in Slack at once), and exits 0.
+running work a few seconds (the outbox drain first: the message in flight is waited for),
+releases the series leases this process holds (another scheduler may take them at once instead
+of after the lease's ten minutes) and its outbox claims (the next drain anywhere looks those
+messages up in Slack at once; one still in flight keeps its claim until its lease runs out),
+and exits 0.
 """
 
 from __future__ import annotations
@@ -44,25 +46,27 @@ def raise_on_signals() -> None:
 
 
 def stop_work(services: Services, *, grace: float = GRACE_SECONDS) -> int:
-    """Stop the alert cycle and the work pool within `grace` seconds and release this process's
-    series leases and outbox claims (another process looks those messages up at once).
-    Returns the exit code (0); if work is still running after `grace`, the process exits here,
-    because Python would otherwise wait for those threads."""
+    """Stop outbox delivery, the alert cycle and the work pool within `grace` seconds and
+    release this process's series leases and outbox claims (another process looks those
+    messages up at once). Returns the exit code (0); if work is still running after `grace`,
+    the process exits here, because Python would otherwise wait for those threads."""
     deadline = time.monotonic() + grace
-    cycle_done = services.alerts.stop(timeout=grace)
+    # First, so that neither the cycle nor the retry job starts another send meanwhile.
+    delivery = services.notifier.stop(timeout=grace)
+    cycle_done = services.alerts.stop(timeout=max(0.0, deadline - time.monotonic()))
     work_done = services.work.close(timeout=max(0.0, deadline - time.monotonic()))
     released = services.store.release_series_of(services.alerts.owner)
-    claims = services.notifier.release()
     logger.info(
         "process.stopped",
         extra={
+            "delivery_finished": delivery.finished,
             "cycle_finished": cycle_done,
             "work_finished": work_done,
             "leases": released,
-            "outbox_claims": claims,
+            "outbox_claims": delivery.released,
         },
     )
-    if not (cycle_done and work_done):
+    if not (delivery.finished and cycle_done and work_done):
         logging.shutdown()
         os._exit(0)
     return 0

@@ -8,7 +8,7 @@ Secrets are unwrapped (`get_secret_value`) only where they are handed to what us
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
@@ -23,6 +23,7 @@ from bot.rendering.changes import ChangeRenderer
 from bot.rendering.drilldown import DrilldownRenderer
 from bot.rendering.env import make_environment
 from bot.services.alerts import AlertService
+from bot.services.card_cache import CardCache
 from bot.services.causes import CauseService
 from bot.services.channel_settings import ChannelSettings
 from bot.services.charts import ChartService
@@ -31,6 +32,7 @@ from bot.services.routing import Routing
 from bot.services.runs import RunRepository
 from bot.settings import DrilldownContent, Settings
 from bot.slack.client import make_web_client
+from bot.slack.conversations import ConversationInfo
 from bot.slack.notifier import SlackNotifier
 from bot.slack.writer import SlackWriter
 from bot.store.budget import COMMANDS, SCHEDULER, SharedBudget, user_bucket
@@ -58,6 +60,8 @@ class Services:
     metrics: Metrics
     charts: ChartService
     work: WorkPool
+    conversations: ConversationInfo  # where link cards may go (membership, Slack Connect)
+    cards: CardCache = field(default_factory=CardCache)  # link_shared cards, briefly
 
     def close(self) -> None:
         self.work.close(timeout=10)
@@ -187,4 +191,5 @@ def build_services(
         metrics=metrics,
         charts=charts,
         work=WorkPool(settings.command_workers, settings.command_queue_limit),
+        conversations=ConversationInfo(slack),
     )

@@ -56,6 +56,11 @@ class WorkPool:
             self._release()
             raise
 
+    def cancel(self) -> None:
+        """Give back a place taken by `reserve()` that will not be used (the task's first step,
+        before the ack, failed)."""
+        self._release()
+
     def _release(self) -> None:
         with self._lock:
             self._pending -= 1

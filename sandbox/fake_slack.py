@@ -20,6 +20,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from sandbox.fake_slack_channels import ChannelsMixin
+from sandbox.fake_slack_events import Delivery, EventsMixin
 from sandbox.fake_slack_files import FilesMixin
 from sandbox.fake_slack_http import Faults, Handler, Reply, Server
 from sandbox.fake_slack_messages import MessagesMixin
@@ -35,10 +36,18 @@ from sandbox.fake_slack_model import (
 from sandbox.fake_slack_responses import ResponsesMixin
 from sandbox.fake_slack_views import ViewsMixin
 
-__all__ = ["Channel", "FakeSlack", "Message", "RecordedCall", "SlackError", "UploadedFile"]
+__all__ = [
+    "Channel",
+    "Delivery",
+    "FakeSlack",
+    "Message",
+    "RecordedCall",
+    "SlackError",
+    "UploadedFile",
+]
 
 
-class FakeSlack(ChannelsMixin, MessagesMixin, FilesMixin, ResponsesMixin, ViewsMixin):
+class FakeSlack(ChannelsMixin, MessagesMixin, FilesMixin, ResponsesMixin, ViewsMixin, EventsMixin):
     """In-memory Slack workspace behind a real HTTP server; thread-safe.
 
     The bot token holds the scopes slack/manifest.json declares (``scopes`` replaces them);
@@ -80,6 +89,7 @@ class FakeSlack(ChannelsMixin, MessagesMixin, FilesMixin, ResponsesMixin, ViewsM
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._init_views()
+        self._init_events()
         self.create_channel("llm-alerts", id="C0ALERTS")
         self.create_channel("general", id="C0GENERAL")
         self.add_user(bot_user_id, "clusters-bot", is_bot=True)
@@ -103,6 +113,7 @@ class FakeSlack(ChannelsMixin, MessagesMixin, FilesMixin, ResponsesMixin, ViewsM
         return self
 
     def stop(self) -> None:
+        self._stopping.set()  # no more event retries
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

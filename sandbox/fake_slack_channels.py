@@ -4,7 +4,9 @@ A public channel the bot is not in: posting needs ``chat:write.public``, reading
 answers ``not_in_channel``; ``conversations.join`` makes the bot a member. A private channel
 the bot is not in does not exist for it: ``channel_not_found`` everywhere, until a person
 invites it. A call without the scope it needs answers ``missing_scope`` with ``needed`` and
-``provided`` (https://docs.slack.dev/reference/methods).
+``provided`` (https://docs.slack.dev/reference/methods). A DM (``create_dm``) is seen only by its
+two members, and reading it needs ``im:read``; a Slack Connect channel (``external``) reports
+``is_shared`` and ``is_ext_shared``.
 """
 
 from __future__ import annotations
@@ -16,17 +18,37 @@ from sandbox.fake_slack_model import Channel, Message, SlackError, page
 
 
 class ChannelsMixin:
+    bot_user_id: str
     channels: dict[str, Channel]
     _lock: threading.RLock
     _messages: dict[str, list[Message]]
     _scopes_now: frozenset[str]
 
     def create_channel(
-        self, name: str, id: str | None = None, member: bool = True, *, private: bool = False
+        self,
+        name: str,
+        id: str | None = None,
+        member: bool = True,
+        *,
+        private: bool = False,
+        external: bool = False,
     ) -> str:
+        """`external`: a Slack Connect channel, shared with another organisation."""
         with self._lock:
             channel_id = id or f"C0SBX{len(self.channels) + 1:04d}"
-            self.channels[channel_id] = Channel(channel_id, name, member, private)
+            self.channels[channel_id] = Channel(channel_id, name, member, private, external)
+            self._messages.setdefault(channel_id, [])
+            return channel_id
+
+    def create_dm(self, user: str, other: str | None = None) -> str:
+        """The DM of `user` with `other` (None: with the bot); returns its id."""
+        with self._lock:
+            with_bot = other is None or other == self.bot_user_id
+            peer = user if with_bot else str(other)
+            channel_id = f"D0SBX{len(self.channels) + 1:04d}"
+            self.channels[channel_id] = Channel(
+                channel_id, "", is_member=with_bot, is_private=True, im_user=peer
+            )
             self._messages.setdefault(channel_id, [])
             return channel_id
 
@@ -58,7 +80,8 @@ class ChannelsMixin:
         return channel
 
     def _need_read(self, channel: Channel, what: str) -> None:
-        self._need(f"{'groups' if channel.is_private else 'channels'}:{what}")
+        kind = "im" if channel.is_im else "groups" if channel.is_private else "channels"
+        self._need(f"{kind}:{what}")
 
     # -- Web API methods ---------------------------------------------------------------------
     def _api_conversations_info(self, params: dict[str, Any], ev: list[Any]) -> dict[str, Any]:

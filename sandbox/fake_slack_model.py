@@ -37,16 +37,35 @@ def manifest_scopes() -> frozenset[str]:
 
 @dataclass
 class Channel:
+    """A conversation. `external`: shared with another organisation (Slack Connect). `im_user`:
+    a DM's other person (a DM's id starts with D; the bot is a member only of its own)."""
+
     id: str
     name: str
     is_member: bool = True
     is_private: bool = False
+    external: bool = False
+    im_user: str | None = None
+
+    @property
+    def is_im(self) -> bool:
+        return self.im_user is not None
 
     def to_dict(self) -> dict[str, Any]:
+        """As conversations.info shows it (https://docs.slack.dev/reference/objects/
+        conversation-object): a DM has no name or is_member; sharing is in the is_*shared
+        flags."""
+        if self.is_im:
+            return {
+                "id": self.id, "created": 1700000000, "is_im": True, "is_org_shared": False,
+                "user": self.im_user, "is_user_deleted": False, "priority": 0,
+            }  # fmt: skip
         return {
             "id": self.id, "name": self.name, "is_channel": not self.is_private,
-            "is_group": self.is_private, "is_private": self.is_private,
-            "is_member": self.is_member, "is_archived": False,
+            "is_group": self.is_private, "is_im": False, "is_mpim": False,
+            "is_private": self.is_private, "is_member": self.is_member, "is_archived": False,
+            "is_shared": self.external, "is_ext_shared": self.external,
+            "is_org_shared": False, "is_pending_ext_shared": False,
         }  # fmt: skip
 
 

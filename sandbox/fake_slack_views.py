@@ -1,6 +1,8 @@
 """Views of the fake Slack: the App Home tab and modals (views.publish/open/update), with the
 trigger_ids Slack issues for interactions, as strict as Slack where the bot could go wrong:
-a trigger_id must be one Slack issued and is used once, views hold at most 100 blocks and
+a trigger_id must be one Slack issued, is used once and expires 3 s after the interaction
+(`expired_trigger_id`; https://docs.slack.dev/interactivity/handling-user-interaction), views
+hold at most 100 blocks and
 modal titles 24 characters, input blocks need a submit button, view_ids must exist and a
 stale `hash` is refused (https://docs.slack.dev/reference/methods/views.open, views.update,
 views.publish; https://docs.slack.dev/surfaces/modals)."""
@@ -10,6 +12,7 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +24,7 @@ from sandbox.fake_slack_model import SlackError, invalid_blocks, json_param, tex
 VIEW_BLOCKS_MAX = 100
 VIEW_TEXT_MAX = 24  # title, submit, close
 PRIVATE_METADATA_MAX = 3000
+TRIGGER_LIFETIME = 3.0  # seconds a trigger_id opens a modal
 
 
 @dataclass
@@ -74,6 +78,7 @@ def invalid_view(view: Any, kind: str) -> list[str]:
 class ViewsMixin:
     team_id: str
     app_id: str
+    clock: Callable[[], float]
     users: dict[str, dict[str, Any]]
     _lock: threading.RLock
 
@@ -86,16 +91,19 @@ class ViewsMixin:
 
     def _init_views(self) -> None:
         self.unfurls: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> url -> card
+        # the links Slack announced in link_shared, as it wrote them, per (channel, ts) of the
+        # posted message or ("composer", unfurl_id) of a message still being written
+        self.shared_links: dict[tuple[str, str], set[str]] = {}
         self.home_views: dict[str, dict[str, Any]] = {}  # user -> the published Home tab
         self.views: dict[str, FakeView] = {}  # view_id -> modal
-        self._triggers: dict[str, str] = {}  # issued, unused trigger_id -> user
+        self._triggers: dict[str, tuple[str, float]] = {}  # unused trigger_id -> (user, issued)
 
     # -- what Slack does when a person interacts -----------------------------------------------
     def issue_trigger(self, user: str) -> str:
         """A trigger_id for an interaction by `user` (what Slack puts in the payload)."""
         trigger = f"{uuid.uuid4().int % 10**13}.{self.team_id}.{uuid.uuid4().hex[:32]}"
         with self._lock:
-            self._triggers[trigger] = user
+            self._triggers[trigger] = (user, self.clock())
         return trigger
 
     def view_response(self, view_id: str, body: dict[str, Any] | None) -> None:
@@ -104,7 +112,17 @@ class ViewsMixin:
             shown = self.views[view_id]
             action = (body or {}).get("response_action")
             if action == "errors":
-                shown.errors = dict(body["errors"])  # type: ignore[index]
+                # Slack shows an error under an input block, named by its block_id; it refuses
+                # a key that names no input of the view (the modal would show nothing)
+                inputs = {
+                    b.get("block_id")
+                    for b in shown.view.get("blocks") or []
+                    if b.get("type") == "input"
+                }
+                errors = dict(body["errors"])  # type: ignore[index]
+                if not errors or set(errors) - inputs:
+                    raise SlackError("invalid_arguments", errors=sorted(set(errors) - inputs))
+                shown.errors = errors
             elif action == "update":
                 problems = invalid_view(body["view"], "modal")  # type: ignore[index]
                 if problems:
@@ -112,6 +130,24 @@ class ViewsMixin:
                 shown.view, shown.hash, shown.errors = body["view"], _hash(), {}  # type: ignore[index]
             else:
                 shown.open = False
+
+    def share_link(self, user: str, channel: str, url: str) -> tuple[str, str]:
+        """A person posts a message with link `url`: returns its ts and the URL as Slack writes
+        it in `link_shared`, with `&` as `&amp;` (as in message text)."""
+        ts = self.post_as(user, channel, url)
+        announced = _as_slack_writes(url)
+        with self._lock:
+            self.shared_links.setdefault((channel, ts), set()).add(announced)
+        return ts, announced
+
+    def compose_link(self, url: str) -> tuple[str, str]:
+        """A person pastes `url` into the composer: Slack previews it before the message exists
+        (`source: composer`); returns the unfurl_id and the URL as announced."""
+        unfurl_id = f"C-{uuid.uuid4().hex[:12]}"
+        announced = _as_slack_writes(url)
+        with self._lock:
+            self.shared_links[("composer", unfurl_id)] = {announced}
+        return unfurl_id, announced
 
     def post_as(self, user: str, channel: str, text: str) -> str:
         """A person posts `text` in `channel` (a link to unfurl, say); returns its ts."""
@@ -144,9 +180,12 @@ class ViewsMixin:
 
     def _api_views_open(self, params: dict[str, Any], ev: list[Any]) -> dict[str, Any]:
         trigger = text_param(params, "trigger_id") or ""
-        user = self._triggers.pop(trigger, None)
-        if user is None:  # never issued, or used already
+        issued = self._triggers.pop(trigger, None)
+        if issued is None:  # never issued, or used already
             raise SlackError("invalid_trigger_id")
+        user, at = issued
+        if self.clock() - at > TRIGGER_LIFETIME:
+            raise SlackError("expired_trigger_id")
         view = json_param(params, "view")
         if problems := invalid_view(view, "modal"):
             raise SlackError("invalid_arguments", response_metadata={"messages": problems})
@@ -169,17 +208,33 @@ class ViewsMixin:
 
     def _api_chat_unfurl(self, params: dict[str, Any], ev: list[Any]) -> dict[str, Any]:
         self._need("links:write")
-        channel, ts = text_param(params, "channel") or "", text_param(params, "ts") or ""
-        if self._find(channel, ts) is None:
-            raise SlackError("cannot_find_message")
+        source, unfurl_id = text_param(params, "source"), text_param(params, "unfurl_id")
+        if source is not None or unfurl_id is not None:  # a message still in the composer
+            if source not in ("composer", "conversations_history"):
+                raise SlackError("invalid_source")
+            channel, ts = "composer", unfurl_id or ""
+            if (channel, ts) not in self.shared_links:
+                raise SlackError("invalid_unfurl_id")
+        else:
+            channel, ts = text_param(params, "channel") or "", text_param(params, "ts") or ""
+            if self._find(channel, ts) is None:
+                raise SlackError("cannot_find_message")
         unfurls = json_param(params, "unfurls")
         if not isinstance(unfurls, dict) or not unfurls:
             raise SlackError("invalid_unfurls")
+        announced = self.shared_links.get((channel, ts), set())
+        if any(url not in announced for url in unfurls):  # keys are the URLs as announced
+            raise SlackError("cannot_unfurl_url")
         for card in unfurls.values():
             if problems := invalid_blocks(list(card.get("blocks") or [])):
                 raise SlackError("invalid_blocks", errors=problems)
         self.unfurls.setdefault((channel, ts), {}).update(copy.deepcopy(unfurls))
         return {}
+
+
+def _as_slack_writes(url: str) -> str:
+    """Slack escapes `&`, `<`, `>` in the URLs of link_shared events as in message text."""
+    return url.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _hash() -> str:

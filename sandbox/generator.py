@@ -7,14 +7,20 @@ does every day:
   base rate times a lognormal day factor (σ 0.1), about `items_per_day` candidates per day in
   all (`sandbox.generator_traffic`); per-item tokens are lognormal (σ 0.8), times the model's
   price, latency is lognormal, errors are Bernoulli around 2% per topic;
+- with `traces_per_day` set, that is the traffic (traces a day; generations at generation
+  level) and PostHog's hourly summarizer is simulated (`sandbox.generator_summarizer`): it keeps
+  the newest `summarizer_cap` items of each hour (15 traces, 20 generations), and only those are
+  candidates, in the window where their summary was written; without it (the default, kept
+  for the tests' worlds) every item of traffic is a candidate;
 - each run has the window [end − 7 d, end) and samples `min(items_per_run, candidates)` items
   uniformly at random from it (PostHog: `ORDER BY rand() LIMIT 1500`), so consecutive runs
   share items only by chance, and about 1/7 of a run's items are newer than the previous
-  window end;
-- clustering groups items by latent topic: ~8% outliers and half of ~3% misplaced items go to
-  noise (cluster -1), the other half of the misplaced to a neighbouring topic's cluster; a group
-  under max(5, 2% of the sample) items is folded into noise; ids are reshuffled and titles
-  paraphrased every run;
+  window end; with the summarizer, `World.summarized` keeps every summarized item, sampled or
+  not, and `RunTruth.unsampled` the ones each run left out;
+- clustering groups items by latent topic: ~8% outliers and half of the `misplaced` items
+  (default ~3%) go to noise (cluster -1), the other half of the misplaced to a neighbouring
+  topic's cluster; a group under max(5, 2% of the sample) items is folded into noise; ids are
+  reshuffled and titles paraphrased every run;
 - a planted change (`planted={(job, run_index): Change.X or Plant(Change.X, scale)}`) is a step
   on one topic chosen at random, starting at a moment drawn in the `change_start` fraction of
   the interval between the previous run's window end and the planted run's window end (default
@@ -50,7 +56,8 @@ from sandbox.generator_model import (
     SeriesSpec,
     World,
 )
-from sandbox.generator_sim import RunResult, SeriesSimulator, floor_day
+from sandbox.generator_sim import MISPLACED_P, RunResult, SeriesSimulator, floor_day
+from sandbox.generator_summarizer import SUMMARIZER_CAP
 from sandbox.generator_traffic import Cause, Change, Plant, as_plant
 
 __all__ = [
@@ -107,6 +114,10 @@ def _check(params: Params) -> None:
     low, high = params.change_start
     if not 0.0 <= low <= high <= 1.0:
         raise ValueError("change_start must be a range within [0, 1]")
+    if params.traces_per_day is not None and params.traces_per_day <= 0:
+        raise ValueError("traces_per_day must be positive")
+    if params.summarizer_cap is not None and params.traces_per_day is None:
+        raise ValueError("summarizer_cap needs traces_per_day (the traffic it caps)")
 
 
 def _build(params: Params) -> World:
@@ -128,6 +139,9 @@ def _series(
     """Simulate one series into `world`; returns the events of its newest extra run, if the
     newest extra is of this series."""
     job_id = spec.job_id or job_id_for(params.seed, spec.job_name)
+    cap = None
+    if params.traces_per_day is not None:
+        cap = params.summarizer_cap or SUMMARIZER_CAP.get(spec.level, SUMMARIZER_CAP["trace"])
     sim = SeriesSimulator(
         seed=params.seed,
         level=spec.level,
@@ -136,9 +150,11 @@ def _series(
         team_id=params.team_id,
         topics=spec.topics,
         items_per_run=params.items_per_run,
-        items_per_day=params.items_per_day,
+        items_per_day=params.traces_per_day or params.items_per_day,
         anchor=floor_day(params.now.astimezone(UTC)),
         change_start=params.change_start,
+        summarizer_cap=cap,
+        misplaced=MISPLACED_P if params.misplaced is None else params.misplaced,
     )
     plan: list[tuple[datetime, Plant]] = [
         (end, planted.get((spec.job_name, i), Plant(Change.NONE)))
@@ -178,9 +194,13 @@ def _series(
         for item, draw, nums, ev in result.first_seen:
             world.item_values[item.item_id] = _values(item)
             world.items[item.item_id] = item
+            if cap is not None:
+                world.summarized[item.item_id] = item
             if params.events:
                 topic = sim.traffic.topics[item.topic]
                 run_events.extend(sim.builder.events(item, draw, topic, nums, ev))
+        for item in result.unsampled:
+            world.summarized.setdefault(item.item_id, item)
         run_events.append(run_event)
         world.events.extend(run_events)
         if newest_extra and index == len(plan) - 1:
@@ -205,6 +225,8 @@ def _series(
                 event=run_event,
                 candidates=result.pool,
                 scale=plant.scale,
+                unsampled=tuple(item.item_id for item in result.unsampled),
+                traffic=result.traffic,
             )
         )
     world.runs.extend(series_runs)
@@ -300,12 +322,20 @@ def generate(
     items_per_day: float = ITEMS_PER_DAY,
     change_start: tuple[float, float] = (0.0, 0.5),
     events: bool = True,
+    traces_per_day: float | None = None,
+    summarizer_cap: int | None = None,
+    misplaced: float | None = None,
 ) -> World:
     """Simulate `runs` daily clustering runs per series, ending at `now` (see module doc).
 
     `planted` maps `(job_name, run_index)` to a `Change` (full size) or a `Plant(kind, scale)`.
     `events=False` skips the per-item `$ai_*` events (the run events are still built), for
-    callers that read `World.item_values` and `RunTruth.event` directly."""
+    callers that read `World.item_values` and `RunTruth.event` directly.
+
+    `traces_per_day` (traffic a day per series; None: the old model, `items_per_day`
+    candidates a day and no summarizer) turns on PostHog's hourly summarizer, which keeps
+    `summarizer_cap` items an hour (None: 15 traces, 20 generations). `misplaced` is the
+    fraction of items clustering puts where they do not belong (None: about 3%)."""
     if runs < 1 or items_per_run < 20:
         raise ValueError("need at least 1 run of at least 20 items")
     if items_per_day <= 0:
@@ -323,6 +353,9 @@ def generate(
         items_per_day=items_per_day,
         change_start=change_start,
         events=events,
+        traces_per_day=traces_per_day,
+        summarizer_cap=summarizer_cap,
+        misplaced=misplaced,
     )
     return _build(params)
 

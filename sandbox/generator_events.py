@@ -52,6 +52,9 @@ class Item:
     outlier: bool
     metrics: ItemMetrics
     evaluation: tuple[str, bool | None] | None = None  # (name, result) at evaluation level
+    # when PostHog's hourly summarizer summarized it; None when the world simulates no
+    # summarizer (every item of traffic is a candidate for the runs)
+    summarized_at: datetime | None = None
 
 
 def uuid4(rng: random.Random) -> str:
@@ -71,7 +74,13 @@ def uuid7(rng: random.Random, moment: datetime) -> str:
     return uuid7_from(rng.getrandbits(74), moment)
 
 
-def make_item(draw: Draw, level: str, nums: Numbers, ev: EvalNumbers | None = None) -> Item:
+def make_item(
+    draw: Draw,
+    level: str,
+    nums: Numbers,
+    ev: EvalNumbers | None = None,
+    summarized_at: datetime | None = None,
+) -> Item:
     """The clustered item: at evaluation level the `$ai_evaluation` event (`ev`), keyed by its
     UUID, with that UUID as `trace_id` too when it could not be joined to its trace."""
     moment = datetime.fromtimestamp(draw.moment, UTC)
@@ -100,6 +109,7 @@ def make_item(draw: Draw, level: str, nums: Numbers, ev: EvalNumbers | None = No
             error_count=int(values["error_count"]),
         ),
         evaluation=(ev.name, ev.result) if ev is not None else None,
+        summarized_at=summarized_at,
     )
 
 
@@ -266,6 +276,7 @@ class EventBuilder:
         self, rng: random.Random, item: Item, topic: Topic, prompt: str, end: datetime
     ) -> dict[str, Any]:
         moment = end + timedelta(minutes=rng.randint(20, 70))
+        moment = item.summarized_at or moment  # with the summarizer: when it wrote the summary
         gen_level = self.level == "generation"
         props: dict[str, Any] = {
             "$ai_trace_id": item.trace_id,

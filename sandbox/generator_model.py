@@ -55,6 +55,10 @@ class RunTruth:
     event: dict[str, Any] = field(default_factory=dict, compare=False)  # `$ai_*_clusters`
     candidates: int = 0  # items in the window the sample was drawn from
     scale: float = 1.0  # of the planted change, if any
+    # with the summarizer simulated: the summarized items of the window the run did not sample
+    # (World.summarized has them), and the items of traffic the summarizer chose from
+    unsampled: tuple[str, ...] = field(default=(), compare=False)
+    traffic: int = 0
 
     def share(self, cluster_id: int) -> float:
         return self.sizes.get(cluster_id, 0) / self.total_items if self.total_items else 0.0
@@ -95,6 +99,9 @@ class Params:
     items_per_day: float = ITEMS_PER_DAY
     change_start: tuple[float, float] = (0.0, 0.5)
     events: bool = True
+    traces_per_day: float | None = None
+    summarizer_cap: int | None = None
+    misplaced: float | None = None
 
 
 @dataclass(frozen=True)
@@ -109,9 +116,16 @@ class World:
     # error_count), for every item of every run; and the item itself (topic, timestamp, …)
     item_values: dict[str, dict[str, float | int]] = field(default_factory=dict)
     items: dict[str, Item] = field(default_factory=dict)
+    # with the summarizer simulated: every summarized item of any run's window, sampled or not
+    # (each with its `summarized_at`); empty otherwise
+    summarized: dict[str, Item] = field(default_factory=dict)
 
     def runs_of(self, job_name: str) -> list[RunTruth]:
         return [run for run in self.runs if run.job_name == job_name]
+
+    def unsampled(self, run: RunTruth) -> list[Item]:
+        """The summarized items of `run`'s window that it did not sample."""
+        return [self.summarized[item_id] for item_id in run.unsampled]
 
     def run(self, run_id: str) -> RunTruth:
         return next(run for run in self.runs if run.run_id == run_id)

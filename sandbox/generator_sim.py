@@ -1,6 +1,7 @@
-"""One clustering job's runs: daily traffic, planted steps, uniform sampling of each 7-day
-window, topic → cluster assignment (outliers, misplaced items, folding of small groups), labels,
-coordinates, ranks and PostHog's per-cluster aggregate metrics."""
+"""One clustering job's runs: daily traffic, planted steps, the hourly summarizer (when asked
+for), uniform sampling of each 7-day window, topic → cluster assignment (outliers, misplaced
+items, folding of small groups), labels, coordinates, ranks and PostHog's per-cluster aggregate
+metrics (`sandbox.generator_metrics`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.generator_evals import EvalNumbers, evaluation_metrics, evaluation_numbers
+from sandbox.generator_evals import EvalNumbers, evaluation_numbers
 from sandbox.generator_events import EventBuilder, Item, make_item
+from sandbox.generator_metrics import aggregate_metrics
+from sandbox.generator_summarizer import Summarizer, bucket_of, summarized_at
 from sandbox.generator_topics import CATALOG, NOISE_DESCRIPTION, NOISE_TITLE, Topic
+from sandbox.generator_topics_more import WIDE_CATALOG
 from sandbox.generator_traffic import (
     NEW_TOPIC_SHARE,
     Change,
@@ -43,48 +47,6 @@ SCHEDULE_OFFSET = {
 EMIT_DELAY = timedelta(minutes=14)
 
 
-def aggregate_metrics(items: list[Item]) -> dict[str, Any]:
-    """PostHog's `_aggregate_operational_metrics` for one cluster (aggregates.py)."""
-    total_cost = total_latency = 0.0
-    total_tokens = cost_count = latency_count = token_count = 0
-    with_errors = with_data = 0
-    for item in items:
-        m = item.metrics
-        with_data += 1
-        if m.error_count > 0:
-            with_errors += 1
-        if m.cost is not None and m.cost > 0:
-            total_cost += m.cost
-            cost_count += 1
-        if m.latency is not None and m.latency > 0:
-            total_latency += m.latency
-            latency_count += 1
-        tokens = (m.input_tokens or 0) + (m.output_tokens or 0)
-        if tokens > 0:
-            total_tokens += tokens
-            token_count += 1
-    evaluated = [(*i.evaluation, i.metrics.cost or 0.0) for i in items if i.evaluation]
-    return {
-        "avg_cost": total_cost / cost_count if cost_count else None,
-        "avg_latency": total_latency / latency_count if latency_count else None,
-        "avg_tokens": total_tokens / token_count if token_count else None,
-        "total_cost": total_cost if cost_count else None,
-        "error_rate": with_errors / with_data if with_data else None,
-        "error_count": with_errors,
-        "item_count": with_data,
-        **(evaluation_metrics(evaluated) or EMPTY_EVALUATION_METRICS),
-    }
-
-
-EMPTY_EVALUATION_METRICS: dict[str, Any] = {
-    "pass_rate": None,
-    "na_rate": None,
-    "dominant_evaluation_name": None,
-    "dominant_runtime": None,
-    "avg_judge_cost": None,
-}
-
-
 @dataclass
 class RunResult:
     run_id: str
@@ -96,6 +58,8 @@ class RunResult:
     metrics: dict[int, dict[str, Any]]
     topic_of_cluster: dict[int, str]
     first_seen: list[tuple[Item, Draw, Numbers, EvalNumbers | None]]  # new to this series
+    unsampled: list[Item] = field(default_factory=list)  # summarized in the window, not sampled
+    traffic: int = 0  # items of traffic behind the window's candidates
 
 
 def floor_day(moment: datetime) -> datetime:
@@ -114,6 +78,8 @@ class SeriesSimulator:
     items_per_day: float
     anchor: datetime  # a UTC midnight: traffic is keyed by days before or after it, not by date
     change_start: tuple[float, float] = (0.0, 0.5)
+    summarizer_cap: int | None = None  # None: every item of traffic is a candidate
+    misplaced: float = MISPLACED_P
     rates: dict[str, float] = field(default_factory=dict)  # topic → candidates per day
     reserve: list[Topic] = field(default_factory=list)
     ring: list[str] = field(default_factory=list)  # neighbouring topics sit next to each other
@@ -125,21 +91,30 @@ class SeriesSimulator:
     last_title: dict[str, str] = field(default_factory=dict)
     _days: dict[datetime, list[Draw]] = field(default_factory=dict)
     _stamp: str | None = None  # every item's timestamp in the current run, if fixed
+    _hours: dict[datetime, dict[int, list[Draw]]] = field(default_factory=dict)
+    _built: dict[int, Item] = field(default_factory=dict)  # summarized items no run sampled yet
+    summarizer: Summarizer | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        if not 2 <= self.topics < len(CATALOG):
-            raise ValueError(f"topics must be in 2..{len(CATALOG) - 1}")
+        # A series with more topics than the first catalog holds draws from the wide one.
+        catalog = CATALOG if self.topics < len(CATALOG) else WIDE_CATALOG
+        if not 2 <= self.topics < len(catalog):
+            raise ValueError(f"topics must be in 2..{len(WIDE_CATALOG) - 1}")
+        if not 0.0 <= self.misplaced <= 1.0:
+            raise ValueError("misplaced must be a fraction")
         key = f"{self.seed}:{self.job_name}"
         setup = random.Random(key)
-        chosen = setup.sample(list(CATALOG), len(CATALOG))
+        chosen = setup.sample(list(catalog), len(catalog))
         weights = {t.key: setup.lognormvariate(0.0, 0.5) for t in chosen[: self.topics]}
         total = sum(weights.values())
         self.rates = {k: self.items_per_day * w / total for k, w in weights.items()}
         base_error = {t.key: t.error_p * setup.lognormvariate(0.0, 0.25) for t in chosen}
         self.reserve = chosen[self.topics :]
-        self.ring = [t.key for t in setup.sample(list(CATALOG), len(CATALOG))]
+        self.ring = [t.key for t in setup.sample(list(catalog), len(catalog))]
         self.effects = Effects(base_error)
-        self.traffic = Traffic(key, self.level, {t.key: t for t in CATALOG}, self.anchor)
+        self.traffic = Traffic(key, self.level, {t.key: t for t in catalog}, self.anchor)
+        if self.summarizer_cap is not None:
+            self.summarizer = Summarizer(self.summarizer_cap, self._traffic_between)
         self.builder = EventBuilder(
             random.Random(f"{key}:users"),
             level=self.level,
@@ -222,12 +197,33 @@ class SeriesSimulator:
             d for day in days_between(start, end) for d in self._day(day) if low <= d.moment < high
         ]
 
-    def _item(self, draw: Draw) -> tuple[Item, Numbers, EvalNumbers | None, bool]:
-        """The item of a draw (its values under the steps in effect at its moment); cached, so
-        `new` is True only the first time a run of this series samples it."""
+    def _traffic_between(self, start: float, end: float) -> list[Draw]:
+        """Every item of traffic first seen in `[start, end)`, a summarizer bucket."""
+        found: list[Draw] = []
+        for day in days_between(
+            datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+        ):
+            hours = self._hours.get(day)
+            if hours is None:
+                hours = self._hours[day] = {}
+                for draw in self._day(day):
+                    hours.setdefault(bucket_of(draw.moment), []).append(draw)
+            found.extend(d for d in hours.get(bucket_of(start), ()) if start <= d.moment < end)
+        return found
+
+    def _summary(self, draw: Draw) -> Item:
+        """The item of a summarized draw no run has sampled (yet): built once, kept apart from
+        `seen` so that a later run sampling it still emits its events."""
         found = self.seen.get(draw.trace_bits)
         if found is not None:
-            return (*found, False)
+            return found[0]
+        item = self._built.get(draw.trace_bits)
+        if item is None:
+            item, _, _ = self._values(draw)
+            self._built[draw.trace_bits] = item
+        return item
+
+    def _values(self, draw: Draw) -> tuple[Item, Numbers, EvalNumbers | None]:
         topic = self.traffic.topics[draw.topic]
         effect = self.effects.at(draw.topic, draw.moment)
         nums = numbers(draw, topic, effect)
@@ -236,14 +232,29 @@ class SeriesSimulator:
             first = nums.generations[0]
             tokens = first.input_tokens + first.output_tokens
             ev = evaluation_numbers(draw, topic, effect, nums.erroring, tokens)
-        item = make_item(draw, self.level, nums, ev)
+        when = summarized_at(draw.moment) if self.summarizer is not None else None
+        return make_item(draw, self.level, nums, ev, when), nums, ev
+
+    def _item(self, draw: Draw) -> tuple[Item, Numbers, EvalNumbers | None, bool]:
+        """The item of a draw (its values under the steps in effect at its moment); cached, so
+        `new` is True only the first time a run of this series samples it."""
+        found = self.seen.get(draw.trace_bits)
+        if found is not None:
+            return (*found, False)
+        item, nums, ev = self._values(draw)
+        self._built.pop(draw.trace_bits, None)
         self.seen[draw.trace_bits] = (item, nums, ev)
         return item, nums, ev, True
 
     def run(self, window_end: datetime) -> RunResult:
         rng = self.rng
         window_start = window_end - WINDOW
-        pool = self.window_pool(window_start, window_end)
+        if self.summarizer is None:
+            pool = self.window_pool(window_start, window_end)
+            traffic = len(pool)
+        else:  # PostHog samples the summary events written in the window
+            pool = self.summarizer.window(window_start, window_end)
+            traffic = self.summarizer.traffic_in(window_start, window_end)
         sample = rng.sample(pool, min(self.items_per_run, len(pool)))
         items: list[Item] = []
         first_seen: list[tuple[Item, Draw, Numbers, EvalNumbers | None]] = []
@@ -252,6 +263,10 @@ class SeriesSimulator:
             items.append(item)
             if new:
                 first_seen.append((item, draw, nums, ev))
+        unsampled: list[Item] = []
+        if self.summarizer is not None:
+            taken = {draw.trace_bits for draw in sample}
+            unsampled = [self._summary(d) for d in pool if d.trace_bits not in taken]
         run_id = f"{self.team_id}_{self.level}_{window_end:%Y%m%d_%H%M%S}" + (
             f"_{self.job_id}" if self.job_id else ""
         )
@@ -272,6 +287,8 @@ class SeriesSimulator:
             metrics={c["cluster_id"]: c["metrics"] for c in clusters},
             topic_of_cluster=topic_of_cluster,
             first_seen=first_seen,
+            unsampled=unsampled,
+            traffic=traffic,
         )
 
     def _neighbour(self, topic: str, present: set[str]) -> str | None:
@@ -291,9 +308,9 @@ class SeriesSimulator:
         for item in items:
             label: str | None = item.topic
             draw = rng.random()
-            if item.outlier or draw < MISPLACED_P / 2:
+            if item.outlier or draw < self.misplaced / 2:
                 label = None
-            elif draw < MISPLACED_P:
+            elif draw < self.misplaced:
                 label = self._neighbour(item.topic, present - {item.topic})
             (noise if label is None else by_topic.setdefault(label, [])).append(item)
         for key in sorted(by_topic):

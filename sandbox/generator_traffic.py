@@ -38,7 +38,7 @@ DAY = timedelta(days=1)
 
 class Change(StrEnum):
     NONE = "none"
-    COST_SPIKE = "cost_spike"
+    COST_SPIKE = "cost_spike"  # price per token up (a price rise, or Cause.MODEL_SWITCH)
     ERROR_HEAVY = "error_heavy"
     LATENCY_SPIKE = "latency_spike"
     SIZE_SHIFT = "size_shift"
@@ -64,7 +64,7 @@ class Cause(StrEnum):
 
     UNIFORM = ""
     MODEL_SWITCH = "model_switch"  # cost: every new item on a pricier model, same tokens
-    PROMPT_BLOAT = "prompt_bloat"  # cost: input tokens ×4 on the same model and prices
+    PROMPT_BLOAT = "prompt_bloat"  # cost: input tokens ×(1 + 3·scale) at the same prices
     USER_FLOOD = "user_flood"  # size shift: the extra traffic is one user's
     RATE_LIMIT = "rate_limit"  # errors: the new failures are one provider's 429s
     NEW_TRACE_NAME = "new_trace_name"  # new cluster: its traces carry a new trace name
@@ -233,8 +233,13 @@ class Numbers:
 def numbers(draw: Draw, topic: Topic, effect: Effect) -> Numbers:
     erroring = draw.error_u < effect.error_p
     price_in, price_out = topic.prices
-    bloat = BLOAT_FACTOR if effect.cause is Cause.PROMPT_BLOAT else 1.0
-    price = 1.0 if effect.cause is Cause.PROMPT_BLOAT else effect.cost  # tokens, not prices
+    # Prompt bloat raises input tokens (×4 at full size, ×(1 + 3s) at scale s) at the same
+    # price per token; any other cost change is a price per token change (a model switch or a
+    # price rise), on the same tokens.
+    bloat, price = 1.0, effect.cost
+    if effect.cause is Cause.PROMPT_BLOAT:
+        bloat = 1.0 + (BLOAT_FACTOR - 1.0) * (effect.cost - 1.0) / (COST_FACTOR - 1.0)
+        price = 1.0
     last = len(draw.gens) - 1
     generations = []
     for index, (f_in, f_out, f_latency) in enumerate(draw.gens):
@@ -259,7 +264,7 @@ def numbers(draw: Draw, topic: Topic, effect: Effect) -> Numbers:
         tokens = max(1, round(250 * draw.embedding[0]))
         embedding = (
             tokens,
-            round(tokens * EMBEDDING_MODEL[2] / 1e6 * effect.cost, 10),
+            round(tokens * EMBEDDING_MODEL[2] / 1e6 * price, 10),
             round(0.2 * draw.embedding[1], 3),
         )
     flood_p = 1.0 - 1.0 / effect.traffic if effect.traffic > 1.0 else 0.0

@@ -9,7 +9,8 @@ tokenizer that never looks inside string literals or comments and rewrites a few
   ClickHouse functions or UDFs (`UDF_DEFINITIONS`, created once per chdb session); the
   timezone-aware ones read a string in the project's timezone unless the query's modifiers
   say `convertToProjectTimezone: false` (PostHog's printer appends the timezone likewise);
-- `events` after FROM/JOIN → `<database>.events` (several sandboxes share one chdb session);
+- `events`, `document_embeddings`, `raw_document_embeddings` after FROM/JOIN → tables of
+  `<database>` (several sandboxes share one chdb session);
 - the outermost LIMIT: `LIMIT 100` when absent, capped at 50000 (PostHog's
   DEFAULT_RETURNED_ROWS / MAX_SELECT_RETURNED_ROWS).
 """
@@ -73,6 +74,12 @@ _FUNCTIONS: dict[str, tuple[str, str | None]] = {
     "toFloatOrDefault": ("toFloat64OrDefault", "toFloat64OrDefault"),
 }
 
+# HogQL tables → the sandbox's ClickHouse tables (both embeddings tables are one table here).
+_TABLES = {
+    "events": "events",
+    "document_embeddings": "document_embeddings",
+    "raw_document_embeddings": "document_embeddings",
+}
 _SUFFIX_KEYWORDS = {"SETTINGS", "FORMAT"}
 _SET_OPERATORS = {"UNION", "EXCEPT", "INTERSECT"}
 
@@ -198,12 +205,12 @@ def _rewrite(tokens: list[Token], database: str, timezone: str = "UTC") -> list[
 
         if (
             token.kind == "ident"
-            and token.text == "events"
+            and token.text in _TABLES
             and last_significant is not None
             and last_significant.upper in ("FROM", "JOIN")
             and not (nxt_token is not None and nxt_token.text in ("(", "."))
         ):
-            out.append(Token("ident", f"{database}.events"))
+            out.append(Token("ident", f"{database}.{_TABLES[token.text]}"))
             last_significant = out[-1]
             i += 1
             continue

@@ -150,5 +150,7 @@ FUNCTIONS = frozenset(
     abs round floor ceil sqrt exp log log2 log10 pow power intDiv modulo plus minus multiply
     divide equals notEquals less greater lessOrEquals greaterOrEquals and or not in notIn
     cityHash64 sipHash64 hex generateUUIDv4
+    cosineDistance L1Distance L2Distance LinfDistance LpDistance dotProduct L2Norm L2Normalize
+    sumForEach minForEach arrayMin arrayMax arraySum arrayAvg arrayEnumerate
     """.split()
 )

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sandbox.hogql import HogQLError, prepare
 from sandbox.hogql_check import check_query
+from sandbox.posthog_embeddings import POSTHOG_MODELS, check_model_names, drop_embeddings
 from sandbox.posthog_faults import (
     FaultInjector,
     RecordedRequest,
@@ -118,6 +119,7 @@ class LocalPostHog:
         self.database = database_name_for(db_path, project_id, next(_counter))
         self.store = EventStore(db_path or MEMORY, self.database)
         self.faults = FaultInjector()
+        self.embedding_models = POSTHOG_MODELS  # `document_embeddings` refuses any other name
         self.requests: list[RecordedRequest] = []
         self.hogql_log: list[str] = []
         self._log_lock = threading.Lock()
@@ -181,6 +183,7 @@ class LocalPostHog:
     def reset(self) -> None:
         """Empty the events and jobs and forget faults, recorded requests and HogQL."""
         self.store.truncate()
+        drop_embeddings(self.store)
         self.faults.clear()
         self.cache.clear()
         with self._log_lock:
@@ -234,9 +237,11 @@ class LocalPostHog:
         if not isinstance(query.get("values") or {}, dict):
             raise validation_error("HogQLQuery.values must be an object.")
         try:
-            check_query(text)
+            ast = check_query(text)
         except HogQLError as error:
             raise validation_error(str(error)) from None
+        if ast is not None:
+            check_model_names(ast, query.get("values") or {}, self.embedding_models)
 
     def shown_timezone(self, query: dict[str, Any]) -> str:
         """The project's timezone, unless the query's modifiers ask for UTC."""

@@ -18,13 +18,18 @@ from sandbox.slack_user import SlackUser
 
 def open_home(user: SlackUser) -> httpx.Response:
     """The person opens the app's Home tab: Slack sends `app_home_opened` (Events API, JSON)."""
-    body = json.dumps(
+    return deliver(user, home_opened(user))
+
+
+def home_opened(user: SlackUser, event_id: str | None = None) -> str:
+    """The body of an `app_home_opened` event for `user` (a new event id unless given)."""
+    return json.dumps(
         {
             "token": "sandbox-verification-token",
             "team_id": user.team_id,
             "api_app_id": user.fake.app_id,
             "type": "event_callback",
-            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
             "event_time": int(time.time()),
             "event": {
                 "type": "app_home_opened",
@@ -35,13 +40,21 @@ def open_home(user: SlackUser) -> httpx.Response:
             },
         }
     )
-    return _post(user, body, "application/json")
+
+
+def deliver(user: SlackUser, body: str) -> httpx.Response:
+    """Deliver an event as Slack does: answered within 3 s or delivered again (the fake's
+    `deliver_event`); the first attempt's answer, 408 when there was none in time."""
+    return user.fake.deliver_event(user.events_url, body, user.signed_headers)
 
 
 def share_link(user: SlackUser, channel: str, url: str) -> tuple[str, httpx.Response]:
     """The person posts `url` in `channel`; Slack sends `link_shared` for a registered unfurl
-    domain (the fake does not check domains: the app must leave foreign links alone)."""
-    ts = user.fake.post_as(user.user_id, channel, url)
+    domain (the fake does not check domains: the app must leave foreign links alone), from any
+    conversation, the bot a member or not (`is_bot_user_member` says which). The event carries
+    the URL as Slack writes it, `&` as `&amp;`."""
+    ts, announced = user.fake.share_link(user.user_id, channel, url)
+    known = user.fake.channels.get(channel)
     body = json.dumps(
         {
             "token": "sandbox-verification-token",
@@ -53,16 +66,46 @@ def share_link(user: SlackUser, channel: str, url: str) -> tuple[str, httpx.Resp
             "event": {
                 "type": "link_shared",
                 "channel": channel,
+                "is_bot_user_member": bool(known and known.is_member),
                 "user": user.user_id,
                 "message_ts": ts,
                 "source": "conversations_history",
                 "unfurl_id": f"C-{uuid.uuid4().hex[:12]}",
-                "links": [{"domain": url.split("/")[2], "url": url}],
+                "links": [{"domain": url.split("/")[2], "url": announced}],
                 "event_ts": f"{time.time():.6f}",
             },
         }
     )
-    return ts, _post(user, body, "application/json")
+    return ts, deliver(user, body)
+
+
+def compose_link(user: SlackUser, url: str) -> tuple[str, httpx.Response]:
+    """The person pastes `url` into the message composer: Slack sends `link_shared` with
+    `source: composer` before any message exists, so the app can show a preview card (unfurled
+    with `unfurl_id` and `source`). Returns the unfurl_id and the app's answer."""
+    unfurl_id, announced = user.fake.compose_link(url)
+    body = json.dumps(
+        {
+            "token": "sandbox-verification-token",
+            "team_id": user.team_id,
+            "api_app_id": user.fake.app_id,
+            "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "link_shared",
+                "channel": "COMPOSER",
+                "is_bot_user_member": True,
+                "user": user.user_id,
+                "message_ts": f"{user.user_id}-{uuid.uuid4()}",
+                "source": "composer",
+                "unfurl_id": unfurl_id,
+                "links": [{"domain": url.split("/")[2], "url": announced}],
+                "event_ts": f"{time.time():.6f}",
+            },
+        }
+    )
+    return unfurl_id, deliver(user, body)
 
 
 def click_in_view(

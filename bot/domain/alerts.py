@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from bot.domain.models import Frozen
@@ -93,6 +94,11 @@ class Alert(Frozen):
     lineage (the baseline); `False` when two whole runs were compared. `test` names the
     significance test behind `p_value`; `direction` is +1 for a rise, -1 for a fall;
     `match_basis` says what ties the cluster to its predecessor ("shared items" or "title").
+
+    For fresh-slice share alerts `before` is the cluster's share of the older items, `after`
+    its share of the fresh ones, and `relative` how it moved *against the rest of the traffic*:
+    its fresh/older ratio over the median ratio of all clusters (`fresh_shares.py`), near 1
+    for a stable cluster however much others surge (`None`: it had no older items).
     """
 
     kind: AlertKind
@@ -111,8 +117,11 @@ class Alert(Frozen):
     match_basis: str | None = None
     test: str | None = None
     fresh: bool = False
-    window: str | None = None  # which recent window of a fresh-slice alert (fresh.py)
+    window: str | None = None  # the hours a fresh-slice alert rests on, in words (fresh.py)
+    since: datetime | None = None  # ...and where they start
     direction: int = 1
+    part: str | None = None  # what moved behind a cost alert: "price per token", "tokens per item"
+    relative: float | None = None  # a share's move against the rest of the traffic (x3, x0.3)
 
     @property
     def key(self) -> str:

@@ -31,7 +31,8 @@ from enum import StrEnum
 
 from bot.domain.alerts import Alert, AlertKind, Family
 from bot.domain.compare import RunDiff
-from bot.domain.fresh import Detection, holds
+from bot.domain.fresh import Detection
+from bot.domain.fresh_base import holds
 from bot.domain.models import NOISE_CLUSTER_ID, Frozen
 from bot.domain.thresholds import Thresholds
 
@@ -120,8 +121,8 @@ def advance(
         assert alert.cluster_id is not None and alert.after is not None
         open_episode = followed.pop((alert.cluster_id, family), None)
         if open_episode is not None and open_episode.direction == alert.direction:
-            # Judged on the fresh day: a finding of the last two days can still show a change
-            # that the newest items have already left behind.
+            # Judged on the whole fresh day, the same measure for every run, whatever cut point
+            # of the scan this run's finding rests on.
             fresh = detection.observed.get((alert.cluster_id, family), alert.after)
             _judge(step, open_episode, fresh, thresholds)
             continue

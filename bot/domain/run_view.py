@@ -40,4 +40,4 @@ class RunView:
             if a.kind is not AlertKind.VANISHED_CLUSTER
             and (self.slices.usable or a.kind is not AlertKind.NEW_CLUSTER)
         )
-        return Detection(kept, detection.observed, detection.tests)
+        return Detection(kept, detection.observed, detection.tests, detection.failures)

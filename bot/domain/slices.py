@@ -1,13 +1,17 @@
-"""Cutting a run into recent windows and their baselines, cluster by cluster. Pure.
+"""Cutting a run into its fresh slice and baseline, cluster by cluster, and the cut points of
+the change-point scan. Pure.
 
-The detector (`fresh.py`) tests each window of a cluster against its baseline; this module only
-decides which items are which (module docstring of `fresh.py` for why).
+The detector (`fresh.py`) tests the fresh items of each cluster after each cut point against
+the baseline; this module only decides which items are which (module docstring of `fresh.py`
+for why), and counts what the share tests need: each cluster's items in given hours of the
+fresh slice and in the same hours of the older days.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.domain.compare import ClusterMatch, RunDiff
 from bot.domain.models import Cluster, ClusterItem
@@ -15,21 +19,14 @@ from bot.domain.models import Cluster, ClusterItem
 MIN_SLICE = 20
 """Fewer fresh (or older) items than this in the whole run and there is no slice to speak of."""
 DAY_SECONDS = 86_400.0
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """One recent window of a cluster and what it is held against: `recent` are the cluster's
-    items newer than the window's start, `baseline` its own items and its predecessor's at or
-    before the window's baseline end; `older` counts only its own (for shares), `recent_total`
-    and `older_total` the whole run's items on each side."""
-
-    name: str
-    recent: tuple[ClusterItem, ...]
-    baseline: tuple[ClusterItem, ...]
-    older: int
-    recent_total: int
-    older_total: int
+CUTS = 4
+"""Cut points of the change-point scan: the fresh slice's start and every quarter of it after
+(every 6 hours of a daily run). A change that starts at a random hour is then at most 6 hours
+from a cut, so at least three quarters of the items after the cut are changed ones, while the
+scan costs a Bonferroni factor of 4, not the ~24 of hourly cuts: power lost to a mixed slice
+falls with the mixed fraction, power lost to the correction only with log(K)."""
+MIN_CUT = timedelta(hours=3)
+"""No cut closer than this to the run's end: fewer hours hold too few items to test."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,22 +36,35 @@ class ClusterSlices:
     older: tuple[ClusterItem, ...]
     lineage: tuple[ClusterItem, ...] = ()
     match: ClusterMatch | None = None
-    windows: tuple[Window, ...] = ()
 
     @property
     def baseline(self) -> tuple[ClusterItem, ...]:
         return self.older + self.lineage
 
+    def since(self, cut: datetime) -> tuple[ClusterItem, ...]:
+        """The fresh items newer than `cut`."""
+        return tuple(i for i in self.fresh if _after(i, cut))
+
+    @property
+    def reliable_match(self) -> bool:
+        return self.match is not None and self.match.basis is not None
+
 
 @dataclass(frozen=True)
 class RunSlices:
-    """A run cut at `cutoff` (the previous run's window end), cluster by cluster."""
+    """A run cut at `cutoff` (the previous run's window end), cluster by cluster; `end` is the
+    run's own window end and `cuts` the change-point scan's cut points (the first is
+    `cutoff`); `two_days` reaches one slice further back, for shares that began to move
+    before the previous run (a topic that was noise there, traffic that is dwindling)."""
 
     diff: RunDiff
     cutoff: datetime
     fresh_total: int
     older_total: int
     clusters: dict[int, ClusterSlices] = field(default_factory=dict)
+    end: datetime | None = None
+    cuts: tuple[datetime, ...] = ()
+    two_days: datetime | None = None  # where the last two days start (the previous cutoff)
 
     @property
     def usable(self) -> bool:
@@ -69,80 +79,80 @@ class RunSlices:
             return 0.0
         return len(slices.fresh if fresh else slices.older) / total
 
+    @property
+    def span(self) -> timedelta:
+        end = self.end or self.cutoff
+        return max(end - self.cutoff, timedelta(0))
 
-@dataclass(frozen=True, slots=True)
-class _Spec:
-    """A window: recent items are newer than `start`; its baseline is older than `base_end`
-    and, when `hours` is set, from the same hours of the day as the recent items (an anchor and
-    a length), so that traffic that follows the time of day is held against like hours."""
+    def counts(self, start: datetime) -> dict[int, tuple[int, int]]:
+        """Per cluster: (its items newer than `start`, its items before then from the same
+        hours of the day). When the hours cover a day or more, every item before `start`
+        counts; otherwise only those whose time of day falls in the hours [start, end), so
+        that traffic that follows the clock is held against like hours. A `start` before the
+        cutoff (the last two days) takes the newest older items to the recent side."""
+        end = self.end or self.cutoff
+        hours = (end - start).total_seconds()
+        found = {}
+        for cid, cs in self.clusters.items():
+            items = cs.fresh + cs.older if start < self.cutoff else cs.fresh
+            recent = sum(1 for i in items if _after(i, start))
+            before = [i for i in cs.older if not _after(i, start)]
+            if hours < DAY_SECONDS:
+                before = list(_same_hours(before, start, hours))
+            found[cid] = (recent, len(before))
+        return found
 
-    name: str
-    start: datetime
-    base_end: datetime
-    hours: tuple[datetime, float] | None = None
-
-    def recent(self, item: ClusterItem) -> bool:
-        return _after(item, self.start)
-
-    def baseline(self, item: ClusterItem) -> bool:
-        if _after(item, self.base_end):
-            return False
-        if self.hours is None:
-            return True
-        anchor, length = self.hours
-        if item.timestamp is None:
-            return False
-        return (item.timestamp - anchor).total_seconds() % DAY_SECONDS < length
+    def older_days(self) -> list[dict[int, int]]:
+        """Per older day (counted back from the cutoff), each cluster's older items in it: the
+        day-to-day spread the share tests are calibrated on."""
+        days: dict[int, dict[int, int]] = {}
+        for cid, cs in self.clusters.items():
+            for item in cs.older:
+                if item.timestamp is None:
+                    continue
+                back = int((self.cutoff - item.timestamp).total_seconds() // DAY_SECONDS)
+                days.setdefault(back, {}).setdefault(cid, 0)
+                days[back][cid] += 1
+        return [{cid: day.get(cid, 0) for cid in self.clusters} for _, day in sorted(days.items())]
 
 
 def slice_run(diff: RunDiff) -> RunSlices:
-    """Split `diff.current` at the previous run's window end (module docstring).
-
-    Three windows are tested against what came before them: the fresh slice; its newer half
-    against the same hours of the older days (a change that began during the day fills that
-    half, but only part of the whole slice); and the last two days, cut where the run before
-    the previous one ended (a change that began before the previous run fills both days of
-    this run, against the older days alone)."""
+    """Split `diff.current` at the previous run's window end (module docstring), with the cut
+    points of the change-point scan (`CUTS`)."""
     previous, current = diff.previous, diff.current
     cutoff = previous.window_end or previous.timestamp
     end = current.window_end or current.timestamp
-    specs = [_Spec("fresh", cutoff, cutoff)]
+    cuts = [cutoff]
     if end > cutoff:
-        step = end - cutoff
-        half = cutoff + step / 2
-        specs.append(_Spec("newest half", half, cutoff, (half, (step / 2).total_seconds())))
-        specs.append(_Spec("two days", cutoff - step, cutoff - step))
-    everything = [i for c in current.clusters for i in c.items]
-    totals = [
-        (
-            sum(1 for i in everything if spec.recent(i)),
-            sum(1 for i in everything if spec.baseline(i)),
-        )
-        for spec in specs
-    ]
+        step = (end - cutoff) / CUTS
+        cuts += [cutoff + k * step for k in range(1, CUTS) if end - (cutoff + k * step) >= MIN_CUT]
+    two_days = cutoff - (end - cutoff) if end > cutoff else None
     clusters: dict[int, ClusterSlices] = {}
+    fresh_total = older_total = 0
     for cluster in current.clusters:
         fresh = tuple(i for i in cluster.items if _after(i, cutoff))
         older = tuple(i for i in cluster.items if not _after(i, cutoff))
+        fresh_total += len(fresh)
+        older_total += len(older)
         match = None if cluster.is_noise else diff.match_for_current(cluster.cluster_id)
         lineage: tuple[ClusterItem, ...] = ()
         if match is not None and match.basis is not None:
             mine = cluster.item_ids
-            lineage = tuple(i for i in match.previous.items if i.item_id not in mine)
-        windows = tuple(
-            Window(
-                spec.name,
-                tuple(i for i in cluster.items if spec.recent(i)),
-                tuple(i for i in (*cluster.items, *lineage) if spec.baseline(i)),
-                sum(1 for i in cluster.items if spec.baseline(i)),
-                recent_total,
-                older_total,
+            lineage = tuple(
+                i for i in match.previous.items if i.item_id not in mine and not _after(i, cutoff)
             )
-            for spec, (recent_total, older_total) in zip(specs, totals, strict=True)
-        )
-        clusters[cluster.cluster_id] = ClusterSlices(cluster, fresh, older, lineage, match, windows)
-    fresh_total, older_total = totals[0]
-    return RunSlices(diff, cutoff, fresh_total, older_total, clusters)
+        clusters[cluster.cluster_id] = ClusterSlices(cluster, fresh, older, lineage, match)
+    return RunSlices(diff, cutoff, fresh_total, older_total, clusters, end, tuple(cuts), two_days)
+
+
+def _same_hours(
+    items: Iterable[ClusterItem], start: datetime, hours: float
+) -> Iterable[ClusterItem]:
+    for item in items:
+        if item.timestamp is None:
+            continue
+        if (item.timestamp - start).total_seconds() % DAY_SECONDS < hours:
+            yield item
 
 
 def _after(item: ClusterItem, moment: datetime) -> bool:

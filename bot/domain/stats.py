@@ -103,6 +103,94 @@ def count_test(hits: int, draws: int, other_hits: int, other_draws: int) -> tupl
     return min(1.0, greater), min(1.0, less)
 
 
+def binomial_tails(hits: float, draws: float, p: float) -> tuple[float, float]:
+    """`(P(X >= hits), P(X <= hits))` for X ~ Binomial(`draws`, `p`), through the regularized
+    incomplete beta function, so that `hits` and `draws` may be fractional: a quasi-binomial
+    test divides both by the dispersion (`dispersion`) and reads the same tails."""
+    if draws <= 0 or p <= 0.0 or p >= 1.0:
+        return 1.0, 1.0
+    hits = min(max(hits, 0.0), draws)
+    greater = 1.0 if hits <= 0 else regularized_beta(p, hits, draws - hits + 1.0)
+    less = 1.0 if hits >= draws else 1.0 - regularized_beta(p, hits + 1.0, draws - hits)
+    return min(1.0, max(greater, 0.0)), min(1.0, max(less, 0.0))
+
+
+def beta_binomial_tails(hits: int, draws: int, p: float, dispersion: float) -> tuple[float, float]:
+    """`(P(X >= hits), P(X <= hits))` for X beta-binomial with mean `draws * p` and variance
+    `dispersion` times the binomial one (intra-class correlation `(dispersion - 1) /
+    (draws - 1)`): counts whose rate itself varies, as a day's traffic does. At dispersion 1
+    it is the binomial; far in the tails it is wider than the binomial, as it should be, but
+    not as wide as dividing the counts by the dispersion would make it."""
+    if draws <= 0 or p <= 0.0 or p >= 1.0:
+        return 1.0, 1.0
+    hits = min(max(hits, 0), draws)
+    rho = (dispersion - 1.0) / (draws - 1) if draws > 1 else 0.0
+    if rho <= 1e-12:
+        return binomial_tails(hits, draws, p)
+    rho = min(rho, 0.999)
+    scale = 1.0 / rho - 1.0
+    a, b = p * scale, (1.0 - p) * scale
+    base = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) - math.lgamma(draws + a + b)
+    logs = [
+        _log_choose(draws, k) + base + math.lgamma(k + a) + math.lgamma(draws - k + b)
+        for k in range(draws + 1)
+    ]
+    peak = max(logs)
+    weights = [math.exp(v - peak) for v in logs]
+    total = sum(weights)
+    greater = sum(weights[hits:]) / total
+    less = sum(weights[: hits + 1]) / total
+    return min(1.0, greater), min(1.0, less)
+
+
+def regularized_beta(x: float, a: float, b: float) -> float:
+    """I_x(a, b), by the continued fraction of Numerical Recipes (6.4), to ~1e-12."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _beta_fraction(x, a, b) / a
+    return 1.0 - front * _beta_fraction(1.0 - x, b, a) / b
+
+
+def _beta_fraction(x: float, a: float, b: float) -> float:
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-13:
+            break
+    return h
+
+
+CHI2_1_MEDIAN = 0.454936423119572
+"""The median of a chi-square variable with one degree of freedom."""
+
+
+def dispersion(residuals: Sequence[float]) -> float:
+    """How much wider than binomial the spread of `residuals` (Pearson residuals, which are
+    standard normal under the binomial model) is: the median of their squares over the median
+    of chi-square(1), at least 1. The median, not the mean, so that a real change on one day
+    of the baseline does not pass for noise; 1 when there are fewer than 8 residuals."""
+    if len(residuals) < 8:
+        return 1.0
+    return max(1.0, median([r * r for r in residuals]) / CHI2_1_MEDIAN)
+
+
 def benjamini_hochberg(p_values: Sequence[float], q: float) -> list[bool]:
     """Which of `p_values` are discoveries at false discovery rate `q` (step-up procedure)."""
     m = len(p_values)

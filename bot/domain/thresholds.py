@@ -61,14 +61,15 @@ class Thresholds(Frozen):
         2.0,
         ge=0.1,
         le=100,
-        description="Size shift: change in a cluster's share of traffic, percentage points.",
+        description="Size shift: change in a cluster's share of traffic, percentage points "
+        "(allowing for the rest of the traffic).",
     )
     size_shift_pct: float = Field(
         50.0,
         ge=1,
         le=10_000,
-        description="Size shift: relative change in a cluster's share of traffic, percent "
-        "(50 = grew to 1.5x, or shrank to 1/1.5).",
+        description="Size shift: how much a cluster grew or shrank against the rest of the "
+        "traffic, percent (50 = grew to 1.5x, or shrank to 1/1.5).",
     )
     false_discovery_pct: float = Field(
         5.0,

@@ -7,7 +7,6 @@ Every click is acked at once and answered from the work pool (bot/listeners/defe
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,18 +19,14 @@ from bot.commands.handlers import Asker
 from bot.listeners.answer import answer, is_admin
 from bot.listeners.deferred import after_ack
 from bot.posthog.budget import spending_for
-from bot.rendering import blocks as bk
 from bot.rendering.message import Message
 from bot.services.errors import NotAllowed
-from bot.slack.escape import SafeMrkdwn
 from bot.slack.ids import ClusterRef, MuteRef, RunRef, ShareRef, TraceRef
 from bot.slack.replies import send
 
 if TYPE_CHECKING:  # the composition root, for its type only: importing it pulls in every
     # service and its libraries (matplotlib, alembic)
     from bot.wiring import Services
-
-USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 
 @dataclass(frozen=True)
@@ -169,11 +164,8 @@ def handle_mute_action(
         mute = services.channel_settings.mute_ref(
             place.channel, ref.run_id, ref.cluster_id, ref.hours, user
         )
-        mention = SafeMrkdwn(f"<@{user}>") if USER_ID.fullmatch(user) else user
-        note = services.renderer.text(
-            "mute_note.md.j2", user=mention, title=mute.title, until=mute.until
-        )
-        reply(place, Message(text=note, blocks=[bk.section(note)]), respond, services)
+        note = services.renderer.mute_note(user, mute.title, mute.until)
+        reply(place, note, respond, services)
 
     after_ack(ack, body, context, work, command=False)
 

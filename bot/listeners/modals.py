@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_bolt import Ack
 from slack_sdk import WebClient
@@ -26,13 +26,15 @@ from bot.rendering import views as rv
 from bot.services.channel_settings import check_threshold
 from bot.services.errors import CommandError
 from bot.services.routing import QUIET_SUMMARY
-from bot.slack.view_ids import ADMIN_ACTIONS, ChannelRef, HomeAction
+from bot.slack.view_ids import ADMIN_ACTIONS, ChannelRef, HomeAction, SubscriptionsForm
 from bot.slack.views import open_modal, update_modal
 
 if TYPE_CHECKING:  # the composition root, for its type only (it pulls in every service)
     from bot.wiring import Services
 
 logger = logging.getLogger(__name__)
+
+Form = TypeVar("Form", bound=ChannelRef)
 
 NOT_ADMIN = (
     "Only workspace admins (or users in ADMIN_USER_IDS) can change settings. Anyone can read "
@@ -76,25 +78,35 @@ def handle_home_action(
     open_modal(client, trigger, view)
 
 
-def _current(channel: str, services: Services) -> list[tuple[str, str]]:
-    lines = services.channel_settings.describe_subscriptions(channel)
-    rows = [row for row in services.store.subscriptions(channel) if row.active]
-    return [(line, str(row.id)) for line, row in zip(lines, rows, strict=False)]
+BUSY_JOBS = (
+    "The bot is busy and did not ask PostHog for its jobs. You can still pick a level, for any "
+    "job; open this form again for the list."
+)
 
 
 def _open_subscriptions(
     ref: ChannelRef, user: str, trigger: str, client: WebClient, services: Services
 ) -> None:
-    """Open at once (a trigger_id lasts seconds), then fill the job picker from PostHog."""
-    current = _current(ref.channel, services)
+    """Open at once (a trigger_id lasts seconds), then fill the job picker from PostHog on the
+    work pool; with no place there, the form opens without the list (never a PostHog query
+    before the ack)."""
+    current = services.channel_settings.subscription_choices(ref.channel)
     base_note = ""
     if not current and ref.channel == services.channel_settings.default_channel:
         base_note = (
             "This is the default alert channel (ALERT_CHANNEL): it gets every run until it has "
             "a subscription. Adding one limits it to that."
         )
-    first = rv.subscriptions_modal(ref, current, None, base_note)
-    view_id, view_hash = open_modal(client, trigger, first)
+    if not services.work.reserve():
+        busy = f"{BUSY_JOBS} {base_note}".strip()
+        open_modal(client, trigger, rv.subscriptions_modal(ref, current, [], busy))
+        return
+    try:
+        first = rv.subscriptions_modal(ref, current, None, base_note)
+        view_id, view_hash = open_modal(client, trigger, first)
+    except Exception:
+        services.work.cancel()
+        raise
 
     def fill() -> None:
         note, jobs = base_note, []
@@ -108,12 +120,9 @@ def _open_subscriptions(
             problem = user_message(error) or "The jobs could not be loaded."
             note = f"{problem} You can still pick a level, for any job. {note}".strip()
         view = rv.subscriptions_modal(ref, current, jobs, note)
-        update_modal(client, view_id, view_hash, view)
+        update_modal(services.slack, view_id, view_hash, view)  # off the listener path
 
-    if services.work.reserve():
-        services.work.submit(_logged(fill))
-    else:
-        fill()
+    services.work.submit(_logged(fill))
 
 
 def _logged(task: Callable[[], None]) -> Callable[[], None]:
@@ -157,8 +166,12 @@ def _values(view: dict[str, Any]) -> dict[str, Any]:
 def _channel(ack: Ack, view: dict[str, Any]) -> ChannelRef | None:
     """The channel the modal is about; None (and the modal says so) when its metadata is not
     one we wrote: a forged or mangled submission changes nothing."""
+    return _metadata(ack, view, ChannelRef)
+
+
+def _metadata(ack: Ack, view: dict[str, Any], model: type[Form]) -> Form | None:
     try:
-        return ChannelRef.model_validate(json.loads(view.get("private_metadata") or "{}"))
+        return model.model_validate(json.loads(view.get("private_metadata") or "{}"))
     except ValueError:  # pydantic's ValidationError and json's JSONDecodeError both are
         ack(response_action="update", view=rv.notice_modal("Not saved", STALE_FORM))
         return None
@@ -191,7 +204,7 @@ def handle_thresholds_submission(
         return
     services.channel_settings.set_thresholds(ref.channel, tuple(overrides), user, reset=True)
     ack()
-    republish_later(user, client, services)
+    republish_later(user, services)
 
 
 def _is_default(name: str, text: str) -> bool:
@@ -204,12 +217,21 @@ def _is_default(name: str, text: str) -> bool:
 def handle_subscriptions_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, services: Services
 ) -> None:
-    form = _admin_form(ack, body, view, client, services)
+    """Remove the listed subscriptions left unticked, add the one picked: a subscription the
+    form did not list (added meanwhile, or past what it holds) is never touched."""
+    user = str(body["user"]["id"])
+    if _refuse_unless_admin(ack, user, client, services):
+        return
+    form = _metadata(ack, view, SubscriptionsForm)
     if form is None:
         return
-    user, ref = form
     entered = _values(view)
-    kept = {o["value"] for o in entered.get("keep", {}).get("selected_options") or []}
+    ticked = {
+        option["value"]
+        for block, value in entered.items()
+        if block.startswith(f"{rv.KEEP}.")
+        for option in value.get("selected_options") or []
+    }
     level_pick = (entered.get("level", {}).get("selected_option") or {}).get("value")
     job_pick = (entered.get("job", {}).get("selected_option") or {}).get("value")
     try:
@@ -220,16 +242,10 @@ def handle_subscriptions_submission(
     job = None if job_pick in (None, rv.ANY) else str(job_pick)[:200]
     ack()
     settings = services.channel_settings
-    rows = [row for row in services.store.subscriptions(ref.channel) if row.active]
-    keep = [(row.level, row.job) for row in rows if str(row.id) in kept]
-    for row in rows:
-        if str(row.id) not in kept:
-            settings.unsubscribe(ref.channel, Level(row.level) if row.level else None, row.job)
-    for row_level, row_job in keep:  # unsubscribing "any" removes all rows: put the kept back
-        settings.subscribe(ref.channel, Level(row_level) if row_level else None, row_job, user)
+    settings.remove_subscriptions(form.channel, [i for i in form.shown if str(i) not in ticked])
     if level_pick is not None or job_pick is not None:
-        settings.subscribe(ref.channel, level, job, user)
-    republish_later(user, client, services)
+        settings.subscribe(form.channel, level, job, user)
+    republish_later(user, services)
 
 
 def handle_unmute_submission(
@@ -249,4 +265,4 @@ def handle_unmute_submission(
     ack()
     for lineage in picked:  # a mute lifted meanwhile (expired, or by someone else) lifts nothing
         services.channel_settings.unmute_lineage(ref.channel, int(lineage))
-    republish_later(user, client, services)
+    republish_later(user, services)

@@ -5,15 +5,18 @@ previous run, Traces button), a run link the run's summary, a trace link its sum
 another host or project are left alone. The card is seen by the whole channel, so trace content
 follows DRILLDOWN_CONTENT as a channel reply does (never in the channel). Each link costs
 PostHog queries, charged to the person who pasted it, and runs on the work pool after the
-event's ack.
+event's ack. Slack sends the event twice for one link (composer preview, posted message): the
+card is kept for a short while (bot/services/card_cache.py), so the second costs no query.
+
+Slack writes the event's URLs as in message text, `&` as `&amp;`: they are unescaped before
+they are read, and the card is keyed by the URL as Slack sent it.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
-
-from slack_sdk import WebClient
 
 from bot.domain.compare import RunDiff, diff_runs
 from bot.domain.models import Cluster
@@ -24,7 +27,9 @@ from bot.rendering import blocks as bk
 from bot.rendering.env import pct
 from bot.services.errors import CommandError
 from bot.services.views import ClusterView
+from bot.slack.conversations import may_unfurl
 from bot.slack.errors import SlackWriteError
+from bot.slack.escape import unescape_mrkdwn
 from bot.slack.views import unfurl
 
 if TYPE_CHECKING:  # the composition root, for its type only (it pulls in every service)
@@ -35,14 +40,16 @@ logger = logging.getLogger(__name__)
 LINKS_MAX = 5  # Slack sends at most 5 links per message
 
 
-def handle_link_shared(event: dict[str, Any], client: WebClient, services: Services) -> None:
+def handle_link_shared(event: dict[str, Any], services: Services) -> None:
     settings = services.settings
     found = {
         str(link["url"]): parsed
         for link in (event.get("links") or [])[:LINKS_MAX]
         if (
             parsed := parse_link(
-                str(link.get("url")), settings.ui_host, settings.posthog_project_id or ""
+                unescape_mrkdwn(str(link.get("url"))),
+                settings.ui_host,
+                settings.posthog_project_id or "",
             )
         )
     }
@@ -50,18 +57,21 @@ def handle_link_shared(event: dict[str, Any], client: WebClient, services: Servi
         return  # nothing of ours, or busy: a link without a card loses nothing
 
     def work() -> None:
+        if not may_unfurl(event, services.conversations, allow_external=settings.unfurl_external):
+            return  # not a conversation the bot is in, or shared with another organisation
         unfurls: dict[str, Any] = {}
         with spending_for(str(event.get("user") or "")):
             for url, link in found.items():
                 try:
-                    unfurls[url] = {"blocks": card(link, services)}
+                    build = partial(card, link, services)
+                    unfurls[url] = {"blocks": services.cards.get_or_build(link, build)}
                 except Exception as error:  # one bad link must not cost the others their card
                     if user_message(error) is None:
                         logger.exception("slack.unfurl.failed", extra={"url": url[:300]})
         if not unfurls:
             return
         try:
-            unfurl(client, unfurls, event)
+            unfurl(services.slack, unfurls, event)  # after the ack: may wait out a 429
         except SlackWriteError as error:
             logger.warning("slack.unfurl.failed", extra={"error": error.failure.code})
 

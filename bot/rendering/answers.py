@@ -5,6 +5,7 @@ Templates in `templates/` hold the words; this module decides which blocks carry
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,10 +18,11 @@ from bot.posthog.urls import PostHogUrls
 from bot.rendering import blocks as bk
 from bot.rendering.message import Message
 from bot.services.views import ClusterView, JobsView, RankedList
-from bot.slack.escape import SafeMrkdwn, escape_mrkdwn, link, title_text
+from bot.slack.escape import SafeMrkdwn, link, md, md_join, title_text
 from bot.slack.ids import ActionId, ClusterRef, RunRef, ShareRef
 
 SUMMARY_CLUSTERS_MAX = 15
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")  # a Slack user id, which may become a mention
 TITLE_MAX = 90
 LEVEL_NAMES = {"trace": "Trace", "generation": "Generation", "evaluation": "Evaluation"}
 
@@ -46,8 +48,11 @@ class Renderer:
         self.clock = clock
         self.charts = charts  # offer the "Map" button (CHARTS=on)
 
-    def text(self, template: str, **values: Any) -> str:
-        return self.env.get_template(template).render(now=self.clock(), **values).strip()
+    def text(self, template: str, **values: Any) -> SafeMrkdwn:
+        """A template rendered: its values escaped once by the environment's `finalize`."""
+        return SafeMrkdwn(
+            self.env.get_template(template).render(now=self.clock(), **values).strip()
+        )
 
     # -- shared pieces ---------------------------------------------------------------------
 
@@ -61,7 +66,7 @@ class Renderer:
             label = f"run of {run.window_end:%b %d}" if run.window_end else run.run_id
         return link(self.urls.run(run.run_id), label)
 
-    def run_context(self, run: ClusteringRun) -> str:
+    def run_context(self, run: ClusteringRun) -> SafeMrkdwn:
         return self.text(
             "run_context.md.j2",
             run=run,
@@ -70,7 +75,7 @@ class Renderer:
             computed=any(c.metrics is not None and c.metrics.computed for c in run.clusters),
         )
 
-    def cluster_line(self, run: ClusteringRun, cluster: Cluster, rank: str = "") -> str:
+    def cluster_line(self, run: ClusteringRun, cluster: Cluster, rank: str = "") -> SafeMrkdwn:
         return self.text(
             "cluster_line.md.j2",
             rank=rank,
@@ -155,15 +160,16 @@ class Renderer:
             ),
         ]
         if metrics is not None:
-            parts = self.text(
+            rendered = self.text(
                 "cluster_metrics.md.j2",
                 cluster=cluster,
                 metrics=metrics,
                 share=run.share(cluster),
                 evaluations=run.level is Level.EVALUATION,
-            ).split("\n")
+            )
+            parts = [SafeMrkdwn(part) for part in rendered.split("\n")]  # rendered lines
             blocks.append(
-                bk.fields(*("\n".join(parts[i : i + 2]) for i in range(0, len(parts), 2)))
+                bk.fields(*(md_join("\n", parts[i : i + 2]) for i in range(0, len(parts), 2)))
             )
         blocks.append(bk.context(self.run_context(run)))
         if drilldown is not None:
@@ -200,9 +206,9 @@ class Renderer:
         runs = {entry.run.run_id: entry.run for entry in ranked.entries}
         blocks.append(
             bk.context(
-                " · ".join(
-                    f"{escape_mrkdwn(self.series_title(r))}: {self.run_link(r)}"
-                    for r in runs.values()
+                md_join(
+                    " · ",
+                    (md("{}: {}", self.series_title(r), self.run_link(r)) for r in runs.values()),
                 )
             )
         )
@@ -215,7 +221,7 @@ class Renderer:
             bk.header("Clustering jobs"),
             bk.section(self.text("jobs.md.j2", jobs=jobs, from_runs=view.from_runs)),
         ]
-        blocks.append(bk.context(str(link(self.urls.clusters(), "Clusters in PostHog"))))
+        blocks.append(bk.context(link(self.urls.clusters(), "Clusters in PostHog")))
         return bk.finish(blocks, f"{len(jobs)} clustering jobs")
 
     def help(self, lines: Sequence[str], problem: str | None = None) -> Message:
@@ -233,9 +239,13 @@ class Renderer:
         body = self.text("error.md.j2", message=message, error_id=error_id)
         return bk.finish([bk.section(body)], message)
 
+    def mute_note(self, user: str, title: str, until: datetime) -> Message:
+        """Who muted which cluster until when, said in the thread where they clicked."""
+        mention = md("<@{}>", user) if USER_ID.fullmatch(user) else user
+        note = self.text("mute_note.md.j2", user=mention, title=title, until=until)
+        return bk.finish([bk.section(note)], note)
+
     def lines(self, title: str, lines: Sequence[str]) -> Message:
         """A simple list answer (subscriptions, thresholds, mutes): lines are escaped here."""
-        body = self.env.from_string("{% for l in lines %}• {{ l }}\n{% endfor %}").render(
-            lines=lines
-        )
+        body = md_join("", (md("• {}\n", line) for line in lines))
         return bk.finish([bk.header(title), bk.section(body or "_none_")], title)

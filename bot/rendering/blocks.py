@@ -1,4 +1,8 @@
-"""Block Kit building blocks as plain dicts, and the one exit that enforces Slack's limits."""
+"""Block Kit building blocks as plain dicts, and the one exit that enforces Slack's limits.
+
+The escaping boundary (bot/slack/escape.py): a mrkdwn text given as plain ``str`` is escaped
+here, once; ``SafeMrkdwn`` (templates' output, ``md``, ``link``) is the bot's own and kept.
+"""
 
 from __future__ import annotations
 
@@ -28,12 +32,12 @@ def header(text: str) -> Block:
 
 
 def mrkdwn(text: str) -> Block:
-    """A mrkdwn text object with `verbatim`: Slack then does not turn bare URLs, `#channel`
-    names or `@name`s into links and mentions. Most texts quote LLM-written titles or trace
-    content, so every one is verbatim; the bot's own `<url|label>` links and `<@U…>` mentions
-    are explicit syntax and keep working (https://docs.slack.dev/reference/block-kit/
+    """A mrkdwn text object (a plain `text` escaped, `SafeMrkdwn` kept) with `verbatim`:
+    Slack then does not turn bare URLs, `#channel` names or `@name`s into links and mentions.
+    Most texts quote LLM-written titles or trace content, so every one is verbatim; the bot's
+    own `<url|label>` links and `<@U…>` mentions are explicit syntax and keep working (https://docs.slack.dev/reference/block-kit/
     composition-objects/text-object)."""
-    return {"type": "mrkdwn", "text": text, "verbatim": True}
+    return {"type": "mrkdwn", "text": str(escape_mrkdwn(text)), "verbatim": True}
 
 
 def section(text: str, *, accessory: Block | None = None) -> Block:
@@ -87,8 +91,9 @@ def finish(blocks: list[Block], text: str) -> Message:
     (A few short notices are built without it: the error handler's reply when no services are
     up, the mute note in `listeners/actions.py`, the chart notices and doctor's test message.)
 
-    `text` is plain (it may quote titles or user input); Slack reads the fallback as mrkdwn
-    in notifications, so it is escaped here.
+    Slack reads the fallback as mrkdwn in notifications: a plain `text` (it may quote titles
+    or user input) is escaped here, once; a `SafeMrkdwn` one (the fallback of a message
+    rendered before, as `parent_closed` reuses) is kept as it is.
     """
     if not text.strip():  # notifications and screen readers show nothing without one
         text = BLANK_FALLBACK

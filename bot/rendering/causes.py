@@ -53,10 +53,12 @@ class CauseRenderer:
             factor.total,
         )
 
-    def detail(self, kind: str, factors: Sequence[Factor], run_id: str, cluster_id: int) -> str:
+    def detail(
+        self, kind: str, factors: Sequence[Factor], run_id: str, cluster_id: int
+    ) -> SafeMrkdwn:
         """The thread section: one line per factor, then the cluster in PostHog."""
         if not factors:
-            return ""
+            return SafeMrkdwn("")
         cluster_link = link(self.r.urls.cluster(run_id, cluster_id), "Open the cluster in PostHog")
         return self.r.text(
             "alert_causes.md.j2",

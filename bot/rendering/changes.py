@@ -18,7 +18,7 @@ from bot.rendering.answers import Renderer, item_noun
 from bot.rendering.causes import CauseRenderer
 from bot.rendering.env import change, money, pct, points, seconds
 from bot.rendering.message import Message
-from bot.slack.escape import SafeMrkdwn, clean_inline, link, title_text
+from bot.slack.escape import SafeMrkdwn, clean_inline, link, md, md_join, title_text
 from bot.slack.ids import ActionId, ClusterRef, MuteRef
 
 COMPARE_LINES_MAX = 20
@@ -32,33 +32,41 @@ SEVERITY_ICONS = {
 def describe(alert: Alert) -> str:
     """One line saying what changed and by how much (plain text; escaped by the template)."""
     before, after = alert.before, alert.after
-    typical = "median " if alert.fresh else ""
+    typical = "typical " if alert.fresh else ""
+    hours = f" {alert.window}" if alert.fresh and alert.window and _is_hours(alert.window) else ""
     match alert.kind:
         case AlertKind.COST_SPIKE:
+            moved = f", {alert.part} rose" if alert.part else ""
             return (
-                f"Cost per item {change(before, after)} ({typical}{money(before)} → {money(after)})"
+                f"Cost per item {change(before, after)}{hours} "
+                f"({typical}{money(before)} → {money(after)}{moved})"
             )
         case AlertKind.LATENCY_SPIKE:
+            typical = "median " if alert.fresh else ""
             return (
-                f"Latency {change(before, after)} ({typical}{seconds(before)} → {seconds(after)})"
+                f"Latency {change(before, after)}{hours} "
+                f"({typical}{seconds(before)} → {seconds(after)})"
             )
         case AlertKind.ERROR_HEAVY:
-            return f"Error rate {pct(before)} → {pct(after)}"
+            return f"Error rate {pct(before)} → {pct(after)}{hours}"
         case AlertKind.PASS_RATE_DROP:
             return f"Evaluation pass rate {pct(before)} → {pct(after)}"
         case AlertKind.FAIL_SHARE_GROWTH:
             delta = (after or 0) - (before or 0)
             return f"Share of failing evaluations {pct(before)} → {pct(after)} ({points(delta)})"
         case AlertKind.SIZE_SHIFT:
+            if alert.fresh:
+                return against_the_rest(alert, hours)
             delta = (after or 0) - (before or 0)
-            noun = "Share of new traffic" if alert.fresh else "Share"
-            return f"{noun} {pct(before)} → {pct(after)} ({points(delta)})"
+            return f"Share {pct(before)} → {pct(after)} ({points(delta)})"
         case AlertKind.NEW_CLUSTER:
             if alert.fresh:
-                return f"New traffic: {pct(after)} of the items since the previous run"
+                return f"New traffic: {pct(after)} of the items{hours or ' since the previous run'}"
             return f"New cluster with {pct(after)} of the run"
         case AlertKind.TRAFFIC_STOPPED:
-            return f"Traffic stopped: {pct(after)} of new items (was {pct(before)})"
+            if alert.window and alert.window.startswith("since"):
+                return f"Traffic stopped {alert.window} (had {pct(before)} of the older items)"
+            return f"Traffic stopped: no items since the previous run (had {pct(before)})"
         case AlertKind.VANISHED_CLUSTER:
             return f"Cluster vanished (had {pct(before)} of the run)"
         case AlertKind.OUTLIER_GROWTH:
@@ -66,13 +74,41 @@ def describe(alert: Alert) -> str:
     return str(alert.kind)  # pragma: no cover - every kind is handled above
 
 
+def against_the_rest(alert: Alert, hours: str = "") -> str:
+    """How a share moved against the rest of the traffic, in plain words: "Grew about x3
+    against the rest of the traffic", "About a third of its usual traffic against the rest"."""
+    ratio = alert.relative
+    numbers = f" ({pct(alert.before)} of the older items, {pct(alert.after)} of the new ones)"
+    if ratio is None:
+        return f"Grew from next to nothing against the rest of the traffic{hours}{numbers}"
+    if ratio >= 1:
+        return f"Grew about ×{ratio:.2g} against the rest of the traffic{hours}{numbers}"
+    return f"About {_fraction(ratio)} of its usual traffic against the rest{hours}{numbers}"
+
+
+def _fraction(ratio: float) -> str:
+    for value, words in ((1 / 2, "half"), (1 / 3, "a third"), (1 / 4, "a quarter")):
+        if abs(ratio - value) <= 0.04:
+            return words
+    return f"{ratio:.0%}"
+
+
+def _is_hours(window: str) -> bool:
+    """A window in words ("since 14:00 UTC"); the whole day goes without saying."""
+    return window.startswith("since")
+
+
 def explain(alert: Alert, noun: str = "items") -> str:
     """What the numbers rest on: the items compared (`noun`: what the run's items are called),
     the test, and what ties the cluster to its predecessor."""
     parts = []
     if alert.fresh and alert.items_after is not None:
-        recent = _WINDOW_WORDS.get(alert.window or "fresh", "newer than the previous run")
-        parts.append(f"{alert.items_after} {noun} {recent} vs {alert.items_before or 0} older ones")
+        window = alert.window or "fresh"
+        recent = window if _is_hours(window) else _WINDOW_WORDS.get(window, _WINDOW_WORDS["fresh"])
+        shares = alert.kind.family in (Family.SHARE, Family.OUTLIERS)
+        like = " from the same hours" if shares and _is_hours(window) else ""
+        older = f"{alert.items_before or 0} older ones{like}"
+        parts.append(f"{alert.items_after} {noun} {recent} vs {older}")
     elif alert.kind is AlertKind.FAIL_SHARE_GROWTH:
         parts.append(
             f"failing evaluations in the run: {alert.items_before or 0} → {alert.items_after or 0}"
@@ -90,11 +126,7 @@ def explain(alert: Alert, noun: str = "items") -> str:
     return " · ".join(parts) or "Judged against this channel's thresholds (`/clusters thresholds`)."
 
 
-_WINDOW_WORDS = {
-    "fresh": "newer than the previous run",
-    "newest half": "from the newer half of the day since the previous run",
-    "two days": "from the last two days",
-}
+_WINDOW_WORDS = {"fresh": "newer than the previous run"}
 
 
 class ChangeRenderer:
@@ -141,7 +173,7 @@ class ChangeRenderer:
             previous_window_end=diff.previous.window_end,
         )
         blocks = [bk.header(f"{self.r.series_title(run)}: what changed"), bk.section(intro)]
-        blocks.append(bk.section("\n".join(lines)))
+        blocks.append(bk.section(md_join("\n", lines)))
         if still_error_heavy:
             names = [self.r.title_link(run.run_id, c) for c in still_error_heavy]
             blocks.append(bk.context(self.r.text("still_error_heavy.md.j2", items=names)))
@@ -217,7 +249,7 @@ class ChangeRenderer:
         )
         return bk.finish([bk.section(text)], f"Why: {title_text(cluster.title, 100)}")
 
-    def run_notes(self, diff: RunDiff, reset: str | None) -> str:
+    def run_notes(self, diff: RunDiff, reset: str | None) -> SafeMrkdwn:
         """Splits, merges and a baseline reset: how the clustering moved, said once."""
         current, previous = diff.current.run_id, diff.previous.run_id
         splits = [
@@ -240,7 +272,7 @@ class ChangeRenderer:
 
     def baseline_reset(self, diff: RunDiff, reason: str) -> Message:
         text = self.r.text("run_notes.md.j2", splits=[], merges=[], reset=reason)
-        intro = f"{self.r.series_title(diff.current)}: {self.r.run_link(diff.current)}"
+        intro = md("{}: {}", self.r.series_title(diff.current), self.r.run_link(diff.current))
         return bk.finish([bk.section(intro), bk.context(text)], f"Baseline reset: {reason}")
 
     def episode_update(self, update: Update, run: RunSummary) -> Message:
@@ -270,11 +302,17 @@ class ChangeRenderer:
         """An alert's parent message again, with a line for each of its changes that ended on
         `run` (for chat.update)."""
         lines = [
-            f":white_check_mark: {title_text(u.episode.title, 80)}: "
-            f"{_FAMILY_NAMES[u.episode.family]} {_ENDINGS[u.phase]} in {self.r.run_link(run)}"
+            md(
+                ":white_check_mark: {}: {} {} in {}",
+                title_text(u.episode.title, 80),
+                _FAMILY_NAMES[u.episode.family],
+                _ENDINGS[u.phase],
+                self.r.run_link(run),
+            )
             for u in closed
         ]
-        return bk.finish([*blocks, bk.context("\n".join(lines))], text)
+        # `blocks` and `text` are the parent as rendered (and escaped) before: kept as they are
+        return bk.finish([*blocks, bk.context(md_join("\n", lines))], SafeMrkdwn(text))
 
     def run_skipped(self, run: RunSummary, attempts: int, error: str) -> Message:
         text = self.r.text(
@@ -286,9 +324,10 @@ class ChangeRenderer:
         return bk.finish([bk.section(text)], f"Skipped clustering run {run.run_id}")
 
     def quiet(self, diff: RunDiff) -> Message:
-        text = (
-            f"No significant changes in {self.r.run_link(diff.current)} "
-            f"vs the previous run ({len(diff.matches)} clusters matched)."
+        text = md(
+            "No significant changes in {} vs the previous run ({} clusters matched).",
+            self.r.run_link(diff.current),
+            len(diff.matches),
         )
         return bk.finish([bk.context(text)], "No significant changes in the new clustering run")
 

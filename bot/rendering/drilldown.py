@@ -12,7 +12,7 @@ from bot.rendering import blocks as bk
 from bot.rendering.answers import Renderer
 from bot.rendering.message import Message
 from bot.services.views import ClusterView, TraceStep, TraceTarget, TraceView
-from bot.slack.escape import clean_inline, escape_mrkdwn, link, title_text, truncate
+from bot.slack.escape import SafeMrkdwn, clean_inline, link, md, md_join, title_text, truncate
 from bot.slack.ids import ActionId, TraceRef
 
 CONTENT_PREVIEW_MAX = 600
@@ -32,8 +32,13 @@ class DrilldownRenderer:
         show_errors = private and self.show_content
         blocks = [
             bk.section(
-                f"The {len(view.items)} {which} {kind} of "
-                f"*{self.r.title_link(run.run_id, cluster)}*"
+                md(
+                    "The {} {} {} of *{}*",
+                    len(view.items),
+                    which,
+                    kind,
+                    self.r.title_link(run.run_id, cluster),
+                )
             )
         ]
         for index, detail in enumerate(view.items):
@@ -85,7 +90,7 @@ class DrilldownRenderer:
         show = private and self.show_content
         lines = [self._step(step, show_errors=show) for step in view.steps]
         if lines:
-            blocks.append(bk.section("\n".join(lines)))
+            blocks.append(bk.section(md_join("\n", lines)))
         if view.hidden_steps:
             blocks.append(bk.context(f"…and {view.hidden_steps} more steps in PostHog"))
         if show:
@@ -111,13 +116,13 @@ class DrilldownRenderer:
         ]
         blocks = self._content_blocks(view)
         if errors:
-            blocks.append(bk.section("*Errors*\n" + "\n".join(errors)))
+            blocks.append(bk.section(md_join("\n", [SafeMrkdwn("*Errors*"), *errors])))
         if not blocks:
             return None
         blocks.insert(0, bk.context(f"Only you can see this content of trace `{view.trace_id}`."))
         return bk.finish(blocks, f"Content of trace {view.trace_id}")
 
-    def _step(self, step: TraceStep, *, show_errors: bool) -> str:
+    def _step(self, step: TraceStep, *, show_errors: bool) -> SafeMrkdwn:
         icon = STEP_ICONS.get(step.kind, ":small_blue_diamond:")
         return self.r.text("trace_event.md.j2", event=step, icon=icon, show_errors=show_errors)
 
@@ -128,6 +133,6 @@ class DrilldownRenderer:
             ("Final output", view.final_output),
         ):
             if content:
-                quoted = escape_mrkdwn(truncate(content, CONTENT_PREVIEW_MAX)).replace("```", "'''")
-                blocks.append(bk.section(f"*{label_text}*\n```{quoted}```"))
+                quoted = truncate(content, CONTENT_PREVIEW_MAX, mrkdwn=False).replace("```", "'''")
+                blocks.append(bk.section(md("*{}*\n```{}```", label_text, quoted)))
         return blocks

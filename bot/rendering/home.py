@@ -1,8 +1,9 @@
 """The App Home tab: health first, then each channel that gets alerts with its settings.
 
-Everything leaves through `finish_view` (bot/rendering/views.py): 100 blocks at most, texts cut to
-Slack's limits. Channel names are `<#C…>` mentions we build; mute titles are LLM-written and
-escaped.
+Channels come a page at a time (`CHANNELS_PER_PAGE`, bot/services/home.py), with buttons to
+the pages next to it, so every channel can be reached and none is cut. Everything leaves through
+`finish_view` (bot/rendering/views.py): 100 blocks at most, texts cut to Slack's limits.
+Channel names are `<#C…>` mentions we build; mute titles are LLM-written and escaped.
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ from datetime import datetime
 
 from bot.domain.thresholds import ThresholdSpec
 from bot.rendering import blocks as bk
-from bot.rendering.views import action_button, finish_view
+from bot.rendering.views import View, action_button, finish_view
 from bot.services.home import ChannelHome, Health, HomeView
-from bot.slack.escape import escape_mrkdwn
-from bot.slack.view_ids import ChannelRef, HomeAction
+from bot.slack.escape import SafeMrkdwn, md, md_join
+from bot.slack.view_ids import HOME_PAGE, ChannelRef, HomeAction, HomePage
 
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 MUTES_SHOWN = 5  # per channel; the unmute modal lists them all (up to 10)
 
 
-def render_home(view: HomeView) -> dict[str, object]:
+def render_home(view: HomeView) -> View:
     blocks: list[bk.Block] = [bk.header("clusters-bot"), *_health(view.health, view.now)]
     blocks.append({"type": "divider"})
     if not view.channels:
@@ -33,11 +34,32 @@ def render_home(view: HomeView) -> dict[str, object]:
         )
     for channel in view.channels:
         blocks += _channel(channel, admin=view.admin)
+    blocks += _pages(view)
     if not view.admin:
         blocks.append(
             bk.context("Only workspace admins (or users in ADMIN_USER_IDS) can change settings.")
         )
     return finish_view({"type": "home"}, blocks, "clusters-bot settings and health")
+
+
+def _pages(view: HomeView) -> list[bk.Block]:
+    """Where this page is among the channels, and buttons to the pages next to it."""
+    if view.pages <= 1:
+        return []
+    first = view.page * view.per_page + 1
+    last = first + len(view.channels) - 1
+    count = view.channel_count if view.channel_count is not None else len(view.channels)
+    buttons = []
+    if view.page > 0:  # action ids are unique within a view: the two buttons differ
+        back = HomePage(page=view.page - 1)
+        buttons.append(action_button("Previous channels", f"{HOME_PAGE}.previous", back))
+    if view.page + 1 < view.pages:
+        more = HomePage(page=view.page + 1)
+        buttons.append(action_button("More channels", HOME_PAGE, more, style="primary"))
+    where = md(
+        "Channels {}–{} of {} (page {} of {})", first, last, count, view.page + 1, view.pages
+    )
+    return [bk.context(where), bk.actions(*buttons) | {"block_id": "home.pages"}]
 
 
 def _health(health: Health, now: datetime) -> list[bk.Block]:
@@ -67,13 +89,27 @@ def _health(health: Health, now: datetime) -> list[bk.Block]:
         )
     lines = [cycle, budget, outbox]
     if health.failed:
-        reasons = ", ".join(f"{count} × {escape_mrkdwn(r)}" for r, count in health.failed_reasons)
+        reasons = md_join(", ", (md("{} × {}", count, r) for r, count in health.failed_reasons))
         lines.append(
-            f":warning: Alert messages that could not be delivered: {health.failed} ({reasons}). "
-            "`clusters-bot doctor` checks the setup; for `not_in_channel` or "
-            "`channel_not_found`, invite the bot with `/invite @clusters-bot`."
+            md(
+                ":warning: Alert messages that could not be delivered: {} ({}). "
+                "`clusters-bot doctor` checks the setup; for `not_in_channel` or "
+                "`channel_not_found`, invite the bot with `/invite @clusters-bot`.",
+                health.failed,
+                reasons,
+            )
         )
-    return [bk.section("*Health*\n" + "\n".join(lines))]
+    if health.detector_failures:
+        lines.append(
+            md(
+                ":warning: Detector tests that failed: {} (latest: {}). Each cost only that "
+                "cluster's test; the run's other alerts went out. The scheduler's log has the "
+                "details.",
+                health.detector_failures,
+                health.detector_last_failure,
+            )
+        )
+    return [bk.section(md_join("\n", [SafeMrkdwn("*Health*"), *lines]))]
 
 
 def _age(now: datetime, then: datetime) -> str:
@@ -88,14 +124,13 @@ def _age(now: datetime, then: datetime) -> str:
 def _channel(home: ChannelHome, *, admin: bool) -> list[bk.Block]:
     ref = ChannelRef(channel=home.channel)
     default = " (the default alert channel)" if home.is_default else ""
-    subscriptions = (
-        "\n".join(f"• {escape_mrkdwn(line)}" for line in home.subscriptions)
-        or "• nothing (unsubscribed)"
+    subscriptions = md_join("\n", (md("• {}", line) for line in home.subscriptions)) or md(
+        "• nothing (unsubscribed)"
     )
     edit_subs = action_button("Edit subscriptions", HomeAction.EDIT_SUBSCRIPTIONS, ref)
     blocks: list[bk.Block] = [
         bk.section(
-            f"*<#{home.channel}>*{default}\nAlerts for:\n{subscriptions}",
+            md("*<#{}>*{}\nAlerts for:\n{}", home.channel, default, subscriptions),
             accessory=edit_subs if admin else None,
         )
         | {"block_id": f"{home.channel}.subscriptions"},
@@ -109,19 +144,19 @@ def _channel(home: ChannelHome, *, admin: bool) -> list[bk.Block]:
     blocks.append(bk.actions(*buttons) | {"block_id": f"{home.channel}.actions"})
     if home.mutes:
         shown = [
-            f"• {escape_mrkdwn(m.title)} until {m.until:%b %d %H:%M} UTC{_by(m.created_by)}"
+            md("• {} until {:%b %d %H:%M} UTC{}", m.title, m.until, _by(m.created_by))
             for m in home.mutes[:MUTES_SHOWN]
         ]
         more = len(home.mutes) - MUTES_SHOWN
         if more > 0:
-            shown.append(f"…and {more} more (`/clusters mutes` in the channel lists them)")
-        blocks.append(bk.section("*Muted clusters*\n" + "\n".join(shown)))
+            shown.append(md("…and {} more (`/clusters mutes` in the channel lists them)", more))
+        blocks.append(bk.section(md_join("\n", [SafeMrkdwn("*Muted clusters*"), *shown])))
     blocks.append({"type": "divider"})
     return blocks
 
 
-def _by(user: str) -> str:
-    return f" (by <@{user}>)" if USER_ID.fullmatch(user) else ""
+def _by(user: str) -> SafeMrkdwn:
+    return md(" (by <@{}>)", user) if USER_ID.fullmatch(user) else SafeMrkdwn("")
 
 
 def _thresholds_text(changed: tuple[ThresholdSpec, ...], quiet_summary: bool) -> str:

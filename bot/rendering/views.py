@@ -14,10 +14,10 @@ from bot.slack.escape import (
     VIEW_BLOCKS_MAX,
     clean_inline,
     enforce_limits,
-    escape_mrkdwn,
+    md,
 )
 from bot.slack.ids import Payload
-from bot.slack.view_ids import ChannelRef, Modal
+from bot.slack.view_ids import ChannelRef, Modal, SubscriptionsForm
 
 VIEW_TITLE_MAX = 24  # also submit and close
 INPUT_VALUE_MAX = 3000  # plain_text_input max_length
@@ -25,6 +25,7 @@ INPUT_LABEL_MAX = 2000
 HINT_MAX = 2000
 CHECKBOX_OPTIONS_MAX = 10
 SELECT_OPTIONS_MAX = 100
+PRIVATE_METADATA_MAX = 3000
 ANY = "*"  # the "any level" / "any job" option (an option value may not be empty)
 
 View = dict[str, Any]
@@ -76,15 +77,22 @@ def _modal(title: str, callback: Modal | None, ref: ChannelRef, submit: str | No
 
 def all_thresholds_modal(ref: ChannelRef, specs: tuple[ThresholdSpec, ...], quiet: bool) -> View:
     lines = [
-        f"`{s.name}={s.value:g}`{' (set here)' if s.value != s.default else ''}: "
-        f"{escape_mrkdwn(s.description)} Default {s.default:g}, from {s.minimum:g} to "
-        f"{s.maximum:g}."
+        md(
+            "`{}={:g}`{}: {} Default {:g}, from {:g} to {:g}.",
+            s.name,
+            s.value,
+            " (set here)" if s.value != s.default else "",
+            s.description,
+            s.default,
+            s.minimum,
+            s.maximum,
+        )
         for s in specs
         if s.minimum is not None and s.maximum is not None
     ]
     state = "on" if quiet else "off"
-    lines.append(f"`quiet_summary={state}`: a short note for runs without changes.")
-    blocks = [bk.section(f"Alert thresholds in <#{ref.channel}>")]
+    lines.append(md("`quiet_summary={}`: a short note for runs without changes.", state))
+    blocks = [bk.section(md("Alert thresholds in <#{}>", ref.channel))]
     blocks += [bk.section(line) for line in lines]
     return finish_view(_modal("Thresholds", None, ref, None), blocks, "Alert thresholds")
 
@@ -96,8 +104,11 @@ def thresholds_modal(
     the default is not stored; what is entered is checked as `/clusters thresholds` checks it."""
     blocks: list[bk.Block] = [
         bk.section(
-            f"Alert thresholds in <#{ref.channel}>. Empty a field to use the default. "
-            "Same as `/clusters thresholds name=value` in the channel."
+            md(
+                "Alert thresholds in <#{}>. Empty a field to use the default. "
+                "Same as `/clusters thresholds name=value` in the channel.",
+                ref.channel,
+            )
         )
     ]
     for spec in specs:
@@ -142,24 +153,32 @@ def option(text: str, value: str) -> dict[str, Any]:
     return {"text": plain(text, OPTION_TEXT_MAX), "value": value}
 
 
+KEEP = "keep"  # block ids of the Subscriptions modal's checkbox groups: keep.0, keep.1, …
+SUBSCRIPTIONS_SHOWN_MAX = 300  # 30 groups of 10; their ids fit the metadata's 3000 characters
+
+
 def subscriptions_modal(
     ref: ChannelRef,
     current: list[tuple[str, str]],
     jobs: list[tuple[str, str]] | None,
     note: str = "",
 ) -> View:
-    """`current`: (label, value) of the channel's subscriptions, all checked: unchecking one
-    removes it. The pickers add one; `jobs` are (name, value) pairs, None while PostHog's job
-    list is loading."""
-    blocks: list[bk.Block] = [bk.section(f"Alert subscriptions of <#{ref.channel}>")]
-    if current:
-        options = [option(label, value) for label, value in current[:CHECKBOX_OPTIONS_MAX]]
+    """`current`: (label, row id) of the channel's subscriptions, all ticked, in groups of ten
+    (Slack's most per checkbox group); unticking one removes it. The metadata names the rows
+    shown (`SubscriptionsForm`): saving touches no other. The pickers add one; `jobs` are
+    (name, value) pairs, None while PostHog's job list is loading."""
+    shown = _fitting(ref, [(label, value) for label, value in current if value.isdigit()])
+    blocks: list[bk.Block] = [bk.section(md("Alert subscriptions of <#{}>", ref.channel))]
+    for group, start in enumerate(range(0, len(shown), CHECKBOX_OPTIONS_MAX)):
+        page = shown[start : start + CHECKBOX_OPTIONS_MAX]
+        options = [option(label, value) for label, value in page]
+        label = "Keep (untick to remove)" if group == 0 else "Keep (continued)"
         blocks.append(
             {
                 "type": "input",
-                "block_id": "keep",
+                "block_id": f"{KEEP}.{group}",
                 "optional": True,
-                "label": plain("Keep (untick to remove)", INPUT_LABEL_MAX),
+                "label": plain(label, INPUT_LABEL_MAX),
                 "element": {
                     "type": "checkboxes",
                     "action_id": "value",
@@ -167,6 +186,13 @@ def subscriptions_modal(
                     "initial_options": options,
                 },
             }
+        )
+    if len(shown) < len(current):
+        blocks.append(
+            bk.context(
+                f"…and {len(current) - len(shown)} more, not listed here and kept when you "
+                "save. `/clusters unsubscribe` in the channel removes them."
+            )
         )
     levels = [option("Any level", ANY)] + [
         option(f"{name} level", name) for name in ("trace", "generation", "evaluation")
@@ -180,10 +206,23 @@ def subscriptions_modal(
         ]
         blocks.append(_select("job", "Add: job", job_options))
     if note:
-        blocks.append(bk.context(escape_mrkdwn(note)))
-    return finish_view(
-        _modal("Subscriptions", Modal.SUBSCRIPTIONS, ref, "Save"), blocks, "Subscriptions"
-    )
+        blocks.append(bk.context(note))
+    view = _modal("Subscriptions", Modal.SUBSCRIPTIONS, ref, "Save")
+    form = SubscriptionsForm(channel=ref.channel, shown=tuple(int(v) for _, v in shown))
+    view["private_metadata"] = form.model_dump_json()
+    return finish_view(view, blocks, "Subscriptions")
+
+
+def _fitting(ref: ChannelRef, rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """As many rows as the modal lists: `SUBSCRIPTIONS_SHOWN_MAX`, fewer if their ids would
+    overflow the metadata (`PRIVATE_METADATA_MAX`)."""
+    shown = rows[:SUBSCRIPTIONS_SHOWN_MAX]
+    while shown:
+        form = SubscriptionsForm(channel=ref.channel, shown=tuple(int(v) for _, v in shown))
+        if len(form.model_dump_json()) <= PRIVATE_METADATA_MAX:
+            break
+        shown = shown[:-CHECKBOX_OPTIONS_MAX]
+    return shown
 
 
 def _select(block_id: str, label: str, options: list[dict[str, Any]]) -> bk.Block:
@@ -201,7 +240,7 @@ def unmute_modal(ref: ChannelRef, mutes: list[tuple[str, int]]) -> View:
     the store keeps for it, so two clusters with one title stay two choices."""
     options = [option(title, str(lineage)) for title, lineage in mutes[:CHECKBOX_OPTIONS_MAX]]
     blocks: list[bk.Block] = [
-        bk.section(f"Muted clusters in <#{ref.channel}>. Tick the ones to unmute."),
+        bk.section(md("Muted clusters in <#{}>. Tick the ones to unmute.", ref.channel)),
         {
             "type": "input",
             "block_id": "unmute",
@@ -216,4 +255,4 @@ def notice_modal(title: str, text: str) -> View:
     """A modal that only says something (a refusal, or nothing left to edit)."""
     view: View = {"type": "modal", "title": plain(title, VIEW_TITLE_MAX)}
     view["close"] = plain("Close", VIEW_TITLE_MAX)
-    return finish_view(view, [bk.section(escape_mrkdwn(text))], text)
+    return finish_view(view, [bk.section(text)], text)

@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain.alerts import Alert, AlertKind
 from bot.domain.compare import RunDiff, diff_runs
+from bot.domain.fresh_base import TestFailure
 from bot.domain.lifecycle import Episode, Update, advance
 from bot.domain.models import RunSummary, SeriesKey
 from bot.domain.run_view import RunView
@@ -49,6 +50,7 @@ from bot.posthog.errors import (
 )
 from bot.rendering.changes import ChangeRenderer
 from bot.services.causes import CauseService
+from bot.services.detector_health import record_failures
 from bot.services.routing import QUIET_SUMMARY, Routing, thresholds_for
 from bot.services.runs import RunRepository
 from bot.slack.notifier import DeliveryReport, Notifier
@@ -74,6 +76,8 @@ class CycleReport:
     runs_skipped: list[str] = field(default_factory=list)
     # "run id: error" of each run that failed to process this cycle (retried next cycle)
     runs_failed: list[str] = field(default_factory=list)
+    # detector tests that raised ("share test of cluster 3: ..."): each cost only itself
+    test_failures: list[str] = field(default_factory=list)
     alerts: int = 0
     messages_stored: int = 0
     delivery: DeliveryReport | None = None
@@ -266,33 +270,46 @@ class AlertService:
         run = self.runs.get(summary.run_id, with_values=True)
         outgoing: dict[str, list[OutgoingMessage]] = {}
         episodes: dict[str, list[Episode]] = {}
+        failed: dict[str, TestFailure] = {}  # a test that raised, once however many channels
         if previous is not None:
             cursor = self.store.series_cursor(run.series)
             late = cursor is not None and run.timestamp <= cursor
             view = RunView.of(diff_runs(previous, run))
             for channel in self.routing.channels_for(run):
-                messages, open_now = self._channel(channel, view, late=late, dry_run=dry_run)
+                messages, open_now = self._channel(
+                    channel, view, late=late, dry_run=dry_run, failed=failed
+                )
                 if messages:
                     outgoing[channel] = messages
                     report.alerts += sum(1 for m in messages if m.key.split(":")[0] in KINDS)
                 if not late:
                     episodes[channel] = open_now
         report.runs_processed.append(run.run_id)
+        report.test_failures.extend(str(f) for f in failed.values())
         if dry_run:
             report.preview.update({f"{ch} {run.run_id}": m for ch, m in outgoing.items()})
             return
         report.messages_stored += self.store.record_run_alerts(
             run, outgoing, episodes=episodes, seen=seen
         )
+        record_failures(self.store, run.run_id, list(failed.values()))
 
     def _channel(
-        self, channel: str, view: RunView, *, late: bool, dry_run: bool
+        self,
+        channel: str,
+        view: RunView,
+        *,
+        late: bool,
+        dry_run: bool,
+        failed: dict[str, TestFailure],
     ) -> tuple[list[OutgoingMessage], list[Episode]]:
         """One channel's messages for a run, and its open episodes after it. A run that arrives
-        late is alerted on, but cannot move episodes that later runs already followed."""
+        late is alerted on, but cannot move episodes that later runs already followed. A test
+        that raised costs only itself: it is collected in `failed`, the rest goes out."""
         settings = self.store.thresholds(channel)
         thresholds = thresholds_for(settings)
         detection = view.detect(thresholds)
+        failed.update((str(f), f) for f in detection.failures)
         diff = view.diff
         parent_key = f"run:{diff.current.run_id}"
         prior = [] if late else self.store.open_episodes(channel, diff.current.series)

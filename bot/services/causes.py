@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.domain.alerts import Alert, AlertKind
 from bot.domain.causes import Factor, ItemTraits, explain
@@ -54,7 +54,7 @@ class CauseService:
     def for_alerts(self, view: RunView, alerts: Sequence[Alert]) -> dict[str, list[Factor]]:
         """Causes by alert key, for every alert that has some; one query for all of them."""
         sides = {
-            a.key: _sides(view, a.cluster_id, a.window, run_wide=a.kind is AlertKind.NEW_CLUSTER)
+            a.key: _sides(view, a.cluster_id, a.since, run_wide=a.kind is AlertKind.NEW_CLUSTER)
             for a in alerts
             if a.kind in EXPLAINED and a.cluster_id is not None
         }
@@ -132,20 +132,19 @@ class CauseService:
 
 
 def _sides(
-    view: RunView, cluster_id: int | None, window: str | None, *, run_wide: bool = False
+    view: RunView, cluster_id: int | None, since: datetime | None, *, run_wide: bool = False
 ) -> Sides:
-    """The fresh and baseline items the alert's test compared (its window, else the fresh
-    slice against older items and the lineage). A new cluster has next to no past of its own:
-    its baseline (`run_wide`) is the older traffic of the whole run, every k-th item."""
+    """The fresh and baseline items the alert's test compared (the fresh items after the cut
+    point it rests on, else the whole fresh slice, against older items and the lineage). A new
+    cluster has next to no past of its own: its baseline (`run_wide`) is the older traffic of
+    the whole run, every k-th item."""
     slices: ClusterSlices | None = (
         view.slices.clusters.get(cluster_id) if cluster_id is not None else None
     )
     if slices is None:
         return (), ()
-    chosen = next((w for w in slices.windows if w.name == window), None)
-    fresh, baseline = (
-        (chosen.recent, chosen.baseline) if chosen else (slices.fresh, slices.baseline)
-    )
+    fresh = slices.since(since) if since is not None else slices.fresh
+    baseline = slices.baseline
     if run_wide:
         older = [i for c in view.slices.clusters.values() for i in c.older]
         baseline = tuple(older[:: max(1, len(older) // BASELINE_PER_CLUSTER)])

@@ -47,6 +47,21 @@ class ChannelSettings:
             return f"This channel no longer gets alerts for {_scope(level, job)}."
         return "This channel had no matching subscription. `/clusters subscriptions` lists them."
 
+    def remove_subscriptions(self, channel: str, ids: list[int]) -> int:
+        """Remove exactly these subscriptions (row ids, as `subscription_choices` names them);
+        how many were still there."""
+        return self.store.remove_subscriptions(
+            channel, ids, opt_out=channel == self.default_channel
+        )
+
+    def subscription_choices(self, channel: str) -> list[tuple[str, str]]:
+        """(description, row id) of each of the channel's subscriptions, oldest first."""
+        return [
+            (_scope(Level(row.level) if row.level else None, row.job), str(row.id))
+            for row in self.store.subscriptions(channel)
+            if row.active
+        ]
+
     def describe_subscriptions(self, channel: str) -> list[str]:
         rows = self.store.subscriptions(channel)
         lines = [_scope(Level(r.level) if r.level else None, r.job) for r in rows if r.active]

@@ -26,8 +26,10 @@ from bot.charts.trend import TrendPoint, render_trend
 from bot.domain.compare import diff_runs
 from bot.domain.models import NOISE_CLUSTER_ID, Cluster, ClusteringRun
 from bot.domain.rules import AlertKind
+from bot.rendering.charts import NO_MAP as NO_MAP  # re-exported for callers
+from bot.rendering.charts import chart_caption, chart_notice, no_map_notice
 from bot.slack.errors import SlackWriteError
-from bot.slack.escape import escape_mrkdwn
+from bot.slack.escape import SafeMrkdwn
 from bot.slack.notifier import ThreadWriter
 from bot.slack.writer import Upload
 from bot.store.store import Store
@@ -35,8 +37,6 @@ from bot.store.store import Store
 logger = logging.getLogger(__name__)
 
 LINEAGE_RUNS = 14
-NOTICE = "Couldn't attach the chart: {reason}"
-NO_MAP = "No map for this run: PostHog stored no 2-D coordinates for its items."
 ALERT_NAMES = {
     AlertKind.COST_SPIKE: "Cost spike",
     AlertKind.ERROR_HEAVY: "Error-heavy cluster",
@@ -158,7 +158,7 @@ class ChartService:
         run: ClusteringRun,
         cluster_id: int,
         *,
-        comment: str | None = None,
+        comment: SafeMrkdwn | None = None,
         mark_run: bool = True,
     ) -> int:
         """The cluster's trend (when it has at least two runs) and the run's map with the
@@ -200,7 +200,7 @@ class ChartService:
         chart = _Chart(
             "map", lambda: render_cluster_map(run), f"cluster-map-{_slug(run.run_id)}.png", title
         )
-        posted = self._post(channel, thread_ts, [chart], None, say_when_empty=NO_MAP)
+        posted = self._post(channel, thread_ts, [chart], None, say_when_empty=no_map_notice())
         return posted
 
     def post_for_alert(self, channel: str, thread_ts: str | None, key: str) -> int:
@@ -228,14 +228,14 @@ class ChartService:
             return 0
         cluster = run.cluster(cluster_id)
         name = "outliers" if cluster_id == NOISE_CLUSTER_ID else (cluster.title if cluster else "")
-        comment = f"{ALERT_NAMES[kind]}: {shorten(name, 80)}" if name else ALERT_NAMES[kind]
         vanished = kind is AlertKind.VANISHED_CLUSTER
+        comment = chart_caption(ALERT_NAMES[kind], shorten(name, 80), vanished=vanished)
         return self.post_alert_charts(
             channel,
             thread_ts,
             run,
             cluster_id,
-            comment=comment + (" (as it was in the run before)" if vanished else ""),
+            comment=comment,
             mark_run=not vanished,
         )
 
@@ -246,9 +246,9 @@ class ChartService:
         channel: str,
         thread_ts: str,
         charts: list[_Chart],
-        comment: str | None,
+        comment: SafeMrkdwn | None,
         *,
-        say_when_empty: str | None = None,
+        say_when_empty: SafeMrkdwn | None = None,
     ) -> int:
         uploads = []
         for chart in charts:
@@ -269,9 +269,7 @@ class ChartService:
             return 0
         what = "+".join(c.what for c in charts)
         try:
-            self.writer.upload_files(
-                channel, thread_ts, uploads, escape_mrkdwn(comment) if comment else None
-            )
+            self.writer.upload_files(channel, thread_ts, uploads, comment or None)
         except SlackWriteError as error:
             self._failed(channel, thread_ts, what, error.cause, error.failure.reason)
             return 0
@@ -300,9 +298,9 @@ class ChartService:
             if (channel, thread_ts) in self._noticed:
                 return
             self._noticed.add((channel, thread_ts))
-        self._say(channel, thread_ts, NOTICE.format(reason=reason))
+        self._say(channel, thread_ts, chart_notice(reason))
 
-    def _say(self, channel: str, thread_ts: str, text: str) -> None:
+    def _say(self, channel: str, thread_ts: str, text: SafeMrkdwn) -> None:
         try:
             self.writer.reply_in_thread(channel, thread_ts, text)
         except Exception as error:  # nothing more to do: the log has it

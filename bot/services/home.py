@@ -14,10 +14,15 @@ from sqlalchemy.orm import Session
 from bot.domain.thresholds import ThresholdSpec
 from bot.services.alerts import HEARTBEAT
 from bot.services.channel_settings import ChannelSettings
+from bot.services.detector_health import read_failures
 from bot.services.routing import QUIET_SUMMARY
 from bot.store.channels import Mute
 from bot.store.schema import ChannelSettingsRow, MuteRow, OutboxRow, SubscriptionRow
 from bot.store.store import Store
+
+# A channel takes at most 5 blocks of the tab (subscriptions, thresholds, buttons, mutes, a
+# divider), and a view holds 100: 15 a page leave room for the health and the page buttons.
+CHANNELS_PER_PAGE = 15
 
 
 @dataclass(frozen=True)
@@ -39,14 +44,27 @@ class Health:
     waiting: int  # outbox messages not yet posted (pending, or sending and being resolved)
     failed: int
     failed_reasons: tuple[tuple[str, int], ...] = ()  # (last error, count), commonest first
+    detector_failures: int = 0  # detector tests that raised (each cost only itself)
+    detector_last_failure: str = ""  # the latest, "share test of cluster 3: ..." (run id)
 
 
 @dataclass(frozen=True)
 class HomeView:
+    """One page of the tab: `channels` are those of page `page` (from 0) of `channel_count`
+    channels in all, `per_page` a page."""
+
     channels: tuple[ChannelHome, ...]
     health: Health
     admin: bool
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    page: int = 0
+    channel_count: int | None = None  # None: `channels` are all there are
+    per_page: int = CHANNELS_PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        count = len(self.channels) if self.channel_count is None else self.channel_count
+        return max(1, -(-count // self.per_page))
 
 
 class HomeService:
@@ -65,9 +83,21 @@ class HomeService:
         self.budgets = budgets
         self.clock = clock
 
-    def view(self, *, admin: bool) -> HomeView:
+    def view(self, *, admin: bool, page: int = 0, per_page: int = CHANNELS_PER_PAGE) -> HomeView:
+        """Page `page` of the tab (the last one when `page` is past it); only that page's
+        channels are read in full."""
+        names = self.channels()
+        last = max(0, (len(names) - 1) // per_page)
+        page = min(max(page, 0), last)
+        shown = names[page * per_page : (page + 1) * per_page]
         return HomeView(
-            tuple(self.channel(c) for c in self.channels()), self.health(), admin, self.clock()
+            tuple(self.channel(c) for c in shown),
+            self.health(),
+            admin,
+            self.clock(),
+            page=page,
+            channel_count=len(names),
+            per_page=per_page,
         )
 
     def channels(self) -> list[str]:
@@ -136,6 +166,8 @@ class HomeService:
                 session.scalars(select(OutboxRow.last_error).where(OutboxRow.status == "failed"))
             )
         reasons = Counter(error or "unknown" for error in errors).most_common(5)
+        detector = read_failures(self.store)
+        latest = f"{detector.last} (run {detector.run_id})" if detector.last else ""
         return Health(
             last_cycle=last,
             stale=stale,
@@ -144,4 +176,6 @@ class HomeService:
             waiting=int(counts.get("pending", 0)) + int(counts.get("sending", 0)),
             failed=int(counts.get("failed", 0)),
             failed_reasons=tuple(reasons),
+            detector_failures=detector.total,
+            detector_last_failure=latest,
         )

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,35 @@ RUN_LIST_TTL = 30.0
 # query over the union of their windows: PostHog starts the jobs of a level together, so their
 # windows differ by seconds to minutes; consecutive runs of a job (a day apart) do not share.
 WINDOW_SLACK = timedelta(hours=1)
+
+
+class KeyedLocks:
+    """One lock per key, kept only while someone holds or waits for it; thread-safe."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}  # key -> (lock, holders)
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, holders = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, holders + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, holders = self._locks[key]
+                if holders == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, holders - 1)
+
+
+# Shared by every repository of the process (the scheduler's and the commands'), which share
+# one store: a run is loaded by one of them at a time.
+LOADING = KeyedLocks()
 
 
 class RunRepository:
@@ -101,8 +131,19 @@ class RunRepository:
 
     def get(self, run_id: str, *, with_values: bool = False) -> ClusteringRun:
         """A run with its metrics; `with_values` also fills in every item's own values (what
-        alerting compares)."""
+        alerting compares).
+
+        One loader per run in this process: events that ask for one run together (four links
+        to it in one message) wait for the first to load it and read what it stored, rather
+        than each querying PostHog and racing to insert the same row."""
         cached = self.store.get_run(run_id)
+        if cached is not None and (not with_values or self._has_values(cached)):
+            return cached
+        with LOADING.hold(run_id):
+            return self._load(run_id, with_values=with_values)
+
+    def _load(self, run_id: str, *, with_values: bool) -> ClusteringRun:
+        cached = self.store.get_run(run_id)  # again: another loader may have just stored it
         if cached is not None and (not with_values or self._has_values(cached)):
             return cached
         if cached is not None:

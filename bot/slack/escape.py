@@ -3,6 +3,11 @@
 Cluster titles and descriptions are written by an LLM, so every interpolated string is escaped
 before it reaches a mrkdwn field. Slack treats only ``&``, ``<`` and ``>`` as control characters
 (https://docs.slack.dev/messaging/formatting-message-text#escaping; reference/slack.md A8).
+
+One rule, so nothing is escaped twice or not at all: text is either plain (``str``, escaped when
+it enters a message) or mrkdwn the bot built (``SafeMrkdwn``, never escaped again). Mrkdwn is
+composed only with ``md`` and ``md_join``, which escape each plain part once; the block builders
+(bot/rendering/blocks.py) and the fallback text escape whatever plain ``str`` reaches them.
 Limits are Slack's documented Block Kit maxima (slack.md A7); slack_sdk checks some of them,
 and only for ``Block`` objects, so ``check_limits`` adds the rest (50 blocks, 2000 per field).
 """
@@ -11,8 +16,9 @@ from __future__ import annotations
 
 import copy
 import re
+import string
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -58,7 +64,7 @@ class SafeMrkdwn(str):
     __slots__ = ()
 
 
-def escape_mrkdwn(text: str) -> str:
+def escape_mrkdwn(text: str) -> SafeMrkdwn:
     """Escape ``&``, ``<``, ``>`` so ``<!channel>`` or ``<http://x|y>`` show as typed.
 
     Idempotent for ``SafeMrkdwn`` (returned as is), so it can be a Jinja ``finalize``.
@@ -67,7 +73,35 @@ def escape_mrkdwn(text: str) -> str:
     """
     if isinstance(text, SafeMrkdwn):
         return text
-    return text.translate(_ESCAPES)
+    return SafeMrkdwn(text.translate(_ESCAPES))
+
+
+def unescape_mrkdwn(text: str) -> str:
+    """Undo Slack's escaping of ``&``, ``<`` and ``>``: text Slack hands the app (a message, or
+    the URLs of a ``link_shared`` event, where ``&`` arrives as ``&amp;``) as it was typed."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+class _EscapingFormatter(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> str:
+        formatted = format(value, format_spec)
+        return formatted if isinstance(value, SafeMrkdwn) else formatted.translate(_ESCAPES)
+
+
+_FORMATTER = _EscapingFormatter()
+
+
+def md(template: str, /, *args: object, **values: object) -> SafeMrkdwn:
+    """Mrkdwn from a trusted ``template`` (``str.format`` syntax, written in the code) and
+    values that are escaped once each unless they are ``SafeMrkdwn`` already:
+    ``md("{} in {}", title, run_link)``. The template itself is not escaped."""
+    return SafeMrkdwn(_FORMATTER.vformat(template, args, values))
+
+
+def md_join(separator: str, parts: Iterable[str]) -> SafeMrkdwn:
+    """``separator.join(parts)`` with each plain part escaped (``SafeMrkdwn`` parts kept);
+    the separator is trusted mrkdwn."""
+    return SafeMrkdwn(separator.join(escape_mrkdwn(part) for part in parts))
 
 
 def link(url: str, label: str) -> SafeMrkdwn:

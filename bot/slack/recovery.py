@@ -1,4 +1,5 @@
-"""After an ambiguous send: whose claim is stale, and whether Slack has the message after all.
+"""After an ambiguous send: whose claim may be taken over, and whether Slack has the message
+after all.
 
 The outbox key travels in each message's metadata, so a message can be found again in the
 channel (or thread) history without guessing from its text.
@@ -20,15 +21,25 @@ METADATA_EVENT = "clusters_bot_message"
 # Lookups of an ambiguous send before the row is failed as unconfirmable; pages of history each.
 MAX_RECOVERIES = 6
 MAX_LOOKUP_PAGES = 10
+DEAD_SENDER_GRACE = timedelta(seconds=20)
+"""How long a dead sender's last request may still be in Slack's hands: longer than one
+request's timeout (15 s, bot/slack/client.py) after its last renewal."""
 
 
-def is_stale(row: OutboxRow, recover_after: timedelta, now: datetime) -> bool:
-    """Whether a `sending` row may be taken over (`reclaim`) by another sender at `now`."""
-    if needs_lookup(row):  # the sender saw an ambiguous failure and let go of the row
+def is_stale(row: OutboxRow, lease: timedelta, now: datetime) -> bool:
+    """Whether a `sending` row may be taken over (`reclaim`) by another sender at `now`: its
+    holder let go of it, or its lease (`lease` from the holder's last renewal) ran out. A live
+    holder renews the lease while it sends (bot/slack/lease.py), however long Slack takes."""
+    if needs_lookup(row):  # the sender saw an ambiguous failure, or stopped, and let go
         return True
-    if row.claimed_by and _dead(row.claimed_by):
-        return True  # its sender is gone: no need to wait out `recover_after`
-    return row.claimed_at is None or now - row.claimed_at >= recover_after
+    if row.claimed_at is None:
+        return True
+    idle = now - row.claimed_at
+    if idle >= lease:
+        return True
+    # A sender on this host that is gone renews nothing: no need to wait out the whole lease,
+    # only for the request it may have had in flight.
+    return bool(row.claimed_by) and idle >= DEAD_SENDER_GRACE and _dead(row.claimed_by or "")
 
 
 def find_sent(client: WebClient, row: OutboxRow, thread_ts: str | None) -> str | None:
@@ -75,7 +86,7 @@ def _epoch(moment: datetime) -> float:
 
 def _dead(owner: str) -> bool:
     """Whether the process that claimed a row is known to be gone: one of this host's,
-    whose process id no longer runs. On other hosts, only time tells (`recover_after`)."""
+    whose process id no longer runs. On other hosts, only time tells (the lease)."""
     host, _, rest = owner.partition(":")
     pid_text, _, _ = rest.partition(":")
     if host != socket.gethostname() or not pid_text.isdigit():

@@ -35,7 +35,24 @@ ADMIN_ACTIONS = frozenset(
 )
 
 
+HOME_PAGE = "home.page"  # anyone: another page of the tab's channels
+
+
+class HomePage(Payload):
+    """Which page of channels the Home tab shows (from 0)."""
+
+    page: int = Field(ge=0, le=10_000)
+
+
 class ChannelRef(Payload):
     """A channel whose settings a button or modal is about."""
 
     channel: str = Field(pattern=CHANNEL_ID)
+
+
+class SubscriptionsForm(ChannelRef):
+    """The Subscriptions modal's `private_metadata`: its channel and the subscriptions (row
+    ids) it showed. Saving removes only the shown ones left unticked, so a subscription added
+    while the modal was open (`/clusters subscribe`), or one the modal had no room for, stays."""
+
+    shown: tuple[int, ...] = ()

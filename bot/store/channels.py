@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,6 +75,25 @@ class ChannelStore:
                 select(SubscriptionRow.id).where(SubscriptionRow.channel == channel)
             )
             if opt_out and remaining is None:
+                session.add(SubscriptionRow(channel=channel, active=False))
+            return removed
+
+    def remove_subscriptions(self, channel: str, ids: Collection[int], *, opt_out: bool) -> int:
+        """Remove these subscriptions of `channel` (by row id; ids gone meanwhile or of another
+        channel remove nothing) and no other; how many. `opt_out` as for `unsubscribe`."""
+        if not ids:
+            return 0
+        with self._session.begin() as session:
+            query = delete(SubscriptionRow).where(
+                SubscriptionRow.channel == channel,
+                SubscriptionRow.active.is_(True),
+                SubscriptionRow.id.in_(list(ids)),
+            )
+            removed = int(session.execute(query).rowcount)  # type: ignore[attr-defined]
+            remaining = session.scalar(
+                select(SubscriptionRow.id).where(SubscriptionRow.channel == channel)
+            )
+            if opt_out and removed and remaining is None:
                 session.add(SubscriptionRow(channel=channel, active=False))
             return removed
 

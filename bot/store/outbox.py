@@ -2,12 +2,21 @@
 Slack's ok. The row stays a plain row; every change of its status is one named transition here.
 
     pending --claim--> sending --mark_sent--> sent
+    sending --renew_claim--> sending (the holder's lease starts again)
     sending --mark_unsent--> pending (retry later) | failed (permanent, expired, too many tries)
     sending --mark_ambiguous--> sending, `last_error` set: Slack may have posted it; the next
             drain looks it up (`needs_lookup`)
     sending --reclaim--> sending (a stale or ambiguous claim taken over by compare-and-swap)
     sending --give_up--> failed (a delivery that can never be confirmed)
     sending --release_claims--> sending, `last_error` set (a stopping sender lets go)
+    pending --wait_for_channel--> pending | failed (held back, unsent, while its channel is
+            unreachable; failed once the channel's grace, `start_channel_grace`, is over)
+
+A claim is a lease: `claimed_by` names the holder, `claimed_at` is when it took or last renewed
+the claim, and another sender may take the row over only once the lease has run out
+(bot/slack/recovery.py `is_stale`). Every transition out of `sending` names the holder and
+changes nothing (returns False or None) when that holder lost the claim, so a sender that was
+taken over can never overwrite what the new holder does.
 
 A `sending` row with `last_error` set is "ambiguous": the status column keeps its four values
 (no migration), and `needs_lookup` is the one place that reads the flag.
@@ -15,17 +24,20 @@ A `sending` row with `last_error` set is "ambiguous": the status column keeps it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.schema import ChannelPaceRow, OutboxRow
 
 MAX_ATTEMPTS = 8
+PER_CHANNEL = 50
+"""The most rows of one channel a drain reads: a channel the bot cannot post to (or one with a
+backlog) never fills a drain and holds the other channels back."""
 
 
 class OutboxStatus(StrEnum):
@@ -47,14 +59,24 @@ class OutboxStore:
     _session: sessionmaker[Session]
     clock: Callable[[], datetime]  # the store's clock (`Store`)
 
-    def deliverable(self, limit: int = 200) -> list[OutboxRow]:
-        """Unsent rows in creation order: parents before their replies."""
+    def deliverable(self, limit: int = 200, per_channel: int = PER_CHANNEL) -> list[OutboxRow]:
+        """Unsent rows, fair across channels: the oldest `per_channel` of each channel, taken
+        in turns (every channel's oldest row, then every channel's second, ...). Within a
+        channel they come in creation order: parents before their replies."""
+        unsent = OutboxRow.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING))
+        turn = (
+            func.row_number()
+            .over(partition_by=OutboxRow.channel, order_by=OutboxRow.id)
+            .label("turn")
+        )
+        ranked = select(OutboxRow.id, turn).where(unsent).subquery()
         with self._session() as session:
             return list(
                 session.scalars(
                     select(OutboxRow)
-                    .where(OutboxRow.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)))
-                    .order_by(OutboxRow.id)
+                    .join(ranked, ranked.c.id == OutboxRow.id)
+                    .where(ranked.c.turn <= per_channel)
+                    .order_by(ranked.c.turn, OutboxRow.id)
                     .limit(limit)
                 )
             )
@@ -69,8 +91,8 @@ class OutboxStore:
                 )
             )
 
-    def claim(self, row_id: int, owner: str = "") -> bool:
-        """pending -> sending; False if another worker got there first."""
+    def claim(self, row_id: int, owner: str) -> bool:
+        """pending -> sending, leased to `owner`; False if another worker got there first."""
         now = self.clock()
         with self._session.begin() as session:
             result = session.execute(
@@ -80,18 +102,21 @@ class OutboxStore:
                     status=OutboxStatus.SENDING,
                     claimed_at=now,
                     claimed_by=owner,
+                    # The last try's error, kept, would read as "let go of" (`needs_lookup`).
+                    last_error=None,
                     first_attempt_at=func.coalesce(OutboxRow.first_attempt_at, now),
                     attempts=OutboxRow.attempts + 1,
                 )
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def reclaim(self, row_id: int, claimed_at: datetime | None, owner: str = "") -> bool:
+    def reclaim(self, row_id: int, claimed_at: datetime | None, owner: str) -> bool:
         """Take over a `sending` row left by a crash or an ambiguous failure.
 
         A compare-and-swap on `claimed_at`: of several processes that saw the same stale claim,
         exactly one wins; the winner's fresh claim keeps the others off while it looks the
-        message up in Slack and, only if it is not there, sends it.
+        message up in Slack and, only if it is not there, sends it. A holder that renewed its
+        lease in the meantime moved `claimed_at`, so a live holder is never taken over.
         """
         with self._session.begin() as session:
             result = session.execute(
@@ -113,18 +138,42 @@ class OutboxStore:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def mark_sent(self, row_id: int, ts: str) -> None:
+    @staticmethod
+    def _held(row_id: int, owner: str) -> tuple[ColumnElement[bool], ...]:
+        """The row is `sending` under `owner`'s claim."""
+        return (
+            OutboxRow.id == row_id,
+            OutboxRow.status == OutboxStatus.SENDING,
+            OutboxRow.claimed_by == owner,
+        )
+
+    def renew_claim(self, row_id: int, owner: str) -> bool:
+        """Start `owner`'s lease on the row again; False when `owner` no longer holds it (it was
+        taken over, or released after an ambiguous failure): then it must not send it."""
         with self._session.begin() as session:
-            session.execute(
+            result = session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.id == row_id)
+                .where(*self._held(row_id, owner), OutboxRow.last_error.is_(None))
+                .values(claimed_at=self.clock())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def mark_sent(self, row_id: int, ts: str, owner: str) -> bool:
+        """sending -> sent with Slack's `ts`, if `owner` still holds the claim. False when it
+        lost it: the new holder looks the message up by its metadata and finds it."""
+        with self._session.begin() as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(*self._held(row_id, owner))
                 .values(status=OutboxStatus.SENT, ts=ts, sent_at=self.clock(), last_error=None)
             )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def mark_unsent(
         self,
         row_id: int,
         error: str,
+        owner: str,
         *,
         permanent: bool = False,
         rate_limited: bool = False,
@@ -135,9 +184,12 @@ class OutboxStore:
         Rate limiting is Slack asking us to wait, not a failure: it gives the attempt back, so a
         long 429 storm delays alerts but never fails them. `give_up_after` fails the row once
         that long has passed since its first attempt, whatever the attempts (errors a human has
-        to fix, such as a channel the bot was not invited to). None if the row is gone."""
+        to fix, such as a channel the bot was not invited to). None if `owner` no longer holds
+        the row's claim (then the new holder decides)."""
         with self._session.begin() as session:
-            row = session.get(OutboxRow, row_id)
+            row = session.scalars(
+                select(OutboxRow).where(*self._held(row_id, owner)).with_for_update()
+            ).first()
             if row is None:
                 return None
             row.last_error = error[:500]
@@ -201,32 +253,79 @@ class OutboxStore:
             row.next_at = slot + interval
             return (slot - now).total_seconds()
 
-    def release_claims(self, owner: str) -> int:
-        """A stopping sender lets go of its `sending` rows: marked ambiguous, so the next drain
+    def start_channel_grace(self, channel: str) -> int:
+        """The channel refused a message for want of a person: the grace of every pending row
+        of it starts now, if it has not yet, whether or not a drain reads that row soon."""
+        now = self.clock()
+        with self._session.begin() as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.channel == channel,
+                    OutboxRow.status == OutboxStatus.PENDING,
+                    OutboxRow.first_attempt_at.is_(None),
+                )
+                .values(first_attempt_at=now)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def wait_for_channel(
+        self, row_id: int, error: str, give_up_after: timedelta
+    ) -> OutboxStatus | None:
+        """A pending row held back, unsent, because its channel just refused another message
+        with `error` (the bot is not in it): the row's grace starts now if it has not yet, and
+        once it is over the row fails. Returns the new status; None if the row is not pending
+        any more."""
+        now = self.clock()
+        with self._session.begin() as session:
+            row = session.scalars(
+                select(OutboxRow)
+                .where(OutboxRow.id == row_id, OutboxRow.status == OutboxStatus.PENDING)
+                .with_for_update()
+            ).first()
+            if row is None:
+                return None
+            row.last_error = error[:500]
+            row.first_attempt_at = row.first_attempt_at or now
+            if now - row.first_attempt_at >= give_up_after:
+                row.status = OutboxStatus.FAILED
+            return OutboxStatus(row.status)
+
+    def release_claims(self, owner: str, keep: Collection[int] = ()) -> int:
+        """A stopping sender lets go of its `sending` rows, except `keep` (rows it may still be
+        sending: they stay leased until the lease runs out): marked ambiguous, so the next drain
         anywhere looks each one up in Slack at once and sends it only if it is not there."""
         with self._session.begin() as session:
             result = session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.status == OutboxStatus.SENDING, OutboxRow.claimed_by == owner)
+                .where(
+                    OutboxRow.status == OutboxStatus.SENDING,
+                    OutboxRow.claimed_by == owner,
+                    OutboxRow.id.not_in(list(keep)),
+                )
                 .values(last_error="released by a stopping sender")
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def give_up(self, row_id: int, reason: str) -> None:
-        """A `sending` row whose delivery can never be confirmed: failed, with the reason."""
+    def give_up(self, row_id: int, reason: str, owner: str) -> bool:
+        """A `sending` row whose delivery can never be confirmed: failed, with the reason.
+        False if `owner` no longer holds its claim."""
         with self._session.begin() as session:
-            session.execute(
+            result = session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.id == row_id)
+                .where(*self._held(row_id, owner))
                 .values(status=OutboxStatus.FAILED, last_error=reason[:500])
             )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def mark_ambiguous(self, row_id: int, error: str) -> None:
-        """The send failed in a way that may still have posted: keep `sending` for recovery."""
+    def mark_ambiguous(self, row_id: int, error: str, owner: str) -> bool:
+        """The send failed in a way that may still have posted: keep `sending` for recovery.
+        False if `owner` no longer holds its claim."""
         with self._session.begin() as session:
-            session.execute(
-                update(OutboxRow).where(OutboxRow.id == row_id).values(last_error=error[:500])
+            result = session.execute(
+                update(OutboxRow).where(*self._held(row_id, owner)).values(last_error=error[:500])
             )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def outbox(self, channel: str | None = None) -> list[OutboxRow]:
         with self._session() as session:

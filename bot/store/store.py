@@ -90,6 +90,15 @@ class Store(OutboxStore, ChannelStore, AlertingStore):
     # -- runs (immutable, cached forever) -------------------------------------------------
 
     def save_run(self, run: ClusteringRun) -> None:
+        """Insert or replace the run's row. Another process (or thread) may insert the same run
+        between `merge`'s look-up and its insert: the unique key refuses the second insert, and
+        the retry finds that row and replaces it, on SQLite and PostgreSQL alike."""
+        try:
+            self._merge_run(run)
+        except IntegrityError:
+            self._merge_run(run)
+
+    def _merge_run(self, run: ClusteringRun) -> None:
         row = RunRow(
             run_id=run.run_id,
             level=run.level.value,

@@ -16,15 +16,20 @@ def quality() -> dict[str, KindQuality]:
     return {q.kind: q for q in measure_quality(SEEDS, scales=(1.0,))}
 
 
-@pytest.mark.parametrize(
-    "kind", ["error_heavy", "latency_spike", "vanished_cluster", "new_cluster"]
-)
+# Floors under what `make bench` measures over 20 seeds (docs/benchmarks.md): errors, stopped and
+# new traffic are found within two runs nearly always; a latency step, whose per-item spread is
+# wide, about 70 % of the time (so four of six here is that rate, not a regression).
+FLOORS = {"error_heavy": SEEDS - 1, "latency_spike": SEEDS - 2, "vanished_cluster": SEEDS - 1,
+          "new_cluster": SEEDS - 1}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(FLOORS))
 def test_full_size_changes_are_alerted_within_two_runs_on_most_seeds(
     quality: dict[str, KindQuality], kind: str
 ) -> None:
     result = quality[kind]
     assert result.changes == SEEDS
-    assert result.within_two >= SEEDS - 1, result.row()
+    assert result.within_two >= FLOORS[kind], result.row()
 
 
 def test_each_change_gets_at_most_one_parent_alert(quality: dict[str, KindQuality]) -> None:

@@ -85,8 +85,9 @@ def test_a_full_pool_acks_with_an_honest_busy_reply(stack: Stack) -> None:
 
 def test_opening_the_home_tab_publishes_it_and_the_messages_tab_does_not(stack: Stack) -> None:
     stack.user(USER, "direct")  # a member of the workspace, as Slack knows its users
-    client = WebClient(token=BOT_TOKEN, base_url=stack.slack.api_url)
-    handle_app_home_opened({"user": USER, "tab": "messages"}, client, stack.services)
+    handle_app_home_opened({"user": USER, "tab": "messages"}, stack.services)
+    assert settled(stack.services.work)
     assert USER not in stack.slack.home_views
-    handle_app_home_opened({"user": USER, "tab": "home"}, client, stack.services)
+    handle_app_home_opened({"user": USER, "tab": "home"}, stack.services)
+    assert settled(stack.services.work)
     assert stack.slack.home_views[USER]["type"] == "home"

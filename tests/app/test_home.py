@@ -4,16 +4,19 @@ real Bolt app over HTTP, views published to and opened in the fake Slack."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from slack_bolt.context.context import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from bot.domain.models import Level, SeriesKey
+from bot.listeners.errors import handle_error
 from bot.services.errors import CommandError
 from bot.store.channels import Mute
 from bot.store.schema import OutboxRow
@@ -115,15 +118,41 @@ def test_home_tab_reports_health_with_what_to_do(stack: Stack) -> None:
     assert "/invite @clusters-bot" in text
 
 
-def test_home_tab_escapes_titles_and_stays_within_100_blocks(stack: Stack) -> None:
+def channels_on(view: dict[str, Any]) -> list[str]:
+    return [
+        b["block_id"].split(".")[0]
+        for b in view["blocks"]
+        if b.get("block_id", "").endswith(".subscriptions")
+    ]
+
+
+def test_home_tab_escapes_titles_and_pages_through_every_channel(stack: Stack) -> None:
+    """60 channels do not fit one tab (100 blocks): it shows them a page at a time, counts
+    channels (not blocks), and "More channels" / "Previous channels" reach every one."""
     mute(stack, "<!channel> & friends")
     for n in range(60):
         stack.services.store.subscribe(f"C0CH{n:04d}", Level.TRACE, None, ADMIN)
+    expected = [ALERT_CHANNEL, *(f"C0CH{n:04d}" for n in range(60))]
     view = home_of(stack, ADMIN)
-    assert len(view["blocks"]) == 100  # the fake Slack accepted it: at most 100
-    assert "more" in text_of({"blocks": view["blocks"][-1:]})
     joined = "\n".join(mrkdwn_texts(view["blocks"]))
     assert "&lt;!channel&gt; &amp; friends" in joined and "<!channel>" not in joined
+    seen, pages = channels_on(view), [view]
+    assert "Channels 1–15 of 61 (page 1 of 5)" in text_of(view)
+    while "home.page" in action_ids(view):
+        before = stack.slack.home_view(ADMIN)
+        assert click_in_view(stack.user(ADMIN), view, "home.page").status_code == 200
+        assert stack.slack.wait_for(lambda b=before: stack.slack.home_view(ADMIN) != b, 10)
+        view = stack.slack.home_view(ADMIN) or {}
+        assert len(view["blocks"]) <= 100  # the fake Slack accepted it: at most 100
+        seen += channels_on(view)
+        pages.append(view)
+    assert seen == expected  # each channel once, in order, none cut
+    assert "Channels 61–61 of 61 (page 5 of 5)" in text_of(view)
+    assert "and 1 more" not in "".join(text_of(p) for p in pages)
+    assert click_in_view(stack.user(BOB), view, "home.page.previous").status_code == 200
+    assert stack.slack.wait_for(
+        lambda: channels_on(stack.slack.home_view(BOB) or {"blocks": []}) == expected[45:60], 10
+    )
 
 
 def test_admin_edits_thresholds_with_the_command_s_words_for_errors(stack: Stack) -> None:
@@ -184,7 +213,7 @@ def test_subscriptions_modal_offers_posthog_s_jobs_and_saves(stack: Stack) -> No
     assert stack.slack.wait_for(
         lambda: "Checkout assistant" in json.dumps(stack.slack.views[modal.id].view), 10
     )
-    submit_view(admin, modal.id, {"keep": [], "level": "trace", "job": "Checkout assistant"})
+    submit_view(admin, modal.id, {"keep.0": [], "level": "trace", "job": "Checkout assistant"})
     rows = [(r.level, r.job) for r in stack.services.store.subscriptions("C0GENERAL")]
     assert rows == [("trace", "Checkout assistant")]  # the generation one was unticked
 
@@ -252,3 +281,119 @@ def test_a_forged_modal_for_a_bad_channel_changes_nothing(stack: Stack) -> None:
     assert "cannot be saved" in json.dumps(response.json()["view"])
     assert stack.services.store.thresholds(ALERT_CHANNEL) == {}
     assert stack.services.store.thresholds("<!channel>") == {}
+
+
+def subscriptions_modal_of(stack: Stack, channel: str) -> FakeView:
+    admin = stack.user(ADMIN, "admin")
+    click_in_view(admin, home_of(stack, ADMIN), "home.edit_subscriptions", matching=channel)
+    modal = modal_after(stack, ADMIN, 0)
+    assert stack.slack.wait_for(  # the job picker filled in from PostHog
+        lambda: "Checkout assistant" in json.dumps(stack.slack.views[modal.id].view), 10
+    )
+    return stack.slack.views[modal.id]
+
+
+def listed(modal: FakeView) -> list[str]:
+    return [
+        option["text"]["text"]
+        for block in modal.view["blocks"]
+        if str(block.get("block_id", "")).startswith("keep.")
+        for option in block["element"]["options"]
+    ]
+
+
+def test_saving_the_subscriptions_modal_unchanged_keeps_all_twelve(stack: Stack) -> None:
+    jobs = [f"Job {n:02d}" for n in range(12)]
+    for job in jobs:
+        stack.services.store.subscribe("C0GENERAL", Level.TRACE, job, ADMIN)
+    modal = subscriptions_modal_of(stack, "C0GENERAL")
+    assert len(listed(modal)) == 12  # two checkbox groups: Slack takes ten per group
+    submit_view(stack.user(ADMIN, "admin"), modal.id, {})
+    assert stack.slack.open_views(ADMIN) == []  # saved and closed
+    rows = stack.services.store.subscriptions("C0GENERAL")
+    assert sorted(row.job or "" for row in rows) == jobs
+
+
+def test_a_subscription_added_while_the_modal_is_open_survives_its_save(stack: Stack) -> None:
+    for job in ("Default - traces", "Refunds", "Search"):
+        stack.services.store.subscribe("C0GENERAL", Level.TRACE, job, ADMIN)
+    modal = subscriptions_modal_of(stack, "C0GENERAL")
+    admin = stack.user(ADMIN, "admin")
+    answer = admin.command('subscribe generation "Checkout assistant"', channel="C0GENERAL")
+    assert answer.status_code == 200
+    assert stack.slack.wait_for(
+        lambda: len(stack.services.store.subscriptions("C0GENERAL")) == 4, 10
+    )
+    refunds = next(
+        str(r.id) for r in stack.services.store.subscriptions("C0GENERAL") if r.job == "Refunds"
+    )
+    kept = [
+        option["value"]
+        for option in modal.view["blocks"][1]["element"]["options"]
+        if option["value"] != refunds
+    ]
+    submit_view(admin, modal.id, {"keep.0": kept})  # Refunds unticked
+    rows = {(r.level, r.job) for r in stack.services.store.subscriptions("C0GENERAL")}
+    assert rows == {
+        ("trace", "Default - traces"),
+        ("trace", "Search"),
+        ("generation", "Checkout assistant"),  # not in the modal: untouched
+    }
+
+
+@pytest.mark.parametrize(
+    ("raised", "shown", "logged"),
+    [
+        (
+            RuntimeError("database is locked"),
+            "Something went wrong while saving (error id ",
+            "slack.request.failed",
+        ),
+        (
+            CommandError("Thresholds are being changed by someone else."),
+            "by someone else",
+            "slack.request.refused",
+        ),
+    ],
+    ids=["bug", "known"],
+)
+def test_a_submission_that_fails_keeps_the_modal_open_and_says_why(
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    raised: Exception,
+    shown: str,
+    logged: str,
+) -> None:
+    """Slack closes a modal on an empty 200 as if it had been saved: a failure must show."""
+    caplog.set_level(logging.INFO, logger="bot.listeners.errors")
+    admin = stack.user(ADMIN, "admin")
+    click_in_view(admin, home_of(stack, ADMIN), "home.edit_thresholds", matching=ALERT_CHANNEL)
+    modal = modal_after(stack, ADMIN, 0)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(stack.services.channel_settings, "set_thresholds", fail)
+    response = submit_view(admin, modal.id, {"cost_spike_pct": "80"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["response_action"] == "errors"
+    ((field, problem),) = body["errors"].items()
+    assert shown in problem
+    still = stack.slack.views[modal.id]
+    assert still.open and still.errors == {field: problem}  # the fake showed it, as Slack does
+    assert logged in [record.getMessage() for record in caplog.records]
+
+
+def test_a_failing_submission_of_a_modal_without_fields_is_answered_with_a_notice() -> None:
+    view = {
+        "type": "modal",
+        "blocks": [{"type": "section", "text": {"type": "plain_text", "text": "x"}}],
+    }
+    body = {"type": "view_submission", "view": view}
+    answer = handle_error(RuntimeError("boom"), body, BoltContext({"services": None}))
+    sent = json.loads(answer.body)
+    assert sent["response_action"] == "update"
+    assert "Something went wrong while saving" in json.dumps(sent["view"])

@@ -7,7 +7,15 @@ import random
 import pytest
 from scipy import stats as scipy_stats
 
-from bot.domain.stats import benjamini_hochberg, count_test, median, rank_test_greater
+from bot.domain.stats import (
+    benjamini_hochberg,
+    beta_binomial_tails,
+    binomial_tails,
+    count_test,
+    dispersion,
+    median,
+    rank_test_greater,
+)
 
 
 def lognormal(rng: random.Random, n: int, scale: float = 1.0) -> list[float]:
@@ -78,3 +86,53 @@ def test_median() -> None:
     assert median([4.0, 1.0, 2.0, 3.0]) == 2.5
     with pytest.raises(ValueError):
         median([])
+
+
+@pytest.mark.parametrize(
+    ("hits", "draws", "p"),
+    [(0, 20, 0.1), (5, 20, 0.1), (20, 20, 0.3), (34, 124, 0.128), (3, 50, 0.02), (0, 67, 0.14)],
+)
+def test_binomial_tails_match_scipy_at_whole_counts(hits: int, draws: int, p: float) -> None:
+    greater, less = binomial_tails(hits, draws, p)
+
+    assert greater == pytest.approx(scipy_stats.binom.sf(hits - 1, draws, p), rel=1e-9, abs=1e-15)
+    assert less == pytest.approx(scipy_stats.binom.cdf(hits, draws, p), rel=1e-9, abs=1e-15)
+
+
+def test_binomial_tails_at_fractional_counts_follow_the_incomplete_beta() -> None:
+    # A quasi-binomial test divides counts by the dispersion: 34 of 124 at phi = 1.6.
+    hits, draws, p = 34 / 1.6, 124 / 1.6, 0.128
+    greater, less = binomial_tails(hits, draws, p)
+
+    assert greater == pytest.approx(scipy_stats.beta.cdf(p, hits, draws - hits + 1), rel=1e-9)
+    assert less == pytest.approx(1 - scipy_stats.beta.cdf(p, hits + 1, draws - hits), rel=1e-9)
+    # Wider than binomial: the same excess is less surprising.
+    assert greater > binomial_tails(34, 124, p)[0]
+
+
+@pytest.mark.parametrize(
+    ("hits", "draws", "p", "phi"), [(0, 130, 0.081, 1.48), (34, 124, 0.128, 1.6), (5, 40, 0.1, 1.0)]
+)
+def test_beta_binomial_tails_match_scipy(hits: int, draws: int, p: float, phi: float) -> None:
+    greater, less = beta_binomial_tails(hits, draws, p, phi)
+
+    if phi == 1.0:
+        expected = scipy_stats.binom(draws, p)
+    else:
+        scale = (draws - 1) / (phi - 1) - 1
+        expected = scipy_stats.betabinom(draws, p * scale, (1 - p) * scale)
+    assert greater == pytest.approx(expected.sf(hits - 1), rel=1e-9)
+    assert less == pytest.approx(expected.cdf(hits), rel=1e-9)
+    assert expected.var() == pytest.approx(phi * draws * p * (1 - p), rel=1e-9)
+
+
+def test_dispersion_is_one_for_binomial_residuals_and_wider_when_they_are() -> None:
+    rng = random.Random(5)
+    normal = [rng.gauss(0.0, 1.0) for _ in range(400)]
+
+    assert dispersion(normal) == pytest.approx(1.0, abs=0.2)
+    assert dispersion([2 * r for r in normal]) == pytest.approx(4.0, rel=0.25)
+    assert dispersion([0.5 * r for r in normal]) == 1.0  # never narrower than binomial
+    assert dispersion(normal[:5]) == 1.0  # too few to tell
+    # One day with a real change among many does not pass for noise (median, not mean).
+    assert dispersion([*normal[:60], 40.0, -35.0]) < 1.3

@@ -10,7 +10,9 @@ import pytest
 
 from bot.doctor import run_doctor
 from bot.wiring import build_services
-from sandbox.generator import SeriesSpec
+from sandbox.generator import SeriesSpec, generate
+from sandbox.generator_embeddings import Summaries, summaries
+from sandbox.posthog_embeddings import drop_embeddings, insert_embeddings
 from sandbox.stack import Stack
 from tests.support import worlds
 from tests.support.clock import NOW
@@ -22,7 +24,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with Stack(database_url=f"sqlite:///{db}") as running:
         world = worlds.generate(seed=5, series=[SeriesSpec()], runs=2, items_per_run=100, now=NOW)
         worlds.load(running.posthog, world)
+        insert_some_embeddings(running)
         yield running
+
+
+def insert_some_embeddings(stack: Stack) -> None:
+    """The newest few of PostHog's summary embeddings (the real model and dimension)."""
+    summarized = generate(
+        seed=5, series=[SeriesSpec()], runs=1, now=NOW, traces_per_day=200.0, events=False
+    )
+    found = summaries(summarized)
+    few = Summaries(found.events, found.rows[-20:], found.vectors[-20:], found.model_name)
+    insert_embeddings(stack.posthog, few)
 
 
 def doctor(stack: Stack, **overrides: object) -> tuple[int, list[str]]:
@@ -49,6 +62,19 @@ def test_all_green_against_the_stand_ins(stack: Stack) -> None:
     assert any("Clustering runs" in line for line in lines)
     assert any("Database schema: up to date" in line for line in lines)
     assert any("Alert channel" in line and "member" in line for line in lines)
+    assert any(line.startswith("✓ Summary embeddings: 20 summary embeddings") for line in lines)
+
+
+def test_a_posthog_without_summary_embeddings_is_a_warning_with_its_fix(stack: Stack) -> None:
+    drop_embeddings(stack.posthog.store)
+    try:
+        code, lines = doctor(stack)
+    finally:
+        insert_some_embeddings(stack)
+    assert code == 0, lines
+    (line,) = [line for line in lines if "Summary embeddings" in line]
+    assert line.startswith("! Summary embeddings: cannot be read")
+    assert "Fix: upgrade PostHog" in line and "run's sample only" in line
 
 
 def test_wrong_key(stack: Stack) -> None:

@@ -3,13 +3,14 @@ checks (independent of the bot's), with the worst inputs the bot can meet."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.thresholds import Thresholds
 from bot.rendering import views as rv
 from bot.rendering.home import render_home
 from bot.services.home import ChannelHome, Health, HomeView
-from bot.slack.view_ids import ChannelRef
+from bot.slack.view_ids import ChannelRef, SubscriptionsForm
 from bot.store.channels import Mute
 from sandbox.fake_slack_views import invalid_view
 
@@ -47,3 +48,17 @@ def test_home_tab_with_many_channels_and_mutes_is_cut_at_100_blocks() -> None:
     assert invalid_view(view, "home") == []
     assert len(view["blocks"]) == 100
     assert "more" in view["blocks"][-1]["elements"][0]["text"]
+
+
+def test_subscriptions_modal_lists_every_row_it_can_and_names_them_in_its_metadata() -> None:
+    current = [(f"{LONG} {n}", str(10_000_000 + n)) for n in range(450)]
+    view = rv.subscriptions_modal(REF, current, jobs=[], note="")
+    assert invalid_view(view, "modal") == []
+    groups = [b for b in view["blocks"] if str(b.get("block_id", "")).startswith("keep.")]
+    listed = [o["value"] for group in groups for o in group["element"]["options"]]
+    assert all(len(group["element"]["options"]) <= 10 for group in groups)
+    form = SubscriptionsForm.model_validate_json(view["private_metadata"])
+    assert [str(row) for row in form.shown] == listed  # exactly what it lists
+    assert len(listed) == rv.SUBSCRIPTIONS_SHOWN_MAX
+    assert f"…and {450 - len(listed)} more" in json.dumps(view, ensure_ascii=False)
+    assert view["blocks"][-1]["block_id"] == "job"  # the pickers are never cut off

@@ -14,7 +14,8 @@ from bot.posthog import queries
 from bot.posthog.metrics import aggregate_cluster_metrics
 from bot.services.runs import load_batches, shared_windows
 from sandbox.generator import SeriesSpec, World, emit_next_run, generate, new_events
-from sandbox.stack import Stack
+from sandbox.stack import ALERT_CHANNEL, Stack
+from tests.support.clock import NOW
 from tests.support.factories import ids, make_cluster, make_run
 from tests.support.hogql import parse_hogql
 
@@ -33,7 +34,7 @@ def make_world(metrics: str) -> World:
         series=JOBS,
         runs=2,
         items_per_run=1500,
-        now=datetime.now(UTC),
+        now=NOW,
         embedded_metrics=metrics,
     )
 
@@ -45,11 +46,17 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 def first_cycle(stack: Stack, world: World) -> list[str]:
+    """The queries of one first cycle, less the one traits query of each run that alerted (its
+    causes, counted here against the runs that posted a parent)."""
     stack.posthog.insert_events(world.events)
     stack.posthog.set_jobs(world.jobs)
     report = stack.services.alerts.run_cycle()
     assert len(report.runs_processed) == len(JOBS)
-    return list(stack.posthog.hogql_log)
+    sent = list(stack.posthog.hogql_log)
+    traits = [query for query in sent if query in queries.ITEM_TRAITS.values()]
+    alerted = [m for m in stack.slack.messages(ALERT_CHANNEL) if not m.ephemeral_for]
+    assert len(traits) == len(alerted)
+    return [query for query in sent if query not in traits]
 
 
 def test_first_cycle_with_embedded_metrics_asks_values_once_per_level(stack: Stack) -> None:

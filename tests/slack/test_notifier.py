@@ -16,12 +16,13 @@ from bot.domain.models import Level, RunSummary
 from bot.slack.client import make_web_client
 from bot.slack.errors import CHANNEL_GRACE
 from bot.slack.notifier import SlackNotifier
-from bot.slack.recovery import MAX_RECOVERIES
+from bot.slack.recovery import DEAD_SENDER_GRACE, MAX_RECOVERIES
 from bot.store.schema import OutboxRow
 from bot.store.store import OutgoingMessage, Store
 from sandbox.fake_slack import FakeSlack
 
 CHANNEL = "C0ALERTS"
+ANOTHER = "elsewhere:1:another"  # a sender in another process, on another host
 RUN = RunSummary(
     run_id="1_trace_20261127_001500_job",
     level=Level.TRACE,
@@ -101,7 +102,7 @@ def test_crash_mid_send_is_recovered_without_a_duplicate(slack: FakeSlack, store
     """Claimed (`sending`) and posted, but the process died before marking it sent."""
     store.record_run_alerts(RUN, {CHANNEL: MESSAGES[:1]})
     row = store.deliverable()[0]
-    assert store.claim(row.id)
+    assert store.claim(row.id, ANOTHER)
     client = make_web_client(slack.bot_token, slack.api_url, interactive=False)
     client.chat_postMessage(
         channel=CHANNEL,
@@ -116,7 +117,7 @@ def test_crash_mid_send_is_recovered_without_a_duplicate(slack: FakeSlack, store
 
 def test_crash_after_claim_before_post_sends_once(slack: FakeSlack, store: Store) -> None:
     store.record_run_alerts(RUN, {CHANNEL: MESSAGES})
-    assert store.claim(store.deliverable()[0].id)
+    assert store.claim(store.deliverable()[0].id, ANOTHER)
     fresh = notifier(slack, store, recover_after=timedelta(0))
     fresh.deliver()
     assert_delivered_once(slack, store)
@@ -124,7 +125,7 @@ def test_crash_after_claim_before_post_sends_once(slack: FakeSlack, store: Store
 
 def test_a_fresh_claim_of_another_worker_is_left_alone(slack: FakeSlack, store: Store) -> None:
     store.record_run_alerts(RUN, {CHANNEL: MESSAGES[:1]})
-    assert store.claim(store.deliverable()[0].id)
+    assert store.claim(store.deliverable()[0].id, ANOTHER)
     report = notifier(slack, store).deliver()  # default: recover only after 30 s
     assert report.sent == 0 and top_level(slack) == []
 
@@ -246,7 +247,11 @@ def test_a_send_that_can_never_be_confirmed_ends_failed_and_reported(
     assert {row.status for row in store.outbox(CHANNEL)} == {"failed"}
 
 
-def test_a_dead_senders_row_is_taken_over_at_once(slack: FakeSlack, store: Store) -> None:
+def test_a_dead_senders_row_is_taken_over_once_its_last_request_is_over(
+    slack: FakeSlack, tmp_path: Path
+) -> None:
+    now = [datetime(2026, 11, 27, 12, tzinfo=UTC)]
+    store = Store.from_url(f"sqlite:///{tmp_path / 'dead.db'}", clock=lambda: now[0])
     store.record_run_alerts(RUN, {CHANNEL: MESSAGES[:1]})
     (row,) = store.outbox(CHANNEL)
     dead = subprocess.run(
@@ -258,7 +263,10 @@ def test_a_dead_senders_row_is_taken_over_at_once(slack: FakeSlack, store: Store
     owner = f"{socket.gethostname()}:{int(dead.stdout)}:deadbeef"
     assert store.claim(row.id, owner)  # claimed by a process that has since exited
 
-    report = notifier(slack, store).deliver()  # recover_after is the default 30 s
+    # Its last request may still be in Slack's hands: not yet.
+    assert notifier(slack, store).deliver().sent == 0
+    now[0] += DEAD_SENDER_GRACE
+    report = notifier(slack, store).deliver()  # the lease (30 s) has not run out yet
 
     assert report.sent == 1
     assert [m.text for m in top_level(slack)] == ["parent"]
@@ -341,11 +349,12 @@ def test_a_stopping_sender_releases_its_claims_for_an_immediate_lookup(
     (row,) = store.outbox(CHANNEL)
     assert store.claim(row.id, stopping.owner)  # it was about to send when SIGTERM came
 
-    assert stopping.release() == 1
+    assert stopping.stop(timeout=1) == (True, 1)
     report = notifier(slack, store).deliver()  # another process, recover_after 30 s
 
     assert report.sent == 1
     assert [m.text for m in top_level(slack)] == ["parent"]
+    assert stopping.deliver().sent == 0  # a stopped sender sends nothing
 
 
 def test_messages_that_failed_for_good_are_told_to_a_human_once_per_channel(

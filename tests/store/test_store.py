@@ -72,9 +72,10 @@ def test_record_run_alerts_is_atomic_and_idempotent(store: Store) -> None:
 def test_claim_is_exclusive_and_sent_is_final(store: Store) -> None:
     store.record_run_alerts(run_at(1), {"C1": [OutgoingMessage("k", "t", [])]})
     (row,) = store.deliverable()
-    assert store.claim(row.id) is True
-    assert store.claim(row.id) is False
-    store.mark_sent(row.id, "123.456")
+    assert store.claim(row.id, "a") is True
+    assert store.claim(row.id, "b") is False
+    assert store.mark_sent(row.id, "999.000", "b") is False  # only the holder records it
+    assert store.mark_sent(row.id, "123.456", "a") is True
     assert store.deliverable() == []
     assert store.sent_ts("C1", "k") == "123.456"
 
@@ -84,9 +85,9 @@ def test_unsent_rows_fail_after_max_attempts(store: Store) -> None:
     (row,) = store.deliverable()
     status = ""
     for _ in range(20):
-        if not store.claim(row.id):
+        if not store.claim(row.id, "a"):
             break
-        status = store.mark_unsent(row.id, "not_in_channel")
+        status = store.mark_unsent(row.id, "not_in_channel", "a")
     assert status == "failed"
     assert store.outbox("C1")[0].attempts == 8
 
@@ -104,15 +105,43 @@ def test_leases_claims_and_give_up_follow_the_injected_clock(database_url: str) 
         store.record_run_alerts(run_at(1, "job-clock"), {"C1": [OutgoingMessage("k", "t", [])]})
         (row,) = store.deliverable()
         assert row.created_at == now[0]
-        assert store.claim(row.id)
+        assert store.claim(row.id, "a")
         assert store.outbox("C1")[0].claimed_at == now[0]
         give_up = timedelta(hours=1)
-        assert store.mark_unsent(row.id, "not_in_channel", give_up_after=give_up) == "pending"
+        assert store.mark_unsent(row.id, "not_in_channel", "a", give_up_after=give_up) == "pending"
         now[0] += give_up
-        assert store.claim(row.id)
-        assert store.mark_unsent(row.id, "not_in_channel", give_up_after=give_up) == "failed"
+        assert store.claim(row.id, "a")
+        assert store.mark_unsent(row.id, "not_in_channel", "a", give_up_after=give_up) == "failed"
         store.beat("scheduler")
         assert store.heartbeat("scheduler") == (now[0], "")
+    finally:
+        store.engine.dispose()
+
+
+def test_claims_are_leases_only_their_holder_renews_or_settles(database_url: str) -> None:
+    now = [T0]
+    store = Store.from_url(database_url, clock=lambda: now[0])
+    try:
+        messages = [OutgoingMessage("k1", "t", []), OutgoingMessage("k2", "t", [])]
+        store.record_run_alerts(run_at(1, "job-lease"), {"C1": messages})
+        first, second = store.deliverable()
+        assert store.claim(first.id, "a") and store.claim(second.id, "a")
+        now[0] += timedelta(seconds=20)
+        assert store.renew_claim(first.id, "a")
+        assert not store.renew_claim(first.id, "b")
+        assert store.outbox("C1")[0].claimed_at == now[0]
+        assert store.reclaim(second.id, T0, "b")  # its lease was not renewed
+        assert not store.reclaim(first.id, T0, "b")  # renewed: the swap fails
+        assert not store.mark_ambiguous(second.id, "500", "a")
+        assert store.mark_unsent(second.id, "ratelimited", "a", rate_limited=True) is None
+        assert not store.give_up(second.id, "lost", "a")
+        # A stopping "a" lets go of its rows except the one still in flight.
+        assert store.release_claims("a", keep={first.id}) == 0
+        assert store.release_claims("b") == 1
+        assert [r.last_error for r in store.outbox("C1")] == [
+            None,
+            "released by a stopping sender",
+        ]
     finally:
         store.engine.dispose()
 
@@ -131,6 +160,20 @@ def test_subscriptions_and_opt_out(store: Store) -> None:
     assert marker.active is False
     assert store.subscribe("C1", None, None, "U1") is True  # subscribing again lifts the opt-out
     assert all(r.active for r in store.subscriptions("C1"))
+
+
+def test_remove_subscriptions_removes_only_the_named_rows_of_that_channel(store: Store) -> None:
+    for job in ("a", "b", "c"):
+        store.subscribe("C1", Level.TRACE, job, "U1")
+    store.subscribe("C2", Level.TRACE, "a", "U1")
+    ids = {(r.channel, r.job): r.id for r in store.subscriptions()}
+    assert store.remove_subscriptions("C1", [ids["C1", "a"], ids["C2", "a"]], opt_out=False) == 1
+    assert [r.job for r in store.subscriptions("C1")] == ["b", "c"]
+    assert [r.job for r in store.subscriptions("C2")] == ["a"]  # another channel's id: kept
+    assert store.remove_subscriptions("C1", [ids["C1", "b"], ids["C1", "c"]], opt_out=True) == 2
+    (marker,) = store.subscriptions("C1")  # the default channel emptied: opted out
+    assert marker.active is False
+    assert store.remove_subscriptions("C1", [marker.id], opt_out=True) == 0
 
 
 def test_thresholds_per_channel(store: Store) -> None:

@@ -27,6 +27,9 @@ class Topic:
     error_rate: float = 0.02
     fresh_error_rate: float | None = None
     in_previous: bool = True
+    fresh_hours: tuple[float, float] = (0.05, 0.95)  # of the fresh day, as fractions
+    priced: bool = False  # cost = tokens (lognormal) x a steady price per token
+    late: int = 0  # more fresh items, in the day's last 5 hours (a change that starts late)
 
 
 def day_runs(topics: Sequence[Topic], seed: int = 0) -> tuple[ClusteringRun, ClusteringRun]:
@@ -41,9 +44,13 @@ def day_runs(topics: Sequence[Topic], seed: int = 0) -> tuple[ClusteringRun, Clu
             _item(rng, f"{topic.key}-o{i}", END - rng.uniform(0.1, 6) * DAY, topic, False)
             for i in range(topic.older)
         ]
+        hours = topic.fresh_hours
         fresh = [
-            _item(rng, f"{topic.key}-f{i}", END + rng.uniform(0.05, 0.95) * DAY, topic, True)
+            _item(rng, f"{topic.key}-f{i}", END + rng.uniform(*hours) * DAY, topic, True)
             for i in range(topic.fresh)
+        ] + [
+            _item(rng, f"{topic.key}-l{i}", END + rng.uniform(0.79, 0.99) * DAY, topic, True)
+            for i in range(topic.late)
         ]
         items = tuple(older + fresh)
         current.append(Cluster(cluster_id=cid, size=len(items), title=topic.key, items=items))
@@ -65,14 +72,19 @@ def _item(rng: random.Random, item_id: str, at: datetime, topic: Topic, fresh: b
     rate = (
         topic.fresh_error_rate if fresh and topic.fresh_error_rate is not None else topic.error_rate
     )
+    if topic.priced:  # tokens spread (sigma 0.8), the price per token hardly (0.2)
+        tokens = round(1000.0 * rng.lognormvariate(0.0, 0.8))
+        value = cost / 1000.0 * rng.lognormvariate(0.0, 0.2) * tokens
+    else:
+        tokens, value = 1000, cost * rng.lognormvariate(0.0, 0.8)
     return ClusterItem(
         item_id=item_id,
         trace_id=item_id,
         rank=0,
         timestamp=at,
-        cost=cost * rng.lognormvariate(0.0, 0.8),
+        cost=value,
         latency=2.0 * rng.lognormvariate(0.0, 0.5),
-        tokens=1000.0,
+        tokens=float(tokens),
         errors=1 if rng.random() < rate else 0,
     )
 

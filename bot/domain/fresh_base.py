@@ -1,0 +1,175 @@
+"""What the fresh-slice tests share: minimum effects, the run's candidate alerts, and the words
+for the hours an alert rests on. Pure (`fresh.py` for the rules)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.domain.alerts import Alert, AlertKind, Family, Severity
+from bot.domain.models import ClusterItem
+from bot.domain.slices import ClusterSlices, RunSlices
+from bot.domain.thresholds import Thresholds
+
+if TYPE_CHECKING:
+    from bot.domain.fresh_shares import Composition
+
+
+def holds(family: Family, direction: int, before: float, after: float, t: Thresholds) -> bool:
+    """Whether `after` differs from `before` by at least the minimum effect of `family`."""
+    if family in (Family.COST, Family.LATENCY):
+        ratio, floor = (
+            (t.cost_spike_pct, t.cost_spike_min_usd)
+            if family is Family.COST
+            else (t.latency_spike_pct, t.latency_spike_min_seconds)
+        )
+        return (
+            before > 0
+            and reaches(after, before * (1 + ratio / 100))
+            and reaches(after - before, floor)
+        )
+    if family is Family.ERRORS:
+        return reaches(after, t.error_rate_pct / 100) and reaches(
+            after - before, t.error_rise_points / 100
+        )
+    if family is Family.OUTLIERS:
+        return reaches(after - before, t.outlier_growth_points / 100)
+    if family is Family.PASS_RATE:
+        return reaches(before - after, t.pass_rate_drop_points / 100)
+    if family is Family.FAIL_SHARE:
+        return reaches(after - before, t.fail_share_growth_points / 100)
+    grown, shrunk = (after, before) if direction > 0 else (before, after)
+    return reaches(grown, shrunk * (1 + t.size_shift_pct / 100)) and reaches(
+        grown - shrunk, t.size_shift_points / 100
+    )
+
+
+def reaches(value: float, threshold: float) -> bool:
+    """`value >= threshold`, forgiving float noise so a rule fires *at* its threshold."""
+    return value >= threshold or abs(value - threshold) <= 1e-12 + 1e-9 * abs(threshold)
+
+
+@dataclass(frozen=True, slots=True)
+class TestFailure:
+    """A test that raised instead of answering: it costs that test, not the run's other alerts
+    (`fresh.detect`); the alert cycle logs it, counts it and shows it in the Home tab."""
+
+    cluster_id: int | None
+    test: str
+    error: str
+
+    def __str__(self) -> str:
+        where = f"cluster {self.cluster_id}" if self.cluster_id is not None else "the run"
+        return f"{self.test} test of {where}: {self.error}"
+
+
+@dataclass
+class Candidates:
+    """One run's findings as the tests make them: alerts with their corrected p-values (`None`
+    for the untested kinds), each cluster's current value per family, the number of tests
+    (one per cluster and family) for Benjamini-Hochberg, and the tests that failed."""
+
+    slices: RunSlices
+    t: Thresholds
+    alerts: list[tuple[Alert, float | None]] = field(default_factory=list)
+    observed: dict[tuple[int, Family], float] = field(default_factory=dict)
+    tests: int = 0
+    failures: list[TestFailure] = field(default_factory=list)
+    _composition: Composition | None = None
+
+    def add(self, alert: Alert | None, p_value: float | None) -> None:
+        if alert is not None:
+            self.alerts.append((alert, p_value))
+
+    @property
+    def composition(self) -> Composition:
+        """The run's share references and dispersion, computed once (`fresh_shares`)."""
+        if self._composition is None:
+            from bot.domain.fresh_shares import Composition
+
+            self._composition = Composition.of(self.slices)
+        return self._composition
+
+    def alert(
+        self,
+        cs: ClusterSlices,
+        kind: AlertKind,
+        severity: Severity,
+        values: tuple[float, float],
+        items: tuple[int, int],
+        p_value: float,
+        since: datetime,
+        **update: object,
+    ) -> Alert:
+        diff, match = self.slices.diff, cs.match
+        return Alert(
+            kind=kind,
+            severity=severity,
+            cluster_id=cs.cluster.cluster_id,
+            previous_cluster_id=match.previous.cluster_id if match is not None else None,
+            title=cs.cluster.title,
+            current_run_id=diff.current.run_id,
+            previous_run_id=diff.previous.run_id,
+            before=values[0],
+            after=values[1],
+            items_before=items[0],
+            items_after=items[1],
+            p_value=p_value,
+            match_confidence=match.confidence if match is not None else None,
+            match_basis=match.basis if match is not None else None,
+            fresh=True,
+            window=hours_words(since, self.slices.cutoff),
+            since=since,
+            **update,
+        )
+
+
+def hours_words(since: datetime, cutoff: datetime) -> str:
+    """The hours an alert rests on, in words: "over the whole day" (the whole fresh slice),
+    "since 14:00 UTC" (a cut point of the scan, or the last item of stopped traffic), or
+    "since Jun 16 00:15 UTC" (the last two days)."""
+    if since == cutoff:
+        return "over the whole day"
+    if since < cutoff or since - cutoff >= timedelta(days=1):
+        return f"since {since:%b %d %H:%M} UTC"
+    return f"since {since:%H:%M} UTC"
+
+
+def positive(
+    items: Iterable[ClusterItem], value: Callable[[ClusterItem], float | None]
+) -> list[float]:
+    """PostHog's averages count only items with a value above zero (posthog/metrics.py)."""
+    return [v for v in (value(i) for i in items) if v is not None and v > 0]
+
+
+def escalated(condition: bool) -> Severity:
+    return Severity.WARNING if condition else Severity.INFO
+
+
+WHOLE_DAY, LATER_CUTS, TWO_DAYS = 0.4, 0.4, 0.2
+"""Weights of a scan's looks (weighted Bonferroni, which keeps the family-wise level for any
+fixed weights summing to 1): a change that starts at a random hour fills most of the fresh day
+more often than not, so the whole day gets the largest share; the later cut points share
+theirs (a change that starts late); the last two days get the rest (a change that began on the
+previous run's day, seen again with both days' items). Looks without enough items drop out
+and the others' weights are scaled up, which depends on the counts alone."""
+
+
+def look_weights(
+    starts: list[datetime], cutoff: datetime, two_days: datetime | None
+) -> list[float]:
+    """The weights of the looks starting at `starts` (`WHOLE_DAY` and so on), summing to 1."""
+    later = sum(1 for s in starts if s > cutoff)
+    raw = [
+        WHOLE_DAY if s == cutoff else TWO_DAYS if s == two_days else LATER_CUTS / later
+        for s in starts
+    ]
+    total = sum(raw)
+    return [w / total for w in raw] if total else []
+
+
+def weighted(p_value: float, weight: float) -> float:
+    """A look's p-value in the weighted Bonferroni correction: p / w, at most 1."""
+    return min(1.0, p_value / weight) if weight > 0 else 1.0

@@ -1,0 +1,49 @@
+"""The assignment and probe queries parse with PostHog's own grammar, call only functions HogQL
+exposes, name the embedding model where PostHog's lazy table looks for it, and take every value
+from `values`."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.domain.models import Level
+from bot.posthog.embeddings import EMBEDDINGS_PROBE, SUMMARY_EMBEDDING_MODEL, assignment_query
+from sandbox.hogql_check import check_functions
+from sandbox.posthog_embeddings import POSTHOG_MODELS, check_model_names
+from sandbox.posthog_faults import ApiError
+from tests.support.hogql import parse_hogql, string_constants
+
+QUERIES = {
+    "trace": assignment_query(Level.TRACE),
+    "generation": assignment_query(Level.GENERATION),
+    "probe": EMBEDDINGS_PROBE,
+}
+# The only literals the queries carry: JSON keys, the id separator, property names.
+ALLOWED_CONSTANTS = {"cluster_id", "traces", "::", "$ai_clusters", "String"}
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_query_parses_and_calls_only_hogql_functions(name: str) -> None:
+    ast = parse_hogql(QUERIES[name])
+    check_functions(ast)
+    assert set(string_constants(ast)) <= ALLOWED_CONSTANTS
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_the_model_name_is_where_posthogs_lazy_table_looks_for_it(name: str) -> None:
+    ast = parse_hogql(QUERIES[name])
+    check_model_names(ast, {"model_name": SUMMARY_EMBEDDING_MODEL}, POSTHOG_MODELS)
+    with pytest.raises(ApiError):
+        check_model_names(ast, {"model_name": "text-embedding-ada-002"}, POSTHOG_MODELS)
+
+
+def test_the_default_model_is_posthogs_summary_model() -> None:
+    assert SUMMARY_EMBEDDING_MODEL in POSTHOG_MODELS
+
+
+def test_the_item_id_property_follows_the_level() -> None:
+    assert "properties.$ai_trace_id" in QUERIES["trace"]
+    assert "properties.$ai_generation_id" in QUERIES["generation"]
+    assert not re.search(r"__[A-Z_]+__", QUERIES["trace"] + QUERIES["generation"])
