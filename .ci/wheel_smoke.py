@@ -17,10 +17,10 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sandbox.fake_slack import FakeSlack
-from sandbox.generator import Change, Plant, SeriesSpec, generate
-from sandbox.posthog_server import LocalPostHog
-from sandbox.stack import ALERT_CHANNEL, API_KEY, BOT_TOKEN, PROJECT_ID, PROJECT_TIMEZONE
+from standins.posthog.server import LocalPostHog
+from standins.slack.server import FakeSlack
+from standins.stack import ALERT_CHANNEL, API_KEY, BOT_TOKEN, PROJECT_ID, PROJECT_TIMEZONE
+from standins.traffic.generator import Change, Plant, SeriesSpec, generate
 
 JOB = "Default - traces"
 

@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(SANDBOX_EXTRA_MISSING, file=sys.stderr)
                 return EXIT_USAGE
             configure_logging()
-            from sandbox.run import run_sandbox
+            from standins.run import run_sandbox
 
             return int(
                 run_sandbox(

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.fake_slack import Message
-from sandbox.generator import Change, Plant, SeriesSpec, World, generate
-from sandbox.stack import Stack
+from standins.slack.server import Message
+from standins.stack import Stack
+from standins.traffic.generator import Change, Plant, SeriesSpec, World, generate
 from tests.support.clock import NOW
 
 # Delivery tests plant changes too big to miss on the first run that holds them; how

@@ -10,8 +10,8 @@ import pytest
 
 from bot.doctor import run_doctor
 from bot.wiring import build_services
-from sandbox.generator import SeriesSpec, generate
-from sandbox.stack import Stack
+from standins.stack import Stack
+from standins.traffic.generator import SeriesSpec, generate
 from tests.support.clock import NOW
 
 

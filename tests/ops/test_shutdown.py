@@ -18,8 +18,8 @@ from waitress.server import create_server
 
 from bot.shutdown import Stopping
 from bot.web import POLL
-from sandbox.generator import SeriesSpec, generate
-from sandbox.stack import Stack
+from standins.stack import Stack
+from standins.traffic.generator import SeriesSpec, generate
 from tests.support.bolt import wait_until
 from tests.support.clock import NOW
 

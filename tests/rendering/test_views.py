@@ -12,7 +12,7 @@ from bot.rendering.home import render_home
 from bot.services.home import ChannelHome, Health, HomeView
 from bot.slack.view_ids import ChannelRef, SubscriptionsForm
 from bot.store.channels import Mute
-from sandbox.fake_slack_views import invalid_view
+from standins.slack.views import invalid_view
 
 REF = ChannelRef(channel="C0ALERTS")
 LONG = "Ünïcode & <b>tags</b> " * 40  # 880 characters

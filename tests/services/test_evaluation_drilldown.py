@@ -19,7 +19,7 @@ from bot.rendering.answers import Renderer
 from bot.rendering.drilldown import DrilldownRenderer
 from bot.rendering.env import make_environment
 from bot.services.clusters import ClustersService
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.server import LocalPostHog
 from tests.support.blocks import mrkdwn_texts
 from tests.support.factories import make_cluster, make_run
 
