@@ -15,10 +15,8 @@ from slack_sdk.models.blocks import Block
 MESSAGE_BLOCKS_MAX = 50
 RESPONSE_URL_MAX_USES = 5  # "publish up to 5 times within 30 minutes" (slack.md A5)
 RESPONSE_URL_LIFETIME = 30 * 60.0
-# slack/manifest.json in a checkout; an installed wheel carries it as sandbox/slack_manifest.json.
-_PACKAGED_MANIFEST = Path(__file__).resolve().with_name("slack_manifest.json")
-_SOURCE_MANIFEST = Path(__file__).resolve().parents[1] / "slack" / "manifest.json"
-MANIFEST = _PACKAGED_MANIFEST if _PACKAGED_MANIFEST.is_file() else _SOURCE_MANIFEST
+# The stand-ins run from a checkout (they are not in the wheel): slack/manifest.json at its top.
+MANIFEST = Path(__file__).resolve().parents[2] / "slack" / "manifest.json"
 
 
 class SlackError(Exception):
