@@ -1,4 +1,7 @@
-"""The HTTP side of `LocalPostHog`: routing, auth, faults, PostHog's error shapes."""
+"""The HTTP side of the local PostHog: routing, auth, faults, PostHog's error shapes.
+
+It serves any `Backend` (what `server.LocalPostHog` is): it does not know that class, so the
+server imports this module and never the other way round."""
 
 from __future__ import annotations
 
@@ -8,27 +11,49 @@ import socket
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from standins.posthog.faults import (
     ApiError,
     Fault,
+    FaultInjector,
     RecordedRequest,
     default_fault_response,
     error_body,
     not_found,
 )
 
-if TYPE_CHECKING:
-    from standins.posthog.server import LocalPostHog
-
 _ROUTE = re.compile(r"^/api/(?:projects|environments)/(?P<project>[^/]+)/(?P<rest>.*)$")
 _JOB_ROUTE = re.compile(r"^llm_analytics/clustering_jobs/(?P<job>[^/]+)/$")
 
 
+class Backend(Protocol):
+    """What the HTTP side asks of the PostHog behind it."""
+
+    project_id: int
+    api_key: str
+    faults: FaultInjector
+
+    def log_hogql(self, text: str) -> None: ...
+
+    def run_query(self, body: object) -> dict[str, Any]: ...
+
+    def job(self, job_id: str) -> dict[str, Any]: ...
+
+    def jobs_page(self, params: dict[str, list[str]], path: str) -> dict[str, Any]: ...
+
+    def record(self, request: RecordedRequest) -> None: ...
+
+
 class QuietServer(ThreadingHTTPServer):
+    """The HTTP server of one `Backend` (``posthog``): handlers find it through the server."""
+
     daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], posthog: Backend) -> None:
+        self.posthog = posthog
+        super().__init__(address, Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up (timeouts in tests) are normal; other errors are printed."""
@@ -42,10 +67,9 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 60
 
     @property
-    def posthog(self) -> LocalPostHog:
-        server: Any = self.server
-        posthog: LocalPostHog = server.posthog
-        return posthog
+    def posthog(self) -> Backend:
+        server: QuietServer = self.server  # type: ignore[assignment]
+        return server.posthog
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

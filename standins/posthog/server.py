@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from standins.posthog.api import Handler, QuietServer
+from standins.posthog.api import QuietServer
 from standins.posthog.faults import (
     FaultInjector,
     RecordedRequest,
@@ -132,11 +132,10 @@ class LocalPostHog:
             return self
         self.store.open()
         try:
-            httpd = QuietServer((self.host, self.port), Handler)
+            httpd = QuietServer((self.host, self.port), self)
         except Exception:
             self.store.close()
             raise
-        httpd.posthog = self  # type: ignore[attr-defined]
         self._httpd = httpd
         self.port = httpd.server_address[1]
         self.url = f"http://{self.host}:{self.port}"

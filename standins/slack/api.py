@@ -6,13 +6,11 @@ import json
 import math
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-
-if TYPE_CHECKING:
-    from standins.slack.server import FakeSlack
 
 REQUEST_BODY_MAX = 1024 * 1024  # Slack refuses Web API requests over 1 MiB with HTTP 413
 
@@ -98,9 +96,19 @@ class Faults:
         return None
 
 
+# (path, query and form params, raw body, token) -> the reply, or None to drop the connection
+Route = Callable[[str, dict[str, Any], bytes, str | None], Reply | None]
+
+
 class Server(ThreadingHTTPServer):
+    """Serves one `route` (``FakeSlack._route``); this module never imports the fake itself."""
+
     daemon_threads = True  # a delayed (faulty) request must not block stop()
     request_queue_size = 128  # the default 5 makes concurrent clients wait for SYN retries
+
+    def __init__(self, address: tuple[str, int], route: Route) -> None:
+        self.route = route
+        super().__init__(address, Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):  # client gave up: not our bug
@@ -108,7 +116,6 @@ class Server(ThreadingHTTPServer):
 
 
 class Handler(BaseHTTPRequestHandler):
-    fake: FakeSlack
     disable_nagle_algorithm = True  # headers and body go out in two writes; avoid 40 ms stalls
 
     def do_GET(self) -> None:
@@ -139,7 +146,8 @@ class Handler(BaseHTTPRequestHandler):
             params.update(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
         auth = self.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
-        reply = self.fake._route(split.path, params, raw, token or params.pop("token", None))
+        server: Server = self.server  # type: ignore[assignment]
+        reply = server.route(split.path, params, raw, token or params.pop("token", None))
         if reply is None:  # drop_connection: close without a response
             self.close_connection = True
             return

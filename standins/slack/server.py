@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from standins.slack.api import Faults, Handler, Reply, Server
+from standins.slack.api import Faults, Reply, Server
 from standins.slack.channels import ChannelsMixin
 from standins.slack.events import Delivery, EventsMixin
 from standins.slack.files import FilesMixin
@@ -105,8 +105,7 @@ class FakeSlack(ChannelsMixin, MessagesMixin, FilesMixin, ResponsesMixin, ViewsM
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeSlack:
-        handler = type("_BoundHandler", (Handler,), {"fake": self})
-        self._server = Server(self._address, handler)
+        self._server = Server(self._address, self._route)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,))
         self._thread.daemon = True
         self._thread.start()
