@@ -16,7 +16,7 @@ from bot.posthog.errors import PostHogEndpointInternal, PostHogNotFound
 from bot.posthog.schemas import ClusteringJob, LLMTrace
 from bot.services.errors import CommandError
 from bot.services.runs import RunRepository, pick_latest
-from bot.services.views import (
+from bot.views import (
     ClusterView,
     ItemDetail,
     JobsView,

@@ -1,12 +1,21 @@
-"""What services hand the renderer: plain data, no Slack, no I/O."""
+"""What services hand the renderer: plain data, no Slack, no I/O.
+
+The one meeting point of bot/services (which fills these) and bot/rendering (which words them):
+both import this module, and rendering never imports services."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bot.domain.models import Cluster, ClusteringRun, ClusterItem
+from bot.domain.thresholds import ThresholdSpec
 from bot.posthog.schemas import ClusteringJob
+from bot.store.channels import Mute
+
+# A channel takes at most 5 blocks of the tab (subscriptions, thresholds, buttons, mutes, a
+# divider), and a view holds 100: 15 a page leave room for the health and the page buttons.
+CHANNELS_PER_PAGE = 15
 
 
 @dataclass(frozen=True)
@@ -92,3 +101,46 @@ class JobsView:
 
     jobs: tuple[ClusteringJob, ...]
     from_runs: bool = False
+
+
+# -- the App Home tab (bot/services/home.py fills it, bot/rendering/home.py words it) ------
+
+
+@dataclass(frozen=True)
+class ChannelHome:
+    channel: str
+    subscriptions: tuple[str, ...]  # worded as `/clusters subscriptions` words them
+    changed: tuple[ThresholdSpec, ...]  # thresholds that differ from the defaults
+    quiet_summary: bool
+    mutes: tuple[Mute, ...]
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class Health:
+    last_cycle: datetime | None
+    stale: bool
+    alert_queries_left: int | None  # None: the budget could not be read
+    command_queries_left: int | None
+    waiting: int  # outbox messages not yet posted (pending, or sending and being resolved)
+    failed: int
+    failed_reasons: tuple[tuple[str, int], ...] = ()  # (last error, count), commonest first
+
+
+@dataclass(frozen=True)
+class HomeView:
+    """One page of the tab: `channels` are those of page `page` (from 0) of `channel_count`
+    channels in all, `per_page` a page."""
+
+    channels: tuple[ChannelHome, ...]
+    health: Health
+    admin: bool
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    page: int = 0
+    channel_count: int | None = None  # None: `channels` are all there are
+    per_page: int = CHANNELS_PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        count = len(self.channels) if self.channel_count is None else self.channel_count
+        return max(1, -(-count // self.per_page))
