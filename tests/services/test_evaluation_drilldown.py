@@ -73,7 +73,7 @@ def test_evaluations_link_to_their_trace_and_generation_in_one_query(
         base_url=posthog.url, headers={"Authorization": "Bearer phx_eval"}, timeout=30
     ) as http:
         client = PostHogClient(http, 9, budget=QueryBudget(100))
-        service = ClustersService(SimpleNamespace(client=client, get=lambda _: run))  # type: ignore[arg-type]
+        service = ClustersService(SimpleNamespace(get=lambda _: run), client)  # type: ignore[arg-type]
         view = service.cluster_items(run.run_id, 0)
     assert len(posthog.hogql_log) == 1
     urls = PostHogUrls("https://us.posthog.com", 9)
