@@ -5,8 +5,9 @@
 Starts the stand-ins from this checkout (the local PostHog with a few generated runs, one with
 a planted change, and the fake Slack), then runs VENV's `clusters-bot check --dry-run` against
 them from an empty folder: it must render the alerts from the templates the wheel carries and
-post nothing. Also checks that VENV's `clusters-bot sandbox` (no sandbox extra installed) says
-how to get it. Exits non-zero with the reason on any failure.
+post nothing. Also checks that VENV's `clusters-bot sandbox` says how to get the stand-ins, which
+the wheel does not carry (this script takes them from the checkout's development install).
+Exits non-zero with the reason on any failure.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sandbox.fake_slack import FakeSlack
-from sandbox.generator import Change, Plant, SeriesSpec, generate
-from sandbox.posthog_server import LocalPostHog
-from sandbox.stack import ALERT_CHANNEL, API_KEY, BOT_TOKEN, PROJECT_ID, PROJECT_TIMEZONE
+from standins.posthog.server import LocalPostHog
+from standins.slack.server import FakeSlack
+from standins.stack import ALERT_CHANNEL, API_KEY, BOT_TOKEN, PROJECT_ID, PROJECT_TIMEZONE
+from standins.traffic.generator import Change, Plant, SeriesSpec, generate
 
 JOB = "Default - traces"
 
@@ -91,11 +92,22 @@ def main(venv: Path) -> None:
         print(dry.stdout.splitlines()[-1])
 
         sandbox = run(venv, ["sandbox"], env, empty)
-        if sandbox.returncode != 2 or "clusters-bot[sandbox]" not in sandbox.stderr:
-            fail("`clusters-bot sandbox` without chdb does not say how to get it", sandbox)
+        if sandbox.returncode != 2 or "pip install -e '.[sandbox]'" not in sandbox.stderr:
+            fail(
+                "`clusters-bot sandbox` without the stand-ins does not say how to get them", sandbox
+            )
         if "Traceback" in sandbox.stderr:
-            fail("`clusters-bot sandbox` without chdb printed a traceback", sandbox)
-    print("wheel smoke: the installed wheel renders a dry run and explains the sandbox extra")
+            fail("`clusters-bot sandbox` without the stand-ins printed a traceback", sandbox)
+        located = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", "import standins"],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin"},
+            cwd="/",
+        )
+        if located.returncode == 0:
+            fail("the wheel carries the stand-ins (package standins)", located)
+    print("wheel smoke: the installed wheel renders a dry run and explains the stand-ins")
 
 
 if __name__ == "__main__":

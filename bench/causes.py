@@ -24,9 +24,9 @@ from bot.domain.thresholds import Thresholds
 from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
 from bot.services.causes import CauseService
-from sandbox.demo_check import as_loaded
-from sandbox.generator import Cause, Change, Plant, SeriesSpec, World, generate
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.server import LocalPostHog
+from standins.traffic.demo_check import as_loaded
+from standins.traffic.generator import Cause, Change, Plant, SeriesSpec, World, generate
 
 NOW = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
 RUNS = 4

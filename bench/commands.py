@@ -26,9 +26,9 @@ from bench.harness import make_world, percentile
 from bench.reference import Reference
 from bench.worker import profile_lines
 from bot.store.schema import RunRow
-from sandbox.fake_slack import Message
-from sandbox.slack_user import SlackUser
-from sandbox.stack import API_KEY, PROJECT_ID, Stack
+from standins.slack.server import Message
+from standins.slack.user import SlackUser
+from standins.stack import API_KEY, PROJECT_ID, Stack
 
 CHANNEL = "C0GENERAL"
 
@@ -119,7 +119,7 @@ class Asker:
         with self._lock:
             self._next += 1
             user_id = f"U0B{self._next:06d}"
-        if plain:  # exactly as tests drive the app: sandbox.slack_user.SlackUser
+        if plain:  # exactly as tests drive the app: standins.slack.user.SlackUser
             return user_id, self.stack.user(user_id, f"bench{self._next}")
         user = BenchUser(
             events_url=self.stack.events_url,

@@ -19,8 +19,8 @@ from bench.report import (
 METHOD = """\
 Everything runs on this machine against the sandbox stand-ins: the local PostHog (HogQL on
 embedded ClickHouse, chdb) and the fake Slack Web API, both real HTTP servers on 127.0.0.1.
-The worlds come from `sandbox.generator` (fixed seeds): {series} series alternating trace and
-generation level, 3 runs each of {items} items; the newest run of every series carries a
+The worlds come from `standins.traffic.generator` (fixed seeds): {series} series alternating
+trace and generation level, 3 runs each of {items} items; the newest run of every series carries a
 planted change and is inserted only after both implementations have seen the older runs, so
 the measured cycle is the steady state: {runs} new runs arrive, one cycle handles them all
 (alerts stored, then posted with the per-channel pacing off, as in the sandbox). The reference
@@ -37,8 +37,8 @@ child's `ru_maxrss` starts at the RSS of the process it was forked from (our par
 own `VmHWM` agrees with the launcher's figure. Wall time is `time.perf_counter()` around the
 cycle call alone (median of the repetitions; before each one the bot's SQLite database and the
 reference's seen-runs list are restored). `/clusters latest` is sent as Slack sends it: signed
-form posts (a `sandbox.slack_user.SlackUser` subclass with one keep-alive httpx client) to the
-real Bolt app behind waitress (`sandbox.stack.Stack`); ack is the time to the HTTP 200, reply
+form posts (a `standins.slack.user.SlackUser` subclass with one keep-alive httpx client) to the
+real Bolt app behind waitress (`standins.stack.Stack`); ack is the time to the HTTP 200, reply
 the time until the answer lands in the fake Slack. "Cold" empties the bot's caches before each
 request (stored runs, the in-memory run list, drilldown details); "cached" does not, and the
 {requests} cached requests fit inside the run list's TTL. The load generator, the app and the

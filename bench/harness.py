@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.fake_slack import FakeSlack
-from sandbox.generator import Change, SeriesSpec, World, generate
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.server import LocalPostHog
+from standins.slack.server import FakeSlack
+from standins.traffic.generator import Change, SeriesSpec, World, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_ID = 1

@@ -37,8 +37,8 @@ from bot.domain.rules import detect_run_to_run
 from bot.domain.slices import slice_run
 from bot.domain.stats import count_test, rank_test_greater
 from bot.domain.thresholds import Thresholds
-from sandbox.demo_check import EXPECTED, as_loaded
-from sandbox.generator import Change, Plant, SeriesSpec, generate
+from standins.traffic.demo_check import EXPECTED, as_loaded
+from standins.traffic.generator import Change, Plant, SeriesSpec, generate
 
 NOW = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
 RUNS = 9

@@ -45,8 +45,8 @@ from bot.domain.lifecycle import Episode, advance
 from bot.domain.rules import detect_run_to_run
 from bot.domain.slices import slice_run
 from bot.domain.thresholds import Thresholds
-from sandbox.demo_check import EXPECTED, as_loaded
-from sandbox.generator import Cause, Change, Plant, RunTruth, SeriesSpec, World, generate
+from standins.traffic.demo_check import EXPECTED, as_loaded
+from standins.traffic.generator import Cause, Change, Plant, RunTruth, SeriesSpec, World, generate
 
 NOW = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
 RUNS = 6

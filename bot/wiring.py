@@ -162,7 +162,7 @@ def build_services(
     command_runs = RunRepository(
         command_posthog, store, list_ttl=settings.run_list_cache_seconds, clock=clock
     )
-    clusters = ClustersService(command_runs)
+    clusters = ClustersService(command_runs, command_posthog)
     return Services(
         settings=settings,
         store=store,
@@ -179,6 +179,7 @@ def build_services(
             notifier,
             clock=clock,
             causes=CauseService(posthog),
+            budget=posthog.budget,
         ),
         causes=CauseService(command_posthog, command_runs),
         renderer=renderer,

@@ -182,20 +182,31 @@ def test_cli_help_lists_design_commands(tmp_path: Path) -> None:
         assert command in result.stdout
 
 
-def test_sandbox_without_its_extra_says_how_to_get_it(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("missing", "says"),
+    [
+        ("chdb", "needs the embedded ClickHouse (chdb)"),  # the checkout without the extra
+        ("standins", "a development package of the repository"),  # the wheel alone
+    ],
+)
+def test_sandbox_without_its_parts_says_how_to_get_them(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    missing: str,
+    says: str,
 ) -> None:
     import importlib.util
 
     from bot.cli import main
 
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(  # as in an installation without the sandbox extra
-        importlib.util, "find_spec", lambda name, *a: None if name == "chdb" else find_spec(name)
+    monkeypatch.setattr(  # as in an installation without that part
+        importlib.util, "find_spec", lambda name, *a: None if name == missing else find_spec(name)
     )
     assert main(["sandbox"]) == 2
     error = capsys.readouterr().err
-    assert "pip install 'clusters-bot[sandbox]'" in error and "Traceback" not in error
+    assert says in error and "Traceback" not in error
+    assert "make sandbox" in error and "pip install -e '.[sandbox]'" in error
 
 
 @pytest.mark.parametrize(

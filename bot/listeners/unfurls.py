@@ -26,11 +26,11 @@ from bot.posthog.links import ClusterLink, PostHogLink, RunLink, parse_link
 from bot.rendering import blocks as bk
 from bot.rendering.env import pct
 from bot.services.errors import CommandError
-from bot.services.views import ClusterView
 from bot.slack.conversations import may_unfurl
 from bot.slack.errors import SlackWriteError
 from bot.slack.escape import unescape_mrkdwn
 from bot.slack.views import unfurl
+from bot.views import ClusterView
 
 if TYPE_CHECKING:  # the composition root, for its type only (it pulls in every service)
     from bot.wiring import Services

@@ -17,9 +17,9 @@ from bot.posthog.schemas import ClusteringJob
 from bot.posthog.urls import PostHogUrls
 from bot.rendering import blocks as bk
 from bot.rendering.message import Message
-from bot.services.views import ClusterView, JobsView, RankedList
 from bot.slack.escape import SafeMrkdwn, link, md, md_join, title_text
 from bot.slack.ids import ActionId, ClusterRef, RunRef, ShareRef
+from bot.views import ClusterView, JobsView, RankedList
 
 SUMMARY_CLUSTERS_MAX = 15
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")  # a Slack user id, which may become a mention

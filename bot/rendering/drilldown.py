@@ -11,9 +11,9 @@ from bot.domain.models import Level
 from bot.rendering import blocks as bk
 from bot.rendering.answers import Renderer
 from bot.rendering.message import Message
-from bot.services.views import ClusterView, TraceStep, TraceTarget, TraceView
 from bot.slack.escape import SafeMrkdwn, clean_inline, link, md, md_join, title_text, truncate
 from bot.slack.ids import ActionId, TraceRef
+from bot.views import ClusterView, TraceStep, TraceTarget, TraceView
 
 CONTENT_PREVIEW_MAX = 600
 STEP_ICONS = {"$ai_generation": ":speech_balloon:", "$ai_span": ":gear:", "$ai_embedding": ":abc:"}

@@ -14,9 +14,9 @@ from datetime import datetime
 from bot.domain.thresholds import ThresholdSpec
 from bot.rendering import blocks as bk
 from bot.rendering.views import View, action_button, finish_view
-from bot.services.home import ChannelHome, Health, HomeView
 from bot.slack.escape import SafeMrkdwn, md, md_join
 from bot.slack.view_ids import HOME_PAGE, ChannelRef, HomeAction, HomePage
+from bot.views import ChannelHome, Health, HomeView
 
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 MUTES_SHOWN = 5  # per channel; the unmute modal lists them all (up to 10)

@@ -42,6 +42,7 @@ from bot.domain.fresh_base import TestFailure
 from bot.domain.lifecycle import Episode, Update, advance
 from bot.domain.models import RunSummary, SeriesKey
 from bot.domain.run_view import RunView
+from bot.posthog.budget import Budget
 from bot.posthog.errors import (
     PostHogBudgetExhausted,
     PostHogError,
@@ -99,8 +100,10 @@ class AlertService:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         causes: CauseService | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.causes = causes  # likely causes in each alert's thread (one query per run)
+        self.budget = budget  # PostHog's query budget, for the cycle's log line
         self.runs = runs
         self.store = store
         self.routing = routing
@@ -172,7 +175,7 @@ class AlertService:
                 "runs_seen": report.runs_seen,
                 "runs_processed": len(report.runs_processed),
                 "alerts": report.alerts,
-                "queries_spent": self.runs.client.budget.spent,
+                "queries_spent": self.budget.spent if self.budget else None,
                 "ended_early": report.ended_early,
             },
         )

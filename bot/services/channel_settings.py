@@ -10,8 +10,8 @@ from bot.domain.rules import Thresholds
 from bot.services.clusters import ClustersService
 from bot.services.errors import CommandError
 from bot.services.routing import QUIET_SUMMARY
-from bot.services.views import ClusterView
 from bot.store.store import Mute, Store
+from bot.views import ClusterView
 
 
 class ChannelSettings:

@@ -12,11 +12,12 @@ from rapidfuzz import fuzz
 
 from bot.domain.compare import RunDiff, diff_runs
 from bot.domain.models import Cluster, ClusteringRun, ClusterItem, ClusterRef, Level, RunSummary
+from bot.posthog.client import PostHogClient
 from bot.posthog.errors import PostHogEndpointInternal, PostHogNotFound
 from bot.posthog.schemas import ClusteringJob, LLMTrace
 from bot.services.errors import CommandError
 from bot.services.runs import RunRepository, pick_latest
-from bot.services.views import (
+from bot.views import (
     ClusterView,
     ItemDetail,
     JobsView,
@@ -34,9 +35,9 @@ METRIC_KEYS = {"cost": "avg_cost", "latency": "avg_latency", "errors": "error_ra
 
 
 class ClustersService:
-    def __init__(self, runs: RunRepository) -> None:
-        self.runs = runs
-        self.client = runs.client
+    def __init__(self, runs: RunRepository, posthog: PostHogClient) -> None:
+        self.runs = runs  # runs and their metrics, stored once loaded
+        self.client = posthog  # what only PostHog answers: jobs, item details, traces
 
     # -- questions ---------------------------------------------------------------------------
 

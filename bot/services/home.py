@@ -1,11 +1,11 @@
 """What the App Home tab shows: the channels that get alerts and their settings, and the bot's
-health. Plain data for bot/rendering/home.py; reads the store only (no PostHog, no Slack)."""
+health, as plain data (bot/views.py) for bot/rendering/home.py; reads the store only (no
+PostHog, no Slack)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -19,52 +19,7 @@ from bot.services.routing import QUIET_SUMMARY
 from bot.store.channels import Mute
 from bot.store.schema import ChannelSettingsRow, MuteRow, OutboxRow, SubscriptionRow
 from bot.store.store import Store
-
-# A channel takes at most 5 blocks of the tab (subscriptions, thresholds, buttons, mutes, a
-# divider), and a view holds 100: 15 a page leave room for the health and the page buttons.
-CHANNELS_PER_PAGE = 15
-
-
-@dataclass(frozen=True)
-class ChannelHome:
-    channel: str
-    subscriptions: tuple[str, ...]  # worded as `/clusters subscriptions` words them
-    changed: tuple[ThresholdSpec, ...]  # thresholds that differ from the defaults
-    quiet_summary: bool
-    mutes: tuple[Mute, ...]
-    is_default: bool = False
-
-
-@dataclass(frozen=True)
-class Health:
-    last_cycle: datetime | None
-    stale: bool
-    alert_queries_left: int | None  # None: the budget could not be read
-    command_queries_left: int | None
-    waiting: int  # outbox messages not yet posted (pending, or sending and being resolved)
-    failed: int
-    failed_reasons: tuple[tuple[str, int], ...] = ()  # (last error, count), commonest first
-    detector_failures: int = 0  # detector tests that raised (each cost only itself)
-    detector_last_failure: str = ""  # the latest, "share test of cluster 3: ..." (run id)
-
-
-@dataclass(frozen=True)
-class HomeView:
-    """One page of the tab: `channels` are those of page `page` (from 0) of `channel_count`
-    channels in all, `per_page` a page."""
-
-    channels: tuple[ChannelHome, ...]
-    health: Health
-    admin: bool
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
-    page: int = 0
-    channel_count: int | None = None  # None: `channels` are all there are
-    per_page: int = CHANNELS_PER_PAGE
-
-    @property
-    def pages(self) -> int:
-        count = len(self.channels) if self.channel_count is None else self.channel_count
-        return max(1, -(-count // self.per_page))
+from bot.views import CHANNELS_PER_PAGE, ChannelHome, Health, HomeView
 
 
 class HomeService:

@@ -16,9 +16,9 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from bot.domain.models import ClusteringRun, Level, RunSummary
-from bot.posthog.client import PostHogClient
 from bot.posthog.errors import PostHogNotFound
 from bot.posthog.metrics import ItemMetrics, aggregate_cluster_metrics
 from bot.posthog.queries import ITEM_METRICS, ITEMS_PER_QUERY, RUN_ITEMS_PER_QUERY
@@ -67,17 +67,45 @@ class KeyedLocks:
 LOADING = KeyedLocks()
 
 
+class RunSource(Protocol):
+    """Where runs come from: all a `RunRepository` asks of PostHog (`PostHogClient` is one), so
+    a test can hand it runs from memory, with no HTTP at all."""
+
+    def list_runs(self, since: datetime, *, limit: int = ...) -> list[RunSummary]:
+        """Every run emitted since `since`, newest first, at most `limit`."""
+        ...
+
+    def get_run(self, run_id: str) -> ClusteringRun:
+        """One run by id; raises `PostHogNotFound` when there is none."""
+        ...
+
+    def get_runs(self, summaries: Sequence[RunSummary]) -> list[ClusteringRun]:
+        """The listed runs (those that exist), in one go."""
+        ...
+
+    def previous_run(self, run: RunSummary) -> ClusteringRun | None:
+        """The latest earlier run of the same series (level, job), if any."""
+        ...
+
+    def run_item_metrics(
+        self, level: Level, runs: Sequence[RunSummary], window: tuple[datetime, datetime]
+    ) -> dict[str, ItemMetrics]:
+        """Every item's own values (cost, latency, tokens, error) for `runs`, all of `level`,
+        from the events within `window`; keyed by item id."""
+        ...
+
+
 class RunRepository:
     def __init__(
         self,
-        client: PostHogClient,
+        source: RunSource,
         store: Store,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         list_ttl: float = RUN_LIST_TTL,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.client = client
+        self.source = source
         self.store = store
         self.clock = clock
         self._list_ttl = list_ttl
@@ -96,7 +124,7 @@ class RunRepository:
             cached = self._lists.get(key)
         if not fresh and cached is not None and now - cached[0] < self._list_ttl:
             return cached[1]
-        runs = self.client.list_runs(self.clock() - since, limit=limit)
+        runs = self.source.list_runs(self.clock() - since, limit=limit)
         counts = self.store.cluster_counts([r.run_id for r in runs])
         runs = [
             r.model_copy(update={"cluster_count": counts[r.run_id]}) if r.run_id in counts else r
@@ -118,7 +146,7 @@ class RunRepository:
         missing = sorted((s for s in wanted if s.run_id not in stored), key=lambda s: s.timestamp)
         incomplete: list[ClusteringRun] = []
         for batch in load_batches(missing):
-            for run in self.client.get_runs(batch):
+            for run in self.source.get_runs(batch):
                 if not run.missing_metrics:  # complete for questions; alerting may want values
                     self.store.save_run(run)
                 if self._wants_values(run, with_values):
@@ -149,7 +177,7 @@ class RunRepository:
         if cached is not None:
             return self._complete(cached, with_values=True)
         try:
-            run = self.client.get_run(run_id)
+            run = self.source.get_run(run_id)
         except PostHogNotFound:
             raise CommandError(
                 f"No clustering run with id `{run_id}`. `/clusters runs` lists recent runs."
@@ -162,7 +190,7 @@ class RunRepository:
         asked of PostHog, since the store cannot know what happened while the bot was away."""
         if listed is not None:
             return self.get(listed.run_id)
-        previous = self.client.previous_run(run)
+        previous = self.source.previous_run(run)
         return self._complete(previous) if previous else None
 
     def previous(self, run: RunSummary) -> ClusteringRun | None:
@@ -170,7 +198,7 @@ class RunRepository:
         cached = self.store.previous_run(run)
         if cached is not None and self._no_gap(cached, run):
             return cached
-        previous = self.client.previous_run(run)
+        previous = self.source.previous_run(run)
         return self._complete(previous) if previous else None
 
     def _no_gap(self, cached: ClusteringRun, run: RunSummary) -> bool:
@@ -192,7 +220,7 @@ class RunRepository:
         none) with one query per shared window, and store each run as its window is done."""
         done: dict[str, ClusteringRun] = {}
         for group in shared_windows(runs):
-            values = self.client.run_item_metrics(group.level, group.runs, group.window)
+            values = self.source.run_item_metrics(group.level, group.runs, group.window)
             for run in group.runs:
                 done[run.run_id] = self._with_values(run, values)
                 self.store.save_run(done[run.run_id])

@@ -12,7 +12,7 @@ import pytest
 from bot.services.alerts import AlertService
 from bot.services.routing import Routing
 from bot.store.outbox import OutboxStatus
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.stack import ALERT_CHANNEL, Stack
 from tests.support.alerting import load, make_world
 from tests.support.notifier import RecordingNotifier
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.fake_slack import Message
-from sandbox.generator import Cause, Change, Plant, SeriesSpec, World
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.slack.server import Message
+from standins.stack import ALERT_CHANNEL, Stack
+from standins.traffic.generator import Cause, Change, Plant, SeriesSpec, World
 from tests.support import worlds
 from tests.support.alerting import STRONG
 from tests.support.blocks import all_text

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.stack import ALERT_CHANNEL, Stack
 from tests.support.alerting import load, make_world, parents
 
 

@@ -11,8 +11,8 @@ import pytest
 from bot.domain.models import Level
 from bot.domain.rules import AlertKind
 from bot.posthog import queries
-from sandbox.generator import Change, Plant
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.stack import ALERT_CHANNEL, Stack
+from standins.traffic.generator import Change, Plant
 from tests.support.alerting import STRONG, load, make_world, parents
 from tests.support.blocks import all_text
 from tests.support.clock import NOW

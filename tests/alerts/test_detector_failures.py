@@ -16,7 +16,7 @@ from bot.domain.fresh_base import Candidates
 from bot.domain.slices import ClusterSlices
 from bot.listeners.home import home_service
 from bot.rendering.home import render_home
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.stack import ALERT_CHANNEL, Stack
 from tests.support.alerting import load, make_world, parents
 from tests.support.blocks import all_text, mrkdwn_texts
 

@@ -24,7 +24,7 @@ from bot.services.routing import Routing
 from bot.slack.client import make_web_client
 from bot.slack.notifier import SlackNotifier
 from bot.store.store import Store
-from sandbox.fake_slack import FakeSlack
+from standins.slack.server import FakeSlack
 from tests.support.blocks import mrkdwn_texts
 from tests.support.daily_runs import Traffic, run_series
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jobs.schedule import CHECK_RUNS_JOB_ID, DELIVER_OUTBOX_JOB_ID, build_scheduler
-from sandbox.stack import Stack
+from standins.stack import Stack
 from tests.support.alerting import load, make_world, parents
 from tests.support.cli import run_cli
 

@@ -14,9 +14,9 @@ import pytest
 
 from bot.listeners.modals import BUSY_JOBS
 from bot.work import WorkPool
-from sandbox.generator import SeriesSpec, World, generate
-from sandbox.slack_user_views import click_in_view, home_opened, open_home
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.slack.user_views import click_in_view, home_opened, open_home
+from standins.stack import ALERT_CHANNEL, Stack
+from standins.traffic.generator import SeriesSpec, World, generate
 from tests.support.clock import NOW
 
 ADMIN = "U0ADMIN"

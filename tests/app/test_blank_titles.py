@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from bot.slack.escape import UNTITLED, check_limits, enforce_limits
-from sandbox.generator import Change, Plant, SeriesSpec, World, generate
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.stack import ALERT_CHANNEL, Stack
+from standins.traffic.generator import Change, Plant, SeriesSpec, World, generate
 from tests.support.blocks import all_text
 from tests.support.clock import NOW
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from bot.slack.escape import escape_mrkdwn
-from sandbox.fake_slack import Message
-from sandbox.generator import World
-from sandbox.stack import Stack
+from standins.slack.server import Message
+from standins.stack import Stack
+from standins.traffic.generator import World
 from tests.support.blocks import all_text, mrkdwn_objects
 
 Ask = Callable[..., Message]

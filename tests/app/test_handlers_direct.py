@@ -18,7 +18,7 @@ from bot.listeners.commands import handle_clusters_command
 from bot.listeners.deferred import BUSY_MESSAGE
 from bot.listeners.home import handle_app_home_opened
 from bot.work import WorkPool
-from sandbox.stack import ALERT_CHANNEL, BOT_TOKEN, Stack
+from standins.stack import ALERT_CHANNEL, BOT_TOKEN, Stack
 from tests.support.alerting import load, make_world
 
 USER = "U0DIRECT"

@@ -20,11 +20,11 @@ from bot.listeners.errors import handle_error
 from bot.services.errors import CommandError
 from bot.store.channels import Mute
 from bot.store.schema import OutboxRow
-from sandbox.fake_slack import Message
-from sandbox.fake_slack_views import FakeView
-from sandbox.generator import SeriesSpec, World
-from sandbox.slack_user_views import click_in_view, open_home, submit_view
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.slack.server import Message
+from standins.slack.user_views import click_in_view, open_home, submit_view
+from standins.slack.views import FakeView
+from standins.stack import ALERT_CHANNEL, Stack
+from standins.traffic.generator import SeriesSpec, World
 from tests.support import worlds
 from tests.support.blocks import all_text, mrkdwn_texts
 from tests.support.clock import NOW

@@ -16,8 +16,8 @@ from slack_bolt.request import BoltRequest
 
 from bot.app import create_app
 from bot.rendering.drilldown import DrilldownRenderer
-from sandbox.fake_slack import Message
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.slack.server import Message
+from standins.stack import ALERT_CHANNEL, Stack
 from tests.support.blocks import all_text
 from tests.support.bolt import dispatch_click
 from tests.support.hogql import parse_hogql

@@ -12,7 +12,7 @@ from typing import Any
 from bot.app import create_app
 from bot.listeners.deferred import BUSY_MESSAGE
 from bot.work import WorkPool
-from sandbox.stack import Stack
+from standins.stack import Stack
 from tests.support.bolt import dispatch_command
 
 CONCURRENT = 20

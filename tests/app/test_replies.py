@@ -14,8 +14,8 @@ from slack_bolt import Respond
 
 from bot.observability import Metrics
 from bot.slack.replies import send
-from sandbox.fake_slack import Message
-from sandbox.stack import Stack
+from standins.slack.server import Message
+from standins.stack import Stack
 from tests.support.bolt import dispatch_signed, wait_until
 
 Ask = Callable[..., Message]

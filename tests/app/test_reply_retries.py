@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.fake_slack import Message
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.slack.server import Message
+from standins.stack import ALERT_CHANNEL, Stack
 from tests.app.test_interactions import Ask, share_latest
 
 

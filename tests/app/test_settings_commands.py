@@ -11,8 +11,8 @@ import pytest
 
 from bot.domain.models import Level, SeriesKey
 from bot.store.store import Mute
-from sandbox.fake_slack import Message
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.slack.server import Message
+from standins.stack import ALERT_CHANNEL, Stack
 from tests.support.alerting import load, make_world, parents
 from tests.support.blocks import all_text
 

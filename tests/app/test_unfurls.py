@@ -15,9 +15,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.posthog.links import ClusterLink, RunLink, TraceLink, parse_link
 from bot.posthog.urls import PostHogUrls
-from sandbox.generator import SeriesSpec, World
-from sandbox.slack_user_views import compose_link, share_link
-from sandbox.stack import Stack
+from standins.slack.user_views import compose_link, share_link
+from standins.stack import Stack
+from standins.traffic.generator import SeriesSpec, World
 from tests.support import worlds
 from tests.support.blocks import mrkdwn_texts
 from tests.support.clock import NOW

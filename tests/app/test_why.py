@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sandbox.fake_slack import Message
-from sandbox.generator import World
-from sandbox.stack import Stack
+from standins.slack.server import Message
+from standins.stack import Stack
+from standins.traffic.generator import World
 from tests.support.blocks import all_text
 
 Ask = Callable[..., Message]

@@ -23,10 +23,10 @@ from bot.services.charts import NO_MAP, ChartService, lineage
 from bot.services.runs import RunRepository
 from bot.slack.writer import SlackWriter
 from bot.store.store import Store
-from sandbox.fake_slack import FakeSlack, Message
-from sandbox.generator import Change, Plant, SeriesSpec, World
-from sandbox.posthog_server import LocalPostHog
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.posthog.server import LocalPostHog
+from standins.slack.server import FakeSlack, Message
+from standins.stack import ALERT_CHANNEL, Stack
+from standins.traffic.generator import Change, Plant, SeriesSpec, World
 from tests.support import worlds
 from tests.support.alerting import STRONG
 from tests.support.alerting import load as load_world

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from bot.store.store import Store
-from sandbox.generator import World
-from sandbox.stack import Stack
+from standins.stack import Stack
+from standins.traffic.generator import World
 from tests.support.faults import (
     assert_exactly_once,
     check_env,

@@ -20,7 +20,7 @@ import pytest
 from bot.domain.models import Level, RunSummary
 from bot.slack.errors import CHANNEL_GRACE
 from bot.store.store import OutgoingMessage, Store
-from sandbox.fake_slack import FakeSlack
+from standins.slack.server import FakeSlack
 from tests.support.faults import assert_exactly_once
 from tests.support.outbox import LEASE, Clock, Drain, held_post, sender, wait_until
 

@@ -19,8 +19,8 @@ from bot.posthog.errors import PostHogError, PostHogRateLimited, PostHogSchemaEr
 from bot.services.alerts import RUN_ATTEMPTS
 from bot.slack.escape import check_limits
 from bot.wiring import build_services
-from sandbox.generator import World
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.stack import ALERT_CHANNEL, Stack
+from standins.traffic.generator import World
 from tests.support.faults import (
     Bot,
     assert_exactly_once,

@@ -22,8 +22,8 @@ from sqlalchemy import create_engine, func, select, update
 
 from bot.store.schema import OutboxRow, SeriesLeaseRow, utcnow
 from bot.store.store import Store
-from sandbox.generator import World
-from sandbox.stack import Stack
+from standins.stack import Stack
+from standins.traffic.generator import World
 from tests.support.faults import (
     assert_exactly_once,
     check_env,

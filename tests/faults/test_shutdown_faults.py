@@ -18,7 +18,7 @@ import pytest
 
 from bot.store.schema import OutboxRow
 from bot.store.store import Store
-from sandbox.stack import Stack
+from standins.stack import Stack
 from tests.support.faults import (
     assert_exactly_once,
     check_env,

@@ -17,8 +17,8 @@ from bot.domain.models import Level, RunSummary
 from bot.slack.errors import CHANNEL_GRACE
 from bot.store.schema import OutboxRow
 from bot.store.store import OutgoingMessage
-from sandbox.generator import World
-from sandbox.stack import Stack
+from standins.stack import Stack
+from standins.traffic.generator import World
 from tests.support.faults import (
     Bot,
     check_env,

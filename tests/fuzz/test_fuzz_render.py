@@ -19,8 +19,8 @@ from bot.rendering.changes import ChangeRenderer
 from bot.rendering.drilldown import DrilldownRenderer
 from bot.rendering.env import make_environment
 from bot.rendering.message import Message
-from bot.services.views import ClusterView, ItemDetail, Ranked, RankedList
 from bot.slack.escape import check_limits
+from bot.views import ClusterView, ItemDetail, Ranked, RankedList
 from tests.support.fuzz import HOSTILE, assert_no_pings, fuzz_settings
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)

@@ -10,10 +10,10 @@ import pytest
 
 from bot.doctor import run_doctor
 from bot.wiring import build_services
-from sandbox.generator import SeriesSpec, generate
-from sandbox.generator_embeddings import Summaries, summaries
-from sandbox.posthog_embeddings import drop_embeddings, insert_embeddings
-from sandbox.stack import Stack
+from standins.posthog.embeddings import drop_embeddings, insert_embeddings
+from standins.stack import Stack
+from standins.traffic.embeddings import Summaries, summaries
+from standins.traffic.generator import SeriesSpec, generate
 from tests.support import worlds
 from tests.support.clock import NOW
 

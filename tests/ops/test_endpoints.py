@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from bot.web import MAX_REQUEST_BODY_BYTES, CachedHealth, health, make_wsgi_app
-from sandbox.stack import Stack
+from standins.stack import Stack
 
 
 @pytest.fixture(scope="module")

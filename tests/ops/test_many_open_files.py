@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.stack import ALERT_CHANNEL, Stack
 
 HELD = 1100
 

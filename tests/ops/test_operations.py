@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bot.observability import JsonFormatter
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.stack import ALERT_CHANNEL, Stack
 from tests.support.alerting import load, make_world
 from tests.support.bolt import wait_until
 

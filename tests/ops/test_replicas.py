@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot.store.store import Store
-from sandbox.fake_slack import Message
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.slack.server import Message
+from standins.stack import ALERT_CHANNEL, Stack
 from tests.support.alerting import load, make_world
 from tests.support.postgres import postgres_schema
 

@@ -18,8 +18,8 @@ from waitress.server import create_server
 
 from bot.shutdown import Stopping
 from bot.web import POLL
-from sandbox.generator import SeriesSpec
-from sandbox.stack import Stack
+from standins.stack import Stack
+from standins.traffic.generator import SeriesSpec
 from tests.support import worlds
 from tests.support.bolt import wait_until
 from tests.support.clock import NOW

@@ -7,8 +7,8 @@ import pytest
 
 from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
-from sandbox.generator import Change, SeriesSpec, World
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.server import LocalPostHog
+from standins.traffic.generator import Change, SeriesSpec, World
 from tests.support import worlds
 from tests.support.clock import NOW
 

@@ -19,8 +19,8 @@ from bot.posthog.errors import (
     PostHogRateLimited,
     PostHogUnavailable,
 )
-from sandbox.generator import World
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.server import LocalPostHog
+from standins.traffic.generator import World
 from tests.support.clock import NOW
 from tests.support.hogql import parse_hogql, string_constants
 

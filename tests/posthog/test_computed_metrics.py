@@ -10,7 +10,7 @@ from bot.posthog.metrics import ItemMetrics, aggregate_cluster_metrics
 from bot.posthog.urls import PostHogUrls
 from bot.rendering.answers import Renderer
 from bot.rendering.env import make_environment
-from bot.services.views import ClusterView
+from bot.views import ClusterView
 from tests.support.blocks import mrkdwn_texts
 from tests.support.factories import ids, make_cluster, make_run
 

@@ -10,9 +10,9 @@ import pytest
 
 from bot.domain.models import Level
 from bot.posthog.embeddings import EMBEDDINGS_PROBE, SUMMARY_EMBEDDING_MODEL, assignment_query
-from sandbox.hogql_check import check_functions
-from sandbox.posthog_embeddings import POSTHOG_MODELS, check_model_names
-from sandbox.posthog_faults import ApiError
+from standins.posthog.embeddings import POSTHOG_MODELS, check_model_names
+from standins.posthog.faults import ApiError
+from standins.posthog.hogql_check import check_functions
 from tests.support.hogql import parse_hogql, string_constants
 
 QUERIES = {

@@ -11,8 +11,8 @@ from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
 from bot.posthog.errors import PostHogBudgetExhausted
 from bot.posthog.traits import fetch_item_traits
-from sandbox.generator import World
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.server import LocalPostHog
+from standins.traffic.generator import World
 from tests.support.hogql import parse_hogql
 
 

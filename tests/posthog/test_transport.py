@@ -284,14 +284,13 @@ def test_jobs_fall_back_to_the_jobs_seen_in_runs_when_the_endpoint_is_internal()
         )
 
     runs = SimpleNamespace(
-        client=client,
         recent=lambda: [
             summary(Level.TRACE, "job-t", "Default - traces", 0),
             summary(Level.GENERATION, "job-g", "Default - generations", 1),
             summary(Level.TRACE, "job-t", "Default - traces", 24),
         ],
     )
-    view = ClustersService(runs).jobs()  # type: ignore[arg-type]
+    view = ClustersService(runs, client).jobs()  # type: ignore[arg-type]
     assert view.from_runs is True
     assert [(j.id, j.name, j.analysis_level) for j in view.jobs] == [
         ("job-t", "Default - traces", Level.TRACE),

@@ -15,7 +15,7 @@ from bot.rendering.answers import Renderer
 from bot.rendering.changes import ChangeRenderer
 from bot.rendering.env import make_environment
 from bot.rendering.message import Message
-from bot.services.views import ClusterView, Ranked, RankedList
+from bot.views import ClusterView, Ranked, RankedList
 from tests.support.blocks import mrkdwn_texts
 from tests.support.factories import ids, make_cluster, make_run
 

@@ -41,14 +41,16 @@ from bot.rendering import blocks as bk
 from bot.rendering import charts, home, views
 from bot.rendering.env import BUILTIN_TEMPLATES
 from bot.rendering.message import Message
-from bot.services.home import ChannelHome, Health, HomeView
-from bot.services.views import (
+from bot.slack.view_ids import ChannelRef
+from bot.store.channels import Mute
+from bot.views import (
+    ChannelHome,
+    Health,
+    HomeView,
     JobsView,
     Ranked,
     RankedList,
 )
-from bot.slack.view_ids import ChannelRef
-from bot.store.channels import Mute
 from tests.support.blocks import mrkdwn_texts
 from tests.support.hostile import (
     ADMIN,

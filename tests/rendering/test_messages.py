@@ -19,9 +19,9 @@ from bot.rendering.drilldown import DrilldownRenderer
 from bot.rendering.env import make_environment
 from bot.rendering.message import Message
 from bot.services.clusters import trace_view
-from bot.services.views import ClusterView, ItemDetail, Ranked, RankedList
 from bot.slack.escape import check_limits
 from bot.slack.ids import ClusterRef, MuteRef, RunRef, ShareRef, TraceRef
+from bot.views import ClusterView, ItemDetail, Ranked, RankedList
 from tests.support.blocks import mrkdwn_texts
 from tests.support.factories import ids, make_cluster, make_metrics, make_run
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from bot.domain.thresholds import Thresholds
 from bot.rendering import views as rv
 from bot.rendering.home import render_home
-from bot.services.home import ChannelHome, Health, HomeView
 from bot.slack.view_ids import ChannelRef, SubscriptionsForm
 from bot.store.channels import Mute
-from sandbox.fake_slack_views import invalid_view
+from bot.views import ChannelHome, Health, HomeView
+from standins.slack.views import invalid_view
 
 REF = ChannelRef(channel="C0ALERTS")
 LONG = "Ünïcode & <b>tags</b> " * 40  # 880 characters

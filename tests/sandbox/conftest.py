@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.server import LocalPostHog
 from tests.support.local_posthog import API_KEY, PROJECT_ID
 
 

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from sandbox.web.blockkit import (
+from standins.web.blockkit import (
     block_html,
     blocks_html,
     message_body,

@@ -1,5 +1,5 @@
-"""The fake Slack Web API (sandbox/fake_slack.py) driven by real slack_sdk / Bolt clients, and
-the signed requests of sandbox/slack_user.py."""
+"""The fake Slack Web API (standins/slack/server.py) driven by real slack_sdk / Bolt clients, and
+the signed requests of standins/slack/user.py."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.webhook import WebhookClient
 
-from sandbox.fake_slack import FakeSlack, Message
-from sandbox.slack_user import SlackUser
+from standins.slack.server import FakeSlack, Message
+from standins.slack.user import SlackUser
 
 SECRET = "sandbox-signing-secret"
 BUTTON = {

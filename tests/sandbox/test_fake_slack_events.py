@@ -15,7 +15,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from sandbox.fake_slack import FakeSlack
+from standins.slack.server import FakeSlack
 
 BODY = json.dumps({"type": "event_callback", "event_id": "Ev0TEST", "event": {"type": "x"}})
 

@@ -13,8 +13,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from sandbox.fake_slack import FakeSlack
-from sandbox.fake_slack_model import manifest_scopes
+from standins.slack.model import manifest_scopes
+from standins.slack.server import FakeSlack
 
 NOW = [1_000_000.0]
 

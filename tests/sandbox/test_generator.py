@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.generator import (
+from standins.posthog.server import LocalPostHog
+from standins.traffic.generator import (
     Change,
     Plant,
     RunTruth,
@@ -25,7 +26,6 @@ from sandbox.generator import (
     generate,
     new_events,
 )
-from sandbox.posthog_server import LocalPostHog
 
 NOW = datetime(2026, 6, 14, 9, 30, tzinfo=UTC)
 TRACES = "Default - traces"

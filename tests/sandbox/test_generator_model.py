@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.generator import Change, Plant, SeriesSpec, World, generate
-from sandbox.generator_topics import CATALOG
+from standins.traffic.generator import Change, Plant, SeriesSpec, World, generate
+from standins.traffic.topics import CATALOG
 
 NOW = datetime(2026, 6, 14, 9, 30, tzinfo=UTC)
 TRACES = "Default - traces"

@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
-from sandbox.generator import Cause, Change, Plant, SeriesSpec, World, generate
-from sandbox.generator_summarizer import (
+from standins.traffic.generator import Cause, Change, Plant, SeriesSpec, World, generate
+from standins.traffic.summarizer import (
     SUMMARIZER_CAP,
     Summarizer,
     bucket_of,
     bucket_span,
     summary_moment,
 )
-from sandbox.generator_topics_more import WIDE_CATALOG
-from sandbox.generator_traffic import Draw
+from standins.traffic.topics_more import WIDE_CATALOG
+from standins.traffic.traffic import Draw
 
 NOW = datetime(2026, 6, 14, 9, 30, tzinfo=UTC)
 JOB = "Default - traces"

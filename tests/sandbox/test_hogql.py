@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.hogql import HogQLError, literal, prepare, property_sql, tokenize, translate
+from standins.posthog.hogql import HogQLError, literal, prepare, property_sql, tokenize, translate
 
 DB = "ph_test"
 PROP = (

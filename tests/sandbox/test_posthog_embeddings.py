@@ -11,10 +11,10 @@ import httpx
 import numpy as np
 import pytest
 
-from sandbox.generator import SeriesSpec, World, generate
-from sandbox.generator_embeddings import Summaries, model_name_for, summaries
-from sandbox.posthog_embeddings import load_summaries
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.embeddings import load_summaries
+from standins.posthog.server import LocalPostHog
+from standins.traffic.embeddings import Summaries, model_name_for, summaries
+from standins.traffic.generator import SeriesSpec, World, generate
 from tests.support.local_posthog import hogql
 
 NOW = datetime(2026, 6, 14, 9, 30, tzinfo=UTC)

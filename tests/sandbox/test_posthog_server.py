@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.server import LocalPostHog
 from tests.support.local_posthog import API_KEY, PROJECT_ID, T0, gen_event, hogql
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z$")
@@ -437,7 +437,7 @@ def _start_main(db: Path, *extra: str) -> tuple[subprocess.Popen[str], str, list
         [
             sys.executable,
             "-m",
-            "sandbox.posthog_main",
+            "standins.posthog.main",
             "--db",
             str(db),
             "--port",

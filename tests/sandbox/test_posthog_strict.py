@@ -12,7 +12,7 @@ import pytest
 from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
 from bot.posthog.errors import PostHogQueryTimeout, PostHogRateLimited
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.server import LocalPostHog
 from tests.support.local_posthog import PROJECT_ID, gen_event, hogql
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -95,7 +95,7 @@ def test_datetimes_are_shown_and_read_in_the_project_timezone(berlin: LocalPostH
 
 
 def test_the_bot_reads_the_same_runs_whatever_the_project_timezone(berlin: LocalPostHog) -> None:
-    from sandbox.generator import SeriesSpec, generate
+    from standins.traffic.generator import SeriesSpec, generate
 
     world = generate(seed=3, series=[SeriesSpec()], runs=2, items_per_run=60, now=T0)
     berlin.insert_events(world.events)
@@ -131,7 +131,7 @@ def test_blocking_answers_from_cache_and_force_blocking_is_fresh(
 
 
 def test_the_bot_sees_a_new_run_the_cache_would_hide(posthog: LocalPostHog) -> None:
-    from sandbox.generator import SeriesSpec, generate
+    from standins.traffic.generator import SeriesSpec, generate
 
     world = generate(seed=4, series=[SeriesSpec()], runs=3, items_per_run=60, now=T0)
     runs = sorted(world.runs, key=lambda r: r.timestamp)

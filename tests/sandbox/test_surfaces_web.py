@@ -14,10 +14,10 @@ import pytest
 from bot.domain.models import Level, SeriesKey
 from bot.posthog.urls import PostHogUrls
 from bot.store.channels import Mute
-from sandbox.fake_slack import FakeSlack
-from sandbox.generator import SeriesSpec
-from sandbox.stack import ALERT_CHANNEL, Stack
-from sandbox.web.server import SandboxWeb
+from standins.slack.server import FakeSlack
+from standins.stack import ALERT_CHANNEL, Stack
+from standins.traffic.generator import SeriesSpec
+from standins.web.server import SandboxWeb
 from tests.support import worlds
 from tests.support.clock import NOW
 

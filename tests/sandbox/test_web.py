@@ -17,11 +17,11 @@ import httpx
 import pytest
 from slack_sdk import WebClient
 
-from sandbox import persist
-from sandbox.demo_data import GeneratorState
-from sandbox.fake_slack import FakeSlack
-from sandbox.generator import Change, emit_next_run
-from sandbox.run import Sandbox
+from standins import persist
+from standins.run import Sandbox
+from standins.slack.server import FakeSlack
+from standins.traffic.demo_data import GeneratorState
+from standins.traffic.generator import Change, emit_next_run
 from tests.support.sandbox_process import Running, start_sandbox
 
 T = TypeVar("T")
@@ -282,9 +282,9 @@ def test_fresh_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> None:
 def test_demo_data_is_data_whose_changes_the_first_cycle_alerts_on() -> None:
     from datetime import timedelta
 
-    from sandbox.demo_check import first_cycle_alerts_every_change
-    from sandbox.demo_data import ITEMS_PER_RUN, RUNS, SEED, SERIES
-    from sandbox.generator import Plant, generate
+    from standins.traffic.demo_check import first_cycle_alerts_every_change
+    from standins.traffic.demo_data import ITEMS_PER_RUN, RUNS, SEED, SERIES
+    from standins.traffic.generator import Plant, generate
 
     now = datetime(2026, 11, 29, 0, 32, tzinfo=UTC)  # the first cycle misses a change of seed 1
     assert not first_cycle_alerts_every_change(

@@ -3,9 +3,9 @@ before, and a world loaded by copy is, row for row, the world inserted event by 
 
 from __future__ import annotations
 
-from sandbox import generator
-from sandbox.generator import Change, SeriesSpec
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.server import LocalPostHog
+from standins.traffic import generator
+from standins.traffic.generator import Change, SeriesSpec
 from tests.support import worlds
 from tests.support.clock import NOW
 

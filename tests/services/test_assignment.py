@@ -23,10 +23,10 @@ from bot.services.assignment import (
     decide,
     relative_margin,
 )
-from sandbox.generator import RunTruth, SeriesSpec, World, generate
-from sandbox.generator_embeddings import model_name_for
-from sandbox.posthog_embeddings import drop_embeddings, load_summaries
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.embeddings import drop_embeddings, load_summaries
+from standins.posthog.server import LocalPostHog
+from standins.traffic.embeddings import model_name_for
+from standins.traffic.generator import RunTruth, SeriesSpec, World, generate
 from tests.support.clock import NOW
 
 DIM = 48

@@ -16,9 +16,9 @@ from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
 from bot.posthog.errors import PostHogBudgetExhausted
 from bot.services.causes import CauseService
-from sandbox.demo_check import as_loaded
-from sandbox.generator import SeriesSpec, World
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.server import LocalPostHog
+from standins.traffic.demo_check import as_loaded
+from standins.traffic.generator import SeriesSpec, World
 from tests.support import worlds
 from tests.support.clock import NOW
 

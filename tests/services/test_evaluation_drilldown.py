@@ -19,7 +19,7 @@ from bot.rendering.answers import Renderer
 from bot.rendering.drilldown import DrilldownRenderer
 from bot.rendering.env import make_environment
 from bot.services.clusters import ClustersService
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.server import LocalPostHog
 from tests.support.blocks import mrkdwn_texts
 from tests.support.factories import make_cluster, make_run
 
@@ -73,7 +73,7 @@ def test_evaluations_link_to_their_trace_and_generation_in_one_query(
         base_url=posthog.url, headers={"Authorization": "Bearer phx_eval"}, timeout=30
     ) as http:
         client = PostHogClient(http, 9, budget=QueryBudget(100))
-        service = ClustersService(SimpleNamespace(client=client, get=lambda _: run))  # type: ignore[arg-type]
+        service = ClustersService(SimpleNamespace(get=lambda _: run), client)  # type: ignore[arg-type]
         view = service.cluster_items(run.run_id, 0)
     assert len(posthog.hogql_log) == 1
     urls = PostHogUrls("https://us.posthog.com", 9)

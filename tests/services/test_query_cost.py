@@ -13,8 +13,8 @@ from bot.domain.models import ClusteringRun, Level
 from bot.posthog import queries
 from bot.posthog.metrics import aggregate_cluster_metrics
 from bot.services.runs import load_batches, shared_windows
-from sandbox.generator import SeriesSpec, World, emit_next_run, generate, new_events
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.stack import ALERT_CHANNEL, Stack
+from standins.traffic.generator import SeriesSpec, World, emit_next_run, generate, new_events
 from tests.support.clock import NOW
 from tests.support.factories import ids, make_cluster, make_run
 from tests.support.hogql import parse_hogql

@@ -13,8 +13,8 @@ from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
 from bot.services.runs import RunRepository
 from bot.store.store import Store
-from sandbox.generator import SeriesSpec
-from sandbox.posthog_server import LocalPostHog
+from standins.posthog.server import LocalPostHog
+from standins.traffic.generator import SeriesSpec
 from tests.support import worlds
 from tests.support.clock import NOW
 

@@ -14,7 +14,7 @@ from slack_sdk.http_retry import builtin_handlers
 from bot.slack.client import make_web_client, safe_to_repeat
 from bot.slack.errors import SlackWriteError
 from bot.slack.writer import SlackWriter
-from sandbox.fake_slack import FakeSlack
+from standins.slack.server import FakeSlack
 
 CHANNEL = "C0GENERAL"
 

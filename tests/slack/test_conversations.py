@@ -9,7 +9,7 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.slack.conversations import ConversationInfo, may_unfurl
-from sandbox.fake_slack import FakeSlack
+from standins.slack.server import FakeSlack
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.recovery import DEAD_SENDER_GRACE, MAX_RECOVERIES
 from bot.store.schema import OutboxRow
 from bot.store.store import OutgoingMessage, Store
-from sandbox.fake_slack import FakeSlack
+from standins.slack.server import FakeSlack
 
 CHANNEL = "C0ALERTS"
 ANOTHER = "elsewhere:1:another"  # a sender in another process, on another host

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sandbox.fake_slack import Message
-from sandbox.generator import Change, Plant, SeriesSpec, World
-from sandbox.stack import ALERT_CHANNEL, Stack
+from standins.slack.server import Message
+from standins.stack import ALERT_CHANNEL, Stack
+from standins.traffic.generator import Change, Plant, SeriesSpec, World
 from tests.support import worlds
 from tests.support.clock import NOW
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.fake_slack import Message
+from standins.slack.server import Message
 
 
 def mrkdwn_texts(node: object) -> list[str]:

@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 from slack_bolt import App, BoltRequest, BoltResponse
 
-from sandbox.fake_slack import Message
-from sandbox.slack_user import SlackUser
+from standins.slack.server import Message
+from standins.slack.user import SlackUser
 
 
 def dispatch_signed(app: App, user: SlackUser, body: str) -> BoltResponse:

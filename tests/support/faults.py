@@ -22,9 +22,9 @@ from typing import Any
 from bot.slack.notifier import NOTICE_EVENT
 from bot.store.store import Store
 from bot.wiring import Services, build_services
-from sandbox.fake_slack import FakeSlack, Message
-from sandbox.generator import Change, Plant, SeriesSpec, World, generate
-from sandbox.stack import ALERT_CHANNEL, API_KEY, BOT_TOKEN, Stack
+from standins.slack.server import FakeSlack, Message
+from standins.stack import ALERT_CHANNEL, API_KEY, BOT_TOKEN, Stack
+from standins.traffic.generator import Change, Plant, SeriesSpec, World, generate
 from tests.support import worlds
 from tests.support.alerting import STRONG
 from tests.support.cli import run_cli

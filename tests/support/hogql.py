@@ -1,14 +1,14 @@
 """PostHog's own HogQL grammar (`hogql-parser`) as a syntax check for every query we send.
 
-The parser and its stub for PostHog's monorepo live in `sandbox.hogql_check`.
+The parser and its stub for PostHog's monorepo live in `standins.posthog.hogql_check`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sandbox.hogql_check import parse_select
-from sandbox.hogql_lexer import HogQLError
+from standins.posthog.hogql_check import parse_select
+from standins.posthog.hogql_lexer import HogQLError
 
 
 def parse_hogql(query: str) -> dict[str, Any]:

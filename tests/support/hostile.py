@@ -21,7 +21,7 @@ from bot.rendering.causes import CauseRenderer
 from bot.rendering.changes import ChangeRenderer
 from bot.rendering.drilldown import DrilldownRenderer
 from bot.rendering.env import make_environment
-from bot.services.views import (
+from bot.views import (
     ClusterView,
     ItemDetail,
     TraceStep,

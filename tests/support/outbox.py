@@ -14,7 +14,7 @@ from typing import Any
 from bot.slack.client import make_web_client
 from bot.slack.notifier import DeliveryReport, SlackNotifier
 from bot.store.store import Store
-from sandbox.fake_slack import FakeSlack
+from standins.slack.server import FakeSlack
 
 LEASE = timedelta(seconds=30)
 T0 = datetime(2026, 11, 27, 12, tzinfo=UTC)

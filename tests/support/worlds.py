@@ -19,10 +19,10 @@ from collections.abc import Hashable
 from datetime import datetime
 from typing import Any
 
-from sandbox import generator
-from sandbox.generator import Change, Plant, World
-from sandbox.posthog_server import LocalPostHog
-from sandbox.posthog_store import MEMORY, EventStore
+from standins.posthog.server import LocalPostHog
+from standins.posthog.store import MEMORY, EventStore
+from standins.traffic import generator
+from standins.traffic.generator import Change, Plant, World
 
 
 def _frozen(value: Any) -> Hashable:
@@ -39,7 +39,8 @@ _WORLDS: dict[Hashable, World] = {}
 
 
 def generate(**arguments: Any) -> World:
-    """`sandbox.generator.generate(**arguments)`, made once per process for equal arguments."""
+    """`standins.traffic.generator.generate(**arguments)`, made once per process for equal
+    arguments."""
     key = _frozen(arguments)
     world = _WORLDS.get(key)
     if world is None:
@@ -53,7 +54,7 @@ _NEXT: dict[Hashable, World] = {}
 def emit_next_run(
     world: World, *, job_name: str, change: Change | Plant = Change.NONE, now: datetime
 ) -> World:
-    """`sandbox.generator.emit_next_run`, made once per process for equal arguments."""
+    """`standins.traffic.generator.emit_next_run`, made once per process for equal arguments."""
     key = (world.params, job_name, change, now)
     later = _NEXT.get(key)
     if later is None:

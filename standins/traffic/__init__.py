@@ -1,0 +1,1 @@
+"""Synthetic LLM traffic and clustering runs (``generator.generate``), and the demo world."""
