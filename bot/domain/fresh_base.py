@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any, TypeVar, cast
 
 from bot.domain.alerts import Alert, AlertKind, Family, Severity
 from bot.domain.models import ClusterItem
 from bot.domain.slices import ClusterSlices, RunSlices
 from bot.domain.thresholds import Thresholds
 
-if TYPE_CHECKING:
-    from bot.domain.fresh_shares import Composition
+T = TypeVar("T")
 
 
 def holds(family: Family, direction: int, before: float, after: float, t: Thresholds) -> bool:
@@ -77,20 +76,19 @@ class Candidates:
     observed: dict[tuple[int, Family], float] = field(default_factory=dict)
     tests: int = 0
     failures: list[TestFailure] = field(default_factory=list)
-    _composition: Composition | None = None
+    _once: dict[Callable[[RunSlices], Any], Any] = field(default_factory=dict)
 
     def add(self, alert: Alert | None, p_value: float | None) -> None:
         if alert is not None:
             self.alerts.append((alert, p_value))
 
-    @property
-    def composition(self) -> Composition:
-        """The run's share references and dispersion, computed once (`fresh_shares`)."""
-        if self._composition is None:
-            from bot.domain.fresh_shares import Composition
-
-            self._composition = Composition.of(self.slices)
-        return self._composition
+    def once(self, make: Callable[[RunSlices], T]) -> T:
+        """`make(self.slices)`, computed once per run and kept: what several tests read, such as
+        the share tests' composition (`fresh_shares.Composition.of`), inside the first test
+        that asks (so a failure costs that test alone)."""
+        if make not in self._once:
+            self._once[make] = make(self.slices)
+        return cast(T, self._once[make])
 
     def alert(
         self,

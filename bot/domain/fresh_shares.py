@@ -174,7 +174,7 @@ def share_test(found: Candidates, cs: ClusterSlices) -> None:
     slices, t = found.slices, found.t
     if not slices.usable:
         return
-    composition = found.composition
+    composition = found.once(Composition.of)
     cid = cs.cluster.cluster_id
     whole = composition.at(slices.cutoff)
     found.observed[(cid, Family.SHARE)] = _values(whole, cid)[1]
@@ -221,7 +221,7 @@ def outlier_test(found: Candidates, cs: ClusterSlices) -> None:
     slices, t = found.slices, found.t
     if not slices.usable:
         return
-    whole = found.composition.at(slices.cutoff)
+    whole = found.once(Composition.of).at(slices.cutoff)
     # Plain shares: a new kind of traffic lands in the noise before it is a cluster of its
     # own, so "the rest" is no steadier than the noise is; the test is still against the rest.
     before, after = _shown(whole, cs.cluster.cluster_id)
@@ -230,7 +230,7 @@ def outlier_test(found: Candidates, cs: ClusterSlices) -> None:
     f, o = whole.counts[cs.cluster.cluster_id]
     if not holds(Family.OUTLIERS, 1, before, after, t) or f - o * whole.ratio < MIN_EXCESS:
         return
-    greater, _ = found.composition.tail(f, o, whole)
+    greater, _ = found.once(Composition.of).tail(f, o, whole)
     severity = escalated(reaches(after - before, 2 * t.outlier_growth_points / 100))
     alert = found.alert(
         cs,
@@ -275,7 +275,7 @@ def _growth(found: Candidates, cs: ClusterSlices, ref: Reference) -> _Look | Non
     if not new and not holds(Family.SHARE, 1, before, after, t):
         return None
     kind = AlertKind.NEW_CLUSTER if new else AlertKind.SIZE_SHIFT
-    p_value = found.composition.tail(f, o, ref)[0]
+    p_value = found.once(Composition.of).tail(f, o, ref)[0]
     return _Look(p_value, kind, 1, ref.start, (before, after), (o, f), _shown(ref, cid))
 
 
@@ -287,7 +287,7 @@ def _fall(found: Candidates, cs: ClusterSlices, ref: Reference) -> _Look | None:
     if ref.ratio <= 0 or o * ref.ratio - f < MIN_EXCESS:
         return None
     before, after = _values(ref, cid)
-    p_value = found.composition.tail(f, o, ref)[1]
+    p_value = found.once(Composition.of).tail(f, o, ref)[1]
     if f == 0:
         if not reaches(slices.share(cid, fresh=False), t.vanished_cluster_pct / 100):
             return None
@@ -305,7 +305,7 @@ def _stopped(found: Candidates, cs: ClusterSlices) -> _Look | None:
     stamps = [i.timestamp for i in cs.fresh if i.timestamp is not None]
     if not stamps or not reaches(slices.share(cid, fresh=False), t.vanished_cluster_pct / 100):
         return None
-    composition = found.composition
+    composition = found.once(Composition.of)
     gap = composition.at(max(stamps))
     f, o = gap.counts.get(cid, (0, 0))
     if gap.ratio <= 0 or f > 0 or o * gap.ratio < MIN_EXCESS:

@@ -13,14 +13,13 @@ here, `<database>.document_embeddings`, with PostHog's columns.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from standins.posthog.faults import ApiError, error_body
-from standins.posthog.store import _to_ch_timestamp
+from standins.posthog.store import EventStore, _to_ch_timestamp
 
 if TYPE_CHECKING:
-    from standins.posthog.server import LocalPostHog
     from standins.traffic.embeddings import Summaries
     from standins.traffic.model import World
 
@@ -28,6 +27,16 @@ if TYPE_CHECKING:
 POSTHOG_MODELS = frozenset({"text-embedding-3-small-1536", "text-embedding-3-large-3072"})
 TABLES = ("document_embeddings", "raw_document_embeddings")
 INSERT_ROWS = 2000
+
+
+class SummaryHost(Protocol):
+    """What loading summaries needs of a started local PostHog (`LocalPostHog`, which imports
+    this module for the table's rule: a protocol here keeps the import one-way)."""
+
+    store: EventStore
+    embedding_models: frozenset[str]
+
+    def insert_events(self, events: Iterable[dict[str, Any]]) -> int: ...
 
 EMBEDDINGS_DDL = (
     "CREATE TABLE IF NOT EXISTS {db}.document_embeddings (team_id Int64, product String, "
@@ -123,10 +132,10 @@ def _row_json(row: Mapping[str, Any], vector: Any) -> str:
 
 
 def load_summaries(
-    posthog: LocalPostHog, world: World, *, dimension: int | None = None
+    posthog: SummaryHost, world: World, *, dimension: int | None = None
 ) -> Summaries:
     """Insert what PostHog's summarizer wrote for `world` (summary events and embeddings, see
-    `standins.traffic.embeddings`) into a started LocalPostHog; returns them."""
+    `standins.traffic.embeddings`) into a started `LocalPostHog`; returns them."""
     from standins.traffic.embeddings import DIMENSION, summaries
 
     found = summaries(world, dimension=dimension or DIMENSION)
@@ -135,7 +144,7 @@ def load_summaries(
     return found
 
 
-def insert_embeddings(posthog: LocalPostHog, found: Summaries) -> int:
+def insert_embeddings(posthog: SummaryHost, found: Summaries) -> int:
     store = posthog.store
     store.execute(EMBEDDINGS_DDL.format(db=store.database))
     posthog.embedding_models = posthog.embedding_models | {found.model_name}
