@@ -45,8 +45,9 @@ def safe_to_repeat(method: str) -> bool:
     return method in IDEMPOTENT_WRITES or method.endswith(_READS)
 
 
-class IdempotentServerErrorRetryHandler(ServerErrorRetryHandler):
-    """Retries a 5xx only for calls that are safe to repeat (`safe_to_repeat`)."""
+class OnlyWhatIsSafeToRepeat:
+    """Mixed into a slack_sdk retry handler: it retries only calls that are safe to repeat
+    (`safe_to_repeat`), whatever else its own rule allows."""
 
     def _can_retry(
         self,
@@ -56,26 +57,18 @@ class IdempotentServerErrorRetryHandler(ServerErrorRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        return safe_to_repeat(api_method(request)) and super()._can_retry(
+        return safe_to_repeat(api_method(request)) and super()._can_retry(  # type: ignore[misc]
             state=state, request=request, response=response, error=error
         )
 
 
-class IdempotentConnectionErrorRetryHandler(ConnectionErrorRetryHandler):
+class IdempotentServerErrorRetryHandler(OnlyWhatIsSafeToRepeat, ServerErrorRetryHandler):
+    """Retries a 5xx only for calls that are safe to repeat."""
+
+
+class IdempotentConnectionErrorRetryHandler(OnlyWhatIsSafeToRepeat, ConnectionErrorRetryHandler):
     """Retries a dropped connection only for calls that are safe to repeat: the request may
     have reached Slack before the connection went."""
-
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        return safe_to_repeat(api_method(request)) and super()._can_retry(
-            state=state, request=request, response=response, error=error
-        )
 
 
 OUTBOX_MAX_WAIT = 5.0

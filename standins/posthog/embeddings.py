@@ -38,6 +38,7 @@ class SummaryHost(Protocol):
 
     def insert_events(self, events: Iterable[dict[str, Any]]) -> int: ...
 
+
 EMBEDDINGS_DDL = (
     "CREATE TABLE IF NOT EXISTS {db}.document_embeddings (team_id Int64, product String, "
     "document_type String, model_name String, rendering String, document_id String, "

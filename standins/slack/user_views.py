@@ -55,28 +55,14 @@ def share_link(user: SlackUser, channel: str, url: str) -> tuple[str, httpx.Resp
     the URL as Slack writes it, `&` as `&amp;`."""
     ts, announced = user.fake.share_link(user.user_id, channel, url)
     known = user.fake.channels.get(channel)
-    body = json.dumps(
-        {
-            "token": "sandbox-verification-token",
-            "team_id": user.team_id,
-            "api_app_id": user.fake.app_id,
-            "type": "event_callback",
-            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
-            "event_time": int(time.time()),
-            "event": {
-                "type": "link_shared",
-                "channel": channel,
-                "is_bot_user_member": bool(known and known.is_member),
-                "user": user.user_id,
-                "message_ts": ts,
-                "source": "conversations_history",
-                "unfurl_id": f"C-{uuid.uuid4().hex[:12]}",
-                "links": [{"domain": url.split("/")[2], "url": announced}],
-                "event_ts": f"{time.time():.6f}",
-            },
-        }
-    )
-    return ts, deliver(user, body)
+    event = {
+        "channel": channel,
+        "is_bot_user_member": bool(known and known.is_member),
+        "message_ts": ts,
+        "source": "conversations_history",
+        "unfurl_id": f"C-{uuid.uuid4().hex[:12]}",
+    }
+    return ts, deliver(user, _link_shared(user, url, announced, event))
 
 
 def compose_link(user: SlackUser, url: str) -> tuple[str, httpx.Response]:
@@ -84,7 +70,19 @@ def compose_link(user: SlackUser, url: str) -> tuple[str, httpx.Response]:
     `source: composer` before any message exists, so the app can show a preview card (unfurled
     with `unfurl_id` and `source`). Returns the unfurl_id and the app's answer."""
     unfurl_id, announced = user.fake.compose_link(url)
-    body = json.dumps(
+    event = {
+        "channel": "COMPOSER",
+        "is_bot_user_member": True,
+        "message_ts": f"{user.user_id}-{uuid.uuid4()}",
+        "source": "composer",
+        "unfurl_id": unfurl_id,
+    }
+    return unfurl_id, deliver(user, _link_shared(user, url, announced, event))
+
+
+def _link_shared(user: SlackUser, url: str, announced: str, event: dict[str, Any]) -> str:
+    """The body of a `link_shared` delivery of `url` (written `announced`), `event` its own."""
+    return json.dumps(
         {
             "token": "sandbox-verification-token",
             "team_id": user.team_id,
@@ -94,18 +92,13 @@ def compose_link(user: SlackUser, url: str) -> tuple[str, httpx.Response]:
             "event_time": int(time.time()),
             "event": {
                 "type": "link_shared",
-                "channel": "COMPOSER",
-                "is_bot_user_member": True,
                 "user": user.user_id,
-                "message_ts": f"{user.user_id}-{uuid.uuid4()}",
-                "source": "composer",
-                "unfurl_id": unfurl_id,
+                **event,
                 "links": [{"domain": url.split("/")[2], "url": announced}],
                 "event_ts": f"{time.time():.6f}",
             },
         }
     )
-    return unfurl_id, deliver(user, body)
 
 
 def click_in_view(
