@@ -47,7 +47,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--quality-settings",
         default=None,
         help="comma-separated setting names of the sweep (default: all: "
-        + ", ".join(s.name for s in SETTINGS)
+        + ", ".join(s.name for s in SETTINGS).replace("%", "%%")  # argparse formats help
         + ")",
     )
     parser.add_argument("--processes", type=int, default=2, help="worker processes of the sweep")
