@@ -4,6 +4,7 @@ HTTP mode behind waitress, all on free loopback ports. Used by the end-to-end te
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
@@ -20,6 +21,8 @@ from bot.wiring import Services, build_services
 from standins.posthog.server import LocalPostHog
 from standins.slack.server import FakeSlack
 from standins.slack.user import SlackUser
+
+logger = logging.getLogger(__name__)
 
 ALERT_CHANNEL = "C0ALERTS"
 # Not UTC, as many real projects are: a query that forgets `convertToProjectTimezone: false`
@@ -165,7 +168,10 @@ def _shutdown(server: Any, thread: threading.Thread | None) -> None:
                 channel.handle_close()
 
     if thread is not None and thread.is_alive():
-        server.trigger.pull_trigger(close_all)
+        try:
+            server.trigger.pull_trigger(close_all)
+        except OSError:  # the loop already closed its trigger (a close event on it): it is ending
+            logger.debug("stack.trigger_closed")
         thread.join(timeout=5)
     else:
         close_all()
