@@ -12,30 +12,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from bot.domain.models import Level, RunSummary
 from bot.slack.errors import CHANNEL_GRACE
 from bot.store.store import OutgoingMessage, Store
 from standins.slack.server import FakeSlack
 from tests.support.faults import assert_exactly_once
-from tests.support.outbox import LEASE, Clock, Drain, held_post, sender, wait_until
+from tests.support.outbox import LEASE, RUN, Clock, Drain, held_post, section, sender, wait_until
 
 CHANNEL = "C0ALERTS"
-RUN = RunSummary(
-    run_id="1_trace_20261127_001500_job",
-    level=Level.TRACE,
-    job_id="job",
-    total_items=100,
-    timestamp=datetime(2026, 11, 27, 0, 29, tzinfo=UTC),
-)
-
-
-def section(text: str) -> list[dict[str, object]]:
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
 
 
 def alerts(name: str, replies: int = 2) -> list[OutgoingMessage]:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from bot.domain.models import Level, RunSummary
 from bot.slack.client import make_web_client
 from bot.slack.errors import CHANNEL_GRACE
 from bot.slack.notifier import SlackNotifier
@@ -20,22 +19,10 @@ from bot.slack.recovery import DEAD_SENDER_GRACE, MAX_RECOVERIES
 from bot.store.schema import OutboxRow
 from bot.store.store import OutgoingMessage, Store
 from standins.slack.server import FakeSlack
+from tests.support.outbox import RUN, section
 
 CHANNEL = "C0ALERTS"
 ANOTHER = "elsewhere:1:another"  # a sender in another process, on another host
-RUN = RunSummary(
-    run_id="1_trace_20261127_001500_job",
-    level=Level.TRACE,
-    job_id="job",
-    total_items=100,
-    timestamp=datetime(2026, 11, 27, 0, 29, tzinfo=UTC),
-)
-
-
-def section(text: str) -> list[dict[str, object]]:
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-
-
 MESSAGES = [
     OutgoingMessage("run:r1", "parent", section("parent")),
     OutgoingMessage("cost_spike:r1:3", "detail one", section("detail one"), "run:r1"),

@@ -11,10 +11,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.domain.models import Level, RunSummary
 from bot.slack.client import make_web_client
 from bot.slack.notifier import DeliveryReport, SlackNotifier
 from bot.store.store import Store
 from standins.slack.server import FakeSlack
+
+# The run an outbox test's messages belong to, and a message's one section.
+RUN = RunSummary(
+    run_id="1_trace_20261127_001500_job",
+    level=Level.TRACE,
+    job_id="job",
+    total_items=100,
+    timestamp=datetime(2026, 11, 27, 0, 29, tzinfo=UTC),
+)
+
+
+def section(text: str) -> list[dict[str, object]]:
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+
 
 LEASE = timedelta(seconds=30)
 T0 = datetime(2026, 11, 27, 12, tzinfo=UTC)
