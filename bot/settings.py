@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     # Trend charts and cluster maps in alert threads, and the summary's Map button (on/off).
     charts: bool = True
+    # Each trace/generation run's unsampled fresh items, assigned to its clusters by their
+    # summary embeddings (two PostHog queries per run), count in its cost, latency and error
+    # alerts when the run's held-out agreement allows (on/off).
+    assign_unsampled: bool = True
     # Cards for pasted PostHog links go only to conversations the bot is a member of; in those
     # shared with other organisations (Slack Connect) only when this is on.
     unfurl_external: bool = False

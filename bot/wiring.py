@@ -23,6 +23,8 @@ from bot.rendering.changes import ChangeRenderer
 from bot.rendering.drilldown import DrilldownRenderer
 from bot.rendering.env import make_environment
 from bot.services.alerts import AlertService
+from bot.services.assigned_items import FreshEnlarger
+from bot.services.assignment import AssignmentService
 from bot.services.card_cache import CardCache
 from bot.services.causes import CauseService
 from bot.services.channel_settings import ChannelSettings
@@ -180,6 +182,11 @@ def build_services(
             clock=clock,
             causes=CauseService(posthog),
             budget=posthog.budget,
+            enlarger=(
+                FreshEnlarger(AssignmentService(posthog), posthog, store, clock)
+                if settings.assign_unsampled
+                else None
+            ),
         ),
         causes=CauseService(command_posthog, command_runs),
         renderer=renderer,

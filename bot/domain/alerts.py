@@ -122,6 +122,9 @@ class Alert(Frozen):
     direction: int = 1
     part: str | None = None  # what moved behind a cost alert: "price per token", "tokens per item"
     relative: float | None = None  # a share's move against the rest of the traffic (x3, x0.3)
+    # Of `items_after`, how many were not sampled by the run but assigned to the cluster by
+    # their summary embedding (value alerts only: shares count sampled items, slices.py).
+    assigned_items: int = 0
 
     @property
     def key(self) -> str:

@@ -14,6 +14,8 @@ from bot.domain.slices import ClusterSlices, RunSlices
 from bot.domain.thresholds import Thresholds
 
 T = TypeVar("T")
+VALUE_FAMILIES = frozenset({Family.COST, Family.LATENCY, Family.ERRORS})
+"""The families whose tests read a cluster's assigned items with its sampled ones."""
 
 
 def holds(family: Family, direction: int, before: float, after: float, t: Thresholds) -> bool:
@@ -102,6 +104,7 @@ class Candidates:
         **update: object,
     ) -> Alert:
         diff, match = self.slices.diff, cs.match
+        valued = kind.family in VALUE_FAMILIES  # shares count the sampled items only
         return Alert(
             kind=kind,
             severity=severity,
@@ -120,6 +123,7 @@ class Candidates:
             fresh=True,
             window=hours_words(since, self.slices.cutoff),
             since=since,
+            assigned_items=min(cs.assigned_since(since), items[1]) if valued else 0,
             **update,
         )
 

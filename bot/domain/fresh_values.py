@@ -135,7 +135,7 @@ def _looks(found: Candidates, cs: ClusterSlices, value: Value) -> list[Look]:
     starts = [(c, cs.since(c), cs.baseline) for c in slices.cuts]
     if slices.two_days is not None:
         start = slices.two_days
-        recent = tuple(i for i in cs.fresh + cs.baseline if _after(i, start))
+        recent = tuple(i for i in cs.recent + cs.baseline if _after(i, start))
         base = tuple(i for i in cs.baseline if not _after(i, start))
         starts.append((start, recent, base))
     usable = [

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.domain.alerts import AlertKind
 from bot.domain.compare import RunDiff, baseline_reset
 from bot.domain.fresh import Detection, detect
+from bot.domain.models import ClusterItem
 from bot.domain.rules import detect_run_to_run
 from bot.domain.slices import RunSlices, slice_run
 from bot.domain.thresholds import Thresholds
@@ -24,6 +25,12 @@ class RunView:
     @classmethod
     def of(cls, diff: RunDiff) -> RunView:
         return cls(diff, slice_run(diff), baseline_reset(diff))
+
+    def with_assigned(
+        self, assigned: dict[int, tuple[ClusterItem, ...]], agreement: float | None
+    ) -> RunView:
+        """The same view with assigned items in its clusters' fresh slices (`slices.py`)."""
+        return RunView(self.diff, self.slices.with_assigned(assigned, agreement), self.reset)
 
     def detect(self, thresholds: Thresholds) -> Detection:
         """Fresh-slice detection where the run has a fresh slice, else run-to-run rules. After

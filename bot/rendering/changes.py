@@ -17,6 +17,7 @@ from bot.rendering import blocks as bk
 from bot.rendering.answers import Renderer, item_noun
 from bot.rendering.causes import CauseRenderer
 from bot.rendering.env import change, money, pct, points, seconds
+from bot.rendering.evidence import assigned_note
 from bot.rendering.message import Message
 from bot.slack.escape import SafeMrkdwn, clean_inline, link, md, md_join, title_text
 from bot.slack.ids import ActionId, ClusterRef, MuteRef
@@ -200,7 +201,8 @@ class ChangeRenderer:
             severity_icon=SEVERITY_ICONS[alert.severity],
             summary=describe(alert),
             title_link=self._alert_title_link(alert, diff),
-            explanation=explain(alert, item_noun(diff.current)),
+            explanation=explain(alert, item_noun(diff.current))
+            + assigned_note(alert, diff.current),
             baseline_link=self.r.run_link(diff.previous),
             baseline_window_end=diff.previous.window_end,
             confidence=match.confidence if match else None,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain.thresholds import ThresholdSpec
 from bot.services.alerts import HEARTBEAT
+from bot.services.assigned_items import read_assignments
 from bot.services.channel_settings import ChannelSettings
 from bot.services.detector_health import read_failures
 from bot.services.routing import QUIET_SUMMARY
@@ -122,6 +123,8 @@ class HomeService:
             )
         reasons = Counter(error or "unknown" for error in errors).most_common(5)
         detector = read_failures(self.store)
+        assignments = read_assignments(self.store)
+        agreements = [a.agreement for a in assignments.runs.values() if a.agreement is not None]
         latest = f"{detector.last} (run {detector.run_id})" if detector.last else ""
         return Health(
             last_cycle=last,
@@ -133,4 +136,6 @@ class HomeService:
             failed_reasons=tuple(reasons),
             detector_failures=detector.total,
             detector_last_failure=latest,
+            embeddings_fix=assignments.fix,
+            latest_agreement=agreements[-1] if agreements else None,
         )

@@ -268,6 +268,7 @@ HELPERS = {
     "changes.describe",  # plain: escaped where it is used
     "changes.explain",
     "causes.CauseRenderer.view",
+    "evidence.assigned_note",  # plain numbers and words, in the explanation of an alert
     "env.ago",
     "env.change",
     "env.day",
