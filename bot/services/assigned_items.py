@@ -97,7 +97,8 @@ def read_assignments(store: Store) -> AssignmentHealth:
         return AssignmentHealth({}, at=beat[0])
 
 
-def _record(store: Store, result: Assignment, used: bool) -> None:
+def record_assignment(store: Store, result: Assignment, used: bool) -> None:
+    """Keep what `result` came to for `/clusters show` and the Home tab (module docstring)."""
     beat = store.heartbeat(ASSIGNMENT_BEAT)
     try:
         detail: dict[str, Any] = json.loads(beat[1]) if beat and beat[1] else {}
@@ -170,4 +171,4 @@ class FreshEnlarger:
             )
         finally:
             if self.store is not None and result.status is not AssignmentStatus.UNSUPPORTED:
-                _record(self.store, result, used)
+                record_assignment(self.store, result, used)
