@@ -21,17 +21,19 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
+import pickle
 import statistics
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 
-from bench.sweep import JOB, KINDS, SETTINGS, Outcome, run_one, world_for
+from bench.sweep import JOB, KINDS, SETTINGS, Outcome, first_run, run_one, world_for
 from bot.domain.models import ClusterItem, Level, RunSummary
 from bot.domain.slices import RunSlices
 from bot.domain.thresholds import Thresholds
@@ -62,6 +64,10 @@ class Pair:
     fresh_with: list[int] = field(default_factory=list)
     query_seconds: list[float] = field(default_factory=list)
     queries: int = 0
+    # In the first run that contains the change, the changed topic's cluster: its fresh items
+    # newer than the change's start, sampled and assigned (None: no such cluster there)
+    changed_sampled: int | None = None
+    changed_assigned: int | None = None
 
 
 def summary_of(truth: RunTruth) -> RunSummary:
@@ -92,12 +98,17 @@ def _item(world: World, item_id: str) -> ClusterItem:
     )
 
 
+def _newer(items: Sequence[ClusterItem], moment: datetime) -> int:
+    return sum(1 for i in items if i.timestamp is not None and i.timestamp >= moment)
+
+
 def run_pair(kind_index: int, seed: int, dimension: int = DIMENSION) -> Pair:
     """One series of the sweep's default setting, on the sample alone and with assigned items."""
     setting, kind = SETTINGS[0], KINDS[kind_index]
     world = world_for(setting, kind, seed)
     truths = world.runs_of(JOB)
     thresholds = Thresholds()
+    first, planted = first_run(world, kind), world.planted[0]
     sample = run_one(setting, kind, seed, thresholds, world=world)
     pair = Pair(kind.label, seed, sample, sample)
     with LocalPostHog(project_id=1, api_key="phx_bench") as posthog:
@@ -133,6 +144,11 @@ def run_pair(kind_index: int, seed: int, dimension: int = DIMENSION) -> Pair:
                     if not cs.cluster.is_noise:
                         pair.fresh_sampled.append(len(cs.fresh))
                         pair.fresh_with.append(len(cs.fresh) + len(cs.assigned))
+                changed = truth.cluster_of_topic(planted.topic)
+                if index == first and changed is not None and planted.start is not None:
+                    cs = enlarged.clusters[changed]
+                    pair.changed_sampled = _newer(cs.fresh, planted.start)
+                    pair.changed_assigned = _newer(cs.assigned, planted.start)
                 return enlarged
 
             pair.assigned = run_one(setting, kind, seed, thresholds, world=world, enlarge=enlarge)
@@ -166,6 +182,20 @@ def measure(seeds: int, processes: int = 2, dimension: int = DIMENSION) -> Bench
 
 def _first(outcomes: Sequence[Outcome]) -> str:
     return f"{sum(o.first for o in outcomes)} / {sum(o.visible for o in outcomes)}"
+
+
+def _two(outcomes: Sequence[Outcome]) -> str:
+    return f"{sum(o.within_two for o in outcomes)} / {sum(o.visible for o in outcomes)}"
+
+
+def _changed(pairs: Sequence[Pair]) -> str:
+    found = [(p.changed_sampled, p.changed_assigned or 0) for p in pairs]
+    known = [(s, a) for s, a in found if s is not None]
+    if not known:
+        return "-"
+    sampled = statistics.median(s for s, _ in known)
+    assigned = statistics.median(a for _, a in known)
+    return f"{sampled:.0f} + {assigned:.0f}"
 
 
 def _per_run(outcomes: Sequence[Outcome]) -> str:
@@ -220,22 +250,25 @@ def markdown(bench: Bench) -> str:
         "cluster there), and false alerts per run (each (run, cluster) once), sample alone vs "
         "with assigned items:",
         "",
-        "| kind | first run: sample | first run: with assigned | false/run: sample | "
-        "false/run: with assigned |",
-        "| --- | --- | --- | --- | --- |",
+        "| kind | first run: sample | first run: with assigned | within two: sample | "
+        "within two: with assigned | changed items in the first run: sampled + assigned, "
+        "median | false/run: sample | false/run: with assigned |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for kind in KINDS:
         of_kind = [p for p in pairs if p.kind == kind.label]
         sample = [p.sample for p in of_kind]
         assigned = [p.assigned for p in of_kind]
         lines.append(
-            f"| {kind.label} | {_first(sample)} | {_first(assigned)} | {_per_run(sample)} | "
+            f"| {kind.label} | {_first(sample)} | {_first(assigned)} | {_two(sample)} | "
+            f"{_two(assigned)} | {_changed(of_kind)} | {_per_run(sample)} | "
             f"{_per_run(assigned)} |"
         )
     everything_s = [p.sample for p in pairs]
     everything_a = [p.assigned for p in pairs]
     lines.append(
-        f"| all | {_first(everything_s)} | {_first(everything_a)} | {_per_run(everything_s)} | "
+        f"| all | {_first(everything_s)} | {_first(everything_a)} | {_two(everything_s)} | "
+        f"{_two(everything_a)} | {_changed(pairs)} | {_per_run(everything_s)} | "
         f"{_per_run(everything_a)} |"
     )
     failed = sum(p.assigned.failed + p.sample.failed for p in pairs)
@@ -249,9 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--dimension", type=int, default=DIMENSION)
     parser.add_argument("--out", type=Path, default=None, help="rewrite this doc's section")
+    parser.add_argument("--save", type=Path, default=None, help="pickle the measures here")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
     bench = measure(args.seeds, args.processes, args.dimension)
+    if args.save is not None:
+        args.save.write_bytes(pickle.dumps(bench))
     text = markdown(bench)
     print(text)
     if args.out is not None:
