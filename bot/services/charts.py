@@ -32,6 +32,7 @@ from bot.slack.errors import SlackWriteError
 from bot.slack.escape import SafeMrkdwn
 from bot.slack.notifier import ThreadWriter
 from bot.slack.writer import Upload
+from bot.store.keys import AlertKey, KeyFormatError
 from bot.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ class ChartService:
 
     def queue_for_alert(self, channel: str, thread_ts: str | None, key: str) -> None:
         """The outbox's hook: `post_for_alert` on the chart worker, off the delivery path."""
-        if not self.enabled or thread_ts is None or _parse_alert_key(key) is None:
+        if not self.enabled or thread_ts is None or _charted_alert(key) is None:
             return
         with self._lock:
             if self._worker is None:
@@ -212,10 +213,10 @@ class ChartService:
         """
         if not self.enabled or thread_ts is None:
             return 0
-        parsed = _parse_alert_key(key)
-        if parsed is None:
+        charted = _charted_alert(key)
+        if charted is None:
             return 0
-        kind, run_id, cluster_id = parsed
+        kind, run_id, cluster_id = charted
         try:
             run = self.store.get_run(run_id)
             if run is not None and kind is AlertKind.VANISHED_CLUSTER:
@@ -310,13 +311,16 @@ class ChartService:
             )
 
 
-def _parse_alert_key(key: str) -> tuple[AlertKind, str, int] | None:
-    kind, _, rest = key.partition(":")
-    run_id, _, cluster = rest.rpartition(":")
+def _charted_alert(key: str) -> tuple[AlertKind, str, int] | None:
+    """(kind, run id, cluster id) of the alert an outbox key names, when it names an alert with
+    a cluster to draw."""
     try:
-        return AlertKind(kind), run_id, int(cluster)
-    except ValueError:
+        alert = AlertKey.parse(key)
+    except KeyFormatError:
         return None
+    if alert.cluster_id is None:
+        return None
+    return alert.kind, alert.run_id, alert.cluster_id
 
 
 def _slug(text: str) -> str:

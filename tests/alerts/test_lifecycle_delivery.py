@@ -23,6 +23,7 @@ from bot.services.alerts import AlertService
 from bot.services.routing import Routing
 from bot.slack.client import make_web_client
 from bot.slack.notifier import SlackNotifier
+from bot.store.keys import AlertKey, EpisodeNoteKey, ParentUpdateKey, RunKey, parse_key
 from bot.store.store import Store
 from standins.slack.server import FakeSlack
 from tests.support.blocks import mrkdwn_texts
@@ -124,6 +125,24 @@ def test_a_change_fires_once_is_followed_in_its_thread_and_edits_the_parent_when
     (edited,) = parents(slack)
     assert edited.edited and "back to normal" in texts(edited)
     assert "Error rate" in texts(edited)  # the original alert is still there
+
+
+def test_every_key_the_alert_service_stores_is_a_typed_key_that_reads_back_the_same(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    days = [NORMAL] * 7 + [FAILING, FAILING, NORMAL]
+    runs = PublishedRuns(run_series(days))
+    store = Store.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    alerts = service(slack, store, runs)
+    for run_id in sorted(runs.all):
+        runs.publish(run_id)
+        alerts.run_cycle()
+
+    stored = [row.key for row in store.outbox(CHANNEL)]
+    parsed = [parse_key(key) for key in stored]
+    assert [key.encode() for key in parsed] == stored
+    kinds = {type(key) for key in parsed}
+    assert kinds == {RunKey, AlertKey, EpisodeNoteKey, ParentUpdateKey}
 
 
 def test_a_change_that_returns_after_resolving_fires_again(
