@@ -33,7 +33,7 @@ from bot.slack.escape import SafeMrkdwn
 from bot.slack.notifier import ThreadWriter
 from bot.slack.writer import Upload
 from bot.store.keys import AlertKey, KeyFormatError
-from bot.store.store import Store
+from bot.store.ports import StoredRuns
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def lineage(
-    store: Store, run: ClusteringRun, cluster_id: int, n: int = LINEAGE_RUNS
+    store: StoredRuns, run: ClusteringRun, cluster_id: int, n: int = LINEAGE_RUNS
 ) -> list[TrendPoint]:
     """The cluster's points over up to `n` runs of its series, oldest first, ending at `run`.
 
@@ -109,7 +109,7 @@ class ChartService:
 
     def __init__(
         self,
-        store: Store,
+        store: StoredRuns,
         writer: ThreadWriter,
         *,
         enabled: bool = True,

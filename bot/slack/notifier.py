@@ -47,8 +47,8 @@ from bot.slack.notices import tell_a_human
 from bot.slack.recovery import MAX_RECOVERIES, METADATA_EVENT, find_sent, is_stale
 from bot.slack.writer import SlackWriter, Upload
 from bot.store.outbox import PER_CHANNEL, OutboxStatus
+from bot.store.ports import OutboxSender
 from bot.store.schema import OutboxRow
-from bot.store.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class SlackNotifier:
     def __init__(
         self,
         client: WebClient,
-        store: Store,
+        store: OutboxSender,
         *,
         writer: SlackWriter | None = None,
         notice_channel: str | None = None,

@@ -327,6 +327,24 @@ class OutboxStore:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    def outbox_counts(self) -> dict[str, int]:
+        """How many rows are in each status (a status with none is left out)."""
+        with self._session() as session:
+            rows = session.execute(
+                select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+            ).all()
+        return {status: int(count) for status, count in rows}
+
+    def outbox_failures(self) -> dict[str | None, int]:
+        """How many rows failed with each `last_error` (None: failed without one)."""
+        with self._session() as session:
+            rows = session.execute(
+                select(OutboxRow.last_error, func.count())
+                .where(OutboxRow.status == OutboxStatus.FAILED)
+                .group_by(OutboxRow.last_error)
+            ).all()
+        return {error: int(count) for error, count in rows}
+
     def outbox(self, channel: str | None = None) -> list[OutboxRow]:
         with self._session() as session:
             query = select(OutboxRow).order_by(OutboxRow.id)
