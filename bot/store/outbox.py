@@ -213,7 +213,8 @@ class OutboxStore:
 
     def latest_version(self, channel: str, key: str) -> tuple[str, list[dict[str, object]]] | None:
         """The text and blocks message `key` shows in Slack once every update stored for it is
-        out: those of its newest update row (key `update:<key>:…`), else its own."""
+        out: those of its newest update row (a `ParentUpdateKey`, bot/store/keys.py), else its
+        own."""
         with self._session() as session:
             row = session.scalars(
                 select(OutboxRow)
