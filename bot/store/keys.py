@@ -2,20 +2,21 @@
 
 A key is unique per channel, so storing a run's messages twice stores nothing twice, and it
 travels in each message's metadata so a message can be found again in Slack
-(bot/slack/recovery.py). Five kinds, each a frozen dataclass whose `encode()` is the stored
+(bot/slack/recovery.py). Six kinds, each a frozen dataclass whose `encode()` is the stored
 string and whose `parse()` is the one reader of it; `parse_key` reads any of them:
 
     run:<run>                               RunKey: a run's parent message (alerts, quiet note)
     reset:<run>                             ResetKey: a run's baseline-reset note
+    skipped:<run>                           SkippedKey: a run given up on (it would not load)
     <kind>:<run>:<cluster>                  AlertKey: one alert, in its parent's thread
     <phase>:<kind>:<run>:<cluster>:<later>  EpisodeNoteKey: a later run's note on that alert
     update:run:<run>:<later>                ParentUpdateKey: the parent replaced (chat.update)
 
-The first segment names the kind: `run`, `reset`, `update`, an `AlertKind` or a `Phase`, sets
-that do not overlap. A run id may hold `:` (the segments around it still read one way), except
-`<later>`, the last segment of the two composite keys. `<cluster>` is an int, or `None` for an
-alert with no cluster id on either side (as `Alert.key` spells it). The strings are those the
-bot has always stored: rows written before these types existed read the same.
+The first segment names the kind: `run`, `reset`, `skipped`, `update`, an `AlertKind` or a
+`Phase`, sets that do not overlap. A run id may hold `:` (the segments around it still read one
+way), except `<later>`, the last segment of the two composite keys. `<cluster>` is an int, or
+`None` for an alert with no cluster id on either side (as `Alert.key` spells it). The strings
+are those the bot has always stored: rows written before these types existed read the same.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "ParentUpdateKey",
     "ResetKey",
     "RunKey",
+    "SkippedKey",
     "parse_key",
 ]
 
@@ -93,6 +95,24 @@ class ResetKey:
 
     @classmethod
     def parse(cls, text: str) -> ResetKey:
+        return cls(_prefixed(text, cls.PREFIX))
+
+
+@dataclass(frozen=True)
+class SkippedKey:
+    """The notice that a run was given up on: it failed to load too many times."""
+
+    run_id: str
+    PREFIX: ClassVar[str] = "skipped"
+
+    def __post_init__(self) -> None:
+        _run_id(self.run_id)
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}{SEP}{self.run_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> SkippedKey:
         return cls(_prefixed(text, cls.PREFIX))
 
 
@@ -193,7 +213,7 @@ class ParentUpdateKey:
         return cls(RunKey.parse(parent), run_id)
 
 
-OutboxKey = RunKey | ResetKey | AlertKey | EpisodeNoteKey | ParentUpdateKey
+OutboxKey = RunKey | ResetKey | SkippedKey | AlertKey | EpisodeNoteKey | ParentUpdateKey
 
 
 def parse_key(text: str) -> OutboxKey:
@@ -204,6 +224,8 @@ def parse_key(text: str) -> OutboxKey:
         return RunKey.parse(text)
     if head == ResetKey.PREFIX:
         return ResetKey.parse(text)
+    if head == SkippedKey.PREFIX:
+        return SkippedKey.parse(text)
     if head == ParentUpdateKey.PREFIX:
         return ParentUpdateKey.parse(text)
     if head in _PHASES:

@@ -23,7 +23,14 @@ from bot.services.alerts import AlertService
 from bot.services.routing import Routing
 from bot.slack.client import make_web_client
 from bot.slack.notifier import SlackNotifier
-from bot.store.keys import AlertKey, EpisodeNoteKey, ParentUpdateKey, RunKey, parse_key
+from bot.store.keys import (
+    AlertKey,
+    EpisodeNoteKey,
+    ParentUpdateKey,
+    RunKey,
+    SkippedKey,
+    parse_key,
+)
 from bot.store.store import Store
 from standins.slack.server import FakeSlack
 from tests.support.blocks import mrkdwn_texts
@@ -212,6 +219,7 @@ def test_a_run_that_keeps_failing_is_skipped_with_a_notice_and_later_runs_go_on(
     notice, alert = parents(slack)
     assert "Could not load" in texts(notice) and "3 tries" in texts(notice)
     assert "Error rate" in texts(alert)  # run-2 went on once run-1 was skipped
+    assert parse_key(store.outbox(CHANNEL)[0].key) == SkippedKey("run-1")
     assert alerts.run_cycle().runs_processed == []  # and nothing is tried again
 
 

@@ -17,6 +17,7 @@ from bot.store.keys import (
     ParentUpdateKey,
     ResetKey,
     RunKey,
+    SkippedKey,
     parse_key,
 )
 from tests.support.fuzz import fuzz_settings
@@ -28,6 +29,7 @@ LATER = "2_generation_20260615_004503_019cb7f3-a126-7809-bffc-7f13bffe1325"
 STORED = [
     (f"run:{RUN}", RunKey(RUN)),
     (f"reset:{RUN}", ResetKey(RUN)),
+    (f"skipped:{RUN}", SkippedKey(RUN)),
     (f"cost_spike:{RUN}:3", AlertKey(AlertKind.COST_SPIKE, RUN, 3)),
     (f"outlier_growth:{RUN}:-1", AlertKey(AlertKind.OUTLIER_GROWTH, RUN, -1)),
     (f"traffic_stopped:{RUN}:None", AlertKey(AlertKind.TRAFFIC_STOPPED, RUN, None)),
@@ -61,6 +63,7 @@ def test_stored_keys_parse_as_their_kind_and_encode_byte_identical(
         "run:",
         "run",
         "reset:",
+        "skipped:",
         "cost_spike:x",
         "cost_spike::3",
         "cost_spike:x:three",
@@ -98,7 +101,7 @@ def test_the_last_run_of_a_composite_key_cannot_hold_the_separator() -> None:
 
 
 def test_the_first_segments_of_the_kinds_do_not_overlap() -> None:
-    fixed = {RunKey.PREFIX, ResetKey.PREFIX, ParentUpdateKey.PREFIX}
+    fixed = {RunKey.PREFIX, ResetKey.PREFIX, SkippedKey.PREFIX, ParentUpdateKey.PREFIX}
     kinds = {kind.value for kind in AlertKind}
     phases = {phase.value for phase in Phase}
     assert len(fixed) + len(kinds) + len(phases) == len(fixed | kinds | phases)
@@ -131,6 +134,7 @@ run_keys = st.builds(RunKey, run_ids)
 keys = st.one_of(
     run_keys,
     st.builds(ResetKey, run_ids),
+    st.builds(SkippedKey, run_ids),
     alert_keys,
     st.builds(EpisodeNoteKey, st.sampled_from(Phase), alert_keys, last_run_ids),
     st.builds(ParentUpdateKey, run_keys, last_run_ids),
@@ -146,6 +150,7 @@ def test_every_key_reads_back_as_itself(key: OutboxKey) -> None:
 SEGMENTS = [
     "run",
     "reset",
+    "skipped",
     "update",
     "still",
     "gone",
