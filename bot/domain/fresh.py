@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from bot.domain.alerts import Alert, AlertKind, Family, alert_order
 from bot.domain.fresh_base import Candidates, TestFailure, escalated, holds, reaches
 from bot.domain.fresh_shares import outlier_test, share_test
-from bot.domain.fresh_values import cost_test, error_test, latency_test
+from bot.domain.fresh_values import VALUE_TESTS
 from bot.domain.slices import ClusterSlices, RunSlices
 from bot.domain.stats import benjamini_hochberg
 from bot.domain.thresholds import Thresholds
@@ -61,12 +61,7 @@ from bot.domain.thresholds import Thresholds
 __all__ = ["Detection", "TestFailure", "detect", "holds", "reaches"]
 
 ClusterTest = Callable[[Candidates, ClusterSlices], None]
-CLUSTER_TESTS: tuple[tuple[str, ClusterTest], ...] = (
-    ("cost", cost_test),
-    ("latency", latency_test),
-    ("errors", error_test),
-    ("share", share_test),
-)
+CLUSTER_TESTS: tuple[tuple[str, ClusterTest], ...] = (*VALUE_TESTS, ("share", share_test))
 """The tests of a real cluster, by name; each adds its findings to the run's `Candidates`."""
 NOISE_TESTS: tuple[tuple[str, ClusterTest], ...] = (("outliers", outlier_test),)
 

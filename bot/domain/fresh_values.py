@@ -247,3 +247,7 @@ def _latency(item: ClusterItem) -> float | None:
 
 def _with_values(item: ClusterItem) -> float | None:
     return 1.0 if item.has_values else None
+
+
+VALUE_TESTS = (("cost", cost_test), ("latency", latency_test), ("errors", error_test))
+"""The per-item value tests of a real cluster, by name (`fresh.CLUSTER_TESTS`)."""

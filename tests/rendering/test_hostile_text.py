@@ -264,9 +264,11 @@ HELPERS = {
     "blocks.actions",
     "blocks.button",
     "blocks.header",  # plain_text
-    "changes.against_the_rest",  # plain: escaped where it is used
-    "changes.describe",  # plain: escaped where it is used
-    "changes.explain",
+    "alert_words.against_the_rest",  # plain: escaped where it is used
+    "alert_words.describe",  # plain: escaped where it is used
+    "alert_words.explain",
+    "alert_words.family_noun",  # plain: escaped where it is used
+    "alert_words.family_value",
     "causes.CauseRenderer.view",
     "env.ago",
     "env.change",
