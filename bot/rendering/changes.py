@@ -142,7 +142,7 @@ class ChangeRenderer:
         self, run: ClusteringRun, cluster: Cluster, factors: Sequence[Factor], *, compared: bool
     ) -> Message:
         """The "Why?" answer: the likely causes of what moved, or that nothing stands out."""
-        detail = self.causes.detail("", factors, run.run_id, cluster.cluster_id)
+        detail = self.causes.detail(None, factors, run.run_id, cluster.cluster_id)
         text = self.r.text(
             "why.md.j2",
             causes=SafeMrkdwn(detail),
