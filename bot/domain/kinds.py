@@ -32,6 +32,7 @@ class AlertKind(StrEnum):
     TRAFFIC_STOPPED = "traffic_stopped"
     VANISHED_CLUSTER = "vanished_cluster"
     OUTLIER_GROWTH = "outlier_growth"
+    TOKEN_GROWTH = "token_growth"
 
     @property
     def spec(self) -> KindSpec:
@@ -54,6 +55,7 @@ class Family(StrEnum):
     OUTLIERS = "outliers"
     PASS_RATE = "pass_rate"
     FAIL_SHARE = "fail_share"
+    TOKENS = "tokens"
 
 
 class Unit(StrEnum):
@@ -167,6 +169,12 @@ FAMILIES: Mapping[Family, FamilySpec] = {
         Unit.FRACTION,
         effects.points(lambda t: t.fail_share_growth_points),
     ),
+    Family.TOKENS: FamilySpec(
+        "tokens per item",
+        Unit.COUNT,
+        effects.rise_by(lambda t: t.token_growth_pct, lambda t: t.token_growth_min_tokens),
+        relative=True,
+    ),
 }
 
 
@@ -195,6 +203,14 @@ KINDS: Mapping[AlertKind, KindSpec] = {
             fresh="Latency {change}{hours} (median {before} → {after})",
         ),
         cause=Cause.LATENCY,
+    ),
+    AlertKind.TOKEN_GROWTH: KindSpec(
+        Family.TOKENS,
+        "Token growth",
+        Words(
+            runs="Tokens per item {change} ({before} → {after})",
+            fresh="Tokens per item {change}{hours} (median {before} → {after})",
+        ),
     ),
     AlertKind.PASS_RATE_DROP: KindSpec(
         Family.PASS_RATE, "Pass rate drop", Words("Evaluation pass rate {before} → {after}")
