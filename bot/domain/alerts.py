@@ -44,9 +44,10 @@ class Alert(Frozen):
 
     `cluster_id` is the cluster in the current run (`None` for a vanished cluster);
     `previous_cluster_id` the one in the previous run (`None` when there is none). `before` and
-    `after` are what the rule compared: USD per item for cost and seconds for latency (medians
-    of the items, for fresh-slice alerts), fractions for error rates and shares; `None` where
-    the cluster is not in that run. `items_before`/`items_after` are the counts behind them.
+    `after` are what the rule compared, in the kind's unit (`KindSpec.unit`: USD per item for
+    cost, seconds for latency, tokens per item, fractions for error rates and shares; medians
+    of the items for the fresh-slice value alerts); `None` where the cluster is not in that
+    run. `items_before`/`items_after` are the counts behind them.
 
     `fresh` says how the change was measured: `True` when the items newer than the previous
     run's window (the fresh slice) were compared with the older items of the same cluster
