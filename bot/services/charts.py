@@ -24,8 +24,8 @@ from bot.charts.cluster_map import render_cluster_map
 from bot.charts.palette import shorten
 from bot.charts.trend import TrendPoint, render_trend
 from bot.domain.compare import diff_runs
+from bot.domain.kinds import AlertKind
 from bot.domain.models import NOISE_CLUSTER_ID, Cluster, ClusteringRun
-from bot.domain.rules import AlertKind
 from bot.rendering.charts import NO_MAP as NO_MAP  # re-exported for callers
 from bot.rendering.charts import chart_caption, chart_notice, no_map_notice
 from bot.slack.errors import SlackWriteError
@@ -38,18 +38,6 @@ from bot.store.ports import StoredRuns
 logger = logging.getLogger(__name__)
 
 LINEAGE_RUNS = 14
-ALERT_NAMES = {
-    AlertKind.COST_SPIKE: "Cost spike",
-    AlertKind.ERROR_HEAVY: "Error-heavy cluster",
-    AlertKind.LATENCY_SPIKE: "Latency spike",
-    AlertKind.PASS_RATE_DROP: "Pass rate drop",
-    AlertKind.FAIL_SHARE_GROWTH: "Failing evaluations grew",
-    AlertKind.SIZE_SHIFT: "Size shift",
-    AlertKind.NEW_CLUSTER: "New cluster",
-    AlertKind.TRAFFIC_STOPPED: "Traffic stopped",
-    AlertKind.VANISHED_CLUSTER: "Vanished cluster",
-    AlertKind.OUTLIER_GROWTH: "Outlier growth",
-}
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -219,7 +207,7 @@ class ChartService:
         kind, run_id, cluster_id = charted
         try:
             run = self.store.get_run(run_id)
-            if run is not None and kind is AlertKind.VANISHED_CLUSTER:
+            if run is not None and kind.spec.gone:
                 run = self.store.previous_run(run)
         except Exception as error:  # the store is down: no chart, and no reason to shout
             logger.warning("charts.failed", extra={"key": key, "error": repr(error)[:300]})
@@ -229,8 +217,8 @@ class ChartService:
             return 0
         cluster = run.cluster(cluster_id)
         name = "outliers" if cluster_id == NOISE_CLUSTER_ID else (cluster.title if cluster else "")
-        vanished = kind is AlertKind.VANISHED_CLUSTER
-        comment = chart_caption(ALERT_NAMES[kind], shorten(name, 80), vanished=vanished)
+        vanished = kind.spec.gone
+        comment = chart_caption(kind.spec.label, shorten(name, 80), vanished=vanished)
         return self.post_alert_charts(
             channel,
             thread_ts,
