@@ -272,7 +272,19 @@ def markdown(bench: Bench) -> str:
         f"{_per_run(everything_a)} |"
     )
     failed = sum(p.assigned.failed + p.sample.failed for p in pairs)
-    lines += ["", f"Failed runs: {failed}.", ""]
+    lines += [
+        "",
+        f"Failed runs: {failed}. Reading the table: the share tests (traffic up, traffic "
+        "stopped, new traffic) count the run's sample alone (`bot/domain/slices.py`: the "
+        "assigned items pass a filter whose pass rate differs from cluster to cluster and is "
+        "nil for noise, so counting them would move shares by how separable a cluster is), so "
+        "only a false alert of another kind can tell those columns apart. The changed-items "
+        "column bounds what any detector can do on the first run: the change starts at a "
+        "uniformly random moment of the day before that run, so its first run often holds a "
+        "few hours of the changed topic's traffic, and assigned items add about 60 % to a "
+        "handful.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -30,6 +30,7 @@ from bot.services.causes import CauseService
 from bot.services.channel_settings import ChannelSettings
 from bot.services.charts import ChartService
 from bot.services.clusters import ClustersService
+from bot.services.home import HomeService
 from bot.services.routing import Routing
 from bot.services.runs import RunRepository
 from bot.settings import DrilldownContent, Settings
@@ -63,6 +64,7 @@ class Services:
     charts: ChartService
     work: WorkPool
     conversations: ConversationInfo  # where link cards may go (membership, Slack Connect)
+    home: HomeService  # the App Home tab's data
     cards: CardCache = field(default_factory=CardCache)  # link_shared cards, briefly
 
     def close(self) -> None:
@@ -165,6 +167,14 @@ def build_services(
         command_posthog, store, list_ttl=settings.run_list_cache_seconds, clock=clock
     )
     clusters = ClustersService(command_runs, command_posthog)
+    channel_settings = ChannelSettings(store, clusters, settings.alert_channel, clock=clock)
+    home = HomeService(
+        store,
+        channel_settings,
+        stale_after_seconds=3 * settings.poll_interval_seconds,
+        budgets=lambda: (posthog.budget.remaining, command_budget.remaining),
+        clock=clock,
+    )
     return Services(
         settings=settings,
         store=store,
@@ -172,7 +182,7 @@ def build_services(
         command_posthog=command_posthog,
         runs=runs,
         clusters=clusters,
-        channel_settings=ChannelSettings(store, clusters, settings.alert_channel, clock=clock),
+        channel_settings=channel_settings,
         alerts=AlertService(
             runs,
             store,
@@ -200,4 +210,5 @@ def build_services(
         charts=charts,
         work=WorkPool(settings.command_workers, settings.command_queue_limit),
         conversations=ConversationInfo(slack),
+        home=home,
     )

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from bot.domain.alerts import Alert, AlertKind, Family, Severity
+from bot.domain.effects import reaches as reaches  # the fresh tests import it from here
+from bot.domain.kinds import FAMILIES
 from bot.domain.models import ClusterItem
 from bot.domain.slices import ClusterSlices, RunSlices
 from bot.domain.thresholds import Thresholds
@@ -19,37 +21,9 @@ VALUE_FAMILIES = frozenset({Family.COST, Family.LATENCY, Family.ERRORS})
 
 
 def holds(family: Family, direction: int, before: float, after: float, t: Thresholds) -> bool:
-    """Whether `after` differs from `before` by at least the minimum effect of `family`."""
-    if family in (Family.COST, Family.LATENCY):
-        ratio, floor = (
-            (t.cost_spike_pct, t.cost_spike_min_usd)
-            if family is Family.COST
-            else (t.latency_spike_pct, t.latency_spike_min_seconds)
-        )
-        return (
-            before > 0
-            and reaches(after, before * (1 + ratio / 100))
-            and reaches(after - before, floor)
-        )
-    if family is Family.ERRORS:
-        return reaches(after, t.error_rate_pct / 100) and reaches(
-            after - before, t.error_rise_points / 100
-        )
-    if family is Family.OUTLIERS:
-        return reaches(after - before, t.outlier_growth_points / 100)
-    if family is Family.PASS_RATE:
-        return reaches(before - after, t.pass_rate_drop_points / 100)
-    if family is Family.FAIL_SHARE:
-        return reaches(after - before, t.fail_share_growth_points / 100)
-    grown, shrunk = (after, before) if direction > 0 else (before, after)
-    return reaches(grown, shrunk * (1 + t.size_shift_pct / 100)) and reaches(
-        grown - shrunk, t.size_shift_points / 100
-    )
-
-
-def reaches(value: float, threshold: float) -> bool:
-    """`value >= threshold`, forgiving float noise so a rule fires *at* its threshold."""
-    return value >= threshold or abs(value - threshold) <= 1e-12 + 1e-9 * abs(threshold)
+    """Whether `after` differs from `before` by at least the minimum effect of `family`
+    (`kinds.FAMILIES`, `effects.py`)."""
+    return FAMILIES[family].effect(direction, before, after, t)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain.alerts import AlertKind
 from bot.domain.compare import RunDiff, baseline_reset
 from bot.domain.fresh import Detection, detect
 from bot.domain.models import ClusterItem
@@ -34,7 +33,9 @@ class RunView:
 
     def detect(self, thresholds: Thresholds) -> Detection:
         """Fresh-slice detection where the run has a fresh slice, else run-to-run rules. After
-        a baseline reset, nothing that rests on matching clusters one by one is reported."""
+        a baseline reset, nothing that rests on matching clusters one by one is reported: no
+        vanished cluster (`KindSpec.gone`), and no unmatched new one between whole runs
+        (`KindSpec.no_past`)."""
         if self.slices.usable:
             detection = detect(self.slices, thresholds)
         else:
@@ -44,7 +45,6 @@ class RunView:
         kept = tuple(
             a
             for a in detection.alerts
-            if a.kind is not AlertKind.VANISHED_CLUSTER
-            and (self.slices.usable or a.kind is not AlertKind.NEW_CLUSTER)
+            if not a.kind.spec.gone and (self.slices.usable or not a.kind.spec.no_past)
         )
         return Detection(kept, detection.observed, detection.tests, detection.failures)

@@ -10,11 +10,16 @@ from datetime import datetime
 from bot.domain.compare import RunDiff
 from bot.domain.lifecycle import Update
 from bot.rendering.changes import ChangeRenderer
-from bot.store.store import Mute, OutgoingMessage, Store
+from bot.store.ports import AlertingState
+from bot.store.store import Mute, OutgoingMessage
 
 
 def update_messages(
-    store: Store, renderer: ChangeRenderer, channel: str, updates: list[Update], diff: RunDiff
+    store: AlertingState,
+    renderer: ChangeRenderer,
+    channel: str,
+    updates: list[Update],
+    diff: RunDiff,
 ) -> list[OutgoingMessage]:
     """A note in each original alert's thread; the parent of every episode that closes is
     updated too (chat.update of its latest version, so earlier notes stay on it)."""
@@ -41,7 +46,7 @@ def update_messages(
 
 
 def muted_clusters(
-    store: Store, channel: str, diff: RunDiff, now: datetime, *, carry: bool
+    store: AlertingState, channel: str, diff: RunDiff, now: datetime, *, carry: bool
 ) -> tuple[set[int], set[int]]:
     """Cluster ids muted in (previous, current); mutes follow a cluster through matching, and
     are carried to the current run when `carry`."""

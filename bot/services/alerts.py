@@ -60,7 +60,8 @@ from bot.services.detector_health import record_failures
 from bot.services.routing import QUIET_SUMMARY, Routing, thresholds_for
 from bot.services.runs import RunRepository
 from bot.slack.notifier import DeliveryReport, Notifier
-from bot.store.store import OutgoingMessage, Store
+from bot.store.ports import AlertingState
+from bot.store.store import OutgoingMessage
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class AlertService:
     def __init__(
         self,
         runs: RunRepository,
-        store: Store,
+        store: AlertingState,
         routing: Routing,
         renderer: ChangeRenderer,
         notifier: Notifier | None,

@@ -38,7 +38,7 @@ from bot.services.assignment import (
     AssignmentStatus,
     Unavailable,
 )
-from bot.store.store import Store
+from bot.store.ports import Heartbeats
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class AssignmentHealth:
     at: datetime | None = None
 
 
-def read_assignments(store: Store) -> AssignmentHealth:
+def read_assignments(store: Heartbeats) -> AssignmentHealth:
     beat = store.heartbeat(ASSIGNMENT_BEAT)
     if beat is None:
         return AssignmentHealth({})
@@ -97,7 +97,7 @@ def read_assignments(store: Store) -> AssignmentHealth:
         return AssignmentHealth({}, at=beat[0])
 
 
-def record_assignment(store: Store, result: Assignment, used: bool) -> None:
+def record_assignment(store: Heartbeats, result: Assignment, used: bool) -> None:
     """Keep what `result` came to for `/clusters show` and the Home tab (module docstring)."""
     beat = store.heartbeat(ASSIGNMENT_BEAT)
     try:
@@ -128,7 +128,7 @@ class FreshEnlarger:
 
     assigner: AssignmentService
     client: PostHogClient
-    store: Store | None = None
+    store: Heartbeats | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     paused_until: datetime | None = None
 

@@ -2,7 +2,8 @@
 
 One `Store` per process over one SQLAlchemy engine. Every method is its own short transaction
 except `record_run_alerts`, which stores a run's messages and advances its series atomically, so a
-crash either keeps both or neither.
+crash either keeps both or neither. Each consumer takes the store under its own narrow protocol
+(bot/store/ports.py); outbox keys are spelled by bot/store/keys.py.
 """
 
 from __future__ import annotations

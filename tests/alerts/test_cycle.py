@@ -12,6 +12,7 @@ from bot.domain.models import Level
 from bot.domain.rules import AlertKind
 from bot.posthog import queries
 from bot.posthog.embeddings import assignment_query
+from bot.store.keys import AlertKey, parse_key
 from standins.stack import ALERT_CHANNEL, Stack
 from standins.traffic.generator import Change, Plant
 from tests.support.alerting import STRONG, load, make_world, parents
@@ -107,11 +108,11 @@ def test_next_run_is_alerted_for_three_queries(stack: Stack, change: Change) -> 
     )
     assert f"/{cluster_id}" in all_text(parent)
     kinds = [
-        row.key.split(":")[0]
+        key.kind
         for row in stack.services.store.outbox(ALERT_CHANNEL)
-        if row.run_id == newest.run_id and row.parent_key
+        if row.run_id == newest.run_id and isinstance(key := parse_key(row.key), AlertKey)
     ]
-    assert KIND[change].value in kinds
+    assert KIND[change] in kinds
 
 
 def test_dry_run_prints_and_stores_nothing(stack: Stack) -> None:
