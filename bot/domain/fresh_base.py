@@ -16,8 +16,6 @@ from bot.domain.slices import ClusterSlices, RunSlices
 from bot.domain.thresholds import Thresholds
 
 T = TypeVar("T")
-VALUE_FAMILIES = frozenset({Family.COST, Family.LATENCY, Family.ERRORS})
-"""The families whose tests read a cluster's assigned items with its sampled ones."""
 
 
 def holds(family: Family, direction: int, before: float, after: float, t: Thresholds) -> bool:
@@ -78,7 +76,9 @@ class Candidates:
         **update: object,
     ) -> Alert:
         diff, match = self.slices.diff, cs.match
-        valued = kind.family in VALUE_FAMILIES  # shares count the sampled items only
+        # The value tests read the assigned items with the sampled ones; shares (a family of
+        # the run's composition) count the sampled items only (slices.py).
+        valued = kind.family is not None and not FAMILIES[kind.family].composition
         return Alert(
             kind=kind,
             severity=severity,

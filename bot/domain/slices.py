@@ -8,14 +8,16 @@ fresh slice and in the same hours of the older days.
 
 A cluster's fresh slice may be enlarged with **assigned** items: summarized items of the fresh
 period that the run did not sample, given to the cluster by their summary embedding
-(`services/assignment.py`). The value tests (cost, latency, errors) read them with the sampled
-ones (`ClusterSlices.since`, `recent`). The share tests do not: they count the sampled items
-only (`fresh`, `counts`, `fresh_total`). The run's sample is a uniform draw of the window's
-summaries, so its composition is an unbiased picture of the traffic; the assigned items pass a
-filter (a clear nearest cluster, within its radius) whose pass rate differs from cluster to
-cluster and is nil for the noise cluster, so counting them would move shares by how separable
-a cluster is rather than by its traffic. Within a cluster, which of its items are assigned
-depends on the embedding, not on cost, latency or errors, so the values stay representative.
+(`services/assignment.py`). The value tests (cost, latency, errors, tokens) read them with
+the sampled ones (`ClusterSlices.since`, `recent`). The share tests do not: they count the
+sampled items only (`fresh`, `counts`, `fresh_total`). The run's sample is a uniform draw of
+the window's summaries, so its composition is an unbiased picture of the traffic; the
+assigned items pass a filter (a clear nearest cluster, within its radius) whose pass rate
+differs from cluster to cluster and is nil for the noise cluster, so counting them would move
+shares by how separable a cluster is rather than by its traffic. Within a cluster the values
+of the assigned items stay representative as long as which items are assigned does not
+depend on them; a summary that dwells on an error may move its item's embedding, which the
+held-out agreement (measured on the run's sample) would not show.
 """
 
 from __future__ import annotations
