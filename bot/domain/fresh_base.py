@@ -3,7 +3,7 @@ for the hours an alert rests on. Pure (`fresh.py` for the rules)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -114,10 +114,26 @@ def hours_words(since: datetime, cutoff: datetime) -> str:
 
 
 def positive(
-    items: Iterable[ClusterItem], value: Callable[[ClusterItem], float | None]
-) -> list[float]:
-    """PostHog's averages count only items with a value above zero (posthog/metrics.py)."""
-    return [v for v in (value(i) for i in items) if v is not None and v > 0]
+    items: tuple[ClusterItem, ...], value: Callable[[ClusterItem], float | None]
+) -> tuple[float, ...]:
+    """PostHog's averages count only items with a value above zero (posthog/metrics.py).
+
+    Each cluster's baseline is read by every look of every value test (a few dozen times a
+    run), so the last results are kept by the identity of the items and the value: the entry
+    holds the items themselves, so their id cannot be reused while it is kept."""
+    key = (id(items), value)
+    kept = _POSITIVE.get(key)
+    if kept is not None and kept[0] is items:
+        return kept[1]
+    found = tuple(v for v in map(value, items) if v is not None and v > 0)
+    if len(_POSITIVE) >= _POSITIVE_KEPT:
+        _POSITIVE.clear()
+    _POSITIVE[key] = (items, found)
+    return found
+
+
+_POSITIVE_KEPT = 512
+_POSITIVE: dict[tuple[int, object], tuple[tuple[ClusterItem, ...], tuple[float, ...]]] = {}
 
 
 def escalated(condition: bool) -> Severity:

@@ -50,10 +50,12 @@ class ClusterSlices:
     lineage: tuple[ClusterItem, ...] = ()
     match: ClusterMatch | None = None
     assigned: tuple[ClusterItem, ...] = ()  # fresh items given by embedding (module docstring)
+    baseline: tuple[ClusterItem, ...] = field(init=False, repr=False, compare=False)
+    """The older items and the predecessor's: one tuple, built once, so that the tests' values
+    of it are read once per run (`fresh_base.positive`)."""
 
-    @property
-    def baseline(self) -> tuple[ClusterItem, ...]:
-        return self.older + self.lineage
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "baseline", self.older + self.lineage)
 
     @property
     def recent(self) -> tuple[ClusterItem, ...]:
