@@ -10,6 +10,7 @@ from datetime import datetime
 from bot.domain.compare import RunDiff
 from bot.domain.lifecycle import Update
 from bot.rendering.changes import ChangeRenderer
+from bot.store.keys import AlertKey, EpisodeNoteKey, ParentUpdateKey, RunKey
 from bot.store.ports import AlertingState
 from bot.store.store import Mute, OutgoingMessage
 
@@ -29,7 +30,7 @@ def update_messages(
     for update in updates:
         episode = update.episode
         note = renderer.episode_update(update, run)
-        key = f"{update.phase.value}:{episode.alert_key}:{run.run_id}"
+        key = EpisodeNoteKey(update.phase, AlertKey.parse(episode.alert_key), run.run_id).encode()
         messages.append(OutgoingMessage(key, note.text, note.blocks, episode.parent_key))
         if update.phase.closes:
             closing[episode.parent_key].append(update)
@@ -38,7 +39,7 @@ def update_messages(
         if latest is None:
             continue
         parent = renderer.parent_closed(latest[1], latest[0], closed, run)
-        key = f"update:{parent_key}:{run.run_id}"
+        key = ParentUpdateKey(RunKey.parse(parent_key), run.run_id).encode()
         messages.append(
             OutgoingMessage(key, parent.text, parent.blocks, parent_key, action="update")
         )

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.alerts import Alert, AlertKind
+from bot.domain.alerts import Alert
 from bot.domain.compare import diff_runs
 from bot.domain.fresh_base import TestFailure
 from bot.domain.lifecycle import Episode, advance
@@ -60,6 +60,7 @@ from bot.services.detector_health import record_failures
 from bot.services.routing import QUIET_SUMMARY, Routing, thresholds_for
 from bot.services.runs import RunRepository
 from bot.slack.notifier import DeliveryReport, Notifier
+from bot.store.keys import AlertKey, ResetKey, RunKey, SkippedKey, parse_key
 from bot.store.ports import AlertingState
 from bot.store.store import OutgoingMessage
 
@@ -71,7 +72,6 @@ LOOKBACK_RUNS_MAX = 1000
 SERIES_LEASE = timedelta(minutes=10)  # longer than any one series takes; a dead owner's expires
 HEARTBEAT = "scheduler"
 RUN_ATTEMPTS = 3
-KINDS = frozenset(kind.value for kind in AlertKind)
 # PostHog will not be asked for a while: the cycle ends early, no run is blamed.
 STOPS = (PostHogThrottled, PostHogBudgetExhausted)
 
@@ -262,7 +262,7 @@ class AlertService:
         if attempts < RUN_ATTEMPTS:
             return False
         notice = self.renderer.run_skipped(summary, attempts, reason)
-        message = OutgoingMessage(f"skipped:{summary.run_id}", notice.text, notice.blocks)
+        message = OutgoingMessage(SkippedKey(summary.run_id).encode(), notice.text, notice.blocks)
         channels = {channel: [message] for channel in self.routing.channels_for(summary)}
         report.messages_stored += self.store.record_run_alerts(summary, channels, skipped=True)
         report.runs_skipped.append(summary.run_id)
@@ -294,7 +294,9 @@ class AlertService:
                 )
                 if messages:
                     outgoing[channel] = messages
-                    report.alerts += sum(1 for m in messages if m.key.split(":")[0] in KINDS)
+                    report.alerts += sum(
+                        1 for m in messages if isinstance(parse_key(m.key), AlertKey)
+                    )
                 if not late:
                     episodes[channel] = open_now
         report.runs_processed.append(run.run_id)
@@ -324,7 +326,7 @@ class AlertService:
         detection = view.detect(thresholds)
         failed.update((str(f), f) for f in detection.failures)
         diff = view.diff
-        parent_key = f"run:{diff.current.run_id}"
+        parent_key = RunKey(diff.current.run_id).encode()
         prior = [] if late else self.store.open_episodes(channel, diff.current.series)
         step = advance(prior, detection, diff, thresholds, parent_key)
         muted_before, muted_now = muted_clusters(
@@ -355,7 +357,9 @@ class AlertService:
         if not fired:
             if view.reset is not None:
                 note = self.renderer.baseline_reset(diff, view.reset)
-                return [OutgoingMessage(f"reset:{diff.current.run_id}", note.text, note.blocks)]
+                return [
+                    OutgoingMessage(ResetKey(diff.current.run_id).encode(), note.text, note.blocks)
+                ]
             if settings.get(QUIET_SUMMARY) == "on":
                 quiet = self.renderer.quiet(diff)
                 return [OutgoingMessage(parent_key, quiet.text, quiet.blocks)]
