@@ -21,6 +21,7 @@ from bot.posthog.urls import PostHogUrls
 from bot.rendering.answers import Renderer
 from bot.rendering.changes import ChangeRenderer
 from bot.rendering.drilldown import DrilldownRenderer
+from bot.rendering.early import EarlyRenderer
 from bot.rendering.env import make_environment
 from bot.services.alerts import AlertService
 from bot.services.card_cache import CardCache
@@ -28,6 +29,7 @@ from bot.services.causes import CauseService
 from bot.services.channel_settings import ChannelSettings
 from bot.services.charts import ChartService
 from bot.services.clusters import ClustersService
+from bot.services.early import EarlyWarningService
 from bot.services.routing import Routing
 from bot.services.runs import RunRepository
 from bot.settings import DrilldownContent, Settings
@@ -51,6 +53,7 @@ class Services:
     clusters: ClustersService
     channel_settings: ChannelSettings
     alerts: AlertService
+    early: EarlyWarningService  # early warnings between daily runs (off: does nothing)
     causes: CauseService  # "Why?" answers, from the commands' budget
     renderer: Renderer
     drilldown: DrilldownRenderer
@@ -163,6 +166,7 @@ def build_services(
         command_posthog, store, list_ttl=settings.run_list_cache_seconds, clock=clock
     )
     clusters = ClustersService(command_runs, command_posthog)
+    routing = Routing(store, settings.alert_channel)
     return Services(
         settings=settings,
         store=store,
@@ -174,12 +178,22 @@ def build_services(
         alerts=AlertService(
             runs,
             store,
-            Routing(store, settings.alert_channel),
+            routing,
             changes,
             notifier,
             clock=clock,
             causes=CauseService(posthog),
             budget=posthog.budget,
+        ),
+        early=EarlyWarningService(
+            runs,
+            store,
+            routing,
+            EarlyRenderer(renderer),
+            posthog,
+            notifier,
+            interval=settings.early_warning_interval,
+            clock=clock,
         ),
         causes=CauseService(command_posthog, command_runs),
         renderer=renderer,
