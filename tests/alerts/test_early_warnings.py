@@ -185,7 +185,8 @@ def test_a_quiet_world_gets_no_warning_and_nothing_new_costs_only_the_count(
 ) -> None:
     bot = quiet_bot
     run, following = quiet.runs[1], quiet.runs[2]
-    reports = [bot.check(m) for m in hours(run.timestamp + timedelta(minutes=5), following.timestamp)]
+    start = run.timestamp + timedelta(minutes=5)
+    reports = [bot.check(m) for m in hours(start, following.timestamp)]
     assert sum(r.warnings for r in reports) == 0
     assert sum(r.series_checked for r in reports) >= 20  # summaries arrive every hour
     assert all(r.queries <= 2 for r in reports)
@@ -224,9 +225,12 @@ def test_a_warning_the_next_run_does_not_bear_out_is_retracted_and_edited(
         stored.summary, {CHANNEL: [(cluster.cluster_id, "cost_spike", payload, message)]}
     )
     assert added == 1
-    assert bot.store.record_early_warnings(
-        stored.summary, {CHANNEL: [(cluster.cluster_id, "cost_spike", payload, message)]}
-    ) == 0  # stored once
+    assert (
+        bot.store.record_early_warnings(
+            stored.summary, {CHANNEL: [(cluster.cluster_id, "cost_spike", payload, message)]}
+        )
+        == 0
+    )  # stored once
 
     before = bot.check(run.timestamp + timedelta(hours=3))
     assert before.retracted == 0  # the next run is not there yet
