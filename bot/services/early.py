@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain.compare import diff_runs
 from bot.domain.early import FAMILIES, Finding, NewItems, confirms, early_findings
+from bot.domain.fresh import Detection
 from bot.domain.models import ClusteringRun, ClusterItem, RunSummary, SeriesKey
 from bot.domain.run_view import RunView
 from bot.posthog.client import PostHogClient
@@ -60,6 +61,7 @@ DEFAULT_INTERVAL = timedelta(hours=1)
 # A scheduler tick a little early still counts: checks do not drift by one tick each hour.
 TOLERANCE = timedelta(minutes=2)
 SERIES_LEASE = timedelta(minutes=10)
+PAUSE = timedelta(hours=6)  # after a missing table or a refused key, before asking again
 
 
 @dataclass
@@ -91,6 +93,7 @@ class EarlyWarningService:
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     )
     _logged: set[Unavailable] = field(default_factory=set)
+    _paused_until: datetime | None = None
 
     @property
     def enabled(self) -> bool:
@@ -159,8 +162,16 @@ class EarlyWarningService:
         return due
 
     def _check_all(self, due: list[ClusteringRun], now: datetime, report: EarlyReport) -> None:
+        if self._paused_until is not None and now < self._paused_until:
+            return  # the embeddings cannot be read here (logged once); asked again later
         since = min(run.window_end for run in due if run.window_end is not None)
-        counts = summary_counts(self.client, due, since=since, until=now)
+        try:
+            counts = summary_counts(self.client, due, since=since, until=now)
+        except PostHogRateLimited:
+            raise
+        except PostHogError as error:
+            self._unavailable(due[0], error, now)
+            return
         for run in due:
             assert run.window_end is not None
             check = self.store.early_check(run.series)
@@ -188,7 +199,7 @@ class EarlyWarningService:
         except PostHogRateLimited:
             raise
         except PostHogError as error:
-            self._unavailable(run, error)
+            self._unavailable(run, error, now)
             self.store.record_early_check(run.series, run.run_id, now, None)
             return
         report.series_checked += 1
@@ -251,8 +262,12 @@ class EarlyWarningService:
         outgoing = OutgoingMessage(key, message.text, message.blocks)
         return finding.cluster_id, finding.kind.value, payload, outgoing
 
-    def _unavailable(self, run: RunSummary, error: PostHogError) -> None:
+    def _unavailable(self, run: RunSummary, error: PostHogError, now: datetime) -> None:
+        """Log each reason once; where asking again cannot help soon (no embeddings table, a
+        key without access), pause the checks for `PAUSE` so the bot spends no query on them."""
         reason = classify(error)
+        if reason in (Unavailable.MISSING, Unavailable.DENIED):
+            self._paused_until = now + PAUSE
         if reason not in self._logged:
             self._logged.add(reason)
             logger.warning(
@@ -282,8 +297,9 @@ class EarlyWarningService:
                 else None
             )
             settled = []
+            detections: dict[str, Detection] = {}
             for warning in (w for w in warnings if w.run_id == run_id):
-                confirmed_by = self._confirming(warning, view)
+                confirmed_by = self._confirming(warning, view, detections)
                 settled.append(self._settlement(warning, current, confirmed_by))
                 if confirmed_by is None:
                     report.retracted += 1
@@ -291,13 +307,19 @@ class EarlyWarningService:
                     report.confirmed += 1
             report.messages_stored += self.store.settle_early_warnings(current.run_id, settled)
 
-    def _confirming(self, warning: EarlyWarning, view: RunView | None) -> str | None:
-        """Words for the daily alert that confirms `warning`, or None when none does."""
+    def _confirming(
+        self, warning: EarlyWarning, view: RunView | None, detections: dict[str, Detection]
+    ) -> str | None:
+        """Words for the daily alert that confirms `warning`, or None when none does; each
+        channel's detection of the run is computed once (`detections`)."""
         if view is None:
             return None
-        thresholds = thresholds_for(self.store.thresholds(warning.channel))
+        detection = detections.get(warning.channel)
+        if detection is None:
+            thresholds = thresholds_for(self.store.thresholds(warning.channel))
+            detection = detections[warning.channel] = view.detect(thresholds)
         kind = next(k for k in FAMILIES if k.value == warning.kind)
-        for alert in view.detect(thresholds).alerts:
+        for alert in detection.alerts:
             if confirms(kind, warning.cluster_id, alert):
                 before = alert.before if alert.before is not None else 0.0
                 after = alert.after if alert.after is not None else 0.0
