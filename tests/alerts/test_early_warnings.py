@@ -6,6 +6,7 @@ warning the next run does not bear out is retracted in its thread and edited."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from bot.services.runs import RunRepository
 from bot.store.early import CONFIRMED, OPEN, RETRACTED
 from bot.store.schema import EarlyWarningRow
 from bot.store.store import OutgoingMessage, Store
-from standins.posthog.embeddings import load_summaries
+from standins.posthog.embeddings import drop_embeddings, load_summaries
 from standins.posthog.server import LocalPostHog
 from standins.traffic.embeddings import model_name_for
 from standins.traffic.generator import Change, Plant, SeriesSpec, World
@@ -248,3 +249,20 @@ def test_a_warning_the_next_run_does_not_bear_out_is_retracted_and_edited(
     assert "Retracted" in edit.text
     assert edit.blocks[0] == section  # the warning as posted, then the line
     assert "not confirmed" in str(edit.blocks[-1])
+
+
+def test_without_embeddings_the_checks_say_so_once_and_pause(
+    quiet: World, quiet_bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = quiet_bot
+    run = quiet.runs[1]
+    caplog.set_level(logging.WARNING, logger="bot.services.early")
+    drop_embeddings(bot.posthog.store)
+    bot.posthog.cache.clear()
+    first = bot.check(run.timestamp + timedelta(hours=3))
+    assert (first.series_due, first.series_checked, first.warnings) == (1, 0, 0)
+    assert first.queries == 2  # the count, and the check that found no embeddings
+    later = [bot.check(run.timestamp + timedelta(hours=h)) for h in (4, 5)]
+    assert [r.queries for r in later] == [0, 0]  # paused: nothing is asked
+    said = [r for r in caplog.records if r.getMessage() == "early.check.unavailable"]
+    assert len(said) == 1 and getattr(said[0], "reason", None) == "missing"
