@@ -204,7 +204,10 @@ def markdown(outcomes: list[Outcome], seconds: float, seeds: int) -> str:
         "## Early warnings",
         "",
         __doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
-        f" {seeds} seeds per kind; took {seconds / 60:.1f} min on one process.",
+        f" {seeds} seeds per kind (`python -m bench.early --seeds {seeds}`); took "
+        f"{seconds / 60:.1f} min on one process. Queries per series per hour count the early "
+        "checks only (the count of new summaries is one query for every series of a check, "
+        "here one series).",
         "",
         "| change | series | on a cluster >= 10 % | alerted early (before the next run) | "
         "hours to first alert, median / p90 (all) | (clusters >= 10 %) | not alerted by the "

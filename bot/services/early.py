@@ -145,7 +145,9 @@ class EarlyWarningService:
 
     # -- checking ------------------------------------------------------------------------------
 
-    def _due(self, latest: Sequence[tuple[SeriesKey, str]], now: datetime) -> list[ClusteringRun]:
+    def _due(self, latest: Sequence[tuple[SeriesKey, str]], now: datetime) -> list[RunSummary]:
+        """The latest run of each series due for a check, without its items: series are then
+        checked one after another, each run loaded for its check and let go after it."""
         assert self.interval is not None
         due = []
         for series, run_id in latest:
@@ -158,10 +160,10 @@ class EarlyWarningService:
             run = self.store.get_run(run_id)  # processed, so stored: no query
             if run is None or run.window_end is None or now <= run.window_end:
                 continue
-            due.append(run)
+            due.append(run.summary)
         return due
 
-    def _check_all(self, due: list[ClusteringRun], now: datetime, report: EarlyReport) -> None:
+    def _check_all(self, due: list[RunSummary], now: datetime, report: EarlyReport) -> None:
         if self._paused_until is not None and now < self._paused_until:
             return  # the embeddings cannot be read here (logged once); asked again later
         since = min(run.window_end for run in due if run.window_end is not None)
@@ -187,7 +189,9 @@ class EarlyWarningService:
             if not self.store.acquire_series(run.series, self.owner, SERIES_LEASE):
                 continue  # the alert cycle (or another process) is on this series
             try:
-                self._check(run, now, newest, report)
+                full = self.store.get_run(run.run_id)
+                if full is not None:
+                    self._check(full, now, newest, report)
             finally:
                 self.store.release_series(run.series, self.owner)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -156,6 +156,7 @@ def test_an_error_step_is_warned_early_and_confirmed_by_the_next_run(
         assert report.queries <= 2  # the count, and one check of the one series
         if report.warnings and first_warning is None:
             first_warning = moment
+            bot.early = replace(bot.early, owner="restarted")  # a restart: a new service
     assert first_warning is not None, "no early warning before the next run"
     delay = (first_warning - planted.start) / timedelta(hours=1)
     assert 0 < delay <= 6, delay
