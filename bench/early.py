@@ -56,6 +56,19 @@ SPEC = SeriesSpec(level="trace", job_name="Default - traces", topics=12)
 KINDS = {"errors": Change.ERROR_HEAVY, "cost": Change.COST_SPIKE, "none": Change.NONE}
 ALERT_KINDS = {Change.ERROR_HEAVY: "error_heavy", Change.COST_SPIKE: "cost_spike"}
 LARGE = 0.10
+BOUND = """\
+The bound on the delay: the summarizer keeps 15 traces an hour, so a cluster of share s receives
+about 15·s summarized items an hour (1.5 for a 10 % cluster, 3 for 20 %), each summary written
+about half an hour after its hour. Each check holds its tests to the false discovery rate
+divided by the 24 checks of a day (that keeps false warnings at one series-day in twenty even
+if every check were independent) and by the 4 looks of a test, with about 25 tests per series:
+a single error test must reach p ≈ 2·10⁻⁵. Against a 2 % baseline of a few hundred items that
+takes about 4 errors in 8 new items (Fisher's exact test): some 5 hours of a 10 % cluster's
+items after the change starts, 3 of a 20 % cluster's, plus up to an hour to the next check.
+Cost x3 by price moves the price per token, whose spread is small, so 5 items (the minimum) are
+often enough. Consecutive checks share most of their items, so the division by 24 is
+conservative: it buys the retraction target at the price of a few hours on changes of small
+clusters."""
 
 
 @dataclass
@@ -237,6 +250,8 @@ def markdown(outcomes: list[Outcome], seconds: float, seeds: int) -> str:
         "",
         f"Retracted early warnings: {retracted} in {days} series-days, "
         f"{20 * retracted / max(1, days):.2f} per 20 series-days (target <= 1).",
+        "",
+        BOUND,
         "",
     ]
     return "\n".join(lines)
