@@ -3,10 +3,9 @@ each series' latest processed run, placed in its clusters and tested against the
 
 One check (`run_due`) does what is due at that moment:
 
-1. **Settle** the warnings whose series has processed its next run: the daily detection of that
-   run (recomputed from the stored runs, no query) either alerts the same cluster and family,
-   and the warning's thread says it is confirmed, or it does not, and the warning is retracted
-   (a note in its thread, and the warning itself edited to say so).
+1. **Settle** the warnings whose series has processed its next run (`early_settle`): confirmed
+   in the warning's thread when that run's daily detection alerts the same cluster and family,
+   else retracted (a note in its thread, and the warning itself edited to say so).
 2. **Check** each series whose last check is an interval old: one query for every such series
    at once says which have new summaries (`bot.posthog.early.summary_counts`); a series with
    none costs nothing more. For the others, one query places the new items in the run's
@@ -31,16 +30,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.compare import diff_runs
-from bot.domain.early import FAMILIES, Finding, NewItems, confirms, early_findings
-from bot.domain.fresh import Detection
+from bot.domain.early import Finding, NewItems, early_findings
 from bot.domain.models import ClusteringRun, ClusterItem, RunSummary, SeriesKey
-from bot.domain.run_view import RunView
 from bot.posthog.client import PostHogClient
 from bot.posthog.early import EarlyProbe, fetch_early_probes, summary_counts
 from bot.posthog.embeddings import DOCUMENT_TYPES, SUMMARY_EMBEDDING_MODEL
 from bot.posthog.errors import PostHogError, PostHogRateLimited
-from bot.rendering.early import EarlyRenderer, describe
+from bot.rendering.early import EarlyRenderer
 from bot.services.assignment import (
     MARGIN,
     MIN_AGREEMENT,
@@ -49,10 +45,10 @@ from bot.services.assignment import (
     classify,
     summarize,
 )
+from bot.services.early_settle import Settler
 from bot.services.routing import Routing, thresholds_for
 from bot.services.runs import RunRepository
 from bot.slack.notifier import Notifier
-from bot.store.early import CONFIRMED, RETRACTED, EarlyWarning
 from bot.store.store import OutgoingMessage, Store
 
 logger = logging.getLogger(__name__)
@@ -114,8 +110,12 @@ class EarlyWarningService:
         spent = self.client.budget.spent
         now = self.clock()
         latest = self.store.latest_processed()
+        settler = Settler(self.store, self.renderer)
         for series, _ in latest:
-            self._settle(series, report)
+            found = settler.settle(series)
+            report.confirmed += found.confirmed
+            report.retracted += found.retracted
+            report.messages_stored += found.messages_stored
         due = self._due(latest, now)
         report.series_due = len(due)
         try:
@@ -278,85 +278,6 @@ class EarlyWarningService:
                 "early.check.unavailable",
                 extra={"run_id": run.run_id, "reason": reason.value, "error": str(error)},
             )
-
-    # -- settling --------------------------------------------------------------------------------
-
-    def _settle(self, series: SeriesKey, report: EarlyReport) -> None:
-        """Confirm or retract the open warnings of `series` whose next run is processed."""
-        warnings = self.store.open_early_warnings(series)
-        for run_id in sorted({w.run_id for w in warnings}):
-            base = self.store.get_run(run_id)
-            if base is None:
-                continue
-            following = self.store.processed_run_after(base.summary)
-            if following is None:
-                continue  # the next daily run has not been processed yet
-            current = self.store.get_run(following.run_id)
-            if current is None:
-                continue
-            previous = self.store.previous_run(current)
-            view = (
-                RunView.of(diff_runs(base, current))
-                if previous is not None and previous.run_id == base.run_id
-                else None
-            )
-            settled = []
-            detections: dict[str, Detection] = {}
-            for warning in (w for w in warnings if w.run_id == run_id):
-                confirmed_by = self._confirming(warning, view, detections)
-                settled.append(self._settlement(warning, current, confirmed_by))
-                if confirmed_by is None:
-                    report.retracted += 1
-                else:
-                    report.confirmed += 1
-            report.messages_stored += self.store.settle_early_warnings(current.run_id, settled)
-
-    def _confirming(
-        self, warning: EarlyWarning, view: RunView | None, detections: dict[str, Detection]
-    ) -> str | None:
-        """Words for the daily alert that confirms `warning`, or None when none does; each
-        channel's detection of the run is computed once (`detections`)."""
-        if view is None:
-            return None
-        detection = detections.get(warning.channel)
-        if detection is None:
-            thresholds = thresholds_for(self.store.thresholds(warning.channel))
-            detection = detections[warning.channel] = view.detect(thresholds)
-        kind = next(k for k in FAMILIES if k.value == warning.kind)
-        for alert in detection.alerts:
-            if confirms(kind, warning.cluster_id, alert):
-                before = alert.before if alert.before is not None else 0.0
-                after = alert.after if alert.after is not None else 0.0
-                return (
-                    describe(alert.kind, before, after).lower()
-                    if alert.kind in FAMILIES
-                    else (alert.kind.value.replace("_", " "))
-                )
-        return None
-
-    def _settlement(
-        self, warning: EarlyWarning, run: ClusteringRun, confirmed_by: str | None
-    ) -> tuple[EarlyWarning, str, list[OutgoingMessage]]:
-        confirmed = confirmed_by is not None
-        note = self.renderer.settled(run, confirmed=confirmed, alert=confirmed_by or "")
-        status = CONFIRMED if confirmed else RETRACTED
-        messages = [
-            OutgoingMessage(f"early-{status}:{warning.key}", note.text, note.blocks, warning.key)
-        ]
-        if not confirmed:
-            latest = self.store.latest_version(warning.channel, warning.key)
-            if latest is not None:
-                edited = self.renderer.retracted(latest[0], latest[1], run)
-                messages.append(
-                    OutgoingMessage(
-                        f"early-update:{warning.key}",
-                        edited.text,
-                        edited.blocks,
-                        warning.key,
-                        action="update",
-                    )
-                )
-        return warning, status, messages
 
 
 def new_items(run: ClusteringRun, probes: Sequence[EarlyProbe], now: datetime) -> NewItems | None:
