@@ -63,12 +63,18 @@ about half an hour after its hour. Each check holds its tests to the false disco
 divided by the 24 checks of a day (that keeps false warnings at one series-day in twenty even
 if every check were independent) and by the 4 looks of a test, with about 25 tests per series:
 a single error test must reach p ≈ 2·10⁻⁵. Against a 2 % baseline of a few hundred items that
-takes about 4 errors in 8 new items (Fisher's exact test): some 5 hours of a 10 % cluster's
-items after the change starts, 3 of a 20 % cluster's, plus up to an hour to the next check.
-Cost x3 by price moves the price per token, whose spread is small, so 5 items (the minimum) are
-often enough. Consecutive checks share most of their items, so the division by 24 is
-conservative: it buys the retraction target at the price of a few hours on changes of small
-clusters."""
+takes about 4 errors in 8 new items (Fisher's exact test): at best some 5 hours of a 10 %
+cluster's items after the change starts, 3 of a 20 % cluster's, plus up to an hour to the next
+check. Two things add hours in practice: the looks start 3, 6 and 12 hours back (and at the
+run's window end), so until a cut falls after the change's start each look mixes in the quiet
+hours before it; and 45 % is the planted rate on average, some seeds realize 30 % in the first
+hours. Cost x3 by price moves the price per token, whose spread is small, so a handful of items
+is enough once a look holds mostly changed ones. Consecutive checks share most of their items,
+so the division by 24 is conservative: it buys the retraction target at the price of hours on
+changes of small clusters. Denser cuts (every 2 hours) or a sequential boundary that accounts
+for the overlap of consecutive checks are the next steps; either needs a larger quiet sample
+than 10 series-days to show that retractions stay under one in 20 series-days (0 of 30 here is
+consistent with it, not proof)."""
 
 
 @dataclass
