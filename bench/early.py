@@ -222,8 +222,8 @@ def markdown(outcomes: list[Outcome], seconds: float, seeds: int) -> str:
     lines = [
         "## Early warnings",
         "",
-        __doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
-        f" {seeds} seeds per kind (`python -m bench.early --seeds {seeds}`); took "
+        __doc__.split("\n\n", 1)[1].replace("\n", " ").strip()
+        + f" {seeds} seeds per kind (`python -m bench.early --seeds {seeds}`); took "
         f"{seconds / 60:.1f} min on one process. Queries per series per hour count the early "
         "checks only (the count of new summaries is one query for every series of a check, "
         "here one series).",
