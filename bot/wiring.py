@@ -21,6 +21,7 @@ from bot.posthog.urls import PostHogUrls
 from bot.rendering.answers import Renderer
 from bot.rendering.changes import ChangeRenderer
 from bot.rendering.drilldown import DrilldownRenderer
+from bot.rendering.early import EarlyRenderer
 from bot.rendering.env import make_environment
 from bot.services.alerts import AlertService
 from bot.services.assigned_items import FreshEnlarger
@@ -30,7 +31,11 @@ from bot.services.causes import CauseService
 from bot.services.channel_settings import ChannelSettings
 from bot.services.charts import ChartService
 from bot.services.clusters import ClustersService
+<<<<<<< HEAD
 from bot.services.home import HomeService
+=======
+from bot.services.early import EarlyWarningService
+>>>>>>> wt-early
 from bot.services.routing import Routing
 from bot.services.runs import RunRepository
 from bot.settings import DrilldownContent, Settings
@@ -54,6 +59,7 @@ class Services:
     clusters: ClustersService
     channel_settings: ChannelSettings
     alerts: AlertService
+    early: EarlyWarningService  # early warnings between daily runs (off: does nothing)
     causes: CauseService  # "Why?" answers, from the commands' budget
     renderer: Renderer
     drilldown: DrilldownRenderer
@@ -167,6 +173,7 @@ def build_services(
         command_posthog, store, list_ttl=settings.run_list_cache_seconds, clock=clock
     )
     clusters = ClustersService(command_runs, command_posthog)
+<<<<<<< HEAD
     channel_settings = ChannelSettings(store, clusters, settings.alert_channel, clock=clock)
     home = HomeService(
         store,
@@ -175,6 +182,9 @@ def build_services(
         budgets=lambda: (posthog.budget.remaining, command_budget.remaining),
         clock=clock,
     )
+=======
+    routing = Routing(store, settings.alert_channel)
+>>>>>>> wt-early
     return Services(
         settings=settings,
         store=store,
@@ -186,7 +196,7 @@ def build_services(
         alerts=AlertService(
             runs,
             store,
-            Routing(store, settings.alert_channel),
+            routing,
             changes,
             notifier,
             clock=clock,
@@ -197,6 +207,16 @@ def build_services(
                 if settings.assign_unsampled
                 else None
             ),
+        ),
+        early=EarlyWarningService(
+            runs,
+            store,
+            routing,
+            EarlyRenderer(renderer),
+            posthog,
+            notifier,
+            interval=settings.early_warning_interval,
+            clock=clock,
         ),
         causes=CauseService(command_posthog, command_runs),
         renderer=renderer,

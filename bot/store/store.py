@@ -20,6 +20,7 @@ from bot.domain.lifecycle import Episode
 from bot.domain.models import ClusteringRun, RunSummary, SeriesKey
 from bot.store.alerting import SKIPPED, AlertingStore
 from bot.store.channels import ChannelStore, Mute
+from bot.store.early import EarlyStore
 from bot.store.outbox import MAX_ATTEMPTS, OutboxStore
 from bot.store.schema import (
     HeartbeatRow,
@@ -60,7 +61,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-class Store(OutboxStore, ChannelStore, AlertingStore):
+class Store(OutboxStore, ChannelStore, AlertingStore, EarlyStore):
     """Runs, alerting progress and leases here; the outbox and channel settings in mixins.
 
     `clock` (aware UTC) stamps claims, leases, send slots and heartbeats and decides when they
