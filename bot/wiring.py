@@ -31,11 +31,8 @@ from bot.services.causes import CauseService
 from bot.services.channel_settings import ChannelSettings
 from bot.services.charts import ChartService
 from bot.services.clusters import ClustersService
-<<<<<<< HEAD
-from bot.services.home import HomeService
-=======
 from bot.services.early import EarlyWarningService
->>>>>>> wt-early
+from bot.services.home import HomeService
 from bot.services.routing import Routing
 from bot.services.runs import RunRepository
 from bot.settings import DrilldownContent, Settings
@@ -173,7 +170,6 @@ def build_services(
         command_posthog, store, list_ttl=settings.run_list_cache_seconds, clock=clock
     )
     clusters = ClustersService(command_runs, command_posthog)
-<<<<<<< HEAD
     channel_settings = ChannelSettings(store, clusters, settings.alert_channel, clock=clock)
     home = HomeService(
         store,
@@ -182,9 +178,7 @@ def build_services(
         budgets=lambda: (posthog.budget.remaining, command_budget.remaining),
         clock=clock,
     )
-=======
     routing = Routing(store, settings.alert_channel)
->>>>>>> wt-early
     return Services(
         settings=settings,
         store=store,

@@ -3,7 +3,7 @@ for the hours an alert rests on. Pure (`fresh.py` for the rules)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -114,13 +114,15 @@ def hours_words(since: datetime, cutoff: datetime) -> str:
 
 
 def positive(
-    items: tuple[ClusterItem, ...], value: Callable[[ClusterItem], float | None]
+    items: Sequence[ClusterItem], value: Callable[[ClusterItem], float | None]
 ) -> tuple[float, ...]:
     """PostHog's averages count only items with a value above zero (posthog/metrics.py).
 
     Each cluster's baseline is read by every look of every value test (a few dozen times a
     run), so the last results are kept by the identity of the items and the value: the entry
     holds the items themselves, so their id cannot be reused while it is kept."""
+    if not isinstance(items, tuple):
+        return tuple(v for v in map(value, items) if v is not None and v > 0)
     key = (id(items), value)
     kept = _POSITIVE.get(key)
     if kept is not None and kept[0] is items:

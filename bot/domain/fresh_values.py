@@ -19,7 +19,7 @@ moves with the low noise of the price.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -153,7 +153,7 @@ def _looks(found: Candidates, cs: ClusterSlices, value: Value) -> list[Look]:
     ]
 
 
-def _typical_cost(items: tuple[ClusterItem, ...]) -> float | None:
+def _typical_cost(items: Sequence[ClusterItem]) -> float | None:
     """Median tokens x median price per token; the median cost where tokens are unknown."""
     prices, tokens = positive(items, _price), positive(items, _tokens)
     if prices and tokens:

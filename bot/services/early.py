@@ -49,6 +49,7 @@ from bot.services.early_settle import Settler
 from bot.services.routing import Routing, thresholds_for
 from bot.services.runs import RunRepository
 from bot.slack.notifier import Notifier
+from bot.store.keys import EarlyWarningKey
 from bot.store.store import OutgoingMessage, Store
 
 logger = logging.getLogger(__name__)
@@ -250,7 +251,7 @@ class EarlyWarningService:
         self, run: ClusteringRun, finding: Finding, now: datetime
     ) -> tuple[int, str, dict[str, object], OutgoingMessage]:
         message = self.renderer.warning(run, finding, now)
-        key = f"early:{run.run_id}:{finding.cluster_id}:{finding.kind.value}"
+        key = EarlyWarningKey(run.run_id, finding.cluster_id, finding.kind).encode()
         payload: dict[str, object] = {
             "kind": finding.kind.value,
             "title": finding.title,

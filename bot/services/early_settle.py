@@ -16,6 +16,7 @@ from bot.domain.run_view import RunView
 from bot.rendering.early import EarlyRenderer, describe
 from bot.services.routing import thresholds_for
 from bot.store.early import CONFIRMED, RETRACTED, EarlyWarning
+from bot.store.keys import EarlyOutcomeKey, EarlyWarningKey
 from bot.store.store import OutgoingMessage, Store
 
 
@@ -97,7 +98,12 @@ class Settler:
         note = self.renderer.settled(run, confirmed=confirmed, alert=confirmed_by or "")
         status = CONFIRMED if confirmed else RETRACTED
         messages = [
-            OutgoingMessage(f"early-{status}:{warning.key}", note.text, note.blocks, warning.key)
+            OutgoingMessage(
+                EarlyOutcomeKey(status, EarlyWarningKey.parse(warning.key)).encode(),
+                note.text,
+                note.blocks,
+                warning.key,
+            )
         ]
         if not confirmed:
             latest = self.store.latest_version(warning.channel, warning.key)
@@ -105,7 +111,7 @@ class Settler:
                 edited = self.renderer.retracted(latest[0], latest[1], run)
                 messages.append(
                     OutgoingMessage(
-                        f"early-update:{warning.key}",
+                        EarlyOutcomeKey("update", EarlyWarningKey.parse(warning.key)).encode(),
                         edited.text,
                         edited.blocks,
                         warning.key,

@@ -2,7 +2,7 @@
 
 A key is unique per channel, so storing a run's messages twice stores nothing twice, and it
 travels in each message's metadata so a message can be found again in Slack
-(bot/slack/recovery.py). Six kinds, each a frozen dataclass whose `encode()` is the stored
+(bot/slack/recovery.py). Eight kinds, each a frozen dataclass whose `encode()` is the stored
 string and whose `parse()` is the one reader of it; `parse_key` reads any of them:
 
     run:<run>                               RunKey: a run's parent message (alerts, quiet note)
@@ -11,12 +11,15 @@ string and whose `parse()` is the one reader of it; `parse_key` reads any of the
     <kind>:<run>:<cluster>                  AlertKey: one alert, in its parent's thread
     <phase>:<kind>:<run>:<cluster>:<later>  EpisodeNoteKey: a later run's note on that alert
     update:run:<run>:<later>                ParentUpdateKey: the parent replaced (chat.update)
+    early:<run>:<cluster>:<kind>            EarlyWarningKey: a warning between runs
+    early-<outcome>:early:<run>:...         EarlyOutcomeKey: the next run's verdict on it
 
-The first segment names the kind: `run`, `reset`, `skipped`, `update`, an `AlertKind` or a
-`Phase`, sets that do not overlap. A run id may hold `:` (the segments around it still read one
-way), except `<later>`, the last segment of the two composite keys. `<cluster>` is an int, or
-`None` for an alert with no cluster id on either side (as `Alert.key` spells it). The strings
-are those the bot has always stored: rows written before these types existed read the same.
+The first segment names the kind: `run`, `reset`, `skipped`, `update`, `early`, an
+`early-<outcome>`, an `AlertKind` or a `Phase`, sets that do not overlap. A run id may hold `:`
+(the segments around it still read one way), except `<later>`, the last segment of the two
+composite keys. `<cluster>` is an int, or `None` for an alert with no cluster id on either side
+(as `Alert.key` spells it). The strings are those the bot has always stored: rows written
+before these types existed read the same.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from bot.domain.lifecycle import Phase
 
 __all__ = [
     "AlertKey",
+    "EarlyOutcomeKey",
+    "EarlyWarningKey",
     "EpisodeNoteKey",
     "KeyFormatError",
     "OutboxKey",
@@ -213,7 +218,76 @@ class ParentUpdateKey:
         return cls(RunKey.parse(parent), run_id)
 
 
-OutboxKey = RunKey | ResetKey | SkippedKey | AlertKey | EpisodeNoteKey | ParentUpdateKey
+@dataclass(frozen=True)
+class EarlyWarningKey:
+    """An early warning between daily runs: `kind` on cluster `cluster_id` of the latest run
+    `run_id` (-1: items that fit no cluster)."""
+
+    run_id: str
+    cluster_id: int
+    kind: AlertKind
+    PREFIX: ClassVar[str] = "early"
+
+    def __post_init__(self) -> None:
+        _run_id(self.run_id)
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}{SEP}{self.run_id}{SEP}{self.cluster_id}{SEP}{self.kind.value}"
+
+    @classmethod
+    def parse(cls, text: str) -> EarlyWarningKey:
+        head, sep, kind = _prefixed(text, cls.PREFIX).rpartition(SEP)
+        run_id, sep_, cluster = head.rpartition(SEP)
+        if not sep or not sep_:
+            raise KeyFormatError(
+                f"an early warning key needs a run, a cluster and a kind: {text!r}"
+            )
+        try:
+            alert_kind = AlertKind(kind)
+        except ValueError:
+            raise KeyFormatError(f"not an alert kind: {kind!r} in {text!r}") from None
+        cluster_id = _cluster(cluster, text)
+        if cluster_id is None:
+            raise KeyFormatError(f"an early warning is on a cluster: {text!r}")
+        return cls(run_id, cluster_id, alert_kind)
+
+
+EARLY_OUTCOMES = ("confirmed", "retracted", "update")
+
+
+@dataclass(frozen=True)
+class EarlyOutcomeKey:
+    """What the next daily run made of an early warning: a "confirmed" or "retracted" note in
+    its thread, or the "update" that edits the retracted warning itself."""
+
+    outcome: str
+    warning: EarlyWarningKey
+
+    def __post_init__(self) -> None:
+        if self.outcome not in EARLY_OUTCOMES:
+            raise KeyFormatError(f"not an early warning outcome: {self.outcome!r}")
+
+    def encode(self) -> str:
+        return f"early-{self.outcome}{SEP}{self.warning.encode()}"
+
+    @classmethod
+    def parse(cls, text: str) -> EarlyOutcomeKey:
+        head, sep, rest = text.partition(SEP)
+        if not head.startswith("early-") or not sep:
+            raise KeyFormatError(f"not an early warning outcome key: {text!r}")
+        return cls(head.removeprefix("early-"), EarlyWarningKey.parse(rest))
+
+
+OutboxKey = (
+    RunKey
+    | ResetKey
+    | SkippedKey
+    | AlertKey
+    | EpisodeNoteKey
+    | ParentUpdateKey
+    | EarlyWarningKey
+    | EarlyOutcomeKey
+)
 
 
 def parse_key(text: str) -> OutboxKey:
@@ -228,6 +302,10 @@ def parse_key(text: str) -> OutboxKey:
         return SkippedKey.parse(text)
     if head == ParentUpdateKey.PREFIX:
         return ParentUpdateKey.parse(text)
+    if head == EarlyWarningKey.PREFIX:
+        return EarlyWarningKey.parse(text)
+    if head.startswith("early-"):
+        return EarlyOutcomeKey.parse(text)
     if head in _PHASES:
         return EpisodeNoteKey.parse(text)
     return AlertKey.parse(text)

@@ -11,6 +11,8 @@ from bot.domain.alerts import Alert, AlertKind, Severity
 from bot.domain.lifecycle import Phase
 from bot.store.keys import (
     AlertKey,
+    EarlyOutcomeKey,
+    EarlyWarningKey,
     EpisodeNoteKey,
     KeyFormatError,
     OutboxKey,
@@ -44,6 +46,21 @@ STORED = [
     (f"update:run:{RUN}:{LATER}", ParentUpdateKey(RunKey(RUN), LATER)),
     ("run:x", RunKey("x")),
     ("cost_spike:x:1", AlertKey(AlertKind.COST_SPIKE, "x", 1)),
+    # bot/services/early.py and early_settle.py
+    (f"early:{RUN}:4:error_heavy", EarlyWarningKey(RUN, 4, AlertKind.ERROR_HEAVY)),
+    (f"early:{RUN}:-1:new_cluster", EarlyWarningKey(RUN, -1, AlertKind.NEW_CLUSTER)),
+    (
+        f"early-confirmed:early:{RUN}:4:cost_spike",
+        EarlyOutcomeKey("confirmed", EarlyWarningKey(RUN, 4, AlertKind.COST_SPIKE)),
+    ),
+    (
+        f"early-retracted:early:{RUN}:4:cost_spike",
+        EarlyOutcomeKey("retracted", EarlyWarningKey(RUN, 4, AlertKind.COST_SPIKE)),
+    ),
+    (
+        f"early-update:early:{RUN}:4:cost_spike",
+        EarlyOutcomeKey("update", EarlyWarningKey(RUN, 4, AlertKind.COST_SPIKE)),
+    ),
 ]
 
 
@@ -75,6 +92,11 @@ def test_stored_keys_parse_as_their_kind_and_encode_byte_identical(
         "update:reset:x:y",
         "update:run:x",
         "gone:cost_spike:x:3:",
+        "early:x:3",  # the kind is missing
+        "early:x:None:cost_spike",  # an early warning is always on a cluster
+        "early:x:3:no_such_kind",
+        "early-maybe:early:x:3:cost_spike",
+        "early-confirmed:run:x",
     ],
 )
 def test_strings_that_are_no_key_are_refused(text: str) -> None:
