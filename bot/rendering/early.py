@@ -33,17 +33,17 @@ class EarlyRenderer:
 
     def warning(self, run: ClusteringRun, finding: Finding, until: datetime) -> Message:
         cluster = run.cluster(finding.cluster_id)
-        title_link: str = (
-            self.r.title_link(run.run_id, cluster)
+        title_link: SafeMrkdwn = (
+            SafeMrkdwn(self.r.title_link(run.run_id, cluster))
             if cluster is not None and not cluster.is_noise
-            else title_text(finding.title, 90)
+            else md("{}", title_text(finding.title, 90))
         )
         what = describe(finding.kind, finding.before, finding.after, finding.part)
         text = self.r.text(
             "early_warning.md.j2",
             icon=ICONS.get(finding.severity, ":warning:"),
             series=self.r.series_title(run),
-            title_link=SafeMrkdwn(title_link),
+            title_link=title_link,
             what=what,
             items_after=finding.items_after,
             items_before=finding.items_before,
