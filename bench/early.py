@@ -1,5 +1,6 @@
-"""Early warnings between daily runs, measured (`python -m bench.early`): hours from a change's
-start to its first alert, warnings retracted per 20 series-days, queries per series per hour.
+"""Early warnings between daily runs, measured (`python -m bench.early`, or `python -m bench
+--early-seeds N` with the rest of the bench): hours from a change's start to its first alert,
+warnings retracted per 20 series-days, queries per series per hour.
 
 Each seed is one trace series of three daily runs through PostHog's hourly summarizer (700
 traces a day, 15 summarized an hour, 1,500-item runs), with a full-size change planted in the
@@ -18,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,6 +58,7 @@ SPEC = SeriesSpec(level="trace", job_name="Default - traces", topics=12)
 KINDS = {"errors": Change.ERROR_HEAVY, "cost": Change.COST_SPIKE, "none": Change.NONE}
 ALERT_KINDS = {Change.ERROR_HEAVY: "error_heavy", Change.COST_SPIKE: "cost_spike"}
 LARGE = 0.10
+HEADING = "## Early warnings"
 BOUND = """\
 The bound on the delay: the summarizer keeps 15 traces an hour, so a cluster of share s receives
 about 15·s summarized items an hour (1.5 for a 10 % cluster, 3 for 20 %), each summary written
@@ -220,10 +223,11 @@ def _hours(values: list[float]) -> str:
 
 def markdown(outcomes: list[Outcome], seconds: float, seeds: int) -> str:
     lines = [
-        "## Early warnings",
+        HEADING,
         "",
         __doc__.split("\n\n", 1)[1].replace("\n", " ").strip()
-        + f" {seeds} seeds per kind (`python -m bench.early --seeds {seeds}`); took "
+        + f" {seeds} seeds per kind (`python -m bench --early-seeds {seeds}`, or "
+        f"`python -m bench.early --seeds {seeds}` alone); took "
         f"{seconds / 60:.1f} min on one process. Queries per series per hour count the early "
         "checks only (the count of new summaries is one query for every series of a check, "
         "here one series).",
@@ -263,23 +267,29 @@ def markdown(outcomes: list[Outcome], seconds: float, seeds: int) -> str:
     return "\n".join(lines)
 
 
+def measure(seeds: int, kinds: Sequence[str] = tuple(KINDS)) -> str:
+    """Measure `seeds` seeds of each kind in `kinds`, one after another, and return the doc's
+    "## Early warnings" section (each outcome is printed to stderr as it comes)."""
+    # Noon of yesterday (UTC), as the tests' worlds: every run of the bench sees the same hours.
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    outcomes: list[Outcome] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in kinds:
+            for seed in range(seeds):
+                outcome = measure_one(kind, seed, now, Path(tmp))
+                outcomes.append(outcome)
+                print(outcome, file=sys.stderr, flush=True)
+    return markdown(outcomes, time.perf_counter() - started, seeds)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.early", description=__doc__)
     parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--out", type=Path, default=DOC)
     args = parser.parse_args(argv)
-    # Noon of yesterday (UTC), as the tests' worlds: every run of the bench sees the same hours.
-    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
-    outcomes: list[Outcome] = []
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        for kind in args.kinds.split(","):
-            for seed in range(args.seeds):
-                outcome = measure_one(kind, seed, now, Path(tmp))
-                outcomes.append(outcome)
-                print(outcome, file=sys.stderr, flush=True)
-    text = markdown(outcomes, time.perf_counter() - started, args.seeds)
+    text = measure(args.seeds, args.kinds.split(","))
     print(text)
     replace_section(args.out, text)
     return 0

@@ -177,6 +177,7 @@ def build_services(
         stale_after_seconds=3 * settings.poll_interval_seconds,
         budgets=lambda: (posthog.budget.remaining, command_budget.remaining),
         clock=clock,
+        early_interval=settings.early_warning_interval,
     )
     routing = Routing(store, settings.alert_channel)
     return Services(

@@ -17,7 +17,9 @@ One check (`run_due`) does what is due at that moment:
 Budget: at most 1 + (series with new summaries) queries per interval, so at most two per series
 per hour at the default interval; none but the count when nothing new arrived. When the
 embeddings cannot be read, the check logs it once per reason and the bot works as without early
-warnings; a throttle or a spent budget ends the check early, to be retried at the next one.
+warnings; a throttle or a spent budget ends the check early, to be retried at the next one. Each
+check with series due records when it ran and any pause (`early_health`), for the Home tab and
+`clusters-bot doctor`.
 """
 
 from __future__ import annotations
@@ -45,12 +47,14 @@ from bot.services.assignment import (
     classify,
     summarize,
 )
+from bot.services.early_health import EarlyPause, record_early_check
 from bot.services.early_settle import Settler
 from bot.services.routing import Routing, thresholds_for
 from bot.services.runs import RunRepository
 from bot.slack.notifier import Notifier
 from bot.store.keys import EarlyWarningKey
-from bot.store.store import OutgoingMessage, Store
+from bot.store.ports import EarlyWarningState
+from bot.store.store import OutgoingMessage
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +82,7 @@ class EarlyReport:
 @dataclass
 class EarlyWarningService:
     runs: RunRepository
-    store: Store
+    store: EarlyWarningState
     routing: Routing
     renderer: EarlyRenderer
     client: PostHogClient
@@ -91,6 +95,7 @@ class EarlyWarningService:
     )
     _logged: set[Unavailable] = field(default_factory=set)
     _paused_until: datetime | None = None
+    _paused_for: Unavailable = Unavailable.MISSING
 
     @property
     def enabled(self) -> bool:
@@ -101,6 +106,12 @@ class EarlyWarningService:
         """How many times a day the same series is looked at (for the false-alert control)."""
         assert self.interval is not None
         return max(1, round(timedelta(days=1) / self.interval))
+
+    def pause(self, now: datetime) -> EarlyPause | None:
+        """The pause the checks are under at `now` (the embeddings cannot be read), if any."""
+        if self._paused_until is None or now >= self._paused_until:
+            return None
+        return EarlyPause(self._paused_until, self._paused_for)
 
     def run_due(self) -> EarlyReport:
         """Settle what the daily runs decided, then check every series that is due (module
@@ -125,6 +136,8 @@ class EarlyWarningService:
         except PostHogRateLimited as error:
             report.ended_early = str(error) or type(error).__name__
             logger.warning("early.check.ended_early", extra={"reason": report.ended_early})
+        if due:
+            record_early_check(self.store, now, self.pause(now))
         report.queries = self.client.budget.spent - spent
         if report.messages_stored and self.notifier is not None:
             self.notifier.deliver()
@@ -272,7 +285,7 @@ class EarlyWarningService:
         key without access), pause the checks for `PAUSE` so the bot spends no query on them."""
         reason = classify(error)
         if reason in (Unavailable.MISSING, Unavailable.DENIED):
-            self._paused_until = now + PAUSE
+            self._paused_until, self._paused_for = now + PAUSE, reason
         if reason not in self._logged:
             self._logged.add(reason)
             logger.warning(

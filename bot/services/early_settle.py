@@ -17,7 +17,8 @@ from bot.rendering.early import EarlyRenderer, describe
 from bot.services.routing import thresholds_for
 from bot.store.early import CONFIRMED, RETRACTED, EarlyWarning
 from bot.store.keys import EarlyOutcomeKey, EarlyWarningKey
-from bot.store.store import OutgoingMessage, Store
+from bot.store.ports import EarlySettling
+from bot.store.store import OutgoingMessage
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Settled:
 class Settler:
     """Settles open warnings against stored runs; asks PostHog nothing."""
 
-    store: Store
+    store: EarlySettling
     renderer: EarlyRenderer
 
     def settle(self, series: SeriesKey) -> Settled:

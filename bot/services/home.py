@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.domain.thresholds import ThresholdSpec
 from bot.services.alerts import HEARTBEAT
 from bot.services.assigned_items import read_assignments
 from bot.services.channel_settings import ChannelSettings
 from bot.services.detector_health import read_failures
+from bot.services.early_health import read_early_health
 from bot.services.routing import QUIET_SUMMARY
 from bot.store.channels import Mute
 from bot.store.ports import HomeReads
@@ -28,12 +29,14 @@ class HomeService:
         stale_after_seconds: float,
         budgets: Callable[[], tuple[float, float]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        early_interval: timedelta | None = None,
     ) -> None:
         self.store = store
         self.settings = channel_settings
         self.stale_after_seconds = stale_after_seconds
         self.budgets = budgets
         self.clock = clock
+        self.early_interval = early_interval
 
     def view(self, *, admin: bool, page: int = 0, per_page: int = CHANNELS_PER_PAGE) -> HomeView:
         """Page `page` of the tab (the last one when `page` is past it); only that page's
@@ -123,4 +126,7 @@ class HomeService:
             detector_last_failure=latest,
             embeddings_fix=assignments.fix,
             latest_agreement=agreements[-1] if agreements else None,
+            early=read_early_health(
+                self.store, self.early_interval, self.store.open_early_warning_count(), self.clock()
+            ),
         )

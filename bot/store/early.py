@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.models import Level, RunSummary, SeriesKey
@@ -177,6 +177,15 @@ class EarlyStore:
                 )
                 for row in rows
             ]
+
+    def open_early_warning_count(self) -> int:
+        """Warnings posted (or waiting to be) that no daily run has settled yet, in every
+        channel."""
+        with self._session() as session:
+            found = session.scalar(
+                select(func.count(EarlyWarningRow.id)).where(EarlyWarningRow.status == OPEN)
+            )
+            return int(found or 0)
 
     def settle_early_warnings(
         self, run_id: str, settled: Sequence[tuple[EarlyWarning, str, Sequence[Message]]]

@@ -11,6 +11,8 @@ one consumer's store with just that protocol's methods.
     AlertingState   AlertService (leases, progress, episodes, a run's messages into the outbox)
     OutboxHealth    Metrics (outbox counts by status, the scheduler's heartbeat)
     HomeReads       HomeService (the App Home tab: channel settings and the bot's health)
+    EarlySettling   Settler (open early warnings, settled against stored runs)
+    EarlyWarningState  EarlyWarningService (checks, warnings, leases; settling through the above)
     SendSlots       SlackWriter (each channel's pace, across processes)
     ClaimRenewal    ClaimKeeper (the lease of a claim, renewed while a send is in flight)
     OutboxSender    SlackNotifier's drain (the outbox's named transitions)
@@ -26,6 +28,7 @@ if TYPE_CHECKING:  # types only: importing the protocols costs no SQLAlchemy
     from bot.domain.lifecycle import Episode
     from bot.domain.models import ClusteringRun, Level, RunSummary, SeriesKey
     from bot.store.channels import ChannelPresence, Mute
+    from bot.store.early import EarlyCheck, EarlyWarning, Message
     from bot.store.outbox import OutboxStatus
     from bot.store.schema import OutboxRow, SubscriptionRow
     from bot.store.store import OutgoingMessage
@@ -125,6 +128,49 @@ class AlertingState(ChannelReads, SeriesCursor, Heartbeats, Protocol):
     def carry_mutes(self, channel: str, run: RunSummary, carried: Iterable[Mute]) -> None: ...
 
 
+# -- early warnings ------------------------------------------------------------------------------
+
+
+class EarlySettling(StoredRuns, Protocol):
+    def thresholds(self, channel: str) -> dict[str, str]: ...
+
+    def open_early_warnings(self, series: SeriesKey) -> list[EarlyWarning]: ...
+
+    def processed_run_after(self, run: RunSummary) -> RunSummary | None: ...
+
+    def settle_early_warnings(
+        self, run_id: str, settled: Sequence[tuple[EarlyWarning, str, Sequence[Message]]]
+    ) -> int: ...
+
+    def latest_version(
+        self, channel: str, key: str
+    ) -> tuple[str, list[dict[str, object]]] | None: ...
+
+
+class EarlyWarningState(EarlySettling, ChannelReads, Heartbeats, Protocol):
+    def latest_processed(self) -> list[tuple[SeriesKey, str]]: ...
+
+    def early_check(self, series: SeriesKey) -> EarlyCheck | None: ...
+
+    def record_early_check(
+        self, series: SeriesKey, run_id: str, at: datetime, newest: datetime | None
+    ) -> None: ...
+
+    def acquire_series(self, series: SeriesKey, owner: str, ttl: timedelta) -> bool: ...
+
+    def release_series(self, series: SeriesKey, owner: str) -> None: ...
+
+    def open_episodes(self, channel: str, series: SeriesKey) -> list[Episode]: ...
+
+    def has_early_warning(self, channel: str, run_id: str, cluster_id: int, kind: str) -> bool: ...
+
+    def record_early_warnings(
+        self,
+        run: RunSummary,
+        warnings: Mapping[str, Sequence[tuple[int, str, dict[str, object], Message]]],
+    ) -> int: ...
+
+
 # -- health and the Home tab ---------------------------------------------------------------------
 
 
@@ -136,6 +182,8 @@ class HomeReads(ChannelReads, OutboxHealth, Protocol):
     def channel_presence(self, now: datetime) -> ChannelPresence: ...
 
     def outbox_failures(self) -> dict[str | None, int]: ...
+
+    def open_early_warning_count(self) -> int: ...
 
 
 # -- delivery ------------------------------------------------------------------------------------
