@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.assigned import markdown as assigned_markdown
+from bench.assigned import measure as measure_assigned
 from bench.causes import causes_markdown, measure_causes
 from bench.commands import run_commands
 from bench.cycle import measure_cycle, measure_first_sight
@@ -51,6 +53,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         + ")",
     )
     parser.add_argument("--processes", type=int, default=2, help="worker processes of the sweep")
+    parser.add_argument(
+        "--assigned-seeds", type=int, default=10, help="seeds per kind, assigned items bench"
+    )
     return parser.parse_args(argv)
 
 
@@ -137,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     step("causes on alerts: planted causes named, none on uniform changes")
     causes_seeds = 2 if args.quick else 10
     causes = measure_causes(causes_seeds)
+    assigned_seeds = 1 if args.quick else args.assigned_seeds
+    step(f"assigned items side by side: {assigned_seeds} seeds per kind")
+    assigned = assigned_markdown(measure_assigned(assigned_seeds, args.processes))
     results = Results(
         cycle,
         absent,
@@ -149,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     all_rows = rows(results)
     print(table(all_rows))
-    section = quality + "\n" + causes_markdown(causes, causes_seeds)
+    section = quality + "\n" + causes_markdown(causes, causes_seeds) + "\n" + assigned
     print("\n" + section)
     out = args.out or (None if args.quick else DOC)
     if out is not None:

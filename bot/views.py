@@ -127,6 +127,9 @@ class Health:
     failed_reasons: tuple[tuple[str, int], ...] = ()  # (last error, count), commonest first
     detector_failures: int = 0  # detector tests that raised (each cost only itself)
     detector_last_failure: str = ""  # the latest, "share test of cluster 3: ..." (run id)
+    # Why the summary embeddings could not be read last time, and its fix ("": they could)
+    embeddings_fix: str = ""
+    latest_agreement: float | None = None  # the latest run's held-out assignment agreement
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,13 @@ def _health(health: Health, now: datetime) -> list[bk.Block]:
                 health.detector_last_failure,
             )
         )
+    if health.embeddings_fix:
+        lines.append(md(":warning: PostHog's summary embeddings: {}", health.embeddings_fix))
+    elif health.latest_agreement is not None:
+        lines.append(
+            f"Unsampled items assigned by embedding: held-out agreement "
+            f"{health.latest_agreement:.0%} in the latest run (used from 80 %)."
+        )
     return [bk.section(md_join("\n", [SafeMrkdwn("*Health*"), *lines]))]
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 import bot.rendering
+from bot.domain.kinds import AlertKind
 from bot.domain.lifecycle import Phase
 from bot.domain.models import Level
 from bot.domain.thresholds import ThresholdSpec
@@ -186,7 +187,10 @@ BUILDERS: dict[str, Builder] = {
         [views.finish_view({"type": "home"}, [bk.section(HOSTILE)] * 120, HOSTILE)]
     ),
     "causes.CauseRenderer.detail": lambda w: iter(
-        [w.causes.detail(k, w.factors, w.run.run_id, 0) for k in ("error_heavy", "cost_spike")]
+        [
+            w.causes.detail(k, w.factors, w.run.run_id, 0)
+            for k in (AlertKind.ERROR_HEAVY, AlertKind.COST_SPIKE, None)
+        ]
     ),
     "causes.CauseRenderer.clause": lambda w: (w.causes.clause([f]) for f in w.factors),
     "changes.ChangeRenderer.alert_parent": _alert_parent,
@@ -264,10 +268,13 @@ HELPERS = {
     "blocks.actions",
     "blocks.button",
     "blocks.header",  # plain_text
-    "changes.against_the_rest",  # plain: escaped where it is used
-    "changes.describe",  # plain: escaped where it is used
-    "changes.explain",
+    "alert_words.against_the_rest",  # plain: escaped where it is used
+    "alert_words.describe",  # plain: escaped where it is used
+    "alert_words.explain",
+    "alert_words.family_noun",  # plain: escaped where it is used
+    "alert_words.family_value",
     "causes.CauseRenderer.view",
+    "evidence.assigned_note",  # plain numbers and words, in the explanation of an alert
     "env.ago",
     "env.change",
     "env.day",
