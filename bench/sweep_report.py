@@ -3,14 +3,31 @@ docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
 from bench.sweep import KINDS, PLANTED_AT, RUNS, Outcome, Setting, Sweep
 
+MOVING = frozenset(k.label for k in KINDS if k.moves_traffic)
+
 FALSE_PER_RUN_MAX = 0.05  # at most 1 false alert per 20 runs, at every setting
 FIRST_RUN_MIN = 0.9  # 18 of 20 at the default setting, for the kinds below
 FIRST_RUN_KINDS = ("cost by price", "cost by prompt bloat", "errors", "new traffic")
+
+
+def _runs(sweep: Sweep, moving: bool) -> int:
+    return sum(o.runs_after for o in sweep.outcomes if (o.kind in MOVING) == moving)
+
+
+def moved_excess(sweep: Sweep) -> tuple[int, float, int]:
+    """(share alerts on stable clusters at or after a traffic change, how many the same runs
+    would hold at the rate of runs after a change that moves no traffic, the alerts that rate
+    rests on): others moving caused only what exceeds the second (Poisson)."""
+    moved = _sum(sweep.outcomes, "moved_alerts")
+    still = sum(o.share_alerts for o in sweep.outcomes if o.kind not in MOVING)
+    rate = still / max(1, _runs(sweep, False))
+    return moved, rate * _runs(sweep, True), still
 
 
 def _sum(outcomes: list[Outcome], attribute: str) -> int:
@@ -67,8 +84,17 @@ def targets(sweep: Sweep) -> list[tuple[str, bool, str]]:
             f"worst: {rate:.3f} at {worst.name}",
         )
     )
-    moved = _sum(sweep.outcomes, "moved_alerts")
-    out.append(("no stable cluster alerted because others moved", moved == 0, f"{moved} alerts"))
+    moved, expected, still = moved_excess(sweep)
+    out.append(
+        (
+            "no stable cluster alerted because others moved",
+            moved <= expected + 2 * math.sqrt(expected),
+            f"{moved} share alerts on stable clusters in {_runs(sweep, True)} runs at or after a "
+            f"traffic change, against {expected:.1f} expected from the {still} such alerts in "
+            f"{_runs(sweep, False)} runs at or after a change that moves no traffic (met: at "
+            "most 2 standard deviations above)",
+        )
+    )
     missed = [
         f"{o.kind} at {o.setting} (seed {o.seed})"
         for o in sweep.outcomes
@@ -95,6 +121,50 @@ def targets(sweep: Sweep) -> list[tuple[str, bool, str]]:
     return out
 
 
+FINDINGS = """Where the false alerts come from (measured 2026-12-07 on this sweep's worlds):
+
+- **Vanished clusters were untested.** A small cluster of the previous run often dissolves into
+  the noise or a neighbour when the next sample is drawn; at 500 items a run that was most of
+  the 0.22 false alerts per run (41 of 44 in a check of 5 seeds per kind). A vanish is now a
+  test like the others (the chance that its topic, moving with the rest at its previous share,
+  gave none of the fresh items), under Benjamini-Hochberg with the run's other tests: a 4 %
+  cluster missing from 70 fresh items is a 5 % chance and no longer alerts; a large cluster
+  missing from a large fresh day still does.
+- **The rest are single far draws, at the rate the correction allows.** Each run's tests (one
+  per cluster and family, ~50) go through Benjamini-Hochberg at 5 %: in a run where nothing
+  changed that lets at most about one run in 20 through, less what the minimum effects stop,
+  so false alerts sit under the 5 % line by construction. Their p-values are 1e-5 to 2e-3,
+  spread over size shift, latency, cost and noise growth. Halving the rate to 2.5 % (default
+  setting, 10 seeds per kind) cut false alerts from 6 to 4 in 350 runs but lost 8 of the 53
+  changes alerted within two runs (and 3 of 24 on the first run), so it stays at 5 %.
+- **Size shifts on stable topics are the data's own tails**, not matching or re-partitioning.
+  "default, cost by price, seed 2, run 3: sales_emails 0.046 -> 0.139": 27 of the cluster's 29
+  fresh items are its own topic; that day the topic's traffic ran x1.4 (day factor 1.2 and a
+  high Poisson draw), the summarizer kept 63 % of it against 51 % on other days, and the sample
+  76 % against 59 %: three independent ~2-sigma draws compound to x3 in the sample. The
+  dispersion the test measures on the older days (about 1.0) is what the same counts show at
+  the topic level (mean squared z 1.0 on 900 topic-days at 5 topics), and a dispersion that
+  grows with the count (negative binomial, fitted on the older days) came out at 0 in most runs
+  and did not change the tails, so it was not kept.
+- **Latency spikes on stable topics are tail draws too.** "translation 2.01 -> 3.10 s": all 18
+  fresh items of the cluster sat above 2.17 s, from a day whose 26 translation traces had a
+  median of 3.05 s (other days 1.5-2.6 s); the spread of daily mean log latency between days
+  is what the spread within days predicts (the ratio averages about 1 over 35 topics).
+- **First-run targets beyond what the samples hold.** An oracle that knows which sampled items
+  of the changed topic came after the change, and tests only those against the topic's older
+  items (errors: Fisher's test; price per token or tokens per item: rank test), reaches
+  p < 1e-3 (about what one discovery among ~50 tests needs) on the first run in 8 of 20 series
+  for errors, 15 of 20 for cost by price and 6 of 20 for cost by prompt bloat at the default
+  setting (the bot: 7, 9 and 3). A change that starts late in the day leaves few changed items
+  in the first run's sample (0-4 in 10 of the 20 error series), so 18 of 20 is out of reach
+  for errors and prompt bloat on the first run; for cost by price about 6 more are there.
+- **Stable clusters and others' moves.** Shares are held against the rest of the traffic, so a
+  surge, a stop or new traffic should add no share alert on a stable cluster; the target
+  compares the share alerts on stable clusters after such a change with those after changes
+  that move no traffic.
+"""
+
+
 def sweep_markdown(sweep: Sweep) -> str:
     """The "Alert quality" section of docs/benchmarks.md."""
     table = rows(sweep)
@@ -113,8 +183,10 @@ def sweep_markdown(sweep: Sweep) -> str:
         "thresholds. Per kind: alerted on the first run that contains the change · within two "
         "runs / changes whose topic is a cluster where it can first be alerted. False alerts per "
         "run count each (run, cluster) once: an alert on a topic that did not change, or on the "
-        'changed one before its change. "Stable alerted while others moved" counts those of '
-        "them on stable topics in runs at or after a surge, a stop or new traffic. "
+        'changed one before its change. "Stable alerted while others moved" counts the share '
+        "alerts (size shift, traffic stopped, new or vanished cluster) among them on stable "
+        "clusters in runs at or after a surge, a stop or new traffic; the targets hold them "
+        "against the same alerts after changes that move no traffic. "
         f"Took {sweep.seconds / 60:.1f} min on {sweep.processes} processes "
         f"(load average {sweep.load:.1f} on {os.cpu_count()} cores when it started), "
         f"{sum(o.cpu for o in sweep.outcomes) / 60:.1f} CPU-min in all.",
@@ -135,4 +207,5 @@ def sweep_markdown(sweep: Sweep) -> str:
     if examples:
         lines += ["", "Examples of false alerts and failed runs (the first of each setting):", ""]
         lines += [f"- {e}" for e in examples]
+    lines += ["", FINDINGS.rstrip("\n")]
     return "\n".join(lines) + "\n"

@@ -38,7 +38,8 @@ it rests on ("since 18:15 UTC", "over the whole day"). Per cluster (defaults in 
 - **outliers**: the noise cluster's share against the rest, one-sided; at least 10 points.
 
 A cluster that disappears altogether (matched by nothing, not merged) is reported as vanished
-when it held >= 3 % of the previous run.
+when it held >= 3 % of the previous run and its topic could hardly have given none of the fresh
+items (`_vanished`): a small cluster missing from a small sample is expected by chance.
 
 Every test of the run counts towards Benjamini-Hochberg at a false discovery rate of 5 %, so 30
 clusters x 5 tests do not multiply the noise; an alert needs both: significant and at least the
@@ -53,10 +54,10 @@ from dataclasses import dataclass
 
 from bot.domain.alerts import Alert, AlertKind, Family, alert_order
 from bot.domain.fresh_base import Candidates, TestFailure, escalated, holds, reaches
-from bot.domain.fresh_shares import outlier_test, share_test
+from bot.domain.fresh_shares import Composition, outlier_test, share_test
 from bot.domain.fresh_values import VALUE_TESTS
 from bot.domain.slices import ClusterSlices, RunSlices
-from bot.domain.stats import benjamini_hochberg
+from bot.domain.stats import benjamini_hochberg, beta_binomial_tails
 from bot.domain.thresholds import Thresholds
 
 __all__ = ["Detection", "TestFailure", "detect", "holds", "reaches"]
@@ -116,15 +117,23 @@ def _isolated(
 
 def _vanished(found: Candidates) -> None:
     """A cluster of the previous run that nothing in this run continues (and that did not merge
-    into another): no test, the whole cluster is gone. Only between runs that share items,
-    else a renamed cluster could not be told from a vanished one."""
-    diff, t = found.slices.diff, found.t
+    into another). Only between runs that share items, else a renamed cluster could not be told
+    from a vanished one. A small cluster often dissolves into the noise or its neighbours when
+    the sample is redrawn, so a vanish is a test like the others: the chance that its topic,
+    moving with the rest at its previous share, gives none of this run's fresh items
+    (beta-binomial, the run's dispersion), which faces Benjamini-Hochberg with every other
+    test. Its topic may still hide in the noise, so the p-value is a lower bound, which only
+    a large cluster missing from a large fresh slice passes."""
+    diff, t, slices = found.slices.diff, found.t, found.slices
     if not reaches(diff.item_overlap, t.min_run_overlap_pct / 100):
         return
     for cluster in diff.vanished:
         share = diff.previous.share(cluster)
         if not reaches(share, t.vanished_cluster_pct / 100):
             continue
+        found.tests += 1
+        phi = found.once(Composition.of).phi if slices.usable else 1.0
+        p_value = beta_binomial_tails(0, slices.fresh_total, share, phi)[1]
         severity = escalated(reaches(share, 2 * t.vanished_cluster_pct / 100))
         found.add(
             Alert(
@@ -137,8 +146,9 @@ def _vanished(found: Candidates) -> None:
                 previous_run_id=diff.previous.run_id,
                 before=share,
                 items_before=cluster.size,
+                p_value=p_value,
                 fresh=True,
                 direction=-1,
             ),
-            None,
+            p_value,
         )

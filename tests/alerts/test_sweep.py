@@ -100,3 +100,25 @@ def test_the_quality_section_is_rewritten_alone(tmp_path: Path) -> None:
     other = tmp_path / "empty.md"
     replace_section(other, "## Alert quality\n\nx\n")
     assert other.read_text() == "## Alert quality\n\nx\n"
+
+
+def test_stable_clusters_count_as_alerted_because_others_moved_only_beyond_their_usual_rate() -> (
+    None
+):
+    def outcome(kind: str, share_alerts: int) -> bench.sweep.Outcome:
+        moving = kind in ("traffic up", "traffic stopped", "new traffic")
+        return bench.sweep.Outcome(
+            "default", kind, 0, runs=5, runs_after=3, share_alerts=share_alerts,
+            moved_alerts=share_alerts if moving else 0,
+        )  # fmt: skip
+
+    def met(moved: int) -> bool:
+        still = [outcome("cost by price", 1) for _ in range(10)]  # 10 alerts in 30 runs
+        after_move = [outcome("traffic up", moved)] + [outcome("new traffic", 0) for _ in range(9)]
+        sweep = Sweep(1, still + after_move, 0.0, 1)
+        (target,) = [t for t in targets(sweep) if "because others moved" in t[0]]
+        return target[1]
+
+    # At the same rate (10 in 30 runs) 10 are expected; 16 is within 2 sigma, 17 is not.
+    assert met(10) and met(16)
+    assert not met(17)
