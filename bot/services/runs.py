@@ -146,25 +146,32 @@ class RunRepository:
         stored and let go as its batch is read, and the runs waiting for values are let go one
         shared window at a time, so memory holds one batch and one window, however many series
         there are."""
+        groups = self._load_waiting_for_values(summaries, with_values)
+        while groups:  # each window's runs are let go once stored
+            self._complete_window(groups.pop(0))
+
+    def _load_waiting_for_values(
+        self, summaries: Sequence[RunSummary], with_values: Collection[str]
+    ) -> list[SharedWindow]:
+        """Load and store what `prefetch` needs; return the runs that wait for item values,
+        grouped by shared window (the only runs still held when this returns)."""
         wanted = list({s.run_id: s for s in summaries}.values())
         stored = set(self.store.cluster_counts([s.run_id for s in wanted]))
         missing = sorted((s for s in wanted if s.run_id not in stored), key=lambda s: s.timestamp)
-        incomplete: list[ClusteringRun] = []
+        waiting: list[ClusteringRun] = []
         for batch in load_batches(missing):
             for run in self.source.get_runs(batch):
                 if not run.missing_metrics:  # complete for questions; alerting may want values
                     self.store.save_run(run)
                 if self._wants_values(run, with_values):
-                    incomplete.append(run)
+                    waiting.append(run)
         for run_id in stored.intersection(with_values):
             cached = self.store.get_run(run_id)
             if cached is not None and self._wants_values(cached, with_values):
-                incomplete.append(cached)
-        groups = shared_windows(incomplete)
-        self._store_unwindowed(incomplete, groups)
-        del incomplete
-        while groups:  # each window's runs are let go once stored
-            self._complete_window(groups.pop(0))
+                waiting.append(cached)
+        groups = shared_windows(waiting)
+        self._store_unwindowed(waiting, groups)
+        return groups
 
     def get(self, run_id: str, *, with_values: bool = False) -> ClusteringRun:
         """A run with its metrics; `with_values` also fills in every item's own values (what
