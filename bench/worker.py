@@ -125,6 +125,7 @@ def check_command(config: dict[str, Any]) -> dict[str, Any]:
             "SLACK_API_URL": config["slack_api_url"],
             "ALERT_CHANNEL": config["channel"],
             "DATABASE_URL": config["database_url"],
+            "CHARTS": "true" if config.get("charts", True) else "false",
         }
     )
     before = rss_kb()
