@@ -2,7 +2,8 @@
 implementation of the seed workflow, on the local stand-ins. Prints one table and writes
 docs/benchmarks.md. `--quick` is a smoke run with small numbers (it does not write the doc
 unless `--out` is given). `--quality-only` runs the alert-quality sweep alone and rewrites only
-its section of the doc."""
+its section of the doc. `--early-seeds N` adds the early-warnings bench (bench/early.py, slow:
+off by default, and the doc then keeps its last measured section)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+from bench.assigned import markdown as assigned_markdown
+from bench.assigned import measure as measure_assigned
 from bench.causes import causes_markdown, measure_causes
 from bench.commands import run_commands
 from bench.cycle import measure_cycle, measure_first_sight
-from bench.doc import replace_section, write_doc
+from bench.doc import read_section, replace_section, write_doc
+from bench.early import HEADING as EARLY_HEADING
+from bench.early import measure as measure_early
 from bench.harness import ROOT
 from bench.lean import lean_markdown, measure_lean
 from bench.lean import targets as lean_targets
@@ -53,6 +58,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         + ")",
     )
     parser.add_argument("--processes", type=int, default=2, help="worker processes of the sweep")
+    parser.add_argument(
+        "--assigned-seeds", type=int, default=10, help="seeds per kind, assigned items bench"
+    )
+    parser.add_argument(
+        "--early-seeds",
+        type=int,
+        default=0,
+        help="seeds per kind of the early-warnings bench (bench/early.py; each replays a day "
+        "hour by hour, about 80 s a seed here); default 0: skipped, and the doc keeps the "
+        "section it has (--quick runs at most 1)",
+    )
     parser.add_argument(
         "--lean-only",
         action="store_true",
@@ -118,6 +134,15 @@ def quality_only(args: argparse.Namespace) -> int:
     return 0
 
 
+def early_section(seeds: int, doc: Path | None) -> str:
+    """The early-warnings section: measured when `seeds` > 0, else the one `doc` has (written
+    by an earlier run, kept since the doc is rewritten), else none."""
+    if seeds > 0:
+        step(f"early warnings: {seeds} seed(s) per kind, hour by hour")
+        return measure_early(seeds)
+    return read_section(doc, EARLY_HEADING) if doc is not None else ""
+
+
 def step(name: str) -> None:
     print(f"[bench] {name}…", file=sys.stderr, flush=True)
 
@@ -167,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     causes_seeds = 2 if args.quick else 10
     causes = measure_causes(causes_seeds)
     lean, lean_missed = lean_section(args)
+    assigned_seeds = 1 if args.quick else args.assigned_seeds
+    step(f"assigned items side by side: {assigned_seeds} seeds per kind")
+    assigned = assigned_markdown(measure_assigned(assigned_seeds, args.processes))
+    out = args.out or (None if args.quick else DOC)
+    early = early_section(min(args.early_seeds, 1) if args.quick else args.early_seeds, out)
     results = Results(
         cycle,
         absent,
@@ -179,9 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     all_rows = rows(results)
     print(table(all_rows))
-    section = quality + "\n" + causes_markdown(causes, causes_seeds) + "\n" + lean
+    section = quality + "\n" + causes_markdown(causes, causes_seeds) + "\n" + assigned
+    section += "\n" + early if early else ""
+    section += "\n" + lean
     print("\n" + section)
-    out = args.out or (None if args.quick else DOC)
     if out is not None:
         write_doc(results, all_rows, out)
         with out.open("a") as doc:

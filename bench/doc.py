@@ -45,6 +45,14 @@ request (stored runs, the in-memory run list, drilldown details); "cached" does 
 stand-ins share one process and {cores} cores, so the latencies are pessimistic."""
 
 
+EARLY_METHOD = (
+    "The early-warnings section (its method is in the section) runs only when asked: `python "
+    "-m bench --early-seeds N` (N seeds per kind; `make bench ARGS=--early-seeds=6`) or "
+    "`python -m bench.early --seeds N` alone, since each seed replays a day hour by hour. "
+    "Without it (`--early-seeds 0`, the default) the section measured last is kept as it was."
+)
+
+
 def _verdicts(rows: list[Row]) -> list[str]:
     lines = []
     for row in rows:
@@ -234,6 +242,8 @@ def write_doc(results: Results, all_rows: list[Row], path: Path) -> None:
         "chart and cluster map per alert, rendered in-process), which the reference does "
         "not have.",
         "",
+        EARLY_METHOD,
+        "",
         "## Results",
         "",
         markdown_table(all_rows),
@@ -274,6 +284,17 @@ def write_doc(results: Results, all_rows: list[Row], path: Path) -> None:
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
+
+
+def read_section(path: Path, heading: str) -> str:
+    """The section of the doc at `path` that starts with `heading` (a "## " line), up to the
+    next "## " heading; "" when the doc or the section is missing."""
+    lines = path.read_text().split("\n") if path.exists() else []
+    if heading not in lines:
+        return ""
+    start = lines.index(heading)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "\n".join(lines[start:end]).rstrip("\n") + "\n"
 
 
 def replace_section(path: Path, text: str) -> None:

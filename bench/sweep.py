@@ -43,7 +43,7 @@ from bot.domain.compare import diff_runs
 from bot.domain.fresh import detect
 from bot.domain.lifecycle import Episode, advance
 from bot.domain.rules import detect_run_to_run
-from bot.domain.slices import slice_run
+from bot.domain.slices import RunSlices, slice_run
 from bot.domain.thresholds import Thresholds
 from standins.traffic.demo_check import EXPECTED, as_loaded
 from standins.traffic.generator import Cause, Change, Plant, RunTruth, SeriesSpec, World, generate
@@ -162,10 +162,20 @@ def _visible(kind: Kind, topic: str, truths: list[RunTruth], first: int) -> bool
     return truths[first].cluster_of_topic(topic) is not None
 
 
-def run_one(setting: Setting, kind: Kind, seed: int, thresholds: Thresholds) -> Outcome:
-    """Generate one series and follow it through the bot's pure path (module doc)."""
+def run_one(
+    setting: Setting,
+    kind: Kind,
+    seed: int,
+    thresholds: Thresholds,
+    *,
+    world: World | None = None,
+    enlarge: Callable[[int, RunSlices], RunSlices] | None = None,
+) -> Outcome:
+    """Generate one series (or take `world`) and follow it through the bot's pure path (module
+    doc); `enlarge(run index, slices)` may add assigned items to each run's slices
+    (`bench/assigned.py`)."""
     outcome = Outcome(setting.name, kind.label, seed)
-    world = world_for(setting, kind, seed)
+    world = world or world_for(setting, kind, seed)
     truths = world.runs_of(JOB)
     runs = [as_loaded(t.event, world.item_values) for t in truths]
     topic = world.planted[0].topic
@@ -181,6 +191,8 @@ def run_one(setting: Setting, kind: Kind, seed: int, thresholds: Thresholds) -> 
         try:
             diff = diff_runs(runs[index - 1], runs[index])
             slices = slice_run(diff)
+            if enlarge is not None and slices.usable:
+                slices = enlarge(index, slices)
             detection = (
                 detect(slices, thresholds) if slices.usable else detect_run_to_run(diff, thresholds)
             )

@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     web = commands.add_parser("web", help="HTTP mode: POST /slack/events, GET /healthz on $PORT")
     web.add_argument("--host", default="0.0.0.0")
     commands.add_parser("scheduler", help="the scheduler alone (Procfile clock)")
-    check = commands.add_parser("check", help="one alert cycle now, then exit")
+    check = commands.add_parser(
+        "check", help="everything due now (alert cycle, early warnings), then exit"
+    )
     check.add_argument("--dry-run", action="store_true", help="print instead of posting")
     doctor = commands.add_parser("doctor", help="check the configuration against PostHog and Slack")
     doctor.add_argument("--send-test", action="store_true", help="post a test alert")
@@ -194,6 +196,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     try:
         services.posthog.gate.check()  # PostHog asked us to wait: say until when, send nothing
         report = services.alerts.run_cycle(dry_run=args.dry_run)
+        early = None if args.dry_run else services.early.run_due()
     except PostHogError as error:
         print(f"clusters-bot: PostHog: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -214,6 +217,12 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
             f", sent {delivery.sent}, failed {len(delivery.failed)}"
             f", waiting for a channel {len(delivery.waiting)}"
             if delivery
+            else ""
+        )
+        + (
+            f", early warnings {early.warnings} (confirmed {early.confirmed}, "
+            f"retracted {early.retracted})"
+            if early is not None and services.early.enabled
             else ""
         )
         + f", PostHog queries {services.posthog.budget.spent}"

@@ -21,7 +21,9 @@ from bot.posthog.errors import (
     PostHogNotFound,
     PostHogUnavailable,
 )
+from bot.rendering.home import describe_early
 from bot.services.assignment import embeddings_health
+from bot.services.early_health import read_early_health
 from bot.settings import ConfigError, Settings
 from bot.slack.errors import SlackWriteError
 from bot.slack.membership import Membership, MembershipCheck, ensure_member, scope_fix
@@ -151,6 +153,21 @@ def _posthog_checks(services: Services, *, schema_ok: bool) -> list[Check]:
 def _embeddings_check(client: PostHogClient) -> Check:
     ok, detail = embeddings_health(client, datetime.now(UTC) - timedelta(days=7))
     return Check("Summary embeddings", True, detail, warning=not ok)
+
+
+def _early_check(services: Services) -> Check:
+    """Early warnings as the Home tab shows them (`describe_early`): a pause is a warning, since
+    the daily alerts go on without them."""
+    store = services.store
+    now = store.clock()
+    try:
+        early = read_early_health(
+            store, services.settings.early_warning_interval, store.open_early_warning_count(), now
+        )
+    except SQLAlchemyError as error:
+        return Check("Early warnings", False, f"unreadable ({type(error).__name__})")
+    detail = describe_early(early, now).removeprefix("Early warnings between runs: ")
+    return Check("Early warnings", True, detail, warning=early.paused_until is not None)
 
 
 def _slack_checks(services: Services, *, send_test: bool) -> list[Check]:
@@ -301,7 +318,10 @@ def run_doctor(
         checks = [Check("Database", True, "reachable"), _schema_check(services)]
     except Exception as error:  # report, don't crash
         checks = [Check("Database", False, f"{type(error).__name__}: check DATABASE_URL")]
-    checks += _posthog_checks(services, schema_ok=all(check.ok for check in checks))
+    schema_ok = all(check.ok for check in checks)
+    checks += _posthog_checks(services, schema_ok=schema_ok)
+    if schema_ok:  # its state lives in tables a pending migration may not have made yet
+        checks.append(_early_check(services))
     checks += _slack_checks(services, send_test=send_test)
     for check in checks:
         mark = "!" if check.warning else "✓" if check.ok else "✗"

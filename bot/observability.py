@@ -17,12 +17,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
 from bot.services.detector_health import read_failures
 from bot.store.outbox import OutboxStatus
-from bot.store.schema import OutboxRow
-from bot.store.store import Store
+from bot.store.ports import OutboxHealth
 
 # The attributes every record has, plus the two that `Formatter.format` adds to it.
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
@@ -74,18 +72,14 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
 
 
 class _StoreCollector(Collector):
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: OutboxHealth) -> None:
         self.store = store
 
     def collect(self) -> Iterator[Metric]:
         alerts = GaugeMetricFamily(
             "clusters_bot_outbox_messages", "Outbox messages by status", labels=["status"]
         )
-        with self.store.engine.connect() as connection:
-            rows = connection.execute(
-                select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
-            ).all()
-        counts = {status: count for status, count in rows}
+        counts = self.store.outbox_counts()
         for status in OutboxStatus:
             alerts.add_metric([status.value], counts.get(status.value, 0))
         yield alerts
@@ -123,7 +117,7 @@ class _BudgetCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, store: Store | None = None) -> None:
+    def __init__(self, store: OutboxHealth | None = None) -> None:
         self.registry = CollectorRegistry()
         self.posthog_queries = Counter(
             "clusters_bot_posthog_requests",

@@ -6,6 +6,7 @@ and are unwrapped only in `wiring.py`.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -83,7 +84,13 @@ EXPECTED = {
     "COMMAND_WORKERS": "how many /clusters answers and button clicks run at once (1-64)",
     "COMMAND_QUEUE_LIMIT": "how many more may wait before the bot answers that it is busy",
     "UNFURL_EXTERNAL": "on or off (cards for PostHog links in Slack Connect conversations)",
+    "EARLY_WARNING_INTERVAL": "how often to check the summaries that arrive between daily runs: "
+    "a duration such as 1h, 30m or 3600 (seconds), at least 1m; 0 or off turns early warnings "
+    "off (default 1h)",
 }
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+OFF = ("", "0", "off", "false", "no", "none")
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -131,11 +138,19 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     # Trend charts and cluster maps in alert threads, and the summary's Map button (on/off).
     charts: bool = True
+    # Each trace/generation run's unsampled fresh items, assigned to its clusters by their
+    # summary embeddings (two PostHog queries per run), count in its cost, latency and error
+    # alerts when the run's held-out agreement allows (on/off).
+    assign_unsampled: bool = True
     # Cards for pasted PostHog links go only to conversations the bot is a member of; in those
     # shared with other organisations (Slack Connect) only when this is on.
     unfurl_external: bool = False
 
     run_list_cache_seconds: float = Field(default=30.0, ge=0)
+
+    # Early warnings between daily runs: how often the newly summarized items are checked
+    # (None: off).
+    early_warning_interval: timedelta | None = timedelta(hours=1)
 
     log_format: LogFormat = LogFormat.TEXT
     outbox_recover_seconds: int = Field(default=30, ge=0)
@@ -161,6 +176,29 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith("xapp-"):
             raise ValueError("must start with xapp-")
         return value
+
+    @field_validator("early_warning_interval", mode="before")
+    @classmethod
+    def _interval(cls, value: object) -> object:
+        """`1h`, `30m`, `90s`, `3600` (seconds); `0` or `off` turns early warnings off."""
+        if isinstance(value, int | float) and value == 0:
+            return None
+        if not isinstance(value, str):
+            return value
+        text = value.strip().lower()
+        if text in OFF:
+            return None
+        unit = _UNITS.get(text[-1:])
+        number = text[:-1] if unit else text
+        try:
+            seconds = float(number) * (unit or 1)
+        except ValueError:
+            raise ValueError("is not a duration") from None
+        if seconds == 0:
+            return None
+        if seconds < 60:
+            raise ValueError("is shorter than a minute")
+        return timedelta(seconds=seconds)
 
     @field_validator("database_url")
     @classmethod

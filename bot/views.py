@@ -6,7 +6,7 @@ both import this module, and rendering never imports services."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.domain.models import Cluster, ClusteringRun, ClusterItem
 from bot.domain.thresholds import ThresholdSpec
@@ -117,6 +117,21 @@ class ChannelHome:
 
 
 @dataclass(frozen=True)
+class EarlyHealth:
+    """Early warnings between runs, for the health sections; `interval` None: they are off."""
+
+    interval: timedelta | None
+    last_check: datetime | None = None  # the last check with series due (paused ones too)
+    open_warnings: int = 0  # posted, not yet settled by the next daily run
+    paused_until: datetime | None = None  # set only while the pause lasts
+    paused_why: str = ""  # why the embeddings cannot be read, and the fix
+
+    @property
+    def enabled(self) -> bool:
+        return self.interval is not None and self.interval > timedelta(0)
+
+
+@dataclass(frozen=True)
 class Health:
     last_cycle: datetime | None
     stale: bool
@@ -127,6 +142,10 @@ class Health:
     failed_reasons: tuple[tuple[str, int], ...] = ()  # (last error, count), commonest first
     detector_failures: int = 0  # detector tests that raised (each cost only itself)
     detector_last_failure: str = ""  # the latest, "share test of cluster 3: ..." (run id)
+    # Why the summary embeddings could not be read last time, and its fix ("": they could)
+    embeddings_fix: str = ""
+    latest_agreement: float | None = None  # the latest run's held-out assignment agreement
+    early: EarlyHealth | None = None  # early warnings between runs (None: not read)
 
 
 @dataclass(frozen=True)

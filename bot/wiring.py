@@ -21,13 +21,18 @@ from bot.posthog.urls import PostHogUrls
 from bot.rendering.answers import Renderer
 from bot.rendering.changes import ChangeRenderer
 from bot.rendering.drilldown import DrilldownRenderer
+from bot.rendering.early import EarlyRenderer
 from bot.rendering.env import make_environment
 from bot.services.alerts import AlertService
+from bot.services.assigned_items import FreshEnlarger
+from bot.services.assignment import AssignmentService
 from bot.services.card_cache import CardCache
 from bot.services.causes import CauseService
 from bot.services.channel_settings import ChannelSettings
 from bot.services.charts import ChartService
 from bot.services.clusters import ClustersService
+from bot.services.early import EarlyWarningService
+from bot.services.home import HomeService
 from bot.services.routing import Routing
 from bot.services.runs import RunRepository
 from bot.settings import DrilldownContent, Settings
@@ -51,6 +56,7 @@ class Services:
     clusters: ClustersService
     channel_settings: ChannelSettings
     alerts: AlertService
+    early: EarlyWarningService  # early warnings between daily runs (off: does nothing)
     causes: CauseService  # "Why?" answers, from the commands' budget
     renderer: Renderer
     drilldown: DrilldownRenderer
@@ -61,6 +67,7 @@ class Services:
     charts: ChartService
     work: WorkPool
     conversations: ConversationInfo  # where link cards may go (membership, Slack Connect)
+    home: HomeService  # the App Home tab's data
     cards: CardCache = field(default_factory=CardCache)  # link_shared cards, briefly
 
     def close(self) -> None:
@@ -163,6 +170,16 @@ def build_services(
         command_posthog, store, list_ttl=settings.run_list_cache_seconds, clock=clock
     )
     clusters = ClustersService(command_runs, command_posthog)
+    channel_settings = ChannelSettings(store, clusters, settings.alert_channel, clock=clock)
+    home = HomeService(
+        store,
+        channel_settings,
+        stale_after_seconds=3 * settings.poll_interval_seconds,
+        budgets=lambda: (posthog.budget.remaining, command_budget.remaining),
+        clock=clock,
+        early_interval=settings.early_warning_interval,
+    )
+    routing = Routing(store, settings.alert_channel)
     return Services(
         settings=settings,
         store=store,
@@ -170,16 +187,31 @@ def build_services(
         command_posthog=command_posthog,
         runs=runs,
         clusters=clusters,
-        channel_settings=ChannelSettings(store, clusters, settings.alert_channel, clock=clock),
+        channel_settings=channel_settings,
         alerts=AlertService(
             runs,
             store,
-            Routing(store, settings.alert_channel),
+            routing,
             changes,
             notifier,
             clock=clock,
             causes=CauseService(posthog),
             budget=posthog.budget,
+            enlarger=(
+                FreshEnlarger(AssignmentService(posthog), posthog, store, clock)
+                if settings.assign_unsampled
+                else None
+            ),
+        ),
+        early=EarlyWarningService(
+            runs,
+            store,
+            routing,
+            EarlyRenderer(renderer),
+            posthog,
+            notifier,
+            interval=settings.early_warning_interval,
+            clock=clock,
         ),
         causes=CauseService(command_posthog, command_runs),
         renderer=renderer,
@@ -193,4 +225,5 @@ def build_services(
         charts=charts,
         work=WorkPool(settings.command_workers, settings.command_queue_limit),
         conversations=ConversationInfo(slack),
+        home=home,
     )

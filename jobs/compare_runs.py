@@ -7,6 +7,7 @@ import logging
 from bot.posthog.client import PostHogClient
 from bot.posthog.errors import PostHogRateLimited
 from bot.services.alerts import AlertService, CycleReport
+from bot.services.early import EarlyWarningService
 from bot.slack.notifier import SlackNotifier
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,17 @@ def check_runs_job(alerts: AlertService, posthog: PostHogClient | None = None) -
     said = report is not None and report.ended_early is not None
     if posthog.stopped_by is not None and not said:
         logger.warning("alerts.cycle.cut_short", extra={"reason": str(posthog.stopped_by)})
+
+
+def early_warnings_job(early: EarlyWarningService, posthog: PostHogClient | None = None) -> None:
+    """Settle early warnings the daily runs decided and check the series that are due; skipped
+    while PostHog throttles the key (the next tick tries again)."""
+    if posthog is not None and posthog.gate.resume_at is not None:
+        logger.warning(
+            "early.check.postponed", extra={"resume_at": posthog.gate.resume_at.isoformat()}
+        )
+        return
+    early.run_due()
 
 
 def deliver_outbox_job(notifier: SlackNotifier) -> None:

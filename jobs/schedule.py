@@ -17,10 +17,11 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.wiring import Services
-from jobs.compare_runs import check_runs_job, deliver_outbox_job
+from jobs.compare_runs import check_runs_job, deliver_outbox_job, early_warnings_job
 
 CHECK_RUNS_JOB_ID = "alerts.check_runs"
 DELIVER_OUTBOX_JOB_ID = "alerts.deliver_outbox"
+EARLY_WARNINGS_JOB_ID = "alerts.early_warnings"
 OUTBOX_RETRY_SECONDS = 30
 
 
@@ -49,4 +50,17 @@ def build_scheduler(services: Services, *, background: bool = False) -> BaseSche
         args=[services.notifier],
         replace_existing=True,
     )
+    interval = services.settings.early_warning_interval
+    if interval is not None:
+        # Each tick does only what is due (each series once an interval): ticking at the poll
+        # interval keeps a check within minutes of its time without costing anything between.
+        scheduler.add_job(
+            early_warnings_job,
+            IntervalTrigger(seconds=min(poll, interval.total_seconds()), timezone=UTC),
+            id=EARLY_WARNINGS_JOB_ID,
+            name="Early warnings between daily runs",
+            args=[services.early],
+            kwargs={"posthog": services.posthog},
+            replace_existing=True,
+        )
     return scheduler

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,8 @@ def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
         ("SLACK_SIGNING_SECRET", "  ", "the signing secret from your Slack app"),
         ("PORT", "70000", "a TCP port number"),
         ("DATABASE_URL", "clusters.db", "a SQLAlchemy URL"),
+        ("EARLY_WARNING_INTERVAL", "soon", "a duration such as 1h"),
+        ("EARLY_WARNING_INTERVAL", "10s", "at least 1m"),
     ],
 )
 def test_bad_values_are_named_with_their_shape(
@@ -116,6 +119,26 @@ def test_a_bad_token_is_never_echoed_back(
     with pytest.raises(ConfigError) as error:
         load_settings()
     assert name in str(error.value) and value not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "interval"),
+    [
+        (None, timedelta(hours=1)),
+        ("off", None),
+        ("0", None),
+        ("OFF", None),
+        ("30m", timedelta(minutes=30)),
+        ("2h", timedelta(hours=2)),
+        ("3600", timedelta(hours=1)),
+    ],
+)
+def test_early_warning_interval_takes_a_duration_or_off(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, interval: timedelta | None
+) -> None:
+    if value is not None:
+        monkeypatch.setenv("EARLY_WARNING_INTERVAL", value)
+    assert load_settings().early_warning_interval == interval
 
 
 def test_require_names_every_missing_variable() -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.commands import parsed as cmd
+from bot.services.assigned_items import read_assignments
 from bot.slack.membership import Membership, ensure_member
 
 if TYPE_CHECKING:
@@ -36,7 +37,9 @@ def answer_runs(c: cmd.Runs, asker: Asker, s: Services) -> Message:
 
 def answer_show(c: cmd.Show, asker: Asker, s: Services) -> Message:
     view = s.clusters.find_cluster(c.ref, c.run_id)
-    return s.renderer.cluster(view, s.drilldown.traces(view, private=not asker.shared))
+    assigned = read_assignments(s.store).runs.get(view.run.run_id)
+    drilldown = s.drilldown.traces(view, private=not asker.shared)
+    return s.renderer.cluster(view, drilldown, assigned.line if assigned else "")
 
 
 def answer_top(c: cmd.Top, asker: Asker, s: Services) -> Message:

@@ -1,57 +1,16 @@
-"""The vocabulary of alerts: what changed (`AlertKind`), how urgent (`Severity`), and the
-`Alert` itself, as both the fresh-slice detector (`fresh.py`) and the run-to-run rules
-(`rules.py`) produce it. Pure data."""
+"""The vocabulary of alerts: what changed (`AlertKind`, described in `kinds.py`), how urgent
+(`Severity`), and the `Alert` itself, as both the fresh-slice detector (`fresh.py`) and the
+run-to-run rules (`rules.py`) produce it. Pure data."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
+from bot.domain.kinds import FAMILIES, ORDER, AlertKind, Family
 from bot.domain.models import Frozen
 
-
-class AlertKind(StrEnum):
-    """What changed. Definition order is the display order within one severity."""
-
-    COST_SPIKE = "cost_spike"
-    ERROR_HEAVY = "error_heavy"
-    LATENCY_SPIKE = "latency_spike"
-    PASS_RATE_DROP = "pass_rate_drop"
-    FAIL_SHARE_GROWTH = "fail_share_growth"
-    SIZE_SHIFT = "size_shift"
-    NEW_CLUSTER = "new_cluster"
-    TRAFFIC_STOPPED = "traffic_stopped"
-    VANISHED_CLUSTER = "vanished_cluster"
-    OUTLIER_GROWTH = "outlier_growth"
-
-    @property
-    def family(self) -> Family | None:
-        """What a lasting change is about: one alert lifecycle per cluster and family, so a new
-        cluster that keeps growing, or traffic that stops and then leaves, is one episode."""
-        return _FAMILIES.get(self)
-
-
-class Family(StrEnum):
-    COST = "cost"
-    LATENCY = "latency"
-    ERRORS = "errors"
-    SHARE = "share"
-    OUTLIERS = "outliers"
-    PASS_RATE = "pass_rate"
-    FAIL_SHARE = "fail_share"
-
-
-_FAMILIES = {
-    AlertKind.COST_SPIKE: Family.COST,
-    AlertKind.LATENCY_SPIKE: Family.LATENCY,
-    AlertKind.PASS_RATE_DROP: Family.PASS_RATE,
-    AlertKind.FAIL_SHARE_GROWTH: Family.FAIL_SHARE,
-    AlertKind.ERROR_HEAVY: Family.ERRORS,
-    AlertKind.SIZE_SHIFT: Family.SHARE,
-    AlertKind.NEW_CLUSTER: Family.SHARE,
-    AlertKind.TRAFFIC_STOPPED: Family.SHARE,
-    AlertKind.OUTLIER_GROWTH: Family.OUTLIERS,
-}
+__all__ = ["Alert", "AlertKind", "Family", "Severity", "alert_order"]
 
 
 class Severity(StrEnum):
@@ -85,9 +44,10 @@ class Alert(Frozen):
 
     `cluster_id` is the cluster in the current run (`None` for a vanished cluster);
     `previous_cluster_id` the one in the previous run (`None` when there is none). `before` and
-    `after` are what the rule compared: USD per item for cost and seconds for latency (medians
-    of the items, for fresh-slice alerts), fractions for error rates and shares; `None` where
-    the cluster is not in that run. `items_before`/`items_after` are the counts behind them.
+    `after` are what the rule compared, in the kind's unit (`KindSpec.unit`: USD per item for
+    cost, seconds for latency, tokens per item, fractions for error rates and shares; medians
+    of the items for the fresh-slice value alerts); `None` where the cluster is not in that
+    run. `items_before`/`items_after` are the counts behind them.
 
     `fresh` says how the change was measured: `True` when the items newer than the previous
     run's window (the fresh slice) were compared with the older items of the same cluster
@@ -122,6 +82,9 @@ class Alert(Frozen):
     direction: int = 1
     part: str | None = None  # what moved behind a cost alert: "price per token", "tokens per item"
     relative: float | None = None  # a share's move against the rest of the traffic (x3, x0.3)
+    # Of `items_after`, how many were not sampled by the run but assigned to the cluster by
+    # their summary embedding (value alerts only: shares count sampled items, slices.py).
+    assigned_items: int = 0
 
     @property
     def key(self) -> str:
@@ -144,15 +107,14 @@ class Alert(Frozen):
         return self.after / self.before
 
 
-_KIND_ORDER = {kind: index for index, kind in enumerate(AlertKind)}
-
-
 def alert_order(alert: Alert) -> tuple[int, int, float, str]:
-    """Most severe first; then by kind; then the biggest change first; then by key."""
-    if alert.kind in (AlertKind.COST_SPIKE, AlertKind.LATENCY_SPIKE):
+    """Most severe first; then by kind (`kinds.KINDS` order); then the biggest change first
+    (as a ratio for the families sized that way); then by key."""
+    family = alert.kind.family
+    if family is not None and FAMILIES[family].relative:
         magnitude = alert.ratio or 0.0
     elif alert.change is not None:
         magnitude = abs(alert.change)
     else:
         magnitude = alert.after if alert.after is not None else alert.before or 0.0
-    return (-alert.severity.rank, _KIND_ORDER[alert.kind], -magnitude, alert.key)
+    return (-alert.severity.rank, ORDER[alert.kind], -magnitude, alert.key)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.domain.alerts import AlertKind
+from bot.domain.kinds import AlertKind, Cause
 from bot.domain.stats import count_test, median, rank_test_greater
 
 MAJORITY = 0.6
@@ -118,16 +118,18 @@ Traits = Sequence[ItemTraits]
 
 
 def explain(kind: AlertKind, fresh: Traits, baseline: Traits) -> list[Factor]:
-    """The factors behind an alert of `kind`, strongest first; `[]` when nothing is clear."""
+    """The factors behind an alert of `kind` (those its `KindSpec.cause` names), strongest
+    first; `[]` when nothing is clear."""
     if len(fresh) < MIN_ITEMS:
         return []
-    if kind is AlertKind.COST_SPIKE:
+    cause = kind.spec.cause
+    if cause is Cause.COST:
         found = explain_values(fresh, baseline, lambda i: i.cost)
-    elif kind is AlertKind.LATENCY_SPIKE:
+    elif cause is Cause.LATENCY:
         found = explain_values(fresh, baseline, lambda i: i.latency)
-    elif kind is AlertKind.ERROR_HEAVY:
+    elif cause is Cause.ERRORS:
         found = explain_errors(fresh, baseline)
-    elif kind in (AlertKind.SIZE_SHIFT, AlertKind.NEW_CLUSTER, AlertKind.OUTLIER_GROWTH):
+    elif cause is Cause.TRAFFIC:
         found = explain_traffic(fresh, baseline)
     else:
         found = []

@@ -22,6 +22,7 @@ it rests on ("since 18:15 UTC", "over the whole day"). Per cluster (defaults in 
   three); the alert is about cost (at least x1.5 and $0.0001 on the typical cost per item,
   median tokens x median price per token) and names the part that moved.
 - **latency**: the median per item, the same rank test; at least x1.5 and 0.5 s.
+- **tokens**: the median tokens per item, the same rank test; at least x1.5 and 200 more.
 - **errors**: the share of items with an error; Fisher's exact test, one-sided, right for the
   small counts of a fresh slice; at least 20 % and 10 points more than the baseline.
 - **share** (`fresh_shares.py`): the cluster's fresh items against its older ones, held to the
@@ -53,7 +54,7 @@ from dataclasses import dataclass
 from bot.domain.alerts import Alert, AlertKind, Family, alert_order
 from bot.domain.fresh_base import Candidates, TestFailure, escalated, holds, reaches
 from bot.domain.fresh_shares import outlier_test, share_test
-from bot.domain.fresh_values import cost_test, error_test, latency_test
+from bot.domain.fresh_values import VALUE_TESTS
 from bot.domain.slices import ClusterSlices, RunSlices
 from bot.domain.stats import benjamini_hochberg
 from bot.domain.thresholds import Thresholds
@@ -61,12 +62,7 @@ from bot.domain.thresholds import Thresholds
 __all__ = ["Detection", "TestFailure", "detect", "holds", "reaches"]
 
 ClusterTest = Callable[[Candidates, ClusterSlices], None]
-CLUSTER_TESTS: tuple[tuple[str, ClusterTest], ...] = (
-    ("cost", cost_test),
-    ("latency", latency_test),
-    ("errors", error_test),
-    ("share", share_test),
-)
+CLUSTER_TESTS: tuple[tuple[str, ClusterTest], ...] = (*VALUE_TESTS, ("share", share_test))
 """The tests of a real cluster, by name; each adds its findings to the run's `Candidates`."""
 NOISE_TESTS: tuple[tuple[str, ClusterTest], ...] = (("outliers", outlier_test),)
 

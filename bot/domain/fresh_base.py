@@ -3,12 +3,14 @@ for the hours an alert rests on. Pure (`fresh.py` for the rules)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from bot.domain.alerts import Alert, AlertKind, Family, Severity
+from bot.domain.effects import reaches as reaches  # the fresh tests import it from here
+from bot.domain.kinds import FAMILIES
 from bot.domain.models import ClusterItem
 from bot.domain.slices import ClusterSlices, RunSlices
 from bot.domain.thresholds import Thresholds
@@ -17,37 +19,9 @@ T = TypeVar("T")
 
 
 def holds(family: Family, direction: int, before: float, after: float, t: Thresholds) -> bool:
-    """Whether `after` differs from `before` by at least the minimum effect of `family`."""
-    if family in (Family.COST, Family.LATENCY):
-        ratio, floor = (
-            (t.cost_spike_pct, t.cost_spike_min_usd)
-            if family is Family.COST
-            else (t.latency_spike_pct, t.latency_spike_min_seconds)
-        )
-        return (
-            before > 0
-            and reaches(after, before * (1 + ratio / 100))
-            and reaches(after - before, floor)
-        )
-    if family is Family.ERRORS:
-        return reaches(after, t.error_rate_pct / 100) and reaches(
-            after - before, t.error_rise_points / 100
-        )
-    if family is Family.OUTLIERS:
-        return reaches(after - before, t.outlier_growth_points / 100)
-    if family is Family.PASS_RATE:
-        return reaches(before - after, t.pass_rate_drop_points / 100)
-    if family is Family.FAIL_SHARE:
-        return reaches(after - before, t.fail_share_growth_points / 100)
-    grown, shrunk = (after, before) if direction > 0 else (before, after)
-    return reaches(grown, shrunk * (1 + t.size_shift_pct / 100)) and reaches(
-        grown - shrunk, t.size_shift_points / 100
-    )
-
-
-def reaches(value: float, threshold: float) -> bool:
-    """`value >= threshold`, forgiving float noise so a rule fires *at* its threshold."""
-    return value >= threshold or abs(value - threshold) <= 1e-12 + 1e-9 * abs(threshold)
+    """Whether `after` differs from `before` by at least the minimum effect of `family`
+    (`kinds.FAMILIES`, `effects.py`)."""
+    return FAMILIES[family].effect(direction, before, after, t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +76,9 @@ class Candidates:
         **update: object,
     ) -> Alert:
         diff, match = self.slices.diff, cs.match
+        # The value tests read the assigned items with the sampled ones; shares (a family of
+        # the run's composition) count the sampled items only (slices.py).
+        valued = kind.family is not None and not FAMILIES[kind.family].composition
         return Alert(
             kind=kind,
             severity=severity,
@@ -120,6 +97,7 @@ class Candidates:
             fresh=True,
             window=hours_words(since, self.slices.cutoff),
             since=since,
+            assigned_items=min(cs.assigned_since(since), items[1]) if valued else 0,
             **update,
         )
 
@@ -136,10 +114,28 @@ def hours_words(since: datetime, cutoff: datetime) -> str:
 
 
 def positive(
-    items: Iterable[ClusterItem], value: Callable[[ClusterItem], float | None]
-) -> list[float]:
-    """PostHog's averages count only items with a value above zero (posthog/metrics.py)."""
-    return [v for v in (value(i) for i in items) if v is not None and v > 0]
+    items: Sequence[ClusterItem], value: Callable[[ClusterItem], float | None]
+) -> tuple[float, ...]:
+    """PostHog's averages count only items with a value above zero (posthog/metrics.py).
+
+    Each cluster's baseline is read by every look of every value test (a few dozen times a
+    run), so the last results are kept by the identity of the items and the value: the entry
+    holds the items themselves, so their id cannot be reused while it is kept."""
+    if not isinstance(items, tuple):
+        return tuple(v for v in map(value, items) if v is not None and v > 0)
+    key = (id(items), value)
+    kept = _POSITIVE.get(key)
+    if kept is not None and kept[0] is items:
+        return kept[1]
+    found = tuple(v for v in map(value, items) if v is not None and v > 0)
+    if len(_POSITIVE) >= _POSITIVE_KEPT:
+        _POSITIVE.clear()
+    _POSITIVE[key] = (items, found)
+    return found
+
+
+_POSITIVE_KEPT = 512
+_POSITIVE: dict[tuple[int, object], tuple[tuple[ClusterItem, ...], tuple[float, ...]]] = {}
 
 
 def escalated(condition: bool) -> Severity:

@@ -1,4 +1,5 @@
-"""Per-item values of a cluster's fresh items against its baseline: cost, latency, errors. Pure.
+"""Per-item values of a cluster's fresh items against its baseline: cost, latency, errors and
+tokens. Pure.
 
 Each is scanned over the cut points (`RunSlices.cuts`): the fresh items after each cut against
 the whole baseline, and the last two days against the days before them; the smallest p-value
@@ -31,6 +32,7 @@ from bot.domain.stats import count_test, median, rank_test_greater
 CRITICAL_COST_RATIO = 3.0
 CRITICAL_ERROR_RATE = 0.5
 WARNING_LATENCY_RATIO = 3.0
+WARNING_TOKEN_RATIO = 3.0
 PART_MOVED = 0.05
 """A part of cost (price per token, tokens per item) counts as moved in the estimate of the cost
 change when its own one-sided test reaches this; it only shapes the estimate the minimum effect
@@ -135,7 +137,7 @@ def _looks(found: Candidates, cs: ClusterSlices, value: Value) -> list[Look]:
     starts = [(c, cs.since(c), cs.baseline) for c in slices.cuts]
     if slices.two_days is not None:
         start = slices.two_days
-        recent = tuple(i for i in cs.fresh + cs.baseline if _after(i, start))
+        recent = tuple(i for i in cs.recent + cs.baseline if _after(i, start))
         base = tuple(i for i in cs.baseline if not _after(i, start))
         starts.append((start, recent, base))
     usable = [
@@ -247,3 +249,52 @@ def _latency(item: ClusterItem) -> float | None:
 
 def _with_values(item: ClusterItem) -> float | None:
     return 1.0 if item.has_values else None
+
+
+def token_test(found: Candidates, cs: ClusterSlices) -> None:
+    """Tokens per item grew (prompt bloat, retry loops, a longer context): the median per item,
+    the rank test; it sees the growth where cost cannot (models without a price) or does not
+    yet pass the cost floor. Info, a warning from `WARNING_TOKEN_RATIO`."""
+    t, cid = found.t, cs.cluster.cluster_id
+    if len(positive(cs.baseline, _tokens)) < t.min_items:
+        return
+    best: tuple[float, Look, float, float] | None = None
+    looks = _looks(found, cs, _tokens)
+    for look in looks:
+        recent, base = positive(look.recent, _tokens), positive(look.base, _tokens)
+        before, after = median(base), median(recent)
+        if look.whole_day:
+            found.observed[(cid, Family.TOKENS)] = after
+        if not holds(Family.TOKENS, 1, before, after, t):
+            continue
+        p_value = weighted(rank_test_greater(recent, base), look.weight)
+        if best is None or p_value < best[0]:
+            best = (p_value, look, before, after)
+    if not looks:
+        return
+    found.tests += 1
+    if best is None:
+        return
+    corrected, look, before, after = best
+    warning = reaches(after / before, WARNING_TOKEN_RATIO)
+    items = (len(positive(look.base, _tokens)), len(positive(look.recent, _tokens)))
+    alert = found.alert(
+        cs,
+        AlertKind.TOKEN_GROWTH,
+        Severity.WARNING if warning else Severity.INFO,
+        (before, after),
+        items,
+        corrected,
+        look.start,
+        test="rank test",
+    )
+    found.add(alert, corrected)
+
+
+VALUE_TESTS = (
+    ("cost", cost_test),
+    ("latency", latency_test),
+    ("errors", error_test),
+    ("tokens", token_test),
+)
+"""The per-item value tests of a real cluster, by name (`fresh.CLUSTER_TESTS`)."""

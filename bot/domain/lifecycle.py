@@ -37,7 +37,6 @@ from bot.domain.models import NOISE_CLUSTER_ID, Frozen
 from bot.domain.thresholds import Thresholds
 
 ACCEPT_AFTER_RUNS = 7
-QUIET_KINDS = frozenset({AlertKind.NEW_CLUSTER, AlertKind.TRAFFIC_STOPPED})
 
 
 class Episode(Frozen):
@@ -114,7 +113,7 @@ def advance(
             )
     for alert in detection.alerts:
         family = alert.kind.family
-        if alert.kind is AlertKind.VANISHED_CLUSTER or family is None:
+        if family is None:  # a kind without a lifecycle (a vanished cluster): fires once
             if alert.previous_cluster_id not in gone_from:
                 step.fired.append(alert)
             continue
@@ -160,12 +159,10 @@ def _follow(episode: Episode, diff: RunDiff) -> int | None:
 
 def _carry(step: Step, episode: Episode) -> None:
     if episode.runs >= ACCEPT_AFTER_RUNS:
-        _close(step, episode, Phase.ACCEPTED, quiet=episode.kind in QUIET_KINDS)
+        _close(step, episode, Phase.ACCEPTED, quiet=episode.kind.spec.quiet)
         return
     step.open.append(episode)
-    step.updates.append(
-        Update(phase=Phase.STILL, episode=episode, quiet=episode.kind in QUIET_KINDS)
-    )
+    step.updates.append(Update(phase=Phase.STILL, episode=episode, quiet=episode.kind.spec.quiet))
 
 
 def _close(step: Step, episode: Episode, phase: Phase, *, quiet: bool = False) -> None:

@@ -4,66 +4,70 @@ These compare two whole runs. They are the fallback for runs that have no fresh 
 evaluation runs, whose items all carry the window end as their timestamp; every other run is
 judged by `fresh.py`, which sees a change on the first run that contains it.
 
-Each rule has a default in `Thresholds` that a channel can override
-(`/clusters thresholds name=value`, read by `bot/commands/parsers.py`).
-Units: cost in USD per item, latency in seconds per item, error rates and shares as fractions
-(0.2 = 20 %); threshold *fields* are in the units their names say (`_pct`, `_points`, `_usd`).
+Every threshold named below is a field of `Thresholds` (`thresholds.py` holds its default and
+range; a channel overrides it with `/clusters thresholds name=value`). The defaults are not
+repeated here, so they cannot drift. Units: cost in USD per item, latency in seconds per item,
+error rates and shares as fractions (0.2 = 20 %); threshold *fields* are in the units their
+names say (`_pct`, `_points`, `_usd`, `_seconds`).
 
-Rules (defaults in brackets) and how severity is derived:
+Rules, and how severity is derived (the severity constants are in this module and in
+`run_alerts.py`):
 
-- `cost_spike`: a matched cluster's `avg_cost` rose [50 %] and [$0.001], with [10] items with
-  data in both runs. Critical at x3 or more, else warning.
-- `error_heavy`: `error_rate` >= [20 %] with [10] items, and either it was below the line in the
-  previous run or rose [10] points; also a new cluster over the line. Critical at >= 50 %,
-  else warning.
-- `latency_spike`: `avg_latency` rose [50 %] and [0.5 s], [10] items in both runs. Warning at
-  x3 or more, else info.
-- `size_shift`: a matched cluster's share of the run moved [5] points and a two-proportion
-  z-test is significant (below). Sizes are sample counts, so the test judges the move against
-  sampling noise; the minimum move guards against clustering noise the test does not model.
-- `new_cluster`: an unmatched current cluster with share >= [5 %].
-- `vanished_cluster`: an unmatched previous cluster whose share was >= [5 %].
-- `outlier_growth`: the noise share rose [10] points, significantly.
-- `pass_rate_drop` (evaluation runs): a matched cluster's pass rate fell [10] points,
-  significantly, with [10] evaluations in both runs.
+- `cost_spike`: a matched cluster's `avg_cost` rose `cost_spike_pct` percent and
+  `cost_spike_min_usd`, with `min_items` items with data in both runs. Critical at
+  `CRITICAL_COST_RATIO` times the baseline or more, else warning.
+- `error_heavy`: `error_rate` at or over `error_rate_pct` with `min_items` items, and either it
+  was below the line in the previous run or rose `error_rise_points`; also a new cluster over
+  the line. Critical at `CRITICAL_ERROR_RATE` or more, else warning.
+- `latency_spike`: `avg_latency` rose `latency_spike_pct` percent and
+  `latency_spike_min_seconds`, with `min_items` items in both runs. Warning at
+  `WARNING_LATENCY_RATIO` times the baseline or more, else info.
+- `size_shift`: a matched cluster's share of the run moved `size_shift_points` and a
+  two-proportion z-test is significant (below). Sizes are sample counts, so the test judges the
+  move against sampling noise; the minimum move guards against clustering noise the test does
+  not model.
+- `new_cluster`: an unmatched current cluster whose share is at least `new_cluster_pct`.
+- `vanished_cluster`: an unmatched previous cluster whose share was at least
+  `vanished_cluster_pct`.
+- `outlier_growth`: the noise share rose `outlier_growth_points`, significantly.
+- `pass_rate_drop` (evaluation runs): a matched cluster's pass rate fell
+  `pass_rate_drop_points`, significantly, with `min_items` evaluations in both runs.
 - `fail_share_growth` (evaluation runs): a matched cluster's share of the run's failing
-  evaluations rose [10] points, significantly, with [10] failing evaluations in both runs
-  (`evaluations.py`).
+  evaluations rose `fail_share_growth_points`, significantly, with `min_items` failing
+  evaluations in each run (`evaluations.py`).
 - Significance: the share tests of one run are judged together by Benjamini-Hochberg at a
-  false discovery rate of [5 %].
-- New and vanished clusters are not reported at all when the runs share fewer than [5 %] of
-  their clustered items (`RunDiff.item_overlap`): such runs are a week or more apart and their
-  clusters can only be matched by title, so most "new" clusters are renamed old ones.
+  false discovery rate of `false_discovery_pct`.
+- New and vanished clusters are not reported at all when the runs share less than
+  `min_run_overlap_pct` of their clustered items (`RunDiff.item_overlap`): such runs are a week
+  or more apart and their clusters can only be matched by title, so most "new" clusters are
+  renamed old ones.
 - Severity of the share-based kinds (`size_shift`, `new_cluster`, `vanished_cluster`,
-  `outlier_growth`, `pass_rate_drop`, `fail_share_growth`): warning at 2x their threshold (a
-  10-point move, a 10 % cluster), else info.
+  `outlier_growth`, `pass_rate_drop`, `fail_share_growth`): warning at
+  `WARNING_THRESHOLD_FACTOR` times their threshold, else info.
 
 A cluster that is error-heavy but not newly so (it was already over the line and rose less than
 the rise threshold, or the previous run has no error rate to compare with) is not alerted; it
 is returned in `RuleResult.still_error_heavy` so the run summary can mention it. A metric that
 is `None` in a run a rule needs never fires that rule. Alerts are ordered most severe first,
-then by kind (the order of `AlertKind`), then by size of the change.
+then by kind (the order of `kinds.KINDS`), then by size of the change.
 """
 
 from __future__ import annotations
 
 from bot.domain.alerts import Alert, AlertKind, Family, Severity, alert_order
 from bot.domain.compare import ClusterMatch, RunDiff
+from bot.domain.effects import reaches
 from bot.domain.evaluations import fail_share, fail_share_growth, run_failing
 from bot.domain.fresh import Detection
 from bot.domain.models import Cluster, Frozen
-from bot.domain.rule_parts import (
-    enough_items,
-    error_heavy_rate,
+from bot.domain.run_alerts import (
     error_severity,
     make_alert,
     matched_alert,
-    metric_value,
-    reaches,
-    share_change,
     share_severity,
     significant,
 )
+from bot.domain.run_metrics import enough_items, error_heavy_rate, metric_value, share_change
 from bot.domain.stats import two_proportion_z_test
 from bot.domain.thresholds import Thresholds, ThresholdSpec
 
@@ -201,7 +205,7 @@ def _error_heavy_matched(
 
 def _size_shift(diff: RunDiff, match: ClusterMatch, t: Thresholds) -> list[Alert]:
     test = share_change(
-        diff.previous, match.previous, diff.current, match.current, t.size_shift_points, t
+        diff.previous, match.previous, diff.current, match.current, t.size_shift_points
     )
     if test is None:
         return []
@@ -321,7 +325,7 @@ def _outlier_growth(diff: RunDiff, t: Thresholds) -> list[Alert]:
     if noise is None or noise.previous is None or noise.current is None:
         return []
     test = share_change(
-        diff.previous, noise.previous, diff.current, noise.current, t.outlier_growth_points, t
+        diff.previous, noise.previous, diff.current, noise.current, t.outlier_growth_points
     )
     if test is None or test[1] < test[0]:
         return []

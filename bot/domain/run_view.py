@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain.alerts import AlertKind
 from bot.domain.compare import RunDiff, baseline_reset
 from bot.domain.fresh import Detection, detect
+from bot.domain.models import ClusterItem
 from bot.domain.rules import detect_run_to_run
 from bot.domain.slices import RunSlices, slice_run
 from bot.domain.thresholds import Thresholds
@@ -25,9 +25,17 @@ class RunView:
     def of(cls, diff: RunDiff) -> RunView:
         return cls(diff, slice_run(diff), baseline_reset(diff))
 
+    def with_assigned(
+        self, assigned: dict[int, tuple[ClusterItem, ...]], agreement: float | None
+    ) -> RunView:
+        """The same view with assigned items in its clusters' fresh slices (`slices.py`)."""
+        return RunView(self.diff, self.slices.with_assigned(assigned, agreement), self.reset)
+
     def detect(self, thresholds: Thresholds) -> Detection:
         """Fresh-slice detection where the run has a fresh slice, else run-to-run rules. After
-        a baseline reset, nothing that rests on matching clusters one by one is reported."""
+        a baseline reset, nothing that rests on matching clusters one by one is reported: no
+        vanished cluster (`KindSpec.gone`), and no unmatched new one between whole runs
+        (`KindSpec.no_past`)."""
         if self.slices.usable:
             detection = detect(self.slices, thresholds)
         else:
@@ -37,7 +45,6 @@ class RunView:
         kept = tuple(
             a
             for a in detection.alerts
-            if a.kind is not AlertKind.VANISHED_CLUSTER
-            and (self.slices.usable or a.kind is not AlertKind.NEW_CLUSTER)
+            if not a.kind.spec.gone and (self.slices.usable or not a.kind.spec.no_past)
         )
         return Detection(kept, detection.observed, detection.tests, detection.failures)

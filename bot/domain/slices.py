@@ -5,12 +5,25 @@ The detector (`fresh.py`) tests the fresh items of each cluster after each cut p
 the baseline; this module only decides which items are which (module docstring of `fresh.py`
 for why), and counts what the share tests need: each cluster's items in given hours of the
 fresh slice and in the same hours of the older days.
+
+A cluster's fresh slice may be enlarged with **assigned** items: summarized items of the fresh
+period that the run did not sample, given to the cluster by their summary embedding
+(`services/assignment.py`). The value tests (cost, latency, errors, tokens) read them with
+the sampled ones (`ClusterSlices.since`, `recent`). The share tests do not: they count the
+sampled items only (`fresh`, `counts`, `fresh_total`). The run's sample is a uniform draw of
+the window's summaries, so its composition is an unbiased picture of the traffic; the
+assigned items pass a filter (a clear nearest cluster, within its radius) whose pass rate
+differs from cluster to cluster and is nil for the noise cluster, so counting them would move
+shares by how separable a cluster is rather than by its traffic. Within a cluster the values
+of the assigned items stay representative as long as which items are assigned does not
+depend on them; a summary that dwells on an error may move its item's embedding, which the
+held-out agreement (measured on the run's sample) would not show.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.domain.compare import ClusterMatch, RunDiff
@@ -36,14 +49,26 @@ class ClusterSlices:
     older: tuple[ClusterItem, ...]
     lineage: tuple[ClusterItem, ...] = ()
     match: ClusterMatch | None = None
+    assigned: tuple[ClusterItem, ...] = ()  # fresh items given by embedding (module docstring)
+    baseline: tuple[ClusterItem, ...] = field(init=False, repr=False, compare=False)
+    """The older items and the predecessor's: one tuple, built once, so that the tests' values
+    of it are read once per run (`fresh_base.positive`)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "baseline", self.older + self.lineage)
 
     @property
-    def baseline(self) -> tuple[ClusterItem, ...]:
-        return self.older + self.lineage
+    def recent(self) -> tuple[ClusterItem, ...]:
+        """The fresh items, sampled and assigned: what the value tests read."""
+        return self.fresh + self.assigned
 
     def since(self, cut: datetime) -> tuple[ClusterItem, ...]:
-        """The fresh items newer than `cut`."""
-        return tuple(i for i in self.fresh if _after(i, cut))
+        """The fresh items newer than `cut`, assigned ones included (the value tests')."""
+        return tuple(i for i in self.recent if _after(i, cut))
+
+    def assigned_since(self, cut: datetime) -> int:
+        """How many of `since(cut)` are assigned items with values."""
+        return sum(1 for i in self.assigned if i.has_values and _after(i, cut))
 
     @property
     def reliable_match(self) -> bool:
@@ -65,6 +90,24 @@ class RunSlices:
     end: datetime | None = None
     cuts: tuple[datetime, ...] = ()
     two_days: datetime | None = None  # where the last two days start (the previous cutoff)
+    # The run's held-out assignment agreement when assigned items were added (None: none were)
+    agreement: float | None = None
+
+    @property
+    def assigned_total(self) -> int:
+        """Assigned items over all clusters (not in `fresh_total`: module docstring)."""
+        return sum(len(cs.assigned) for cs in self.clusters.values())
+
+    def with_assigned(
+        self, assigned: dict[int, tuple[ClusterItem, ...]], agreement: float | None
+    ) -> RunSlices:
+        """The same slices with `assigned` items (by cluster id) added to the fresh slices of
+        their clusters; ids of no cluster of the run are left out."""
+        clusters = {
+            cid: replace(cs, assigned=cs.assigned + assigned.get(cid, ()))
+            for cid, cs in self.clusters.items()
+        }
+        return replace(self, clusters=clusters, agreement=agreement)
 
     @property
     def usable(self) -> bool:

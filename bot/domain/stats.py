@@ -10,6 +10,8 @@ each against scipy.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -57,21 +59,11 @@ def rank_test_greater(sample: Sequence[float], reference: Sequence[float]) -> fl
     n1, n2 = len(sample), len(reference)
     if n1 == 0 or n2 == 0:
         return 1.0
-    pooled = sorted([(v, 0) for v in sample] + [(v, 1) for v in reference])
-    rank_sum = 0.0
-    ties = 0.0
-    i = 0
+    pooled = sorted([*sample, *reference])
     n = n1 + n2
-    while i < n:
-        j = i
-        while j + 1 < n and pooled[j + 1][0] == pooled[i][0]:
-            j += 1
-        mean_rank = (i + j) / 2.0 + 1.0
-        in_sample = sum(1 for k in range(i, j + 1) if pooled[k][1] == 0)
-        rank_sum += mean_rank * in_sample
-        size = j - i + 1
-        ties += size**3 - size
-        i = j + 1
+    # A value's mean rank over its ties: positions [left, right) hold it, ranks left+1..right.
+    rank_sum = sum((bisect_left(pooled, v) + bisect_right(pooled, v) + 1) / 2.0 for v in sample)
+    ties = float(sum(size**3 - size for size in Counter(pooled).values() if size > 1))
     u = rank_sum - n1 * (n1 + 1) / 2.0
     variance = n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1)))
     if variance <= 0.0:

@@ -117,6 +117,19 @@ class Thresholds(Frozen):
         10.0, ge=0.1, le=100, description="Outlier growth: rise in the noise share, points."
     )
 
+    token_growth_pct: float = Field(
+        50.0,
+        ge=1,
+        le=10_000,
+        description="Token growth: rise in median tokens per item, percent.",
+    )
+    token_growth_min_tokens: float = Field(
+        200.0,
+        ge=0,
+        le=10_000_000,
+        description="Token growth: minimum rise in median tokens per item.",
+    )
+
     def with_overrides(self, overrides: Mapping[str, str]) -> Thresholds:
         """A copy with `name -> raw value` overrides applied, all validated.
 

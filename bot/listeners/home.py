@@ -16,7 +16,6 @@ from slack_sdk import WebClient
 
 from bot.listeners.answer import is_admin
 from bot.rendering.home import render_home
-from bot.services.home import HomeService
 from bot.slack.view_ids import HomePage
 from bot.slack.views import publish_home as publish_home_view
 
@@ -26,20 +25,8 @@ if TYPE_CHECKING:  # the composition root, for its type only (it pulls in every 
 logger = logging.getLogger(__name__)
 
 
-def home_service(services: Services) -> HomeService:
-    return HomeService(
-        services.store,
-        services.channel_settings,
-        stale_after_seconds=3 * services.settings.poll_interval_seconds,
-        budgets=lambda: (
-            services.posthog.budget.remaining,
-            services.command_posthog.budget.remaining,
-        ),
-    )
-
-
 def publish_home(user: str, client: WebClient, services: Services, page: int = 0) -> None:
-    view = home_service(services).view(admin=is_admin(user, services, client), page=page)
+    view = services.home.view(admin=is_admin(user, services, client), page=page)
     publish_home_view(client, user, render_home(view))
 
 

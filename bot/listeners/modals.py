@@ -20,7 +20,7 @@ from bot.domain.models import Level
 from bot.domain.thresholds import Thresholds
 from bot.listeners.answer import is_admin
 from bot.listeners.errors import user_message
-from bot.listeners.home import home_service, republish_later
+from bot.listeners.home import republish_later
 from bot.posthog.budget import spending_for
 from bot.rendering import views as rv
 from bot.services.channel_settings import check_threshold
@@ -54,12 +54,12 @@ def handle_home_action(
     if kind in ADMIN_ACTIONS and not is_admin(user, services, client):
         open_modal(client, trigger, rv.notice_modal("Not allowed", NOT_ADMIN))
         return
-    home = home_service(services)
+    home = services.home
     if kind is HomeAction.ALL_THRESHOLDS:
         quiet = home.channel(ref.channel).quiet_summary
         view = rv.all_thresholds_modal(ref, home.all_thresholds(ref.channel), quiet)
     elif kind is HomeAction.EDIT_THRESHOLDS:
-        stored = services.store.thresholds(ref.channel)
+        stored = home.stored_thresholds(ref.channel)
         view = rv.thresholds_modal(ref, home.all_thresholds(ref.channel), stored)
     elif kind is HomeAction.UNMUTE:
         mutes = [
@@ -185,7 +185,7 @@ def handle_thresholds_submission(
         return
     user, ref = form
     entered = _values(view)
-    specs = home_service(services).all_thresholds(ref.channel)
+    specs = services.home.all_thresholds(ref.channel)
     errors: dict[str, str] = {}
     overrides: list[tuple[str, str]] = []
     for name in [spec.name for spec in specs] + [QUIET_SUMMARY]:

@@ -145,7 +145,11 @@ class Renderer:
         blocks = [bk.header("Recent clustering runs"), bk.section(body)]
         return bk.finish(blocks, f"{len(runs)} recent clustering runs")
 
-    def cluster(self, view: ClusterView, drilldown: Message | None = None) -> Message:
+    def cluster(
+        self, view: ClusterView, drilldown: Message | None = None, assignment: str = ""
+    ) -> Message:
+        """A cluster's card; `assignment` says how the run's unsampled items were assigned
+        (its held-out agreement), when the alert cycle recorded it."""
         run, cluster = view.run, view.cluster
         metrics = cluster.metrics
         blocks = [
@@ -171,7 +175,7 @@ class Renderer:
             blocks.append(
                 bk.fields(*(md_join("\n", parts[i : i + 2]) for i in range(0, len(parts), 2)))
             )
-        blocks.append(bk.context(self.run_context(run)))
+        blocks.append(bk.context(self.run_context(run), md("{}", assignment) if assignment else ""))
         if drilldown is not None:
             blocks.extend(drilldown.blocks)
         blocks.append(

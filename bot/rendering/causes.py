@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.domain.causes import Dimension, Factor
+from bot.domain.kinds import AlertKind
 from bot.rendering.answers import Renderer
 from bot.slack.escape import SafeMrkdwn, clean_inline, link
 
@@ -54,15 +55,16 @@ class CauseRenderer:
         )
 
     def detail(
-        self, kind: str, factors: Sequence[Factor], run_id: str, cluster_id: int
+        self, kind: AlertKind | None, factors: Sequence[Factor], run_id: str, cluster_id: int
     ) -> SafeMrkdwn:
-        """The thread section: one line per factor, then the cluster in PostHog."""
+        """The thread section: one line per factor, then the cluster in PostHog. `kind` is the
+        alert's (`None` for "Why?" on a cluster): its `KindSpec.cause` shapes the wording."""
         if not factors:
             return SafeMrkdwn("")
         cluster_link = link(self.r.urls.cluster(run_id, cluster_id), "Open the cluster in PostHog")
         return self.r.text(
             "alert_causes.md.j2",
-            kind=kind,
+            cause=kind.spec.cause if kind is not None else None,
             factors=[self.view(f) for f in factors],
             cluster_link=cluster_link,
         )

@@ -1,22 +1,25 @@
 """Messages about change between two runs: `/clusters compare`, and alerts.
 
 An alert is one parent message per run and channel (what changed, most severe first, each line
-linking to the cluster in PostHog) and one thread reply per change, with its buttons.
+linking to the cluster in PostHog) and one thread reply per change, with its buttons. The words
+of each change are in `alert_words.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bot.domain.alerts import Alert, AlertKind, Family, Severity
+from bot.domain.alerts import Alert, Severity
 from bot.domain.causes import Factor
 from bot.domain.compare import ClusterMatch, RunDiff
-from bot.domain.lifecycle import Phase, Update
+from bot.domain.lifecycle import Update
 from bot.domain.models import Cluster, ClusteringRun, Level, RunSummary
 from bot.rendering import blocks as bk
+from bot.rendering.alert_words import ENDINGS, describe, explain, family_noun, family_value
 from bot.rendering.answers import Renderer, item_noun
 from bot.rendering.causes import CauseRenderer
-from bot.rendering.env import change, money, pct, points, seconds
+from bot.rendering.env import change, pct
+from bot.rendering.evidence import assigned_note
 from bot.rendering.message import Message
 from bot.slack.escape import SafeMrkdwn, clean_inline, link, md, md_join, title_text
 from bot.slack.ids import ActionId, ClusterRef, MuteRef
@@ -27,106 +30,6 @@ SEVERITY_ICONS = {
     Severity.WARNING: ":large_orange_circle:",
     Severity.INFO: ":large_blue_circle:",
 }
-
-
-def describe(alert: Alert) -> str:
-    """One line saying what changed and by how much (plain text; escaped by the template)."""
-    before, after = alert.before, alert.after
-    typical = "typical " if alert.fresh else ""
-    hours = f" {alert.window}" if alert.fresh and alert.window and _is_hours(alert.window) else ""
-    match alert.kind:
-        case AlertKind.COST_SPIKE:
-            moved = f", {alert.part} rose" if alert.part else ""
-            return (
-                f"Cost per item {change(before, after)}{hours} "
-                f"({typical}{money(before)} → {money(after)}{moved})"
-            )
-        case AlertKind.LATENCY_SPIKE:
-            typical = "median " if alert.fresh else ""
-            return (
-                f"Latency {change(before, after)}{hours} "
-                f"({typical}{seconds(before)} → {seconds(after)})"
-            )
-        case AlertKind.ERROR_HEAVY:
-            return f"Error rate {pct(before)} → {pct(after)}{hours}"
-        case AlertKind.PASS_RATE_DROP:
-            return f"Evaluation pass rate {pct(before)} → {pct(after)}"
-        case AlertKind.FAIL_SHARE_GROWTH:
-            delta = (after or 0) - (before or 0)
-            return f"Share of failing evaluations {pct(before)} → {pct(after)} ({points(delta)})"
-        case AlertKind.SIZE_SHIFT:
-            if alert.fresh:
-                return against_the_rest(alert, hours)
-            delta = (after or 0) - (before or 0)
-            return f"Share {pct(before)} → {pct(after)} ({points(delta)})"
-        case AlertKind.NEW_CLUSTER:
-            if alert.fresh:
-                return f"New traffic: {pct(after)} of the items{hours or ' since the previous run'}"
-            return f"New cluster with {pct(after)} of the run"
-        case AlertKind.TRAFFIC_STOPPED:
-            if alert.window and alert.window.startswith("since"):
-                return f"Traffic stopped {alert.window} (had {pct(before)} of the older items)"
-            return f"Traffic stopped: no items since the previous run (had {pct(before)})"
-        case AlertKind.VANISHED_CLUSTER:
-            return f"Cluster vanished (had {pct(before)} of the run)"
-        case AlertKind.OUTLIER_GROWTH:
-            return f"Outliers grew {pct(before)} → {pct(after)}"
-    return str(alert.kind)  # pragma: no cover - every kind is handled above
-
-
-def against_the_rest(alert: Alert, hours: str = "") -> str:
-    """How a share moved against the rest of the traffic, in plain words: "Grew about x3
-    against the rest of the traffic", "About a third of its usual traffic against the rest"."""
-    ratio = alert.relative
-    numbers = f" ({pct(alert.before)} of the older items, {pct(alert.after)} of the new ones)"
-    if ratio is None:
-        return f"Grew from next to nothing against the rest of the traffic{hours}{numbers}"
-    if ratio >= 1:
-        return f"Grew about ×{ratio:.2g} against the rest of the traffic{hours}{numbers}"
-    return f"About {_fraction(ratio)} of its usual traffic against the rest{hours}{numbers}"
-
-
-def _fraction(ratio: float) -> str:
-    for value, words in ((1 / 2, "half"), (1 / 3, "a third"), (1 / 4, "a quarter")):
-        if abs(ratio - value) <= 0.04:
-            return words
-    return f"{ratio:.0%}"
-
-
-def _is_hours(window: str) -> bool:
-    """A window in words ("since 14:00 UTC"); the whole day goes without saying."""
-    return window.startswith("since")
-
-
-def explain(alert: Alert, noun: str = "items") -> str:
-    """What the numbers rest on: the items compared (`noun`: what the run's items are called),
-    the test, and what ties the cluster to its predecessor."""
-    parts = []
-    if alert.fresh and alert.items_after is not None:
-        window = alert.window or "fresh"
-        recent = window if _is_hours(window) else _WINDOW_WORDS.get(window, _WINDOW_WORDS["fresh"])
-        shares = alert.kind.family in (Family.SHARE, Family.OUTLIERS)
-        like = " from the same hours" if shares and _is_hours(window) else ""
-        older = f"{alert.items_before or 0} older ones{like}"
-        parts.append(f"{alert.items_after} {noun} {recent} vs {older}")
-    elif alert.kind is AlertKind.FAIL_SHARE_GROWTH:
-        parts.append(
-            f"failing evaluations in the run: {alert.items_before or 0} → {alert.items_after or 0}"
-        )
-    elif alert.items_before is not None or alert.items_after is not None:
-        with_data = "" if noun == "evaluations" else " with data"
-        parts.append(f"{noun}{with_data}: {alert.items_before or 0} → {alert.items_after or 0}")
-    if alert.p_value is not None:
-        parts.append(f"{alert.test or 'test'} p = {alert.p_value:.2g}")
-    if alert.match_basis is not None:
-        basis = alert.match_basis.replace("items", noun)  # "shared items" of the two runs
-        parts.append(f"matched to the previous run by {basis}")
-    elif alert.cluster_id is not None and alert.kind is not AlertKind.NEW_CLUSTER:
-        parts.append("no reliable match in the previous run")
-    return " · ".join(parts) or "Judged against this channel's thresholds (`/clusters thresholds`)."
-
-
-_WINDOW_WORDS = {"fresh": "newer than the previous run"}
 
 
 class ChangeRenderer:
@@ -200,7 +103,8 @@ class ChangeRenderer:
             severity_icon=SEVERITY_ICONS[alert.severity],
             summary=describe(alert),
             title_link=self._alert_title_link(alert, diff),
-            explanation=explain(alert, item_noun(diff.current)),
+            explanation=explain(alert, item_noun(diff.current))
+            + assigned_note(alert, diff.current),
             baseline_link=self.r.run_link(diff.previous),
             baseline_window_end=diff.previous.window_end,
             confidence=match.confidence if match else None,
@@ -240,7 +144,7 @@ class ChangeRenderer:
         self, run: ClusteringRun, cluster: Cluster, factors: Sequence[Factor], *, compared: bool
     ) -> Message:
         """The "Why?" answer: the likely causes of what moved, or that nothing stands out."""
-        detail = self.causes.detail("", factors, run.run_id, cluster.cluster_id)
+        detail = self.causes.detail(None, factors, run.run_id, cluster.cluster_id)
         text = self.r.text(
             "why.md.j2",
             causes=SafeMrkdwn(detail),
@@ -283,8 +187,8 @@ class ChangeRenderer:
             phase=update.phase.value,
             direction=episode.direction,
             run_link=self.r.run_link(run),
-            value=_value(episode.family, episode.value),
-            baseline=_value(episode.family, episode.baseline),
+            value=family_value(episode.family, episode.value),
+            baseline=family_value(episode.family, episode.baseline),
             runs=episode.runs,
             title=title_text(episode.title, 90),
         )
@@ -305,8 +209,8 @@ class ChangeRenderer:
             md(
                 ":white_check_mark: {}: {} {} in {}",
                 title_text(u.episode.title, 80),
-                _FAMILY_NAMES[u.episode.family],
-                _ENDINGS[u.phase],
+                family_noun(u.episode.family),
+                ENDINGS[u.phase],
                 self.r.run_link(run),
             )
             for u in closed
@@ -403,35 +307,8 @@ class ChangeRenderer:
         )
 
 
-_FAMILY_NAMES = {
-    Family.COST: "cost per item",
-    Family.LATENCY: "latency",
-    Family.ERRORS: "error rate",
-    Family.SHARE: "share of traffic",
-    Family.OUTLIERS: "outliers",
-    Family.PASS_RATE: "pass rate",
-    Family.FAIL_SHARE: "share of failing evaluations",
-}
-
-
-_ENDINGS = {
-    Phase.RESOLVED: "back to normal",
-    Phase.ACCEPTED: "is the new normal",
-    Phase.GONE: "ended: the cluster is gone",
-    Phase.STILL: "still changed",
-}
-
-
-def _value(family: Family, value: float) -> str:
-    if family is Family.COST:
-        return money(value)
-    if family is Family.LATENCY:
-        return seconds(value)
-    return pct(value)
-
-
 def _by_shift(matches: Sequence[ClusterMatch]) -> list[ClusterMatch]:
     return sorted(matches, key=lambda m: -m.current.size)
 
 
-__all__ = ["ChangeRenderer", "describe", "link"]
+__all__ = ["ChangeRenderer", "describe", "explain", "link"]

@@ -9,14 +9,14 @@ Channel names are `<#C…>` mentions we build; mute titles are LLM-written and e
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.domain.thresholds import ThresholdSpec
 from bot.rendering import blocks as bk
 from bot.rendering.views import View, action_button, finish_view
 from bot.slack.escape import SafeMrkdwn, md, md_join
 from bot.slack.view_ids import HOME_PAGE, ChannelRef, HomeAction, HomePage
-from bot.views import ChannelHome, Health, HomeView
+from bot.views import ChannelHome, EarlyHealth, Health, HomeView
 
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 MUTES_SHOWN = 5  # per channel; the unmute modal lists them all (up to 10)
@@ -109,7 +109,49 @@ def _health(health: Health, now: datetime) -> list[bk.Block]:
                 health.detector_last_failure,
             )
         )
+    if health.embeddings_fix:
+        lines.append(md(":warning: PostHog's summary embeddings: {}", health.embeddings_fix))
+    elif health.latest_agreement is not None:
+        lines.append(
+            f"Unsampled items assigned by embedding: held-out agreement "
+            f"{health.latest_agreement:.0%} in the latest run (used from 80 %)."
+        )
+    if health.early is not None:
+        early = describe_early(health.early, now)
+        lines.append(md(":warning: {}" if health.early.paused_until else "{}", early))
     return [bk.section(md_join("\n", [SafeMrkdwn("*Health*"), *lines]))]
+
+
+def describe_early(early: EarlyHealth, now: datetime) -> str:
+    """Early warnings in one plain line (the Home tab escapes it; `clusters-bot doctor` prints
+    it): on at which interval or off, the last check, the open warnings, and any pause."""
+    if not early.enabled or early.interval is None:
+        return "Early warnings between runs: off (EARLY_WARNING_INTERVAL=off)."
+    every = _every(early.interval)
+    last = (
+        f"last check {early.last_check:%b %d %H:%M} UTC ({_age(now, early.last_check)} ago)"
+        if early.last_check is not None
+        else "no check yet"
+    )
+    text = (
+        f"Early warnings between runs: every {every}; {last}; {early.open_warnings} open "
+        "(each settled by its series' next daily run)."
+    )
+    if early.paused_until is not None:
+        text += (
+            f" Paused until {early.paused_until:%b %d %H:%M} UTC: the summary embeddings "
+            f"cannot be read: {early.paused_why}"
+        )
+    return text
+
+
+def _every(interval: timedelta) -> str:
+    seconds = int(interval.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
 
 
 def _age(now: datetime, then: datetime) -> str:

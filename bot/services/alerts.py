@@ -1,9 +1,11 @@
 """One alert cycle: find new runs and carry each from PostHog to Slack.
 
 The path of one run is one-way: load the run and its predecessor -> match clusters
-(`compare.diff_runs`) -> split fresh items from the baseline (`fresh.slice_run`) -> test and
-control false discoveries (`fresh.detect`) -> apply each channel's alert lifecycle
-(`lifecycle.advance`) -> render -> outbox. Every step but the first and last is pure.
+(`compare.diff_runs`) -> split fresh items from the baseline (`fresh.slice_run`) -> add the
+run's assigned items to its fresh slices (`assigned_items.py`, when an enlarger is given) ->
+test and control false discoveries (`fresh.detect`) -> apply each channel's alert lifecycle
+(`lifecycle.advance`) -> render -> outbox. Every step but loading, assigning and the outbox is
+pure; follow-up notes in earlier alerts' threads and mutes are in `alert_threads.py`.
 
 Queries per cycle: one to list runs; the new runs load several to a query (about ten runs of
 1,500 items), and their items' own values come from one query per shared window (runs of one
@@ -11,7 +13,8 @@ level and day share one); the predecessor comes from the store. A series seen fo
 compares only its newest run with the run before it (loaded in the same batches; when it lacks
 embedded metrics, its window's values are one more query), so installing the bot never
 replays history as a burst of alerts. After the bot was down longer than the look-back, the
-oldest new run's true predecessor is asked of PostHog (one query).
+oldest new run's true predecessor is asked of PostHog (one query). Assigning a trace or
+generation run's unsampled fresh items costs one query, reading their values one more.
 
 A run that fails to load is retried on the next cycles, holding back the later runs of its
 series; after `RUN_ATTEMPTS` failures it is skipped with a notice where its alerts would go.
@@ -36,10 +39,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.alerts import Alert, AlertKind
-from bot.domain.compare import RunDiff, diff_runs
+from bot.domain.alerts import Alert
+from bot.domain.compare import diff_runs
 from bot.domain.fresh_base import TestFailure
-from bot.domain.lifecycle import Episode, Update, advance
+from bot.domain.lifecycle import Episode, advance
 from bot.domain.models import RunSummary, SeriesKey
 from bot.domain.run_view import RunView
 from bot.posthog.budget import Budget
@@ -50,12 +53,16 @@ from bot.posthog.errors import (
     PostHogThrottled,
 )
 from bot.rendering.changes import ChangeRenderer
+from bot.services.alert_threads import muted_clusters, update_messages
+from bot.services.assigned_items import FreshEnlarger
 from bot.services.causes import CauseService
 from bot.services.detector_health import record_failures
 from bot.services.routing import QUIET_SUMMARY, Routing, thresholds_for
 from bot.services.runs import RunRepository
 from bot.slack.notifier import DeliveryReport, Notifier
-from bot.store.store import Mute, OutgoingMessage, Store
+from bot.store.keys import AlertKey, ResetKey, RunKey, SkippedKey, parse_key
+from bot.store.ports import AlertingState
+from bot.store.store import OutgoingMessage
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +72,6 @@ LOOKBACK_RUNS_MAX = 1000
 SERIES_LEASE = timedelta(minutes=10)  # longer than any one series takes; a dead owner's expires
 HEARTBEAT = "scheduler"
 RUN_ATTEMPTS = 3
-KINDS = frozenset(kind.value for kind in AlertKind)
 # PostHog will not be asked for a while: the cycle ends early, no run is blamed.
 STOPS = (PostHogThrottled, PostHogBudgetExhausted)
 
@@ -93,7 +99,7 @@ class AlertService:
     def __init__(
         self,
         runs: RunRepository,
-        store: Store,
+        store: AlertingState,
         routing: Routing,
         renderer: ChangeRenderer,
         notifier: Notifier | None,
@@ -101,8 +107,10 @@ class AlertService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         causes: CauseService | None = None,
         budget: Budget | None = None,
+        enlarger: FreshEnlarger | None = None,
     ) -> None:
         self.causes = causes  # likely causes in each alert's thread (one query per run)
+        self.enlarger = enlarger  # assigned items in the fresh slices (two queries per run)
         self.budget = budget  # PostHog's query budget, for the cycle's log line
         self.runs = runs
         self.store = store
@@ -254,7 +262,7 @@ class AlertService:
         if attempts < RUN_ATTEMPTS:
             return False
         notice = self.renderer.run_skipped(summary, attempts, reason)
-        message = OutgoingMessage(f"skipped:{summary.run_id}", notice.text, notice.blocks)
+        message = OutgoingMessage(SkippedKey(summary.run_id).encode(), notice.text, notice.blocks)
         channels = {channel: [message] for channel in self.routing.channels_for(summary)}
         report.messages_stored += self.store.record_run_alerts(summary, channels, skipped=True)
         report.runs_skipped.append(summary.run_id)
@@ -278,13 +286,17 @@ class AlertService:
             cursor = self.store.series_cursor(run.series)
             late = cursor is not None and run.timestamp <= cursor
             view = RunView.of(diff_runs(previous, run))
+            if self.enlarger is not None:
+                view = self.enlarger.enlarge(view, run)
             for channel in self.routing.channels_for(run):
                 messages, open_now = self._channel(
                     channel, view, late=late, dry_run=dry_run, failed=failed
                 )
                 if messages:
                     outgoing[channel] = messages
-                    report.alerts += sum(1 for m in messages if m.key.split(":")[0] in KINDS)
+                    report.alerts += sum(
+                        1 for m in messages if isinstance(parse_key(m.key), AlertKey)
+                    )
                 if not late:
                     episodes[channel] = open_now
         report.runs_processed.append(run.run_id)
@@ -314,10 +326,12 @@ class AlertService:
         detection = view.detect(thresholds)
         failed.update((str(f), f) for f in detection.failures)
         diff = view.diff
-        parent_key = f"run:{diff.current.run_id}"
+        parent_key = RunKey(diff.current.run_id).encode()
         prior = [] if late else self.store.open_episodes(channel, diff.current.series)
         step = advance(prior, detection, diff, thresholds, parent_key)
-        muted_before, muted_now = self._muted_clusters(channel, diff, carry=not dry_run)
+        muted_before, muted_now = muted_clusters(
+            self.store, channel, diff, self.clock(), carry=not dry_run
+        )
         fired = [
             a
             for a in step.fired
@@ -328,7 +342,7 @@ class AlertService:
         open_now = [e for e in step.open if e.alert_key not in muted_keys]
         messages = self._announcement(channel, view, fired, parent_key, settings)
         shown = [u for u in step.updates if not u.quiet and u.episode.cluster_id not in muted_now]
-        messages.extend(self._update_messages(channel, shown, diff))
+        messages.extend(update_messages(self.store, self.renderer, channel, shown, diff))
         return messages, open_now
 
     def _announcement(
@@ -343,7 +357,9 @@ class AlertService:
         if not fired:
             if view.reset is not None:
                 note = self.renderer.baseline_reset(diff, view.reset)
-                return [OutgoingMessage(f"reset:{diff.current.run_id}", note.text, note.blocks)]
+                return [
+                    OutgoingMessage(ResetKey(diff.current.run_id).encode(), note.text, note.blocks)
+                ]
             if settings.get(QUIET_SUMMARY) == "on":
                 quiet = self.renderer.quiet(diff)
                 return [OutgoingMessage(parent_key, quiet.text, quiet.blocks)]
@@ -355,58 +371,6 @@ class AlertService:
             detail = self.renderer.alert_detail(alert, diff, causes.get(alert.key, ()))
             messages.append(OutgoingMessage(alert.key, detail.text, detail.blocks, parent_key))
         return messages
-
-    def _update_messages(
-        self, channel: str, updates: list[Update], diff: RunDiff
-    ) -> list[OutgoingMessage]:
-        """A note in each original alert's thread; the parent of every episode that closes is
-        updated too (chat.update of its latest version, so earlier notes stay on it)."""
-        run = diff.current
-        messages = []
-        closing: dict[str, list[Update]] = defaultdict(list)
-        for update in updates:
-            episode = update.episode
-            note = self.renderer.episode_update(update, run)
-            key = f"{update.phase.value}:{episode.alert_key}:{run.run_id}"
-            messages.append(OutgoingMessage(key, note.text, note.blocks, episode.parent_key))
-            if update.phase.closes:
-                closing[episode.parent_key].append(update)
-        for parent_key, closed in closing.items():
-            latest = self.store.latest_version(channel, parent_key)
-            if latest is None:
-                continue
-            parent = self.renderer.parent_closed(latest[1], latest[0], closed, run)
-            key = f"update:{parent_key}:{run.run_id}"
-            messages.append(
-                OutgoingMessage(key, parent.text, parent.blocks, parent_key, action="update")
-            )
-        return messages
-
-    def _muted_clusters(
-        self, channel: str, diff: RunDiff, *, carry: bool
-    ) -> tuple[set[int], set[int]]:
-        """Cluster ids muted in (previous, current); mutes follow a cluster through matching."""
-        now = self.clock()
-        before = self.store.active_mutes(channel, now, diff.previous.run_id)
-        carried = []
-        for mute in before:
-            match = diff.match_for_previous(mute.cluster_id)
-            if match is not None:
-                carried.append(
-                    Mute(
-                        channel,
-                        diff.current.run_id,
-                        match.current.cluster_id,
-                        match.current.title,
-                        mute.until,
-                        mute.created_by,
-                        mute.lineage,
-                    )
-                )
-        if carry and carried:
-            self.store.carry_mutes(channel, diff.current, carried)
-        current = {m.cluster_id for m in self.store.active_mutes(channel, now, diff.current.run_id)}
-        return {m.cluster_id for m in before}, current | {m.cluster_id for m in carried}
 
 
 def _by_series(summaries: list[RunSummary]) -> dict[SeriesKey, list[RunSummary]]:

@@ -12,9 +12,10 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from bot.domain.alerts import Alert, AlertKind
+from bot.domain.alerts import Alert
 from bot.domain.causes import Factor, ItemTraits, explain
 from bot.domain.compare import diff_runs
+from bot.domain.kinds import KINDS
 from bot.domain.models import ClusteringRun, ClusterItem
 from bot.domain.run_view import RunView
 from bot.domain.slices import ClusterSlices
@@ -29,13 +30,8 @@ logger = logging.getLogger(__name__)
 BASELINE_PER_CLUSTER = 200
 """Baseline items asked per cluster: enough for the tests, and several clusters fit one query."""
 EVENT_MARGIN = timedelta(hours=2)  # a trace's events can end after the window does
-EXPLAINED = (
-    AlertKind.COST_SPIKE,
-    AlertKind.LATENCY_SPIKE,
-    AlertKind.ERROR_HEAVY,
-    AlertKind.SIZE_SHIFT,
-    AlertKind.NEW_CLUSTER,
-)
+EXPLAINED = tuple(kind for kind, spec in KINDS.items() if spec.cause is not None)
+"""The kinds whose causes are looked for (`KindSpec.cause`)."""
 
 _EMPTY = ItemTraits("", "")
 Sides = tuple[tuple[ClusterItem, ...], tuple[ClusterItem, ...]]
@@ -54,7 +50,7 @@ class CauseService:
     def for_alerts(self, view: RunView, alerts: Sequence[Alert]) -> dict[str, list[Factor]]:
         """Causes by alert key, for every alert that has some; one query for all of them."""
         sides = {
-            a.key: _sides(view, a.cluster_id, a.since, run_wide=a.kind is AlertKind.NEW_CLUSTER)
+            a.key: _sides(view, a.cluster_id, a.since, run_wide=a.kind.spec.no_past)
             for a in alerts
             if a.kind in EXPLAINED and a.cluster_id is not None
         }

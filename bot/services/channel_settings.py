@@ -10,14 +10,15 @@ from bot.domain.rules import Thresholds
 from bot.services.clusters import ClustersService
 from bot.services.errors import CommandError
 from bot.services.routing import QUIET_SUMMARY
-from bot.store.store import Mute, Store
+from bot.store.ports import ChannelSettingsStore
+from bot.store.store import Mute
 from bot.views import ClusterView
 
 
 class ChannelSettings:
     def __init__(
         self,
-        store: Store,
+        store: ChannelSettingsStore,
         clusters: ClustersService,
         default_channel: str | None,
         *,

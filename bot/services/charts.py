@@ -24,36 +24,25 @@ from bot.charts.cluster_map import render_cluster_map
 from bot.charts.palette import shorten
 from bot.charts.trend import TrendPoint, render_trend
 from bot.domain.compare import diff_runs
+from bot.domain.kinds import AlertKind
 from bot.domain.models import NOISE_CLUSTER_ID, Cluster, ClusteringRun
-from bot.domain.rules import AlertKind
 from bot.rendering.charts import NO_MAP as NO_MAP  # re-exported for callers
 from bot.rendering.charts import chart_caption, chart_notice, no_map_notice
 from bot.slack.errors import SlackWriteError
 from bot.slack.escape import SafeMrkdwn
 from bot.slack.notifier import ThreadWriter
 from bot.slack.writer import Upload
-from bot.store.store import Store
+from bot.store.keys import AlertKey, KeyFormatError
+from bot.store.ports import StoredRuns
 
 logger = logging.getLogger(__name__)
 
 LINEAGE_RUNS = 14
-ALERT_NAMES = {
-    AlertKind.COST_SPIKE: "Cost spike",
-    AlertKind.ERROR_HEAVY: "Error-heavy cluster",
-    AlertKind.LATENCY_SPIKE: "Latency spike",
-    AlertKind.PASS_RATE_DROP: "Pass rate drop",
-    AlertKind.FAIL_SHARE_GROWTH: "Failing evaluations grew",
-    AlertKind.SIZE_SHIFT: "Size shift",
-    AlertKind.NEW_CLUSTER: "New cluster",
-    AlertKind.TRAFFIC_STOPPED: "Traffic stopped",
-    AlertKind.VANISHED_CLUSTER: "Vanished cluster",
-    AlertKind.OUTLIER_GROWTH: "Outlier growth",
-}
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def lineage(
-    store: Store, run: ClusteringRun, cluster_id: int, n: int = LINEAGE_RUNS
+    store: StoredRuns, run: ClusteringRun, cluster_id: int, n: int = LINEAGE_RUNS
 ) -> list[TrendPoint]:
     """The cluster's points over up to `n` runs of its series, oldest first, ending at `run`.
 
@@ -108,7 +97,7 @@ class ChartService:
 
     def __init__(
         self,
-        store: Store,
+        store: StoredRuns,
         writer: ThreadWriter,
         *,
         enabled: bool = True,
@@ -130,7 +119,7 @@ class ChartService:
 
     def queue_for_alert(self, channel: str, thread_ts: str | None, key: str) -> None:
         """The outbox's hook: `post_for_alert` on the chart worker, off the delivery path."""
-        if not self.enabled or thread_ts is None or _parse_alert_key(key) is None:
+        if not self.enabled or thread_ts is None or _charted_alert(key) is None:
             return
         with self._lock:
             if self._worker is None:
@@ -212,13 +201,13 @@ class ChartService:
         """
         if not self.enabled or thread_ts is None:
             return 0
-        parsed = _parse_alert_key(key)
-        if parsed is None:
+        charted = _charted_alert(key)
+        if charted is None:
             return 0
-        kind, run_id, cluster_id = parsed
+        kind, run_id, cluster_id = charted
         try:
             run = self.store.get_run(run_id)
-            if run is not None and kind is AlertKind.VANISHED_CLUSTER:
+            if run is not None and kind.spec.gone:
                 run = self.store.previous_run(run)
         except Exception as error:  # the store is down: no chart, and no reason to shout
             logger.warning("charts.failed", extra={"key": key, "error": repr(error)[:300]})
@@ -228,8 +217,8 @@ class ChartService:
             return 0
         cluster = run.cluster(cluster_id)
         name = "outliers" if cluster_id == NOISE_CLUSTER_ID else (cluster.title if cluster else "")
-        vanished = kind is AlertKind.VANISHED_CLUSTER
-        comment = chart_caption(ALERT_NAMES[kind], shorten(name, 80), vanished=vanished)
+        vanished = kind.spec.gone
+        comment = chart_caption(kind.spec.label, shorten(name, 80), vanished=vanished)
         return self.post_alert_charts(
             channel,
             thread_ts,
@@ -310,13 +299,16 @@ class ChartService:
             )
 
 
-def _parse_alert_key(key: str) -> tuple[AlertKind, str, int] | None:
-    kind, _, rest = key.partition(":")
-    run_id, _, cluster = rest.rpartition(":")
+def _charted_alert(key: str) -> tuple[AlertKind, str, int] | None:
+    """(kind, run id, cluster id) of the alert an outbox key names, when it names an alert with
+    a cluster to draw."""
     try:
-        return AlertKind(kind), run_id, int(cluster)
-    except ValueError:
+        alert = AlertKey.parse(key)
+    except KeyFormatError:
         return None
+    if alert.cluster_id is None:
+        return None
+    return alert.kind, alert.run_id, alert.cluster_id
 
 
 def _slug(text: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain.fresh_base import TestFailure
-from bot.store.store import Store
+from bot.store.ports import Heartbeats
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class DetectorFailures:
     at: datetime | None = None
 
 
-def read_failures(store: Store) -> DetectorFailures:
+def read_failures(store: Heartbeats) -> DetectorFailures:
     beat = store.heartbeat(DETECTOR_BEAT)
     if beat is None:
         return DetectorFailures()
@@ -49,7 +49,7 @@ def read_failures(store: Store) -> DetectorFailures:
         return DetectorFailures(at=beat[0])
 
 
-def record_failures(store: Store, run_id: str, failures: Sequence[TestFailure]) -> None:
+def record_failures(store: Heartbeats, run_id: str, failures: Sequence[TestFailure]) -> None:
     """Log each failed test with its run, cluster and test, and add them to the count."""
     if not failures:
         return

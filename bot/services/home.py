@@ -6,37 +6,37 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
-
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from datetime import UTC, datetime, timedelta
 
 from bot.domain.thresholds import ThresholdSpec
 from bot.services.alerts import HEARTBEAT
+from bot.services.assigned_items import read_assignments
 from bot.services.channel_settings import ChannelSettings
 from bot.services.detector_health import read_failures
+from bot.services.early_health import read_early_health
 from bot.services.routing import QUIET_SUMMARY
 from bot.store.channels import Mute
-from bot.store.schema import ChannelSettingsRow, MuteRow, OutboxRow, SubscriptionRow
-from bot.store.store import Store
+from bot.store.ports import HomeReads
 from bot.views import CHANNELS_PER_PAGE, ChannelHome, Health, HomeView
 
 
 class HomeService:
     def __init__(
         self,
-        store: Store,
+        store: HomeReads,
         channel_settings: ChannelSettings,
         *,
         stale_after_seconds: float,
         budgets: Callable[[], tuple[float, float]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        early_interval: timedelta | None = None,
     ) -> None:
         self.store = store
         self.settings = channel_settings
         self.stale_after_seconds = stale_after_seconds
         self.budgets = budgets
         self.clock = clock
+        self.early_interval = early_interval
 
     def view(self, *, admin: bool, page: int = 0, per_page: int = CHANNELS_PER_PAGE) -> HomeView:
         """Page `page` of the tab (the last one when `page` is past it); only that page's
@@ -58,19 +58,8 @@ class HomeService:
     def channels(self) -> list[str]:
         """Channels with alerts or settings: subscribed ones, the default alert channel unless
         it opted out, and any with thresholds or active mutes (they apply once subscribed)."""
-        now = self.clock()
-        with Session(self.store.engine) as session:
-            subscribed = list(
-                session.execute(select(SubscriptionRow.channel, SubscriptionRow.active)).all()
-            )
-            tuned = [
-                channel
-                for channel, values in session.execute(
-                    select(ChannelSettingsRow.channel, ChannelSettingsRow.thresholds)
-                )
-                if values
-            ]
-            muted = list(session.scalars(select(MuteRow.channel).where(MuteRow.until > now)))
+        presence = self.store.channel_presence(self.clock())
+        subscribed = presence.subscribed
         found: dict[str, None] = {}
         default = self.settings.default_channel
         if default and not any(channel == default for channel, _ in subscribed):
@@ -78,12 +67,12 @@ class HomeService:
         for channel, active in subscribed:
             if active:
                 found[channel] = None
-        for channel in [*tuned, *muted]:
+        for channel in [*presence.tuned, *presence.muted]:
             found[channel] = None
         return list(found)
 
     def channel(self, channel: str) -> ChannelHome:
-        stored = self.store.thresholds(channel)
+        stored = self.stored_thresholds(channel)
         specs = self.settings.thresholds(channel).describe()
         latest: dict[str, Mute] = {}
         for mute in self.store.active_mutes(channel, self.clock()):
@@ -96,6 +85,11 @@ class HomeService:
             mutes=tuple(latest.values()),
             is_default=channel == self.settings.default_channel,
         )
+
+    def stored_thresholds(self, channel: str) -> dict[str, str]:
+        """The values set in this channel, by name (`quiet_summary` among them); the rest are
+        at their defaults."""
+        return self.store.thresholds(channel)
 
     def all_thresholds(self, channel: str) -> tuple[ThresholdSpec, ...]:
         return self.settings.thresholds(channel).describe()
@@ -111,17 +105,14 @@ class HomeService:
             alert, command = int(alert_left), int(command_left)
         except Exception:  # the budgets live in the database; the tab still shows the rest
             pass
-        with Session(self.store.engine) as session:
-            counts = dict(
-                session.execute(
-                    select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
-                ).all()
-            )
-            errors = list(
-                session.scalars(select(OutboxRow.last_error).where(OutboxRow.status == "failed"))
-            )
-        reasons = Counter(error or "unknown" for error in errors).most_common(5)
+        counts = self.store.outbox_counts()
+        failures: Counter[str] = Counter()
+        for error, count in self.store.outbox_failures().items():
+            failures[error or "unknown"] += count
+        reasons = failures.most_common(5)
         detector = read_failures(self.store)
+        assignments = read_assignments(self.store)
+        agreements = [a.agreement for a in assignments.runs.values() if a.agreement is not None]
         latest = f"{detector.last} (run {detector.run_id})" if detector.last else ""
         return Health(
             last_cycle=last,
@@ -133,4 +124,9 @@ class HomeService:
             failed_reasons=tuple(reasons),
             detector_failures=detector.total,
             detector_last_failure=latest,
+            embeddings_fix=assignments.fix,
+            latest_agreement=agreements[-1] if agreements else None,
+            early=read_early_health(
+                self.store, self.early_interval, self.store.open_early_warning_count(), self.clock()
+            ),
         )

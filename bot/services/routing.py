@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from bot.domain.models import RunSummary
 from bot.domain.thresholds import Thresholds
-from bot.store.store import Store
+from bot.store.ports import Subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ QUIET_SUMMARY = "quiet_summary"
 class Routing:
     """Which channels hear about a run: their subscriptions, else the default alert channel."""
 
-    def __init__(self, store: Store, default_channel: str | None) -> None:
+    def __init__(self, store: Subscriptions, default_channel: str | None) -> None:
         self.store = store
         self.default_channel = default_channel
 

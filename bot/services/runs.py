@@ -23,7 +23,7 @@ from bot.posthog.errors import PostHogNotFound
 from bot.posthog.metrics import ItemMetrics, aggregate_cluster_metrics
 from bot.posthog.queries import ITEM_METRICS, ITEMS_PER_QUERY, RUN_ITEMS_PER_QUERY
 from bot.services.errors import CommandError
-from bot.store.store import Store
+from bot.store.ports import RunCache
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class RunRepository:
     def __init__(
         self,
         source: RunSource,
-        store: Store,
+        store: RunCache,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         list_ttl: float = RUN_LIST_TTL,

@@ -4,7 +4,7 @@ A 429 is always safe: Slack did nothing. A 5xx or a dropped connection is not: S
 acted before it failed, so a call is repeated only when doing it twice changes nothing (reads,
 `chat.update`, `views.publish`, …). `chat.postMessage` and the other calls that create
 something are never repeated blindly: the outbox looks its messages up by metadata before it
-sends again (bot/slack/notifier.py), and a thread reply to a click fails instead (the person
+sends again (bot/slack/drain.py), and a thread reply to a click fails instead (the person
 sees an error and can click again) rather than posting twice.
 """
 

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Iterator
 
-from bot.store.store import Store
+from bot.store.ports import ClaimRenewal
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class ClaimKeeper:
     """Renews `owner`'s claims on the rows inside `holding()` every `every` seconds (none when
     `every` is None); thread-safe. The renewing thread runs only while something is held."""
 
-    def __init__(self, store: Store, owner: str, every: float | None) -> None:
+    def __init__(self, store: ClaimRenewal, owner: str, every: float | None) -> None:
         self._store, self._owner, self._every = store, owner, every
         self._lock = threading.Lock()
         self._held: dict[int, int] = {}  # row id -> how many holders

@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.slack.errors import SlackWriteError, classify
-from bot.store.store import Store
+from bot.store.ports import SendSlots
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class SlackWriter:
     def __init__(
         self,
         client: WebClient,
-        store: Store | None = None,
+        store: SendSlots | None = None,
         *,
         min_interval: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,

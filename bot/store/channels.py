@@ -26,6 +26,17 @@ class Mute:
     """The mute this one was carried from (None for a new mute: the store assigns it)."""
 
 
+@dataclass(frozen=True)
+class ChannelPresence:
+    """Where channel settings are stored: each subscription row's (channel, active), oldest
+    first (an inactive row is an opt-out marker), channels with stored thresholds, and channels
+    with a mute active at the time asked about."""
+
+    subscribed: tuple[tuple[str, bool], ...]
+    tuned: tuple[str, ...]
+    muted: tuple[str, ...]
+
+
 class ChannelStore:
     _session: sessionmaker[Session]
 
@@ -103,6 +114,25 @@ class ChannelStore:
             if channel:
                 query = query.where(SubscriptionRow.channel == channel)
             return list(session.scalars(query))
+
+    def channel_presence(self, now: datetime) -> ChannelPresence:
+        with self._session() as session:
+            subscribed = session.execute(
+                select(SubscriptionRow.channel, SubscriptionRow.active).order_by(SubscriptionRow.id)
+            ).all()
+            tuned = [
+                channel
+                for channel, values in session.execute(
+                    select(ChannelSettingsRow.channel, ChannelSettingsRow.thresholds)
+                )
+                if values
+            ]
+            muted = session.scalars(select(MuteRow.channel).where(MuteRow.until > now)).all()
+        return ChannelPresence(
+            tuple((channel, bool(active)) for channel, active in subscribed),
+            tuple(tuned),
+            tuple(muted),
+        )
 
     # -- thresholds -------------------------------------------------------------------------------
 

@@ -213,7 +213,8 @@ class OutboxStore:
 
     def latest_version(self, channel: str, key: str) -> tuple[str, list[dict[str, object]]] | None:
         """The text and blocks message `key` shows in Slack once every update stored for it is
-        out: those of its newest update row (key `update:<key>:…`), else its own."""
+        out: those of its newest update row (a `ParentUpdateKey`, bot/store/keys.py), else its
+        own."""
         with self._session() as session:
             row = session.scalars(
                 select(OutboxRow)
@@ -326,6 +327,24 @@ class OutboxStore:
                 update(OutboxRow).where(*self._held(row_id, owner)).values(last_error=error[:500])
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def outbox_counts(self) -> dict[str, int]:
+        """How many rows are in each status (a status with none is left out)."""
+        with self._session() as session:
+            rows = session.execute(
+                select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+            ).all()
+        return {status: int(count) for status, count in rows}
+
+    def outbox_failures(self) -> dict[str | None, int]:
+        """How many rows failed with each `last_error` (None: failed without one)."""
+        with self._session() as session:
+            rows = session.execute(
+                select(OutboxRow.last_error, func.count())
+                .where(OutboxRow.status == OutboxStatus.FAILED)
+                .group_by(OutboxRow.last_error)
+            ).all()
+        return {error: int(count) for error, count in rows}
 
     def outbox(self, channel: str | None = None) -> list[OutboxRow]:
         with self._session() as session:

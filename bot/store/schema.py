@@ -237,3 +237,40 @@ class QuerySpendRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(120), index=True)
     at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class EarlyCheckRow(Base):
+    """When a series was last checked for early warnings, against which run, and the newest
+    summary seen then (a check that finds nothing newer spends no further query)."""
+
+    __tablename__ = "early_checks"
+
+    level: Mapped[str] = mapped_column(String(20), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(300))
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    newest_summary: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class EarlyWarningRow(Base):
+    """An early warning posted to one channel (`key` is its outbox key): `open` until the next
+    run of its series settles it as `confirmed` or `retracted` (by `settled_run_id`)."""
+
+    __tablename__ = "early_warnings"
+    __table_args__ = (
+        UniqueConstraint("channel", "run_id", "cluster_id", "kind", name="uq_early_warning"),
+        Index("ix_early_warnings_series", "level", "job_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    level: Mapped[str] = mapped_column(String(20))
+    job_id: Mapped[str] = mapped_column(String(100))
+    run_id: Mapped[str] = mapped_column(String(300))
+    cluster_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(30))
+    key: Mapped[str] = mapped_column(String(400))
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    settled_run_id: Mapped[str | None] = mapped_column(String(300), nullable=True)

@@ -2,7 +2,8 @@
 
 One `Store` per process over one SQLAlchemy engine. Every method is its own short transaction
 except `record_run_alerts`, which stores a run's messages and advances its series atomically, so a
-crash either keeps both or neither.
+crash either keeps both or neither. Each consumer takes the store under its own narrow protocol
+(bot/store/ports.py); outbox keys are spelled by bot/store/keys.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bot.domain.lifecycle import Episode
 from bot.domain.models import ClusteringRun, RunSummary, SeriesKey
 from bot.store.alerting import SKIPPED, AlertingStore
 from bot.store.channels import ChannelStore, Mute
+from bot.store.early import EarlyStore
 from bot.store.outbox import MAX_ATTEMPTS, OutboxStore
 from bot.store.schema import (
     HeartbeatRow,
@@ -59,7 +61,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-class Store(OutboxStore, ChannelStore, AlertingStore):
+class Store(OutboxStore, ChannelStore, AlertingStore, EarlyStore):
     """Runs, alerting progress and leases here; the outbox and channel settings in mixins.
 
     `clock` (aware UTC) stamps claims, leases, send slots and heartbeats and decides when they

@@ -183,6 +183,7 @@ def _series(
     newest_extra = bool(params.extras) and params.extras[-1].job_name == spec.job_name
     added: list[dict[str, Any]] = []
     series_runs: list[RunTruth] = []
+    evented: set[str] = set()  # items whose events were emitted while no run had sampled them
     for index, (window_end, plant) in enumerate(plan):
         if index < params.runs:
             mode = _metrics_mode(params.embedded_metrics, index, params.runs)
@@ -196,11 +197,16 @@ def _series(
             world.items[item.item_id] = item
             if cap is not None:
                 world.summarized[item.item_id] = item
-            if params.events:
+            if params.events and item.item_id not in evented:  # not already as unsampled
                 topic = sim.traffic.topics[item.topic]
                 run_events.extend(sim.builder.events(item, draw, topic, nums, ev))
         for item in result.unsampled:
             world.summarized.setdefault(item.item_id, item)
+        for item, draw, nums, ev in result.unsampled_new:  # PostHog has every trace's events
+            if params.events:
+                evented.add(item.item_id)
+                run_events.extend(sim.builder.events(item, draw, sim.traffic.topics[item.topic],
+                                                     nums, ev))  # fmt: skip
         run_events.append(run_event)
         world.events.extend(run_events)
         if newest_extra and index == len(plan) - 1:

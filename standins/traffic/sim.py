@@ -59,6 +59,11 @@ class RunResult:
     topic_of_cluster: dict[int, str]
     first_seen: list[tuple[Item, Draw, Numbers, EvalNumbers | None]]  # new to this series
     unsampled: list[Item] = field(default_factory=list)  # summarized in the window, not sampled
+    # The unsampled items built for the first time in this run, with what their events need:
+    # PostHog holds the events of every trace, sampled or not.
+    unsampled_new: list[tuple[Item, Draw, Numbers, EvalNumbers | None]] = field(
+        default_factory=list
+    )
     traffic: int = 0  # items of traffic behind the window's candidates
 
 
@@ -92,7 +97,8 @@ class SeriesSimulator:
     _days: dict[datetime, list[Draw]] = field(default_factory=dict)
     _stamp: str | None = None  # every item's timestamp in the current run, if fixed
     _hours: dict[datetime, dict[int, list[Draw]]] = field(default_factory=dict)
-    _built: dict[int, Item] = field(default_factory=dict)  # summarized items no run sampled yet
+    # summarized items no run sampled yet, with their numbers
+    _built: dict[int, tuple[Item, Numbers, EvalNumbers | None]] = field(default_factory=dict)
     summarizer: Summarizer | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -211,17 +217,20 @@ class SeriesSimulator:
             found.extend(d for d in hours.get(bucket_of(start), ()) if start <= d.moment < end)
         return found
 
-    def _summary(self, draw: Draw) -> Item:
-        """The item of a summarized draw no run has sampled (yet): built once, kept apart from
-        `seen` so that a later run sampling it still emits its events."""
+    def _summary(
+        self, draw: Draw, new: list[tuple[Item, Draw, Numbers, EvalNumbers | None]]
+    ) -> Item:
+        """The item of a summarized draw no run has sampled (yet): built once (and then added to
+        `new`, for its events), kept apart from `seen` so that a later run sampling it still
+        counts it as first seen."""
         found = self.seen.get(draw.trace_bits)
         if found is not None:
             return found[0]
-        item = self._built.get(draw.trace_bits)
-        if item is None:
-            item, _, _ = self._values(draw)
-            self._built[draw.trace_bits] = item
-        return item
+        built = self._built.get(draw.trace_bits)
+        if built is None:
+            built = self._built[draw.trace_bits] = self._values(draw)
+            new.append((built[0], draw, built[1], built[2]))
+        return built[0]
 
     def _values(self, draw: Draw) -> tuple[Item, Numbers, EvalNumbers | None]:
         topic = self.traffic.topics[draw.topic]
@@ -241,8 +250,7 @@ class SeriesSimulator:
         found = self.seen.get(draw.trace_bits)
         if found is not None:
             return (*found, False)
-        item, nums, ev = self._values(draw)
-        self._built.pop(draw.trace_bits, None)
+        item, nums, ev = self._built.pop(draw.trace_bits, None) or self._values(draw)
         self.seen[draw.trace_bits] = (item, nums, ev)
         return item, nums, ev, True
 
@@ -264,9 +272,10 @@ class SeriesSimulator:
             if new:
                 first_seen.append((item, draw, nums, ev))
         unsampled: list[Item] = []
+        unsampled_new: list[tuple[Item, Draw, Numbers, EvalNumbers | None]] = []
         if self.summarizer is not None:
             taken = {draw.trace_bits for draw in sample}
-            unsampled = [self._summary(d) for d in pool if d.trace_bits not in taken]
+            unsampled = [self._summary(d, unsampled_new) for d in pool if d.trace_bits not in taken]
         run_id = f"{self.team_id}_{self.level}_{window_end:%Y%m%d_%H%M%S}" + (
             f"_{self.job_id}" if self.job_id else ""
         )
@@ -288,6 +297,7 @@ class SeriesSimulator:
             topic_of_cluster=topic_of_cluster,
             first_seen=first_seen,
             unsampled=unsampled,
+            unsampled_new=unsampled_new,
             traffic=traffic,
         )
 

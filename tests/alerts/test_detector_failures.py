@@ -14,7 +14,6 @@ import pytest
 from bot.domain import fresh
 from bot.domain.fresh_base import Candidates
 from bot.domain.slices import ClusterSlices
-from bot.listeners.home import home_service
 from bot.rendering.home import render_home
 from standins.stack import ALERT_CHANNEL, Stack
 from tests.support.alerting import load, make_world, parents
@@ -55,7 +54,7 @@ def test_a_failing_test_costs_only_itself_and_is_seen(
     # Counted in /metrics, shown in the Home tab's health.
     metrics = httpx.get(stack.metrics_url).text
     assert "clusters_bot_detector_failures_total 3.0" in metrics
-    home = "\n".join(mrkdwn_texts(render_home(home_service(stack.services).view(admin=True))))
+    home = "\n".join(mrkdwn_texts(render_home(stack.services.home.view(admin=True))))
     assert "Detector tests that failed: 3" in home
     assert "broken test of cluster 0: ZeroDivisionError" in home
     assert stack.slack.messages(ALERT_CHANNEL)  # and the alerts went out
@@ -66,5 +65,5 @@ def test_without_failures_the_count_is_zero_and_the_home_tab_says_nothing(stack:
     stack.services.alerts.run_cycle()
 
     assert "clusters_bot_detector_failures_total 0.0" in httpx.get(stack.metrics_url).text
-    home = "\n".join(mrkdwn_texts(render_home(home_service(stack.services).view(admin=True))))
+    home = "\n".join(mrkdwn_texts(render_home(stack.services.home.view(admin=True))))
     assert "Health" in home and "Detector tests that failed" not in home

@@ -23,6 +23,14 @@ from bot.services.alerts import AlertService
 from bot.services.routing import Routing
 from bot.slack.client import make_web_client
 from bot.slack.notifier import SlackNotifier
+from bot.store.keys import (
+    AlertKey,
+    EpisodeNoteKey,
+    ParentUpdateKey,
+    RunKey,
+    SkippedKey,
+    parse_key,
+)
 from bot.store.store import Store
 from standins.slack.server import FakeSlack
 from tests.support.blocks import mrkdwn_texts
@@ -126,6 +134,24 @@ def test_a_change_fires_once_is_followed_in_its_thread_and_edits_the_parent_when
     assert "Error rate" in texts(edited)  # the original alert is still there
 
 
+def test_every_key_the_alert_service_stores_is_a_typed_key_that_reads_back_the_same(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    days = [NORMAL] * 7 + [FAILING, FAILING, NORMAL]
+    runs = PublishedRuns(run_series(days))
+    store = Store.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    alerts = service(slack, store, runs)
+    for run_id in sorted(runs.all):
+        runs.publish(run_id)
+        alerts.run_cycle()
+
+    stored = [row.key for row in store.outbox(CHANNEL)]
+    parsed = [parse_key(key) for key in stored]
+    assert [key.encode() for key in parsed] == stored
+    kinds = {type(key) for key in parsed}
+    assert kinds == {RunKey, AlertKey, EpisodeNoteKey, ParentUpdateKey}
+
+
 def test_a_change_that_returns_after_resolving_fires_again(
     tmp_path: Path, slack: FakeSlack
 ) -> None:
@@ -193,6 +219,7 @@ def test_a_run_that_keeps_failing_is_skipped_with_a_notice_and_later_runs_go_on(
     notice, alert = parents(slack)
     assert "Could not load" in texts(notice) and "3 tries" in texts(notice)
     assert "Error rate" in texts(alert)  # run-2 went on once run-1 was skipped
+    assert parse_key(store.outbox(CHANNEL)[0].key) == SkippedKey("run-1")
     assert alerts.run_cycle().runs_processed == []  # and nothing is tried again
 
 

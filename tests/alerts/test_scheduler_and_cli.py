@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from jobs.schedule import CHECK_RUNS_JOB_ID, DELIVER_OUTBOX_JOB_ID, build_scheduler
+from jobs.schedule import (
+    CHECK_RUNS_JOB_ID,
+    DELIVER_OUTBOX_JOB_ID,
+    EARLY_WARNINGS_JOB_ID,
+    build_scheduler,
+)
 from standins.stack import Stack
 from tests.support.alerting import load, make_world, parents
 from tests.support.cli import run_cli
@@ -25,12 +30,24 @@ def test_scheduler_jobs_are_explicit_utc_and_single_instance(stack: Stack) -> No
     scheduler.start(paused=True)  # job defaults are applied when the scheduler starts
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {CHECK_RUNS_JOB_ID, DELIVER_OUTBOX_JOB_ID}
+        assert set(jobs) == {CHECK_RUNS_JOB_ID, DELIVER_OUTBOX_JOB_ID, EARLY_WARNINGS_JOB_ID}
         for job in jobs.values():
             assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time
         assert str(scheduler.timezone) == "UTC"
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_early_warnings_off_means_no_early_job(tmp_path: Path) -> None:
+    with Stack(
+        database_url=f"sqlite:///{tmp_path / 'off.db'}",
+        extra_settings={"early_warning_interval": "off"},
+    ) as stack:
+        scheduler = build_scheduler(stack.services, background=True)
+        jobs = {job.id for job in scheduler.get_jobs()}
+        assert EARLY_WARNINGS_JOB_ID not in jobs and CHECK_RUNS_JOB_ID in jobs
+        assert not stack.services.early.enabled
+        assert stack.services.early.run_due().queries == 0
 
 
 def test_a_scheduler_tick_posts_the_alerts(stack: Stack) -> None:
@@ -58,6 +75,7 @@ def test_check_posts_once_and_nothing_the_second_time(stack: Stack, tmp_path: Pa
     first = check(stack, tmp_path)
     assert first.returncode == 0, first.stderr
     assert "processed 3" in first.stdout and len(parents(stack)) == 3
+    assert "early warnings 0 (confirmed 0, retracted 0)" in first.stdout  # checked, no summaries
     posted = len(stack.slack.calls_to("chat.postMessage"))
     second = check(stack, tmp_path)
     assert second.returncode == 0 and "processed 0" in second.stdout

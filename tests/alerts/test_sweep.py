@@ -15,7 +15,7 @@ from bench.sweep import KINDS, RUNS, SETTINGS, Sweep, measure_sweep, run_one
 from bench.sweep_report import rows, sweep_markdown, targets
 from bot.domain.thresholds import Thresholds
 
-SOME_KINDS = ("cost by price", "errors", "traffic stopped")
+SOME_KINDS = ("errors",)
 CELL = re.compile(r"^(\d+) · (\d+) / (\d+)$")
 
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
+from bot.services.assigned_items import record_assignment
+from bot.services.assignment import Assignment, AssignmentStatus
 from bot.slack.escape import escape_mrkdwn
 from standins.slack.server import Message
 from standins.stack import Stack
@@ -80,6 +82,19 @@ def test_show_cluster_by_id_and_by_title_words(ask: Ask, world: World) -> None:
     words = " ".join(run.titles[cluster_id].split()[:3])
     by_title = ask(f"show {words}")
     assert by_title.blocks[0]["type"] == "header"
+
+
+def test_show_reports_the_runs_held_out_agreement(ask: Ask, world: World, stack: Stack) -> None:
+    run = newest(world, "Default - generations")
+    cluster_id = max((c for c in run.sizes if c != -1), key=lambda c: run.sizes[c])
+    result = Assignment(
+        run.run_id, AssignmentStatus.ASSIGNED, held_out_assigned=240, agreement=0.91, usable=True
+    )
+    record_assignment(stack.services.store, result, used=True)
+    text = all_text(ask(f"show {cluster_id} run {run.run_id}"))
+    assert "counted in alerts; held-out agreement 91% over 240 sampled items" in text
+    other = newest(world, "Default - traces")  # no assignment recorded for it: no line
+    assert "held-out agreement" not in all_text(ask(f"show 0 run {other.run_id}"))
 
 
 def test_show_unknown_cluster_is_explained(ask: Ask) -> None:

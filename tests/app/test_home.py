@@ -116,6 +116,8 @@ def test_home_tab_reports_health_with_what_to_do(stack: Stack) -> None:
     assert "Last alert cycle" in text and "No alert cycle" not in text
     assert "could not be delivered: 1 (1 × channel_not_found)" in text
     assert "/invite @clusters-bot" in text
+    # This PostHog has no summary embeddings: the cycle found out, and the tab says what to do.
+    assert "PostHog's summary embeddings:" in text and "upgrade PostHog" in text
 
 
 def channels_on(view: dict[str, Any]) -> list[str]:

@@ -377,7 +377,7 @@ def test_every_alert_kind_gets_its_charts(
         ts = parent(client, f"a {kind} alert")
         assert service.post_for_alert(CHANNEL, ts, f"{kind}:{run.run_id}:{cluster_id}") == 2, kind
         (reply,) = fake.thread(CHANNEL, ts)
-        assert reply.text.startswith(f"{charts_module.ALERT_NAMES[kind]}: "), kind
+        assert reply.text.startswith(f"{kind.spec.label}: "), kind
 
 
 def test_map_run_helper_gives_a_map() -> None:  # keeps the shared builder honest

@@ -138,7 +138,8 @@ def test_every_test_of_the_run_counts_towards_the_false_discovery_control() -> N
     _, strict = detected(Topic("refunds", 120, 20, fresh_cost=0.022))
 
     assert [a.kind for a in alone.alerts] == [AlertKind.COST_SPIKE]
-    assert strict.tests == alone.tests == 5 * 4 + 1  # cost, latency, errors, share; outliers
+    # cost, latency, errors, tokens, share; outliers
+    assert strict.tests == alone.tests == 5 * 5 + 1
     assert strict.alerts == ()
 
 

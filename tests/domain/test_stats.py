@@ -36,6 +36,20 @@ def test_rank_test_matches_scipy_mann_whitney(seed: int, shift: float) -> None:
     assert rank_test_greater(fresh, base) == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_rank_test_matches_scipy_with_many_ties(seed: int) -> None:
+    # Latencies and token counts repeat: round to one decimal so ties are common.
+    rng = random.Random(seed)
+    fresh = [round(v, 1) for v in lognormal(rng, 25, 1.4)]
+    base = [round(v, 1) for v in lognormal(rng, 140)]
+    expected = scipy_stats.mannwhitneyu(
+        fresh, base, alternative="greater", method="asymptotic"
+    ).pvalue
+
+    assert len(set(fresh + base)) < len(fresh + base) - 20
+    assert rank_test_greater(fresh, base) == pytest.approx(expected, rel=1e-9)
+
+
 def test_rank_test_sees_a_tripled_heavy_tailed_cost_in_a_small_fresh_slice() -> None:
     # reference/alerting.md 3: 21 fresh vs 130 baseline items, x3, far below 1e-4.
     rng = random.Random(7)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.doctor import run_doctor
+from bot.services.assignment import Unavailable
+from bot.services.early_health import EarlyPause, record_early_check
 from bot.wiring import build_services
 from standins.posthog.embeddings import drop_embeddings, insert_embeddings
 from standins.stack import Stack
@@ -187,3 +190,24 @@ def test_doctor_shows_the_query_budget_left(stack: Stack) -> None:
     (line,) = [line for line in lines if "PostHog query budget" in line]
     assert line.startswith("✓")
     assert "of 60 left for the scheduler" in line and "of 30 for commands" in line
+
+
+def test_doctor_says_early_warnings_interval_last_check_and_pause(stack: Stack) -> None:
+    _code, lines = doctor(stack, early_warning_interval="off")
+    assert "✓ Early warnings: off (EARLY_WARNING_INTERVAL=off)." in lines
+    services = build_services(stack.settings())
+    until = NOW + timedelta(days=3)  # ahead of the real clock doctor reads
+    try:
+        record_early_check(services.store, NOW, EarlyPause(until, Unavailable.MISSING))
+        code, lines = doctor(stack, early_warning_interval="30m")
+        record_early_check(services.store, NOW, None)
+        _code, resumed = doctor(stack)
+    finally:
+        services.close()
+    assert code == 0, lines  # a warning: the daily alerts go on without early warnings
+    (line,) = [line for line in lines if "Early warnings" in line]
+    assert line.startswith(f"! Early warnings: every 30 min; last check {NOW:%b %d %H:%M} UTC")
+    assert "; 0 open (each settled by its series' next daily run)." in line
+    assert f"Paused until {until:%b %d %H:%M} UTC" in line and "Fix: upgrade PostHog" in line
+    (line,) = [line for line in resumed if "Early warnings" in line]
+    assert line.startswith("✓ Early warnings: every 1 h; last check") and "Paused" not in line

@@ -4,7 +4,7 @@ The alerts come from the detector on literal daily runs, not built by hand."""
 
 from __future__ import annotations
 
-from bot.domain.alerts import Alert, AlertKind
+from bot.domain.alerts import Alert, AlertKind, Severity
 from bot.rendering.changes import describe, explain
 from tests.domain.test_fresh import detected as detected_cost
 from tests.domain.test_fresh_shares import DAYS, STABLE, detected
@@ -67,3 +67,36 @@ def test_a_cost_alert_names_the_part_that_moved() -> None:
     text = describe(only(AlertKind.COST_SPIKE, detection.alerts))
     assert text.startswith("Cost per item ×")
     assert text.endswith(", price per token rose)")
+
+
+WINDOWS = ((False, None), (True, "over the whole day"), (True, "since 18:15 UTC"))
+
+
+def _any(kind: AlertKind, fresh: bool, window: str | None) -> Alert:
+    return Alert(
+        kind=kind,
+        severity=Severity.INFO,
+        cluster_id=1,
+        previous_cluster_id=1,
+        title="t",
+        current_run_id="r2",
+        previous_run_id="r1",
+        before=0.1,
+        after=0.25,
+        fresh=fresh,
+        window=window,
+    )
+
+
+def test_every_kind_has_words_for_whole_runs_the_fresh_day_and_some_hours() -> None:
+    texts = {(k, w): describe(_any(k, fresh, w)) for k in AlertKind for fresh, w in WINDOWS}
+    unfilled = {key: text for key, text in texts.items() if "{" in text or "n/a" in text}
+    assert unfilled == {}
+    # Every fresh-slice kind says which hours it rests on (vanished clusters have no hours).
+    silent = {k for k in AlertKind if "18:15" not in texts[(k, "since 18:15 UTC")]}
+    assert silent == {
+        AlertKind.PASS_RATE_DROP,
+        AlertKind.FAIL_SHARE_GROWTH,
+        AlertKind.VANISHED_CLUSTER,
+        AlertKind.OUTLIER_GROWTH,
+    }

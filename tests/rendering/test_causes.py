@@ -90,3 +90,17 @@ def test_why_answer_names_nothing_when_nothing_stands_out(changes: ChangeRendere
     answer = changes.why(run, cluster, [], compared=True)
     text = "\n".join(mrkdwn_texts(answer.blocks))
     assert "Nothing stands out" in text and "<!channel>" not in text
+
+
+def test_a_model_reads_as_where_failures_come_from_only_behind_errors(
+    changes: ChangeRenderer,
+) -> None:
+    model = Factor(Dimension.MODEL, "gpt-4.1", 0.1, 0.9, 0.9, 1e-9, "trace-3", 27, 30)
+
+    def words(kind: AlertKind | None) -> str:
+        return str(changes.causes.detail(kind, [model], "r2", 0))
+
+    assert "from model" in words(AlertKind.ERROR_HEAVY) and "of those failures" in words(
+        AlertKind.ERROR_HEAVY
+    )
+    assert "new items" in words(AlertKind.SIZE_SHIFT) and "from model" not in words(None)

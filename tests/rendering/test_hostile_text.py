@@ -25,12 +25,16 @@ import pkgutil
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 import bot.rendering
+from bot.domain.alerts import Severity
+from bot.domain.early import NOISE_CLUSTER_ID, Finding
+from bot.domain.kinds import AlertKind
 from bot.domain.lifecycle import Phase
 from bot.domain.models import Level
 from bot.domain.thresholds import ThresholdSpec
@@ -39,6 +43,7 @@ from bot.posthog.links import ClusterLink, RunLink, TraceLink
 from bot.posthog.schemas import ClusteringJob
 from bot.rendering import blocks as bk
 from bot.rendering import charts, home, views
+from bot.rendering.early import EarlyRenderer
 from bot.rendering.env import BUILTIN_TEMPLATES
 from bot.rendering.message import Message
 from bot.slack.view_ids import ChannelRef
@@ -112,6 +117,32 @@ def _parent_closed(w: World) -> Iterator[Output]:
     yield w.changes.parent_closed(list(once.blocks), str(once.text), closed, w.run)
 
 
+def _early_findings(w: World) -> list[Finding]:
+    since = NOW - timedelta(hours=3)
+    cluster = w.cluster.cluster_id
+    return [
+        Finding(AlertKind.ERROR_HEAVY, cluster, HOSTILE, Severity.WARNING, 0.02, 0.45, 90, 9,
+                1e-5, since),
+        Finding(AlertKind.COST_SPIKE, cluster, HOSTILE, Severity.CRITICAL, 0.01, 0.03, 90, 9,
+                1e-5, since, part=HOSTILE),
+        Finding(AlertKind.OUTLIER_GROWTH, NOISE_CLUSTER_ID, HOSTILE, Severity.WARNING, 0.05, 0.4,
+                90, 9, 1e-5, since),
+    ]  # fmt: skip
+
+
+def _early_warning(w: World) -> Iterator[Output]:
+    early = EarlyRenderer(w.renderer)
+    return (early.warning(w.run, finding, NOW) for finding in _early_findings(w))
+
+
+def _early_retracted(w: World) -> Iterator[Output]:
+    early = EarlyRenderer(w.renderer)
+    for finding in _early_findings(w):
+        # as the store gives it back: plain strings, escaped once already
+        posted = early.warning(w.run, finding, NOW)
+        yield early.retracted(str(posted.text), list(posted.blocks), w.run.summary)
+
+
 def _unfurl_cards(w: World) -> Iterator[Output]:
     """bot/listeners/unfurls.py assembles the cards from the renderers above."""
     runs = SimpleNamespace(get=lambda run_id: w.run, previous=lambda run: w.previous)
@@ -139,6 +170,12 @@ def _home(w: World) -> Iterator[Output]:
 
 
 BUILDERS: dict[str, Builder] = {
+    "early.EarlyRenderer.warning": _early_warning,
+    "early.EarlyRenderer.retracted": _early_retracted,
+    "early.EarlyRenderer.settled": lambda w: (
+        EarlyRenderer(w.renderer).settled(w.run.summary, confirmed=confirmed, alert=HOSTILE)
+        for confirmed in (True, False)
+    ),
     "answers.Renderer.text": lambda w: iter(
         [w.renderer.text("error.md.j2", message=HOSTILE, error_id=HOSTILE)]
     ),
@@ -186,7 +223,10 @@ BUILDERS: dict[str, Builder] = {
         [views.finish_view({"type": "home"}, [bk.section(HOSTILE)] * 120, HOSTILE)]
     ),
     "causes.CauseRenderer.detail": lambda w: iter(
-        [w.causes.detail(k, w.factors, w.run.run_id, 0) for k in ("error_heavy", "cost_spike")]
+        [
+            w.causes.detail(k, w.factors, w.run.run_id, 0)
+            for k in (AlertKind.ERROR_HEAVY, AlertKind.COST_SPIKE, None)
+        ]
     ),
     "causes.CauseRenderer.clause": lambda w: (w.causes.clause([f]) for f in w.factors),
     "changes.ChangeRenderer.alert_parent": _alert_parent,
@@ -264,10 +304,14 @@ HELPERS = {
     "blocks.actions",
     "blocks.button",
     "blocks.header",  # plain_text
-    "changes.against_the_rest",  # plain: escaped where it is used
-    "changes.describe",  # plain: escaped where it is used
-    "changes.explain",
+    "alert_words.against_the_rest",  # plain: escaped where it is used
+    "alert_words.describe",  # plain: escaped where it is used
+    "alert_words.explain",
+    "alert_words.family_noun",  # plain: escaped where it is used
+    "alert_words.family_value",
     "causes.CauseRenderer.view",
+    "early.describe",  # plain: escaped where it is used
+    "evidence.assigned_note",  # plain numbers and words, in the explanation of an alert
     "env.ago",
     "env.change",
     "env.day",

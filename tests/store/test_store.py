@@ -214,3 +214,32 @@ def test_unmute_is_one_runs_cluster_and_like_wildcards_are_literal(store: Store)
         "Same id, another run",
     ]
     assert store.unmute_titled("C1", "100%") == 1
+
+
+def test_outbox_counts_and_failures_group_the_rows(store: Store) -> None:
+    messages = [OutgoingMessage(key, "t", []) for key in ("run:a", "run:b", "run:c", "run:d")]
+    store.record_run_alerts(run_at(1), {"C1": messages})
+    a, b, c, _ = store.deliverable()
+    for row in (a, b, c):
+        assert store.claim(row.id, "me")
+    assert store.mark_sent(a.id, "1.000", "me")
+    assert store.mark_unsent(b.id, "channel_not_found", "me", permanent=True) == "failed"
+    assert store.give_up(c.id, "channel_not_found", "me")
+    assert store.outbox_counts() == {"sent": 1, "failed": 2, "pending": 1}
+    assert store.outbox_failures() == {"channel_not_found": 2}
+
+
+def test_channel_presence_names_subscribed_tuned_and_muted_channels(store: Store) -> None:
+    store.subscribe("C1", None, "job-1", "U1")
+    store.unsubscribe("C2", None, None, opt_out=True)  # an opt-out marker, inactive
+    store.set_thresholds("C3", {"min_items": "20"}, "U1")
+    store.set_thresholds("C4", {}, "U1")  # nothing set: not tuned
+    series = SeriesKey(Level.TRACE, "job-1")
+    store.mute(Mute("C5", "run-a", 1, "Refunds", T0 + timedelta(hours=1), "U1"), series)
+    store.mute(Mute("C6", "run-a", 1, "Refunds", T0 - timedelta(hours=1), "U1"), series)
+
+    presence = store.channel_presence(T0)
+
+    assert presence.subscribed == (("C1", True), ("C2", False))
+    assert presence.tuned == ("C3",)
+    assert presence.muted == ("C5",)

@@ -1,0 +1,299 @@
+"""Early warnings between daily runs, measured (`python -m bench.early`, or `python -m bench
+--early-seeds N` with the rest of the bench): hours from a change's start to its first alert,
+warnings retracted per 20 series-days, queries per series per hour.
+
+Each seed is one trace series of three daily runs through PostHog's hourly summarizer (700
+traces a day, 15 summarized an hour, 1,500-item runs), with a full-size change planted in the
+third run (errors 2 % -> 45 %, or cost x3 by price) or none. The bot sees the first two runs,
+then a clock moves hour by hour to the third run's time: at each hour the alert cycle and the
+early warnings run as `clusters-bot check` runs them, against the local PostHog (summaries,
+embeddings and `$ai_*` events up to that hour). Then the third run is emitted, processed, and
+the early warnings are settled. The first alert on a change is the first early warning on its
+cluster and family, else the daily alert of the third run when it alerts the change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from bench.doc import replace_section
+from bench.harness import ROOT
+from bot.domain.compare import diff_runs
+from bot.domain.early import FAMILIES
+from bot.domain.run_view import RunView
+from bot.domain.thresholds import Thresholds
+from bot.posthog.budget import QueryBudget
+from bot.posthog.client import PostHogClient
+from bot.posthog.urls import PostHogUrls
+from bot.rendering.answers import Renderer
+from bot.rendering.changes import ChangeRenderer
+from bot.rendering.early import EarlyRenderer
+from bot.rendering.env import make_environment
+from bot.services.alerts import AlertService
+from bot.services.early import EarlyWarningService
+from bot.services.routing import Routing
+from bot.services.runs import RunRepository
+from bot.store.early import CONFIRMED, RETRACTED
+from bot.store.schema import EarlyWarningRow
+from bot.store.store import Store
+from standins.posthog.embeddings import load_summaries
+from standins.posthog.server import LocalPostHog
+from standins.traffic.embeddings import model_name_for
+from standins.traffic.generator import Change, Plant, SeriesSpec, World, generate
+
+DOC = ROOT / "docs" / "benchmarks.md"
+DIM = 48
+CHANNEL = "C0ALERTS"
+SPEC = SeriesSpec(level="trace", job_name="Default - traces", topics=12)
+KINDS = {"errors": Change.ERROR_HEAVY, "cost": Change.COST_SPIKE, "none": Change.NONE}
+ALERT_KINDS = {Change.ERROR_HEAVY: "error_heavy", Change.COST_SPIKE: "cost_spike"}
+LARGE = 0.10
+HEADING = "## Early warnings"
+BOUND = """\
+The bound on the delay: the summarizer keeps 15 traces an hour, so a cluster of share s receives
+about 15·s summarized items an hour (1.5 for a 10 % cluster, 3 for 20 %), each summary written
+about half an hour after its hour. Each check holds its tests to the false discovery rate
+divided by the 24 checks of a day (that keeps false warnings at one series-day in twenty even
+if every check were independent) and by the 4 looks of a test, with about 25 tests per series:
+a single error test must reach p ≈ 2·10⁻⁵. Against a 2 % baseline of a few hundred items that
+takes about 4 errors in 8 new items (Fisher's exact test): at best some 5 hours of a 10 %
+cluster's items after the change starts, 3 of a 20 % cluster's, plus up to an hour to the next
+check. Two things add hours in practice: the looks start 3, 6 and 12 hours back (and at the
+run's window end), so until a cut falls after the change's start each look mixes in the quiet
+hours before it; and 45 % is the planted rate on average, some seeds realize 30 % in the first
+hours. Cost x3 by price moves the price per token, whose spread is small, so a handful of items
+is enough once a look holds mostly changed ones. Consecutive checks share most of their items,
+so the division by 24 is conservative: it buys the retraction target at the price of hours on
+changes of small clusters. Denser cuts (every 2 hours) or a sequential boundary that accounts
+for the overlap of consecutive checks are the next steps; either needs a larger quiet sample
+than 10 series-days to show that retractions stay under one in 20 series-days (0 of 30 here is
+consistent with it, not proof)."""
+
+
+@dataclass
+class Outcome:
+    kind: str
+    seed: int
+    share: float | None = None  # the changed cluster's share of the run before the change
+    first_alert_hours: float | None = None
+    early: bool = False  # the first alert was an early warning
+    warnings: int = 0
+    confirmed: int = 0
+    retracted: int = 0
+    early_queries: int = 0
+    hours: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Bot:
+    posthog: LocalPostHog
+    store: Store
+    client: PostHogClient
+    alerts: AlertService
+    early: EarlyWarningService
+    http: httpx.Client
+    moment: list[datetime] = field(default_factory=list)
+
+
+def make_world(kind: Change, seed: int, now: datetime) -> World:
+    planted = {(SPEC.job_name, 2): Plant(kind)} if kind is not Change.NONE else {}
+    return generate(
+        seed=seed,
+        series=[SPEC],
+        now=now,
+        runs=3,
+        items_per_run=1500,
+        traces_per_day=700.0,
+        planted=planted,
+    )
+
+
+def measure_one(kind_name: str, seed: int, now: datetime, workdir: Path) -> Outcome:
+    kind = KINDS[kind_name]
+    world = make_world(kind, seed, now)
+    outcome = Outcome(kind_name, seed)
+    started = time.perf_counter()
+    run, following = world.runs[1], world.runs[2]
+    newest = following.event["uuid"]
+    with LocalPostHog(project_id=3, api_key="phx_bench") as posthog:
+        posthog.insert_events(e for e in world.events if e["uuid"] != newest)
+        posthog.set_jobs(world.jobs)
+        load_summaries(posthog, world, dimension=DIM)
+        bot = start(posthog, workdir / f"{kind_name}-{seed}.db", run.timestamp)
+        try:
+            planted = world.planted[0] if world.planted else None
+            target = None
+            if planted is not None and planted.previous_cluster_id is not None:
+                outcome.share = run.share(planted.previous_cluster_id)
+                target = (planted.previous_cluster_id, ALERT_KINDS[kind])
+            moment = run.timestamp + timedelta(minutes=5)
+            while moment < following.timestamp:
+                bot.moment[0] = moment
+                bot.alerts.run_cycle()
+                report = bot.early.run_due()
+                outcome.early_queries += report.queries
+                outcome.hours += 1
+                if target is not None and planted is not None and outcome.first_alert_hours is None:
+                    if any((w.cluster_id, w.kind) == target for w in warnings(bot)):
+                        outcome.first_alert_hours = (moment - planted.start) / timedelta(hours=1)
+                        outcome.early = True
+                moment += timedelta(hours=1)
+            posthog.insert_events([following.event])
+            posthog.cache.clear()
+            bot.moment[0] = following.timestamp + timedelta(minutes=10)
+            bot.alerts.run_cycle()
+            bot.early.run_due()
+            if target is not None and planted is not None and outcome.first_alert_hours is None:
+                if daily_alerts(bot, run.run_id, following.run_id, target):
+                    outcome.first_alert_hours = (following.timestamp - planted.start) / timedelta(
+                        hours=1
+                    )
+            found = warnings(bot)
+            outcome.warnings = len(found)
+            outcome.confirmed = sum(1 for w in found if w.status == CONFIRMED)
+            outcome.retracted = sum(1 for w in found if w.status == RETRACTED)
+        finally:
+            bot.store.engine.dispose()
+            bot.http.close()
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def start(posthog: LocalPostHog, database: Path, first: datetime) -> Bot:
+    moment = [first]
+
+    def clock() -> datetime:
+        return moment[0]
+
+    store = Store.from_url(f"sqlite:///{database}", clock=clock)
+    http = httpx.Client(
+        base_url=posthog.url, headers={"Authorization": "Bearer phx_bench"}, timeout=120
+    )
+    client = PostHogClient(http, 3, budget=QueryBudget(100_000), attempts=1)
+    runs = RunRepository(client, store, clock=clock, list_ttl=0)
+    renderer = Renderer(make_environment(), PostHogUrls("http://ui.bench", 3), clock=clock)
+    routing = Routing(store, CHANNEL)
+    alerts = AlertService(runs, store, routing, ChangeRenderer(renderer), None, clock=clock)
+    early = EarlyWarningService(
+        runs,
+        store,
+        routing,
+        EarlyRenderer(renderer),
+        client,
+        clock=clock,
+        model_name=model_name_for(DIM),
+    )
+    return Bot(posthog, store, client, alerts, early, http, moment)
+
+
+def warnings(bot: Bot) -> list[EarlyWarningRow]:
+    with bot.store._session() as session:
+        return list(session.query(EarlyWarningRow).order_by(EarlyWarningRow.id))
+
+
+def daily_alerts(bot: Bot, previous_id: str, current_id: str, target: tuple[int, str]) -> bool:
+    previous, current = bot.store.get_run(previous_id), bot.store.get_run(current_id)
+    if previous is None or current is None:
+        return False
+    detection = RunView.of(diff_runs(previous, current)).detect(Thresholds())
+    family = next(f for k, f in FAMILIES.items() if k.value == target[1])
+    return any(
+        a.previous_cluster_id == target[0] and a.kind.family is family for a in detection.alerts
+    )
+
+
+def _hours(values: list[float]) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+    return f"{statistics.median(ordered):.1f} / {p90:.1f}"
+
+
+def markdown(outcomes: list[Outcome], seconds: float, seeds: int) -> str:
+    lines = [
+        HEADING,
+        "",
+        __doc__.split("\n\n", 1)[1].replace("\n", " ").strip()
+        + f" {seeds} seeds per kind (`python -m bench --early-seeds {seeds}`, or "
+        f"`python -m bench.early --seeds {seeds}` alone); took "
+        f"{seconds / 60:.1f} min on one process. Queries per series per hour count the early "
+        "checks only (the count of new summaries is one query for every series of a check, "
+        "here one series).",
+        "",
+        "| change | series | on a cluster >= 10 % | alerted early (before the next run) | "
+        "hours to first alert, median / p90 (all) | (clusters >= 10 %) | not alerted by the "
+        "next run | warnings | confirmed | retracted | early queries per series per hour |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for kind in KINDS:
+        group = [o for o in outcomes if o.kind == kind]
+        if not group:
+            continue
+        changed = [o for o in group if o.share is not None]
+        large = [o for o in changed if (o.share or 0) >= LARGE]
+        hours_all = [o.first_alert_hours for o in changed if o.first_alert_hours is not None]
+        hours_large = [o.first_alert_hours for o in large if o.first_alert_hours is not None]
+        queries = sum(o.early_queries for o in group) / max(1, sum(o.hours for o in group))
+        lines.append(
+            f"| {kind} | {len(group)} | {len(large) if changed else '-'} | "
+            f"{sum(1 for o in changed if o.early) if changed else '-'} | {_hours(hours_all)} | "
+            f"{_hours(hours_large)} | "
+            f"{sum(1 for o in changed if o.first_alert_hours is None) if changed else '-'} | "
+            f"{sum(o.warnings for o in group)} | {sum(o.confirmed for o in group)} | "
+            f"{sum(o.retracted for o in group)} | {queries:.2f} |"
+        )
+    days = len(outcomes)
+    retracted = sum(o.retracted for o in outcomes)
+    lines += [
+        "",
+        f"Retracted early warnings: {retracted} in {days} series-days, "
+        f"{20 * retracted / max(1, days):.2f} per 20 series-days (target <= 1).",
+        "",
+        BOUND,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def measure(seeds: int, kinds: Sequence[str] = tuple(KINDS)) -> str:
+    """Measure `seeds` seeds of each kind in `kinds`, one after another, and return the doc's
+    "## Early warnings" section (each outcome is printed to stderr as it comes)."""
+    # Noon of yesterday (UTC), as the tests' worlds: every run of the bench sees the same hours.
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    outcomes: list[Outcome] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in kinds:
+            for seed in range(seeds):
+                outcome = measure_one(kind, seed, now, Path(tmp))
+                outcomes.append(outcome)
+                print(outcome, file=sys.stderr, flush=True)
+    return markdown(outcomes, time.perf_counter() - started, seeds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.early", description=__doc__)
+    parser.add_argument("--seeds", type=int, default=6)
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--out", type=Path, default=DOC)
+    args = parser.parse_args(argv)
+    text = measure(args.seeds, args.kinds.split(","))
+    print(text)
+    replace_section(args.out, text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,246 @@
+"""Early warnings between daily runs: the newly summarized items of the hours since the latest
+run, assigned to its clusters, tested against each cluster's items in that run. Pure.
+
+The statistics are the daily detector's (`fresh_values`): errors by Fisher's exact test, cost by
+rank tests of its three parts (cost, price per token, tokens per item; Bonferroni over them),
+each held to the channel's minimum effect (`fresh_base.holds`). A third test looks for a burst
+of items that fit no cluster: the share of new items left unassigned against the share of the
+run's held-out items left unassigned (the same assignment, so the same blind spots).
+
+A change that starts mid-day would be averaged with the quiet hours before it, so each test
+looks at the new items of the whole period and of the last `CUT_HOURS` (where they hold enough
+items), and keeps its smallest p-value times the number of looks (Bonferroni). The tests of one
+series are then held together under Benjamini-Hochberg at the channel's false discovery rate
+divided by `checks_per_day`: the same new items are looked at again every interval, and
+dividing by the number of looks of a day keeps false warnings at one series-day in twenty
+(Bonferroni over the day's checks; consecutive checks share most of their items, so this errs
+on the quiet side).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.domain.alerts import Alert, AlertKind, Family, Severity
+from bot.domain.fresh_base import holds, positive, reaches
+from bot.domain.fresh_values import (
+    COST_PARTS,
+    CRITICAL_COST_RATIO,
+    CRITICAL_ERROR_RATE,
+    _cost_ratio,
+    _typical_cost,
+)
+from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
+from bot.domain.stats import benjamini_hochberg, count_test, median, rank_test_greater
+from bot.domain.thresholds import Thresholds
+
+CUT_HOURS = (3, 6, 12)
+"""Besides all the new items, the items of the last 3, 6 and 12 hours are a look each."""
+
+FAMILIES = {
+    AlertKind.ERROR_HEAVY: Family.ERRORS,
+    AlertKind.COST_SPIKE: Family.COST,
+    AlertKind.OUTLIER_GROWTH: Family.OUTLIERS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NewItems:
+    """What the hours since a run's window end hold: the assigned items by cluster (each a
+    `ClusterItem` with its values, `None` where PostHog had none yet), the count of items that
+    fit no cluster, and the run's held-out items and how many of them fit no cluster."""
+
+    since: datetime
+    until: datetime
+    assigned: Mapping[int, Sequence[ClusterItem]]
+    unassigned: int
+    held_out: int
+    held_out_unassigned: int
+
+    @property
+    def total(self) -> int:
+        return self.unassigned + sum(len(items) for items in self.assigned.values())
+
+    @property
+    def hours(self) -> float:
+        return (self.until - self.since).total_seconds() / 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One early warning: `kind` of cluster `cluster_id` of the run (-1: items that fit no
+    cluster), from `before` (the cluster in the run) to `after` (the new items since `start`),
+    on `items_before` and `items_after` items; `p_value` is corrected for the looks."""
+
+    kind: AlertKind
+    cluster_id: int
+    title: str
+    severity: Severity
+    before: float
+    after: float
+    items_before: int
+    items_after: int
+    p_value: float
+    start: datetime
+    part: str | None = None
+
+    @property
+    def family(self) -> Family:
+        return FAMILIES[self.kind]
+
+    def hours(self, until: datetime) -> float:
+        return (until - self.start).total_seconds() / 3600.0
+
+
+def confirms(kind: AlertKind, cluster_id: int, alert: Alert) -> bool:
+    """Whether the daily run's `alert` confirms an early warning of `kind` on `cluster_id` of
+    the run before it: the same family on the cluster's successor; a burst of items that fit no
+    cluster is confirmed by a new cluster or by more outliers."""
+    if kind is AlertKind.OUTLIER_GROWTH:
+        return alert.kind in (AlertKind.NEW_CLUSTER, AlertKind.OUTLIER_GROWTH)
+    return alert.kind.family is FAMILIES[kind] and alert.previous_cluster_id == cluster_id
+
+
+def looks(new: NewItems) -> list[datetime]:
+    """The starts of the looks: the whole period, then each cut inside it."""
+    cuts = [new.until - timedelta(hours=h) for h in CUT_HOURS]
+    return [new.since, *(c for c in cuts if c > new.since)]
+
+
+def _after(items: Sequence[ClusterItem], start: datetime, since: datetime) -> list[ClusterItem]:
+    if start <= since:
+        return list(items)
+    return [i for i in items if i.timestamp is not None and i.timestamp >= start]
+
+
+@dataclass
+class _Tests:
+    t: Thresholds
+    new: NewItems
+    found: list[tuple[Finding, float]]
+    count: int = 0
+
+
+def _error_test(tests: _Tests, cluster_id: int, title: str, base: Sequence[ClusterItem]) -> None:
+    t, new = tests.t, tests.new
+    baseline = [i for i in base if i.has_values]
+    if len(baseline) < t.min_items:
+        return
+    base_errors = sum(1 for i in baseline if (i.errors or 0) > 0)
+    before = base_errors / len(baseline)
+    usable = []
+    for start in looks(new):
+        recent = [
+            i for i in _after(new.assigned.get(cluster_id, ()), start, new.since) if i.has_values
+        ]
+        if len(recent) >= t.min_fresh_items:
+            usable.append((start, recent))
+    if not usable:
+        return
+    tests.count += 1
+    best: tuple[float, datetime, float, int] | None = None
+    for start, recent in usable:
+        errors = sum(1 for i in recent if (i.errors or 0) > 0)
+        after = errors / len(recent)
+        if not holds(Family.ERRORS, 1, before, after, t):
+            continue
+        p_value = min(
+            1.0, count_test(errors, len(recent), base_errors, len(baseline))[0] * len(usable)
+        )
+        if best is None or p_value < best[0]:
+            best = (p_value, start, after, len(recent))
+    if best is None:
+        return
+    p_value, start, after, count = best
+    severity = Severity.CRITICAL if reaches(after, CRITICAL_ERROR_RATE) else Severity.WARNING
+    finding = Finding(
+        AlertKind.ERROR_HEAVY, cluster_id, title, severity, before, after, len(baseline), count,
+        p_value, start,
+    )  # fmt: skip
+    tests.found.append((finding, p_value))
+
+
+def _cost_test(tests: _Tests, cluster_id: int, title: str, base: Sequence[ClusterItem]) -> None:
+    t, new = tests.t, tests.new
+    before = _typical_cost(base)
+    if len(positive(base, COST_PARTS[0][1])) < t.min_items or not before:
+        return
+    usable = []
+    for start in looks(new):
+        recent = _after(new.assigned.get(cluster_id, ()), start, new.since)
+        if len(positive(recent, COST_PARTS[0][1])) >= t.min_fresh_items:
+            usable.append((start, recent))
+    if not usable:
+        return
+    tests.count += 1
+    best: tuple[float, datetime, float, int, str | None] | None = None
+    for start, recent in usable:
+        tested: dict[str | None, tuple[float, float]] = {}
+        for name, value in COST_PARTS:
+            r, b = positive(recent, value), positive(base, value)
+            if len(r) >= t.min_fresh_items and len(b) >= t.min_items:
+                ratio = median(r) / median(b)
+                tested[name] = rank_test_greater(r, b), ratio
+        after = before * _cost_ratio(tested)
+        if not holds(Family.COST, 1, before, after, t):
+            continue
+        for name, (p, _) in tested.items():
+            corrected = min(1.0, p * len(tested) * len(usable))
+            if best is None or corrected < best[0]:
+                count = len(positive(recent, COST_PARTS[0][1]))
+                best = (corrected, start, after, count, name)
+    if best is None:
+        return
+    p_value, start, after, count, part = best
+    critical = reaches(after / before, CRITICAL_COST_RATIO)
+    finding = Finding(
+        AlertKind.COST_SPIKE, cluster_id, title,
+        Severity.CRITICAL if critical else Severity.WARNING, before, after,
+        len(positive(base, COST_PARTS[0][1])), count, p_value, start, part,
+    )  # fmt: skip
+    tests.found.append((finding, p_value))
+
+
+def _burst_test(tests: _Tests) -> None:
+    """More of the new items fit no cluster than of the run's own held-out items."""
+    t, new = tests.t, tests.new
+    total = new.total
+    if new.held_out < t.min_items or total < t.min_fresh_items:
+        return
+    tests.count += 1
+    before = new.held_out_unassigned / new.held_out
+    after = new.unassigned / total
+    if not holds(Family.OUTLIERS, 1, before, after, t):
+        return
+    p_value = count_test(new.unassigned, total, new.held_out_unassigned, new.held_out)[0]
+    finding = Finding(
+        AlertKind.OUTLIER_GROWTH, NOISE_CLUSTER_ID, "Items that fit no cluster", Severity.WARNING,
+        before, after, new.held_out, total, p_value, new.since,
+    )  # fmt: skip
+    tests.found.append((finding, p_value))
+
+
+def early_findings(
+    baseline: Mapping[int, tuple[str, Sequence[ClusterItem]]],
+    new: NewItems,
+    t: Thresholds,
+    *,
+    checks_per_day: int,
+) -> list[Finding]:
+    """The early warnings of one series at one check (module docstring). `baseline` maps each
+    cluster of the run (noise excluded) to its title and its items in the run."""
+    tests = _Tests(t, new, [])
+    for cluster_id, (title, items) in sorted(baseline.items()):
+        if cluster_id == NOISE_CLUSTER_ID:
+            continue
+        _error_test(tests, cluster_id, title, items)
+        _cost_test(tests, cluster_id, title, items)
+    _burst_test(tests)
+    if not tests.found:
+        return []
+    padding = [1.0] * max(0, tests.count - len(tests.found))
+    q = t.false_discovery_pct / 100 / max(1, checks_per_day)
+    keep = benjamini_hochberg([p for _, p in tests.found] + padding, q)
+    return [finding for (finding, _), ok in zip(tests.found, keep, strict=False) if ok]

@@ -1,0 +1,247 @@
+"""The queries of early warnings: what is new since each run, and the new items placed and valued.
+
+Between daily runs the hourly summarizer keeps writing summary events and embeddings. Each check
+spends:
+
+- one query for every series at once (`SUMMARY_COUNTS`): the summary events of each job since
+  the oldest run's window end, with the newest one's time, so that a series with nothing new
+  costs nothing more;
+- one query per series with new summaries (`early_query`): the run's clusters are rebuilt
+  from their members' embeddings exactly as `bot.posthog.embeddings` does for a run's own
+  unsampled items (cluster means without the held-out fifth, radii); the held-out items and
+  the items summarized since the run's window end are placed, and the new ones come back with
+  their own values (cost, latency, tokens, errors: the per-item query of `queries.py`), so no
+  second query is needed. No vector leaves PostHog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.domain.models import Level, RunSummary
+from bot.posthog.client import PostHogClient
+from bot.posthog.embeddings import (
+    DOCUMENT_TYPES,
+    EMBEDDING_LAG,
+    HOLDOUT_EVERY,
+    ITEM_ID_PROPERTIES,
+    PRODUCT,
+    RADIUS_QUANTILE,
+    RUN_EVENT_SLACK,
+    SUMMARY_EMBEDDING_MODEL,
+    SUMMARY_EVENTS,
+    Probe,
+    _probe,
+)
+from bot.posthog.errors import PostHogSchemaError
+from bot.posthog.metrics import ItemMetrics
+from bot.posthog.queries import CLUSTERS_JSON, ITEM_METRICS, MAX_ROWS
+from bot.posthog.schemas import parse_datetime
+
+SUMMARY_COUNTS = """
+SELECT toString(properties.$ai_clustering_job_id) AS job_id, event,
+    count() AS summaries, max(timestamp) AS newest
+FROM events
+WHERE event IN {summary_events}
+  AND timestamp >= toDateTime({since}) AND timestamp < toDateTime({until})
+  AND toString(properties.$ai_clustering_job_id) IN {job_ids}
+GROUP BY job_id, event
+LIMIT {limit}"""
+
+EARLY_TEMPLATE = """
+WITH
+members AS (
+    SELECT JSONExtractInt(cluster_json, 'cluster_id') AS cluster_id,
+        arrayJoin(JSONExtractKeys(cluster_json, 'traces')) AS item_id
+    FROM (
+        SELECT arrayJoin(JSONExtractArrayRaw(__CLUSTERS_JSON__)) AS cluster_json
+        FROM events
+        WHERE event = {run_event}
+          AND timestamp >= toDateTime({run_from}) AND timestamp <= toDateTime({run_to})
+          AND toString(properties.$ai_clustering_run_id) = {run_id})
+),
+vectors AS (
+    SELECT splitByString('::', document_id)[1] AS item_id, any(embedding) AS embedding
+    FROM document_embeddings
+    WHERE model_name = {model_name}
+      AND product = {product}
+      AND document_type = {document_type}
+      AND timestamp >= toDateTime({window_from}) AND timestamp < toDateTime({embedded_to})
+      AND endsWith(document_id, {job_suffix})
+    GROUP BY item_id
+),
+training AS (
+    SELECT m.cluster_id AS cluster_id, v.embedding AS embedding
+    FROM members AS m JOIN vectors AS v ON v.item_id = m.item_id
+    WHERE m.cluster_id >= 0 AND cityHash64(m.item_id) % {holdout_every} != 0
+),
+centres AS (
+    SELECT cluster_id, sumForEach(embedding) AS centre
+    FROM training
+    GROUP BY cluster_id
+),
+radii AS (
+    SELECT t.cluster_id AS cluster_id,
+        quantile(__RADIUS_QUANTILE__)(cosineDistance(t.embedding, c.centre)) AS radius
+    FROM training AS t JOIN centres AS c ON c.cluster_id = t.cluster_id
+    GROUP BY t.cluster_id
+),
+model AS (
+    SELECT groupArray(c.cluster_id) AS ids, groupArray(c.centre) AS centres,
+        groupArray(r.radius) AS radii
+    FROM centres AS c JOIN radii AS r ON r.cluster_id = c.cluster_id
+),
+summaries AS (
+    SELECT toString(properties.__ITEM_ID__) AS item_id,
+        min(parseDateTimeBestEffort(toString(properties.trace_timestamp))) AS item_time
+    FROM events
+    WHERE event = {summary_event}
+      AND timestamp >= toDateTime({since}) AND timestamp < toDateTime({until})
+      AND toString(properties.$ai_clustering_job_id) = {job_id}
+    GROUP BY item_id
+),
+fresh AS (
+    SELECT item_id, item_time FROM summaries
+    WHERE item_time >= toDateTime({since}) AND item_id NOT IN (SELECT item_id FROM members)
+),
+item_values AS (__ITEM_VALUES__),
+probes AS (
+    SELECT m.item_id AS item_id, m.cluster_id AS label, 1 AS held_out, NULL AS item_time,
+        v.embedding AS embedding
+    FROM members AS m JOIN vectors AS v ON v.item_id = m.item_id
+    WHERE cityHash64(m.item_id) % {holdout_every} = 0
+    UNION ALL
+    SELECT f.item_id AS item_id, -2 AS label, 0 AS held_out, f.item_time AS item_time,
+        v.embedding AS embedding
+    FROM fresh AS f JOIN vectors AS v ON v.item_id = f.item_id
+),
+placed AS (
+    SELECT item_id, label, held_out, item_time, length(ids) AS clusters,
+        ids[indexOf(distances, arrayMin(distances))] AS cluster_id,
+        arrayMin(distances) AS distance,
+        if(length(distances) > 1, arraySort(distances)[2], NULL) AS second,
+        radii[indexOf(distances, arrayMin(distances))] AS radius
+    FROM (
+        SELECT p.item_id AS item_id, p.label AS label, p.held_out AS held_out,
+            p.item_time AS item_time, mdl.ids AS ids, mdl.radii AS radii,
+            arrayMap(centre -> cosineDistance(p.embedding, centre), mdl.centres) AS distances
+        FROM probes AS p CROSS JOIN model AS mdl
+    )
+)
+SELECT p.item_id AS item_id, p.label AS label, p.held_out AS held_out,
+    p.item_time AS item_time, p.clusters AS clusters, p.cluster_id AS cluster_id,
+    p.distance AS distance, p.second AS second, p.radius AS radius,
+    iv.item_id AS valued_id, iv.cost AS cost, iv.latency AS latency, iv.tokens AS tokens,
+    iv.errors AS errors
+FROM placed AS p LEFT JOIN item_values AS iv ON iv.item_id = p.item_id
+ORDER BY held_out DESC, item_id
+LIMIT {limit}"""
+
+
+def early_query(level: Level) -> str:
+    """The HogQL of one series' check at `level` (trace or generation)."""
+    values = (
+        ITEM_METRICS[level]
+        .replace("{item_ids}", "(SELECT item_id FROM fresh)")
+        .replace("{date_from}", "{since}")
+        .replace("{date_to}", "{until}")
+        .strip()
+    )
+    return (
+        EARLY_TEMPLATE.replace("__CLUSTERS_JSON__", CLUSTERS_JSON)
+        .replace("__RADIUS_QUANTILE__", repr(RADIUS_QUANTILE))
+        .replace("__ITEM_ID__", ITEM_ID_PROPERTIES[level])
+        .replace("__ITEM_VALUES__", values)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyProbe:
+    """A probe (`bot.posthog.embeddings.Probe`) and, for a new item, its own values (None when
+    PostHog has no events of it yet)."""
+
+    probe: Probe
+    values: ItemMetrics | None
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def summary_counts(
+    client: PostHogClient, runs: Sequence[RunSummary], *, since: datetime, until: datetime
+) -> dict[tuple[Level, str], tuple[int, datetime | None]]:
+    """(summaries, newest summary's time) per series of `runs` since `since`, in one query."""
+    if not runs:
+        return {}
+    levels = {run.level for run in runs if run.level in SUMMARY_EVENTS}
+    result = client.query(
+        SUMMARY_COUNTS,
+        {
+            "summary_events": [SUMMARY_EVENTS[level] for level in sorted(levels)],
+            "since": _utc(since),
+            "until": _utc(until),
+            "job_ids": sorted({run.job_id for run in runs}),
+            "limit": MAX_ROWS,
+        },
+        name="early_summary_counts",
+    )
+    by_event = {event: level for level, event in SUMMARY_EVENTS.items()}
+    found: dict[tuple[Level, str], tuple[int, datetime | None]] = {}
+    try:
+        for row in result.rows():
+            level = by_event.get(str(row["event"]))
+            if level is not None:
+                key = (level, str(row["job_id"]))
+                found[key] = (int(str(row["summaries"])), parse_datetime(row.get("newest")))
+    except (KeyError, TypeError, ValueError) as error:
+        raise PostHogSchemaError("Unreadable summary counts") from error
+    return found
+
+
+def fetch_early_probes(
+    client: PostHogClient,
+    run: RunSummary,
+    *,
+    until: datetime,
+    model_name: str = SUMMARY_EMBEDDING_MODEL,
+) -> list[EarlyProbe]:
+    """`run`'s held-out items and the items summarized since its window end (up to `until`),
+    each placed, the new ones with their values; one query. Raises `PostHogError`s."""
+    if run.level not in DOCUMENT_TYPES or run.window_start is None or run.window_end is None:
+        return []
+    result = client.query(
+        early_query(run.level),
+        {
+            "run_event": run.level.event,
+            "run_id": run.run_id,
+            "run_from": _utc(run.timestamp - RUN_EVENT_SLACK),
+            "run_to": _utc(run.timestamp + RUN_EVENT_SLACK),
+            "model_name": model_name,
+            "product": PRODUCT,
+            "document_type": DOCUMENT_TYPES[run.level],
+            "job_suffix": f"::{run.job_id}",
+            "job_id": run.job_id,
+            "summary_event": SUMMARY_EVENTS[run.level],
+            "window_from": _utc(run.window_start),
+            "embedded_to": _utc(until + EMBEDDING_LAG),
+            "since": _utc(run.window_end),
+            "until": _utc(until),
+            "holdout_every": HOLDOUT_EVERY,
+            "limit": MAX_ROWS,
+        },
+        name=f"{run.level.value}_early_check",
+    )
+    try:
+        return [_early_probe(row) for row in result.rows()]
+    except (KeyError, TypeError, ValueError) as error:
+        raise PostHogSchemaError(f"Unreadable early check of run {run.run_id}") from error
+
+
+def _early_probe(row: dict[str, object]) -> EarlyProbe:
+    probe = _probe(row)
+    valued = row.get("valued_id")
+    has_values = not probe.held_out and valued not in (None, "") and str(valued) == probe.item_id
+    return EarlyProbe(probe, ItemMetrics.from_row(row) if has_values else None)

@@ -1,0 +1,159 @@
+"""The early-warning tests on hand-made items: what they find, what they leave alone, how the
+day's checks raise the bar, and which daily alert confirms which warning."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.domain.alerts import Alert, AlertKind, Severity
+from bot.domain.early import NewItems, confirms, early_findings, looks
+from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
+from bot.domain.thresholds import Thresholds
+
+END = datetime(2026, 6, 14, 0, 15, tzinfo=UTC)  # the run's window end
+T = Thresholds()
+
+
+def make_items(
+    prefix: str,
+    count: int,
+    *,
+    start: datetime,
+    hours: float,
+    error_rate: float = 0.02,
+    cost: float = 0.01,
+    seed: int = 0,
+    errors: int | None = None,
+) -> list[ClusterItem]:
+    """`count` items spread over `hours` from `start`; errors at `error_rate`, or exactly
+    `errors` of them."""
+    rng = random.Random(f"{prefix}:{seed}")
+    items = []
+    for i in range(count):
+        tokens = round(1000.0 * rng.lognormvariate(0.0, 0.8))
+        items.append(
+            ClusterItem(
+                item_id=f"{prefix}{i}",
+                trace_id=f"{prefix}{i}",
+                rank=0,
+                timestamp=start + timedelta(hours=rng.uniform(0, hours)),
+                cost=cost / 1000.0 * rng.lognormvariate(0.0, 0.2) * tokens,
+                latency=2.0,
+                tokens=float(tokens),
+                errors=int(i < errors) if errors is not None else int(rng.random() < error_rate),
+            )
+        )
+    return items
+
+
+def baseline(**rates: float) -> dict[int, tuple[str, list[ClusterItem]]]:
+    """Clusters 0..2 of 200 older items each (2 % errors, $0.01 an item)."""
+    return {
+        cid: (f"topic {cid}", make_items(f"b{cid}-", 200, start=END - timedelta(days=7), hours=160))
+        for cid in range(3)
+    }
+
+
+def new_items(
+    assigned: dict[int, list[ClusterItem]],
+    until: datetime,
+    *,
+    unassigned: int = 10,
+    held_out: int = 300,
+    held_out_unassigned: int = 30,
+) -> NewItems:
+    return NewItems(END, until, assigned, unassigned, held_out, held_out_unassigned)
+
+
+def quiet_hours(until: datetime) -> dict[int, list[ClusterItem]]:
+    hours = (until - END) / timedelta(hours=1)
+    return {
+        cid: make_items(f"q{cid}-", int(3 * hours), start=END, hours=hours, seed=7)
+        for cid in range(3)
+    }
+
+
+def test_an_error_step_in_the_last_hours_is_found_with_the_look_it_rests_on() -> None:
+    until = END + timedelta(hours=14)
+    assigned = quiet_hours(until)
+    step = until - timedelta(hours=4)
+    before_step = [i for i in assigned[1] if i.timestamp is not None and i.timestamp < step]
+    assigned[1] = before_step + make_items("s", 14, start=step, hours=4, errors=7)
+    (finding,) = early_findings(baseline(), new_items(assigned, until), T, checks_per_day=24)
+    assert (finding.kind, finding.cluster_id) == (AlertKind.ERROR_HEAVY, 1)
+    assert finding.before < 0.05 and finding.after >= 0.3
+    assert finding.start >= until - timedelta(hours=6)  # a cut, not the whole period
+    assert finding.items_before == 200 and finding.items_after >= 5
+    assert finding.severity in (Severity.WARNING, Severity.CRITICAL)
+
+
+def test_quiet_hours_find_nothing() -> None:
+    until = END + timedelta(hours=14)
+    found = early_findings(baseline(), new_items(quiet_hours(until), until), T, checks_per_day=24)
+    assert found == []
+
+
+def test_a_cost_step_is_found_and_names_the_part_that_moved() -> None:
+    until = END + timedelta(hours=10)
+    assigned = quiet_hours(until)
+    assigned[2] = make_items("c", 20, start=until - timedelta(hours=5), hours=5, cost=0.03)
+    (finding,) = early_findings(baseline(), new_items(assigned, until), T, checks_per_day=24)
+    assert (finding.kind, finding.cluster_id) == (AlertKind.COST_SPIKE, 2)
+    assert finding.after / finding.before >= 2
+    assert finding.part == "price per token"
+
+
+def test_a_burst_of_items_that_fit_no_cluster_is_found() -> None:
+    until = END + timedelta(hours=8)
+    new = new_items(quiet_hours(until), until, unassigned=60, held_out_unassigned=30)
+    (finding,) = early_findings(baseline(), new, T, checks_per_day=24)
+    assert (finding.kind, finding.cluster_id) == (AlertKind.OUTLIER_GROWTH, NOISE_CLUSTER_ID)
+    assert finding.before == pytest.approx(0.1) and finding.after > 0.2
+
+
+def test_too_few_new_items_are_not_judged() -> None:
+    until = END + timedelta(hours=2)
+    assigned = {1: make_items("s", T.min_fresh_items - 1, start=END, hours=2, errors=4)}
+    new = new_items(assigned, until, unassigned=0)
+    assert early_findings(baseline(), new, T, checks_per_day=1) == []
+
+
+def test_more_checks_a_day_raise_the_bar() -> None:
+    until = END + timedelta(hours=4)
+    assigned = {1: make_items("s", 8, start=END, hours=4, errors=3)}
+    new = new_items(assigned, until, unassigned=0)
+    once = early_findings(baseline(), new, T, checks_per_day=1)
+    hourly = early_findings(baseline(), new, T, checks_per_day=24)
+    assert [f.kind for f in once] == [AlertKind.ERROR_HEAVY]
+    assert hourly == []
+
+
+def test_looks_are_the_whole_period_and_the_cuts_inside_it() -> None:
+    short = new_items({}, END + timedelta(hours=4))
+    assert looks(short) == [END, END + timedelta(hours=1)]
+    long = new_items({}, END + timedelta(hours=20))
+    assert len(looks(long)) == 4 and looks(long)[0] == END
+
+
+def alert(kind: AlertKind, previous_cluster_id: int | None) -> Alert:
+    return Alert(
+        kind=kind,
+        severity=Severity.WARNING,
+        cluster_id=5,
+        previous_cluster_id=previous_cluster_id,
+        title="t",
+        current_run_id="next",
+        previous_run_id="run",
+    )
+
+
+def test_a_warning_is_confirmed_by_the_same_family_on_the_same_cluster_only() -> None:
+    assert confirms(AlertKind.ERROR_HEAVY, 3, alert(AlertKind.ERROR_HEAVY, 3))
+    assert not confirms(AlertKind.ERROR_HEAVY, 3, alert(AlertKind.ERROR_HEAVY, 4))
+    assert not confirms(AlertKind.ERROR_HEAVY, 3, alert(AlertKind.COST_SPIKE, 3))
+    assert confirms(AlertKind.COST_SPIKE, 3, alert(AlertKind.COST_SPIKE, 3))
+    assert confirms(AlertKind.OUTLIER_GROWTH, -1, alert(AlertKind.NEW_CLUSTER, None))
+    assert not confirms(AlertKind.OUTLIER_GROWTH, -1, alert(AlertKind.SIZE_SHIFT, 2))
