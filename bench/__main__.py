@@ -23,6 +23,8 @@ from bench.doc import read_section, replace_section, write_doc
 from bench.early import HEADING as EARLY_HEADING
 from bench.early import measure as measure_early
 from bench.harness import ROOT
+from bench.lean import lean_markdown, measure_lean
+from bench.lean import targets as lean_targets
 from bench.report import Results, rows, table
 from bench.scaling import measure_matching, measure_scaling
 from bench.sweep import SETTINGS, measure_sweep
@@ -67,6 +69,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "hour by hour, about 80 s a seed here); default 0: skipped, and the doc keeps the "
         "section it has (--quick runs at most 1)",
     )
+    parser.add_argument(
+        "--lean-only",
+        action="store_true",
+        help="only a first `clusters-bot check` at 10 and 30 series (memory, CPU) and its section",
+    )
     return parser.parse_args(argv)
 
 
@@ -94,6 +101,26 @@ def quality_section(args: argparse.Namespace) -> tuple[str, list[str]]:
         if not met
     ]
     return sweep_markdown(sweep), missed
+
+
+def lean_section(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """The lean-cycle section of the doc (issue 21), and its targets missed."""
+    counts, items = ((2, 6), 300) if args.quick else ((10, 30), args.items)
+    step(f"lean cycle: first `clusters-bot check` at {counts} series x {items} items")
+    lean = measure_lean(counts, items)
+    missed = [f"lean cycle: {t} ({evidence})" for t, met, evidence in lean_targets(lean) if not met]
+    return lean_markdown(lean), missed
+
+
+def lean_only(args: argparse.Namespace) -> int:
+    section, missed = lean_section(args)
+    print(section)
+    out = args.out or (None if args.quick else DOC)
+    if out is not None:
+        replace_section(out, section)
+        print(f"wrote the lean-cycle section of {out}")
+    print(f"targets missed: {len(missed)}" + "".join(f"\n  - {m}" for m in missed))
+    return 0
 
 
 def quality_only(args: argparse.Namespace) -> int:
@@ -125,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable(logging.WARNING)  # the stand-ins and the bot log; the table is the output
     if args.quality_only:
         return quality_only(args)
+    if args.lean_only:
+        return lean_only(args)
     if args.quick:
         args.series, args.items, args.requests, args.large = 3, 300, 30, 6
         args.first_sight = 6
@@ -162,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     step("causes on alerts: planted causes named, none on uniform changes")
     causes_seeds = 2 if args.quick else 10
     causes = measure_causes(causes_seeds)
+    lean, lean_missed = lean_section(args)
     assigned_seeds = 1 if args.quick else args.assigned_seeds
     step(f"assigned items side by side: {assigned_seeds} seeds per kind")
     assigned = assigned_markdown(measure_assigned(assigned_seeds, args.processes))
@@ -181,13 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     print(table(all_rows))
     section = quality + "\n" + causes_markdown(causes, causes_seeds) + "\n" + assigned
     section += "\n" + early if early else ""
+    section += "\n" + lean
     print("\n" + section)
     if out is not None:
         write_doc(results, all_rows, out)
         with out.open("a") as doc:
             doc.write("\n" + section)
         print(f"\nwrote {out} ({results.seconds / 60:.1f} min)")
-    missed = [row.measure for row in all_rows if row.met is False] + quality_missed
+    missed = [row.measure for row in all_rows if row.met is False] + quality_missed + lean_missed
     print(f"targets missed: {len(missed)}" + "".join(f"\n  - {m}" for m in missed))
     return 0
 

@@ -63,7 +63,7 @@ class CycleResult:
         return {"bot": self.bot, "no_charts": self.bot_no_charts}.get(who, self.reference)
 
 
-def _prepare(
+def prepare(
     backend: Backend, series: int, items: int, metrics: str
 ) -> tuple[list[dict[str, Any]], list[str], int]:
     """Load every run but the newest of each series; return the newest runs' events, the ids
@@ -97,7 +97,7 @@ def measure_cycle(
     result = CycleResult(series=series, items=items, metrics=metrics)
     with Backend() as backend:
         started = time.perf_counter()
-        newest, history_ids, held_back = _prepare(backend, series, items, metrics)
+        newest, history_ids, held_back = prepare(backend, series, items, metrics)
         result.load_seconds = time.perf_counter() - started
         result.runs_per_cycle = held_back
         # The bot's first cycle on an empty database: it compares each series' newest run with
@@ -148,6 +148,6 @@ def measure_first_sight(series: int, items: int, *, metrics: str = "present") ->
     """Only the first cycle after install (each series' newest run against the one before it),
     on a world as large as a project can have (PostHog allows 10 jobs; x 3 levels is 30)."""
     with Backend() as backend:
-        _prepare(backend, series, items, metrics)
+        prepare(backend, series, items, metrics)
         measured = run_worker(backend, backend.config("bot", "bot"))
     return FirstSight(series, items, metrics, measured)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import cProfile
 import io
 import json
+import os
 import pstats
+import re
 import resource
 import subprocess
 import sys
@@ -99,6 +101,57 @@ def bot_cycle(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def check_command(config: dict[str, Any]) -> dict[str, Any]:
+    """`clusters-bot check` as a user runs it: settings from the environment, the CLI's own
+    path (wiring, one cycle, delivery with the default pacing, charts, close). The bot's modules
+    are imported before the clock starts, so `cpu` is the command's work, not Python's imports
+    (the launcher's `process_cpu` has everything)."""
+    import contextlib
+
+    import bot.cli
+    import bot.wiring  # imported by `check` itself; here so that `cpu` excludes it
+
+    os.environ.update(
+        {
+            "POSTHOG_HOST": config["posthog_url"],
+            "POSTHOG_PROJECT_ID": str(config["project_id"]),
+            "POSTHOG_API_KEY": config["api_key"],
+            "SLACK_BOT_TOKEN": config["slack_token"],
+            "SLACK_API_URL": config["slack_api_url"],
+            "ALERT_CHANNEL": config["channel"],
+            "DATABASE_URL": config["database_url"],
+            "CHARTS": "true" if config.get("charts", True) else "false",
+        }
+    )
+    before = rss_kb()
+    out = io.StringIO()
+    profiler = cProfile.Profile() if config.get("profile") else None
+    cpu, started = cpu_seconds(), time.perf_counter()
+    if profiler:
+        profiler.enable()
+    with contextlib.redirect_stdout(out):
+        code = bot.cli.main(["check"])
+    if profiler:
+        profiler.disable()
+    wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    printed = out.getvalue().strip().splitlines()
+    processed = re.search(r"processed (\d+)", printed[-1] if printed else "")
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "exit": code,
+        "output": printed[-1] if printed else "",
+        "rss_before_kb": before,
+        "runs_processed": int(processed.group(1)) if processed else 0,
+        "profile": profile_lines(profiler, limit=40) if profiler else [],
+    }
+
+
 def reference_cycle(config: dict[str, Any]) -> dict[str, Any]:
     from bench.reference import Reference, load_seen, save_seen
 
@@ -146,6 +199,7 @@ def launch(config: dict[str, Any]) -> dict[str, Any]:
     )
     result: dict[str, Any] = json.loads(child.stdout.decode().strip().splitlines()[-1])
     result["ru_maxrss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result["process_cpu"] = cpu_seconds(resource.RUSAGE_CHILDREN)
     result["launcher_rss_kb"] = rss_kb()
     return result
 
@@ -155,7 +209,7 @@ def main(argv: list[str]) -> int:
     if not config.get("child"):
         print(json.dumps(launch(config)), flush=True)
         return 0
-    run = bot_cycle if config["kind"] == "bot" else reference_cycle
+    run = {"bot": bot_cycle, "check": check_command}.get(config["kind"], reference_cycle)
     result = run(config)
     result["vm_hwm_kb"] = status_kb("VmHWM")
     print(json.dumps(result), flush=True)

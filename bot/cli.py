@@ -4,6 +4,7 @@ usage or configuration."""
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
 import sys
@@ -189,6 +190,9 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     from bot.wiring import build_services
 
     services = build_services(settings)
+    # What imports and wiring made lives until exit: keep the cyclic collector from walking it
+    # again at every full collection (0.7 of 1.0 s of full collections at 30 series).
+    gc.freeze()
     try:
         services.posthog.gate.check()  # PostHog asked us to wait: say until when, send nothing
         report = services.alerts.run_cycle(dry_run=args.dry_run)

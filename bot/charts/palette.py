@@ -115,6 +115,8 @@ def new_figure(size: tuple[float, float], dpi: int) -> Figure:
 
 
 def to_png(figure: Figure) -> bytes:
+    """The figure as PNG, compressed at zlib level 1: a fifth less CPU per chart than the
+    default level 6, for files about 9 % larger (about 100 KB a chart; bench/lean.py)."""
     buffer = io.BytesIO()
     figure.savefig(
         buffer,
@@ -122,5 +124,6 @@ def to_png(figure: Figure) -> bytes:
         dpi=figure.dpi,
         facecolor="white",
         metadata={"Software": None},
+        pil_kwargs={"compress_level": 1},
     )
     return buffer.getvalue()

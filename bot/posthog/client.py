@@ -205,7 +205,7 @@ class PostHogClient:
             name="get_runs",
         )
         runs: dict[str, ClusteringRun] = {}
-        for row in result.rows():
+        for row in result.each_row():
             run = parse_run(row)
             runs.setdefault(run.run_id, run)
         return list(runs.values())
@@ -382,7 +382,7 @@ class PostHogClient:
 
 def _item_values(result: QueryResult, level: Level) -> dict[str, ItemMetrics]:
     try:
-        return {str(row["item_id"]): ItemMetrics.from_row(row) for row in result.rows()}
+        return {str(row["item_id"]): ItemMetrics.from_row(row) for row in result.each_row()}
     except (KeyError, TypeError, ValueError) as error:
         raise PostHogSchemaError(f"Unreadable {level.value} item values") from error
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,7 +40,13 @@ class QueryResult(BaseModel):
     has_more: bool | None = Field(default=None, alias="hasMore")
 
     def rows(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row, strict=False)) for row in self.results]
+        return list(self.each_row())
+
+    def each_row(self) -> Iterator[dict[str, Any]]:
+        """The rows one at a time: a large answer (tens of thousands of item values) is read
+        without a dict per row alive at once."""
+        for row in self.results:
+            yield dict(zip(self.columns, row, strict=False))
 
 
 class EvaluationTarget(BaseModel):

@@ -140,22 +140,38 @@ class RunRepository:
         """Load the listed runs the store does not have yet, several to a query, and fill in
         item values where a run lacks metrics or is named in `with_values` (what alerting
         compares), one query per shared window: a first cycle over 30 series of 1,500-item runs
-        (60 runs) costs 6 queries to load and 2 for values (trace and generation level)."""
+        (60 runs) costs 6 queries to load and 2 for values (trace and generation level).
+
+        Everything goes to the store and nothing stays in memory: a run that needs no values is
+        stored and let go as its batch is read, and the runs waiting for values are let go one
+        shared window at a time, so memory holds one batch and one window, however many series
+        there are."""
+        groups = self._load_waiting_for_values(summaries, with_values)
+        while groups:  # each window's runs are let go once stored
+            self._complete_window(groups.pop(0))
+
+    def _load_waiting_for_values(
+        self, summaries: Sequence[RunSummary], with_values: Collection[str]
+    ) -> list[SharedWindow]:
+        """Load and store what `prefetch` needs; return the runs that wait for item values,
+        grouped by shared window (the only runs still held when this returns)."""
         wanted = list({s.run_id: s for s in summaries}.values())
         stored = set(self.store.cluster_counts([s.run_id for s in wanted]))
         missing = sorted((s for s in wanted if s.run_id not in stored), key=lambda s: s.timestamp)
-        incomplete: list[ClusteringRun] = []
+        waiting: list[ClusteringRun] = []
         for batch in load_batches(missing):
             for run in self.source.get_runs(batch):
                 if not run.missing_metrics:  # complete for questions; alerting may want values
                     self.store.save_run(run)
                 if self._wants_values(run, with_values):
-                    incomplete.append(run)
+                    waiting.append(run)
         for run_id in stored.intersection(with_values):
             cached = self.store.get_run(run_id)
             if cached is not None and self._wants_values(cached, with_values):
-                incomplete.append(cached)
-        self._complete_all(incomplete)
+                waiting.append(cached)
+        groups = shared_windows(waiting)
+        self._store_unwindowed(waiting, groups)
+        return groups
 
     def get(self, run_id: str, *, with_values: bool = False) -> ClusteringRun:
         """A run with its metrics; `with_values` also fills in every item's own values (what
@@ -218,17 +234,32 @@ class RunRepository:
     def _complete_all(self, runs: Sequence[ClusteringRun]) -> dict[str, ClusteringRun]:
         """Fill in the item values of `runs` (and the metrics they give where PostHog attached
         none) with one query per shared window, and store each run as its window is done."""
-        done: dict[str, ClusteringRun] = {}
-        for group in shared_windows(runs):
-            values = self.source.run_item_metrics(group.level, group.runs, group.window)
-            for run in group.runs:
-                done[run.run_id] = self._with_values(run, values)
-                self.store.save_run(done[run.run_id])
-        for run in runs:  # no values to be had (evaluation runs, runs without a window)
-            if run.run_id not in done:
-                done[run.run_id] = run
-                self.store.save_run(run)
+        groups = shared_windows(runs)
+        done = {run.run_id: run for run in self._store_unwindowed(runs, groups)}
+        for group in groups:
+            done.update((run.run_id, run) for run in self._complete_window(group))
         return done
+
+    def _complete_window(self, group: SharedWindow) -> list[ClusteringRun]:
+        """The runs of one shared window with their item values (one query), each stored."""
+        values = self.source.run_item_metrics(group.level, group.runs, group.window)
+        done = []
+        for run in group.runs:
+            done.append(self._with_values(run, values))
+            self.store.save_run(done[-1])
+        group.runs.clear()  # the caller may keep the group; the runs are let go
+        return done
+
+    def _store_unwindowed(
+        self, runs: Sequence[ClusteringRun], groups: Sequence[SharedWindow]
+    ) -> list[ClusteringRun]:
+        """Store, as they are, the runs with no values to be had (evaluation runs, runs without
+        a window): no shared window holds them."""
+        windowed = {run.run_id for group in groups for run in group.runs}
+        alone = [run for run in runs if run.run_id not in windowed]
+        for run in alone:
+            self.store.save_run(run)
+        return alone
 
     @staticmethod
     def _with_values(run: ClusteringRun, values: dict[str, ItemMetrics]) -> ClusteringRun:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.domain.alerts import AlertKind, Family, Severity
 from bot.domain.compare import diff_runs
 from bot.domain.fresh import detect, holds
@@ -118,9 +120,7 @@ def test_a_run_whose_items_all_carry_the_window_end_has_no_fresh_slice() -> None
             "clusters": tuple(
                 c.model_copy(
                     update={
-                        "items": tuple(
-                            i.model_copy(update={"timestamp": current.window_end}) for i in c.items
-                        )
+                        "items": tuple(replace(i, timestamp=current.window_end) for i in c.items)
                     }
                 )
                 for c in current.clusters

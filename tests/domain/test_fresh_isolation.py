@@ -3,6 +3,7 @@ raises, cost only themselves."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -21,7 +22,7 @@ from tests.support.daily_runs import END, Topic, day_runs
 def _resampled(cluster: Cluster) -> Cluster:
     """The same cluster as a run that sampled other items of the same days would hold it."""
     items = tuple(
-        item if k % 8 == 0 else item.model_copy(update={"item_id": f"p{item.item_id}"})
+        item if k % 8 == 0 else replace(item, item_id=f"p{item.item_id}")
         for k, item in enumerate(cluster.items)
     )
     return cluster.model_copy(update={"items": items})
