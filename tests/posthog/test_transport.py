@@ -310,7 +310,7 @@ def test_the_scheduler_gives_the_alert_job_its_posthog_client() -> None:
 
     client = make_client(Script((200, OK, {})))
     services = SimpleNamespace(
-        settings=SimpleNamespace(poll_interval_seconds=600),
+        settings=SimpleNamespace(poll_interval_seconds=600, early_warning_interval=None),
         alerts=SimpleNamespace(run_cycle=lambda: None),
         posthog=client,
         notifier=SimpleNamespace(deliver=lambda: None),
