@@ -50,6 +50,7 @@ from bot.slack.view_ids import ChannelRef
 from bot.store.channels import Mute
 from bot.views import (
     ChannelHome,
+    EarlyHealth,
     Health,
     HomeView,
     JobsView,
@@ -162,7 +163,8 @@ def _home(w: World) -> Iterator[Output]:
         for title, by in ((HOSTILE, ADMIN), (LONG, "<!channel>"), (HOSTILE, HOSTILE))
     )
     channel = ChannelHome(CHANNEL, (HOSTILE, LONG), SPECS, True, mutes * 3, is_default=True)
-    health = Health(NOW, True, None, 3, 2, 5, ((HOSTILE, 3), (LONG, 2)))
+    early = EarlyHealth(timedelta(hours=1), NOW, 2, NOW + timedelta(hours=6), HOSTILE)
+    health = Health(NOW, True, None, 3, 2, 5, ((HOSTILE, 3), (LONG, 2)), early=early)
     yield home.render_home(HomeView((channel,) * 3, health, admin=True, now=NOW))
     paged = HomeView((channel,) * 15, health, admin=False, now=NOW, page=1, channel_count=40)
     yield home.render_home(paged)
@@ -311,6 +313,7 @@ HELPERS = {
     "alert_words.family_value",
     "causes.CauseRenderer.view",
     "early.describe",  # plain: escaped where it is used
+    "home.describe_early",  # plain: the Home tab escapes it (rendered in _home)
     "evidence.assigned_note",  # plain numbers and words, in the explanation of an alert
     "env.ago",
     "env.change",
