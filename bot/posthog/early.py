@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from bot.domain.models import Level, RunSummary
 from bot.posthog.client import PostHogClient
 from bot.posthog.embeddings import (
+    CLUSTER_MODEL,
     DOCUMENT_TYPES,
     EMBEDDING_LAG,
     HOLDOUT_EVERY,
@@ -33,7 +34,7 @@ from bot.posthog.embeddings import (
     SUMMARY_EMBEDDING_MODEL,
     SUMMARY_EVENTS,
     Probe,
-    _probe,
+    read_probe,
 )
 from bot.posthog.errors import PostHogSchemaError
 from bot.posthog.metrics import ItemMetrics
@@ -50,50 +51,10 @@ WHERE event IN {summary_events}
 GROUP BY job_id, event
 LIMIT {limit}"""
 
-EARLY_TEMPLATE = """
-WITH
-members AS (
-    SELECT JSONExtractInt(cluster_json, 'cluster_id') AS cluster_id,
-        arrayJoin(JSONExtractKeys(cluster_json, 'traces')) AS item_id
-    FROM (
-        SELECT arrayJoin(JSONExtractArrayRaw(__CLUSTERS_JSON__)) AS cluster_json
-        FROM events
-        WHERE event = {run_event}
-          AND timestamp >= toDateTime({run_from}) AND timestamp <= toDateTime({run_to})
-          AND toString(properties.$ai_clustering_run_id) = {run_id})
-),
-vectors AS (
-    SELECT splitByString('::', document_id)[1] AS item_id, any(embedding) AS embedding
-    FROM document_embeddings
-    WHERE model_name = {model_name}
-      AND product = {product}
-      AND document_type = {document_type}
-      AND timestamp >= toDateTime({window_from}) AND timestamp < toDateTime({embedded_to})
-      AND endsWith(document_id, {job_suffix})
-    GROUP BY item_id
-),
-training AS (
-    SELECT m.cluster_id AS cluster_id, v.embedding AS embedding
-    FROM members AS m JOIN vectors AS v ON v.item_id = m.item_id
-    WHERE m.cluster_id >= 0 AND cityHash64(m.item_id) % {holdout_every} != 0
-),
-centres AS (
-    SELECT cluster_id, sumForEach(embedding) AS centre
-    FROM training
-    GROUP BY cluster_id
-),
-radii AS (
-    SELECT t.cluster_id AS cluster_id,
-        quantile(__RADIUS_QUANTILE__)(cosineDistance(t.embedding, c.centre)) AS radius
-    FROM training AS t JOIN centres AS c ON c.cluster_id = t.cluster_id
-    GROUP BY t.cluster_id
-),
-model AS (
-    SELECT groupArray(c.cluster_id) AS ids, groupArray(c.centre) AS centres,
-        groupArray(r.radius) AS radii
-    FROM centres AS c JOIN radii AS r ON r.cluster_id = c.cluster_id
-),
-summaries AS (
+EARLY_TEMPLATE = (
+    "\nWITH\n"
+    + CLUSTER_MODEL
+    + """summaries AS (
     SELECT toString(properties.__ITEM_ID__) AS item_id,
         min(parseDateTimeBestEffort(toString(properties.trace_timestamp))) AS item_time
     FROM events
@@ -138,6 +99,7 @@ SELECT p.item_id AS item_id, p.label AS label, p.held_out AS held_out,
 FROM placed AS p LEFT JOIN item_values AS iv ON iv.item_id = p.item_id
 ORDER BY held_out DESC, item_id
 LIMIT {limit}"""
+)
 
 
 def early_query(level: Level) -> str:
@@ -241,7 +203,7 @@ def fetch_early_probes(
 
 
 def _early_probe(row: dict[str, object]) -> EarlyProbe:
-    probe = _probe(row)
+    probe = read_probe(row)
     valued = row.get("valued_id")
     has_values = not probe.held_out and valued not in (None, "") and str(valued) == probe.item_id
     return EarlyProbe(probe, ItemMetrics.from_row(row) if has_values else None)

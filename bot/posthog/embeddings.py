@@ -45,9 +45,7 @@ RADIUS_QUANTILE = 0.9
 EMBEDDING_LAG = timedelta(hours=1)
 RUN_EVENT_SLACK = timedelta(minutes=1)
 
-ASSIGNMENT_TEMPLATE = """
-WITH
-members AS (
+CLUSTER_MODEL = """members AS (
     SELECT JSONExtractInt(cluster_json, 'cluster_id') AS cluster_id,
         arrayJoin(JSONExtractKeys(cluster_json, 'traces')) AS item_id
     FROM (
@@ -88,7 +86,16 @@ model AS (
         groupArray(r.radius) AS radii
     FROM centres AS c JOIN radii AS r ON r.cluster_id = c.cluster_id
 ),
-summaries AS (
+"""
+"""The CTEs that rebuild a run's clusters in the embedding space: its members' vectors,
+each cluster's mean without the held-out fifth (`centres`), its radius, all in one row
+(`model`). Shared by the assignment of a run's unsampled items and the early warnings
+(`bot.posthog.early`), which place new items the same way."""
+
+ASSIGNMENT_TEMPLATE = (
+    "\nWITH\n"
+    + CLUSTER_MODEL
+    + """summaries AS (
     SELECT toString(properties.__ITEM_ID__) AS item_id,
         min(parseDateTimeBestEffort(toString(properties.trace_timestamp))) AS item_time
     FROM events
@@ -122,6 +129,7 @@ FROM (
 )
 ORDER BY held_out DESC, item_id
 LIMIT {limit}"""
+)
 
 
 def assignment_query(level: Level) -> str:
@@ -161,7 +169,7 @@ def _number(value: object) -> float | None:
     raise TypeError(f"not a number: {value!r}")
 
 
-def _probe(row: dict[str, object]) -> Probe:
+def read_probe(row: dict[str, object]) -> Probe:
     held_out = bool(int(str(row["held_out"])))
     known = int(str(row["clusters"])) > 0
     return Probe(
@@ -210,7 +218,7 @@ def fetch_probes(
         name=f"{run.level.value}_assignment",
     )
     try:
-        return [_probe(row) for row in result.rows()]
+        return [read_probe(row) for row in result.rows()]
     except (KeyError, TypeError, ValueError) as error:
         raise PostHogSchemaError(f"Unreadable assignment of run {run.run_id}") from error
 
