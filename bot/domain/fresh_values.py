@@ -163,17 +163,28 @@ def _typical_cost(items: Sequence[ClusterItem]) -> float | None:
 
 
 def latency_test(found: Candidates, cs: ClusterSlices) -> None:
-    t, cid = found.t, cs.cluster.cluster_id
-    if len(positive(cs.baseline, _latency)) < t.min_items:
+    """Latency per item grew: the median per item, the rank test. Info, a warning from
+    `WARNING_LATENCY_RATIO`."""
+    _median_growth(found, cs, AlertKind.LATENCY_SPIKE, _latency, WARNING_LATENCY_RATIO)
+
+
+def _median_growth(
+    found: Candidates, cs: ClusterSlices, kind: AlertKind, value: Value, warning_ratio: float
+) -> None:
+    """`kind`'s one test of cluster `cs`: the median of `value` per item after each look's
+    start against the baseline's, by the rank test, the smallest weighted p over the looks;
+    info, or a warning when the median grew `warning_ratio` times or more."""
+    t, cid, family = found.t, cs.cluster.cluster_id, kind.family
+    if family is None or len(positive(cs.baseline, value)) < t.min_items:
         return
     best: tuple[float, Look, float, float] | None = None
-    looks = _looks(found, cs, _latency)
+    looks = _looks(found, cs, value)
     for look in looks:
-        recent, base = positive(look.recent, _latency), positive(look.base, _latency)
+        recent, base = positive(look.recent, value), positive(look.base, value)
         before, after = median(base), median(recent)
         if look.whole_day:
-            found.observed[(cid, Family.LATENCY)] = after
-        if not holds(Family.LATENCY, 1, before, after, t):
+            found.observed[(cid, family)] = after
+        if not holds(family, 1, before, after, t):
             continue
         p_value = weighted(rank_test_greater(recent, base), look.weight)
         if best is None or p_value < best[0]:
@@ -184,11 +195,11 @@ def latency_test(found: Candidates, cs: ClusterSlices) -> None:
     if best is None:
         return
     corrected, look, before, after = best
-    warning = reaches(after / before, WARNING_LATENCY_RATIO)
-    items = (len(positive(look.base, _latency)), len(positive(look.recent, _latency)))
+    warning = reaches(after / before, warning_ratio)
+    items = (len(positive(look.base, value)), len(positive(look.recent, value)))
     alert = found.alert(
         cs,
-        AlertKind.LATENCY_SPIKE,
+        kind,
         Severity.WARNING if warning else Severity.INFO,
         (before, after),
         items,
@@ -255,40 +266,7 @@ def token_test(found: Candidates, cs: ClusterSlices) -> None:
     """Tokens per item grew (prompt bloat, retry loops, a longer context): the median per item,
     the rank test; it sees the growth where cost cannot (models without a price) or does not
     yet pass the cost floor. Info, a warning from `WARNING_TOKEN_RATIO`."""
-    t, cid = found.t, cs.cluster.cluster_id
-    if len(positive(cs.baseline, _tokens)) < t.min_items:
-        return
-    best: tuple[float, Look, float, float] | None = None
-    looks = _looks(found, cs, _tokens)
-    for look in looks:
-        recent, base = positive(look.recent, _tokens), positive(look.base, _tokens)
-        before, after = median(base), median(recent)
-        if look.whole_day:
-            found.observed[(cid, Family.TOKENS)] = after
-        if not holds(Family.TOKENS, 1, before, after, t):
-            continue
-        p_value = weighted(rank_test_greater(recent, base), look.weight)
-        if best is None or p_value < best[0]:
-            best = (p_value, look, before, after)
-    if not looks:
-        return
-    found.tests += 1
-    if best is None:
-        return
-    corrected, look, before, after = best
-    warning = reaches(after / before, WARNING_TOKEN_RATIO)
-    items = (len(positive(look.base, _tokens)), len(positive(look.recent, _tokens)))
-    alert = found.alert(
-        cs,
-        AlertKind.TOKEN_GROWTH,
-        Severity.WARNING if warning else Severity.INFO,
-        (before, after),
-        items,
-        corrected,
-        look.start,
-        test="rank test",
-    )
-    found.add(alert, corrected)
+    _median_growth(found, cs, AlertKind.TOKEN_GROWTH, _tokens, WARNING_TOKEN_RATIO)
 
 
 VALUE_TESTS = (
