@@ -6,10 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: sandbox test test-calendar coverage lint bench lock clean
 
-# `make test` runs two pytest workers per core (pytest-xdist): many tests wait on subprocesses,
-# sockets and servers, and a second worker per core fills those waits (on 2 cores the suite took
-# 8:02 with one worker per core, 6:41 with two). WORKERS=0 runs in one process.
-WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
+# `make test` runs one pytest worker per core (pytest-xdist); WORKERS=0 runs in one process.
+WORKERS ?= auto
 # The calendar tier runs again with the clock this many days ahead (libfaketime).
 DAYS_AHEAD ?= 97
 # --dist loadscope: each test module runs whole on one worker, so its module-scoped fixtures (a
