@@ -184,6 +184,29 @@ def read_probe(row: dict[str, object]) -> Probe:
     )
 
 
+def cluster_model_values(
+    run: RunSummary, model_name: str, *, embedded_to: datetime
+) -> dict[str, object]:
+    """The values `CLUSTER_MODEL` and the summaries it reads take for `run` (a run with its
+    window): its event, its members, and its job's embeddings up to `embedded_to`."""
+    assert run.window_start is not None
+    return {
+        "run_event": run.level.event,
+        "run_id": run.run_id,
+        "run_from": _utc(run.timestamp - RUN_EVENT_SLACK),
+        "run_to": _utc(run.timestamp + RUN_EVENT_SLACK),
+        "model_name": model_name,
+        "product": PRODUCT,
+        "document_type": DOCUMENT_TYPES[run.level],
+        "job_suffix": f"::{run.job_id}",
+        "job_id": run.job_id,
+        "summary_event": SUMMARY_EVENTS[run.level],
+        "window_from": _utc(run.window_start),
+        "embedded_to": _utc(embedded_to),
+        "holdout_every": HOLDOUT_EVERY,
+    }
+
+
 def fetch_probes(
     client: PostHogClient,
     run: RunSummary,
@@ -198,21 +221,9 @@ def fetch_probes(
     result = client.query(
         assignment_query(run.level),
         {
-            "run_event": run.level.event,
-            "run_id": run.run_id,
-            "run_from": _utc(run.timestamp - RUN_EVENT_SLACK),
-            "run_to": _utc(run.timestamp + RUN_EVENT_SLACK),
-            "model_name": model_name,
-            "product": PRODUCT,
-            "document_type": DOCUMENT_TYPES[run.level],
-            "job_suffix": f"::{run.job_id}",
-            "job_id": run.job_id,
-            "summary_event": SUMMARY_EVENTS[run.level],
-            "window_from": _utc(run.window_start),
+            **cluster_model_values(run, model_name, embedded_to=run.window_end + EMBEDDING_LAG),
             "window_to": _utc(run.window_end),
-            "embedded_to": _utc(run.window_end + EMBEDDING_LAG),
             "fresh_from": _utc(fresh_from),
-            "holdout_every": HOLDOUT_EVERY,
             "limit": MAX_ROWS,
         },
         name=f"{run.level.value}_assignment",
