@@ -27,7 +27,11 @@ from tests.support.sandbox_process import Running, start_sandbox
 T = TypeVar("T")
 
 
-def wait_until(probe: Callable[[], T | None], timeout: float = 20.0, what: str = "") -> T:
+def wait_until(probe: Callable[[], T | None], timeout: float = 60.0, what: str = "") -> T:
+    """`probe()` once it is truthy. The sandbox is another process whose first cycle also
+    assigns unsampled items and checks for early warnings: on a loaded machine (the calendar
+    tier under faketime, beside another worker) that took over 20 s, so the wait is generous;
+    it returns as soon as the probe holds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = probe()
