@@ -117,3 +117,4 @@ def test_a_busy_pool_opens_the_subscriptions_form_without_asking_posthog(stack: 
     (modal,) = stack.slack.open_views(ADMIN)
     assert BUSY_JOBS in json.dumps(modal.view)
     assert len(stack.posthog.hogql_log) == asked  # no PostHog query before the ack
+    stack.services.work.cancel()  # give the place back, so the stack closes without waiting

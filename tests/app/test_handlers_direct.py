@@ -81,6 +81,7 @@ def test_a_full_pool_acks_with_an_honest_busy_reply(stack: Stack) -> None:
     command(ack, respond, stack, "latest")
     assert ack.calls == [{"text": BUSY_MESSAGE}]
     assert respond.calls == []
+    stack.services.work.cancel()  # give the place back, so the stack closes without waiting
 
 
 def test_opening_the_home_tab_publishes_it_and_the_messages_tab_does_not(stack: Stack) -> None:
