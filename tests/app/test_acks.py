@@ -51,7 +51,7 @@ def published(stack: Stack, user: str) -> list[int]:
 def test_a_rate_limited_home_tab_is_acked_first_and_published_after_the_wait(
     stack: Stack,
 ) -> None:
-    stack.slack.faults.add("views.publish", status=429, retry_after=5)
+    stack.slack.faults.add("views.publish", status=429, retry_after=2)
     before = len(stack.slack.deliveries)
     assert open_home(stack.user(ADMIN, "admin")).status_code == 200
     assert stack.slack.wait_for(lambda: bool(published(stack, ADMIN)), 20)

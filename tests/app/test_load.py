@@ -19,7 +19,7 @@ CONCURRENT = 20
 
 
 def test_twenty_slow_commands_at_once_are_all_acked(stack: Stack) -> None:
-    stack.posthog.faults.add(200, count=10_000, delay=2.0)  # every query takes 2 s
+    stack.posthog.faults.add(200, count=10_000, delay=1.0)  # every query takes 1 s
     users = [stack.user(f"U0LOAD{i:02d}") for i in range(CONCURRENT)]
     start = threading.Barrier(CONCURRENT)
     results: list[tuple[int, float]] = [(0, 0.0)] * CONCURRENT
