@@ -14,17 +14,16 @@ from tests.support.postgres import postgres_schema
 # The calendar tier (`make test-calendar`, `-m calendar`): tests whose data and code under test
 # both follow the clock (look-back windows, daily runs, the scheduler). CI runs them again with
 # the clock moved far ahead, so a test that holds a date of its own fails there. A test can
-# also join with `@pytest.mark.calendar`.
+# also join with `@pytest.mark.calendar` (the sandbox's first cycle, its next run and its demo
+# data do; its restart and its page's controls follow no date; replicas share the cycle's code).
 CALENDAR = (
     "tests/alerts/test_cycle.py",
     "tests/alerts/test_alert_service_in_process.py",
     "tests/alerts/test_scheduler_and_cli.py",
     "tests/app/test_settings_commands.py",
-    "tests/ops/test_replicas.py",
     "tests/ops/test_shutdown.py",
     "tests/services/test_runs.py",
     "tests/posthog/test_client.py",
-    "tests/sandbox/test_web.py",
 )
 
 

@@ -88,6 +88,7 @@ def test_page_is_a_slack_channel_with_controls(sandbox: Running) -> None:
     assert sandbox.get("/static/../run.py").status_code == 404
 
 
+@pytest.mark.calendar
 def test_first_cycle_posts_the_planted_alerts(sandbox: Running) -> None:
     def threaded() -> list[dict[str, str]]:  # each parent's details go in its thread
         found = alerts(sandbox)
@@ -153,6 +154,7 @@ def test_an_evaluation_series_answers_in_evaluations(sandbox: Running) -> None:
     assert result.json()["ok"] and result.json()["run_id"].startswith("1_evaluation_")
 
 
+@pytest.mark.calendar
 def test_next_run_with_a_cost_spike_alerts_within_seconds(sandbox: Running) -> None:
     wait_until(lambda: len(alerts(sandbox)) >= 4, what="the first alerts")
     before = len(alerts(sandbox))
@@ -283,6 +285,7 @@ def test_fresh_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> None:
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.calendar
 def test_demo_data_is_data_whose_changes_the_first_cycle_alerts_on() -> None:
     from datetime import timedelta
 
