@@ -22,6 +22,8 @@ from bench.cycle import measure_cycle, measure_first_sight
 from bench.doc import read_section, replace_section, write_doc
 from bench.early import HEADING as EARLY_HEADING
 from bench.early import measure as measure_early
+from bench.early_bound import markdown as bound_markdown
+from bench.early_bound import measure as measure_bound
 from bench.harness import ROOT
 from bench.lean import lean_markdown, measure_lean
 from bench.lean import targets as lean_targets
@@ -211,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(all_rows))
     section = quality + "\n" + causes_markdown(causes, causes_seeds) + "\n" + assigned
     section += "\n" + early if early else ""
+    bound_trials = 200 if args.quick else 2000
+    section += "\n" + bound_markdown(measure_bound(bound_trials), bound_trials)
     section += "\n" + lean
     print("\n" + section)
     if out is not None:

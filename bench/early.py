@@ -77,7 +77,8 @@ so the division by 24 is conservative: it buys the retraction target at the pric
 changes of small clusters. Denser cuts (every 2 hours) or a sequential boundary that accounts
 for the overlap of consecutive checks are the next steps; either needs a larger quiet sample
 than 10 series-days to show that retractions stay under one in 20 series-days (0 of 30 here is
-consistent with it, not proof)."""
+consistent with it, not proof). The next section measures the bound with an oracle that
+knows the step's start and the true rate (`python -m bench.early_bound`)."""
 
 
 @dataclass

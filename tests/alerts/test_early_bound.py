@@ -1,0 +1,31 @@
+"""The oracle bound on how early an error step can be warned about (bench/early_bound.py)."""
+
+from __future__ import annotations
+
+import random
+
+from bench.early_bound import HORIZON_HOURS, first_warning, markdown, measure
+
+
+def test_larger_clusters_and_a_looser_budget_are_warned_earlier() -> None:
+    bounds = {(b.share, b.checks_corrected): b for b in measure(trials=300)}
+    shares = sorted({share for share, _ in bounds})
+    medians = [bounds[share, True].median for share in shares]
+    assert medians == sorted(medians, reverse=True) and medians[0] > medians[-1]
+    assert all(bounds[share, False].median <= bounds[share, True].median for share in shares)
+    assert all(0.0 < b.median < HORIZON_HOURS for b in bounds.values())
+
+
+def test_no_warning_before_enough_errors_arrive() -> None:
+    # Half an hour's lag and whole-hour checks: nothing can be warned within the first half hour,
+    # and an impossible budget is never met.
+    hours = [first_warning(random.Random(seed), 0.3, 1e-3) for seed in range(50)]
+    assert min(hours) > 0.5
+    assert first_warning(random.Random(1), 0.3, 0.0) == HORIZON_HOURS
+
+
+def test_the_section_says_where_the_target_is_out_of_reach() -> None:
+    bounds = measure(trials=200)
+    text = markdown(bounds, 200)
+    assert text.startswith("## Early warnings: the bound on the delay")
+    assert text.count("| 10% |") == 2 and "within 6 hours" in text
