@@ -14,8 +14,8 @@ from tests.support.postgres import postgres_schema
 # The calendar tier (`make test-calendar`, `-m calendar`): tests whose data and code under test
 # both follow the clock (look-back windows, daily runs, the scheduler). CI runs them again with
 # the clock moved far ahead, so a test that holds a date of its own fails there. A test can
-# also join with `@pytest.mark.calendar` (the sandbox's first cycle, its next run and its demo
-# data do; its restart and its page's controls follow no date; replicas share the cycle's code).
+# also join with `@pytest.mark.calendar`, as the sandbox's first cycle and next run do (its
+# restart and its page's controls follow no date; replicas run the cycle test_cycle covers).
 CALENDAR = (
     "tests/alerts/test_cycle.py",
     "tests/alerts/test_alert_service_in_process.py",

@@ -285,7 +285,6 @@ def test_fresh_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> None:
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-@pytest.mark.calendar
 def test_demo_data_is_data_whose_changes_the_first_cycle_alerts_on() -> None:
     from datetime import timedelta
 
