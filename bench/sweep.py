@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.oracle import finds
 from bench.quality import _topic
 from bot.domain.alerts import AlertKind
 from bot.domain.compare import diff_runs
@@ -124,6 +125,8 @@ class Outcome:
     visible: bool = False  # the changed topic is a cluster where it can first be alerted
     first: bool = False
     within_two: bool = False
+    oracle_first: bool = False  # what the sample allows (bench/oracle.py)
+    oracle_two: bool = False
     runs: int = 0
     failed: int = 0
     false_alerts: int = 0
@@ -199,6 +202,7 @@ def run_one(
     hits: set[int] = set()
     false_keys: set[tuple[int, Any]] = set()
     share_keys: set[tuple[int, Any]] = set()
+    tests_at: dict[int, int] = {}
     for index in range(1, len(runs)):
         outcome.runs += 1
         outcome.runs_after += index >= first
@@ -220,6 +224,7 @@ def run_one(
                 )
             continue
         episodes = step.open
+        tests_at[index] = detection.tests
         for alert in step.fired:
             alert_topic = _topic(alert, truths[index], truths[index - 1])
             key = (index, alert.cluster_id if alert.cluster_id is not None else (
@@ -244,6 +249,10 @@ def run_one(
     outcome.moved_alerts = outcome.share_alerts if kind.moves_traffic else 0
     outcome.first = outcome.visible and first in hits
     outcome.within_two = outcome.visible and bool(hits & {first, first + 1})
+    q = thresholds.false_discovery_pct / 100
+    found = [finds(world, runs, i, tests_at.get(i, 0), q) for i in (first, first + 1)]
+    outcome.oracle_first = outcome.visible and found[0]
+    outcome.oracle_two = outcome.visible and any(found)
     return outcome
 
 

@@ -65,6 +65,22 @@ def rows(sweep: Sweep) -> list[dict[str, Any]]:
     return [setting_row(sweep, setting) for setting in sweep.settings]
 
 
+def oracle_rows(sweep: Sweep) -> list[dict[str, Any]]:
+    """Per setting and kind, what the samples allow (`bench/oracle.py`): "first run · within
+    two" for the oracle, beside the bot's."""
+    table = []
+    for setting in sweep.settings:
+        row: dict[str, Any] = {"setting": setting.name}
+        for kind in KINDS:
+            of_kind = sweep.of(setting.name, kind.label)
+            row[kind.label] = (
+                f"{_sum(of_kind, 'oracle_first')} · {_sum(of_kind, 'oracle_two')} "
+                f"(bot {_sum(of_kind, 'first')} · {_sum(of_kind, 'within_two')})"
+            )
+        table.append(row)
+    return table
+
+
 def targets(sweep: Sweep) -> list[tuple[str, bool, str]]:
     """(target, met, evidence) for each of issue 20's targets."""
     out: list[tuple[str, bool, str]] = []
@@ -95,27 +111,27 @@ def targets(sweep: Sweep) -> list[tuple[str, bool, str]]:
             "most 2 standard deviations above)",
         )
     )
-    missed = [
-        f"{o.kind} at {o.setting} (seed {o.seed})"
-        for o in sweep.outcomes
-        if o.visible and not o.within_two
-    ]
+    missed = [o for o in sweep.outcomes if o.visible and not o.within_two]
+    allowed = [f"{o.kind} at {o.setting} (seed {o.seed})" for o in missed if o.oracle_two]
     out.append(
         (
             "every full-size change alerted within two runs, at every setting",
             not missed,
-            f"{len(missed)} missed" + (f", e.g. {'; '.join(missed[:4])}" if missed else ""),
+            f"{len(missed)} missed; the oracle misses {len(missed) - len(allowed)} of them too "
+            f"(beyond what the two runs' samples hold), {len(allowed)} are within the samples' "
+            "reach" + (f", e.g. {'; '.join(allowed[:4])}" if allowed else ""),
         )
     )
     default = next((s for s in sweep.settings if s.name == "default"), None)
     for label in FIRST_RUN_KINDS if default is not None else ():
         of_kind = sweep.of(default.name, label)
         first, visible = _sum(of_kind, "first"), _sum(of_kind, "visible")
+        oracle = _sum(of_kind, "oracle_first")
         out.append(
             (
                 f"{label}: first run >= {FIRST_RUN_MIN:.0%} at {default.name}",
                 bool(visible) and first >= FIRST_RUN_MIN * visible,
-                f"{first}/{visible}",
+                f"{first}/{visible} (the oracle: {oracle}/{visible})",
             )
         )
     return out
@@ -150,14 +166,15 @@ FINDINGS = """Where the false alerts come from (measured 2026-12-07 on this swee
   fresh items of the cluster sat above 2.17 s, from a day whose 26 translation traces had a
   median of 3.05 s (other days 1.5-2.6 s); the spread of daily mean log latency between days
   is what the spread within days predicts (the ratio averages about 1 over 35 topics).
-- **First-run targets beyond what the samples hold.** An oracle that knows which sampled items
-  of the changed topic came after the change, and tests only those against the topic's older
-  items (errors: Fisher's test; price per token or tokens per item: rank test), reaches
-  p < 1e-3 (about what one discovery among ~50 tests needs) on the first run in 8 of 20 series
-  for errors, 15 of 20 for cost by price and 6 of 20 for cost by prompt bloat at the default
-  setting (the bot: 7, 9 and 3). A change that starts late in the day leaves few changed items
-  in the first run's sample (0-4 in 10 of the 20 error series), so 18 of 20 is out of reach
-  for errors and prompt bloat on the first run; for cost by price about 6 more are there.
+- **Targets beyond what the samples hold.** The oracle table above (`bench/oracle.py`) knows
+  the changed cluster, the moment the change began and what moved, and tests only that
+  cluster's items after the moment against its items before it, at the cutoff one discovery
+  among the run's tests needs. A change that starts late in the day leaves few changed items
+  in the first run's sample (0-4 in 10 of the 20 error series at the default setting), so on
+  the first run the oracle itself stays well under 18 of 20 for errors and prompt bloat; where
+  the bot is under the oracle (the bot's counts are in brackets), that many changes were in
+  the samples and the detector did not find them, which is where its next gains are (the
+  scan's looks, which do not know the start, and the weighted correction over them).
 - **Stable clusters and others' moves.** Shares are held against the rest of the traffic, so a
   surge, a stop or new traffic should add no share alert on a stable cluster; the target
   compares the share alerts on stable clusters after such a change with those after changes
@@ -199,6 +216,18 @@ def sweep_markdown(sweep: Sweep) -> str:
     lines += ["", "Targets (issue 20):", ""]
     for target, met, evidence in targets(sweep):
         lines.append(f"- {target}: {evidence} - {'met' if met else '**missed**'}.")
+    oracle = oracle_rows(sweep)
+    if oracle:
+        lines += [
+            "",
+            "What the samples allow: an oracle (`bench/oracle.py`) that knows the changed "
+            "cluster, the moment the change began and what moved; first run · within two, the "
+            "bot's in brackets:",
+            "",
+            "| " + " | ".join(oracle[0]) + " |",
+            "| " + " | ".join("---" for _ in oracle[0]) + " |",
+        ]
+        lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in oracle]
     examples = [  # the first of each setting
         next(e for o in sweep.of(s.name) for e in o.examples)
         for s in sweep.settings

@@ -1,0 +1,52 @@
+"""The sweep's oracle (bench/oracle.py): what a run's sample allows a test that knows the
+changed cluster, the change's start and what moved."""
+
+from __future__ import annotations
+
+from bench.oracle import finds
+from bench.sweep import JOB, KINDS, NOW, PLANTED_AT, SETTINGS, first_run, world_for
+from bot.domain.models import ClusteringRun
+from standins.traffic.demo_check import as_loaded
+from standins.traffic.generator import Change, Plant, SeriesSpec, World, generate
+
+Q = 0.05
+
+
+def runs_of(world: World) -> list[ClusteringRun]:
+    return [as_loaded(t.event, world.item_values) for t in world.runs_of(JOB)]
+
+
+def test_a_full_size_error_step_from_early_in_the_day_is_within_reach() -> None:
+    world = generate(
+        seed=11,
+        series=[SeriesSpec(level="trace", job_name=JOB)],
+        runs=5,
+        items_per_run=1500,
+        now=NOW,
+        planted={(JOB, PLANTED_AT): Plant(Change.ERROR_HEAVY)},
+        change_start=(0.0, 0.1),
+        traces_per_day=700.0,
+        events=False,
+    )
+    runs = runs_of(world)
+    assert finds(world, runs, PLANTED_AT, tests=60, q=Q)
+    assert not finds(world, runs, PLANTED_AT - 1, tests=60, q=Q)  # before the change
+
+
+def test_a_faint_step_is_beyond_reach_and_so_is_an_impossible_cutoff() -> None:
+    errors = next(k for k in KINDS if k.label == "errors")
+    world = generate(
+        seed=12,
+        series=[SeriesSpec(level="trace", job_name=JOB)],
+        runs=5,
+        items_per_run=1500,
+        now=NOW,
+        planted={(JOB, PLANTED_AT): Plant(Change.ERROR_HEAVY, scale=0.02)},
+        change_start=(0.0, 0.1),
+        traces_per_day=700.0,
+        events=False,
+    )
+    runs = runs_of(world)
+    assert not finds(world, runs, PLANTED_AT, tests=60, q=Q)
+    strong = world_for(SETTINGS[0], errors, 0)
+    assert not finds(strong, runs_of(strong), first_run(strong, errors), tests=60, q=0.0)
