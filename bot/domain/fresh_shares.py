@@ -26,7 +26,9 @@ fall. "Traffic stopped" since the last item needs two things: the hours since th
 held items had the cluster moved with the rest (the gap test), and its items of the day
 bunching before that moment is unlikely given when the rest of the traffic came (the timing
 test: (share of the rest before it)^n for n items); the larger p-value of the two counts, so
-neither a quiet afternoon nor a slow day alone reads as "stopped".
+neither a quiet afternoon nor a slow day alone reads as "stopped". A cluster with no item all
+day has no moment to weigh: its stop is the whole day's gap, judged by the gap test alone (the
+same count as the fall over the whole day, with the stop's weight).
 """
 
 from __future__ import annotations
@@ -302,10 +304,18 @@ def _fall(found: Candidates, cs: ClusterSlices, ref: Reference) -> _Look | None:
 def _stopped(found: Candidates, cs: ClusterSlices) -> _Look | None:
     """No item since the cluster's last one of the day (module docstring)."""
     slices, t, cid = found.slices, found.t, cs.cluster.cluster_id
-    stamps = [i.timestamp for i in cs.fresh if i.timestamp is not None]
-    if not stamps or not reaches(slices.share(cid, fresh=False), t.vanished_cluster_pct / 100):
+    if not reaches(slices.share(cid, fresh=False), t.vanished_cluster_pct / 100):
         return None
+    stamps = [i.timestamp for i in cs.fresh if i.timestamp is not None]
     composition = found.once(Composition.of)
+    if not stamps:  # no item all day: the gap is the whole day, and no timing to weigh
+        whole = composition.at(slices.cutoff)
+        f, o = whole.counts.get(cid, (0, 0))
+        if whole.ratio <= 0 or f > 0 or o * whole.ratio < MIN_EXCESS:
+            return None
+        values = (slices.share(cid, fresh=False), 0.0)
+        p_value = composition.tail(0, o, whole)[1]
+        return _Look(p_value, AlertKind.TRAFFIC_STOPPED, -1, whole.start, values, (o, 0), values)
     gap = composition.at(max(stamps))
     f, o = gap.counts.get(cid, (0, 0))
     if gap.ratio <= 0 or f > 0 or o * gap.ratio < MIN_EXCESS:

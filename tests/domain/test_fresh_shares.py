@@ -75,6 +75,15 @@ def test_traffic_that_stops_for_the_whole_day_says_so() -> None:
     assert alert.window == "over the whole day"
 
 
+def test_a_smaller_cluster_with_no_item_all_day_is_judged_with_the_stop_s_weight() -> None:
+    # 9 items a day, none today: the fall look alone (the smaller weight) left it unreported.
+    for seed in range(5):
+        (alert,) = detected(Topic("triage", DAYS * 9, 0), seed=seed).alerts
+        assert (alert.kind, alert.items_after, alert.window) == (
+            AlertKind.TRAFFIC_STOPPED, 0, "over the whole day"
+        ), seed  # fmt: skip
+
+
 def test_traffic_that_stops_at_midday_says_since_when() -> None:
     # A normal morning (12 items in the first 40 % of the day), then nothing at all.
     (alert,) = detected(Topic("triage", DAYS * 30, 12, fresh_hours=(0.02, 0.4))).alerts
