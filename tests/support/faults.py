@@ -7,6 +7,7 @@ Shared helpers for tests/faults; each fault group has its own module there.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import subprocess
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot import wiring
 from bot.slack.notifier import NOTICE_EVENT
 from bot.store.store import Store
 from bot.wiring import Services, build_services
@@ -152,9 +154,25 @@ def run_check(
     env: dict[str, str], cwd: Path, *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """`clusters-bot check` run to its end, in this process (tests/support/cli.py); a check to
-    kill mid-way is a process of its own (`start_check`). `timeout` is kept for callers."""
+    kill mid-way is a process of its own (`start_check`). `timeout` is kept for callers.
+
+    The check keeps no pace with Slack (about a second between two posts to a channel in
+    production, `build_services`' `min_post_interval`): the fake Slack needs none, and the
+    tests here are about what is sent, not how fast (the pacing has tests of its own, in
+    tests/slack). Six alerts to one channel would otherwise sleep five seconds per check."""
     del timeout
-    return run_cli(["check", *args], env=env, cwd=cwd)
+    with _unpaced():
+        return run_cli(["check", *args], env=env, cwd=cwd)
+
+
+@contextmanager
+def _unpaced() -> Iterator[None]:
+    original = wiring.build_services
+    wiring.build_services = functools.partial(original, min_post_interval=0.0)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        wiring.build_services = original  # type: ignore[assignment]
 
 
 _bots = itertools.count(1)
