@@ -28,6 +28,7 @@ from bot.store.store import Store
 from standins.stack import Stack
 from standins.traffic.generator import World
 from tests.support.faults import (
+    QUIET,
     assert_exactly_once,
     check_env,
     load,
@@ -69,10 +70,7 @@ class Cli:
     def __init__(self, stack: Stack, tmp_path: Path, channel: str) -> None:
         self.stack, self.tmp_path, self.channel = stack, tmp_path, channel
         self.url = f"sqlite:///{tmp_path / 'cli.db'}"
-        # No charts (their uploads are outside the exactly-once path, not counted here) and no
-        # early warnings (this world has none to give): each cost seconds per check.
-        quiet = {"CHARTS": "false", "EARLY_WARNING_INTERVAL": "off"}
-        self.env = check_env(stack, self.url, tmp_path) | {"ALERT_CHANNEL": channel} | quiet
+        self.env = check_env(stack, self.url, tmp_path) | {"ALERT_CHANNEL": channel} | QUIET
         self.engine = create_engine(self.url)
 
     def start(self) -> subprocess.Popen[str]:

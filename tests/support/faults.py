@@ -139,6 +139,13 @@ def check_env(stack: Stack, database_url: str, home: Path) -> dict[str, str]:
     }
 
 
+# A check without trend charts and early warnings: charts are a courtesy outside the
+# exactly-once path (`assert_exactly_once` does not count them) and these worlds give no early
+# warnings, yet each costs seconds per check (matplotlib; the early-warning queries). For tests
+# of the delivery and the state store, not of charts or early warnings.
+QUIET = {"CHARTS": "false", "EARLY_WARNING_INTERVAL": "off"}
+
+
 def start_check(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "check", *args],
