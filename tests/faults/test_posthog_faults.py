@@ -58,9 +58,14 @@ def clean(stack: Stack) -> Iterator[None]:
     reset_stand_ins(stack)
 
 
+# Trend charts are drawn from what the store holds, after the alerts are sent: no PostHog
+# query, outside the exactly-once path, and each bot would wait for matplotlib when closed.
+NO_CHARTS = {"charts": False}
+
+
 @pytest.fixture
 def bot(stack: Stack, tmp_path: Path) -> Iterator[Bot]:
-    fresh = new_bot(stack, tmp_path)
+    fresh = new_bot(stack, tmp_path, **NO_CHARTS)
     yield fresh
     fresh.close()
 
@@ -68,7 +73,7 @@ def bot(stack: Stack, tmp_path: Path) -> Iterator[Bot]:
 @pytest.fixture
 def impatient_bot(stack: Stack, tmp_path: Path) -> Iterator[Bot]:
     """A bot whose PostHog client gives up on a request after 0.5 s."""
-    fresh = new_bot(stack, tmp_path, posthog_timeout_seconds=0.5)
+    fresh = new_bot(stack, tmp_path, posthog_timeout_seconds=0.5, **NO_CHARTS)
     yield fresh
     fresh.close()
 
@@ -246,7 +251,9 @@ def later_process(stack: Stack, database: Path, channel: str, **settings: object
     """The same deployment (database, alert channel) in a new process: its own PostHog client,
     throttle gate and budget reader, as after a restart."""
     services = build_services(
-        stack.settings(database_url=f"sqlite:///{database}", alert_channel=channel, **settings),
+        stack.settings(
+            database_url=f"sqlite:///{database}", alert_channel=channel, **NO_CHARTS, **settings
+        ),
         min_post_interval=0.0,
     )
     return Bot(stack, services, channel)
