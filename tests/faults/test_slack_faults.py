@@ -56,9 +56,15 @@ def clean(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_stand_ins(stack)
 
 
+# The bots draw no trend charts: their uploads are a courtesy outside the exactly-once path
+# (`assert_exactly_once` does not count them), queued after a parent is sent, and closing a bot
+# waited over a second for matplotlib. The check (`run_check`) still draws them.
+NO_CHARTS = {"charts": False}
+
+
 @pytest.fixture
 def bot(stack: Stack, tmp_path: Path) -> Iterator[Bot]:
-    fresh = new_bot(stack, tmp_path)
+    fresh = new_bot(stack, tmp_path, **NO_CHARTS)
     yield fresh
     fresh.close()
 
@@ -140,7 +146,7 @@ def test_when_the_recovery_lookup_fails_too_the_bot_never_guesses(bot: Bot, stac
 def test_channel_not_found_is_retried_for_a_while_then_failed_and_reported(
     stack: Stack, tmp_path: Path
 ) -> None:
-    gone = new_bot(stack, tmp_path, alert_channel="C0GONE")
+    gone = new_bot(stack, tmp_path, alert_channel="C0GONE", **NO_CHARTS)
     try:
         report = gone.cycle()
         assert report.delivery.failed == []
@@ -180,7 +186,7 @@ def test_not_in_channel_waits_for_the_invite_then_posts_once(stack: Stack, tmp_p
     private = stack.slack.create_channel(
         "private-alerts", id="C0PRIVATE", member=False, private=True
     )
-    invited = new_bot(stack, tmp_path, alert_channel=private)
+    invited = new_bot(stack, tmp_path, alert_channel=private, **NO_CHARTS)
     try:
         report = invited.cycle()
         assert report.delivery.sent == 0 and report.delivery.failed == []
