@@ -23,6 +23,7 @@ from standins.posthog.faults import Fault
 from standins.stack import ALERT_CHANNEL, Stack
 from standins.traffic.generator import World
 from tests.support.faults import (
+    QUIET,
     Bot,
     assert_exactly_once,
     check_env,
@@ -235,7 +236,7 @@ def test_check_explains_a_rate_limit_and_exits_1(stack: Stack, tmp_path: Path) -
 def test_check_exits_1_and_names_a_run_it_could_not_process(stack: Stack, tmp_path: Path) -> None:
     pass_then(stack, 2)  # the run list and the batched load; then a window's item values
     stack.posthog.faults.add(500, count=8)  # fail, and so do one run's own
-    env = check_env(stack, f"sqlite:///{tmp_path / 'cli.db'}", tmp_path)
+    env = check_env(stack, f"sqlite:///{tmp_path / 'cli.db'}", tmp_path) | QUIET
 
     result = run_check(env, tmp_path)
 
