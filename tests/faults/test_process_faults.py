@@ -46,7 +46,7 @@ PLANTED_RUNS = 3
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return make_world(seed=13)
+    return make_world()
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ PLANTED_RUNS = 3
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return make_world(seed=9)
+    return make_world()
 
 
 @pytest.fixture(scope="module")

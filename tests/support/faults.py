@@ -55,19 +55,30 @@ def running_stack(**options: Any) -> Iterator[Stack]:
         stack.stop()
 
 
+_WORLDS: dict[tuple[int, tuple[str, ...]], World] = {}
+
+
 def make_world(*, seed: int = 5, series: list[SeriesSpec] | None = None) -> World:
     """Three series, two runs each, a planted change in each newest run. `now` is the real
-    clock, so the bot's look-back windows (relative to the real clock) always find the runs."""
+    clock, so the bot's look-back windows (relative to the real clock) always find the runs.
+
+    Made once per test process for equal arguments (generating one costs over a second, and
+    loading a world the process has loaded before is a copy inside chdb, tests/support/worlds.py):
+    the fault modules share it, and must not change it. Its `now` is the first call's."""
     chosen = series or SERIES
-    names = {spec.job_name for spec in chosen}
-    return generate(
-        seed=seed,
-        series=chosen,
-        runs=RUNS,
-        items_per_run=1500,  # PostHog's sample: fresh slices big enough to see each change
-        now=datetime.now(UTC),
-        planted={key: change for key, change in PLANTED.items() if key[0] in names},
-    )
+    key = (seed, tuple(spec.job_name for spec in chosen))
+    world = _WORLDS.get(key)
+    if world is None:
+        names = {spec.job_name for spec in chosen}
+        world = _WORLDS[key] = generate(
+            seed=seed,
+            series=chosen,
+            runs=RUNS,
+            items_per_run=1500,  # PostHog's sample: fresh slices big enough to see each change
+            now=datetime.now(UTC),
+            planted={key: change for key, change in PLANTED.items() if key[0] in names},
+        )
+    return world
 
 
 def load(stack: Stack, world: World) -> None:
