@@ -20,6 +20,7 @@ from bot.store.store import OutgoingMessage
 from standins.stack import Stack
 from standins.traffic.generator import World
 from tests.support.faults import (
+    QUIET,
     Bot,
     check_env,
     load,
@@ -173,7 +174,7 @@ def test_channel_not_found_is_retried_for_a_while_then_failed_and_reported(
 def test_check_exits_1_and_names_the_channel_it_cannot_post_to(
     stack: Stack, tmp_path: Path
 ) -> None:
-    env = check_env(stack, f"sqlite:///{tmp_path / 'cli.db'}", tmp_path)
+    env = check_env(stack, f"sqlite:///{tmp_path / 'cli.db'}", tmp_path) | QUIET
     env["ALERT_CHANNEL"] = "C0GONE"
     result = run_check(env, tmp_path)
     assert result.returncode == 1, result.stderr
