@@ -46,6 +46,11 @@ class OutgoingMessage:
     action: str = "post"  # or "update": replace the message `parent_key` (chat.update)
 
 
+# How long a SQLite statement waits for another connection's lock before "database is locked"
+# (read at each new connection; tests of a lock outlasting it set it small).
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
 def make_engine(url: str) -> Engine:
     engine = create_engine(url, future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
@@ -54,7 +59,7 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(connection: object, _record: object) -> None:
             cursor = connection.cursor()  # type: ignore[attr-defined]
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_MS)}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import select
 import socket
 import sys
 import time
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from standins.posthog.faults import (
+    HANG_MAX,
     ApiError,
     Fault,
     FaultInjector,
@@ -171,6 +173,12 @@ class Handler(BaseHTTPRequestHandler):
             )
 
     def _serve_fault(self, method: str, body: Any, fault: Fault) -> None:
+        if fault.hang:
+            if self._client_hangs_up(HANG_MAX):
+                self.posthog.faults.given_up(fault)
+            self._record(method, body, 0)
+            self.close_connection = True
+            return
         if fault.drop_connection:
             self._record(method, body, 0)
             self.close_connection = True
@@ -190,6 +198,21 @@ class Handler(BaseHTTPRequestHandler):
             headers["Retry-After"] = str(int(wait)) if wait == int(wait) else str(wait)
         self._record(method, body, fault.status)
         self._send(fault.status, payload, content_type, headers)
+
+    def _client_hangs_up(self, timeout: float) -> bool:
+        """Wait, answering nothing, until the client closes the connection (True) or `timeout`
+        seconds pass (False)."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], left)
+            if readable:
+                try:
+                    if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                        return True
+                except OSError:  # reset by the client: it hung up too
+                    return True
+                time.sleep(0.01)  # data, not a hang-up (no client sends any while waiting)
+        return False
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

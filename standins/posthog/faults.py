@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+HANG_MAX = 60.0  # seconds a `hang` fault waits for its client to give up
+
 
 @dataclass
 class Fault:
@@ -26,11 +28,18 @@ class Fault:
     body: bytes | None = None
     drop_connection: bool = False
     retry_after_header: bool = False
+    # Answer nothing until the client gives up (closes the connection; at most HANG_MAX
+    # seconds): a request that times out however slow or fast the machine is. `given_up`
+    # counts the requests whose client hung up first.
+    hang: bool = False
+    given_up: int = 0
 
     @property
     def serves_normally(self) -> bool:
         """A delay-only fault: sleep, then answer as if nothing happened."""
-        return self.status == 200 and self.body is None and not self.drop_connection
+        return (
+            self.status == 200 and self.body is None and not self.drop_connection and not self.hang
+        )
 
 
 class FaultInjector:
@@ -49,6 +58,7 @@ class FaultInjector:
         body: bytes | None = None,
         drop_connection: bool = False,
         retry_after_header: bool = False,
+        hang: bool = False,
     ) -> Fault:
         if count < 1:
             raise ValueError("count must be at least 1")
@@ -61,6 +71,7 @@ class FaultInjector:
             body,
             drop_connection,
             retry_after_header,
+            hang,
         )
         with self._lock:
             self._faults.append(fault)
@@ -69,6 +80,11 @@ class FaultInjector:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def given_up(self, fault: Fault) -> None:
+        """Count a client that hung up on `fault` (a `hang`)."""
+        with self._lock:
+            fault.given_up += 1
 
     @property
     def pending(self) -> list[Fault]:
@@ -89,7 +105,8 @@ class FaultInjector:
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as the server saw it. `status` is 0 when the connection was dropped."""
+    """One request as the server saw it. `status` is 0 when no answer was sent (the connection
+    was dropped, or the client gave up on a `hang`)."""
 
     method: str
     path: str

@@ -9,6 +9,7 @@ PostHog's monorepo, so a stub module stands in for it.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib.abc
 import importlib.machinery
 import json
@@ -65,13 +66,19 @@ def parser() -> Any:
     return _parser
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse_select_json(query: str) -> str:
+    """The grammar's answer for `query`: a pure function of the text, and a quarter of a
+    second for each of the bot's bigger queries, which it asks again and again."""
+    return str(parser().parse_select_json(query))
+
+
 def parse_select(query: str) -> dict[str, Any] | None:
     """PostHog's AST of `query` as a dict; HogQLError with PostHog's message on a syntax
     error; None when the parser is not installed."""
-    module = parser()
-    if module is None:
+    if parser() is None:
         return None
-    result: dict[str, Any] = json.loads(module.parse_select_json(query))
+    result: dict[str, Any] = json.loads(_parse_select_json(query))
     if result.get("error"):
         raise HogQLError(str(result.get("message") or "Syntax error"))
     return result

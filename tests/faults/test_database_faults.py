@@ -8,16 +8,19 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection, Engine, event
 
+from bot.store import store as store_module
 from bot.store.store import Store
 from standins.stack import Stack
 from standins.traffic.generator import World
 from tests.support.faults import (
+    QUIET,
     assert_exactly_once,
     check_env,
     load,
@@ -32,7 +35,7 @@ PLANTED_RUNS = 3
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return make_world(seed=17)
+    return make_world()
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +74,31 @@ def fresh_channel(stack: Stack, name: str) -> str:
     return stack.slack.create_channel(name, id="C0DB" + name.upper().replace("-", ""))
 
 
+def release_once_written_to(lock: ExclusiveLock, path: Path) -> Callable[[], None]:
+    """Release `lock` half a second after the bot's first write to `path` (which the lock
+    holds up: only the busy timeout lets the bot wait it out); returns the listener's remover."""
+
+    def before(conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        writes = not statement.lstrip().upper().startswith(("SELECT", "PRAGMA"))
+        if writes and conn.engine.url.database == str(path) and not started.is_set():
+            started.set()
+            threading.Timer(0.5, lock.release).start()
+
+    started = threading.Event()
+    event.listen(Engine, "before_cursor_execute", before)
+    return lambda: event.remove(Engine, "before_cursor_execute", before)
+
+
 def test_a_short_lock_is_waited_out(stack: Stack, tmp_path: Path) -> None:
     channel = fresh_channel(stack, "short-lock")
     path = tmp_path / "bot.db"
     lock = ExclusiveLock(path)
-    threading.Timer(2.0, lock.release).start()  # well inside the bot's 10 s busy timeout
+    stop_listening = release_once_written_to(lock, path)  # well inside the 10 s busy timeout
     try:
-        env = check_env(stack, f"sqlite:///{path}", tmp_path) | {"ALERT_CHANNEL": channel}
+        env = check_env(stack, f"sqlite:///{path}", tmp_path) | {"ALERT_CHANNEL": channel} | QUIET
         result = run_check(env, tmp_path)
     finally:
+        stop_listening()
         lock.release()
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"processed {PLANTED_RUNS}" in result.stdout
@@ -90,14 +109,17 @@ def test_a_short_lock_is_waited_out(stack: Stack, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def locked(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
-    """`check` while another connection holds the lock for longer than the bot waits (10 s)."""
+    """`check` while another connection holds the lock for longer than the bot waits (its
+    busy timeout, made 0.5 s here rather than 10 s: the lock is never released meanwhile)."""
     tmp = tmp_path_factory.mktemp("locked")
     channel = fresh_channel(stack, "long-lock")
     path = tmp / "bot.db"
-    env = check_env(stack, f"sqlite:///{path}", tmp) | {"ALERT_CHANNEL": channel}
+    env = check_env(stack, f"sqlite:///{path}", tmp) | {"ALERT_CHANNEL": channel} | QUIET
     lock = ExclusiveLock(path)
     try:
-        result = run_check(env, tmp)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_MS", 500)
+            result = run_check(env, tmp)
     finally:
         lock.release()
     return Outcome(result, channel, env, tmp, f"sqlite:///{path}")
@@ -130,7 +152,7 @@ def gone(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     (tmp / "not-a-directory").write_text("a file where a directory should be")
     url = f"sqlite:///{tmp / 'not-a-directory' / 'bot.db'}"
     channel = fresh_channel(stack, "gone")
-    env = check_env(stack, url, tmp) | {"ALERT_CHANNEL": channel}
+    env = check_env(stack, url, tmp) | {"ALERT_CHANNEL": channel} | QUIET
     return Outcome(run_check(env, tmp), channel, env, tmp, url)
 
 

@@ -114,6 +114,22 @@ def test_a_sender_taken_over_while_it_waited_does_not_post(
 # -- two drains of one process ----------------------------------------------------------------
 
 
+class Entered:
+    """A lock that counts who came to take it and who got it."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock, self.entered, self.acquired = lock, 0, 0
+
+    def __enter__(self) -> Any:
+        self.entered += 1
+        taken = self.lock.__enter__()
+        self.acquired += 1
+        return taken
+
+    def __exit__(self, *exc: object) -> Any:
+        return self.lock.__exit__(*exc)
+
+
 def test_the_two_drains_of_one_process_never_send_a_row_twice(
     slack: FakeSlack, store: Store, clock: Clock
 ) -> None:
@@ -121,6 +137,7 @@ def test_the_two_drains_of_one_process_never_send_a_row_twice(
     that ran out), the second drain still must not take over the first one's send."""
     store.record_run_alerts(RUN, {CHANNEL: alerts("a")})
     process = sender(slack, store, renew_every=3600)
+    draining = process._draining = Entered(process._draining)  # type: ignore[assignment]
     with held_post(slack) as hold:
         cycle = Drain(process)
         cycle.start()
@@ -128,8 +145,15 @@ def test_the_two_drains_of_one_process_never_send_a_row_twice(
         clock.passes(LEASE)
         job = Drain(process)
         job.start()
-        # Before drains were serialised the job took the row over and posted it here.
-        slack.wait_for(lambda: len(slack.calls_to("chat.postMessage")) > 1, timeout=2)
+        # Before drains were serialised the job took the row over and posted it here; now it
+        # waits for the cycle's drain to end.
+        wait_until(
+            lambda: (
+                (draining.entered, draining.acquired) == (2, 1)  # the job waits its turn
+                or len(slack.calls_to("chat.postMessage")) > 1
+                or not job.is_alive()
+            )
+        )
         hold.release.set()
         cycle.join(30)
         job.join(30)

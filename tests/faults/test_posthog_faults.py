@@ -19,9 +19,11 @@ from bot.posthog.errors import PostHogError, PostHogRateLimited, PostHogSchemaEr
 from bot.services.alerts import RUN_ATTEMPTS
 from bot.slack.escape import check_limits
 from bot.wiring import build_services
+from standins.posthog.faults import Fault
 from standins.stack import ALERT_CHANNEL, Stack
 from standins.traffic.generator import World
 from tests.support.faults import (
+    QUIET,
     Bot,
     assert_exactly_once,
     check_env,
@@ -57,9 +59,14 @@ def clean(stack: Stack) -> Iterator[None]:
     reset_stand_ins(stack)
 
 
+# Trend charts are drawn from what the store holds, after the alerts are sent: no PostHog
+# query, outside the exactly-once path, and each bot would wait for matplotlib when closed.
+NO_CHARTS = {"charts": False}
+
+
 @pytest.fixture
 def bot(stack: Stack, tmp_path: Path) -> Iterator[Bot]:
-    fresh = new_bot(stack, tmp_path)
+    fresh = new_bot(stack, tmp_path, **NO_CHARTS)
     yield fresh
     fresh.close()
 
@@ -67,7 +74,7 @@ def bot(stack: Stack, tmp_path: Path) -> Iterator[Bot]:
 @pytest.fixture
 def impatient_bot(stack: Stack, tmp_path: Path) -> Iterator[Bot]:
     """A bot whose PostHog client gives up on a request after 0.5 s."""
-    fresh = new_bot(stack, tmp_path, posthog_timeout_seconds=0.5)
+    fresh = new_bot(stack, tmp_path, posthog_timeout_seconds=0.5, **NO_CHARTS)
     yield fresh
     fresh.close()
 
@@ -79,6 +86,15 @@ def statuses(stack: Stack) -> list[int]:
 def pass_then(stack: Stack, passing: int) -> None:
     """Let the next `passing` queries through untouched (faults are consumed in order)."""
     stack.posthog.faults.add(200, count=passing)
+
+
+def given_up(hang: Fault, at_least: int) -> int:
+    """How many clients hung up on `hang`, once `at_least` have (or 30 s passed): the local
+    PostHog counts a hang-up when its handler thread sees the connection close."""
+    deadline = time.monotonic() + 30
+    while hang.given_up < at_least and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return hang.given_up
 
 
 def finish_and_check(bot: Bot) -> None:
@@ -122,10 +138,9 @@ def test_dropped_connection_is_retried(bot: Bot, stack: Stack) -> None:
 
 
 def test_timeout_is_retried(impatient_bot: Bot, stack: Stack) -> None:
-    stack.posthog.faults.add(200, count=1, delay=1.5)  # longer than the client's timeout
-    started = time.monotonic()
+    hung = stack.posthog.faults.add(200, count=1, hang=True)  # no answer: the client gives up
     report = impatient_bot.cycle()
-    assert time.monotonic() - started < 15
+    assert given_up(hung, 1) == 1
     assert len(report.runs_processed) == PLANTED_RUNS
     impatient_bot.exactly_once(runs=PLANTED_RUNS)
 
@@ -160,10 +175,39 @@ def test_a_run_that_cannot_be_loaded_waits_for_the_next_cycle(
     finish_and_check(bot)
 
 
-def test_a_run_that_times_out_waits_for_the_next_cycle(impatient_bot: Bot, stack: Stack) -> None:
-    pass_then(stack, 2)
-    stack.posthog.faults.add(200, count=8, delay=1.0)  # a window's values, then one run's
+def hang_queries(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, *, starting_with: str, count: int
+) -> Fault:
+    """The next `count` HogQL queries that start with `starting_with` get no answer until the
+    bot's client gives up on them (a `hang`); other queries are answered, so a retry of some
+    other query that timed out on a slow machine cannot move the hangs onto it."""
+    fault = Fault(200, count=count, hang=True)
+    take = stack.posthog.faults.take
+
+    def taking(path: str) -> Fault | None:
+        # The local PostHog logs a query's HogQL just before it takes its fault, and the
+        # cycle asks one query at a time.
+        newest = " ".join(stack.posthog.hogql_log[-1].split()) if stack.posthog.hogql_log else ""
+        if "/query/" in path and fault.count > 0 and newest.startswith(starting_with):
+            fault.count -= 1
+            return fault
+        return take(path)
+
+    monkeypatch.setattr(stack.posthog.faults, "take", taking)
+    return fault
+
+
+# The item values of generations: for the runs of a time window together, or for one run.
+GENERATION_VALUES = "SELECT toString(uuid) AS item_id, toFloat(properties.$ai_total_cost_usd)"
+
+
+def test_a_run_that_times_out_waits_for_the_next_cycle(
+    impatient_bot: Bot, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A window's values, then the run's own, each time out on all 4 attempts.
+    hung = hang_queries(stack, monkeypatch, starting_with=GENERATION_VALUES, count=8)
     report = impatient_bot.cycle()
+    assert given_up(hung, 8) == 8  # the client gave up on each, none was answered
     assert len(report.runs_processed) == PLANTED_RUNS - 1
     finish_and_check(impatient_bot)
 
@@ -201,7 +245,7 @@ def test_check_explains_a_rate_limit_and_exits_1(stack: Stack, tmp_path: Path) -
 def test_check_exits_1_and_names_a_run_it_could_not_process(stack: Stack, tmp_path: Path) -> None:
     pass_then(stack, 2)  # the run list and the batched load; then a window's item values
     stack.posthog.faults.add(500, count=8)  # fail, and so do one run's own
-    env = check_env(stack, f"sqlite:///{tmp_path / 'cli.db'}", tmp_path)
+    env = check_env(stack, f"sqlite:///{tmp_path / 'cli.db'}", tmp_path) | QUIET
 
     result = run_check(env, tmp_path)
 
@@ -217,7 +261,9 @@ def later_process(stack: Stack, database: Path, channel: str, **settings: object
     """The same deployment (database, alert channel) in a new process: its own PostHog client,
     throttle gate and budget reader, as after a restart."""
     services = build_services(
-        stack.settings(database_url=f"sqlite:///{database}", alert_channel=channel, **settings),
+        stack.settings(
+            database_url=f"sqlite:///{database}", alert_channel=channel, **NO_CHARTS, **settings
+        ),
         min_post_interval=0.0,
     )
     return Bot(stack, services, channel)
@@ -324,7 +370,7 @@ def test_a_question_that_times_out_gets_an_honest_answer(tmp_path: Path, world: 
         database_url=database, extra_settings={"posthog_timeout_seconds": 0.5}
     ) as own:
         load(own, world)
-        own.posthog.faults.add(200, count=6, delay=1.0)
+        hung = own.posthog.faults.add(200, count=6, hang=True)
         user = own.user("U0SLOWQ")
         assert user.command("runs").status_code == 200
         assert own.slack.wait_for(
@@ -333,6 +379,7 @@ def test_a_question_that_times_out_gets_an_honest_answer(tmp_path: Path, world: 
         )
         (answer,) = [m for m in own.slack.messages("C0GENERAL") if m.ephemeral_for == "U0SLOWQ"]
         assert "PostHog is not answering" in answer.text + json.dumps(answer.blocks)
+        assert given_up(hung, 1) >= 1  # the question's query timed out
 
 
 # -- a 5 MB run ---------------------------------------------------------------------------------

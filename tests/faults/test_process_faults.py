@@ -3,7 +3,9 @@ of a send that Slack then carries out. A real `python -m bot check` runs against
 and is killed; the next runs of `check` deliver every alert exactly once.
 
 A killed process leaves its claims behind: a series lease (10 min) and an outbox row in
-`sending` (recovered after 30 s). Rather than wait, the tests move those clocks forward.
+`sending` (recovered after 30 s). Rather than wait, the tests move those clocks forward. Where
+the process must be killed is an event, not a sleep: the local PostHog or the fake Slack holds
+the request the process is waiting on until it is dead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from bot.store.store import Store
 from standins.stack import Stack
 from standins.traffic.generator import World
 from tests.support.faults import (
+    QUIET,
     assert_exactly_once,
     check_env,
     load,
@@ -35,13 +39,14 @@ from tests.support.faults import (
     running_stack,
     start_check,
 )
+from tests.support.outbox import held_post
 
 PLANTED_RUNS = 3
 
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return make_world(seed=13)
+    return make_world()
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +70,7 @@ class Cli:
     def __init__(self, stack: Stack, tmp_path: Path, channel: str) -> None:
         self.stack, self.tmp_path, self.channel = stack, tmp_path, channel
         self.url = f"sqlite:///{tmp_path / 'cli.db'}"
-        self.env = check_env(stack, self.url, tmp_path) | {"ALERT_CHANNEL": channel}
+        self.env = check_env(stack, self.url, tmp_path) | {"ALERT_CHANNEL": channel} | QUIET
         self.engine = create_engine(self.url)
 
     def start(self) -> subprocess.Popen[str]:
@@ -127,18 +132,37 @@ def kill(process: subprocess.Popen[str]) -> None:
     assert process.returncode == -signal.SIGKILL
 
 
+@contextmanager
+def posthog_hangs_once_stored(stack: Stack, cli: Cli) -> Iterator[threading.Event]:
+    """The first PostHog query asked after the check stored its first alerts hangs (the local
+    PostHog holds it, unanswered) until the test is over; the event is set when it arrives."""
+    arrived, over = threading.Event(), threading.Event()
+    take = stack.posthog.faults.take
+
+    def taking(path: str) -> Any:
+        if not arrived.is_set() and cli.rows() > 0:
+            arrived.set()
+            over.wait(60)
+        return take(path)
+
+    stack.posthog.faults.take = taking  # type: ignore[method-assign]
+    try:
+        yield arrived
+    finally:
+        over.set()
+        del stack.posthog.faults.take
+
+
 def test_killed_between_storing_and_sending(stack: Stack, cli: Cli) -> None:
-    # The run list and the first series (its run and the one before) come quickly; the next
-    # query hangs, so the process is busy with the second series when it is killed.
-    stack.posthog.faults.add(200, count=3)
-    stack.posthog.faults.add(200, count=1, delay=20)
-    process = cli.start()
-    wait_until(lambda: cli.rows() > 0 or process.poll() is not None)
-    kill(process)
+    # The first series is stored; the process is busy with the next one (a query PostHog
+    # holds) when it is killed. Sending comes after the last series.
+    with posthog_hangs_once_stored(stack, cli) as hanging:
+        process = cli.start()
+        wait_until(lambda: hanging.is_set() or process.poll() is not None)
+        kill(process)
     stored = cli.rows()
     assert stored > 0
     assert parents(stack.slack, cli.channel) == [], "nothing was sent before the kill"
-    stack.posthog.faults.clear()
     after = cli.run()  # right after the restart: the stored alerts go out
     assert "processed" in after.stdout
     assert len(parents(stack.slack, cli.channel)) >= 1
@@ -147,36 +171,19 @@ def test_killed_between_storing_and_sending(stack: Stack, cli: Cli) -> None:
     cli.assert_exactly_once()
 
 
-def slack_receives_slowly(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
-    """The next chat.postMessage (after any queued pass-through) is held 3 s by the fake Slack
-    and then carried out; the event is set the moment Slack has the request in hand."""
-    arrived = threading.Event()
-    take = stack.slack.faults.take
-
-    def taking(method: str) -> Any:
-        fault = take(method)
-        if fault is not None and fault.delay:
-            arrived.set()
-        return fault
-
-    monkeypatch.setattr(stack.slack.faults, "take", taking)
-    stack.slack.faults.add("chat.postMessage", count=1, delay=3.0)
-    return arrived
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["parent", "reply"])
-def test_killed_mid_send_then_slack_posts_it_anyway(
-    stack: Stack, cli: Cli, which: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_killed_mid_send_then_slack_posts_it_anyway(stack: Stack, cli: Cli, which: str) -> None:
     if which == "reply":
         stack.slack.faults.add("chat.postMessage", count=1)  # the first parent goes out
-    arrived = slack_receives_slowly(stack, monkeypatch)
     before = len(stack.slack.calls_to("chat.postMessage"))
-    process = cli.start()
-    assert arrived.wait(60), "the bot never sent the message"
-    kill(process)  # Slack has the request; the bot dies before it hears back
     in_flight = 2 if which == "reply" else 1
+    # The fake Slack holds the next chat.postMessage (the request in its hands, no answer yet)
+    # and carries it out once the bot is dead.
+    with held_post(stack.slack, skip=in_flight - 1) as hold:
+        process = cli.start()
+        assert hold.arrived.wait(60), "the bot never sent the message"
+        kill(process)  # Slack has the request; the bot dies before it hears back
     assert stack.slack.wait_for(
         lambda: len(stack.slack.calls_to("chat.postMessage")) >= before + in_flight, 10
     ), "the message lands anyway"

@@ -35,7 +35,7 @@ from tests.support.outbox import LEASE, Clock, held_post, sender, wait_until
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     database = tmp_path_factory.mktemp("outbox-faults") / "unused.db"
     with running_stack(database_url=f"sqlite:///{database}") as running:
-        load(running, make_world(seed=17))
+        load(running, make_world())
         yield running
 
 

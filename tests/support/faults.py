@@ -7,6 +7,7 @@ Shared helpers for tests/faults; each fault group has its own module there.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import subprocess
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot import wiring
 from bot.slack.notifier import NOTICE_EVENT
 from bot.store.store import Store
 from bot.wiring import Services, build_services
@@ -53,19 +55,30 @@ def running_stack(**options: Any) -> Iterator[Stack]:
         stack.stop()
 
 
+_WORLDS: dict[tuple[int, tuple[str, ...]], World] = {}
+
+
 def make_world(*, seed: int = 5, series: list[SeriesSpec] | None = None) -> World:
     """Three series, two runs each, a planted change in each newest run. `now` is the real
-    clock, so the bot's look-back windows (relative to the real clock) always find the runs."""
+    clock, so the bot's look-back windows (relative to the real clock) always find the runs.
+
+    Made once per test process for equal arguments (generating one costs over a second, and
+    loading a world the process has loaded before is a copy inside chdb, tests/support/worlds.py):
+    the fault modules share it, and must not change it. Its `now` is the first call's."""
     chosen = series or SERIES
-    names = {spec.job_name for spec in chosen}
-    return generate(
-        seed=seed,
-        series=chosen,
-        runs=RUNS,
-        items_per_run=1500,  # PostHog's sample: fresh slices big enough to see each change
-        now=datetime.now(UTC),
-        planted={key: change for key, change in PLANTED.items() if key[0] in names},
-    )
+    key = (seed, tuple(spec.job_name for spec in chosen))
+    world = _WORLDS.get(key)
+    if world is None:
+        names = {spec.job_name for spec in chosen}
+        world = _WORLDS[key] = generate(
+            seed=seed,
+            series=chosen,
+            runs=RUNS,
+            items_per_run=1500,  # PostHog's sample: fresh slices big enough to see each change
+            now=datetime.now(UTC),
+            planted={key: change for key, change in PLANTED.items() if key[0] in names},
+        )
+    return world
 
 
 def load(stack: Stack, world: World) -> None:
@@ -137,6 +150,13 @@ def check_env(stack: Stack, database_url: str, home: Path) -> dict[str, str]:
     }
 
 
+# A check without trend charts and early warnings: charts are a courtesy outside the
+# exactly-once path (`assert_exactly_once` does not count them) and these worlds give no early
+# warnings, yet each costs seconds per check (matplotlib; the early-warning queries). For tests
+# of the delivery and the state store, not of charts or early warnings.
+QUIET = {"CHARTS": "false", "EARLY_WARNING_INTERVAL": "off"}
+
+
 def start_check(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "check", *args],
@@ -152,9 +172,25 @@ def run_check(
     env: dict[str, str], cwd: Path, *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """`clusters-bot check` run to its end, in this process (tests/support/cli.py); a check to
-    kill mid-way is a process of its own (`start_check`). `timeout` is kept for callers."""
+    kill mid-way is a process of its own (`start_check`). `timeout` is kept for callers.
+
+    The check keeps no pace with Slack (about a second between two posts to a channel in
+    production, `build_services`' `min_post_interval`): the fake Slack needs none, and the
+    tests here are about what is sent, not how fast (the pacing has tests of its own, in
+    tests/slack). Six alerts to one channel would otherwise sleep five seconds per check."""
     del timeout
-    return run_cli(["check", *args], env=env, cwd=cwd)
+    with _unpaced():
+        return run_cli(["check", *args], env=env, cwd=cwd)
+
+
+@contextmanager
+def _unpaced() -> Iterator[None]:
+    original = wiring.build_services
+    wiring.build_services = functools.partial(original, min_post_interval=0.0)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        wiring.build_services = original  # type: ignore[assignment]
 
 
 _bots = itertools.count(1)

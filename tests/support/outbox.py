@@ -42,16 +42,16 @@ class Hold:
 
 
 @contextmanager
-def held_post(slack: FakeSlack) -> Iterator[Hold]:
-    """The next chat.postMessage is held by the fake Slack (the request in its hands, no answer
-    yet) until `release` is set, then carried out: a slow Slack, for exactly as long as the
-    test needs."""
+def held_post(slack: FakeSlack, *, skip: int = 0) -> Iterator[Hold]:
+    """The next chat.postMessage (after `skip` more) is held by the fake Slack (the request in
+    its hands, no answer yet) until `release` is set, then carried out: a slow Slack, for
+    exactly as long as the test needs."""
     hold, lock, posts = Hold(), threading.Lock(), []
     take = slack.faults.take
 
     def taking(method: str) -> Any:
         with lock:
-            first = method == "chat.postMessage" and not posts
+            first = method == "chat.postMessage" and len(posts) == skip
             if method == "chat.postMessage":
                 posts.append(method)
         if first:
