@@ -448,11 +448,8 @@ def test_a_5_mb_run_is_alerted_once_and_answered_within_limits(
     event = huge_run(world, "Default - traces")
     assert len(json.dumps(event["properties"]["$ai_clusters"])) >= 5_000_000  # type: ignore[index]
     stack.posthog.insert_events([event])
-    started = time.monotonic()
-    report = stack.services.alerts.run_cycle()
-    took = time.monotonic() - started
+    report = stack.services.alerts.run_cycle()  # its speed is the bench's (make bench)
     assert report.runs_processed == [event["properties"]["$ai_clustering_run_id"]]  # type: ignore[index]
-    assert took < 30, f"a 5 MB run took {took:.1f} s"
     new = [m for m in parents(stack.slack) if m.ts not in before]
     assert len(new) == 1
     assert "<!channel>" not in json.dumps(new[0].blocks)
