@@ -37,7 +37,11 @@ def start_schedulers(
     stack: Stack, database_url: str, count: int, tmp_path: Path
 ) -> list[subprocess.Popen[bytes]]:
     env = stack.environment(
-        database_url, HOME=str(tmp_path), POLL_INTERVAL_SECONDS="10", OUTBOX_RECOVER_SECONDS="2"
+        database_url,
+        HOME=str(tmp_path),
+        POLL_INTERVAL_SECONDS="10",
+        OUTBOX_RECOVER_SECONDS="2",
+        SLACK_POST_INTERVAL_SECONDS="0",  # no channel pace: a second a message
     )
     return [
         subprocess.Popen(
