@@ -90,12 +90,13 @@ def measure_quality(
     items: int = 1500,
     scales: Iterable[float] = (1.0, 0.5),
     thresholds: Thresholds | None = None,
+    kinds: Iterable[Change] = KINDS,
 ) -> list[KindQuality]:
-    """One `KindQuality` per (kind, scale), plus one for series with no change at all."""
+    """One `KindQuality` per (kind of `kinds`, scale), plus one for series with no change."""
     t = thresholds or Thresholds()
     results = []
     for scale in scales:
-        for kind in KINDS:
+        for kind in kinds:
             quality = KindQuality(kind.value, scale)
             for seed in range(seeds):
                 _one_series(quality, seed, kind, scale, items, t)

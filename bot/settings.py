@@ -75,6 +75,8 @@ EXPECTED = {
     "ADMIN_USER_IDS": "comma-separated Slack user ids such as U012,U345",
     "LOG_FORMAT": "text or json",
     "RUN_LIST_CACHE_SECONDS": "seconds a /clusters answer may reuse the list of runs (default 30)",
+    "SLACK_POST_INTERVAL_SECONDS": "seconds between two messages to one channel, at least 0 "
+    "(default 1, Slack's pace; 0 turns the pacing off)",
     "OUTBOX_RECOVER_SECONDS": "whole seconds a sender may go without renewing its claim on a "
     "message before another process may look it up and resend it (default 30)",
     "CHARTS": "on or off",
@@ -154,6 +156,8 @@ class Settings(BaseSettings):
 
     log_format: LogFormat = LogFormat.TEXT
     outbox_recover_seconds: int = Field(default=30, ge=0)
+    # Each channel's pace (Slack allows about one message a second per channel).
+    slack_post_interval_seconds: float = Field(default=1.0, ge=0)
 
     @field_validator("slack_signing_secret", "metrics_token")
     @classmethod

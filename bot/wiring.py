@@ -93,12 +93,15 @@ def build_services(
     settings: Settings,
     *,
     http: httpx.Client | None = None,
-    min_post_interval: float = 1.0,
+    min_post_interval: float | None = None,
     migrate: bool = True,
     clock: Callable[[], datetime] = utcnow,
 ) -> Services:
     """`migrate=False` leaves the schema as it is (`doctor` only reports pending migrations).
-    `clock` (aware UTC) is the one clock of the store and the services."""
+    `clock` (aware UTC) is the one clock of the store and the services. `min_post_interval`
+    (None: SLACK_POST_INTERVAL_SECONDS) is each channel's pace in seconds."""
+    if min_post_interval is None:
+        min_post_interval = settings.slack_post_interval_seconds
     settings.require("POSTHOG_PROJECT_ID", "POSTHOG_API_KEY", "SLACK_BOT_TOKEN")
     assert settings.posthog_project_id is not None and settings.slack_bot_token is not None
     store = Store.from_url(settings.database_url, migrate=migrate, clock=clock)

@@ -71,6 +71,7 @@ __all__ = [
     "SeriesSpec",
     "World",
     "emit_next_run",
+    "emit_next_runs",
     "generate",
     "job_id_for",
     "new_events",
@@ -376,6 +377,17 @@ def emit_next_run(
         raise ValueError(f"unknown job {job_name!r}")
     extra = Extra(job_name=job_name, change=change, now=now)
     return _build(replace(world.params, extras=(*world.params.extras, extra)))
+
+
+def emit_next_runs(world: World, *, job_names: list[str], now: datetime) -> World:
+    """`emit_next_run` (no change) for each of `job_names` in turn, built once: the world the
+    chained calls give (its `added_events` are the last run's; `new_events` gives them all)."""
+    known = {spec.job_name for spec in world.params.series}
+    for job_name in job_names:
+        if job_name not in known:
+            raise ValueError(f"unknown job {job_name!r}")
+    extras = tuple(Extra(job_name=name, change=Change.NONE, now=now) for name in job_names)
+    return _build(replace(world.params, extras=(*world.params.extras, *extras)))
 
 
 def new_events(old: World, new: World) -> list[dict[str, Any]]:

@@ -12,9 +12,10 @@ from bot.domain.models import Level
 from bot.domain.rules import AlertKind
 from bot.posthog import queries
 from bot.posthog.embeddings import assignment_query
+from bot.services.alerts import CycleReport
 from bot.store.keys import AlertKey, parse_key
 from standins.stack import ALERT_CHANNEL, Stack
-from standins.traffic.generator import Change, Plant
+from standins.traffic.generator import Change, Plant, World
 from tests.support.alerting import STRONG, load, make_world, parents
 from tests.support.blocks import all_text
 from tests.support.clock import NOW
@@ -37,10 +38,23 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield running
 
 
-def test_first_cycle_alerts_each_planted_change_once_with_links(stack: Stack) -> None:
-    world = make_world()
-    load(stack, world)
-    report = stack.services.alerts.run_cycle()
+@pytest.fixture(scope="module")
+def first_cycle(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Stack, World, CycleReport]]:
+    """One first cycle over the planted world, for the tests that only read it or add a cycle
+    that changes nothing."""
+    database = tmp_path_factory.mktemp("first_cycle") / "bot.db"
+    with Stack(database_url=f"sqlite:///{database}") as running:
+        world = make_world()
+        load(running, world)
+        yield running, world, running.services.alerts.run_cycle()
+
+
+def test_first_cycle_alerts_each_planted_change_once_with_links(
+    first_cycle: tuple[Stack, World, CycleReport],
+) -> None:
+    stack, world, report = first_cycle
     # First sight of three series: each newest run is compared with the run before it only.
     assert len(report.runs_processed) == 3
     posted = parents(stack)
@@ -70,9 +84,10 @@ def test_first_cycle_alerts_each_planted_change_once_with_links(stack: Stack) ->
     assert rows and all(row.status == "sent" and row.ts for row in rows)
 
 
-def test_second_cycle_posts_nothing_and_costs_one_query(stack: Stack) -> None:
-    load(stack, make_world())
-    stack.services.alerts.run_cycle()
+def test_second_cycle_posts_nothing_and_costs_one_query(
+    first_cycle: tuple[Stack, World, CycleReport],
+) -> None:
+    stack, _, _ = first_cycle
     messages = len(stack.slack.calls_to("chat.postMessage"))
     queries = len(stack.posthog.hogql_log)
     report = stack.services.alerts.run_cycle()

@@ -61,8 +61,11 @@ def test_a_scheduler_tick_posts_the_alerts(stack: Stack) -> None:
 
 
 def check(stack: Stack, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`clusters-bot check` in this process (its exit codes as a process: tests/test_settings)."""
-    env = stack.environment(f"sqlite:///{tmp_path / 'cli.db'}", HOME=str(tmp_path))
+    """`clusters-bot check` in this process (its exit codes as a process: tests/test_settings),
+    without the channel's pace (a second a message)."""
+    env = stack.environment(
+        f"sqlite:///{tmp_path / 'cli.db'}", HOME=str(tmp_path), SLACK_POST_INTERVAL_SECONDS="0"
+    )
     return run_cli(["check", *args], env=env, cwd=tmp_path)
 
 

@@ -15,7 +15,8 @@ from bot.posthog.embeddings import assignment_query
 from bot.posthog.metrics import aggregate_cluster_metrics
 from bot.services.runs import load_batches, shared_windows
 from standins.stack import ALERT_CHANNEL, Stack
-from standins.traffic.generator import SeriesSpec, World, emit_next_run, generate, new_events
+from standins.traffic.generator import SeriesSpec, World, emit_next_runs, new_events
+from tests.support import worlds
 from tests.support.clock import NOW
 from tests.support.factories import ids, make_cluster, make_run
 from tests.support.hogql import parse_hogql
@@ -30,7 +31,7 @@ JOBS = [
 
 def make_world(metrics: str) -> World:
     # Runs of the last days, so the cycle's look-back lists each newest run's predecessor.
-    return generate(
+    return worlds.generate(  # made once per process for each `metrics`
         seed=11,
         series=JOBS,
         runs=2,
@@ -50,8 +51,7 @@ def first_cycle(stack: Stack, world: World) -> list[str]:
     """The queries of one first cycle, less the one traits query of each run that alerted (its
     causes, counted here against the runs that posted a parent) and the one assignment query
     that finds this PostHog without summary embeddings (the other runs do not ask again)."""
-    stack.posthog.insert_events(world.events)
-    stack.posthog.set_jobs(world.jobs)
+    worlds.load(stack.posthog, world)
     report = stack.services.alerts.run_cycle()
     assert len(report.runs_processed) == len(JOBS)
     sent = list(stack.posthog.hogql_log)
@@ -96,9 +96,9 @@ def test_first_cycle_without_embedded_metrics_adds_one_query_per_earlier_window(
 def test_steady_cycle_costs_one_query_plus_at_most_one_per_new_run(stack: Stack) -> None:
     world = make_world("present")
     first_cycle(stack, world)
-    later = world
-    for spec in JOBS:
-        later = emit_next_run(later, job_name=spec.job_name, now=datetime.now(UTC))
+    later = emit_next_runs(
+        world, job_names=[spec.job_name for spec in JOBS], now=datetime.now(UTC)
+    )  # one more run of each series
     stack.posthog.insert_events(new_events(world, later))
     before = len(stack.posthog.hogql_log)
 
