@@ -25,10 +25,10 @@ from bot.charts.palette import (
     LINE_COLOUR,
     MUTED_INK,
     NOTE_SIZE,
-    RENDER_LOCK,
     TICK_SIZE,
     TITLE_SIZE,
     new_figure,
+    rendering,
     shorten,
     text_style,
     to_png,
@@ -101,7 +101,7 @@ def render_trend(
     dpi: int = 110,
 ) -> bytes:
     """A PNG of the three panels; points oldest first."""
-    with RENDER_LOCK:
+    with rendering():
         figure = new_figure(size, dpi)
         figure.subplots_adjust(left=0.13, right=0.965, top=0.835, bottom=0.075, hspace=0.34)
         axes = figure.subplots(len(PANELS), 1, sharex=True, squeeze=False)[:, 0]
