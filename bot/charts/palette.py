@@ -26,7 +26,7 @@ from typing import Any
 
 import matplotlib as mpl
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.typing import RcKeyType
 
@@ -129,9 +129,32 @@ def rendering(style: Mapping[RcKeyType, Any] | None = None) -> Iterator[None]:
         yield
 
 
+class _Canvas(FigureCanvasAgg):
+    """An Agg canvas that draws on the renderer the last chart of its size drew on.
+
+    `draw` clears the renderer before drawing, so nothing of an earlier chart shows; what
+    carries over is the pixel buffer's allocation and matplotlib's text metrics, which it
+    caches per renderer (the same tick labels, panel names and notes in every chart). Used
+    under `RENDER_LOCK` only, like everything here.
+    """
+
+    def get_renderer(self) -> RendererAgg:
+        global _renderer
+        width, height = self.get_width_height(physical=True)
+        key = (width, height, self.figure.dpi)
+        if _renderer is None or _renderer[0] != key:
+            made = RendererAgg(width, height, self.figure.dpi)  # type: ignore[no-untyped-call]
+            _renderer = (key, made)
+        self.renderer = renderer = _renderer[1]
+        return renderer
+
+
+_renderer: tuple[tuple[int, int, float], RendererAgg] | None = None
+
+
 def new_figure(size: tuple[float, float], dpi: int) -> Figure:
     figure = Figure(figsize=size, dpi=dpi, facecolor="white")
-    FigureCanvasAgg(figure)
+    _Canvas(figure)
     return figure
 
 
