@@ -130,6 +130,10 @@ def render_trend(
         xs, ticks = _positions(points)
         alert = next((i for i, p in enumerate(points) if p.run_id == alert_run_id), None)
         for ax, panel in zip(axes, PANELS, strict=True):
+            # The panels have no axis labels: placing them (away from every sibling's tick
+            # labels, measured at each draw) would be work for nothing.
+            ax.xaxis.set_label_coords(0.5, 0.0)
+            ax.yaxis.set_label_coords(0.0, 0.5)
             _draw_panel(ax, panel, points, xs, alert)
         _x_axis(axes[-1], xs, ticks, alert)
         if alert is not None:
