@@ -63,6 +63,19 @@ class LeanPoint:
 # work running): series -> (peak MB, command CPU s, process CPU s, runs processed, queries).
 BEFORE = {10: (197.4, 3.41, 4.87, 10, 12), 30: (284.4, 11.11, 12.67, 30, 30)}
 BEFORE_COMMIT = "8e761ed"
+# The charts' cost before they were made cheaper: the same bench on commit 965e2b6, run just
+# before the after column on this machine under the same load (another helper's tests beside
+# it): command CPU at 30 series with charts and with CHARTS=off. An earlier pair of runs, under
+# more load, gave 10.26 s and 4.80 s there and 7.71 s and 4.20 s after.
+CHARTS_BEFORE = (8.52, 4.11)
+CHARTS_BEFORE_COMMIT = "965e2b6"
+CHARTS_EARLIER_PAIR = "5.46 s at 965e2b6, 3.51 s after"
+# At 10 series (7 alerts) the two pairs disagree: the machine's load moves the command's CPU
+# seconds by about as much as the charts cost there.
+CHARTS_TEN_SERIES = (
+    "At 10 series (7 alerts) the two pairs disagree (3.50 s then 2.15 s, 2.54 s then "
+    "2.82 s): there the machine's load moves CPU seconds by about as much as the charts cost."
+)
 
 
 @dataclass
@@ -202,8 +215,7 @@ def _findings(lean: Lean, marginal: float | None) -> list[str]:
     ]
     out.append(
         "- **Less CPU per run and per alert.** Items gain their values by direct construction "
-        "(five times faster than `dataclasses.replace`); charts are PNGs at zlib level 1 (a "
-        "fifth less CPU per chart, files about 9 % larger); `clusters-bot check` freezes what "
+        "(five times faster than `dataclasses.replace`); `clusters-bot check` freezes what "
         "imports and wiring made (`gc.freeze`), so full collections no longer walk it."
     )
     if marginal is not None:
@@ -213,12 +225,31 @@ def _findings(lean: Lean, marginal: float | None) -> list[str]:
         )
     if lean.no_charts is not None:
         charts = large.cpu - lean.no_charts.cpu
+        with_charts, without = CHARTS_BEFORE
+        out.append(
+            "- **Charts cost less to draw.** Each chart is written as a PNG straight from the "
+            "Agg canvas (rows unfiltered, zlib level 1: flat-colour charts compress as well "
+            "without PNG's row filters) instead of `savefig` through Pillow; text is drawn "
+            "unhinted (FreeType no longer runs the font's hinting program per glyph); every "
+            "chart of a size draws on one renderer, cleared first, so matplotlib's text "
+            "metrics, cached per renderer, carry over from chart to chart; the trend's ticks, "
+            "spines and grid are styled as they are made, and its panels place no axis labels "
+            "(they have none). The pictures are the same but for text a fraction of a pixel "
+            f"off (no hinting); files are about a tenth smaller. At {large.series} series "
+            f"charts took {with_charts - without:.2f} s of the command at "
+            f"{CHARTS_BEFORE_COMMIT} ({with_charts:.2f} s with, {without:.2f} s without) and "
+            f"take {charts:.2f} s now (an earlier pair of runs, under more load: "
+            f"{CHARTS_EARLIER_PAIR}). {CHARTS_TEN_SERIES}"
+        )
         out.append(
             f"- **Charts**: at {large.series} series the same check with CHARTS=off takes "
             f"{lean.no_charts.cpu:.2f} s ({lean.no_charts.cpu_per_run:.2f} s per new run) against "
             f"{large.cpu:.2f} s with charts: drawing each alert's trend chart and cluster map "
             f"costs {charts:.2f} s of the command here ({charts / large.cpu:.0%}), where nearly "
-            "every run alerts (a planted change in every series). The rest is loading, matching "
-            "and detection, of which detection (bot/domain/fresh*.py) is the largest part."
+            "every run alerts (a planted change in every series). The rest is loading (parsing "
+            "PostHog's answers, storing runs in SQLite), matching and detection; a cProfile of "
+            "the 10-series check shows no single hot spot there (detection, "
+            "bot/domain/fresh*.py, under 0.04 s a run even profiled), so no product code "
+            "outside the charts was changed for this."
         )
     return out

@@ -32,11 +32,11 @@ from bot.charts.palette import (
     NOTE_SIZE,
     OUTLIER_COLOUR,
     OUTLIER_HIGHLIGHT_COLOUR,
-    RENDER_LOCK,
     TITLE_SIZE,
     cluster_style,
     new_figure,
     plain,
+    rendering,
     shorten,
     text_style,
     to_png,
@@ -85,7 +85,7 @@ def render_cluster_map(
     points = _points(run)
     if not any(p.count for p in points):
         return None
-    with RENDER_LOCK:
+    with rendering():
         figure = new_figure(size, dpi)
         _draw(figure, run, points, frozenset(highlight))
         return to_png(figure)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
+from matplotlib.typing import RcKeyType
 
 from bot.charts.palette import (
     ALERT_COLOUR,
@@ -25,10 +26,10 @@ from bot.charts.palette import (
     LINE_COLOUR,
     MUTED_INK,
     NOTE_SIZE,
-    RENDER_LOCK,
     TICK_SIZE,
     TITLE_SIZE,
     new_figure,
+    rendering,
     shorten,
     text_style,
     to_png,
@@ -36,6 +37,27 @@ from bot.charts.palette import (
 
 TITLE_CHARS = 60
 TICKS_MAX = 8
+SPINE_COLOUR = "#BBBBBB"
+GRID_COLOUR = "#EEEEEE"
+# The panels' look, set while they are made (tick_params and grid calls on every panel after
+# would restyle each tick again): small dark ticks, left and bottom spines in light grey, a
+# light horizontal grid under the lines.
+STYLE: dict[RcKeyType, Any] = {
+    "xtick.labelsize": TICK_SIZE,
+    "ytick.labelsize": TICK_SIZE,
+    "xtick.color": INK,
+    "ytick.color": INK,
+    "xtick.major.size": 3,
+    "ytick.major.size": 3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.edgecolor": SPINE_COLOUR,
+    "axes.grid": True,
+    "axes.grid.axis": "y",
+    "grid.color": GRID_COLOUR,
+    "grid.linewidth": 1.0,
+    "axes.axisbelow": True,
+}
 
 
 @dataclass(frozen=True)
@@ -101,13 +123,17 @@ def render_trend(
     dpi: int = 110,
 ) -> bytes:
     """A PNG of the three panels; points oldest first."""
-    with RENDER_LOCK:
+    with rendering(STYLE):
         figure = new_figure(size, dpi)
         figure.subplots_adjust(left=0.13, right=0.965, top=0.835, bottom=0.075, hspace=0.34)
         axes = figure.subplots(len(PANELS), 1, sharex=True, squeeze=False)[:, 0]
         xs, ticks = _positions(points)
         alert = next((i for i, p in enumerate(points) if p.run_id == alert_run_id), None)
         for ax, panel in zip(axes, PANELS, strict=True):
+            # The panels have no axis labels: placing them (away from every sibling's tick
+            # labels, measured at each draw) would be work for nothing.
+            ax.xaxis.set_label_coords(0.5, 0.0)
+            ax.yaxis.set_label_coords(0.0, 0.5)
             _draw_panel(ax, panel, points, xs, alert)
         _x_axis(axes[-1], xs, ticks, alert)
         if alert is not None:
@@ -154,13 +180,6 @@ def _draw_panel(
     ax: Axes, panel: _Panel, points: Sequence[TrendPoint], xs: list[float], alert: int | None
 ) -> None:
     values = _values(panel, points)
-    ax.tick_params(labelsize=TICK_SIZE, colors=INK, length=3)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    for side in ("left", "bottom"):
-        ax.spines[side].set_color("#BBBBBB")
-    ax.grid(axis="y", color="#EEEEEE", linewidth=1.0)
-    ax.set_axisbelow(True)
     ax.text(
         0.0,
         1.02,

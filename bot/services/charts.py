@@ -109,7 +109,7 @@ class ChartService:
         self.lineage_runs = lineage_runs
         self._noticed: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
-        # Charts take ~0.1-0.3 s each to draw: they are drawn and uploaded on one worker
+        # Charts take ~0.05-0.1 s each to draw: they are drawn and uploaded on one worker
         # thread, after the alert text is out, so they never delay an alert. The thread starts
         # with the first queued chart, so a process that never queues one (doctor) has none.
         self._worker: ThreadPoolExecutor | None = None
