@@ -5,51 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import sqlite3
-import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TypeVar
+from collections.abc import Iterator
 
 import httpx
 import pytest
-from slack_sdk import WebClient
 
-from standins import persist
-from standins.run import Sandbox
-from standins.slack.server import FakeSlack
-from standins.traffic.demo_data import GeneratorState
-from standins.traffic.generator import Change, emit_next_run
-from tests.support.sandbox_process import Running, start_sandbox
-
-T = TypeVar("T")
-
-
-def wait_until(probe: Callable[[], T | None], timeout: float = 60.0, what: str = "") -> T:
-    """`probe()` once it is truthy. The sandbox is another process whose first cycle also
-    assigns unsampled items and checks for early warnings: on a loaded machine (the calendar
-    tier under faketime, beside another worker) that took over 20 s, so the wait is generous;
-    it returns as soon as the probe holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what or probe}")
-
-
-def cycled_since(database: Path, moment: datetime) -> bool:
-    """Whether the sandbox's bot finished an alert cycle after `moment` (its heartbeat)."""
-    with sqlite3.connect(database) as connection:
-        row = connection.execute("SELECT at FROM heartbeats WHERE name = 'scheduler'").fetchone()
-    if row is None:
-        return False
-    at = datetime.fromisoformat(str(row[0]))
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)) > moment
-
+from tests.support.sandbox_process import Running, alerts, start_sandbox, wait_until
 
 SERIES_NAMES = (
     "Default - traces",
@@ -61,10 +22,6 @@ SERIES_NAMES = (
 
 def text_of(html: str) -> str:
     return re.sub(r"<[^>]+>", " ", html)
-
-
-def alerts(running: Running) -> list[dict[str, str]]:
-    return [m for m in running.messages("C0ALERTS") if "what changed" in m["html"]]
 
 
 @pytest.fixture(scope="module")
@@ -208,104 +165,3 @@ def test_posthog_links_land_on_a_stand_in(sandbox: Running) -> None:
     page = sandbox.get("/project/1/ai-observability/traces/t%3Cx%3E", timestamp="2026-01-01")
     assert page.status_code == 200 and "PostHog stand-in" in page.text
     assert "/ai-observability/traces/t&lt;x&gt;" in page.text and "<x>" not in page.text
-
-
-def test_sigint_stops_cleanly_and_a_restart_keeps_the_history(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    first = start_sandbox(state)
-    posted = wait_until(lambda: len(alerts(first)) >= 4 and alerts(first), what="alerts")
-    assert first.stop(signal.SIGINT) == 0
-    assert not (state / "posthog" / "status").exists()  # chdb's lock is gone
-    wait_until(lambda: "Stopped.\n" in list(first.lines.queue), 5, "the goodbye")
-    terminal = list(first.lines.queue)  # a line per alert posted, no routine log lines
-    assert len([line for line in terminal if "alert posted to #llm-alerts" in line]) == len(posted)
-    logged = (tmp_path / "state.stderr").read_text()
-    assert " INFO " not in logged and "unhandled close event" not in logged
-    saved = json.loads((state / "slack.json").read_text())
-    assert sum(len(c["messages"]) for c in saved["channels"]) >= 3
-
-    restarted_at = datetime.now(UTC)
-    second = start_sandbox(state)  # no --fresh: same data, same history, no repeat alerts
-    try:
-        started = wait_until(
-            lambda: [line for line in list(second.lines.queue) if "Started in" in line], 5
-        )
-        assert "Reusing the data" in started[0] and "Loaded" not in started[0]
-        assert [m["ts"] for m in alerts(second)] == [m["ts"] for m in posted]
-        wait_until(lambda: cycled_since(state / "bot.db", restarted_at), what="an alert cycle")
-        assert len(alerts(second)) == len(posted)
-    finally:
-        assert second.stop(signal.SIGTERM) == 0
-    assert not (state / "posthog" / "status").exists()
-
-
-def test_generator_state_rebuilds_the_emitted_world() -> None:
-    from datetime import timedelta
-
-    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
-    state = GeneratorState(seed=3, now=now, items_per_run=40)
-    world = state.base_world()
-    for hours, (job, change) in enumerate(
-        [("Support agent", Change.COST_SPIKE), ("Default - traces", Change.NONE),
-         ("Support agent", Change.NEW_CLUSTER)], start=1,
-    ):  # fmt: skip
-        at = now + timedelta(hours=hours)
-        world = emit_next_run(world, job_name=job, change=state.plant(change.value), now=at)
-        state.extras.append((job, change.value, at))
-    rebuilt = GeneratorState.from_json(json.loads(json.dumps(state.to_json()))).world()
-    assert [e["uuid"] for e in rebuilt.events] == [e["uuid"] for e in world.events]
-    assert [e["uuid"] for e in rebuilt.added_events] == [e["uuid"] for e in world.added_events]
-
-
-def test_persist_round_trip_keeps_timestamps_threads_and_metadata(tmp_path: Path) -> None:
-    with FakeSlack() as fake:
-        client = WebClient(token=fake.bot_token, base_url=fake.api_url)
-        parent = client.chat_postMessage(
-            channel="C0ALERTS", text="parent", metadata={"event_type": "x", "event_payload": {}}
-        )["ts"]
-        client.chat_postMessage(channel="C0ALERTS", text="reply", thread_ts=parent)
-        client.chat_postEphemeral(channel="C0GENERAL", user="U0ALICE", text="just you")
-        assert persist.save(fake, tmp_path / "slack.json") == 2
-        before = {c: fake.messages(c) for c in fake.channels}
-    with FakeSlack() as restored:
-        assert persist.load(restored, tmp_path / "slack.json") == 2
-        assert {c: restored.messages(c) for c in restored.channels} == before
-        client = WebClient(token=restored.bot_token, base_url=restored.api_url)
-        newer = client.chat_postMessage(channel="C0ALERTS", text="after")["ts"]
-        assert float(newer) > float(parent)
-        history = client.conversations_history(channel="C0ALERTS", include_all_metadata=True)
-        assert history["messages"][-1]["metadata"]["event_type"] == "x"
-    assert persist.load(FakeSlack(), tmp_path / "missing.json") == 0
-
-
-def test_fresh_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> None:
-    (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(RuntimeError, match="did not make"):
-        Sandbox(state_dir=tmp_path, port=0, fresh=True).start()
-    assert (tmp_path / "notes.txt").read_text() == "mine"
-
-
-def test_demo_data_is_data_whose_changes_the_first_cycle_alerts_on() -> None:
-    from datetime import timedelta
-
-    from standins.traffic.demo_check import first_cycle_alerts_every_change
-    from standins.traffic.demo_data import ITEMS_PER_RUN, RUNS, SEED, SERIES
-    from standins.traffic.generator import Plant, generate
-
-    now = datetime(2026, 11, 29, 0, 32, tzinfo=UTC)  # the first cycle misses a change of seed 1
-    assert not first_cycle_alerts_every_change(
-        GeneratorState(seed=SEED, now=now).base_world(events=False)
-    )
-    state = GeneratorState.demo(now)
-    assert state.seed != SEED
-    assert first_cycle_alerts_every_change(state.base_world(events=False))
-    faint = generate(
-        seed=state.seed,
-        series=list(SERIES),
-        runs=RUNS,
-        items_per_run=ITEMS_PER_RUN,
-        now=now - timedelta(days=1),
-        planted={("Support agent", RUNS - 1): Plant(Change.ERROR_HEAVY, scale=0.01)},
-        events=False,
-    )
-    assert not first_cycle_alerts_every_change(faint)

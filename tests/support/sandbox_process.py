@@ -6,18 +6,22 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -73,3 +77,31 @@ def start_sandbox(state_dir: Path, *args: str) -> Running:
             return Running(process, line.split(" ", 1)[1].strip(), state_dir, lines)
     process.kill()
     raise AssertionError(f"the sandbox did not start (exit {process.poll()})")
+
+
+def wait_until(probe: Callable[[], T | None], timeout: float = 60.0, what: str = "") -> T:
+    """`probe()` once it is truthy. The sandbox is another process whose first cycle also
+    assigns unsampled items and checks for early warnings: on a loaded machine (the calendar
+    tier under faketime, beside another worker) that took over 20 s, so the wait is generous;
+    it returns as soon as the probe holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what or probe}")
+
+
+def cycled_since(database: Path, moment: datetime) -> bool:
+    """Whether the sandbox's bot finished an alert cycle after `moment` (its heartbeat)."""
+    with sqlite3.connect(database) as connection:
+        row = connection.execute("SELECT at FROM heartbeats WHERE name = 'scheduler'").fetchone()
+    if row is None:
+        return False
+    at = datetime.fromisoformat(str(row[0]))
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)) > moment
+
+
+def alerts(running: Running) -> list[dict[str, str]]:
+    return [m for m in running.messages("C0ALERTS") if "what changed" in m["html"]]
