@@ -69,6 +69,12 @@ def test_every_variable_is_read_from_env(monkeypatch: pytest.MonkeyPatch) -> Non
     assert (settings.port, settings.poll_interval_seconds) == (8080, 60)
 
 
+def test_the_channel_pace_is_one_second_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().slack_post_interval_seconds == 1.0  # Slack's pace per channel
+    monkeypatch.setenv("SLACK_POST_INTERVAL_SECONDS", "0.25")
+    assert load_settings().slack_post_interval_seconds == 0.25
+
+
 def test_dotenv_file_is_read(tmp_path) -> None:
     (tmp_path / ".env").write_text("POSTHOG_PROJECT_ID=7\nALERT_CHANNEL=C0ALERTS\n")
     settings = load_settings()
@@ -97,6 +103,7 @@ def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
         ("DATABASE_URL", "clusters.db", "a SQLAlchemy URL"),
         ("EARLY_WARNING_INTERVAL", "soon", "a duration such as 1h"),
         ("EARLY_WARNING_INTERVAL", "10s", "at least 1m"),
+        ("SLACK_POST_INTERVAL_SECONDS", "-1", "at least 0"),
     ],
 )
 def test_bad_values_are_named_with_their_shape(
