@@ -16,18 +16,23 @@ def runs_of(world: World) -> list[ClusteringRun]:
     return [as_loaded(t.event, world.item_values) for t in world.runs_of(JOB)]
 
 
-def test_a_full_size_error_step_from_early_in_the_day_is_within_reach() -> None:
-    world = generate(
-        seed=11,
+def error_step(seed: int, scale: float) -> World:
+    """Five daily runs with an error step of `scale` early in the day before run 3."""
+    return generate(
+        seed=seed,
         series=[SeriesSpec(level="trace", job_name=JOB)],
         runs=5,
         items_per_run=1500,
         now=NOW,
-        planted={(JOB, PLANTED_AT): Plant(Change.ERROR_HEAVY)},
+        planted={(JOB, PLANTED_AT): Plant(Change.ERROR_HEAVY, scale=scale)},
         change_start=(0.0, 0.1),
         traces_per_day=700.0,
         events=False,
     )
+
+
+def test_a_full_size_error_step_from_early_in_the_day_is_within_reach() -> None:
+    world = error_step(11, 1.0)
     runs = runs_of(world)
     assert finds(world, runs, PLANTED_AT, tests=60, q=Q)
     assert not finds(world, runs, PLANTED_AT - 1, tests=60, q=Q)  # before the change
@@ -35,17 +40,7 @@ def test_a_full_size_error_step_from_early_in_the_day_is_within_reach() -> None:
 
 def test_a_faint_step_is_beyond_reach_and_so_is_an_impossible_cutoff() -> None:
     errors = next(k for k in KINDS if k.label == "errors")
-    world = generate(
-        seed=12,
-        series=[SeriesSpec(level="trace", job_name=JOB)],
-        runs=5,
-        items_per_run=1500,
-        now=NOW,
-        planted={(JOB, PLANTED_AT): Plant(Change.ERROR_HEAVY, scale=0.02)},
-        change_start=(0.0, 0.1),
-        traces_per_day=700.0,
-        events=False,
-    )
+    world = error_step(12, 0.02)
     runs = runs_of(world)
     assert not finds(world, runs, PLANTED_AT, tests=60, q=Q)
     strong = world_for(SETTINGS[0], errors, 0)
