@@ -3,6 +3,7 @@ tests form the calendar tier."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,12 @@ import stamina
 
 from tests.support import clock  # noqa: F401  (fixes NOW for every worker, see its docstring)
 from tests.support.postgres import postgres_schema
+
+# Charts are drawn where a test is about them: tests/charts and the end-to-end picture tests set
+# them on, and the sandbox runs as a user sees it (tests/support/sandbox_process.py). Elsewhere
+# drawing a trend and a map for every alert (about 0.1 s of CPU each) would be a tenth of the
+# suite's CPU spent on pictures nobody looks at.
+os.environ.setdefault("CHARTS", "off")
 
 # The calendar tier (`make test-calendar`, `-m calendar`): tests whose data and code under test
 # both follow the clock (look-back windows, daily runs, the scheduler). CI runs them again with

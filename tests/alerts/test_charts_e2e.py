@@ -14,7 +14,9 @@ from tests.support.alerting import load, make_world, parents
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    with Stack(database_url=f"sqlite:///{tmp_path / 'bot.db'}") as running:
+    with Stack(
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}", extra_settings={"charts": True}
+    ) as running:
         load(running, make_world())
         yield running
 

@@ -55,7 +55,7 @@ def start_sandbox(state_dir: Path, *args: str) -> Running:
         stdout=subprocess.PIPE,
         stderr=open(state_dir.parent / f"{state_dir.name}.stderr", "a"),
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "CHARTS": "on"},  # as a user runs it
     )
     lines: queue.Queue[str] = queue.Queue()
 
