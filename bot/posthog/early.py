@@ -26,8 +26,11 @@ from bot.posthog.embeddings import (
     CLUSTER_MODEL,
     DOCUMENT_TYPES,
     EMBEDDING_LAG,
+    HELD_OUT,
     ITEM_ID_PROPERTIES,
+    NEAREST,
     RADIUS_QUANTILE,
+    SUMMARIES,
     SUMMARY_EMBEDDING_MODEL,
     SUMMARY_EVENTS,
     Probe,
@@ -52,42 +55,25 @@ LIMIT {limit}"""
 EARLY_TEMPLATE = (
     "\nWITH\n"
     + CLUSTER_MODEL
-    + """summaries AS (
-    SELECT toString(properties.__ITEM_ID__) AS item_id,
-        min(parseDateTimeBestEffort(toString(properties.trace_timestamp))) AS item_time
-    FROM events
-    WHERE event = {summary_event}
-      AND timestamp >= toDateTime({since}) AND timestamp < toDateTime({until})
-      AND toString(properties.$ai_clustering_job_id) = {job_id}
-    GROUP BY item_id
-),
-fresh AS (
+    + SUMMARIES.replace("__FROM__", "{since}").replace("__TO__", "{until}")
+    + """fresh AS (
     SELECT item_id, item_time FROM summaries
     WHERE item_time >= toDateTime({since}) AND item_id NOT IN (SELECT item_id FROM members)
 ),
 item_values AS (__ITEM_VALUES__),
 probes AS (
-    SELECT m.item_id AS item_id, m.cluster_id AS label, 1 AS held_out, NULL AS item_time,
-        v.embedding AS embedding
-    FROM members AS m JOIN vectors AS v ON v.item_id = m.item_id
-    WHERE cityHash64(m.item_id) % {holdout_every} = 0
+    """
+    + HELD_OUT
+    + """
     UNION ALL
     SELECT f.item_id AS item_id, -2 AS label, 0 AS held_out, f.item_time AS item_time,
         v.embedding AS embedding
     FROM fresh AS f JOIN vectors AS v ON v.item_id = f.item_id
 ),
 placed AS (
-    SELECT item_id, label, held_out, item_time, length(ids) AS clusters,
-        ids[indexOf(distances, arrayMin(distances))] AS cluster_id,
-        arrayMin(distances) AS distance,
-        if(length(distances) > 1, arraySort(distances)[2], NULL) AS second,
-        radii[indexOf(distances, arrayMin(distances))] AS radius
-    FROM (
-        SELECT p.item_id AS item_id, p.label AS label, p.held_out AS held_out,
-            p.item_time AS item_time, mdl.ids AS ids, mdl.radii AS radii,
-            arrayMap(centre -> cosineDistance(p.embedding, centre), mdl.centres) AS distances
-        FROM probes AS p CROSS JOIN model AS mdl
-    )
+"""
+    + NEAREST
+    + """
 )
 SELECT p.item_id AS item_id, p.label AS label, p.held_out AS held_out,
     p.item_time AS item_time, p.clusters AS clusters, p.cluster_id AS cluster_id,

@@ -92,31 +92,26 @@ each cluster's mean without the held-out fifth (`centres`), its radius, all in o
 (`model`). Shared by the assignment of a run's unsampled items and the early warnings
 (`bot.posthog.early`), which place new items the same way."""
 
-ASSIGNMENT_TEMPLATE = (
-    "\nWITH\n"
-    + CLUSTER_MODEL
-    + """summaries AS (
+SUMMARIES = """summaries AS (
     SELECT toString(properties.__ITEM_ID__) AS item_id,
         min(parseDateTimeBestEffort(toString(properties.trace_timestamp))) AS item_time
     FROM events
     WHERE event = {summary_event}
-      AND timestamp >= toDateTime({window_from}) AND timestamp < toDateTime({window_to})
+      AND timestamp >= toDateTime(__FROM__) AND timestamp < toDateTime(__TO__)
       AND toString(properties.$ai_clustering_job_id) = {job_id}
     GROUP BY item_id
 ),
-probes AS (
-    SELECT m.item_id AS item_id, m.cluster_id AS label, 1 AS held_out, NULL AS item_time,
+"""
+"""The job's summarized items between `__FROM__` and `__TO__`, each with its trace's time."""
+
+HELD_OUT = """SELECT m.item_id AS item_id, m.cluster_id AS label, 1 AS held_out, NULL AS item_time,
         v.embedding AS embedding
     FROM members AS m JOIN vectors AS v ON v.item_id = m.item_id
-    WHERE cityHash64(m.item_id) % {holdout_every} = 0
-    UNION ALL
-    SELECT s.item_id AS item_id, -2 AS label, 0 AS held_out, s.item_time AS item_time,
-        v.embedding AS embedding
-    FROM summaries AS s JOIN vectors AS v ON v.item_id = s.item_id
-    WHERE s.item_time >= toDateTime({fresh_from})
-      AND s.item_id NOT IN (SELECT item_id FROM members)
-)
-SELECT item_id, label, held_out, item_time, length(ids) AS clusters,
+    WHERE cityHash64(m.item_id) % {holdout_every} = 0"""
+"""The held-out fifth of the run's sampled items, as probes: placed like the new ones, they
+measure how often placing agrees with the clustering."""
+
+NEAREST = """SELECT item_id, label, held_out, item_time, length(ids) AS clusters,
     ids[indexOf(distances, arrayMin(distances))] AS cluster_id,
     arrayMin(distances) AS distance,
     if(length(distances) > 1, arraySort(distances)[2], NULL) AS second,
@@ -126,7 +121,27 @@ FROM (
         p.item_time AS item_time, mdl.ids AS ids, mdl.radii AS radii,
         arrayMap(centre -> cosineDistance(p.embedding, centre), mdl.centres) AS distances
     FROM probes AS p CROSS JOIN model AS mdl
+)"""
+"""Each of `probes` with its nearest cluster centre of `model`, that distance, the second
+nearest and the cluster's radius."""
+
+ASSIGNMENT_TEMPLATE = (
+    "\nWITH\n"
+    + CLUSTER_MODEL
+    + SUMMARIES.replace("__FROM__", "{window_from}").replace("__TO__", "{window_to}")
+    + "probes AS (\n    "
+    + HELD_OUT
+    + """
+    UNION ALL
+    SELECT s.item_id AS item_id, -2 AS label, 0 AS held_out, s.item_time AS item_time,
+        v.embedding AS embedding
+    FROM summaries AS s JOIN vectors AS v ON v.item_id = s.item_id
+    WHERE s.item_time >= toDateTime({fresh_from})
+      AND s.item_id NOT IN (SELECT item_id FROM members)
 )
+"""
+    + NEAREST
+    + """
 ORDER BY held_out DESC, item_id
 LIMIT {limit}"""
 )
