@@ -29,11 +29,12 @@ from bot.domain.fresh_values import (
     COST_PARTS,
     CRITICAL_COST_RATIO,
     CRITICAL_ERROR_RATE,
-    _cost_ratio,
-    _typical_cost,
+    cost_parts,
+    cost_ratio,
+    typical_cost,
 )
 from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
-from bot.domain.stats import benjamini_hochberg, count_test, median, rank_test_greater
+from bot.domain.stats import benjamini_hochberg, count_test
 from bot.domain.thresholds import Thresholds
 
 CUT_HOURS = (3, 6, 12)
@@ -164,7 +165,7 @@ def _error_test(tests: _Tests, cluster_id: int, title: str, base: Sequence[Clust
 
 def _cost_test(tests: _Tests, cluster_id: int, title: str, base: Sequence[ClusterItem]) -> None:
     t, new = tests.t, tests.new
-    before = _typical_cost(base)
+    before = typical_cost(base)
     if len(positive(base, COST_PARTS[0][1])) < t.min_items or not before:
         return
     usable = []
@@ -177,13 +178,8 @@ def _cost_test(tests: _Tests, cluster_id: int, title: str, base: Sequence[Cluste
     tests.count += 1
     best: tuple[float, datetime, float, int, str | None] | None = None
     for start, recent in usable:
-        tested: dict[str | None, tuple[float, float]] = {}
-        for name, value in COST_PARTS:
-            r, b = positive(recent, value), positive(base, value)
-            if len(r) >= t.min_fresh_items and len(b) >= t.min_items:
-                ratio = median(r) / median(b)
-                tested[name] = rank_test_greater(r, b), ratio
-        after = before * _cost_ratio(tested)
+        tested = cost_parts(recent, base, t)
+        after = before * cost_ratio(tested)
         if not holds(Family.COST, 1, before, after, t):
             continue
         for name, (p, _) in tested.items():

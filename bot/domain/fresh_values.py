@@ -28,6 +28,7 @@ from bot.domain.fresh_base import Candidates, holds, look_weights, positive, rea
 from bot.domain.models import ClusterItem
 from bot.domain.slices import ClusterSlices
 from bot.domain.stats import count_test, median, rank_test_greater
+from bot.domain.thresholds import Thresholds
 
 CRITICAL_COST_RATIO = 3.0
 CRITICAL_ERROR_RATE = 0.5
@@ -64,18 +65,14 @@ COST_PARTS: tuple[tuple[str | None, Value], ...] = (
 
 def cost_test(found: Candidates, cs: ClusterSlices) -> None:
     t, cid = found.t, cs.cluster.cluster_id
-    if len(positive(cs.baseline, _cost)) < t.min_items or _typical_cost(cs.baseline) is None:
+    if len(positive(cs.baseline, _cost)) < t.min_items or typical_cost(cs.baseline) is None:
         return
     best: tuple[float, str | None, Look, float, float] | None = None
     looks = _looks(found, cs, _cost)
     for look in looks:
-        before = _typical_cost(look.base) or 0.0
-        tested: dict[str | None, tuple[float, float]] = {}
-        for name, value in COST_PARTS:
-            recent, base = positive(look.recent, value), positive(look.base, value)
-            if len(recent) >= t.min_fresh_items and len(base) >= t.min_items:
-                tested[name] = rank_test_greater(recent, base), median(recent) / median(base)
-        after = before * _cost_ratio(tested)
+        before = typical_cost(look.base) or 0.0
+        tested = cost_parts(look.recent, look.base, t)
+        after = before * cost_ratio(tested)
         if look.whole_day:
             found.observed[(cid, Family.COST)] = after
         for name, (p_value, _) in tested.items():
@@ -100,7 +97,20 @@ def cost_test(found: Candidates, cs: ClusterSlices) -> None:
     found.add(alert, corrected)
 
 
-def _cost_ratio(tested: dict[str | None, tuple[float, float]]) -> float:
+def cost_parts(
+    recent: Sequence[ClusterItem], base: Sequence[ClusterItem], t: Thresholds
+) -> dict[str | None, tuple[float, float]]:
+    """Each part of the cost (`COST_PARTS`) with enough items on both sides: the rank test's
+    p-value that it grew, and the ratio of its medians."""
+    tested: dict[str | None, tuple[float, float]] = {}
+    for name, value in COST_PARTS:
+        after, before = positive(recent, value), positive(base, value)
+        if len(after) >= t.min_fresh_items and len(before) >= t.min_items:
+            tested[name] = rank_test_greater(after, before), median(after) / median(before)
+    return tested
+
+
+def cost_ratio(tested: dict[str | None, tuple[float, float]]) -> float:
     """How much the typical cost per item moved: the product of the parts' median ratios,
     each part counted only where its own test shows it moved (`PART_MOVED`; else it is taken
     as unchanged, so the tokens' wide spread does not blur a price step); the ratio of median
@@ -153,7 +163,7 @@ def _looks(found: Candidates, cs: ClusterSlices, value: Value) -> list[Look]:
     ]
 
 
-def _typical_cost(items: Sequence[ClusterItem]) -> float | None:
+def typical_cost(items: Sequence[ClusterItem]) -> float | None:
     """Median tokens x median price per token; the median cost where tokens are unknown."""
     prices, tokens = positive(items, _price), positive(items, _tokens)
     if prices and tokens:
