@@ -2,12 +2,11 @@
 the item started), in ONE HogQL query: for items no run sampled, which have no place in a run's
 `$ai_clusters` from which `queries.RUN_ITEM_METRICS` could read their ids.
 
-The values follow the per-item query the detector's sampled items get (`queries.ITEM_METRICS`,
-PostHog's `trace_clustering/data.py` semantics): a trace's cost and tokens over its generations
-and embeddings, latency summed over generations, errors over generations, embeddings and spans;
-a generation item is one `$ai_generation` event. Each row adds the item's first event time (a
-trace's start, which is what a run's item timestamp is) and, for generations, the trace id, so
-that the caller can build a `ClusterItem` as the run's own would look.
+The values are the per-item query's own columns (`queries.TRACE_VALUE_COLUMNS` and
+`GENERATION_VALUE_COLUMNS`, PostHog's `trace_clustering/data.py` semantics). Each row adds the
+item's first event time (a trace's start, which is what a run's item timestamp is) and, for
+generations, the trace id, so that the caller can build a `ClusterItem` as the run's own would
+look.
 
 The ids travel as one array value (`{item_ids}`), never spliced. ClickHouse takes at most
 256 KiB of query text, about 6,000 inlined ids, so more than `IDS_PER_QUERY` ids are asked in
@@ -25,47 +24,46 @@ from bot.domain.models import ClusterItem, Level
 from bot.posthog.client import PostHogClient
 from bot.posthog.errors import PostHogSchemaError
 from bot.posthog.metrics import ItemMetrics
-from bot.posthog.queries import MAX_ROWS
+from bot.posthog.queries import (
+    GENERATION_VALUE_COLUMNS,
+    GENERATION_VALUE_EVENTS,
+    MAX_ROWS,
+    TRACE_VALUE_COLUMNS,
+    TRACE_VALUE_EVENTS,
+)
 from bot.posthog.schemas import parse_datetime
 
 logger = logging.getLogger(__name__)
 
 IDS_PER_QUERY = 5000
 
-TRACE_VALUES = """
+TRACE_VALUES = (
+    """
 SELECT toString(properties.$ai_trace_id) AS item_id,
     toString(properties.$ai_trace_id) AS trace_id,
-    sumIf(toFloat(properties.$ai_total_cost_usd),
-          event IN ('$ai_generation', '$ai_embedding')) AS cost,
-    sumIf(toFloat(properties.$ai_latency), event = '$ai_generation') AS latency,
-    sumIf(coalesce(toInt(properties.$ai_input_tokens), 0)
-          + coalesce(toInt(properties.$ai_output_tokens), 0),
-          event IN ('$ai_generation', '$ai_embedding')) AS tokens,
-    countIf(toString(properties.$ai_is_error) = 'true') AS errors,
+    """
+    + TRACE_VALUE_COLUMNS
+    + """,
     countIf(event = '$ai_generation') AS generations,
     min(timestamp) AS started
-FROM events
-WHERE event IN ('$ai_generation', '$ai_embedding', '$ai_span')
-  AND timestamp >= toDateTime({date_from}) AND timestamp <= toDateTime({date_to})
-  AND toString(properties.$ai_trace_id) IN {item_ids}
-GROUP BY item_id, trace_id
-LIMIT {limit}"""
+"""
+    + TRACE_VALUE_EVENTS
+    + "\nGROUP BY item_id, trace_id\nLIMIT {limit}"
+)
 
-GENERATION_VALUES = """
+GENERATION_VALUES = (
+    """
 SELECT toString(uuid) AS item_id,
     toString(properties.$ai_trace_id) AS trace_id,
-    toFloat(properties.$ai_total_cost_usd) AS cost,
-    toFloat(properties.$ai_latency) AS latency,
-    coalesce(toInt(properties.$ai_input_tokens), 0)
-        + coalesce(toInt(properties.$ai_output_tokens), 0) AS tokens,
-    if(toString(properties.$ai_is_error) = 'true', 1, 0) AS errors,
+    """
+    + GENERATION_VALUE_COLUMNS
+    + """,
     1 AS generations,
     timestamp AS started
-FROM events
-WHERE event = '$ai_generation'
-  AND timestamp >= toDateTime({date_from}) AND timestamp <= toDateTime({date_to})
-  AND toString(uuid) IN {item_ids}
-LIMIT {limit}"""
+"""
+    + GENERATION_VALUE_EVENTS
+    + "\nLIMIT {limit}"
+)
 
 ITEM_VALUES = {Level.TRACE: TRACE_VALUES, Level.GENERATION: GENERATION_VALUES}
 

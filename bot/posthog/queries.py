@@ -86,34 +86,46 @@ LIMIT 1"""
 # Per-item aggregates with PostHog's own semantics (trace_clustering/data.py fetch_item_metrics):
 # cost and tokens over generations and embeddings, latency summed over generations, errors
 # over generations, embeddings and spans.
-TRACE_ITEM_METRICS = """
-SELECT toString(properties.$ai_trace_id) AS item_id,
-    sumIf(toFloat(properties.$ai_total_cost_usd),
+# The own values of one item, as PostHog's `trace_clustering/data.py` reads them: a trace's
+# cost and tokens over its generations and embeddings, latency over its generations, errors over
+# all its events; a generation item is one `$ai_generation` event. Shared by the values of a
+# run's sampled items (`ITEM_METRICS`) and of items no run sampled (`item_values.py`).
+TRACE_VALUE_COLUMNS = """sumIf(toFloat(properties.$ai_total_cost_usd),
           event IN ('$ai_generation', '$ai_embedding')) AS cost,
     sumIf(toFloat(properties.$ai_latency), event = '$ai_generation') AS latency,
     sumIf(coalesce(toInt(properties.$ai_input_tokens), 0)
           + coalesce(toInt(properties.$ai_output_tokens), 0),
           event IN ('$ai_generation', '$ai_embedding')) AS tokens,
-    countIf(toString(properties.$ai_is_error) = 'true') AS errors
-FROM events
+    countIf(toString(properties.$ai_is_error) = 'true') AS errors"""
+TRACE_VALUE_EVENTS = """FROM events
 WHERE event IN ('$ai_generation', '$ai_embedding', '$ai_span')
   AND timestamp >= toDateTime({date_from}) AND timestamp <= toDateTime({date_to})
-  AND toString(properties.$ai_trace_id) IN {item_ids}
-GROUP BY item_id
-LIMIT {limit}"""
-
-GENERATION_ITEM_METRICS = """
-SELECT toString(uuid) AS item_id,
-    toFloat(properties.$ai_total_cost_usd) AS cost,
+  AND toString(properties.$ai_trace_id) IN {item_ids}"""
+GENERATION_VALUE_COLUMNS = """toFloat(properties.$ai_total_cost_usd) AS cost,
     toFloat(properties.$ai_latency) AS latency,
     coalesce(toInt(properties.$ai_input_tokens), 0)
         + coalesce(toInt(properties.$ai_output_tokens), 0) AS tokens,
-    if(toString(properties.$ai_is_error) = 'true', 1, 0) AS errors
-FROM events
+    if(toString(properties.$ai_is_error) = 'true', 1, 0) AS errors"""
+GENERATION_VALUE_EVENTS = """FROM events
 WHERE event = '$ai_generation'
   AND timestamp >= toDateTime({date_from}) AND timestamp <= toDateTime({date_to})
-  AND toString(uuid) IN {item_ids}
-LIMIT {limit}"""
+  AND toString(uuid) IN {item_ids}"""
+
+TRACE_ITEM_METRICS = (
+    "\nSELECT toString(properties.$ai_trace_id) AS item_id,\n    "
+    + TRACE_VALUE_COLUMNS
+    + "\n"
+    + TRACE_VALUE_EVENTS
+    + "\nGROUP BY item_id\nLIMIT {limit}"
+)
+
+GENERATION_ITEM_METRICS = (
+    "\nSELECT toString(uuid) AS item_id,\n    "
+    + GENERATION_VALUE_COLUMNS
+    + "\n"
+    + GENERATION_VALUE_EVENTS
+    + "\nLIMIT {limit}"
+)
 
 ITEM_METRICS = {Level.TRACE: TRACE_ITEM_METRICS, Level.GENERATION: GENERATION_ITEM_METRICS}
 
