@@ -19,7 +19,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +41,7 @@ from bot.rendering.changes import ChangeRenderer
 from bot.rendering.early import EarlyRenderer
 from bot.rendering.env import make_environment
 from bot.services.alerts import AlertService
-from bot.services.early import EarlyWarningService
+from bot.services.early import EarlyReport, EarlyWarningService
 from bot.services.routing import Routing
 from bot.services.runs import RunRepository
 from bot.store.early import CONFIRMED, RETRACTED
@@ -98,13 +99,60 @@ class Outcome:
 
 @dataclass
 class Bot:
+    """The alert cycle and the early warnings over one store, one PostHog and one clock
+    (`moment[0]`), as `clusters-bot check` runs them; the tests drive the same harness."""
+
     posthog: LocalPostHog
     store: Store
     client: PostHogClient
     alerts: AlertService
     early: EarlyWarningService
-    http: httpx.Client
     moment: list[datetime] = field(default_factory=list)
+
+    def check(self, at: datetime) -> EarlyReport:
+        """What `clusters-bot check` does at `at`: the alert cycle, then the early warnings."""
+        self.moment[0] = at
+        self.alerts.run_cycle()
+        return self.early.run_due()
+
+    def warnings(self) -> list[EarlyWarningRow]:
+        with self.store._session() as session:
+            return list(session.query(EarlyWarningRow).order_by(EarlyWarningRow.id))
+
+
+@contextmanager
+def running_bot(
+    posthog: LocalPostHog, database: Path, first: datetime, *, dimension: int = DIM
+) -> Iterator[Bot]:
+    """A bot on a SQLite file at `database` whose clock starts at `first`, reading `posthog`
+    (embeddings of `dimension`)."""
+    moment = [first]
+
+    def clock() -> datetime:
+        return moment[0]
+
+    store = Store.from_url(f"sqlite:///{database}", clock=clock)
+    with httpx.Client(
+        base_url=posthog.url, headers={"Authorization": f"Bearer {posthog.api_key}"}, timeout=120
+    ) as http:
+        client = PostHogClient(http, posthog.project_id, budget=QueryBudget(100_000), attempts=1)
+        runs = RunRepository(client, store, clock=clock, list_ttl=0)
+        renderer = Renderer(make_environment(), PostHogUrls("http://ui.bench", 3), clock=clock)
+        routing = Routing(store, CHANNEL)
+        alerts = AlertService(runs, store, routing, ChangeRenderer(renderer), None, clock=clock)
+        early = EarlyWarningService(
+            runs,
+            store,
+            routing,
+            EarlyRenderer(renderer),
+            client,
+            clock=clock,
+            model_name=model_name_for(dimension),
+        )
+        try:
+            yield Bot(posthog, store, client, alerts, early, moment)
+        finally:
+            store.engine.dispose()
 
 
 def make_world(kind: Change, seed: int, now: datetime) -> World:
@@ -131,8 +179,7 @@ def measure_one(kind_name: str, seed: int, now: datetime, workdir: Path) -> Outc
         posthog.insert_events(e for e in world.events if e["uuid"] != newest)
         posthog.set_jobs(world.jobs)
         load_summaries(posthog, world, dimension=DIM)
-        bot = start(posthog, workdir / f"{kind_name}-{seed}.db", run.timestamp)
-        try:
+        with running_bot(posthog, workdir / f"{kind_name}-{seed}.db", run.timestamp) as bot:
             planted = world.planted[0] if world.planted else None
             target = None
             if planted is not None and planted.previous_cluster_id is not None:
@@ -140,67 +187,28 @@ def measure_one(kind_name: str, seed: int, now: datetime, workdir: Path) -> Outc
                 target = (planted.previous_cluster_id, ALERT_KINDS[kind])
             moment = run.timestamp + timedelta(minutes=5)
             while moment < following.timestamp:
-                bot.moment[0] = moment
-                bot.alerts.run_cycle()
-                report = bot.early.run_due()
+                report = bot.check(moment)
                 outcome.early_queries += report.queries
                 outcome.hours += 1
                 if target is not None and planted is not None and outcome.first_alert_hours is None:
-                    if any((w.cluster_id, w.kind) == target for w in warnings(bot)):
+                    if any((w.cluster_id, w.kind) == target for w in bot.warnings()):
                         outcome.first_alert_hours = (moment - planted.start) / timedelta(hours=1)
                         outcome.early = True
                 moment += timedelta(hours=1)
             posthog.insert_events([following.event])
             posthog.cache.clear()
-            bot.moment[0] = following.timestamp + timedelta(minutes=10)
-            bot.alerts.run_cycle()
-            bot.early.run_due()
+            bot.check(following.timestamp + timedelta(minutes=10))
             if target is not None and planted is not None and outcome.first_alert_hours is None:
                 if daily_alerts(bot, run.run_id, following.run_id, target):
                     outcome.first_alert_hours = (following.timestamp - planted.start) / timedelta(
                         hours=1
                     )
-            found = warnings(bot)
+            found = bot.warnings()
             outcome.warnings = len(found)
             outcome.confirmed = sum(1 for w in found if w.status == CONFIRMED)
             outcome.retracted = sum(1 for w in found if w.status == RETRACTED)
-        finally:
-            bot.store.engine.dispose()
-            bot.http.close()
     outcome.seconds = time.perf_counter() - started
     return outcome
-
-
-def start(posthog: LocalPostHog, database: Path, first: datetime) -> Bot:
-    moment = [first]
-
-    def clock() -> datetime:
-        return moment[0]
-
-    store = Store.from_url(f"sqlite:///{database}", clock=clock)
-    http = httpx.Client(
-        base_url=posthog.url, headers={"Authorization": "Bearer phx_bench"}, timeout=120
-    )
-    client = PostHogClient(http, 3, budget=QueryBudget(100_000), attempts=1)
-    runs = RunRepository(client, store, clock=clock, list_ttl=0)
-    renderer = Renderer(make_environment(), PostHogUrls("http://ui.bench", 3), clock=clock)
-    routing = Routing(store, CHANNEL)
-    alerts = AlertService(runs, store, routing, ChangeRenderer(renderer), None, clock=clock)
-    early = EarlyWarningService(
-        runs,
-        store,
-        routing,
-        EarlyRenderer(renderer),
-        client,
-        clock=clock,
-        model_name=model_name_for(DIM),
-    )
-    return Bot(posthog, store, client, alerts, early, http, moment)
-
-
-def warnings(bot: Bot) -> list[EarlyWarningRow]:
-    with bot.store._session() as session:
-        return list(session.query(EarlyWarningRow).order_by(EarlyWarningRow.id))
 
 
 def daily_alerts(bot: Bot, previous_id: str, current_id: str, target: tuple[int, str]) -> bool:

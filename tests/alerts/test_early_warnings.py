@@ -7,28 +7,16 @@ warning the next run does not bear out is retracted in its thread and edited."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
-from bot.posthog.budget import QueryBudget
-from bot.posthog.client import PostHogClient
-from bot.posthog.urls import PostHogUrls
-from bot.rendering.answers import Renderer
-from bot.rendering.changes import ChangeRenderer
-from bot.rendering.early import EarlyRenderer
-from bot.rendering.env import make_environment
-from bot.services.alerts import AlertService
-from bot.services.early import EarlyReport, EarlyWarningService
-from bot.services.routing import Routing
-from bot.services.runs import RunRepository
+from bench.early import CHANNEL, Bot, running_bot
 from bot.store.early import CONFIRMED, OPEN, RETRACTED
-from bot.store.schema import EarlyWarningRow
-from bot.store.store import OutgoingMessage, Store
+from bot.store.store import OutgoingMessage
 from standins.posthog.embeddings import drop_embeddings, load_summaries
 from standins.posthog.server import LocalPostHog
 from standins.traffic.embeddings import model_name_for
@@ -36,7 +24,6 @@ from standins.traffic.generator import Change, Plant, SeriesSpec, World
 from tests.support import worlds
 from tests.support.clock import NOW
 
-CHANNEL = "C0ALERTS"
 DIM = 48
 MODEL = model_name_for(DIM)
 SPEC = SeriesSpec(level="trace", job_name="Default - traces", topics=8)
@@ -58,45 +45,9 @@ def make_world(*, change: bool) -> World:
     )
 
 
-@dataclass
-class Bot:
-    """The alert cycle and the early warnings over one store, one PostHog and one clock."""
-
-    posthog: LocalPostHog
-    store: Store
-    client: PostHogClient
-    alerts: AlertService
-    early: EarlyWarningService
-    moment: list[datetime] = field(default_factory=list)
-
-    def check(self, at: datetime) -> EarlyReport:
-        """What `clusters-bot check` does at `at`: the alert cycle, then the early warnings."""
-        self.moment[0] = at
-        self.alerts.run_cycle()
-        return self.early.run_due()
-
-    def warnings(self) -> list[EarlyWarningRow]:
-        with self.store._session() as session:
-            return list(session.query(EarlyWarningRow).order_by(EarlyWarningRow.id))
-
-
 def start_bot(posthog: LocalPostHog, tmp_path: Path, first: datetime) -> Iterator[Bot]:
-    moment = [first]
-    clock: Callable[[], datetime] = lambda: moment[0]  # noqa: E731
-    store = Store.from_url(f"sqlite:///{tmp_path / 'bot.db'}", clock=clock)
-    with httpx.Client(
-        base_url=posthog.url, headers={"Authorization": "Bearer phx_test"}, timeout=60
-    ) as http:
-        client = PostHogClient(http, 3, budget=QueryBudget(10_000), attempts=1)
-        runs = RunRepository(client, store, clock=clock, list_ttl=0)
-        renderer = Renderer(make_environment(), PostHogUrls("http://ui.test", 3), clock=clock)
-        routing = Routing(store, CHANNEL)
-        alerts = AlertService(runs, store, routing, ChangeRenderer(renderer), None, clock=clock)
-        early = EarlyWarningService(
-            runs, store, routing, EarlyRenderer(renderer), client, clock=clock, model_name=MODEL
-        )
-        yield Bot(posthog, store, client, alerts, early, moment)
-    store.engine.dispose()
+    with running_bot(posthog, tmp_path / "bot.db", first, dimension=DIM) as bot:
+        yield bot
 
 
 def serve(world: World) -> Iterator[LocalPostHog]:
