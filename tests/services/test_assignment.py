@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from bench.assigned import summary_of
 from bot.domain.models import Level, RunSummary
 from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
@@ -65,19 +66,6 @@ def client(posthog: LocalPostHog) -> Iterator[PostHogClient]:
         base_url=posthog.url, headers={"Authorization": "Bearer phx_test"}, timeout=30
     ) as http:
         yield PostHogClient(http, 3, budget=QueryBudget(10_000), attempts=1)
-
-
-def summary_of(truth: RunTruth) -> RunSummary:
-    return RunSummary(
-        run_id=truth.run_id,
-        level=Level(truth.series[0]),
-        job_id=truth.series[1],
-        job_name=truth.job_name,
-        window_start=truth.window_start,
-        window_end=truth.window_end,
-        total_items=truth.total_items,
-        timestamp=truth.timestamp,
-    )
 
 
 def latest(world: World, spec: SeriesSpec) -> tuple[RunTruth, RunTruth]:
