@@ -281,22 +281,14 @@ def markdown(bench: Bench) -> str:
         "median | false/run: sample | false/run: with assigned |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for kind in KINDS:
-        of_kind = [p for p in pairs if p.kind == kind.label]
-        sample = [p.sample for p in of_kind]
-        assigned = [p.assigned for p in of_kind]
+    groups = [(kind.label, [p for p in pairs if p.kind == kind.label]) for kind in KINDS]
+    for label, group in [*groups, ("all", pairs)]:
+        sample, assigned = [p.sample for p in group], [p.assigned for p in group]
         lines.append(
-            f"| {kind.label} | {_first(sample)} | {_first(assigned)} | {_two(sample)} | "
-            f"{_two(assigned)} | {_changed(of_kind)} | {_per_run(sample)} | "
+            f"| {label} | {_first(sample)} | {_first(assigned)} | {_two(sample)} | "
+            f"{_two(assigned)} | {_changed(group)} | {_per_run(sample)} | "
             f"{_per_run(assigned)} |"
         )
-    everything_s = [p.sample for p in pairs]
-    everything_a = [p.assigned for p in pairs]
-    lines.append(
-        f"| all | {_first(everything_s)} | {_first(everything_a)} | {_two(everything_s)} | "
-        f"{_two(everything_a)} | {_changed(pairs)} | {_per_run(everything_s)} | "
-        f"{_per_run(everything_a)} |"
-    )
     failed = sum(p.assigned.failed + p.sample.failed for p in pairs)
     lines += ["", "Targets (issue 21), with assigned items:", ""]
     lines += [
