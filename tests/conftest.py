@@ -3,6 +3,7 @@ tests form the calendar tier."""
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 
@@ -38,6 +39,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.nodeid.split("::", 1)[0] in CALENDAR:
             item.add_marker(pytest.mark.calendar)
+
+
+# The suite builds worlds of hundreds of thousands of small objects (items, events, runs) that
+# live as long as their module. At CPython's default thresholds (700, 10, 10) the cyclic
+# collector walks them again and again; here the young generation is collected after 100,000
+# net allocations and the older ones rarely, and what imports and collection made is frozen out
+# of its walks (as `clusters-bot check` does). Measured on four world-heavy modules: 66 -> 50 s
+# of CPU, peak memory 971 -> 947 MB.
+def pytest_configure(config: pytest.Config) -> None:
+    gc.set_threshold(100_000, 50, 1000)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
