@@ -17,7 +17,8 @@ again in that drain: its rows wait, unsent, and one dead channel never holds the
 A reply whose thread is gone (Slack says `thread_not_found`, or its parent failed for good) is
 lost unless it has another home: an alert that lives in an early warning's thread, and its
 later notes, move to the thread of the run message that lists the alert (`keys.fallback_thread`)
-with a line saying why, and go out there.
+with a line saying why, and go out there. The warning's own notes and edits fail quietly: a
+person deleted it, and needs no notice that the bot could not add to it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from bot.slack.errors import (
 from bot.slack.lease import ClaimKeeper
 from bot.slack.recovery import MAX_RECOVERIES, METADATA_EVENT, find_sent, is_stale
 from bot.slack.writer import SlackWriter
-from bot.store.keys import fallback_thread
+from bot.store.keys import fallback_thread, follows_early_warning
 from bot.store.outbox import PER_CHANNEL, OutboxStatus
 from bot.store.ports import OutboxSender
 from bot.store.schema import OutboxRow
@@ -51,6 +52,7 @@ logger = logging.getLogger(__name__)
 PASS_LIMIT = 200  # rows one pass of a drain reads
 MAX_PASSES = 10  # passes of one drain
 THREAD_GONE = "the early warning's thread is gone"
+GONE = ("thread_not_found", "message_not_found")  # the message a reply or an edit is for
 MOVED_NOTE = (
     ":information_source: This followed an early warning whose message is gone (deleted, or "
     "never posted), so it is here, in the thread of the run that alerted it."
@@ -249,7 +251,7 @@ class OutboxDrain:
             if failure.cls is SlackErrorClass.AMBIGUOUS:
                 self._ambiguous(row, error.cause, report)
                 return None
-            if failure.code == "thread_not_found" and self._rehome(row):
+            if failure.code in GONE and self._rehome(row):
                 return self._resend(row, report)
             if failure.code == "not_in_channel":
                 self._join(row.channel)
@@ -263,6 +265,9 @@ class OutboxDrain:
             )
             if status is None:
                 self._claim_lost(row, report)
+            elif failure.code in GONE and follows_early_warning(row.parent_key):
+                # A note on, or an edit of, a warning a person deleted: nothing to tell them.
+                logger.info("slack.outbox.warning_gone", extra={"key": row.key})
             else:
                 self._note_failure(row, failure.code, status, report)
             return failure

@@ -43,6 +43,7 @@ __all__ = [
     "RunKey",
     "SkippedKey",
     "fallback_thread",
+    "follows_early_warning",
     "parse_key",
     "thread_parent",
 ]
@@ -302,12 +303,17 @@ OutboxKey = (
 )
 
 
+def follows_early_warning(parent_key: str | None) -> bool:
+    """Whether a reply (or an edit) with this parent is in an early warning's thread."""
+    return parent_key is not None and parent_key.partition(SEP)[0] == EarlyWarningKey.PREFIX
+
+
 def fallback_thread(key: str, parent_key: str | None) -> str | None:
     """Where a reply goes when the early warning it was to follow is gone (deleted in Slack, or
     never posted): an alert that confirmed the warning, and each later note on it, go to the
     thread of the run message that lists the alert (`RunKey` of the alert's run). None for any
     other reply: it has no other home."""
-    if parent_key is None or parent_key.partition(SEP)[0] != EarlyWarningKey.PREFIX:
+    if not follows_early_warning(parent_key):
         return None
     try:
         parsed = parse_key(key)
