@@ -113,11 +113,13 @@ class Bot:
     moment: list[datetime] = field(default_factory=list)
     cycle: CycleReport | None = None  # the last check's alert cycle
 
-    def check(self, at: datetime) -> EarlyReport:
-        """What `clusters-bot check` does at `at`: the alert cycle, then the early warnings."""
+    def check(self, at: datetime, *, early_first: bool = False) -> EarlyReport:
+        """What `clusters-bot check` does at `at`: the alert cycle, then the early warnings (or
+        the other way round, as two scheduler jobs may run them)."""
         self.moment[0] = at
+        report = self.early.run_due() if early_first else None
         self.cycle = self.alerts.run_cycle()
-        return self.early.run_due()
+        return report if report is not None else self.early.run_due()
 
     def warnings(self) -> list[EarlyWarningRow]:
         with self.store._session() as session:

@@ -166,16 +166,17 @@ def test_an_error_step_is_warned_early_and_its_thread_is_the_daily_alert_s_home(
         stored.summary, {CHANNEL: [(warning.cluster_id, "cost_spike", {}, cost)]}
     )
 
-    # The next run is processed by a check that dies before delivering anything.
+    # The next run is processed by a check that runs the early warnings first, and dies before
+    # delivering anything.
     notifier = bot.alerts.notifier
     bot.alerts.notifier = None
     bot.early = replace(bot.early, notifier=None)
     emit_newest_run(bot.posthog, changed)
-    report = bot.check(following.timestamp + timedelta(minutes=10))
+    report = bot.check(following.timestamp + timedelta(minutes=10), early_first=True)
 
     assert bot.cycle is not None
     assert (bot.cycle.early_confirmed, bot.cycle.early_retracted) == (1, 1)
-    assert (report.confirmed, report.retracted) == (0, 0)  # settled with the run already
+    assert (report.confirmed, report.retracted) == (0, 0)  # before the run: nothing to settle
     confirmed, retracted = bot.warnings()
     assert confirmed.status == CONFIRMED and confirmed.settled_run_id == following.run_id
     assert retracted.status == RETRACTED and retracted.settled_run_id == following.run_id
