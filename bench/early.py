@@ -40,15 +40,18 @@ from bot.rendering.answers import Renderer
 from bot.rendering.changes import ChangeRenderer
 from bot.rendering.early import EarlyRenderer
 from bot.rendering.env import make_environment
-from bot.services.alerts import AlertService
+from bot.services.alerts import AlertService, CycleReport
 from bot.services.early import EarlyReport, EarlyWarningService
 from bot.services.routing import Routing
 from bot.services.runs import RunRepository
+from bot.slack.client import make_web_client
+from bot.slack.notifier import SlackNotifier
 from bot.store.early import CONFIRMED, RETRACTED
 from bot.store.schema import EarlyWarningRow
 from bot.store.store import Store
 from standins.posthog.embeddings import load_summaries
 from standins.posthog.server import LocalPostHog
+from standins.slack.server import FakeSlack
 from standins.traffic.embeddings import model_name_for
 from standins.traffic.generator import Change, Plant, SeriesSpec, World, generate
 
@@ -108,12 +111,15 @@ class Bot:
     alerts: AlertService
     early: EarlyWarningService
     moment: list[datetime] = field(default_factory=list)
+    cycle: CycleReport | None = None  # the last check's alert cycle
 
-    def check(self, at: datetime) -> EarlyReport:
-        """What `clusters-bot check` does at `at`: the alert cycle, then the early warnings."""
+    def check(self, at: datetime, *, early_first: bool = False) -> EarlyReport:
+        """What `clusters-bot check` does at `at`: the alert cycle, then the early warnings (or
+        the other way round, as two scheduler jobs may run them)."""
         self.moment[0] = at
-        self.alerts.run_cycle()
-        return self.early.run_due()
+        report = self.early.run_due() if early_first else None
+        self.cycle = self.alerts.run_cycle()
+        return report if report is not None else self.early.run_due()
 
     def warnings(self) -> list[EarlyWarningRow]:
         with self.store._session() as session:
@@ -122,10 +128,15 @@ class Bot:
 
 @contextmanager
 def running_bot(
-    posthog: LocalPostHog, database: Path, first: datetime, *, dimension: int = DIM
+    posthog: LocalPostHog,
+    database: Path,
+    first: datetime,
+    *,
+    dimension: int = DIM,
+    slack: FakeSlack | None = None,
 ) -> Iterator[Bot]:
     """A bot on a SQLite file at `database` whose clock starts at `first`, reading `posthog`
-    (embeddings of `dimension`)."""
+    (embeddings of `dimension`); each check delivers to `slack` when given, else stores only."""
     moment = [first]
 
     def clock() -> datetime:
@@ -139,13 +150,27 @@ def running_bot(
         runs = RunRepository(client, store, clock=clock, list_ttl=0)
         renderer = Renderer(make_environment(), PostHogUrls("http://ui.bench", 3), clock=clock)
         routing = Routing(store, CHANNEL)
-        alerts = AlertService(runs, store, routing, ChangeRenderer(renderer), None, clock=clock)
+        notifier = None
+        if slack is not None:
+            web = make_web_client(slack.bot_token, slack.api_url, interactive=False)
+            notifier = SlackNotifier(web, store, min_interval=0)
+        early_renderer = EarlyRenderer(renderer)
+        alerts = AlertService(
+            runs,
+            store,
+            routing,
+            ChangeRenderer(renderer),
+            notifier,
+            clock=clock,
+            early=early_renderer,
+        )
         early = EarlyWarningService(
             runs,
             store,
             routing,
-            EarlyRenderer(renderer),
+            early_renderer,
             client,
+            notifier,
             clock=clock,
             model_name=model_name_for(dimension),
         )

@@ -220,8 +220,9 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
             else ""
         )
         + (
-            f", early warnings {early.warnings} (confirmed {early.confirmed}, "
-            f"retracted {early.retracted})"
+            f", early warnings {early.warnings} (confirmed "
+            f"{report.early_confirmed + early.confirmed}, "
+            f"retracted {report.early_retracted + early.retracted})"
             if early is not None and services.early.enabled
             else ""
         )

@@ -183,6 +183,7 @@ def build_services(
         early_interval=settings.early_warning_interval,
     )
     routing = Routing(store, settings.alert_channel)
+    early_renderer = EarlyRenderer(renderer)
     return Services(
         settings=settings,
         store=store,
@@ -205,12 +206,13 @@ def build_services(
                 if settings.assign_unsampled
                 else None
             ),
+            early=early_renderer,
         ),
         early=EarlyWarningService(
             runs,
             store,
             routing,
-            EarlyRenderer(renderer),
+            early_renderer,
             posthog,
             notifier,
             interval=settings.early_warning_interval,

@@ -7,7 +7,7 @@ of each change are in `alert_words.py`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from bot.domain.alerts import Alert, Severity
 from bot.domain.causes import Factor
@@ -25,6 +25,14 @@ from bot.slack.escape import SafeMrkdwn, clean_inline, link, md, md_join, title_
 from bot.slack.ids import ActionId, ClusterRef, MuteRef
 
 COMPARE_LINES_MAX = 20
+# Where an alert message's details are, by (any in its own thread, any first warned early).
+THREAD_NOTES = {
+    (True, False): "Details and drilldowns are in the thread.",
+    (True, True): "Details and drilldowns are in the thread; a change first warned early is "
+    "followed in its early warning's thread.",
+    (False, True): "First warned early: each change is followed in its early warning's thread.",
+    (False, False): "Details and drilldowns are in the thread.",
+}
 SEVERITY_ICONS = {
     Severity.CRITICAL: ":red_circle:",
     Severity.WARNING: ":large_orange_circle:",
@@ -56,7 +64,10 @@ class ChangeRenderer:
         *,
         reset: str | None = None,
         causes: Mapping[str, Sequence[Factor]] | None = None,
+        warned: Collection[str] = (),
     ) -> Message:
+        """The run's message: a line per alert. `warned` holds the keys of the alerts that
+        confirm an early warning: their details live in the warning's thread, not this one."""
         run = diff.current
         causes = causes or {}
         lines = [
@@ -66,6 +77,7 @@ class ChangeRenderer:
                 summary=describe(a),
                 title_link=self._alert_title_link(a, diff),
                 cause=self.causes.clause(causes.get(a.key, ())),
+                warned=a.key in warned,
             )
             for a in alerts
         ]
@@ -83,7 +95,8 @@ class ChangeRenderer:
         notes = self.run_notes(diff, reset)
         if notes:
             blocks.append(bk.context(notes))
-        blocks.append(bk.context("Details and drilldowns are in the thread."))
+        here = sum(1 for a in alerts if a.key not in warned)
+        blocks.append(bk.context(THREAD_NOTES[(here > 0, here < len(alerts))]))
         blocks.append(
             bk.actions(
                 bk.button("Open run in PostHog", ActionId.OPEN, url=self.r.urls.run(run.run_id))

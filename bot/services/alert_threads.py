@@ -10,7 +10,7 @@ from datetime import datetime
 from bot.domain.compare import RunDiff
 from bot.domain.lifecycle import Update
 from bot.rendering.changes import ChangeRenderer
-from bot.store.keys import AlertKey, EpisodeNoteKey, ParentUpdateKey, RunKey
+from bot.store.keys import AlertKey, EpisodeNoteKey, ParentUpdateKey, thread_parent
 from bot.store.ports import AlertingState
 from bot.store.store import Mute, OutgoingMessage
 
@@ -23,7 +23,8 @@ def update_messages(
     diff: RunDiff,
 ) -> list[OutgoingMessage]:
     """A note in each original alert's thread; the parent of every episode that closes is
-    updated too (chat.update of its latest version, so earlier notes stay on it)."""
+    updated too (chat.update of its latest version, so earlier notes stay on it). The thread is
+    the alert's run message, or the early warning the alert confirmed (`alerts.py`)."""
     run = diff.current
     messages = []
     closing: dict[str, list[Update]] = defaultdict(list)
@@ -39,7 +40,7 @@ def update_messages(
         if latest is None:
             continue
         parent = renderer.parent_closed(latest[1], latest[0], closed, run)
-        key = ParentUpdateKey(RunKey.parse(parent_key), run.run_id).encode()
+        key = ParentUpdateKey(thread_parent(parent_key), run.run_id).encode()
         messages.append(
             OutgoingMessage(key, parent.text, parent.blocks, parent_key, action="update")
         )

@@ -7,6 +7,11 @@ test and control false discoveries (`fresh.detect`) -> apply each channel's aler
 (`lifecycle.advance`) -> render -> outbox. Every step but loading, assigning and the outbox is
 pure; follow-up notes in earlier alerts' threads and mutes are in `alert_threads.py`.
 
+Early warnings on the run before are settled with the run (`early_settle.verdicts`, when an
+early renderer is given), in its transaction: an alert that confirms a warning lives in the
+warning's thread (the confirmation, then its detail, then its later runs' follow-ups), and the
+run's message lists it as first warned early. One thread per problem, from its first warning.
+
 Queries per cycle: one to list runs; the new runs load several to a query (about ten runs of
 1,500 items), and their items' own values come from one query per shared window (runs of one
 level and day share one); the predecessor comes from the store. A series seen for the first time
@@ -53,13 +58,16 @@ from bot.posthog.errors import (
     PostHogThrottled,
 )
 from bot.rendering.changes import ChangeRenderer
+from bot.rendering.early import EarlyRenderer
 from bot.services.alert_threads import muted_clusters, update_messages
 from bot.services.assigned_items import FreshEnlarger
 from bot.services.causes import CauseService
 from bot.services.detector_health import record_failures
+from bot.services.early_settle import Verdicts, verdicts
 from bot.services.routing import QUIET_SUMMARY, Routing, thresholds_for
 from bot.services.runs import RunRepository
 from bot.slack.notifier import DeliveryReport, Notifier
+from bot.store.early import EarlyWarning
 from bot.store.keys import AlertKey, ResetKey, RunKey, SkippedKey, parse_key
 from bot.store.ports import AlertingState
 from bot.store.store import OutgoingMessage
@@ -86,6 +94,9 @@ class CycleReport:
     # detector tests that raised ("share test of cluster 3: ..."): each cost only itself
     test_failures: list[str] = field(default_factory=list)
     alerts: int = 0
+    # early warnings on the run before each processed run, settled with it
+    early_confirmed: int = 0
+    early_retracted: int = 0
     messages_stored: int = 0
     delivery: DeliveryReport | None = None
     preview: dict[str, list[OutgoingMessage]] = field(default_factory=dict)
@@ -108,7 +119,9 @@ class AlertService:
         causes: CauseService | None = None,
         budget: Budget | None = None,
         enlarger: FreshEnlarger | None = None,
+        early: EarlyRenderer | None = None,
     ) -> None:
+        self.early = early  # settles early warnings with the run after theirs (module doc)
         self.causes = causes  # likely causes in each alert's thread (one query per run)
         self.enlarger = enlarger  # assigned items in the fresh slices (two queries per run)
         self.budget = budget  # PostHog's query budget, for the cycle's log line
@@ -282,16 +295,26 @@ class AlertService:
         outgoing: dict[str, list[OutgoingMessage]] = {}
         episodes: dict[str, list[Episode]] = {}
         failed: dict[str, TestFailure] = {}  # a test that raised, once however many channels
+        settled: list[tuple[int, str]] = []
         if previous is not None:
             cursor = self.store.series_cursor(run.series)
             late = cursor is not None and run.timestamp <= cursor
             view = RunView.of(diff_runs(previous, run))
             if self.enlarger is not None:
                 view = self.enlarger.enlarge(view, run)
+            warnings = self._warnings(previous.run_id, run.series) if not late else []
             for channel in self.routing.channels_for(run):
-                messages, open_now = self._channel(
-                    channel, view, late=late, dry_run=dry_run, failed=failed
+                messages, open_now, found = self._channel(
+                    channel,
+                    view,
+                    late=late,
+                    dry_run=dry_run,
+                    failed=failed,
+                    warnings=[w for w in warnings if w.channel == channel],
                 )
+                settled += found.settled
+                report.early_confirmed += found.confirmed
+                report.early_retracted += found.retracted
                 if messages:
                     outgoing[channel] = messages
                     report.alerts += sum(
@@ -305,9 +328,16 @@ class AlertService:
             report.preview.update({f"{ch} {run.run_id}": m for ch, m in outgoing.items()})
             return
         report.messages_stored += self.store.record_run_alerts(
-            run, outgoing, episodes=episodes, seen=seen
+            run, outgoing, episodes=episodes, seen=seen, settled=settled
         )
         record_failures(self.store, run.run_id, list(failed.values()))
+
+    def _warnings(self, previous_id: str, series: SeriesKey) -> list[EarlyWarning]:
+        """The open early warnings on the run before the one being processed, which it settles;
+        none when no early renderer is given (then `early_settle.Settler` settles them)."""
+        if self.early is None:
+            return []
+        return [w for w in self.store.open_early_warnings(series) if w.run_id == previous_id]
 
     def _channel(
         self,
@@ -317,10 +347,12 @@ class AlertService:
         late: bool,
         dry_run: bool,
         failed: dict[str, TestFailure],
-    ) -> tuple[list[OutgoingMessage], list[Episode]]:
-        """One channel's messages for a run, and its open episodes after it. A run that arrives
-        late is alerted on, but cannot move episodes that later runs already followed. A test
-        that raised costs only itself: it is collected in `failed`, the rest goes out."""
+        warnings: list[EarlyWarning],
+    ) -> tuple[list[OutgoingMessage], list[Episode], Verdicts]:
+        """One channel's messages for a run, its open episodes after it, and its verdict on
+        the channel's early warnings of the run before. A run that arrives late is alerted on,
+        but cannot move episodes that later runs already followed. A test that raised costs
+        only itself: it is collected in `failed`, the rest goes out."""
         settings = self.store.thresholds(channel)
         thresholds = thresholds_for(settings)
         detection = view.detect(thresholds)
@@ -339,11 +371,23 @@ class AlertService:
             and (a.cluster_id is not None or a.previous_cluster_id not in muted_before)
         ]
         muted_keys = {a.key for a in step.fired} - {a.key for a in fired}
-        open_now = [e for e in step.open if e.alert_key not in muted_keys]
-        messages = self._announcement(channel, view, fired, parent_key, settings)
+        found = Verdicts()
+        if warnings and self.early is not None:
+            found = verdicts(
+                self.store, self.early, warnings, diff.current, detection.alerts, fired
+            )
+        open_now = [
+            e.model_copy(update={"parent_key": found.homes[e.alert_key].key})
+            if e.alert_key in found.homes
+            else e
+            for e in step.open
+            if e.alert_key not in muted_keys
+        ]
+        messages = self._announcement(channel, view, fired, parent_key, settings, found)
+        messages.extend(found.leftover())
         shown = [u for u in step.updates if not u.quiet and u.episode.cluster_id not in muted_now]
         messages.extend(update_messages(self.store, self.renderer, channel, shown, diff))
-        return messages, open_now
+        return messages, open_now, found
 
     def _announcement(
         self,
@@ -352,7 +396,11 @@ class AlertService:
         fired: list[Alert],
         parent_key: str,
         settings: dict[str, str],
+        found: Verdicts,
     ) -> list[OutgoingMessage]:
+        """The run's message and, in its thread, each alert's detail; an alert that confirms
+        an early warning has its detail in the warning's thread instead, after the
+        confirmation, and is marked in the run's message as first warned early."""
         diff = view.diff
         if not fired:
             if view.reset is not None:
@@ -365,11 +413,16 @@ class AlertService:
                 return [OutgoingMessage(parent_key, quiet.text, quiet.blocks)]
             return []
         causes = self.causes.for_alerts(view, fired) if self.causes else {}
-        parent = self.renderer.alert_parent(diff, fired, reset=view.reset, causes=causes)
+        parent = self.renderer.alert_parent(
+            diff, fired, reset=view.reset, causes=causes, warned=set(found.homes)
+        )
         messages = [OutgoingMessage(parent_key, parent.text, parent.blocks)]
         for alert in fired:
             detail = self.renderer.alert_detail(alert, diff, causes.get(alert.key, ()))
-            messages.append(OutgoingMessage(alert.key, detail.text, detail.blocks, parent_key))
+            home = found.homes.get(alert.key)
+            messages.extend(found.note_for(alert))
+            thread = home.key if home is not None else parent_key
+            messages.append(OutgoingMessage(alert.key, detail.text, detail.blocks, thread))
         return messages
 
 

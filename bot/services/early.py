@@ -3,9 +3,11 @@ each series' latest processed run, placed in its clusters and tested against the
 
 One check (`run_due`) does what is due at that moment:
 
-1. **Settle** the warnings whose series has processed its next run (`early_settle`): confirmed
-   in the warning's thread when that run's daily detection alerts the same cluster and family,
-   else retracted (a note in its thread, and the warning itself edited to say so).
+1. **Settle** the warnings whose series has processed its next run and that the alert cycle
+   did not settle with that run (`early_settle`; the cycle settles nearly all, and makes the
+   warning's thread the confirming alert's home): confirmed in the warning's thread when that
+   run's daily detection alerts the same cluster and family, else retracted (a note in its
+   thread, and the warning itself edited to say so).
 2. **Check** each series whose last check is an interval old: one query for every such series
    at once says which have new summaries (`bot.posthog.early.summary_counts`); a series with
    none costs nothing more. For the others, one query places the new items in the run's
@@ -203,6 +205,8 @@ class EarlyWarningService:
             if not self.store.acquire_series(run.series, self.owner, SERIES_LEASE):
                 continue  # the alert cycle (or another process) is on this series
             try:
+                if self.store.processed_run_after(run) is not None:
+                    continue  # the next run came in meanwhile: a warning now would be stale
                 full = self.store.get_run(run.run_id)
                 if full is not None:
                     self._check(full, now, newest, report)

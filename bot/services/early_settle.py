@@ -1,22 +1,36 @@
-"""Settling early warnings: once a series has processed the run after a warning's run, that
-run's daily detection (recomputed from the two stored runs, no query) confirms the warning in
-its thread when it alerts the same cluster and family (`domain.early.confirms`); otherwise the
+"""Settling early warnings: the run after a warning's run confirms the warning in its thread when
+its daily detection alerts the same cluster and family (`domain.early.confirms`); otherwise the
 warning is retracted: a note in its thread, and the warning edited to say so. The notes and the
-new status are stored in one transaction, so a restart neither repeats nor forgets them."""
+new status are stored in one transaction, so a restart neither repeats nor forgets them.
+
+Two places settle, with the same words (`settlement`):
+
+- the alert cycle, as it records the run after the warning's run (`Verdicts`): the warning's
+  thread becomes the confirming alert's home (its detail there, right after the note, and its
+  episode's follow-ups after it), all in the run's own transaction, so the alert knows its
+  thread whichever of the cycle and the early check runs first;
+- `Settler`, for a warning the cycle could not settle (a warning stored while the cycle was
+  recording the next run, or a run processed late): its detection is recomputed from the two
+  stored runs (no query), and a confirmation is a note only, the alert being in its run's
+  thread already."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
+from bot.domain.alerts import Alert
 from bot.domain.compare import diff_runs
 from bot.domain.early import FAMILIES, confirms
 from bot.domain.fresh import Detection
-from bot.domain.models import ClusteringRun, SeriesKey
+from bot.domain.models import ClusteringRun, RunSummary, SeriesKey
 from bot.domain.run_view import RunView
 from bot.rendering.early import EarlyRenderer, describe
 from bot.services.routing import thresholds_for
 from bot.store.early import CONFIRMED, RETRACTED, EarlyWarning
 from bot.store.keys import EarlyOutcomeKey, EarlyWarningKey
+from bot.store.outbox import OutboxStatus
 from bot.store.ports import EarlySettling
 from bot.store.store import OutgoingMessage
 
@@ -80,43 +94,137 @@ class Settler:
         if detection is None:
             thresholds = thresholds_for(self.store.thresholds(warning.channel))
             detection = detections[warning.channel] = view.detect(thresholds)
-        kind = next(k for k in FAMILIES if k.value == warning.kind)
-        for alert in detection.alerts:
-            if confirms(kind, warning.cluster_id, alert):
-                before = alert.before if alert.before is not None else 0.0
-                after = alert.after if alert.after is not None else 0.0
-                return (
-                    describe(alert.kind, before, after).lower()
-                    if alert.kind in FAMILIES
-                    else (alert.kind.value.replace("_", " "))
-                )
-        return None
+        found = confirming(warning, detection.alerts)
+        return confirmed_words(found[0]) if found else None
 
     def _settlement(
         self, warning: EarlyWarning, run: ClusteringRun, confirmed_by: str | None
     ) -> tuple[EarlyWarning, str, list[OutgoingMessage]]:
-        confirmed = confirmed_by is not None
-        note = self.renderer.settled(run, confirmed=confirmed, alert=confirmed_by or "")
-        status = CONFIRMED if confirmed else RETRACTED
-        messages = [
-            OutgoingMessage(
-                EarlyOutcomeKey(status, EarlyWarningKey.parse(warning.key)).encode(),
-                note.text,
-                note.blocks,
-                warning.key,
-            )
-        ]
-        if not confirmed:
-            latest = self.store.latest_version(warning.channel, warning.key)
-            if latest is not None:
-                edited = self.renderer.retracted(latest[0], latest[1], run)
-                messages.append(
-                    OutgoingMessage(
-                        EarlyOutcomeKey("update", EarlyWarningKey.parse(warning.key)).encode(),
-                        edited.text,
-                        edited.blocks,
-                        warning.key,
-                        action="update",
-                    )
+        status = CONFIRMED if confirmed_by is not None else RETRACTED
+        return warning, status, settlement(self.store, self.renderer, warning, run, confirmed_by)
+
+
+class LatestVersions(Protocol):
+    def latest_version(
+        self, channel: str, key: str
+    ) -> tuple[str, list[dict[str, object]]] | None: ...
+
+
+def confirming(warning: EarlyWarning, alerts: Sequence[Alert]) -> list[Alert]:
+    """The daily run's alerts that confirm `warning` (`domain.early.confirms`)."""
+    kind = next(k for k in FAMILIES if k.value == warning.kind)
+    return [a for a in alerts if confirms(kind, warning.cluster_id, a)]
+
+
+def confirmed_words(alert: Alert) -> str:
+    """The confirming alert in the note's words: "errors 2.0% → 45.0%"."""
+    if alert.kind not in FAMILIES:
+        return alert.kind.value.replace("_", " ")
+    before = alert.before if alert.before is not None else 0.0
+    after = alert.after if alert.after is not None else 0.0
+    return describe(alert.kind, before, after).lower()
+
+
+def settlement(
+    store: LatestVersions,
+    renderer: EarlyRenderer,
+    warning: EarlyWarning,
+    run: RunSummary,
+    confirmed_by: str | None,
+) -> list[OutgoingMessage]:
+    """The messages that settle `warning` on `run`: the note in its thread, and for a
+    retraction the warning edited to say so (`confirmed_by`: the confirming alert in words)."""
+    confirmed = confirmed_by is not None
+    note = renderer.settled(run, confirmed=confirmed, alert=confirmed_by or "")
+    status = CONFIRMED if confirmed else RETRACTED
+    warning_key = EarlyWarningKey.parse(warning.key)
+    messages = [
+        OutgoingMessage(
+            EarlyOutcomeKey(status, warning_key).encode(), note.text, note.blocks, warning.key
+        )
+    ]
+    if not confirmed:
+        latest = store.latest_version(warning.channel, warning.key)
+        if latest is not None:
+            edited = renderer.retracted(latest[0], latest[1], run)
+            messages.append(
+                OutgoingMessage(
+                    EarlyOutcomeKey("update", warning_key).encode(),
+                    edited.text,
+                    edited.blocks,
+                    warning.key,
+                    action="update",
                 )
-        return warning, status, messages
+            )
+    return messages
+
+
+class ThreadStates(LatestVersions, Protocol):
+    def status_of(self, channel: str, key: str) -> str | None: ...
+
+
+@dataclass
+class Verdicts:
+    """A daily run's verdict, in one channel, on the early warnings of the run before it, as
+    the alert cycle stores it with the run's own messages.
+
+    `homes` maps the key of each fired alert that confirms a warning to that warning: the
+    alert's detail goes in the warning's thread, right after `notes[warning key]` (the
+    confirmation), and its episode hangs from the warning, so later runs follow it there.
+    `rest` holds the other settling messages (retractions, and the confirmation of a warning
+    whose alert did not fire here: a muted cluster), `settled` each warning's new status."""
+
+    homes: dict[str, EarlyWarning] = field(default_factory=dict)
+    notes: dict[str, list[OutgoingMessage]] = field(default_factory=dict)
+    rest: list[OutgoingMessage] = field(default_factory=list)
+    settled: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def confirmed(self) -> int:
+        return sum(1 for _, status in self.settled if status == CONFIRMED)
+
+    @property
+    def retracted(self) -> int:
+        return sum(1 for _, status in self.settled if status == RETRACTED)
+
+    def note_for(self, alert: Alert) -> list[OutgoingMessage]:
+        """The confirmation to post before `alert`'s detail in its warning's thread (once)."""
+        warning = self.homes.get(alert.key)
+        return self.notes.pop(warning.key, []) if warning is not None else []
+
+    def leftover(self) -> list[OutgoingMessage]:
+        """Every settling message not placed before an alert's detail."""
+        notes = [m for messages in self.notes.values() for m in messages]
+        self.notes.clear()
+        return notes + self.rest
+
+
+def verdicts(
+    store: ThreadStates,
+    renderer: EarlyRenderer,
+    warnings: Sequence[EarlyWarning],
+    run: RunSummary,
+    detected: Sequence[Alert],
+    fired: Sequence[Alert],
+) -> Verdicts:
+    """Settle `warnings` (one channel's open warnings on the run before `run`) against `run`'s
+    detection (`detected`) and the alerts it announces (`fired`, after the lifecycle and the
+    mutes). A warning whose message failed for good has no thread: it is settled without a
+    message, and its alert stays in the run's thread."""
+    found = Verdicts()
+    fired_keys = {a.key for a in fired}
+    for warning in warnings:
+        alerts = confirming(warning, detected)
+        status = CONFIRMED if alerts else RETRACTED
+        found.settled.append((warning.id, status))
+        if store.status_of(warning.channel, warning.key) == OutboxStatus.FAILED:
+            continue
+        words = confirmed_words(alerts[0]) if alerts else None
+        messages = settlement(store, renderer, warning, run, words)
+        homed = [a for a in alerts if a.key in fired_keys and a.key not in found.homes]
+        if homed:
+            found.notes[warning.key] = messages
+            found.homes.update((a.key, warning) for a in homed)
+        else:
+            found.rest.extend(messages)
+    return found

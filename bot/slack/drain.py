@@ -13,6 +13,12 @@ that it still holds the claim right before the post and when it records the outc
 send is never taken over and posted twice. A drain reads every channel's oldest rows in turns,
 and a channel that refuses a message for want of a person (the bot is not in it) is not tried
 again in that drain: its rows wait, unsent, and one dead channel never holds the others back.
+
+A reply whose thread is gone (Slack says `thread_not_found`, or its parent failed for good) is
+lost unless it has another home: an alert that lives in an early warning's thread, and its
+later notes, move to the thread of the run message that lists the alert (`keys.fallback_thread`)
+with a line saying why, and go out there. The warning's own notes and edits fail quietly: a
+person deleted it, and needs no notice that the bot could not add to it.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from bot.slack.errors import (
 from bot.slack.lease import ClaimKeeper
 from bot.slack.recovery import MAX_RECOVERIES, METADATA_EVENT, find_sent, is_stale
 from bot.slack.writer import SlackWriter
+from bot.store.keys import fallback_thread, follows_early_warning
 from bot.store.outbox import PER_CHANNEL, OutboxStatus
 from bot.store.ports import OutboxSender
 from bot.store.schema import OutboxRow
@@ -44,6 +51,12 @@ logger = logging.getLogger(__name__)
 
 PASS_LIMIT = 200  # rows one pass of a drain reads
 MAX_PASSES = 10  # passes of one drain
+THREAD_GONE = "the early warning's thread is gone"
+GONE = ("thread_not_found", "message_not_found")  # the message a reply or an edit is for
+MOVED_NOTE = (
+    ":information_source: This followed an early warning whose message is gone (deleted, or "
+    "never posted), so it is here, in the thread of the run that alerted it."
+)
 
 
 @dataclass
@@ -153,9 +166,33 @@ class OutboxDrain:
         if self._store.status_of(row.channel, row.parent_key) == OutboxStatus.FAILED:
             # Failed without a send: claimed first, so that no other sender has it.
             if row.status == OutboxStatus.PENDING and self._store.claim(row.id, self.owner):
+                if self._rehome(row):
+                    return self._parent_ready(row, report)
                 self._store.mark_unsent(row.id, "its parent failed", self.owner, permanent=True)
                 self._note_failure(row, "its parent failed", OutboxStatus.FAILED, report)
         return False, None
+
+    def _rehome(self, row: OutboxRow) -> bool:
+        """Move a claimed reply whose thread is gone to its other home, if it has one
+        (module doc); `row` then reads as the pending row it now is."""
+        home = fallback_thread(row.key, row.parent_key)
+        if home is None:
+            return False
+        note: dict[str, object] = {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": MOVED_NOTE}],
+        }
+        blocks = [note, *row.blocks]
+        text = f"{MOVED_NOTE} {row.text}"
+        if not self._store.rehome(row.id, self.owner, home, text, blocks, THREAD_GONE):
+            return False
+        logger.warning(
+            "slack.outbox.rehomed",
+            extra={"channel": row.channel, "key": row.key, "from": row.parent_key, "to": home},
+        )
+        row.parent_key, row.text, row.blocks = home, text, blocks
+        row.status, row.attempts = OutboxStatus.PENDING, max(0, row.attempts - 1)
+        return True
 
     def _take_over(self, row: OutboxRow, thread_ts: str | None, report: DeliveryReport) -> bool:
         """A `sending` row: reclaim it if its holder let go or its lease ran out, then look it
@@ -214,6 +251,8 @@ class OutboxDrain:
             if failure.cls is SlackErrorClass.AMBIGUOUS:
                 self._ambiguous(row, error.cause, report)
                 return None
+            if failure.code in GONE and self._rehome(row):
+                return self._resend(row, report)
             if failure.code == "not_in_channel":
                 self._join(row.channel)
             status = self._store.mark_unsent(
@@ -226,6 +265,9 @@ class OutboxDrain:
             )
             if status is None:
                 self._claim_lost(row, report)
+            elif failure.code in GONE and follows_early_warning(row.parent_key):
+                # A note on, or an edit of, a warning a person deleted: nothing to tell them.
+                logger.info("slack.outbox.warning_gone", extra={"key": row.key})
             else:
                 self._note_failure(row, failure.code, status, report)
             return failure
@@ -235,6 +277,13 @@ class OutboxDrain:
         report.sent += 1
         report.delivered.append((row.channel, thread_ts, row.key))
         return None
+
+    def _resend(self, row: OutboxRow, report: DeliveryReport) -> SlackFailure | None:
+        """A row just moved to its other home: sent there now when that thread is out."""
+        ready, thread_ts = self._parent_ready(row, report)
+        if not ready or not self._store.claim(row.id, self.owner):
+            return None  # the next drain sends it
+        return self._send(row, thread_ts, report)
 
     def _wait_for_channel(self, row: OutboxRow, code: str, report: DeliveryReport) -> None:
         """A row for a channel that refused a message in this drain for want of a person: not

@@ -81,6 +81,10 @@ _CODES: dict[str, _Code] = {
         SlackErrorClass.PERMANENT, "file uploads are turned off in this workspace"
     ),
     "not_allowed_token_type": _Code(SlackErrorClass.PERMANENT, "the bot token cannot upload files"),
+    # The message a reply or an edit is for is gone (deleted); nothing was posted. A reply
+    # that has another home moves there (bot/slack/drain.py); the rest fail.
+    "thread_not_found": _Code(SlackErrorClass.PERMANENT),
+    "message_not_found": _Code(SlackErrorClass.PERMANENT),
     # Slack asks us to wait (a 429); nothing was posted.
     "ratelimited": _Code(SlackErrorClass.RETRY_LATER, "Slack is rate limiting uploads right now"),
 }

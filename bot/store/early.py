@@ -203,6 +203,15 @@ class EarlyStore:
                 added += _add_messages(session, warning.channel, run_id, messages, self._now())
         return added
 
+    @staticmethod
+    def _mark_settled(session: Session, run_id: str, settled: Sequence[tuple[int, str]]) -> None:
+        """Mark each open warning of `settled` (id, status) settled by `run_id`, in the alert
+        cycle's transaction (`Store.record_run_alerts`)."""
+        for warning_id, status in settled:
+            row = session.get(EarlyWarningRow, warning_id)
+            if row is not None and row.status == OPEN:
+                row.status, row.settled_run_id = status, run_id
+
     def processed_run_after(self, run: RunSummary) -> RunSummary | None:
         """The oldest run of `run`'s series after it that alerting has processed, if any."""
         with self._session() as session:

@@ -11,6 +11,7 @@ string and whose `parse()` is the one reader of it; `parse_key` reads any of the
     <kind>:<run>:<cluster>                  AlertKey: one alert, in its parent's thread
     <phase>:<kind>:<run>:<cluster>:<later>  EpisodeNoteKey: a later run's note on that alert
     update:run:<run>:<later>                ParentUpdateKey: the parent replaced (chat.update)
+    update:early:<run>:<cluster>:<kind>:<later>  ... or the early warning an alert lives under
     early:<run>:<cluster>:<kind>            EarlyWarningKey: a warning between runs
     early-<outcome>:early:<run>:...         EarlyOutcomeKey: the next run's verdict on it
 
@@ -41,7 +42,10 @@ __all__ = [
     "ResetKey",
     "RunKey",
     "SkippedKey",
+    "fallback_thread",
+    "follows_early_warning",
     "parse_key",
+    "thread_parent",
 ]
 
 SEP = ":"
@@ -198,9 +202,10 @@ class EpisodeNoteKey:
 @dataclass(frozen=True)
 class ParentUpdateKey:
     """A chat.update of the parent message `parent`, stored when a later run (`run_id`) closes
-    episodes in its thread."""
+    episodes in its thread: a run's message, or the early warning whose thread a confirmed
+    alert lives in."""
 
-    parent: RunKey
+    parent: RunKey | EarlyWarningKey
     run_id: str
     PREFIX: ClassVar[str] = "update"
 
@@ -215,7 +220,15 @@ class ParentUpdateKey:
         parent, sep, run_id = _prefixed(text, cls.PREFIX).rpartition(SEP)
         if not sep:
             raise KeyFormatError(f"an update key needs a parent and a run: {text!r}")
-        return cls(RunKey.parse(parent), run_id)
+        return cls(thread_parent(parent), run_id)
+
+
+def thread_parent(text: str) -> RunKey | EarlyWarningKey:
+    """The key of a message an alert's thread hangs from: a run's message, or the early
+    warning the alert confirmed (`KeyFormatError` for any other key)."""
+    if text.partition(SEP)[0] == EarlyWarningKey.PREFIX:
+        return EarlyWarningKey.parse(text)
+    return RunKey.parse(text)
 
 
 @dataclass(frozen=True)
@@ -288,6 +301,29 @@ OutboxKey = (
     | EarlyWarningKey
     | EarlyOutcomeKey
 )
+
+
+def follows_early_warning(parent_key: str | None) -> bool:
+    """Whether a reply (or an edit) with this parent is in an early warning's thread."""
+    return parent_key is not None and parent_key.partition(SEP)[0] == EarlyWarningKey.PREFIX
+
+
+def fallback_thread(key: str, parent_key: str | None) -> str | None:
+    """Where a reply goes when the early warning it was to follow is gone (deleted in Slack, or
+    never posted): an alert that confirmed the warning, and each later note on it, go to the
+    thread of the run message that lists the alert (`RunKey` of the alert's run). None for any
+    other reply: it has no other home."""
+    if not follows_early_warning(parent_key):
+        return None
+    try:
+        parsed = parse_key(key)
+    except KeyFormatError:
+        return None
+    if isinstance(parsed, EpisodeNoteKey):
+        parsed = parsed.alert
+    if isinstance(parsed, AlertKey):
+        return RunKey(parsed.run_id).encode()
+    return None
 
 
 def parse_key(text: str) -> OutboxKey:

@@ -8,6 +8,8 @@ Slack's ok. The row stays a plain row; every change of its status is one named t
             drain looks it up (`needs_lookup`)
     sending --reclaim--> sending (a stale or ambiguous claim taken over by compare-and-swap)
     sending --give_up--> failed (a delivery that can never be confirmed)
+    sending --rehome--> pending, in another thread (the thread it was to join is gone: Slack
+            said so, or its parent failed for good; nothing was posted)
     sending --release_claims--> sending, `last_error` set (a stopping sender lets go)
     pending --wait_for_channel--> pending | failed (held back, unsent, while its channel is
             unreachable; failed once the channel's grace, `start_channel_grace`, is over)
@@ -316,6 +318,33 @@ class OutboxStore:
                 update(OutboxRow)
                 .where(*self._held(row_id, owner))
                 .values(status=OutboxStatus.FAILED, last_error=reason[:500])
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def rehome(
+        self,
+        row_id: int,
+        owner: str,
+        parent_key: str,
+        text: str,
+        blocks: list[dict[str, object]],
+        reason: str,
+    ) -> bool:
+        """A claimed reply whose thread is gone, certain not to have posted, moved to the thread
+        of `parent_key` with its new `text` and `blocks`, pending again (the attempt does not
+        count: the message did nothing wrong). False if `owner` no longer holds its claim."""
+        with self._session.begin() as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(*self._held(row_id, owner))
+                .values(
+                    status=OutboxStatus.PENDING,
+                    parent_key=parent_key,
+                    text=text,
+                    blocks=blocks,
+                    last_error=reason[:500],
+                    attempts=OutboxRow.attempts - 1,  # the claim counted one: at least 1
+                )
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -8,7 +8,8 @@ one consumer's store with just that protocol's methods.
     Heartbeats      bot/services/detector_health.py
     Subscriptions   Routing
     ChannelSettingsStore  ChannelSettings (subscriptions, thresholds and mutes, read and changed)
-    AlertingState   AlertService (leases, progress, episodes, a run's messages into the outbox)
+    AlertingState   AlertService (leases, progress, episodes, a run's messages into the outbox,
+                    the early warnings of the run before it settled with them)
     OutboxHealth    Metrics (outbox counts by status, the scheduler's heartbeat)
     HomeReads       HomeService (the App Home tab: channel settings and the bot's health)
     EarlySettling   Settler (open early warnings, settled against stored runs)
@@ -117,6 +118,7 @@ class AlertingState(ChannelReads, SeriesCursor, Heartbeats, Protocol):
         episodes: Mapping[str, Sequence[Episode]] | None = None,
         seen: Sequence[RunSummary] = (),
         skipped: bool = False,
+        settled: Sequence[tuple[int, str]] = (),
     ) -> int: ...
 
     def open_episodes(self, channel: str, series: SeriesKey) -> list[Episode]: ...
@@ -124,6 +126,10 @@ class AlertingState(ChannelReads, SeriesCursor, Heartbeats, Protocol):
     def latest_version(
         self, channel: str, key: str
     ) -> tuple[str, list[dict[str, object]]] | None: ...
+
+    def status_of(self, channel: str, key: str) -> str | None: ...
+
+    def open_early_warnings(self, series: SeriesKey) -> list[EarlyWarning]: ...
 
     def carry_mutes(self, channel: str, run: RunSummary, carried: Iterable[Mute]) -> None: ...
 
@@ -227,6 +233,16 @@ class OutboxSender(SendSlots, ClaimRenewal, Protocol):
     def mark_ambiguous(self, row_id: int, error: str, owner: str) -> bool: ...
 
     def give_up(self, row_id: int, reason: str, owner: str) -> bool: ...
+
+    def rehome(
+        self,
+        row_id: int,
+        owner: str,
+        parent_key: str,
+        text: str,
+        blocks: list[dict[str, object]],
+        reason: str,
+    ) -> bool: ...
 
     def wait_for_channel(
         self, row_id: int, error: str, give_up_after: timedelta

@@ -162,10 +162,12 @@ class Store(OutboxStore, ChannelStore, AlertingStore, EarlyStore):
         episodes: Mapping[str, Sequence[Episode]] | None = None,
         seen: Sequence[RunSummary] = (),
         skipped: bool = False,
+        settled: Sequence[tuple[int, str]] = (),
     ) -> int:
         """Store the messages for a processed run, each channel's open alert episodes after it,
-        and the run as processed (with `seen`, older runs that will never be alerted on), and
-        advance its series: atomically, so a crash keeps all of it or none.
+        the early warnings it settled (`settled`: warning id and status; their notes are among
+        the messages), and the run as processed (with `seen`, older runs that will never be
+        alerted on), and advance its series: atomically, so a crash keeps all of it or none.
 
         Keys are unique per channel, so recording the same run twice stores nothing twice.
         Returns the number of new outbox rows.
@@ -198,6 +200,7 @@ class Store(OutboxStore, ChannelStore, AlertingStore, EarlyStore):
                     )
                     added += 1
             self._replace_episodes(session, run.series, episodes or {})
+            self._mark_settled(session, run.run_id, settled)
             self._mark_processed(session, run, SKIPPED if skipped else "done", seen)
             self._advance(session, run)
         return added

@@ -1,12 +1,15 @@
 """Early warnings between daily runs, driven hour by hour by an injected clock against the local
-PostHog (summaries, embeddings and `$ai_*` events of a generated world) and a real SQLite store:
-a mid-day error step in a large cluster is warned about within hours and confirmed by the next
-run; a quiet world gets no warning, and a check with nothing new spends only the count; a
-warning the next run does not bear out is retracted in its thread and edited."""
+PostHog (summaries, embeddings and `$ai_*` events of a generated world), a real SQLite store and
+the fake Slack: a mid-day error step in a large cluster is warned about within hours, confirmed
+by the next run, and its thread is then the daily alert's home (the alert's detail and each later
+run's follow-up there, posted once across a restart); a quiet world gets no warning, and a check
+with nothing new spends only the count; a warning the next run does not bear out is retracted in
+its thread and edited, and changes nothing of the daily alerts."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -15,10 +18,22 @@ from pathlib import Path
 import pytest
 
 from bench.early import CHANNEL, Bot, running_bot
+from bot.domain.alerts import AlertKind
+from bot.domain.lifecycle import Phase
 from bot.store.early import CONFIRMED, OPEN, RETRACTED
+from bot.store.keys import (
+    AlertKey,
+    EarlyOutcomeKey,
+    EarlyWarningKey,
+    EpisodeNoteKey,
+    RunKey,
+    parse_key,
+)
 from bot.store.store import OutgoingMessage
 from standins.posthog.embeddings import drop_embeddings, load_summaries
 from standins.posthog.server import LocalPostHog
+from standins.slack.model import Message
+from standins.slack.server import FakeSlack
 from standins.traffic.embeddings import model_name_for
 from standins.traffic.generator import Change, Plant, SeriesSpec, World
 from tests.support import worlds
@@ -45,8 +60,10 @@ def make_world(*, change: bool) -> World:
     )
 
 
-def start_bot(posthog: LocalPostHog, tmp_path: Path, first: datetime) -> Iterator[Bot]:
-    with running_bot(posthog, tmp_path / "bot.db", first, dimension=DIM) as bot:
+def start_bot(
+    posthog: LocalPostHog, tmp_path: Path, first: datetime, slack: FakeSlack | None = None
+) -> Iterator[Bot]:
+    with running_bot(posthog, tmp_path / "bot.db", first, dimension=DIM, slack=slack) as bot:
         yield bot
 
 
@@ -85,9 +102,28 @@ def quiet() -> World:
 
 
 @pytest.fixture
-def changed_bot(changed: World, tmp_path: Path) -> Iterator[Bot]:
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def changed_bot(changed: World, tmp_path: Path, slack: FakeSlack) -> Iterator[Bot]:
     for posthog in serve(changed):
-        yield from start_bot(posthog, tmp_path, changed.runs[1].timestamp)
+        yield from start_bot(posthog, tmp_path, changed.runs[1].timestamp, slack)
+
+
+def key_of(message: Message) -> str:
+    return str((message.metadata or {}).get("event_payload", {}).get("key"))
+
+
+def posted(slack: FakeSlack) -> list[tuple[str, Message]]:
+    """(outbox key, message) of every message the bot posted, replies after their parent."""
+    found = []
+    for message in slack.messages(CHANNEL):
+        found.append((key_of(message), message))
+        found += [(key_of(reply), reply) for reply in slack.thread(CHANNEL, message.ts)]
+    return found
 
 
 @pytest.fixture
@@ -96,8 +132,8 @@ def quiet_bot(quiet: World, tmp_path: Path) -> Iterator[Bot]:
         yield from start_bot(posthog, tmp_path, quiet.runs[1].timestamp)
 
 
-def test_an_error_step_is_warned_early_and_confirmed_by_the_next_run(
-    changed: World, changed_bot: Bot
+def test_an_error_step_is_warned_early_and_its_thread_is_the_daily_alert_s_home(
+    changed: World, changed_bot: Bot, slack: FakeSlack
 ) -> None:
     bot = changed_bot
     planted = changed.planted[0]
@@ -119,20 +155,91 @@ def test_an_error_step_is_warned_early_and_confirmed_by_the_next_run(
     (message,) = [m for m in bot.store.outbox(CHANNEL) if m.key == warning.key]
     assert "Early warning" in message.text
     assert "new items of the last" in str(message.blocks)
+    (top,) = [m for k, m in posted(slack) if k == warning.key]
+    assert top.thread_ts is None  # the warning is a message of the channel
+    # A cost warning on the same cluster, as a check would have stored it: the run retracts it.
+    cost_key = EarlyWarningKey(run.run_id, warning.cluster_id, AlertKind.COST_SPIKE).encode()
+    cost = OutgoingMessage(cost_key, "Early warning: cost", [])
+    stored = bot.store.get_run(run.run_id)
+    assert stored is not None
+    bot.store.record_early_warnings(
+        stored.summary, {CHANNEL: [(warning.cluster_id, "cost_spike", {}, cost)]}
+    )
 
+    # The next run is processed by a check that runs the early warnings first, and dies before
+    # delivering anything.
+    notifier = bot.alerts.notifier
+    bot.alerts.notifier = None
+    bot.early = replace(bot.early, notifier=None)
     emit_newest_run(bot.posthog, changed)
-    report = bot.check(following.timestamp + timedelta(minutes=10))
+    report = bot.check(following.timestamp + timedelta(minutes=10), early_first=True)
 
-    assert (report.confirmed, report.retracted) == (1, 0)
-    (warning,) = bot.warnings()
-    assert warning.status == CONFIRMED and warning.settled_run_id == following.run_id
-    replies = [m for m in bot.store.outbox(CHANNEL) if m.parent_key == warning.key]
-    assert len(replies) == 1 and "Confirmed" in str(replies[0].blocks)
-    assert replies[0].action == "post"
+    assert bot.cycle is not None
+    assert (bot.cycle.early_confirmed, bot.cycle.early_retracted) == (1, 1)
+    assert (report.confirmed, report.retracted) == (0, 0)  # before the run: nothing to settle
+    confirmed, retracted = bot.warnings()
+    assert confirmed.status == CONFIRMED and confirmed.settled_run_id == following.run_id
+    assert retracted.status == RETRACTED and retracted.settled_run_id == following.run_id
+    thread = [m for m in bot.store.outbox(CHANNEL) if m.parent_key == warning.key]
+    note, detail = [parse_key(m.key) for m in thread]  # the confirmation, then the alert
+    assert note == EarlyOutcomeKey(CONFIRMED, EarlyWarningKey.parse(warning.key))
+    assert isinstance(detail, AlertKey) and detail.run_id == following.run_id
+    assert "Confirmed" in str(thread[0].blocks)
+    assert not [k for k, _ in posted(slack) if k != warning.key]  # nothing else out yet
 
-    again = bot.early.run_due()  # a restart or another tick: nothing is settled twice
+    # Restarted: the stored messages go out, once.
+    bot.alerts.notifier = notifier
+    bot.alerts.owner = "restarted"
+    bot.early = replace(bot.early, notifier=notifier, owner="restarted again")
+    again = bot.check(following.timestamp + timedelta(minutes=20))
     assert (again.confirmed, again.retracted, again.warnings) == (0, 0, 0)
-    assert len([m for m in bot.store.outbox(CHANNEL) if m.parent_key == warning.key]) == 1
+    bot.check(following.timestamp + timedelta(minutes=30))  # and again: nothing new
+
+    out = posted(slack)
+    counts = Counter(k for k, _ in out)
+    assert counts and max(counts.values()) == 1  # every message once
+    rows = bot.store.outbox(CHANNEL)
+    assert {k for k, _ in out} == {m.key for m in rows if m.action == "post"}
+    assert {m.status for m in rows} == {"sent"}  # the retracted warning's edit too
+    by_key = dict(out)
+    assert [m.thread_ts for m in (by_key[note.encode()], by_key[detail.encode()])] == [
+        top.ts,
+        top.ts,
+    ]
+    assert [key_of(m) for m in slack.thread(CHANNEL, top.ts)] == [note.encode(), detail.encode()]
+    daily = by_key[RunKey(following.run_id).encode()]
+    assert daily.thread_ts is None and "first warned early" in str(daily.blocks)
+    in_run_thread = [parse_key(key_of(m)) for m in slack.thread(CHANNEL, daily.ts)]
+    same = [  # no second thread for the same change
+        k
+        for k in in_run_thread
+        if isinstance(k, AlertKey)
+        and k.cluster_id == detail.cluster_id
+        and k.kind.family is detail.kind.family
+    ]
+    assert same == []
+    cost_thread = [key_of(m) for m in slack.thread(CHANNEL, by_key[cost_key].ts)]
+    assert [parse_key(k) for k in cost_thread] == [
+        EarlyOutcomeKey(RETRACTED, EarlyWarningKey.parse(cost_key))
+    ]  # the retracted warning holds only its note: no alert moved there
+
+    # The run after: the change's follow-up lands in the same thread.
+    later = worlds.emit_next_run(
+        changed, job_name=SPEC.job_name, now=following.timestamp + timedelta(days=1, hours=1)
+    )
+    bot.posthog.insert_events(later.added_events)
+    bot.posthog.cache.clear()
+    bot.check(later.runs[-1].timestamp + timedelta(minutes=10))
+    assert bot.cycle is not None and later.runs[-1].run_id in bot.cycle.runs_processed
+    replies = slack.thread(CHANNEL, top.ts)
+    followups = [parse_key(key_of(m)) for m in replies[2:]]
+    assert followups, "no follow-up in the warning's thread"
+    first = followups[0]
+    assert isinstance(first, EpisodeNoteKey) and first.alert == detail
+    assert first.phase in (Phase.STILL, Phase.RESOLVED)
+    assert first.run_id == later.runs[-1].run_id
+    news = [k for k, m in posted(slack) if isinstance(parse_key(k), EpisodeNoteKey)]
+    assert news == [first.encode()]  # nowhere else
 
 
 def test_a_quiet_world_gets_no_warning_and_nothing_new_costs_only_the_count(
@@ -194,10 +301,13 @@ def test_a_warning_the_next_run_does_not_bear_out_is_retracted_and_edited(
     emit_newest_run(bot.posthog, quiet)
     report = bot.check(following.timestamp + timedelta(minutes=10))
 
-    assert (report.confirmed, report.retracted) == (0, 1)
+    assert bot.cycle is not None  # settled with the run, by the alert cycle
+    assert (bot.cycle.early_confirmed, bot.cycle.early_retracted) == (0, 1)
+    assert (report.confirmed, report.retracted) == (0, 0)
     (warning,) = bot.warnings()
     assert warning.status == RETRACTED and warning.settled_run_id == following.run_id
     thread = [m for m in bot.store.outbox(CHANNEL) if m.parent_key == key]
+    assert len(thread) == 2  # the note and the edit: no daily alert moved there
     note = next(m for m in thread if m.action == "post")
     edit = next(m for m in thread if m.action == "update")
     assert "Retracted" in note.text and "not confirmed" in str(note.blocks)

@@ -1,6 +1,8 @@
 """An alert's life as a channel sees it, through the real alert service, store, outbox and the
 fake Slack Web API: it fires once, later runs follow it in its thread, "back to normal" edits the
-parent message, and a change that returns fires again.
+parent message, and a change that returns fires again. An alert that confirms an early warning
+lives in the warning's thread from then on, or in its run's thread, saying so, when the warning's
+message is gone.
 
 The runs come from literal daily traffic (tests/support/daily_runs.py) through a narrow seam in
 place of PostHog: loading runs is the only part stood in for."""
@@ -14,24 +16,31 @@ from types import SimpleNamespace
 
 import pytest
 
+from bot.domain.alerts import AlertKind
+from bot.domain.lifecycle import Phase
 from bot.domain.models import ClusteringRun, RunSummary
 from bot.posthog.urls import PostHogUrls
 from bot.rendering.answers import Renderer
 from bot.rendering.changes import ChangeRenderer
+from bot.rendering.early import EarlyRenderer
 from bot.rendering.env import make_environment
 from bot.services.alerts import AlertService
 from bot.services.routing import Routing
 from bot.slack.client import make_web_client
+from bot.slack.drain import MOVED_NOTE
 from bot.slack.notifier import SlackNotifier
+from bot.store.early import CONFIRMED
 from bot.store.keys import (
     AlertKey,
+    EarlyOutcomeKey,
+    EarlyWarningKey,
     EpisodeNoteKey,
     ParentUpdateKey,
     RunKey,
     SkippedKey,
     parse_key,
 )
-from bot.store.store import Store
+from bot.store.store import OutgoingMessage, Store
 from standins.slack.server import FakeSlack
 from tests.support.blocks import mrkdwn_texts
 from tests.support.daily_runs import Traffic, run_series
@@ -71,7 +80,9 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-def service(slack: FakeSlack, store: Store, runs: PublishedRuns) -> AlertService:
+def service(
+    slack: FakeSlack, store: Store, runs: PublishedRuns, *, early: bool = False
+) -> AlertService:
     now = datetime(2026, 6, 20, tzinfo=UTC)
     renderer = Renderer(
         make_environment(), PostHogUrls("https://us.posthog.com", 2), clock=lambda: now
@@ -85,6 +96,7 @@ def service(slack: FakeSlack, store: Store, runs: PublishedRuns) -> AlertService
         ChangeRenderer(renderer),
         notifier,
         clock=lambda: now + timedelta(days=1),
+        early=EarlyRenderer(renderer) if early else None,
     )
 
 
@@ -266,3 +278,116 @@ def test_a_change_of_clustering_settings_posts_one_baseline_reset_note(
     assert "Baseline reset" in texts(note) and "clustering settings changed" in texts(note)
     assert "vanished" not in texts(note)
     assert slack.thread(CHANNEL, note.ts) == []
+
+
+# -- an alert that confirms an early warning ------------------------------------------------------
+
+
+def key_of(message: object) -> str:
+    metadata = getattr(message, "metadata", None) or {}
+    return str(metadata.get("event_payload", {}).get("key"))
+
+
+def warned(
+    tmp_path: Path, slack: FakeSlack, days: list[dict[str, Traffic]], *, deliver: bool = True
+) -> tuple:
+    """The alert service over `days` after run-1, with an early warning on run-1's refunds
+    cluster (errors) stored, and posted when `deliver`, as a check would have."""
+    runs = PublishedRuns(run_series(days))
+    store = Store.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    alerts = service(slack, store, runs, early=True)
+    runs.publish("run-0")
+    runs.publish("run-1")
+    alerts.run_cycle()
+    run = runs.all["run-1"]
+    (refunds,) = [c for c in run.clusters if c.title == "refunds"]
+    key = EarlyWarningKey("run-1", refunds.cluster_id, AlertKind.ERROR_HEAVY).encode()
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "Early warning: errors"}}
+    warning = OutgoingMessage(key, "Early warning: refunds errors", [section])
+    store.record_early_warnings(
+        run.summary, {CHANNEL: [(refunds.cluster_id, "error_heavy", {}, warning)]}
+    )
+    assert alerts.notifier is not None
+    if deliver:
+        alerts.notifier.deliver()
+    return runs, store, alerts, key
+
+
+def test_a_confirmed_warning_s_thread_follows_the_alert_to_its_end(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    # Errors on day 8 and 9 (run-2 and run-3), normal again on day 10 (run-4).
+    runs, _, alerts, key = warned(tmp_path, slack, [NORMAL] * 8 + [FAILING, FAILING, NORMAL])
+    (top,) = parents(slack)
+    assert key_of(top) == key
+
+    for run_id in ("run-2", "run-3", "run-4"):
+        runs.publish(run_id)
+        alerts.run_cycle()
+
+    refunds = next(c for c in runs.all["run-2"].clusters if c.title == "refunds")
+    alert = AlertKey(AlertKind.ERROR_HEAVY, "run-2", refunds.cluster_id)
+    thread = [parse_key(key_of(m)) for m in slack.thread(CHANNEL, top.ts)]
+    assert thread == [
+        EarlyOutcomeKey(CONFIRMED, EarlyWarningKey.parse(key)),
+        alert,
+        EpisodeNoteKey(Phase.STILL, alert, "run-3"),
+        EpisodeNoteKey(Phase.RESOLVED, alert, "run-4"),
+    ]
+    warning, summary = parents(slack)  # the run's message lists it, and holds no thread
+    assert key_of(summary) == RunKey("run-2").encode()
+    assert "first warned early" in texts(summary)
+    assert slack.thread(CHANNEL, summary.ts) == []
+    assert warning.edited and "back to normal" in texts(warning)  # the warning says it ended
+    assert "Early warning: errors" in texts(warning)
+
+
+def test_when_the_warning_is_gone_the_alert_goes_to_its_run_s_thread_and_says_so(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    runs, store, alerts, key = warned(tmp_path, slack, [NORMAL] * 8 + [FAILING, FAILING])
+    (top,) = parents(slack)
+    client = make_web_client(slack.bot_token, slack.api_url)
+    client.chat_delete(channel=CHANNEL, ts=top.ts)  # someone deleted the warning
+
+    runs.publish("run-2")
+    report = alerts.run_cycle()
+    runs.publish("run-3")
+    alerts.run_cycle()
+
+    (summary,) = parents(slack)
+    assert key_of(summary) == RunKey("run-2").encode()
+    moved = slack.thread(CHANNEL, summary.ts)
+    detail, still = (parse_key(key_of(m)) for m in moved)
+    assert isinstance(detail, AlertKey) and detail.kind is AlertKind.ERROR_HEAVY
+    assert still == EpisodeNoteKey(Phase.STILL, detail, "run-3")
+    assert all(MOVED_NOTE in m.text for m in moved)  # each says why it is here
+    assert report.delivery is not None and report.delivery.failed == []  # no notice
+    rows = {row.key: row for row in store.outbox(CHANNEL)}
+    assert rows[detail.encode()].status == "sent"
+    assert rows[detail.encode()].parent_key == RunKey("run-2").encode()
+    # The confirmation was about the warning alone: with it gone, it fails, quietly.
+    note = EarlyOutcomeKey(CONFIRMED, EarlyWarningKey.parse(key)).encode()
+    assert (rows[note].status, rows[note].last_error) == ("failed", "thread_not_found")
+
+
+def test_when_the_warning_could_not_be_posted_its_alert_goes_to_its_run_s_thread(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    runs, store, alerts, key = warned(
+        tmp_path, slack, [NORMAL] * 8 + [FAILING, FAILING], deliver=False
+    )
+    slack.faults.add("chat.postMessage", error="invalid_blocks")  # the warning, when it goes
+
+    runs.publish("run-2")
+    alerts.run_cycle()
+
+    rows = {row.key: row for row in store.outbox(CHANNEL)}
+    assert rows[key].status == "failed"
+    summary = next(m for m in parents(slack) if key_of(m) == RunKey("run-2").encode())
+    (moved,) = slack.thread(CHANNEL, summary.ts)
+    alert = parse_key(key_of(moved))
+    assert isinstance(alert, AlertKey) and alert.kind is AlertKind.ERROR_HEAVY
+    assert MOVED_NOTE in moved.text
+    moved_row = rows[alert.encode()]  # stored for the warning's thread, then moved
+    assert (moved_row.parent_key, moved_row.status) == (RunKey("run-2").encode(), "sent")

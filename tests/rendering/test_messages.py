@@ -219,6 +219,18 @@ def test_alerts_and_compare(renderer: Renderer) -> None:
     assert_valid(changes.compare(diff))
     assert_valid(changes.quiet(diff))
 
+    # An alert that confirmed an early warning is listed, marked; its details are elsewhere.
+    first = result.alerts[0]
+    marked = changes.alert_parent(diff, result.alerts, warned={first.key})
+    assert_valid(marked)
+    lines = marked.blocks[2]["text"]["text"].split("\n")  # type: ignore[index]
+    assert len(lines) > 1  # the lines shown (the section holds what fits)
+    assert ["first warned early" in line for line in lines] == [True] + [False] * (len(lines) - 1)
+    assert "in the thread;" in str(marked.blocks[-2])
+    alone = changes.alert_parent(diff, [first], warned={first.key})
+    assert "Details and drilldowns" not in str(alone.blocks)
+    assert "followed in its early warning's thread" in str(alone.blocks[-2])
+
 
 def test_button_payloads_stay_small() -> None:
     longest_id = "2_generation_20260614_004503_" + "f" * 270

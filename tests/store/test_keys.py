@@ -44,6 +44,11 @@ STORED = [
         EpisodeNoteKey(Phase.RESOLVED, AlertKey(AlertKind.NEW_CLUSTER, RUN, 0), LATER),
     ),
     (f"update:run:{RUN}:{LATER}", ParentUpdateKey(RunKey(RUN), LATER)),
+    # bot/services/alert_threads.py: a confirmed alert's episode ends in its warning's thread
+    (
+        f"update:early:{RUN}:4:error_heavy:{LATER}",
+        ParentUpdateKey(EarlyWarningKey(RUN, 4, AlertKind.ERROR_HEAVY), LATER),
+    ),
     ("run:x", RunKey("x")),
     ("cost_spike:x:1", AlertKey(AlertKind.COST_SPIKE, "x", 1)),
     # bot/services/early.py and early_settle.py
@@ -153,13 +158,17 @@ last_run_ids = run_ids.filter(lambda text: ":" not in text)
 clusters = st.none() | st.integers(min_value=-1, max_value=10**6)
 alert_keys = st.builds(AlertKey, st.sampled_from(AlertKind), run_ids, clusters)
 run_keys = st.builds(RunKey, run_ids)
+early_keys = st.builds(
+    EarlyWarningKey, run_ids, st.integers(min_value=-1, max_value=10**6), st.sampled_from(AlertKind)
+)
 keys = st.one_of(
     run_keys,
     st.builds(ResetKey, run_ids),
     st.builds(SkippedKey, run_ids),
     alert_keys,
     st.builds(EpisodeNoteKey, st.sampled_from(Phase), alert_keys, last_run_ids),
-    st.builds(ParentUpdateKey, run_keys, last_run_ids),
+    st.builds(ParentUpdateKey, run_keys | early_keys, last_run_ids),
+    early_keys,
 )
 
 

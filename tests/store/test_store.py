@@ -146,6 +146,26 @@ def test_claims_are_leases_only_their_holder_renews_or_settles(database_url: str
         store.engine.dispose()
 
 
+def test_a_reply_whose_thread_is_gone_is_rehomed_by_its_holder_only(store: Store) -> None:
+    early = "early:r0:3:error_heavy"
+    messages = [OutgoingMessage("error_heavy:r1:3", "detail", [], early)]
+    store.record_run_alerts(run_at(1, "job-rehome"), {"C1": messages})
+    (row,) = store.deliverable()
+    assert store.claim(row.id, "a")
+    note = [{"type": "context", "elements": []}]
+    assert not store.rehome(row.id, "b", "run:r1", "moved detail", note, "gone")  # not b's
+    assert store.rehome(row.id, "a", "run:r1", "moved detail", note, "gone")
+    (moved,) = store.outbox("C1")
+    assert (moved.status, moved.parent_key, moved.text, moved.blocks) == (
+        "pending",
+        "run:r1",
+        "moved detail",
+        note,
+    )
+    assert (moved.attempts, moved.last_error) == (0, "gone")  # the attempt is given back
+    assert not store.rehome(row.id, "a", "run:r2", "again", [], "gone")  # no longer claimed
+
+
 def test_subscriptions_and_opt_out(store: Store) -> None:
     assert store.subscribe("C1", Level.TRACE, None, "U1") is True
     assert store.subscribe("C1", Level.TRACE, None, "U1") is False
