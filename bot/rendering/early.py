@@ -1,5 +1,5 @@
 """Early warnings in Slack: the warning, the note that settles it in its thread, and the warning
-edited once retracted."""
+edited to say how it was settled."""
 
 from __future__ import annotations
 
@@ -67,3 +67,11 @@ class EarlyRenderer:
         """The warning as posted, with a line saying the daily run did not confirm it."""
         line = md(":heavy_multiplication_x: Retracted: not confirmed by {}", self.r.run_link(run))
         return bk.finish([*blocks, bk.context(line)], SafeMrkdwn(f"Retracted: {text}"))
+
+    def confirmed(self, text: str, blocks: list[dict[str, object]], run: RunSummary) -> Message:
+        """The warning as posted, with a line saying the daily run confirmed it and that the
+        change is followed in its thread (the channel sees it without opening the thread)."""
+        line = md(
+            ":white_check_mark: Confirmed by {}: followed in this thread", self.r.run_link(run)
+        )
+        return bk.finish([*blocks, bk.context(line)], SafeMrkdwn(f"Confirmed: {text}"))

@@ -1,6 +1,7 @@
 """Settling early warnings: the run after a warning's run confirms the warning in its thread when
 its daily detection alerts the same cluster and family (`domain.early.confirms`); otherwise the
-warning is retracted: a note in its thread, and the warning edited to say so. The notes and the
+warning is retracted. Either way a note goes in its thread and the warning is edited to say so,
+so the channel sees the outcome without opening the thread. The notes and the
 new status are stored in one transaction, so a restart neither repeats nor forgets them.
 
 Two places settle, with the same words (`settlement`):
@@ -132,8 +133,9 @@ def settlement(
     run: RunSummary,
     confirmed_by: str | None,
 ) -> list[OutgoingMessage]:
-    """The messages that settle `warning` on `run`: the note in its thread, and for a
-    retraction the warning edited to say so (`confirmed_by`: the confirming alert in words)."""
+    """The messages that settle `warning` on `run`: the note in its thread, and the warning
+    edited to say it was confirmed or retracted (`confirmed_by`: the confirming alert in
+    words)."""
     confirmed = confirmed_by is not None
     note = renderer.settled(run, confirmed=confirmed, alert=confirmed_by or "")
     status = CONFIRMED if confirmed else RETRACTED
@@ -143,19 +145,19 @@ def settlement(
             EarlyOutcomeKey(status, warning_key).encode(), note.text, note.blocks, warning.key
         )
     ]
-    if not confirmed:
-        latest = store.latest_version(warning.channel, warning.key)
-        if latest is not None:
-            edited = renderer.retracted(latest[0], latest[1], run)
-            messages.append(
-                OutgoingMessage(
-                    EarlyOutcomeKey("update", warning_key).encode(),
-                    edited.text,
-                    edited.blocks,
-                    warning.key,
-                    action="update",
-                )
+    latest = store.latest_version(warning.channel, warning.key)
+    if latest is not None:
+        edit = renderer.confirmed if confirmed else renderer.retracted
+        edited = edit(latest[0], latest[1], run)
+        messages.append(
+            OutgoingMessage(
+                EarlyOutcomeKey("update", warning_key).encode(),
+                edited.text,
+                edited.blocks,
+                warning.key,
+                action="update",
             )
+        )
     return messages
 
 

@@ -180,8 +180,11 @@ def test_an_error_step_is_warned_early_and_its_thread_is_the_daily_alert_s_home(
     confirmed, retracted = bot.warnings()
     assert confirmed.status == CONFIRMED and confirmed.settled_run_id == following.run_id
     assert retracted.status == RETRACTED and retracted.settled_run_id == following.run_id
-    thread = [m for m in bot.store.outbox(CHANNEL) if m.parent_key == warning.key]
+    stored = [m for m in bot.store.outbox(CHANNEL) if m.parent_key == warning.key]
+    thread = [m for m in stored if m.action == "post"]
     note, detail = [parse_key(m.key) for m in thread]  # the confirmation, then the alert
+    (edit,) = [m for m in stored if m.action == "update"]  # and the warning says so
+    assert "Confirmed by" in str(edit.blocks) and "Early warning" in edit.text
     assert note == EarlyOutcomeKey(CONFIRMED, EarlyWarningKey.parse(warning.key))
     assert isinstance(detail, AlertKey) and detail.run_id == following.run_id
     assert "Confirmed" in str(thread[0].blocks)
@@ -207,6 +210,8 @@ def test_an_error_step_is_warned_early_and_its_thread_is_the_daily_alert_s_home(
         top.ts,
     ]
     assert [key_of(m) for m in slack.thread(CHANNEL, top.ts)] == [note.encode(), detail.encode()]
+    (top,) = [m for k, m in out if k == warning.key]
+    assert top.edited and "Confirmed by" in str(top.blocks)  # seen without opening the thread
     daily = by_key[RunKey(following.run_id).encode()]
     assert daily.thread_ts is None and "first warned early" in str(daily.blocks)
     in_run_thread = [parse_key(key_of(m)) for m in slack.thread(CHANNEL, daily.ts)]

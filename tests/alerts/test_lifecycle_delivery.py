@@ -339,6 +339,7 @@ def test_a_confirmed_warning_s_thread_follows_the_alert_to_its_end(
     assert "first warned early" in texts(summary)
     assert slack.thread(CHANNEL, summary.ts) == []
     assert warning.edited and "back to normal" in texts(warning)  # the warning says it ended
+    assert "Confirmed by" in texts(warning)  # and, before that, that run-2 confirmed it
     assert "Early warning: errors" in texts(warning)
 
 

@@ -81,3 +81,13 @@ def test_a_retracted_warning_keeps_what_was_posted_and_says_why() -> None:
     note = renderer().settled(later, confirmed=False)
     assert "Retracted" in text_of(note.blocks)
     assert "Confirmed" in text_of(renderer().settled(later, confirmed=True, alert="x").blocks)
+
+
+def test_a_confirmed_warning_keeps_what_was_posted_and_points_to_its_thread() -> None:
+    posted = renderer().warning(make_run(), finding(), END + timedelta(hours=14))
+    later = make_run().model_copy(update={"run_id": "r2", "window_end": END + timedelta(days=1)})
+    edited = renderer().confirmed(posted.text, posted.blocks, later)
+    assert edited.blocks[: len(posted.blocks)] == posted.blocks
+    last = text_of(edited.blocks[-1:])
+    assert "Confirmed by" in last and "followed in this thread" in last
+    assert edited.text.startswith("Confirmed: ")

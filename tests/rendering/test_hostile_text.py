@@ -144,6 +144,13 @@ def _early_retracted(w: World) -> Iterator[Output]:
         yield early.retracted(str(posted.text), list(posted.blocks), w.run.summary)
 
 
+def _early_confirmed(w: World) -> Iterator[Output]:
+    early = EarlyRenderer(w.renderer)
+    for finding in _early_findings(w):
+        posted = early.warning(w.run, finding, NOW)
+        yield early.confirmed(str(posted.text), list(posted.blocks), w.run.summary)
+
+
 def _unfurl_cards(w: World) -> Iterator[Output]:
     """bot/listeners/unfurls.py assembles the cards from the renderers above."""
     runs = SimpleNamespace(get=lambda run_id: w.run, previous=lambda run: w.previous)
@@ -174,6 +181,7 @@ def _home(w: World) -> Iterator[Output]:
 BUILDERS: dict[str, Builder] = {
     "early.EarlyRenderer.warning": _early_warning,
     "early.EarlyRenderer.retracted": _early_retracted,
+    "early.EarlyRenderer.confirmed": _early_confirmed,
     "early.EarlyRenderer.settled": lambda w: (
         EarlyRenderer(w.renderer).settled(w.run.summary, confirmed=confirmed, alert=HOSTILE)
         for confirmed in (True, False)

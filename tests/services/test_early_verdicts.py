@@ -73,9 +73,10 @@ def test_a_fired_alert_that_confirms_a_warning_lives_in_its_thread_after_the_con
 
     assert found.homes == {fired.key: errors}
     assert found.settled == [(1, CONFIRMED), (2, RETRACTED)]
-    (note,) = found.note_for(fired)
+    note, edit = found.note_for(fired)  # the confirmation, and the warning edited to say so
     assert note.key == EarlyOutcomeKey(CONFIRMED, EarlyWarningKey.parse(errors.key)).encode()
     assert note.parent_key == errors.key and "Confirmed" in note.text
+    assert (edit.action, edit.parent_key) == ("update", errors.key)
     assert found.note_for(fired) == []  # placed once
     assert found.note_for(other) == []
     retraction, edit = found.leftover()  # the cost warning: its note and its edit
@@ -83,15 +84,16 @@ def test_a_fired_alert_that_confirms_a_warning_lives_in_its_thread_after_the_con
     assert (retraction.action, edit.action) == ("post", "update")
 
 
-def test_a_confirming_alert_that_did_not_fire_confirms_with_a_note_only() -> None:
+def test_a_confirming_alert_that_did_not_fire_confirms_and_homes_nothing() -> None:
     errors = warning(1, 3, AlertKind.ERROR_HEAVY)
     muted = alert(AlertKind.ERROR_HEAVY, previous=3, current=5)  # detected, not announced
 
     found = verdicts(Threads(), renderer(), [errors], RUN, [muted], [])
 
     assert found.homes == {} and found.settled == [(1, CONFIRMED)]
-    (note,) = found.leftover()
+    note, edit = found.leftover()
     assert note.parent_key == errors.key and "Confirmed" in note.text
+    assert (edit.action, edit.parent_key) == ("update", errors.key)
 
 
 def test_a_warning_whose_message_failed_is_settled_without_a_word_and_homes_nothing() -> None:
