@@ -75,6 +75,27 @@ def floor_day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def gausses(rng: random.Random, count: int, mu: float, sigma: float) -> list[float]:
+    """`[rng.gauss(mu, sigma) for _ in range(count)]`: the same numbers, and `rng` left as those
+    calls leave it (`Random.gauss` makes them in pairs and keeps the second in `gauss_next`),
+    without a method call each (clusters draw three per member)."""
+    random_ = rng.random
+    pending = rng.gauss_next  # type: ignore[attr-defined]  # (not in the stubs)
+    found = []
+    for _ in range(count):
+        if pending is None:
+            x2pi = random_() * TWO_PI
+            g2rad = math.sqrt(-2.0 * math.log(1.0 - random_()))
+            z = math.cos(x2pi) * g2rad
+            pending = math.sin(x2pi) * g2rad
+        else:
+            z, pending = pending, None
+        found.append(mu + z * sigma)
+    rng.gauss_next = pending  # type: ignore[attr-defined]
+    return found
+
+
+TWO_PI = 2.0 * math.pi
 ItemValues = tuple[Item, Numbers, EvalNumbers | None]
 
 
@@ -89,6 +110,9 @@ class SeriesMemo:
 
     streams: dict[StreamKey, list[Draw]] = field(default_factory=dict)
     values: dict[tuple[int, float, Effect, bool], ItemValues] = field(default_factory=dict)
+    stamps: dict[datetime, str] = field(
+        default_factory=dict
+    )  # items' timestamps, as runs show them
 
 
 # Series kept, most recently used last. A series of 9 daily runs of 1,500 items holds about
@@ -409,9 +433,14 @@ class SeriesSimulator:
         order = sorted(range(len(members)), key=lambda i: distances[i], reverse=descending)
         traces: dict[str, dict[str, Any]] = {}
         random_ = self.rng.random
+        stamps = self.memo.stamps
         for rank, i in enumerate(order):
             item = members[i]
-            stamp = self._stamp or item.timestamp.astimezone(UTC).isoformat(timespec="microseconds")
+            stamp = self._stamp or stamps.get(item.timestamp)
+            if stamp is None:
+                stamp = stamps[item.timestamp] = item.timestamp.astimezone(UTC).isoformat(
+                    timespec="microseconds"
+                )
             if not self._stamp and random_() < EMPTY_TIMESTAMP_P:
                 stamp = ""
             traces[item.item_id] = {
@@ -427,10 +456,13 @@ class SeriesSimulator:
 
     def _cluster(self, cluster_id: int, topic: Topic, members: list[Item]) -> dict[str, Any]:
         rng = self.rng
-        gauss = rng.gauss
         cx, cy = round(rng.uniform(-6, 6), 4), round(rng.uniform(-6, 6), 4)
-        distances = [round(abs(gauss(0.35, 0.15)) + 0.02, 4) for _ in members]
-        coords = [(round(cx + gauss(0, 0.8), 4), round(cy + gauss(0, 0.8), 4)) for _ in members]
+        distances = [round(abs(g) + 0.02, 4) for g in gausses(rng, len(members), 0.35, 0.15)]
+        offsets = gausses(rng, 2 * len(members), 0, 0.8)  # x, y of each member in turn
+        coords = [
+            (round(cx + dx, 4), round(cy + dy, 4))
+            for dx, dy in zip(offsets[::2], offsets[1::2], strict=True)
+        ]
         bullets = rng.sample(topic.bullets, rng.randint(2, min(4, len(topic.bullets))))
         return {
             "cluster_id": cluster_id,
@@ -438,7 +470,7 @@ class SeriesSimulator:
             "title": self._title(topic),
             "description": "\n".join(f"- {b}" for b in bullets),
             "traces": self._entries(members, distances, coords, descending=False),
-            "centroid": [round(gauss(0, 1), 4) for _ in range(8)],
+            "centroid": [round(g, 4) for g in gausses(rng, 8, 0, 1)],
             "centroid_x": cx,
             "centroid_y": cy,
             "metrics": aggregate_metrics(members),

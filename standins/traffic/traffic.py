@@ -242,22 +242,25 @@ def numbers(draw: Draw, topic: Topic, effect: Effect) -> Numbers:
         bloat = 1.0 + (BLOAT_FACTOR - 1.0) * (effect.cost - 1.0) / (COST_FACTOR - 1.0)
         price = 1.0
     last = len(draw.gens) - 1
+    # The products below are those of one generation's formula, left to right, hoisted.
+    input_size, output_size = topic.input_tokens * draw.size, topic.output_tokens * draw.size
+    latency, slower = topic.latency, effect.latency
     generations = []
     for index, (f_in, f_out, f_latency) in enumerate(draw.gens):
         is_error = erroring and index == last
-        tokens_in = max(1, round(topic.input_tokens * draw.size * f_in * bloat))
-        tokens_out = 0 if is_error else max(1, round(topic.output_tokens * draw.size * f_out))
+        tokens_in = max(1, round(input_size * f_in * bloat))
+        tokens_out = 0 if is_error else max(1, round(output_size * f_out))
         cost_in = round(tokens_in * price_in * price, 10)
         cost_out = round(tokens_out * price_out * price, 10)
         generations.append(
             Generation(
-                input_tokens=tokens_in,
-                output_tokens=tokens_out,
-                input_cost=cost_in,
-                output_cost=cost_out,
-                total_cost=round(cost_in + cost_out, 10),
-                latency=round(topic.latency * f_latency * effect.latency, 3),
-                is_error=is_error,
+                tokens_in,
+                tokens_out,
+                cost_in,
+                cost_out,
+                round(cost_in + cost_out, 10),  # total_cost
+                round(latency * f_latency * slower, 3),
+                is_error,
             )
         )
     embedding = None
