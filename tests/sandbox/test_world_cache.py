@@ -117,6 +117,7 @@ def embedding_rows(posthog: LocalPostHog) -> tuple[int, int]:
 
 def test_summaries_loaded_by_copy_are_the_summaries_inserted(posthog: LocalPostHog) -> None:
     world = summarized(21)
+    posthog.embedding_models = POSTHOG_MODELS  # the shared server's, as it started
     direct = load_summaries(posthog, world, dimension=24)
     inserted = (fingerprint(posthog), embedding_rows(posthog), posthog.embedding_models)
     posthog.reset()
