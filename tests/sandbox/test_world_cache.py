@@ -102,7 +102,7 @@ def test_a_world_loaded_by_copy_can_leave_events_out(posthog: LocalPostHog) -> N
 
 
 def summarized(seed: int) -> generator.World:
-    return small(seed=seed, items_per_run=60, traces_per_day=300.0)
+    return small(seed=seed, traces_per_day=48.0)
 
 
 def embedding_rows(posthog: LocalPostHog) -> tuple[int, int]:
