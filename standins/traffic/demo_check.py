@@ -93,7 +93,7 @@ def as_loaded(event: Mapping[str, Any], values: Mapping[str, Mapping[str, Any]])
             "params": props.get("$ai_clustering_params"),
         }
     )
-    wanted = {item.item_id for cluster in run.clusters for item in cluster.items}
+    wanted = [item.item_id for cluster in run.clusters for item in cluster.items]
     return run.with_item_values(
         {
             item_id: ItemMetrics(
@@ -102,7 +102,7 @@ def as_loaded(event: Mapping[str, Any], values: Mapping[str, Mapping[str, Any]])
                 tokens=float(v["tokens"]),
                 errors=int(v["error_count"]),
             )
-            for item_id, v in values.items()
-            if item_id in wanted
+            for item_id in wanted
+            if (v := values.get(item_id)) is not None
         }
     )

@@ -11,7 +11,6 @@ without building events; the events built here carry exactly those numbers.
 from __future__ import annotations
 
 import random
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,8 +56,25 @@ class Item:
     summarized_at: datetime | None = None
 
 
+def uuid_text(value: int) -> str:
+    """`str(uuid.UUID(int=value))` for a 128-bit `value`, without the constructor's checks: a
+    world has ids by the hundred thousand."""
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+# uuid.UUID(int=…, version=4) sets the variant (10) and the version (4) bits.
+_VERSION_4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_VERSION_4_SET = (0x8000 << 48) | (4 << 76)
+
+
+def uuid4_from(bits: int) -> str:
+    """`str(uuid.UUID(int=bits, version=4))` for 128 random `bits`."""
+    return uuid_text(bits & _VERSION_4_CLEAR | _VERSION_4_SET)
+
+
 def uuid4(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    return uuid4_from(rng.getrandbits(128))
 
 
 def uuid7_from(bits: int, moment: datetime) -> str:
@@ -67,7 +83,7 @@ def uuid7_from(bits: int, moment: datetime) -> str:
     millis = int(moment.timestamp() * 1000) & ((1 << 48) - 1)
     value = (millis << 80) | (0x7 << 76) | ((bits >> 62) & 0xFFF) << 64
     value |= (0b10 << 62) | (bits & ((1 << 62) - 1))
-    return str(uuid.UUID(int=value))
+    return uuid_text(value)
 
 
 def uuid7(rng: random.Random, moment: datetime) -> str:
@@ -84,7 +100,7 @@ def make_item(
     """The clustered item: at evaluation level the `$ai_evaluation` event (`ev`), keyed by its
     UUID, with that UUID as `trace_id` too when it could not be joined to its trace."""
     moment = datetime.fromtimestamp(draw.moment, UTC)
-    trace_id = str(uuid.UUID(int=draw.trace_bits, version=4))
+    trace_id = uuid4_from(draw.trace_bits)
     if ev is not None:
         item_id = uuid7_from(draw.gen_bits, datetime.fromtimestamp(ev.moment, UTC))
         generation_id: str | None = item_id
@@ -143,7 +159,7 @@ class EventBuilder:
     ) -> list[dict[str, Any]]:
         rng = random.Random(draw.event_seed)
         gen_level = self.level != "trace"
-        trace_id = str(uuid.UUID(int=draw.trace_bits, version=4))
+        trace_id = uuid4_from(draw.trace_bits)
         distinct_id = rng.choice(self.users)
         if (
             nums.cause is Cause.USER_FLOOD

@@ -46,7 +46,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from standins.traffic.events import Item
+from standins.traffic.events import Item, uuid4_from
 from standins.traffic.model import (
     ITEMS_PER_DAY,
     Extra,
@@ -307,7 +307,7 @@ def _run_event(
     }
     moment = result.window_end + timedelta(minutes=14)
     return {
-        "uuid": str(uuid.UUID(int=sim.rng.getrandbits(128), version=4)),
+        "uuid": uuid4_from(sim.rng.getrandbits(128)),
         "event": f"$ai_{sim.level}_clusters",
         "timestamp": moment,
         "distinct_id": f"clustering_{sim.level}_{sim.team_id}",

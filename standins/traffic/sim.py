@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,10 +24,12 @@ from standins.traffic.traffic import (
     NEW_TOPIC_SHARE,
     Change,
     Draw,
+    Effect,
     Effects,
     Numbers,
     Plant,
     Step,
+    StreamKey,
     Traffic,
     days_between,
     kept,
@@ -71,6 +75,69 @@ def floor_day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def gausses(rng: random.Random, count: int, mu: float, sigma: float) -> list[float]:
+    """`[rng.gauss(mu, sigma) for _ in range(count)]`: the same numbers, and `rng` left as those
+    calls leave it (`Random.gauss` makes them in pairs and keeps the second in `gauss_next`),
+    without a method call each (clusters draw three per member)."""
+    random_ = rng.random
+    pending = rng.gauss_next  # type: ignore[attr-defined]  # (not in the stubs)
+    found = []
+    for _ in range(count):
+        if pending is None:
+            x2pi = random_() * TWO_PI
+            g2rad = math.sqrt(-2.0 * math.log(1.0 - random_()))
+            z = math.cos(x2pi) * g2rad
+            pending = math.sin(x2pi) * g2rad
+        else:
+            z, pending = pending, None
+        found.append(mu + z * sigma)
+    rng.gauss_next = pending  # type: ignore[attr-defined]
+    return found
+
+
+TWO_PI = 2.0 * math.pi
+ItemValues = tuple[Item, Numbers, EvalNumbers | None]
+
+
+@dataclass
+class SeriesMemo:
+    """What every simulation of one series (seed, job, level, anchor) computes alike, kept for
+    the next one: its days of traffic, and each item's values under the effect in force at its
+    moment (keyed by the draw's trace bits and moment, which tell apart the draws of streams of
+    two rates, the effect, and whether a summarizer dates it). Worlds of one series differ only
+    in planted changes, run count or sample size (a change and its control, the sandbox's world
+    before and after a run is emitted), so they share most of it."""
+
+    streams: dict[StreamKey, list[Draw]] = field(default_factory=dict)
+    values: dict[tuple[int, float, Effect, bool], ItemValues] = field(default_factory=dict)
+    stamps: dict[datetime, str] = field(
+        default_factory=dict
+    )  # items' timestamps, as runs show them
+
+
+# Series kept, most recently used last. A series of 9 daily runs of 1,500 items holds about
+# 7 MB; a world is rebuilt from its parameters (emit_next_run), and the bench and the tests
+# generate a handful of worlds per series, so a few series are enough.
+SERIES_KEPT = 12
+_MEMOS: OrderedDict[tuple[str, str, datetime], SeriesMemo] = OrderedDict()
+_MEMOS_LOCK = threading.Lock()
+
+
+def forget_series() -> None:
+    """Drop every kept series: the next simulation of each starts from nothing."""
+    with _MEMOS_LOCK:
+        _MEMOS.clear()
+
+
+def series_memo(key: str, level: str, anchor: datetime) -> SeriesMemo:
+    with _MEMOS_LOCK:
+        memo = _MEMOS.pop((key, level, anchor), None) or SeriesMemo()
+        _MEMOS[(key, level, anchor)] = memo
+        while len(_MEMOS) > SERIES_KEPT:
+            _MEMOS.popitem(last=False)
+        return memo
+
+
 @dataclass
 class SeriesSimulator:
     seed: int
@@ -92,14 +159,15 @@ class SeriesSimulator:
     traffic: Traffic = field(init=False)
     builder: EventBuilder = field(init=False)
     rng: random.Random = field(init=False)  # the runs' own draws, in run order
-    seen: dict[int, tuple[Item, Numbers, EvalNumbers | None]] = field(default_factory=dict)
+    seen: dict[int, ItemValues] = field(default_factory=dict)
     last_title: dict[str, str] = field(default_factory=dict)
     _days: dict[datetime, list[Draw]] = field(default_factory=dict)
     _stamp: str | None = None  # every item's timestamp in the current run, if fixed
     _hours: dict[datetime, dict[int, list[Draw]]] = field(default_factory=dict)
     # summarized items no run sampled yet, with their numbers
-    _built: dict[int, tuple[Item, Numbers, EvalNumbers | None]] = field(default_factory=dict)
+    _built: dict[int, ItemValues] = field(default_factory=dict)
     summarizer: Summarizer | None = field(init=False, default=None)
+    memo: SeriesMemo = field(init=False)
 
     def __post_init__(self) -> None:
         # A series with more topics than the first catalog holds draws from the wide one.
@@ -118,7 +186,9 @@ class SeriesSimulator:
         self.reserve = chosen[self.topics :]
         self.ring = [t.key for t in setup.sample(list(catalog), len(catalog))]
         self.effects = Effects(base_error)
-        self.traffic = Traffic(key, self.level, {t.key: t for t in catalog}, self.anchor)
+        self.memo = series_memo(key, self.level, self.anchor)
+        topics = {t.key: t for t in catalog}
+        self.traffic = Traffic(key, self.level, topics, self.anchor, self.memo.streams)
         if self.summarizer_cap is not None:
             self.summarizer = Summarizer(self.summarizer_cap, self._traffic_between)
         self.builder = EventBuilder(
@@ -232,9 +302,16 @@ class SeriesSimulator:
             new.append((built[0], draw, built[1], built[2]))
         return built[0]
 
-    def _values(self, draw: Draw) -> tuple[Item, Numbers, EvalNumbers | None]:
-        topic = self.traffic.topics[draw.topic]
+    def _values(self, draw: Draw) -> ItemValues:
         effect = self.effects.at(draw.topic, draw.moment)
+        key = (draw.trace_bits, draw.moment, effect, self.summarizer is not None)
+        found = self.memo.values.get(key)
+        if found is None:
+            found = self.memo.values[key] = self._compute_values(draw, effect)
+        return found
+
+    def _compute_values(self, draw: Draw, effect: Effect) -> ItemValues:
+        topic = self.traffic.topics[draw.topic]
         nums = numbers(draw, topic, effect)
         ev = None
         if self.level == "evaluation":
@@ -250,7 +327,8 @@ class SeriesSimulator:
         found = self.seen.get(draw.trace_bits)
         if found is not None:
             return (*found, False)
-        item, nums, ev = self._built.pop(draw.trace_bits, None) or self._values(draw)
+        built = self._built.pop(draw.trace_bits, None)
+        item, nums, ev = built if built is not None else self._values(draw)
         self.seen[draw.trace_bits] = (item, nums, ev)
         return item, nums, ev, True
 
@@ -355,9 +433,14 @@ class SeriesSimulator:
         order = sorted(range(len(members)), key=lambda i: distances[i], reverse=descending)
         traces: dict[str, dict[str, Any]] = {}
         random_ = self.rng.random
+        stamps = self.memo.stamps
         for rank, i in enumerate(order):
             item = members[i]
-            stamp = self._stamp or item.timestamp.astimezone(UTC).isoformat(timespec="microseconds")
+            stamp = self._stamp or stamps.get(item.timestamp)
+            if stamp is None:
+                stamp = stamps[item.timestamp] = item.timestamp.astimezone(UTC).isoformat(
+                    timespec="microseconds"
+                )
             if not self._stamp and random_() < EMPTY_TIMESTAMP_P:
                 stamp = ""
             traces[item.item_id] = {
@@ -373,10 +456,13 @@ class SeriesSimulator:
 
     def _cluster(self, cluster_id: int, topic: Topic, members: list[Item]) -> dict[str, Any]:
         rng = self.rng
-        gauss = rng.gauss
         cx, cy = round(rng.uniform(-6, 6), 4), round(rng.uniform(-6, 6), 4)
-        distances = [round(abs(gauss(0.35, 0.15)) + 0.02, 4) for _ in members]
-        coords = [(round(cx + gauss(0, 0.8), 4), round(cy + gauss(0, 0.8), 4)) for _ in members]
+        distances = [round(abs(g) + 0.02, 4) for g in gausses(rng, len(members), 0.35, 0.15)]
+        offsets = gausses(rng, 2 * len(members), 0, 0.8)  # x, y of each member in turn
+        coords = [
+            (round(cx + dx, 4), round(cy + dy, 4))
+            for dx, dy in zip(offsets[::2], offsets[1::2], strict=True)
+        ]
         bullets = rng.sample(topic.bullets, rng.randint(2, min(4, len(topic.bullets))))
         return {
             "cluster_id": cluster_id,
@@ -384,7 +470,7 @@ class SeriesSimulator:
             "title": self._title(topic),
             "description": "\n".join(f"- {b}" for b in bullets),
             "traces": self._entries(members, distances, coords, descending=False),
-            "centroid": [round(gauss(0, 1), 4) for _ in range(8)],
+            "centroid": [round(g, 4) for g in gausses(rng, 8, 0, 1)],
             "centroid_x": cx,
             "centroid_y": cy,
             "metrics": aggregate_metrics(members),

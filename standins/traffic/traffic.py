@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -241,22 +242,25 @@ def numbers(draw: Draw, topic: Topic, effect: Effect) -> Numbers:
         bloat = 1.0 + (BLOAT_FACTOR - 1.0) * (effect.cost - 1.0) / (COST_FACTOR - 1.0)
         price = 1.0
     last = len(draw.gens) - 1
+    # The products below are those of one generation's formula, left to right, hoisted.
+    input_size, output_size = topic.input_tokens * draw.size, topic.output_tokens * draw.size
+    latency, slower = topic.latency, effect.latency
     generations = []
     for index, (f_in, f_out, f_latency) in enumerate(draw.gens):
         is_error = erroring and index == last
-        tokens_in = max(1, round(topic.input_tokens * draw.size * f_in * bloat))
-        tokens_out = 0 if is_error else max(1, round(topic.output_tokens * draw.size * f_out))
+        tokens_in = max(1, round(input_size * f_in * bloat))
+        tokens_out = 0 if is_error else max(1, round(output_size * f_out))
         cost_in = round(tokens_in * price_in * price, 10)
         cost_out = round(tokens_out * price_out * price, 10)
         generations.append(
             Generation(
-                input_tokens=tokens_in,
-                output_tokens=tokens_out,
-                input_cost=cost_in,
-                output_cost=cost_out,
-                total_cost=round(cost_in + cost_out, 10),
-                latency=round(topic.latency * f_latency * effect.latency, 3),
-                is_error=is_error,
+                tokens_in,
+                tokens_out,
+                cost_in,
+                cost_out,
+                round(cost_in + cost_out, 10),  # total_cost
+                round(latency * f_latency * slower, 3),
+                is_error,
             )
         )
     embedding = None
@@ -271,19 +275,43 @@ def numbers(draw: Draw, topic: Topic, effect: Effect) -> Numbers:
     return Numbers(tuple(generations), embedding, draw.span, erroring, effect.cause, flood_p)
 
 
-def _lognormal_mean_one(rng: random.Random, sigma: float) -> float:
-    return rng.lognormvariate(-sigma * sigma / 2, sigma)
+# `random.Random.normalvariate`'s constant (Kinderman and Monahan's ratio method).
+NV_MAGICCONST = 4 * math.exp(-0.5) / math.sqrt(2.0)
+
+
+def _lognormal_mean_one(random_: Callable[[], float], sigma: float) -> float:
+    """`rng.lognormvariate(-σ²/2, σ)` with `random_ = rng.random`: the same numbers from the same
+    draws, as `Random.normalvariate` makes them, without its two method calls (a day's traffic
+    draws about a dozen of these per item, the generator's innermost loop)."""
+    while True:
+        u1 = random_()
+        u2 = 1.0 - random_()
+        z = NV_MAGICCONST * (u1 - 0.5) / u2
+        if z * z / 4.0 <= -math.log(u2):
+            return math.exp(-sigma * sigma / 2 + z * sigma)
+
+
+StreamKey = tuple[datetime, str, int, float]  # (day, topic, layer, rate per day)
 
 
 class Traffic:
     """Candidate items of one series, per (day, topic, layer), generated on demand."""
 
-    def __init__(self, key: str, level: str, topics: dict[str, Topic], anchor: datetime) -> None:
+    def __init__(
+        self,
+        key: str,
+        level: str,
+        topics: dict[str, Topic],
+        anchor: datetime,
+        streams: dict[StreamKey, list[Draw]] | None = None,
+    ) -> None:
         self.key = key  # "seed:job"
         self.anchor = anchor  # a UTC midnight; days are keyed by their distance from it
         self.level = level
         self.topics = topics
-        self._streams: dict[tuple[datetime, str, int], list[Draw]] = {}
+        # A stream depends only on the series (key, level, anchor) and its own key, so the
+        # simulations of one series can share them (`sim.SeriesMemo`); they are never changed.
+        self._streams: dict[StreamKey, list[Draw]] = {} if streams is None else streams
         self._factors: dict[tuple[datetime, str], float] = {}
 
     def _day_key(self, day: datetime) -> int:
@@ -298,10 +326,11 @@ class Traffic:
 
     def stream(self, day: datetime, topic: str, layer: int, rate: float) -> list[Draw]:
         """Layer `layer` of `topic`'s candidates on `day` (a UTC midnight), `rate` per day."""
-        cached = self._streams.get((day, topic, layer))
+        cached = self._streams.get((day, topic, layer, rate))
         if cached is not None:
             return cached
         rng = random.Random(f"{self.key}:traffic:{self._day_key(day)}:{topic}:{layer}")
+        random_, bits = rng.random, rng.getrandbits
         spec = self.topics[topic]
         per_second = rate * self.day_factor(day, topic) / DAY.total_seconds()
         start = day.timestamp()
@@ -310,38 +339,41 @@ class Traffic:
         moment = start
         gen_level = self.level != "trace"  # one generation per generation/evaluation item
         while per_second > 0:
-            moment += rng.expovariate(per_second)
+            moment += -math.log(1.0 - random_()) / per_second  # rng.expovariate(per_second)
             if moment >= end:
                 break
             n_gen = 1 if gen_level else rng.randint(*spec.generations)
+            # Positional, in the order of Draw's fields: each draws its numbers in that order.
             draws.append(
                 Draw(
-                    topic=topic,
-                    moment=moment,
-                    keep=rng.random(),
-                    trace_bits=rng.getrandbits(128),
-                    gen_bits=rng.getrandbits(74),
-                    event_seed=rng.getrandbits(64),
-                    outlier=rng.random() < OUTLIER_P,
-                    error_u=rng.random(),
-                    size=_lognormal_mean_one(rng, TOKEN_SIGMA),
-                    gens=tuple(
-                        (
-                            _lognormal_mean_one(rng, JITTER_SIGMA),
-                            _lognormal_mean_one(rng, JITTER_SIGMA),
-                            _lognormal_mean_one(rng, LATENCY_SIGMA),
-                        )
-                        for _ in range(n_gen)
-                    ),
-                    span=not gen_level and rng.random() < spec.span_p,
-                    embedding=(
-                        (_lognormal_mean_one(rng, 0.3), _lognormal_mean_one(rng, 0.3))
-                        if not gen_level and rng.random() < spec.embedding_p
+                    topic,
+                    moment,
+                    random_(),  # keep
+                    bits(128),  # trace_bits
+                    bits(74),  # gen_bits
+                    bits(64),  # event_seed
+                    random_() < OUTLIER_P,  # outlier
+                    random_(),  # error_u
+                    _lognormal_mean_one(random_, TOKEN_SIGMA),  # size
+                    tuple(
+                        [
+                            (
+                                _lognormal_mean_one(random_, JITTER_SIGMA),
+                                _lognormal_mean_one(random_, JITTER_SIGMA),
+                                _lognormal_mean_one(random_, LATENCY_SIGMA),
+                            )
+                            for _ in range(n_gen)
+                        ]
+                    ),  # gens
+                    not gen_level and random_() < spec.span_p,  # span
+                    (
+                        (_lognormal_mean_one(random_, 0.3), _lognormal_mean_one(random_, 0.3))
+                        if not gen_level and random_() < spec.embedding_p
                         else None
-                    ),
+                    ),  # embedding
                 )
             )
-        self._streams[(day, topic, layer)] = draws
+        self._streams[(day, topic, layer, rate)] = draws
         return draws
 
 

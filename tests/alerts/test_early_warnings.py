@@ -30,7 +30,7 @@ from bot.store.keys import (
     parse_key,
 )
 from bot.store.store import OutgoingMessage
-from standins.posthog.embeddings import drop_embeddings, load_summaries
+from standins.posthog.embeddings import drop_embeddings
 from standins.posthog.server import LocalPostHog
 from standins.slack.model import Message
 from standins.slack.server import FakeSlack
@@ -71,9 +71,8 @@ def serve(world: World) -> Iterator[LocalPostHog]:
     """The world in a local PostHog, without the newest run's event (it is emitted later)."""
     newest = world.runs[-1].event["uuid"]
     with LocalPostHog(project_id=3, api_key="phx_test") as server:
-        server.insert_events(e for e in world.events if e["uuid"] != newest)
-        server.set_jobs(world.jobs)
-        load_summaries(server, world, dimension=DIM)
+        worlds.load(server, world, leave_out={newest})
+        worlds.load_summaries(server, world, dimension=DIM)
         yield server
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import random
+from types import ModuleType
 
 import pytest
-from scipy import stats as scipy_stats
 
 from bot.domain.stats import (
     benjamini_hochberg,
@@ -18,13 +18,24 @@ from bot.domain.stats import (
 )
 
 
+@pytest.fixture(scope="module")
+def scipy_stats() -> ModuleType:
+    """scipy.stats, imported where it is used: every worker collects this module, and the import
+    costs about half a second."""
+    from scipy import stats
+
+    return stats
+
+
 def lognormal(rng: random.Random, n: int, scale: float = 1.0) -> list[float]:
     return [scale * rng.lognormvariate(0.0, 0.8) for _ in range(n)]
 
 
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("shift", [1.0, 1.5, 3.0])
-def test_rank_test_matches_scipy_mann_whitney(seed: int, shift: float) -> None:
+def test_rank_test_matches_scipy_mann_whitney(
+    seed: int, shift: float, scipy_stats: ModuleType
+) -> None:
     rng = random.Random(seed)
     fresh, base = lognormal(rng, 21, shift), lognormal(rng, 130)
     fresh[:3] = base[:3]  # ties across the samples
@@ -37,7 +48,7 @@ def test_rank_test_matches_scipy_mann_whitney(seed: int, shift: float) -> None:
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_rank_test_matches_scipy_with_many_ties(seed: int) -> None:
+def test_rank_test_matches_scipy_with_many_ties(seed: int, scipy_stats: ModuleType) -> None:
     # Latencies and token counts repeat: round to one decimal so ties are common.
     rng = random.Random(seed)
     fresh = [round(v, 1) for v in lognormal(rng, 25, 1.4)]
@@ -71,7 +82,7 @@ def test_rank_test_is_not_moved_by_one_huge_item() -> None:
     [(10, 21, 26, 1290), (2, 21, 26, 1290), (0, 210, 90, 1290), (34, 210, 90, 1290), (0, 5, 0, 50)],
 )
 def test_count_test_matches_scipy_fisher_exact(
-    hits: int, draws: int, other_hits: int, other_draws: int
+    hits: int, draws: int, other_hits: int, other_draws: int, scipy_stats: ModuleType
 ) -> None:
     table = [[hits, draws - hits], [other_hits, other_draws - other_hits]]
     greater, less = count_test(hits, draws, other_hits, other_draws)
@@ -86,7 +97,7 @@ def test_count_test_on_the_reference_examples() -> None:
     assert count_test(2, 21, 26, 1290)[0] > 0.01
 
 
-def test_benjamini_hochberg_matches_scipy() -> None:
+def test_benjamini_hochberg_matches_scipy(scipy_stats: ModuleType) -> None:
     p_values = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205]
     adjusted = scipy_stats.false_discovery_control(p_values)
 
@@ -106,14 +117,18 @@ def test_median() -> None:
     ("hits", "draws", "p"),
     [(0, 20, 0.1), (5, 20, 0.1), (20, 20, 0.3), (34, 124, 0.128), (3, 50, 0.02), (0, 67, 0.14)],
 )
-def test_binomial_tails_match_scipy_at_whole_counts(hits: int, draws: int, p: float) -> None:
+def test_binomial_tails_match_scipy_at_whole_counts(
+    hits: int, draws: int, p: float, scipy_stats: ModuleType
+) -> None:
     greater, less = binomial_tails(hits, draws, p)
 
     assert greater == pytest.approx(scipy_stats.binom.sf(hits - 1, draws, p), rel=1e-9, abs=1e-15)
     assert less == pytest.approx(scipy_stats.binom.cdf(hits, draws, p), rel=1e-9, abs=1e-15)
 
 
-def test_binomial_tails_at_fractional_counts_follow_the_incomplete_beta() -> None:
+def test_binomial_tails_at_fractional_counts_follow_the_incomplete_beta(
+    scipy_stats: ModuleType,
+) -> None:
     # A quasi-binomial test divides counts by the dispersion: 34 of 124 at phi = 1.6.
     hits, draws, p = 34 / 1.6, 124 / 1.6, 0.128
     greater, less = binomial_tails(hits, draws, p)
@@ -127,7 +142,9 @@ def test_binomial_tails_at_fractional_counts_follow_the_incomplete_beta() -> Non
 @pytest.mark.parametrize(
     ("hits", "draws", "p", "phi"), [(0, 130, 0.081, 1.48), (34, 124, 0.128, 1.6), (5, 40, 0.1, 1.0)]
 )
-def test_beta_binomial_tails_match_scipy(hits: int, draws: int, p: float, phi: float) -> None:
+def test_beta_binomial_tails_match_scipy(
+    hits: int, draws: int, p: float, phi: float, scipy_stats: ModuleType
+) -> None:
     greater, less = beta_binomial_tails(hits, draws, p, phi)
 
     if phi == 1.0:

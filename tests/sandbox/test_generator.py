@@ -26,6 +26,8 @@ from standins.traffic.generator import (
     generate,
     new_events,
 )
+from standins.traffic.model import ITEMS_PER_DAY
+from standins.traffic.sim import forget_series
 
 NOW = datetime(2026, 6, 14, 9, 30, tzinfo=UTC)
 TRACES = "Default - traces"
@@ -100,11 +102,33 @@ def fetch_run(client: httpx.Client, run: RunTruth) -> dict[str, Any]:
 
 
 def test_same_seed_same_world(world: World) -> None:
+    forget_series()  # from nothing, not from the series this process simulated already
     again = make_world()
     assert json.dumps(again.events, default=str) == json.dumps(world.events, default=str)
     assert again.runs == world.runs and again.planted == world.planted
     other = make_world(seed=12)
     assert other.runs[0].run_id != world.runs[0].run_id or other.events != world.events
+
+
+def test_a_world_does_not_depend_on_the_worlds_made_before_it() -> None:
+    """The process keeps each series' traffic and item values for the next world of that series
+    (standins.traffic.sim.SeriesMemo): worlds of the same series with other changes, volumes
+    (whose streams hold the same draws at other moments) or summarizers change nothing."""
+    base: dict[str, Any] = {"seed": 21, "series": SERIES, "now": NOW, "runs": 3}
+    changed = {(TRACES, 2): Change.COST_SPIKE, (GENERATIONS, 1): Change.NEW_CLUSTER}
+    forget_series()
+    alone = generate(**base, planted=changed, items_per_run=100)
+    forget_series()
+    # the same draws under a summarizer (which dates each item), then at other moments
+    generate(**base, planted={(TRACES, 2): Change.ERROR_HEAVY}, traces_per_day=ITEMS_PER_DAY,
+             events=False)  # fmt: skip
+    generate(**base, planted={(TRACES, 2): Change.SIZE_SHIFT}, items_per_day=500.0, events=False)
+    generate(**base, items_per_run=100, events=False)
+    generate(**base, planted=changed, items_per_run=60, events=False)
+    after = generate(**base, planted=changed, items_per_run=100)
+    assert json.dumps(after.events, default=str) == json.dumps(alone.events, default=str)
+    assert after.runs == alone.runs and after.planted == alone.planted
+    assert after.item_values == alone.item_values and after.items == alone.items
 
 
 def test_series_do_not_depend_on_each_other(world: World) -> None:

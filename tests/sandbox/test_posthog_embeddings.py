@@ -15,6 +15,7 @@ from standins.posthog.embeddings import load_summaries
 from standins.posthog.server import LocalPostHog
 from standins.traffic.embeddings import Summaries, model_name_for, summaries
 from standins.traffic.generator import SeriesSpec, World, generate
+from tests.support import worlds
 from tests.support.local_posthog import hogql
 
 NOW = datetime(2026, 6, 14, 9, 30, tzinfo=UTC)
@@ -37,11 +38,16 @@ def world(topics: int = 6) -> World:
 
 @pytest.fixture
 def loaded(posthog: LocalPostHog) -> Summaries:
+    return worlds.load_summaries(posthog, world(), dimension=DIM)  # made once, then copied
+
+
+@pytest.fixture
+def loaded_directly(posthog: LocalPostHog) -> Summaries:
     return load_summaries(posthog, world(), dimension=DIM)
 
 
 def test_every_summarized_item_has_one_summary_event_and_one_embedding(
-    posthog: LocalPostHog, loaded: Summaries, client: httpx.Client
+    posthog: LocalPostHog, loaded_directly: Summaries, client: httpx.Client
 ) -> None:
     w = world()
     job_id = w.runs[0].series[1]

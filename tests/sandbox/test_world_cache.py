@@ -1,8 +1,10 @@
 """The suite's world cache (tests/support/worlds.py): equal arguments give the one world made
-before, and a world loaded by copy is, row for row, the world inserted event by event."""
+before, and a world (or what its summarizer wrote) loaded by copy is, row for row, the world
+inserted event by event."""
 
 from __future__ import annotations
 
+from standins.posthog.embeddings import POSTHOG_MODELS, load_summaries
 from standins.posthog.server import LocalPostHog
 from standins.traffic import generator
 from standins.traffic.generator import Change, SeriesSpec
@@ -84,3 +86,48 @@ def test_a_world_loaded_by_copy_is_the_world_inserted(posthog: LocalPostHog) -> 
     )
     assert loaded == inserted
     assert loaded[0][0] == len(world.events) > 0
+
+
+def test_a_world_loaded_by_copy_can_leave_events_out(posthog: LocalPostHog) -> None:
+    world = small()
+    newest = world.runs[-1].event["uuid"]
+    posthog.insert_events(e for e in world.events if e["uuid"] != newest)
+    inserted = fingerprint(posthog)
+    posthog.reset()
+
+    worlds.load(posthog, world, leave_out={newest})
+
+    assert fingerprint(posthog) == inserted
+    assert inserted[0] == len(world.events) - 1
+
+
+def summarized(seed: int) -> generator.World:
+    return small(seed=seed, traces_per_day=48.0)
+
+
+def embedding_rows(posthog: LocalPostHog) -> tuple[int, int]:
+    database = posthog.store.database
+    result = posthog.store.query_json(
+        "SELECT count(), sum(cityHash64(document_id, model_name, toString(timestamp), "
+        f"metadata, content, toString(embedding))) FROM {database}.document_embeddings"
+    )
+    count, digest = result["data"][0]
+    return int(count), int(digest)
+
+
+def test_summaries_loaded_by_copy_are_the_summaries_inserted(posthog: LocalPostHog) -> None:
+    world = summarized(21)
+    posthog.embedding_models = POSTHOG_MODELS  # the shared server's, as it started
+    direct = load_summaries(posthog, world, dimension=24)
+    inserted = (fingerprint(posthog), embedding_rows(posthog), posthog.embedding_models)
+    posthog.reset()
+    posthog.embedding_models = POSTHOG_MODELS
+
+    worlds.load_summaries(posthog, world, dimension=24)
+    worlds.load_summaries(posthog, summarized(23), dimension=24)  # no leak from another world
+    posthog.reset()
+    posthog.embedding_models = POSTHOG_MODELS
+    copied = worlds.load_summaries(posthog, world, dimension=24)
+
+    assert (fingerprint(posthog), embedding_rows(posthog), posthog.embedding_models) == inserted
+    assert copied.rows == direct.rows and embedding_rows(posthog)[0] == len(world.summarized) > 0

@@ -9,19 +9,25 @@ not: a test that needs another world asks for one).
 Loading the events of a big world into chdb costs seconds (each event goes through JSON);
 `load` inserts them once into a template database of the process's chdb session and copies
 them from there into each LocalPostHog that asks (one INSERT … SELECT inside ClickHouse).
+`load_summaries` does the same with what PostHog's summarizer wrote for a world (its summary
+events and embedding rows, `standins.posthog.embeddings.load_summaries`).
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable, Iterable
 from datetime import datetime
 from typing import Any
 
+from standins.posthog import embeddings
+from standins.posthog.embeddings import EMBEDDINGS_DDL
+from standins.posthog.hogql import quote_string
 from standins.posthog.server import LocalPostHog
 from standins.posthog.store import MEMORY, EventStore
 from standins.traffic import generator
+from standins.traffic.embeddings import Summaries
 from standins.traffic.generator import Change, Plant, World
 
 
@@ -86,13 +92,57 @@ def _template(world: World) -> EventStore:
         return store
 
 
-def load(posthog: LocalPostHog, world: World) -> None:
-    """Insert `world`'s events and jobs into `posthog`, as `insert_events` and `set_jobs` would."""
+def load(posthog: LocalPostHog, world: World, *, leave_out: Collection[str] = ()) -> None:
+    """Insert `world`'s events (but those whose uuid is in `leave_out`) and jobs into
+    `posthog`, as `insert_events` and `set_jobs` would."""
     if posthog.db_path is not None:  # a file-backed PostHog lives in another chdb session
-        posthog.insert_events(world.events)
+        posthog.insert_events(e for e in world.events if e["uuid"] not in leave_out)
     else:
         source = _template(world).database
+        skipped = ", ".join(quote_string(str(uuid)) for uuid in leave_out)
         posthog.store.execute(
             f"INSERT INTO {posthog.store.database}.events SELECT * FROM {source}.events"
+            + (f" WHERE toString(uuid) NOT IN ({skipped})" if skipped else "")
         )
     posthog.set_jobs(world.jobs)
+
+
+class _TemplateHost:
+    """A template database, as `embeddings.load_summaries` fills a LocalPostHog."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.embedding_models = frozenset[str]()
+
+    def insert_events(self, events: Iterable[dict[str, Any]]) -> int:
+        return self.store.insert_events(events)
+
+
+_SUMMARIES: dict[tuple[int, int | None], tuple[EventStore, Summaries]] = {}  # (id, dimension)
+
+
+def load_summaries(
+    posthog: LocalPostHog, world: World, *, dimension: int | None = None
+) -> Summaries:
+    """`standins.posthog.embeddings.load_summaries(posthog, world, dimension=…)`: computed and
+    inserted once per process for each world and dimension, then copied."""
+    if posthog.db_path is not None:
+        return embeddings.load_summaries(posthog, world, dimension=dimension)
+    with _LOCK:
+        made = _SUMMARIES.get((id(world), dimension))
+        if made is None:
+            store = EventStore(MEMORY, f"summaries_template_{next(_NAMES)}")
+            store.open()
+            found = embeddings.load_summaries(_TemplateHost(store), world, dimension=dimension)
+            made = _SUMMARIES[(id(world), dimension)] = (store, found)
+            _KEEP[id(world)] = world
+    source, found = made[0].database, made[1]
+    target = posthog.store
+    target.execute(f"INSERT INTO {target.database}.events SELECT * FROM {source}.events")
+    target.execute(EMBEDDINGS_DDL.format(db=target.database))
+    target.execute(
+        f"INSERT INTO {target.database}.document_embeddings "
+        f"SELECT * FROM {source}.document_embeddings"
+    )
+    posthog.embedding_models = posthog.embedding_models | {found.model_name}
+    return found
