@@ -123,7 +123,7 @@ def test_procfile_web_and_clock_under_honcho(stack: Stack, tmp_path: Path) -> No
                     break
             except httpx.HTTPError:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.1)
         assert body is not None and body["status"] == "ok", body
         assert body["scheduler"]["status"] == "ok"  # the clock process ran a cycle
         assert stack.slack.wait_for(
