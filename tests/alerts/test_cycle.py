@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -38,23 +38,28 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield running
 
 
+@dataclass(frozen=True)
+class FirstCycle:
+    stack: Stack
+    world: World
+    report: CycleReport
+    queries: list[str]  # the HogQL the first cycle sent, in order
+
+
 @pytest.fixture(scope="module")
-def first_cycle(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Stack, World, CycleReport]]:
-    """One first cycle over the planted world, for the tests that only read it or add a cycle
-    that changes nothing."""
+def first_cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstCycle]:
+    """One first cycle over the planted world on a fresh stack, for the tests that only read it
+    or add a cycle that changes nothing."""
     database = tmp_path_factory.mktemp("first_cycle") / "bot.db"
     with Stack(database_url=f"sqlite:///{database}") as running:
         world = make_world()
         load(running, world)
-        yield running, world, running.services.alerts.run_cycle()
+        report = running.services.alerts.run_cycle()
+        yield FirstCycle(running, world, report, list(running.posthog.hogql_log))
 
 
-def test_first_cycle_alerts_each_planted_change_once_with_links(
-    first_cycle: tuple[Stack, World, CycleReport],
-) -> None:
-    stack, world, report = first_cycle
+def test_first_cycle_alerts_each_planted_change_once_with_links(first_cycle: FirstCycle) -> None:
+    stack, world, report = first_cycle.stack, first_cycle.world, first_cycle.report
     # First sight of three series: each newest run is compared with the run before it only.
     assert len(report.runs_processed) == 3
     posted = parents(stack)
@@ -84,10 +89,8 @@ def test_first_cycle_alerts_each_planted_change_once_with_links(
     assert rows and all(row.status == "sent" and row.ts for row in rows)
 
 
-def test_second_cycle_posts_nothing_and_costs_one_query(
-    first_cycle: tuple[Stack, World, CycleReport],
-) -> None:
-    stack, _, _ = first_cycle
+def test_second_cycle_posts_nothing_and_costs_one_query(first_cycle: FirstCycle) -> None:
+    stack = first_cycle.stack
     messages = len(stack.slack.calls_to("chat.postMessage"))
     queries = len(stack.posthog.hogql_log)
     report = stack.services.alerts.run_cycle()
@@ -172,13 +175,10 @@ def test_subscriptions_route_runs_to_channels(stack: Stack) -> None:
     assert len(parents(stack)) == 3  # the default channel still hears everything
 
 
-def test_a_first_cycle_loads_its_runs_in_one_batched_query(stack: Stack) -> None:
-    # Runs of the last days, so that the cycle's look-back lists each newest run's predecessor.
-    load(stack, make_world(now=datetime.now(UTC)))
-
-    stack.services.alerts.run_cycle()
-
-    sent = stack.posthog.hogql_log
+def test_a_first_cycle_loads_its_runs_in_one_batched_query(first_cycle: FirstCycle) -> None:
+    # The runs of the days before NOW (yesterday noon): the cycle's look-back (8 days) lists
+    # each newest run's predecessor.
+    sent = first_cycle.queries
     # The run list, then the newest run of each of the three series and the run before it in
     # one query, then the newest runs' item values: one query per level, as the two trace
     # series share a window; and one query per run with an alert, for its likely causes. This
