@@ -1,4 +1,7 @@
-"""Alert cycles end to end: local PostHog with planted changes, fake Slack, real SQLite."""
+"""Alert cycles end to end: local PostHog with planted changes, fake Slack, real SQLite.
+
+One stack per module: a test that changes the bot's state has a bot of its own on it (its own
+database and alert channel), and the local PostHog is loaded again after it."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from standins.traffic.generator import Change, Plant, World
 from tests.support.alerting import STRONG, load, make_world, parents
 from tests.support.blocks import all_text
 from tests.support.clock import NOW
+from tests.support.faults import Bot, new_bot
 from tests.support.worlds import emit_next_run
 
 UI = "/project/1/ai-observability"
@@ -30,12 +34,6 @@ KIND = {
     Change.SIZE_SHIFT: AlertKind.SIZE_SHIFT,
     Change.VANISHED_CLUSTER: AlertKind.TRAFFIC_STOPPED,  # the topic stops
 }
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    with Stack(database_url=f"sqlite:///{tmp_path / 'bot.db'}") as running:
-        yield running
 
 
 @dataclass(frozen=True)
@@ -56,6 +54,22 @@ def first_cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstCycle
         load(running, world)
         report = running.services.alerts.run_cycle()
         yield FirstCycle(running, world, report, list(running.posthog.hogql_log))
+
+
+@pytest.fixture
+def bot(first_cycle: FirstCycle, tmp_path: Path) -> Iterator[Bot]:
+    """A bot of its own (a fresh SQLite file and alert channel: its own first cycle) on the
+    module's stand-ins, whose PostHog holds the planted world alone again afterwards (a test
+    may add a run to it)."""
+    stack = first_cycle.stack
+    fresh = new_bot(stack, tmp_path)
+    try:
+        yield fresh
+    finally:
+        fresh.close()
+        if stack.posthog.event_count() != len(first_cycle.world.events):
+            stack.posthog.reset()
+            load(stack, first_cycle.world)
 
 
 def test_first_cycle_alerts_each_planted_change_once_with_links(first_cycle: FirstCycle) -> None:
@@ -100,16 +114,15 @@ def test_second_cycle_posts_nothing_and_costs_one_query(first_cycle: FirstCycle)
 
 
 @pytest.mark.parametrize("change", [Change.ERROR_HEAVY, Change.VANISHED_CLUSTER])
-def test_next_run_is_alerted_for_three_queries(stack: Stack, change: Change) -> None:
-    world = make_world()
-    load(stack, world)
-    stack.services.alerts.run_cycle()
+def test_next_run_is_alerted_for_three_queries(bot: Bot, change: Change) -> None:
+    stack, world = bot.stack, make_world()
+    bot.cycle()
     queries = len(stack.posthog.hogql_log)
     later = emit_next_run(
         world, job_name="Default - traces", change=Plant(change, scale=STRONG), now=NOW
     )
     stack.posthog.insert_events(later.added_events)
-    report = stack.services.alerts.run_cycle()
+    report = bot.cycle()
     newest = later.runs_of("Default - traces")[-1]
     assert report.runs_processed == [newest.run_id]
     # One query finds it, one loads it (metrics embedded), one reads its items' own values;
@@ -119,7 +132,7 @@ def test_next_run_is_alerted_for_three_queries(stack: Stack, change: Change) -> 
     causes = 1 if change is Change.ERROR_HEAVY else 0
     assert len(stack.posthog.hogql_log) - queries == 3 + causes
     assert sum("AS http_status" in q for q in stack.posthog.hogql_log[queries:]) == causes
-    parent = next(m for m in parents(stack) if newest.run_id in all_text(m))
+    parent = next(m for m in bot.parents() if newest.run_id in all_text(m))
     planted = next(p for p in later.planted if p.run_id == newest.run_id)
     cluster_id = (
         planted.cluster_id if planted.cluster_id is not None else planted.previous_cluster_id
@@ -127,52 +140,50 @@ def test_next_run_is_alerted_for_three_queries(stack: Stack, change: Change) -> 
     assert f"/{cluster_id}" in all_text(parent)
     kinds = [
         key.kind
-        for row in stack.services.store.outbox(ALERT_CHANNEL)
+        for row in bot.store.outbox(bot.channel)
         if row.run_id == newest.run_id and isinstance(key := parse_key(row.key), AlertKey)
     ]
     assert KIND[change] in kinds
 
 
-def test_dry_run_prints_and_stores_nothing(stack: Stack) -> None:
-    load(stack, make_world())
-    report = stack.services.alerts.run_cycle(dry_run=True)
+def test_dry_run_prints_and_stores_nothing(bot: Bot) -> None:
+    posted = len(bot.slack.calls_to("chat.postMessage"))  # to any channel
+    report = bot.services.alerts.run_cycle(dry_run=True)
     assert report.preview and len(report.runs_processed) == 3
-    assert stack.slack.calls_to("chat.postMessage") == []
-    assert stack.services.store.outbox() == []
-    assert stack.services.alerts.run_cycle().messages_stored > 0  # still news afterwards
+    assert len(bot.slack.calls_to("chat.postMessage")) == posted
+    assert bot.store.outbox() == []
+    assert bot.cycle().messages_stored > 0  # still news afterwards
 
 
-def test_muted_cluster_stays_muted_in_the_next_run(stack: Stack) -> None:
-    world = make_world()
-    load(stack, world)
-    stack.services.alerts.run_cycle()
+def test_muted_cluster_stays_muted_in_the_next_run(bot: Bot) -> None:
+    stack, world = bot.stack, make_world()
+    bot.cycle()
     planted = next(p for p in world.planted if p.job_name == "Default - traces")
-    stack.services.channel_settings.mute_ref(
-        ALERT_CHANNEL, planted.run_id, planted.cluster_id, 24, "U0ADMIN"
+    bot.services.channel_settings.mute_ref(
+        bot.channel, planted.run_id, planted.cluster_id, 24, "U0ADMIN"
     )
     later = emit_next_run(world, job_name="Default - traces", change=Change.NONE, now=NOW)
     stack.posthog.insert_events(later.added_events)
     newest = later.runs_of("Default - traces")[-1]
 
-    stack.services.alerts.run_cycle()
+    bot.cycle()
 
-    mutes = stack.services.store.active_mutes(ALERT_CHANNEL, NOW, newest.run_id)
+    mutes = bot.store.active_mutes(bot.channel, NOW, newest.run_id)
     assert mutes, "the mute was carried to the matched cluster of the newer run"
     (muted,) = {m.cluster_id for m in mutes}
     # The errors are still there on the newer run, but nothing about the muted cluster is said:
     # no alert, and no "still elevated" note in the earlier alert's thread.
-    said = [r.key for r in stack.services.store.outbox(ALERT_CHANNEL) if r.run_id == newest.run_id]
+    said = [r.key for r in bot.store.outbox(bot.channel) if r.run_id == newest.run_id]
     assert not [key for key in said if key.endswith(f":{muted}") or f"{planted.run_id}:" in key]
 
 
-def test_subscriptions_route_runs_to_channels(stack: Stack) -> None:
-    load(stack, make_world())
-    ops = stack.slack.create_channel("llm-ops", "C0OPS")
-    stack.services.store.subscribe(ops, None, "Checkout assistant", "U0ADMIN")
-    stack.services.alerts.run_cycle()
-    in_ops = [m for m in stack.slack.messages(ops) if not m.ephemeral_for]
+def test_subscriptions_route_runs_to_channels(bot: Bot) -> None:
+    ops = bot.slack.create_channel("llm-ops", "C0OPS")
+    bot.store.subscribe(ops, None, "Checkout assistant", "U0ADMIN")
+    bot.cycle()
+    in_ops = [m for m in bot.slack.messages(ops) if not m.ephemeral_for]
     assert len(in_ops) == 1 and "Checkout assistant" in all_text(in_ops[0])
-    assert len(parents(stack)) == 3  # the default channel still hears everything
+    assert len(bot.parents()) == 3  # the default channel still hears everything
 
 
 def test_a_first_cycle_loads_its_runs_in_one_batched_query(first_cycle: FirstCycle) -> None:
