@@ -132,9 +132,9 @@ def test_killing_schedulers_mid_cycle_loses_nothing(
     stack: Stack, database_url: str, tmp_path: Path
 ) -> None:
     Store.from_url(database_url).engine.dispose()
-    stack.slack.faults.add(
-        "chat.postMessage", delay=0.6, count=None
-    )  # slow Slack: kills land mid-send
+    # A slow Slack (0.3 s a post, far longer than the database work between two posts): the
+    # kills land mid-send.
+    stack.slack.faults.add("chat.postMessage", delay=0.3, count=None)
     processes = start_schedulers(stack, database_url, 3, tmp_path)
     store = Store(Store.from_url(database_url, migrate=False).engine)
     try:
