@@ -79,6 +79,8 @@ EXPECTED = {
     "(default 1, Slack's pace; 0 turns the pacing off)",
     "OUTBOX_RECOVER_SECONDS": "whole seconds a sender may go without renewing its claim on a "
     "message before another process may look it up and resend it (default 30)",
+    "OUTBOX_RETRY_SECONDS": "whole seconds between two scheduler passes over the messages Slack "
+    "did not take, at least 1 (default 30, never more than POLL_INTERVAL_SECONDS)",
     "CHARTS": "on or off",
     "METRICS_HOST": "the address /metrics listens on, such as 127.0.0.1 (default) or 0.0.0.0",
     "METRICS_PORT": "a TCP port number (1-65535) for /metrics, apart from PORT",
@@ -156,6 +158,9 @@ class Settings(BaseSettings):
 
     log_format: LogFormat = LogFormat.TEXT
     outbox_recover_seconds: int = Field(default=30, ge=0)
+    # How often the scheduler retries what Slack did not take between cycles (at most the poll
+    # interval).
+    outbox_retry_seconds: int = Field(default=30, ge=1)
     # Each channel's pace (Slack allows about one message a second per channel).
     slack_post_interval_seconds: float = Field(default=1.0, ge=0)
 

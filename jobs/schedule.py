@@ -22,7 +22,6 @@ from jobs.compare_runs import check_runs_job, deliver_outbox_job, early_warnings
 CHECK_RUNS_JOB_ID = "alerts.check_runs"
 DELIVER_OUTBOX_JOB_ID = "alerts.deliver_outbox"
 EARLY_WARNINGS_JOB_ID = "alerts.early_warnings"
-OUTBOX_RETRY_SECONDS = 30
 
 
 def build_scheduler(services: Services, *, background: bool = False) -> BaseScheduler:
@@ -44,7 +43,7 @@ def build_scheduler(services: Services, *, background: bool = False) -> BaseSche
     )
     scheduler.add_job(
         deliver_outbox_job,
-        IntervalTrigger(seconds=min(OUTBOX_RETRY_SECONDS, poll), timezone=UTC),
+        IntervalTrigger(seconds=min(services.settings.outbox_retry_seconds, poll), timezone=UTC),
         id=DELIVER_OUTBOX_JOB_ID,
         name="Retry undelivered Slack messages",
         args=[services.notifier],

@@ -141,8 +141,13 @@ class LocalPostHog:
         self._httpd = httpd
         self.port = httpd.server_address[1]
         self.url = f"http://{self.host}:{self.port}"
+        # serve_forever checks for shutdown() every poll interval: 0.5 s by default, which
+        # `stop()` waited out (a third of a second per stop, for every test that starts one).
         self._thread = threading.Thread(
-            target=httpd.serve_forever, name=f"LocalPostHog:{self.port}", daemon=True
+            target=httpd.serve_forever,
+            args=(0.05,),
+            name=f"LocalPostHog:{self.port}",
+            daemon=True,
         )
         self._thread.start()
         return self

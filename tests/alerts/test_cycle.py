@@ -1,9 +1,12 @@
-"""Alert cycles end to end: local PostHog with planted changes, fake Slack, real SQLite."""
+"""Alert cycles end to end: local PostHog with planted changes, fake Slack, real SQLite.
+
+One stack per module: a test that changes the bot's state has a bot of its own on it (its own
+database and alert channel), and the local PostHog is loaded again after it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from standins.traffic.generator import Change, Plant, World
 from tests.support.alerting import STRONG, load, make_world, parents
 from tests.support.blocks import all_text
 from tests.support.clock import NOW
+from tests.support.faults import Bot, new_bot
 from tests.support.worlds import emit_next_run
 
 UI = "/project/1/ai-observability"
@@ -32,29 +36,44 @@ KIND = {
 }
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    with Stack(database_url=f"sqlite:///{tmp_path / 'bot.db'}") as running:
-        yield running
+@dataclass(frozen=True)
+class FirstCycle:
+    stack: Stack
+    world: World
+    report: CycleReport
+    queries: list[str]  # the HogQL the first cycle sent, in order
 
 
 @pytest.fixture(scope="module")
-def first_cycle(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Stack, World, CycleReport]]:
-    """One first cycle over the planted world, for the tests that only read it or add a cycle
-    that changes nothing."""
+def first_cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstCycle]:
+    """One first cycle over the planted world on a fresh stack, for the tests that only read it
+    or add a cycle that changes nothing."""
     database = tmp_path_factory.mktemp("first_cycle") / "bot.db"
     with Stack(database_url=f"sqlite:///{database}") as running:
         world = make_world()
         load(running, world)
-        yield running, world, running.services.alerts.run_cycle()
+        report = running.services.alerts.run_cycle()
+        yield FirstCycle(running, world, report, list(running.posthog.hogql_log))
 
 
-def test_first_cycle_alerts_each_planted_change_once_with_links(
-    first_cycle: tuple[Stack, World, CycleReport],
-) -> None:
-    stack, world, report = first_cycle
+@pytest.fixture
+def bot(first_cycle: FirstCycle, tmp_path: Path) -> Iterator[Bot]:
+    """A bot of its own (a fresh SQLite file and alert channel: its own first cycle) on the
+    module's stand-ins, whose PostHog holds the planted world alone again afterwards (a test
+    may add a run to it)."""
+    stack = first_cycle.stack
+    fresh = new_bot(stack, tmp_path)
+    try:
+        yield fresh
+    finally:
+        fresh.close()
+        if stack.posthog.event_count() != len(first_cycle.world.events):
+            stack.posthog.reset()
+            load(stack, first_cycle.world)
+
+
+def test_first_cycle_alerts_each_planted_change_once_with_links(first_cycle: FirstCycle) -> None:
+    stack, world, report = first_cycle.stack, first_cycle.world, first_cycle.report
     # First sight of three series: each newest run is compared with the run before it only.
     assert len(report.runs_processed) == 3
     posted = parents(stack)
@@ -84,10 +103,8 @@ def test_first_cycle_alerts_each_planted_change_once_with_links(
     assert rows and all(row.status == "sent" and row.ts for row in rows)
 
 
-def test_second_cycle_posts_nothing_and_costs_one_query(
-    first_cycle: tuple[Stack, World, CycleReport],
-) -> None:
-    stack, _, _ = first_cycle
+def test_second_cycle_posts_nothing_and_costs_one_query(first_cycle: FirstCycle) -> None:
+    stack = first_cycle.stack
     messages = len(stack.slack.calls_to("chat.postMessage"))
     queries = len(stack.posthog.hogql_log)
     report = stack.services.alerts.run_cycle()
@@ -97,16 +114,15 @@ def test_second_cycle_posts_nothing_and_costs_one_query(
 
 
 @pytest.mark.parametrize("change", [Change.ERROR_HEAVY, Change.VANISHED_CLUSTER])
-def test_next_run_is_alerted_for_three_queries(stack: Stack, change: Change) -> None:
-    world = make_world()
-    load(stack, world)
-    stack.services.alerts.run_cycle()
+def test_next_run_is_alerted_for_three_queries(bot: Bot, change: Change) -> None:
+    stack, world = bot.stack, make_world()
+    bot.cycle()
     queries = len(stack.posthog.hogql_log)
     later = emit_next_run(
         world, job_name="Default - traces", change=Plant(change, scale=STRONG), now=NOW
     )
     stack.posthog.insert_events(later.added_events)
-    report = stack.services.alerts.run_cycle()
+    report = bot.cycle()
     newest = later.runs_of("Default - traces")[-1]
     assert report.runs_processed == [newest.run_id]
     # One query finds it, one loads it (metrics embedded), one reads its items' own values;
@@ -116,7 +132,7 @@ def test_next_run_is_alerted_for_three_queries(stack: Stack, change: Change) -> 
     causes = 1 if change is Change.ERROR_HEAVY else 0
     assert len(stack.posthog.hogql_log) - queries == 3 + causes
     assert sum("AS http_status" in q for q in stack.posthog.hogql_log[queries:]) == causes
-    parent = next(m for m in parents(stack) if newest.run_id in all_text(m))
+    parent = next(m for m in bot.parents() if newest.run_id in all_text(m))
     planted = next(p for p in later.planted if p.run_id == newest.run_id)
     cluster_id = (
         planted.cluster_id if planted.cluster_id is not None else planted.previous_cluster_id
@@ -124,61 +140,56 @@ def test_next_run_is_alerted_for_three_queries(stack: Stack, change: Change) -> 
     assert f"/{cluster_id}" in all_text(parent)
     kinds = [
         key.kind
-        for row in stack.services.store.outbox(ALERT_CHANNEL)
+        for row in bot.store.outbox(bot.channel)
         if row.run_id == newest.run_id and isinstance(key := parse_key(row.key), AlertKey)
     ]
     assert KIND[change] in kinds
 
 
-def test_dry_run_prints_and_stores_nothing(stack: Stack) -> None:
-    load(stack, make_world())
-    report = stack.services.alerts.run_cycle(dry_run=True)
+def test_dry_run_prints_and_stores_nothing(bot: Bot) -> None:
+    posted = len(bot.slack.calls_to("chat.postMessage"))  # to any channel
+    report = bot.services.alerts.run_cycle(dry_run=True)
     assert report.preview and len(report.runs_processed) == 3
-    assert stack.slack.calls_to("chat.postMessage") == []
-    assert stack.services.store.outbox() == []
-    assert stack.services.alerts.run_cycle().messages_stored > 0  # still news afterwards
+    assert len(bot.slack.calls_to("chat.postMessage")) == posted
+    assert bot.store.outbox() == []
+    assert bot.cycle().messages_stored > 0  # still news afterwards
 
 
-def test_muted_cluster_stays_muted_in_the_next_run(stack: Stack) -> None:
-    world = make_world()
-    load(stack, world)
-    stack.services.alerts.run_cycle()
+def test_muted_cluster_stays_muted_in_the_next_run(bot: Bot) -> None:
+    stack, world = bot.stack, make_world()
+    bot.cycle()
     planted = next(p for p in world.planted if p.job_name == "Default - traces")
-    stack.services.channel_settings.mute_ref(
-        ALERT_CHANNEL, planted.run_id, planted.cluster_id, 24, "U0ADMIN"
+    bot.services.channel_settings.mute_ref(
+        bot.channel, planted.run_id, planted.cluster_id, 24, "U0ADMIN"
     )
     later = emit_next_run(world, job_name="Default - traces", change=Change.NONE, now=NOW)
     stack.posthog.insert_events(later.added_events)
     newest = later.runs_of("Default - traces")[-1]
 
-    stack.services.alerts.run_cycle()
+    bot.cycle()
 
-    mutes = stack.services.store.active_mutes(ALERT_CHANNEL, NOW, newest.run_id)
+    mutes = bot.store.active_mutes(bot.channel, NOW, newest.run_id)
     assert mutes, "the mute was carried to the matched cluster of the newer run"
     (muted,) = {m.cluster_id for m in mutes}
     # The errors are still there on the newer run, but nothing about the muted cluster is said:
     # no alert, and no "still elevated" note in the earlier alert's thread.
-    said = [r.key for r in stack.services.store.outbox(ALERT_CHANNEL) if r.run_id == newest.run_id]
+    said = [r.key for r in bot.store.outbox(bot.channel) if r.run_id == newest.run_id]
     assert not [key for key in said if key.endswith(f":{muted}") or f"{planted.run_id}:" in key]
 
 
-def test_subscriptions_route_runs_to_channels(stack: Stack) -> None:
-    load(stack, make_world())
-    ops = stack.slack.create_channel("llm-ops", "C0OPS")
-    stack.services.store.subscribe(ops, None, "Checkout assistant", "U0ADMIN")
-    stack.services.alerts.run_cycle()
-    in_ops = [m for m in stack.slack.messages(ops) if not m.ephemeral_for]
+def test_subscriptions_route_runs_to_channels(bot: Bot) -> None:
+    ops = bot.slack.create_channel("llm-ops", "C0OPS")
+    bot.store.subscribe(ops, None, "Checkout assistant", "U0ADMIN")
+    bot.cycle()
+    in_ops = [m for m in bot.slack.messages(ops) if not m.ephemeral_for]
     assert len(in_ops) == 1 and "Checkout assistant" in all_text(in_ops[0])
-    assert len(parents(stack)) == 3  # the default channel still hears everything
+    assert len(bot.parents()) == 3  # the default channel still hears everything
 
 
-def test_a_first_cycle_loads_its_runs_in_one_batched_query(stack: Stack) -> None:
-    # Runs of the last days, so that the cycle's look-back lists each newest run's predecessor.
-    load(stack, make_world(now=datetime.now(UTC)))
-
-    stack.services.alerts.run_cycle()
-
-    sent = stack.posthog.hogql_log
+def test_a_first_cycle_loads_its_runs_in_one_batched_query(first_cycle: FirstCycle) -> None:
+    # The runs of the days before NOW (yesterday noon): the cycle's look-back (8 days) lists
+    # each newest run's predecessor.
+    sent = first_cycle.queries
     # The run list, then the newest run of each of the three series and the run before it in
     # one query, then the newest runs' item values: one query per level, as the two trace
     # series share a window; and one query per run with an alert, for its likely causes. This

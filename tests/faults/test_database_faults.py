@@ -75,14 +75,15 @@ def fresh_channel(stack: Stack, name: str) -> str:
 
 
 def release_once_written_to(lock: ExclusiveLock, path: Path) -> Callable[[], None]:
-    """Release `lock` half a second after the bot's first write to `path` (which the lock
-    holds up: only the busy timeout lets the bot wait it out); returns the listener's remover."""
+    """Release `lock` a tenth of a second after the bot's first write to `path` (which the
+    lock holds up: only the busy timeout lets the bot wait it out); returns the listener's
+    remover."""
 
     def before(conn: Connection, _cursor: object, statement: str, *_: object) -> None:
         writes = not statement.lstrip().upper().startswith(("SELECT", "PRAGMA"))
         if writes and conn.engine.url.database == str(path) and not started.is_set():
             started.set()
-            threading.Timer(0.5, lock.release).start()
+            threading.Timer(0.1, lock.release).start()
 
     started = threading.Event()
     event.listen(Engine, "before_cursor_execute", before)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.domain.models import Level, SeriesKey
@@ -71,10 +72,45 @@ def bot(stack: Stack, tmp_path: Path) -> Iterator[Bot]:
     fresh.close()
 
 
+# How long the impatient bot waits for an answer to a request the local PostHog hangs.
+HANG_TIMEOUT = 0.1
+
+
+class Hangs:
+    """The hangs planted in the local PostHog, so that the bot's client can tell, before it
+    sends a request, whether it is one that will hang (the same test as the local PostHog's)."""
+
+    def __init__(self) -> None:
+        self._planted: list[tuple[Fault, str]] = []
+
+    def expect(self, fault: Fault, *, starting_with: str = "") -> Fault:
+        """`fault` hangs its next `count` queries whose HogQL starts with `starting_with`."""
+        self._planted.append((fault, starting_with))
+        return fault
+
+    def will_hang(self, request: httpx.Request) -> bool:
+        if "/query/" not in request.url.path:
+            return False
+        hogql = " ".join(json.loads(request.content)["query"]["query"].split())
+        return any(f.count > 0 and hogql.startswith(start) for f, start in self._planted)
+
+
 @pytest.fixture
-def impatient_bot(stack: Stack, tmp_path: Path) -> Iterator[Bot]:
-    """A bot whose PostHog client gives up on a request after 0.5 s."""
-    fresh = new_bot(stack, tmp_path, posthog_timeout_seconds=0.5, **NO_CHARTS)
+def hangs() -> Hangs:
+    return Hangs()
+
+
+@pytest.fixture
+def impatient_bot(stack: Stack, tmp_path: Path, hangs: Hangs) -> Iterator[Bot]:
+    """A bot whose PostHog client gives up after `HANG_TIMEOUT` on a request the local PostHog
+    will hang (a real timeout, raised by httpx like any other) and waits the usual 15 s for
+    any other, so that no answer is cut short on a slow machine and no test waits long."""
+
+    def impatient(request: httpx.Request) -> None:
+        if hangs.will_hang(request):
+            request.extensions["timeout"] = httpx.Timeout(HANG_TIMEOUT).as_dict()
+
+    fresh = new_bot(stack, tmp_path, on_posthog_request=impatient, **NO_CHARTS)
     yield fresh
     fresh.close()
 
@@ -137,8 +173,8 @@ def test_dropped_connection_is_retried(bot: Bot, stack: Stack) -> None:
     bot.exactly_once(runs=PLANTED_RUNS)
 
 
-def test_timeout_is_retried(impatient_bot: Bot, stack: Stack) -> None:
-    hung = stack.posthog.faults.add(200, count=1, hang=True)  # no answer: the client gives up
+def test_timeout_is_retried(impatient_bot: Bot, stack: Stack, hangs: Hangs) -> None:
+    hung = hangs.expect(stack.posthog.faults.add(200, count=1, hang=True))  # the client gives up
     report = impatient_bot.cycle()
     assert given_up(hung, 1) == 1
     assert len(report.runs_processed) == PLANTED_RUNS
@@ -202,10 +238,13 @@ GENERATION_VALUES = "SELECT toString(uuid) AS item_id, toFloat(properties.$ai_to
 
 
 def test_a_run_that_times_out_waits_for_the_next_cycle(
-    impatient_bot: Bot, stack: Stack, monkeypatch: pytest.MonkeyPatch
+    impatient_bot: Bot, stack: Stack, hangs: Hangs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A window's values, then the run's own, each time out on all 4 attempts.
-    hung = hang_queries(stack, monkeypatch, starting_with=GENERATION_VALUES, count=8)
+    hung = hangs.expect(
+        hang_queries(stack, monkeypatch, starting_with=GENERATION_VALUES, count=8),
+        starting_with=GENERATION_VALUES,
+    )
     report = impatient_bot.cycle()
     assert given_up(hung, 8) == 8  # the client gave up on each, none was answered
     assert len(report.runs_processed) == PLANTED_RUNS - 1
@@ -366,8 +405,9 @@ def test_a_question_during_an_outage_gets_an_honest_answer(
 
 def test_a_question_that_times_out_gets_an_honest_answer(tmp_path: Path, world: World) -> None:
     database = f"sqlite:///{tmp_path / 'impatient.db'}"
+    # Every query the question sends hangs, so a short timeout cuts no answer short.
     with running_stack(
-        database_url=database, extra_settings={"posthog_timeout_seconds": 0.5}
+        database_url=database, extra_settings={"posthog_timeout_seconds": 0.2}
     ) as own:
         load(own, world)
         hung = own.posthog.faults.add(200, count=6, hang=True)

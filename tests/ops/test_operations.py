@@ -40,8 +40,9 @@ def test_healthz_reports_database_and_scheduler(stack: Stack) -> None:
     body = httpx.get(f"{base_url(stack)}/healthz").json()
     assert body["status"] == "ok" and body["database"] == "ok"
     assert body["scheduler"]["status"] == "unknown"
-    load(stack, make_world())
-    stack.services.alerts.run_cycle()
+    # Every finished cycle beats, one with no runs to alert on too: no world to load and compare.
+    report = stack.services.alerts.run_cycle()
+    assert report.runs_seen == 0
     body = httpx.get(f"{base_url(stack)}/healthz").json()
     assert body["scheduler"]["status"] == "ok" and body["scheduler"]["age_seconds"] < 60
 
@@ -123,7 +124,7 @@ def test_procfile_web_and_clock_under_honcho(stack: Stack, tmp_path: Path) -> No
                     break
             except httpx.HTTPError:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.1)
         assert body is not None and body["status"] == "ok", body
         assert body["scheduler"]["status"] == "ok"  # the clock process ran a cycle
         assert stack.slack.wait_for(

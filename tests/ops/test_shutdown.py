@@ -59,7 +59,10 @@ def leases(database: Path) -> list[tuple[str, str]]:
 
 def test_sigterm_mid_cycle_releases_the_lease_and_exits_0(stack: Stack, tmp_path: Path) -> None:
     database = tmp_path / "bot.db"
-    stack.posthog.faults.add(200, count=10_000, delay=1.0)  # a slow cycle that holds its lease
+    # A slow cycle that holds its lease: every query takes 0.4 s, and a series holds its lease
+    # for two or more of them (the test polls every 0.02 s); after SIGTERM the series in hand
+    # is finished first, so each of its queries is waited out once more.
+    stack.posthog.faults.add(200, count=10_000, delay=0.4)
     process = start(stack, "scheduler", database)
     try:
         assert wait_until(lambda: bool(leases(database)), 60), "the cycle never took a lease"

@@ -13,12 +13,14 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bot import wiring
 from bot.slack.notifier import NOTICE_EVENT
@@ -236,18 +238,28 @@ class Bot:
         self.services.close()
 
 
-def new_bot(stack: Stack, tmp_path: Path, **settings: Any) -> Bot:
-    """A bot with its own SQLite file and alert channel; `settings` override the stack's."""
+def new_bot(
+    stack: Stack,
+    tmp_path: Path,
+    *,
+    on_posthog_request: Callable[[httpx.Request], None] | None = None,
+    **settings: Any,
+) -> Bot:
+    """A bot with its own SQLite file and alert channel; `settings` override the stack's.
+    `on_posthog_request` sees (and may set the timeout of) each request to the local PostHog
+    before it is sent."""
     n = next(_bots)
     channel = settings.pop("alert_channel", None) or stack.slack.create_channel(
         f"alerts-{n}", id=f"C0FLT{n:04d}"
     )
-    services = build_services(
-        stack.settings(
-            database_url=f"sqlite:///{tmp_path / f'bot{n}.db'}", alert_channel=channel, **settings
-        ),
-        min_post_interval=0.0,
+    configured = stack.settings(
+        database_url=f"sqlite:///{tmp_path / f'bot{n}.db'}", alert_channel=channel, **settings
     )
+    http = None
+    if on_posthog_request is not None:
+        http = wiring.posthog_http(configured)
+        http.event_hooks = {"request": [on_posthog_request]}
+    services = build_services(configured, http=http, min_post_interval=0.0)
     return Bot(stack, services, channel)
 
 
