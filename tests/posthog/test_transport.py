@@ -310,7 +310,9 @@ def test_the_scheduler_gives_the_alert_job_its_posthog_client() -> None:
 
     client = make_client(Script((200, OK, {})))
     services = SimpleNamespace(
-        settings=SimpleNamespace(poll_interval_seconds=600, early_warning_interval=None),
+        settings=SimpleNamespace(
+            poll_interval_seconds=600, early_warning_interval=None, outbox_retry_seconds=30
+        ),
         alerts=SimpleNamespace(run_cycle=lambda: None),
         posthog=client,
         notifier=SimpleNamespace(deliver=lambda: None),
