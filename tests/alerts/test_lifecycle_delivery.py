@@ -25,6 +25,7 @@ from bot.rendering.changes import ChangeRenderer
 from bot.rendering.early import EarlyRenderer
 from bot.rendering.env import make_environment
 from bot.services.alerts import AlertService
+from bot.services.early_settle import Settler
 from bot.services.routing import Routing
 from bot.slack.client import make_web_client
 from bot.slack.drain import MOVED_NOTE
@@ -392,3 +393,44 @@ def test_when_the_warning_could_not_be_posted_its_alert_goes_to_its_run_s_thread
     assert MOVED_NOTE in moved.text
     moved_row = rows[alert.encode()]  # stored for the warning's thread, then moved
     assert (moved_row.parent_key, moved_row.status) == (RunKey("run-2").encode(), "sent")
+
+
+def test_a_warning_stored_after_its_next_run_is_settled_by_the_early_check_in_its_thread(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    # The cycle records run-2 before a racing check stores two warnings on run-1: the cycle
+    # cannot settle them, the early check's Settler does, and the alert stays where it went.
+    runs = PublishedRuns(run_series([NORMAL] * 8 + [FAILING, FAILING]))
+    store = Store.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    alerts = service(slack, store, runs, early=True)
+    for run_id in ("run-0", "run-1", "run-2"):
+        runs.publish(run_id)
+        store.save_run(runs.all[run_id])  # as the run repository stores what it loads
+        alerts.run_cycle()
+    run = runs.all["run-1"]
+    (refunds,) = [c for c in run.clusters if c.title == "refunds"]
+    stored = []
+    for kind in (AlertKind.ERROR_HEAVY, AlertKind.COST_SPIKE):
+        key = EarlyWarningKey("run-1", refunds.cluster_id, kind).encode()
+        section = {"type": "section", "text": {"type": "mrkdwn", "text": f"Early: {kind}"}}
+        message = OutgoingMessage(key, f"Early warning: refunds {kind}", [section])
+        stored.append((refunds.cluster_id, kind.value, {}, message))
+    store.record_early_warnings(run.summary, {CHANNEL: stored})
+    errors_key, cost_key = (m.key for *_, m in stored)
+
+    renderer = Renderer(make_environment(), PostHogUrls("https://us.posthog.com", 2))
+    settled = Settler(store, EarlyRenderer(renderer)).settle(run.series)
+    assert (settled.confirmed, settled.retracted) == (1, 1)
+    assert alerts.notifier is not None
+    alerts.notifier.deliver()
+
+    by_key = {key_of(m): m for m in parents(slack)}
+    errors, cost, summary = by_key[errors_key], by_key[cost_key], by_key[RunKey("run-2").encode()]
+    assert [parse_key(key_of(m)) for m in slack.thread(CHANNEL, errors.ts)] == [
+        EarlyOutcomeKey(CONFIRMED, EarlyWarningKey.parse(errors_key))
+    ]  # a note only: the alert is in its run's thread already, and stays there
+    assert errors.edited and "Confirmed by" in texts(errors)
+    assert cost.edited and "Retracted" in texts(cost)
+    (detail,) = [parse_key(key_of(m)) for m in slack.thread(CHANNEL, summary.ts)]
+    assert isinstance(detail, AlertKey) and detail.kind is AlertKind.ERROR_HEAVY
+    assert Settler(store, EarlyRenderer(renderer)).settle(run.series).confirmed == 0  # once
