@@ -1,10 +1,8 @@
-"""Pictures for Slack: a run's cluster map and a cluster's trend, as PNG bytes.
+"""Pictures for Slack: a run's cluster map (`cluster_map`) and a cluster's trend (`trend`), as
+PNG bytes.
 
 Pure rendering (matplotlib's Agg canvas, no pyplot, no display); `bot.services.charts` finds
-the data in the store and uploads the images.
+the data in the store and uploads the images. Nothing is imported here: matplotlib loads with
+the first chart drawn (`points` holds the trend's data without it), so a process that draws
+none (CHARTS=off, `doctor`, the web process until a map is asked for) does not pay for it.
 """
-
-from bot.charts.cluster_map import render_cluster_map
-from bot.charts.trend import TrendPoint, render_trend
-
-__all__ = ["TrendPoint", "render_cluster_map", "render_trend"]

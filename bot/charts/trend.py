@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,7 @@ from bot.charts.palette import (
     text_style,
     to_png,
 )
+from bot.charts.points import TrendPoint
 
 TITLE_CHARS = 60
 TICKS_MAX = 8
@@ -58,18 +58,6 @@ STYLE: dict[RcKeyType, Any] = {
     "grid.linewidth": 1.0,
     "axes.axisbelow": True,
 }
-
-
-@dataclass(frozen=True)
-class TrendPoint:
-    """One run of a lineage. `share` and `error_rate` are fractions, `avg_cost` USD per item;
-    `None` where the run does not say (not zero)."""
-
-    run_id: str
-    window_end: datetime | None
-    share: float | None
-    avg_cost: float | None
-    error_rate: float | None
 
 
 @dataclass(frozen=True)

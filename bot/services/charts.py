@@ -20,9 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 
-from bot.charts.cluster_map import render_cluster_map
-from bot.charts.palette import shorten
-from bot.charts.trend import TrendPoint, render_trend
+from bot.charts.points import TrendPoint
 from bot.domain.compare import diff_runs
 from bot.domain.kinds import AlertKind
 from bot.domain.models import NOISE_CLUSTER_ID, Cluster, ClusteringRun
@@ -157,6 +155,11 @@ class ChartService:
         """
         if not self.enabled:
             return 0
+        # matplotlib loads with the first chart, not with the bot (bot/charts/__init__.py)
+        from bot.charts.cluster_map import render_cluster_map
+        from bot.charts.palette import shorten
+        from bot.charts.trend import render_trend
+
         cluster = run.cluster(cluster_id)
         name = "Outliers" if cluster_id == NOISE_CLUSTER_ID else (cluster.title if cluster else "")
         label = shorten(name, 60) or f"cluster {cluster_id}"
@@ -185,6 +188,9 @@ class ChartService:
         """The run's cluster map in the thread; a line saying why when it has no coordinates."""
         if not self.enabled:
             return 0
+        from bot.charts.cluster_map import render_cluster_map
+        from bot.charts.palette import shorten
+
         title = f"Cluster map: {shorten(run.job_label, 60)}"
         chart = _Chart(
             "map", lambda: render_cluster_map(run), f"cluster-map-{_slug(run.run_id)}.png", title
@@ -215,6 +221,8 @@ class ChartService:
         if run is None:
             logger.info("charts.skipped", extra={"key": key, "reason": "run not stored"})
             return 0
+        from bot.charts.palette import shorten
+
         cluster = run.cluster(cluster_id)
         name = "outliers" if cluster_id == NOISE_CLUSTER_ID else (cluster.title if cluster else "")
         vanished = kind.spec.gone

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from slack_sdk import WebClient
 
+from bot.charts import cluster_map as cluster_map_module
 from bot.domain.alerts import AlertKind
 from bot.domain.models import NOISE_CLUSTER_ID, ClusteringRun
 from bot.posthog.budget import QueryBudget
 from bot.posthog.client import PostHogClient
-from bot.services import charts as charts_module
 from bot.services.charts import NO_MAP, ChartService, lineage
 from bot.services.runs import RunRepository
 from bot.slack.writer import SlackWriter
@@ -307,7 +307,7 @@ def test_a_chart_that_cannot_be_drawn_does_not_stop_the_other(
     def broken(*_: object, **__: object) -> bytes:
         raise ValueError("boom")
 
-    monkeypatch.setattr(charts_module, "render_cluster_map", broken)
+    monkeypatch.setattr(cluster_map_module, "render_cluster_map", broken)
     ts = parent(client)
     run = latest(store, world, TRACES)
     service = ChartService(store, SlackWriter(client))
