@@ -26,14 +26,18 @@ def small(**overrides: object) -> generator.World:
     return worlds.generate(**(arguments | overrides))
 
 
-def fingerprint(posthog: LocalPostHog) -> tuple[int, int]:
-    database = posthog.store.database
+def digest(posthog: LocalPostHog, table: str, columns: str) -> tuple[int, int]:
+    """(rows, a hash of every row's `columns`) of one of the local PostHog's tables."""
     result = posthog.store.query_json(
-        "SELECT count(), sum(cityHash64(toString(uuid), event, toString(timestamp), "
-        f"distinct_id, properties)) FROM {database}.events"
+        f"SELECT count(), sum(cityHash64({columns})) FROM {posthog.store.database}.{table}"
     )
-    count, digest = result["data"][0]
-    return int(count), int(digest)
+    count, hashed = result["data"][0]
+    return int(count), int(hashed)
+
+
+def fingerprint(posthog: LocalPostHog) -> tuple[int, int]:
+    columns = "toString(uuid), event, toString(timestamp), distinct_id, properties"
+    return digest(posthog, "events", columns)
 
 
 def test_equal_arguments_give_the_world_made_before() -> None:
@@ -106,13 +110,8 @@ def summarized(seed: int) -> generator.World:
 
 
 def embedding_rows(posthog: LocalPostHog) -> tuple[int, int]:
-    database = posthog.store.database
-    result = posthog.store.query_json(
-        "SELECT count(), sum(cityHash64(document_id, model_name, toString(timestamp), "
-        f"metadata, content, toString(embedding))) FROM {database}.document_embeddings"
-    )
-    count, digest = result["data"][0]
-    return int(count), int(digest)
+    columns = "document_id, model_name, toString(timestamp), metadata, content, toString(embedding)"
+    return digest(posthog, "document_embeddings", columns)
 
 
 def test_summaries_loaded_by_copy_are_the_summaries_inserted(posthog: LocalPostHog) -> None:
