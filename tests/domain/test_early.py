@@ -12,6 +12,7 @@ from bot.domain.alerts import Alert, AlertKind, Severity
 from bot.domain.early import NewItems, confirms, early_findings, looks
 from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
 from bot.domain.thresholds import Thresholds
+from tests.support.factories import make_alert
 
 END = datetime(2026, 6, 14, 0, 15, tzinfo=UTC)  # the run's window end
 T = Thresholds()
@@ -139,15 +140,7 @@ def test_looks_are_the_whole_period_and_the_cuts_inside_it() -> None:
 
 
 def alert(kind: AlertKind, previous_cluster_id: int | None) -> Alert:
-    return Alert(
-        kind=kind,
-        severity=Severity.WARNING,
-        cluster_id=5,
-        previous_cluster_id=previous_cluster_id,
-        title="t",
-        current_run_id="next",
-        previous_run_id="run",
-    )
+    return make_alert(kind, cluster_id=5, previous_cluster_id=previous_cluster_id)
 
 
 def test_a_warning_is_confirmed_by_the_same_family_on_the_same_cluster_only() -> None:

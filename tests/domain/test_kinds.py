@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bot.domain.alerts import Alert, Severity, alert_order
+from bot.domain.alerts import Alert, alert_order
 from bot.domain.kinds import FAMILIES, KINDS, AlertKind, Family
+from tests.support.factories import make_alert
 
 STORED = {
     "cost_spike",
@@ -35,16 +36,8 @@ def test_labels_are_distinct() -> None:
 
 
 def _alert(kind: AlertKind, cluster_id: int = 1) -> Alert:
-    return Alert(
-        kind=kind,
-        severity=Severity.WARNING,
-        cluster_id=cluster_id,
-        previous_cluster_id=cluster_id,
-        title="t",
-        current_run_id="r2",
-        previous_run_id="r1",
-        before=0.1,
-        after=0.3,
+    return make_alert(
+        kind, cluster_id=cluster_id, previous_cluster_id=cluster_id, before=0.1, after=0.3
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.domain.alerts import Alert, AlertKind, Severity
+from bot.domain.alerts import Alert, AlertKind
 from bot.domain.models import Level, RunSummary, SeriesKey
 from bot.posthog.urls import PostHogUrls
 from bot.rendering.answers import Renderer
@@ -15,6 +15,7 @@ from bot.rendering.env import make_environment
 from bot.services.early_settle import verdicts
 from bot.store.early import CONFIRMED, RETRACTED, EarlyWarning
 from bot.store.keys import EarlyOutcomeKey, EarlyWarningKey
+from tests.support.factories import make_alert
 
 CHANNEL = "C0OPS"
 RUN = RunSummary(
@@ -47,16 +48,8 @@ def warning(id: int, cluster_id: int, kind: AlertKind) -> EarlyWarning:
 
 
 def alert(kind: AlertKind, previous: int, current: int) -> Alert:
-    return Alert(
-        kind=kind,
-        severity=Severity.WARNING,
-        cluster_id=current,
-        previous_cluster_id=previous,
-        title="Refunds",
-        before=0.02,
-        after=0.45,
-        current_run_id="r2",
-        previous_run_id="r1",
+    return make_alert(
+        kind, cluster_id=current, previous_cluster_id=previous, before=0.02, after=0.45
     )
 
 

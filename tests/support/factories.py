@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.domain.alerts import Alert, AlertKind, Severity
 from bot.domain.models import (
     NOISE_CLUSTER_ID,
     Cluster,
@@ -26,6 +27,20 @@ def ids(prefix: str, count: int, start: int = 0) -> tuple[str, ...]:
 def make_item(item_id: str = "item-0", *, rank: int = 0, **overrides: Any) -> ClusterItem:
     values: dict[str, Any] = {"item_id": item_id, "trace_id": item_id, "rank": rank}
     return ClusterItem(**(values | overrides))
+
+
+def make_alert(kind: AlertKind, **overrides: Any) -> Alert:
+    """A warning on cluster 1 of run "r2", matched to cluster 1 of run "r1"."""
+    values: dict[str, Any] = {
+        "kind": kind,
+        "severity": Severity.WARNING,
+        "cluster_id": 1,
+        "previous_cluster_id": 1,
+        "title": "t",
+        "current_run_id": "r2",
+        "previous_run_id": "r1",
+    }
+    return Alert(**(values | overrides))
 
 
 def make_metrics(**overrides: Any) -> ClusterMetrics:
