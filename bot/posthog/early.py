@@ -26,9 +26,10 @@ from bot.posthog.embeddings import (
     CLUSTER_MODEL,
     DOCUMENT_TYPES,
     EMBEDDING_LAG,
-    HELD_OUT,
+    FRESH,
     ITEM_ID_PROPERTIES,
     NEAREST,
+    PROBES,
     RADIUS_QUANTILE,
     SUMMARIES,
     SUMMARY_EMBEDDING_MODEL,
@@ -56,20 +57,10 @@ EARLY_TEMPLATE = (
     "\nWITH\n"
     + CLUSTER_MODEL
     + SUMMARIES.replace("__FROM__", "{since}").replace("__TO__", "{until}")
-    + """fresh AS (
-    SELECT item_id, item_time FROM summaries
-    WHERE item_time >= toDateTime({since}) AND item_id NOT IN (SELECT item_id FROM members)
-),
-item_values AS (__ITEM_VALUES__),
-probes AS (
-    """
-    + HELD_OUT
-    + """
-    UNION ALL
-    SELECT f.item_id AS item_id, -2 AS label, 0 AS held_out, f.item_time AS item_time,
-        v.embedding AS embedding
-    FROM fresh AS f JOIN vectors AS v ON v.item_id = f.item_id
-),
+    + FRESH.replace("__FRESH_FROM__", "{since}")
+    + "item_values AS (__ITEM_VALUES__),\n"
+    + PROBES
+    + """,
 placed AS (
 """
     + NEAREST

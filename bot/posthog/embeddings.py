@@ -111,6 +111,26 @@ HELD_OUT = """SELECT m.item_id AS item_id, m.cluster_id AS label, 1 AS held_out,
 """The held-out fifth of the run's sampled items, as probes: placed like the new ones, they
 measure how often placing agrees with the clustering."""
 
+FRESH = """fresh AS (
+    SELECT item_id, item_time FROM summaries
+    WHERE item_time >= toDateTime(__FRESH_FROM__) AND item_id NOT IN (SELECT item_id FROM members)
+),
+"""
+"""The summarized items since `__FRESH_FROM__` that the run did not sample."""
+
+PROBES = (
+    "probes AS (\n    "
+    + HELD_OUT
+    + """
+    UNION ALL
+    SELECT f.item_id AS item_id, -2 AS label, 0 AS held_out, f.item_time AS item_time,
+        v.embedding AS embedding
+    FROM fresh AS f JOIN vectors AS v ON v.item_id = f.item_id
+)"""
+)
+"""What is placed: the held-out probes (`label` their cluster) and each of `fresh` (`label`
+-2), with their embeddings."""
+
 NEAREST = """SELECT item_id, label, held_out, item_time, length(ids) AS clusters,
     ids[indexOf(distances, arrayMin(distances))] AS cluster_id,
     arrayMin(distances) AS distance,
@@ -129,17 +149,9 @@ ASSIGNMENT_TEMPLATE = (
     "\nWITH\n"
     + CLUSTER_MODEL
     + SUMMARIES.replace("__FROM__", "{window_from}").replace("__TO__", "{window_to}")
-    + "probes AS (\n    "
-    + HELD_OUT
-    + """
-    UNION ALL
-    SELECT s.item_id AS item_id, -2 AS label, 0 AS held_out, s.item_time AS item_time,
-        v.embedding AS embedding
-    FROM summaries AS s JOIN vectors AS v ON v.item_id = s.item_id
-    WHERE s.item_time >= toDateTime({fresh_from})
-      AND s.item_id NOT IN (SELECT item_id FROM members)
-)
-"""
+    + FRESH.replace("__FRESH_FROM__", "{fresh_from}")
+    + PROBES
+    + "\n"
     + NEAREST
     + """
 ORDER BY held_out DESC, item_id
