@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.sandbox_process import Running, alerts, start_sandbox, wait_until
+from tests.support.sandbox_process import GUARD, Running, alerts, start_sandbox, wait_until
 
 SERIES_NAMES = (
     "Default - traces",
@@ -118,11 +118,12 @@ def test_next_run_with_a_cost_spike_alerts_within_seconds(sandbox: Running) -> N
     body = {"job_name": "Default - traces", "change": "cost_spike"}
     result = sandbox.post("/api/next-run", body).json()
     assert result["ok"] and result["run_id"].startswith("1_trace_") and result["events"] > 0
-    # "Next clustering run" checks at once (the poll interval is 10 s); 30 s is only a guard
-    # (an alert of the first cycle may still arrive meanwhile: the new run's is found by its id)
+    # "Next clustering run" checks at once (the poll interval is 10 s); the timeout is only a
+    # guard (an alert of the first cycle may still arrive meanwhile: the new run's is found by
+    # its id)
     new = wait_until(
         lambda: [a for a in alerts(sandbox)[before:] if result["run_id"] in a["html"]],
-        timeout=30,
+        timeout=GUARD,
         what="the new run's alert",
     )
     assert "Cost per item" in text_of(new[0]["html"])

@@ -21,6 +21,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90.0
+GUARD = 90.0
+"""Seconds a request to the sandbox may take before the test gives up on it: a guard against a
+hung sandbox, not a timing ("next run" builds and loads a day of events, which took over 20 s
+on a loaded 2-core machine in CI on 2026-12-07)."""
 T = TypeVar("T")
 
 
@@ -32,10 +36,10 @@ class Running:
     lines: queue.Queue[str]
 
     def get(self, path: str, **params: str) -> httpx.Response:
-        return httpx.get(self.url + path, params=params, timeout=20)
+        return httpx.get(self.url + path, params=params, timeout=GUARD)
 
     def post(self, path: str, body: dict[str, Any], **headers: str) -> httpx.Response:
-        return httpx.post(self.url + path, json=body, headers=headers, timeout=20)
+        return httpx.post(self.url + path, json=body, headers=headers, timeout=GUARD)
 
     def messages(self, channel: str) -> list[dict[str, str]]:
         response = self.get("/api/messages", channel=channel)
