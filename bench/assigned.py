@@ -95,6 +95,7 @@ def _item(world: World, item_id: str) -> ClusterItem:
         latency=m.latency or 0.0,
         tokens=float((m.input_tokens or 0) + (m.output_tokens or 0)),
         errors=m.error_count,
+        output_tokens=float(m.output_tokens or 0),
     )
 
 

@@ -111,6 +111,7 @@ class ClusterItem:
     latency: float | None = None
     tokens: float | None = None
     errors: int | None = None
+    output_tokens: float | None = None  # of its generations (latency's part, fresh_values.py)
 
     @property
     def has_values(self) -> bool:
@@ -239,6 +240,8 @@ class ItemValues(Protocol):
     @property
     def tokens(self) -> float: ...
     @property
+    def output_tokens(self) -> float: ...
+    @property
     def errors(self) -> int: ...
 
 
@@ -258,4 +261,5 @@ def _with_values(item: ClusterItem, values: ItemValues) -> ClusterItem:
         latency=values.latency,
         tokens=values.tokens,
         errors=values.errors,
+        output_tokens=values.output_tokens,
     )

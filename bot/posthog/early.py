@@ -70,7 +70,7 @@ SELECT p.item_id AS item_id, p.label AS label, p.held_out AS held_out,
     p.item_time AS item_time, p.clusters AS clusters, p.cluster_id AS cluster_id,
     p.distance AS distance, p.second AS second, p.radius AS radius,
     iv.item_id AS valued_id, iv.cost AS cost, iv.latency AS latency, iv.tokens AS tokens,
-    iv.errors AS errors
+    iv.errors AS errors, iv.output_tokens AS output_tokens
 FROM placed AS p LEFT JOIN item_values AS iv ON iv.item_id = p.item_id
 ORDER BY held_out DESC, item_id
 LIMIT {limit}"""

@@ -91,6 +91,7 @@ class ItemValues:
             latency=self.metrics.latency,
             tokens=self.metrics.tokens,
             errors=self.metrics.errors,
+            output_tokens=self.metrics.output_tokens,
         )
 
 

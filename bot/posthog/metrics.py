@@ -21,6 +21,7 @@ class ItemMetrics:
     latency: float
     tokens: float
     errors: int
+    output_tokens: float = 0.0  # of the generations: what latency grows with (fresh_values)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ItemMetrics:
@@ -29,6 +30,7 @@ class ItemMetrics:
             latency=float(row.get("latency") or 0.0),
             tokens=float(row.get("tokens") or 0.0),
             errors=int(row.get("errors") or 0),
+            output_tokens=float(row.get("output_tokens") or 0.0),
         )
 
 

@@ -87,8 +87,9 @@ LIMIT 1"""
 # cost and tokens over generations and embeddings, latency summed over generations, errors
 # over generations, embeddings and spans.
 # The own values of one item, as PostHog's `trace_clustering/data.py` reads them: a trace's
-# cost and tokens over its generations and embeddings, latency over its generations, errors over
-# all its events; a generation item is one `$ai_generation` event. Shared by the values of a
+# cost and tokens over its generations and embeddings, latency and output tokens over its
+# generations (what decoding takes time for), errors over all its events; a generation item is
+# one `$ai_generation` event. Shared by the values of a
 # run's sampled items (`ITEM_METRICS`) and of items no run sampled (`item_values.py`).
 TRACE_VALUE_COLUMNS = """sumIf(toFloat(properties.$ai_total_cost_usd),
           event IN ('$ai_generation', '$ai_embedding')) AS cost,
@@ -96,6 +97,8 @@ TRACE_VALUE_COLUMNS = """sumIf(toFloat(properties.$ai_total_cost_usd),
     sumIf(coalesce(toInt(properties.$ai_input_tokens), 0)
           + coalesce(toInt(properties.$ai_output_tokens), 0),
           event IN ('$ai_generation', '$ai_embedding')) AS tokens,
+    sumIf(coalesce(toInt(properties.$ai_output_tokens), 0), event = '$ai_generation')
+        AS output_tokens,
     countIf(toString(properties.$ai_is_error) = 'true') AS errors"""
 TRACE_VALUE_EVENTS = """FROM events
 WHERE event IN ('$ai_generation', '$ai_embedding', '$ai_span')
@@ -105,6 +108,7 @@ GENERATION_VALUE_COLUMNS = """toFloat(properties.$ai_total_cost_usd) AS cost,
     toFloat(properties.$ai_latency) AS latency,
     coalesce(toInt(properties.$ai_input_tokens), 0)
         + coalesce(toInt(properties.$ai_output_tokens), 0) AS tokens,
+    coalesce(toInt(properties.$ai_output_tokens), 0) AS output_tokens,
     if(toString(properties.$ai_is_error) = 'true', 1, 0) AS errors"""
 GENERATION_VALUE_EVENTS = """FROM events
 WHERE event = '$ai_generation'

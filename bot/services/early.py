@@ -321,6 +321,7 @@ def new_items(run: ClusteringRun, probes: Sequence[EarlyProbe], now: datetime) -
                 latency=found.latency if found else None,
                 tokens=found.tokens if found else None,
                 errors=found.errors if found else None,
+                output_tokens=found.output_tokens if found else None,
             )
         )
     return NewItems(

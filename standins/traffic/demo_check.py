@@ -101,6 +101,7 @@ def as_loaded(event: Mapping[str, Any], values: Mapping[str, Mapping[str, Any]])
                 latency=float(v["latency"]),
                 tokens=float(v["tokens"]),
                 errors=int(v["error_count"]),
+                output_tokens=float(v["output_tokens"]),
             )
             for item_id in wanted
             if (v := values.get(item_id)) is not None

@@ -29,20 +29,26 @@ def full_item(k: int) -> ClusterItem:
         latency=1.25,
         tokens=300.0 + k,
         errors=k % 2,
+        output_tokens=100.0 + k,
     )
 
 
 def test_items_gaining_their_values_keep_every_other_field() -> None:
     items = (full_item(1), full_item(2))
     run = make_run(make_cluster(0).model_copy(update={"items": items}))
-    values = {items[0].item_id: ItemMetrics(cost=0.5, latency=9.0, tokens=42.0, errors=3)}
+    values = {
+        items[0].item_id: ItemMetrics(cost=0.5, latency=9.0, tokens=42.0, errors=3, output_tokens=7)
+    }
 
     done = run.with_item_values(values)
 
     first, second = done.clusters[0].items
-    assert first == replace(items[0], cost=0.5, latency=9.0, tokens=42.0, errors=3)
+    assert first == replace(
+        items[0], cost=0.5, latency=9.0, tokens=42.0, errors=3, output_tokens=7.0
+    )
     assert second == items[1]  # no values for it: unchanged
-    assert {f.name for f in fields(ClusterItem)} >= {"cost", "latency", "tokens", "errors"}
+    values_fields = {"cost", "latency", "tokens", "errors", "output_tokens"}
+    assert {f.name for f in fields(ClusterItem)} >= values_fields
 
 
 def test_a_run_item_takes_a_few_hundred_bytes_not_a_kilobyte_and_a_half() -> None:
