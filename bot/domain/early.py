@@ -29,8 +29,8 @@ from bot.domain.fresh_values import (
     COST_PARTS,
     CRITICAL_COST_RATIO,
     CRITICAL_ERROR_RATE,
-    cost_parts,
-    cost_ratio,
+    parts_ratio,
+    tested_parts,
     typical_cost,
 )
 from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
@@ -178,8 +178,8 @@ def _cost_test(tests: _Tests, cluster_id: int, title: str, base: Sequence[Cluste
     tests.count += 1
     best: tuple[float, datetime, float, int, str | None] | None = None
     for start, recent in usable:
-        tested = cost_parts(recent, base, t)
-        after = before * cost_ratio(tested)
+        tested = tested_parts(recent, base, t)
+        after = before * parts_ratio(tested)
         if not holds(Family.COST, 1, before, after, t):
             continue
         for name, (p, _) in tested.items():

@@ -21,7 +21,9 @@ it rests on ("since 18:15 UTC", "over the whole day"). Per cluster (defaults in 
   one-sided rank test (Mann-Whitney), which heavy tails do not fool (Bonferroni over the
   three); the alert is about cost (at least x1.5 and $0.0001 on the typical cost per item,
   median tokens x median price per token) and names the part that moved.
-- **latency**: the median per item, the same rank test; at least x1.5 and 0.5 s.
+- **latency**: the median per item, the same rank test; where output tokens explain latency,
+  in parts like cost (latency per output token, output tokens per item); at least x1.5 and
+  0.5 s.
 - **tokens**: the median tokens per item, the same rank test; at least x1.5 and 200 more.
 - **errors**: the share of items with an error; Fisher's exact test, one-sided, right for the
   small counts of a fresh slice; at least 20 % and 10 points more than the baseline.

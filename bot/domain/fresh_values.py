@@ -15,10 +15,18 @@ token, tokens per item) at every cut, Bonferroni over all of them, and names the
 carried the evidence. The alert stays about cost: its minimum effect applies to the typical
 cost per item, estimated as (median tokens) x (median price per token), which a price step
 moves with the low noise of the price.
+
+Latency is made the same way where the data say so: a model writes its answer token by token,
+so a generation's time is mostly its output tokens times the time per token. Where output
+tokens explain a cluster's latency (`explained`: latency per output token spreads clearly less
+than latency), a slower model or provider is plain in latency per output token, and latency is
+tested in the same three parts (latency, latency per output token, output tokens per item);
+elsewhere latency per item alone, as before.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,25 +64,80 @@ def _tokens(item: ClusterItem) -> float | None:
     return item.tokens
 
 
-COST_PARTS: tuple[tuple[str | None, Value], ...] = (
+Parts = tuple[tuple[str | None, Value], ...]
+"""A value per item and its two parts, whose product it is: (None, total), (first part's name,
+value per unit), (second part's name, units per item)."""
+
+COST_PARTS: Parts = (
     (None, _cost),
     ("price per token", _price),
     ("tokens per item", _tokens),
 )
 
 
+def _latency(item: ClusterItem) -> float | None:
+    return item.latency
+
+
+def _latency_per_token(item: ClusterItem) -> float | None:
+    if item.latency is None or not item.output_tokens or item.output_tokens <= 0:
+        return None
+    return item.latency / item.output_tokens
+
+
+def _output_tokens(item: ClusterItem) -> float | None:
+    return item.output_tokens
+
+
+LATENCY_PARTS: Parts = (
+    (None, _latency),
+    ("latency per output token", _latency_per_token),
+    ("output tokens per item", _output_tokens),
+)
+EXPLAINED = 0.75
+"""A model spends most of a generation's time writing its output, token by token, so a slower
+model or provider is plain in latency per output token, where the length of the answers adds
+noise to latency itself. Output tokens explain a cluster's latency when log latency per output
+token spreads at most this much as log latency over all of the cluster's items (then latency is
+tested in parts, like cost); else latency per item alone is tested. Which items are fresh does
+not enter the choice, so each rank test keeps its level."""
+MIN_EXPLAINED = 20
+"""Fewer items with latency per output token than this and the spreads are not compared."""
+
+
 def cost_test(found: Candidates, cs: ClusterSlices) -> None:
-    t, cid = found.t, cs.cluster.cluster_id
+    t = found.t
     if len(positive(cs.baseline, _cost)) < t.min_items or typical_cost(cs.baseline) is None:
         return
+    _parts_growth(found, cs, AlertKind.COST_SPIKE, COST_PARTS, _cost_severity)
+
+
+def _cost_severity(ratio: float) -> Severity:
+    return Severity.CRITICAL if reaches(ratio, CRITICAL_COST_RATIO) else Severity.WARNING
+
+
+def _parts_growth(
+    found: Candidates,
+    cs: ClusterSlices,
+    kind: AlertKind,
+    parts: Parts,
+    severity: Callable[[float], Severity],
+) -> None:
+    """`kind`'s one test of cluster `cs` on a value and its parts (`tested_parts`): each part's
+    rank test at each look, Bonferroni over the parts within the look's weight; the alert is
+    about the value's typical level (`typical`), moved by the parts that moved (`parts_ratio`),
+    and names the part that carried the evidence."""
+    t, cid, family = found.t, cs.cluster.cluster_id, kind.family
+    assert family is not None
+    total = parts[0][1]
     best: tuple[float, str | None, Look, float, float] | None = None
-    looks = _looks(found, cs, _cost)
+    looks = _looks(found, cs, total)
     for look in looks:
-        before = typical_cost(look.base) or 0.0
-        tested = cost_parts(look.recent, look.base, t)
-        after = before * cost_ratio(tested)
+        before = typical(look.base, parts) or 0.0
+        tested = tested_parts(look.recent, look.base, t, parts)
+        after = before * parts_ratio(tested, parts)
         if look.whole_day:
-            found.observed[(cid, Family.COST)] = after
+            found.observed[(cid, family)] = after
         for name, (p_value, _) in tested.items():
             corrected = weighted(p_value, look.weight / len(tested))  # Bonferroni: parts
             if best is None or corrected < best[0]:
@@ -85,39 +148,40 @@ def cost_test(found: Candidates, cs: ClusterSlices) -> None:
     if best is None:
         return
     corrected, part, look, before, after = best
-    if before <= 0 or not holds(Family.COST, 1, before, after, t):
+    if before <= 0 or not holds(family, 1, before, after, t):
         return
-    critical = reaches(after / before, CRITICAL_COST_RATIO)
-    severity = Severity.CRITICAL if critical else Severity.WARNING
-    items = (len(positive(look.base, _cost)), len(positive(look.recent, _cost)))
+    items = (len(positive(look.base, total)), len(positive(look.recent, total)))
     alert = found.alert(
-        cs, AlertKind.COST_SPIKE, severity, (before, after), items, corrected, look.start,
+        cs, kind, severity(after / before), (before, after), items, corrected, look.start,
         test="rank test", part=part,
     )  # fmt: skip
     found.add(alert, corrected)
 
 
-def cost_parts(
-    recent: Sequence[ClusterItem], base: Sequence[ClusterItem], t: Thresholds
+def tested_parts(
+    recent: Sequence[ClusterItem],
+    base: Sequence[ClusterItem],
+    t: Thresholds,
+    parts: Parts = COST_PARTS,
 ) -> dict[str | None, tuple[float, float]]:
-    """Each part of the cost (`COST_PARTS`) with enough items on both sides: the rank test's
-    p-value that it grew, and the ratio of its medians."""
+    """Each part (`COST_PARTS`, `LATENCY_PARTS`) with enough items on both sides: the rank
+    test's p-value that it grew, and the ratio of its medians."""
     tested: dict[str | None, tuple[float, float]] = {}
-    for name, value in COST_PARTS:
+    for name, value in parts:
         after, before = positive(recent, value), positive(base, value)
         if len(after) >= t.min_fresh_items and len(before) >= t.min_items:
             tested[name] = rank_test_greater(after, before), median(after) / median(before)
     return tested
 
 
-def cost_ratio(tested: dict[str | None, tuple[float, float]]) -> float:
-    """How much the typical cost per item moved: the product of the parts' median ratios,
+def parts_ratio(tested: dict[str | None, tuple[float, float]], parts: Parts = COST_PARTS) -> float:
+    """How much the typical value per item moved: the product of the parts' median ratios,
     each part counted only where its own test shows it moved (`PART_MOVED`; else it is taken
     as unchanged, so the tokens' wide spread does not blur a price step); the ratio of median
-    costs when no part is known or none moved."""
-    parts = [tested[name] for name, _ in COST_PARTS[1:] if name in tested]
-    moved = [ratio for p_value, ratio in parts if p_value < PART_MOVED]
-    if len(parts) < len(COST_PARTS) - 1 or not moved:
+    values when no part is known or none moved."""
+    known = [tested[name] for name, _ in parts[1:] if name in tested]
+    moved = [ratio for p_value, ratio in known if p_value < PART_MOVED]
+    if len(known) < len(parts) - 1 or not moved:
         return tested[None][1] if None in tested else 1.0
     product = 1.0
     for ratio in moved:
@@ -165,17 +229,45 @@ def _looks(found: Candidates, cs: ClusterSlices, value: Value) -> list[Look]:
 
 def typical_cost(items: Sequence[ClusterItem]) -> float | None:
     """Median tokens x median price per token; the median cost where tokens are unknown."""
-    prices, tokens = positive(items, _price), positive(items, _tokens)
-    if prices and tokens:
-        return median(tokens) * median(prices)
-    costs = positive(items, _cost)
-    return median(costs) if costs else None
+    return typical(items, COST_PARTS)
+
+
+def typical(items: Sequence[ClusterItem], parts: Parts) -> float | None:
+    """The product of the two parts' medians; the median value where the parts are unknown."""
+    per_unit, units = positive(items, parts[1][1]), positive(items, parts[2][1])
+    if per_unit and units:
+        return median(units) * median(per_unit)
+    values = positive(items, parts[0][1])
+    return median(values) if values else None
 
 
 def latency_test(found: Candidates, cs: ClusterSlices) -> None:
-    """Latency per item grew: the median per item, the rank test. Info, a warning from
-    `WARNING_LATENCY_RATIO`."""
-    _median_growth(found, cs, AlertKind.LATENCY_SPIKE, _latency, WARNING_LATENCY_RATIO)
+    """Latency per item grew: in parts (latency per output token, output tokens per item) where
+    output tokens explain the cluster's latency (`explained`), else the median per item; the
+    rank test either way. Info, a warning from `WARNING_LATENCY_RATIO`."""
+    if not explained(cs.baseline + cs.recent):
+        _median_growth(found, cs, AlertKind.LATENCY_SPIKE, _latency, WARNING_LATENCY_RATIO)
+    elif len(positive(cs.baseline, _latency)) >= found.t.min_items:
+        _parts_growth(found, cs, AlertKind.LATENCY_SPIKE, LATENCY_PARTS, _latency_severity)
+
+
+def _latency_severity(ratio: float) -> Severity:
+    return Severity.WARNING if reaches(ratio, WARNING_LATENCY_RATIO) else Severity.INFO
+
+
+def explained(items: Sequence[ClusterItem]) -> bool:
+    """Whether output tokens explain the latency of `items` (`EXPLAINED`)."""
+    per_token = positive(items, _latency_per_token)
+    if len(per_token) < MIN_EXPLAINED:
+        return False
+    return _log_spread(per_token) <= EXPLAINED * _log_spread(positive(items, _latency))
+
+
+def _log_spread(values: Sequence[float]) -> float:
+    """The median absolute deviation of the values' logarithms: heavy tails do not move it."""
+    logs = [math.log(v) for v in values]
+    centre = median(logs)
+    return median([abs(v - centre) for v in logs])
 
 
 def _median_growth(
@@ -262,10 +354,6 @@ def error_test(found: Candidates, cs: ClusterSlices) -> None:
 
 def _after(item: ClusterItem, moment: datetime) -> bool:
     return item.timestamp is not None and item.timestamp > moment
-
-
-def _latency(item: ClusterItem) -> float | None:
-    return item.latency
 
 
 def _with_values(item: ClusterItem) -> float | None:

@@ -200,7 +200,7 @@ KINDS: Mapping[AlertKind, KindSpec] = {
         "Latency spike",
         Words(
             runs="Latency {change} ({before} → {after})",
-            fresh="Latency {change}{hours} (median {before} → {after})",
+            fresh="Latency {change}{hours} (typical {before} → {after}{moved})",
         ),
         cause=Cause.LATENCY,
     ),
