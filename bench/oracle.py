@@ -4,7 +4,8 @@ knows three things the bot has to find: which cluster is the changed topic's (th
 truth; when the topic stopped, its items by topic, since no cluster is left to watch), the
 moment the change began (so it tests only that cluster's items after it, against its items
 before it, never mixing the two), and what moved (price per token for a model switch, tokens per
-item for prompt bloat, latency, errors, or the cluster's share of the traffic). It passes where
+item for prompt bloat, latency (per output token where the world's latency follows the output
+tokens), errors, or the cluster's share of the traffic). It passes where
 its one-sided p-value meets the cutoff Benjamini-Hochberg gives one true change among the run's
 tests: a detector that has to find the cluster, the moment and the cause in the same sample
 cannot do better on most seeds, so a change the oracle misses is beyond what that run's sample
@@ -27,6 +28,12 @@ Value = Callable[[ClusterItem], float | None]
 
 def _price(item: ClusterItem) -> float | None:
     return item.cost / item.tokens if item.cost is not None and item.tokens else None
+
+
+def _latency_per_token(item: ClusterItem) -> float | None:
+    if item.latency is None or not item.output_tokens:
+        return None
+    return item.latency / item.output_tokens
 
 
 VALUES: dict[tuple[Change, Cause], Value] = {
@@ -71,6 +78,8 @@ def finds(world: World, runs: Sequence[ClusteringRun], index: int, tests: int, q
         greater, less = count_test(len(changed), len(after), len(base), len(before))
         return (less if kind is Change.VANISHED_CLUSTER else greater) <= alpha
     value = VALUES[kind, Cause(planted.cause)]
+    if kind is Change.LATENCY_SPIKE and world.params.latency_by_tokens:
+        value = _latency_per_token
     recent_values = [v for i in changed if (v := value(i)) is not None and v > 0]
     base_values = [v for i in base if (v := value(i)) is not None and v > 0]
     if not recent_values or not base_values:

@@ -76,6 +76,7 @@ class Setting:
     items: int = 1500
     misplaced: float = 0.08
     topics: int = 12
+    latency_by_tokens: bool = False  # a generation's latency follows its output tokens
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -89,6 +90,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("5 topics", topics=5),
     Setting("15 topics", topics=15),
     Setting("30 topics", topics=30),
+    Setting("latency by tokens", latency_by_tokens=True),
     Setting("hard corner", traces_per_day=400.0, items=1000, misplaced=0.12),
 )
 
@@ -150,6 +152,7 @@ def world_for(setting: Setting, kind: Kind, seed: int) -> World:
         traces_per_day=setting.traces_per_day,
         misplaced=setting.misplaced,
         events=False,
+        latency_by_tokens=setting.latency_by_tokens,
     )
 
 

@@ -175,6 +175,15 @@ FINDINGS = """Where the false alerts come from (measured 2026-12-07 on this swee
   the bot is under the oracle (the bot's counts are in brackets), that many changes were in
   the samples and the detector did not find them, which is where its next gains are (the
   scan's looks, which do not know the start, and the weighted correction over them).
+- **Latency where output tokens explain it.** In the "latency by tokens" worlds a generation
+  takes a fixed time to its first token plus a time per output token (the generator's
+  `latency_by_tokens`; elsewhere latency ignores tokens, and no cluster's latency passes the
+  bot's test of being explained by them, so every other row is as before). There the bot tests
+  latency in parts, like cost: latency per output token spreads about half as much as latency
+  (MAD of logs 0.18-0.29 against 0.31-0.51), so a slower model is plain in it. On the sweep's
+  seeds the latency step is alerted 7 times on its first run and 12 within two (the oracle,
+  testing latency per output token: 9 and 18); with latency alone, as before, 2 and 6. False
+  alerts at that setting: 19 in its 700 runs with the parts, 21 with latency alone.
 - **Stable clusters and others' moves.** Shares are held against the rest of the traffic, so a
   surge, a stop or new traffic should add no share alert on a stable cluster; the target
   compares the share alerts on stable clusters after such a change with those after changes

@@ -21,6 +21,9 @@ does every day:
   (default ~3%) go to noise (cluster -1), the other half of the misplaced to a neighbouring
   topic's cluster; a group under max(5, 2% of the sample) items is folded into noise; ids are
   reshuffled and titles paraphrased every run;
+- a generation's latency is its topic's mean times a lognormal factor, whatever its tokens; with
+  `latency_by_tokens`, as a model streams its answer: a fixed time to the first token (prefill,
+  queueing, the network) plus a time per output token, so longer answers take longer;
 - a planted change (`planted={(job, run_index): Change.X or Plant(Change.X, scale)}`) is a step
   on one topic chosen at random, starting at a moment drawn in the `change_start` fraction of
   the interval between the previous run's window end and the planted run's window end (default
@@ -156,6 +159,7 @@ def _series(
         change_start=params.change_start,
         summarizer_cap=cap,
         misplaced=MISPLACED_P if params.misplaced is None else params.misplaced,
+        latency_by_tokens=params.latency_by_tokens,
     )
     plan: list[tuple[datetime, Plant]] = [
         (end, planted.get((spec.job_name, i), Plant(Change.NONE)))
@@ -332,6 +336,7 @@ def generate(
     traces_per_day: float | None = None,
     summarizer_cap: int | None = None,
     misplaced: float | None = None,
+    latency_by_tokens: bool = False,
 ) -> World:
     """Simulate `runs` daily clustering runs per series, ending at `now` (see module doc).
 
@@ -342,7 +347,8 @@ def generate(
     `traces_per_day` (traffic a day per series; None: the old model, `items_per_day`
     candidates a day and no summarizer) turns on PostHog's hourly summarizer, which keeps
     `summarizer_cap` items an hour (None: 15 traces, 20 generations). `misplaced` is the
-    fraction of items clustering puts where they do not belong (None: about 3%)."""
+    fraction of items clustering puts where they do not belong (None: about 3%).
+    `latency_by_tokens`: latency grows with each generation's output tokens (module doc)."""
     if runs < 1 or items_per_run < 20:
         raise ValueError("need at least 1 run of at least 20 items")
     if items_per_day <= 0:
@@ -363,6 +369,7 @@ def generate(
         traces_per_day=traces_per_day,
         summarizer_cap=summarizer_cap,
         misplaced=misplaced,
+        latency_by_tokens=latency_by_tokens,
     )
     return _build(params)
 

@@ -102,6 +102,7 @@ class Params:
     traces_per_day: float | None = None
     summarizer_cap: int | None = None
     misplaced: float | None = None
+    latency_by_tokens: bool = False
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ class SeriesMemo:
     before and after a run is emitted), so they share most of it."""
 
     streams: dict[StreamKey, list[Draw]] = field(default_factory=dict)
-    values: dict[tuple[int, float, Effect, bool], ItemValues] = field(default_factory=dict)
+    values: dict[tuple[int, float, Effect, bool, bool], ItemValues] = field(default_factory=dict)
     stamps: dict[datetime, str] = field(
         default_factory=dict
     )  # items' timestamps, as runs show them
@@ -152,6 +152,7 @@ class SeriesSimulator:
     change_start: tuple[float, float] = (0.0, 0.5)
     summarizer_cap: int | None = None  # None: every item of traffic is a candidate
     misplaced: float = MISPLACED_P
+    latency_by_tokens: bool = False
     rates: dict[str, float] = field(default_factory=dict)  # topic → candidates per day
     reserve: list[Topic] = field(default_factory=list)
     ring: list[str] = field(default_factory=list)  # neighbouring topics sit next to each other
@@ -304,7 +305,13 @@ class SeriesSimulator:
 
     def _values(self, draw: Draw) -> ItemValues:
         effect = self.effects.at(draw.topic, draw.moment)
-        key = (draw.trace_bits, draw.moment, effect, self.summarizer is not None)
+        key = (
+            draw.trace_bits,
+            draw.moment,
+            effect,
+            self.summarizer is not None,
+            self.latency_by_tokens,
+        )
         found = self.memo.values.get(key)
         if found is None:
             found = self.memo.values[key] = self._compute_values(draw, effect)
@@ -312,7 +319,7 @@ class SeriesSimulator:
 
     def _compute_values(self, draw: Draw, effect: Effect) -> ItemValues:
         topic = self.traffic.topics[draw.topic]
-        nums = numbers(draw, topic, effect)
+        nums = numbers(draw, topic, effect, latency_by_tokens=self.latency_by_tokens)
         ev = None
         if self.level == "evaluation":
             first = nums.generations[0]

@@ -231,7 +231,9 @@ class Numbers:
         }
 
 
-def numbers(draw: Draw, topic: Topic, effect: Effect) -> Numbers:
+def numbers(
+    draw: Draw, topic: Topic, effect: Effect, *, latency_by_tokens: bool = False
+) -> Numbers:
     erroring = draw.error_u < effect.error_p
     price_in, price_out = topic.prices
     # Prompt bloat raises input tokens (×4 at full size, ×(1 + 3s) at scale s) at the same
@@ -259,7 +261,12 @@ def numbers(draw: Draw, topic: Topic, effect: Effect) -> Numbers:
                 cost_in,
                 cost_out,
                 round(cost_in + cost_out, 10),  # total_cost
-                round(latency * f_latency * slower, 3),
+                round(
+                    latency * _streamed(tokens_out, topic.output_tokens, f_latency) * slower
+                    if latency_by_tokens
+                    else latency * f_latency * slower,
+                    3,
+                ),
                 is_error,
             )
         )
@@ -273,6 +280,19 @@ def numbers(draw: Draw, topic: Topic, effect: Effect) -> Numbers:
         )
     flood_p = 1.0 - 1.0 / effect.traffic if effect.traffic > 1.0 else 0.0
     return Numbers(tuple(generations), embedding, draw.span, erroring, effect.cause, flood_p)
+
+
+FIRST_TOKEN_SHARE = 0.3
+"""With latency by tokens: the share of a typical generation's time spent before its first output
+token (prefill, queueing, the network); the rest is writing the output, token by token."""
+
+
+def _streamed(tokens_out: int, typical_out: int, jitter: float) -> float:
+    """A streamed generation's latency over its topic's mean: the time to the first token plus
+    the output's tokens at the topic's pace, with half the log-spread of `jitter` (the answer's
+    length carries the rest)."""
+    writing = (1.0 - FIRST_TOKEN_SHARE) * tokens_out / max(1, typical_out)
+    return (FIRST_TOKEN_SHARE + writing) * math.sqrt(jitter)
 
 
 # `random.Random.normalvariate`'s constant (Kinderman and Monahan's ratio method).
