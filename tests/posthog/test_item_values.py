@@ -80,8 +80,10 @@ def test_unsampled_items_get_the_values_their_events_hold_in_one_query(
         assert values.metrics.tokens == (item.metrics.input_tokens or 0) + (
             item.metrics.output_tokens or 0
         )
+        assert values.metrics.output_tokens == (item.metrics.output_tokens or 0)
         built = values.as_item(level)
         assert built.has_values and built.timestamp == item.timestamp
+        assert built.output_tokens == values.metrics.output_tokens
     assert sum(v.generations for v in found.values()) >= len(found)
 
 

@@ -120,6 +120,32 @@ def test_error_rates_and_latencies() -> None:
     assert statistics.stdev(logs) > 0.4
 
 
+def test_latency_by_tokens_follows_the_answers_length_and_changes_nothing_else() -> None:
+    plain, streamed = pure(6, runs=3), pure(6, runs=3, latency_by_tokens=True)
+
+    assert [(r.run_id, r.item_ids, r.sizes) for r in streamed.runs] == [
+        (r.run_id, r.item_ids, r.sizes) for r in plain.runs
+    ]
+    for item_id, values in streamed.item_values.items():
+        assert {k: v for k, v in values.items() if k != "latency"} == {
+            k: v for k, v in plain.item_values[item_id].items() if k != "latency"
+        }
+
+    def correlation(world: World) -> float:
+        """Of log latency with log output tokens, within each topic, the median over topics."""
+        by_topic: dict[str, list[tuple[float, float]]] = {}
+        for item_id, v in world.item_values.items():
+            if v["output_tokens"] > 0:
+                pair = (math.log(float(v["output_tokens"])), math.log(float(v["latency"])))
+                by_topic.setdefault(world.items[item_id].topic, []).append(pair)
+        return statistics.median(
+            statistics.correlation(*zip(*pairs, strict=True)) for pairs in by_topic.values()
+        )
+
+    assert correlation(streamed) > 0.8  # longer answers take longer (0.91 here)
+    assert correlation(plain) < 0.4  # only through the number of generations (0.24)
+
+
 # -- clustering -------------------------------------------------------------------------------
 
 
@@ -210,8 +236,13 @@ def test_cost_step_multiplies_later_costs(scale: float, factor: float) -> None:
 
 
 @pytest.mark.parametrize(("scale", "factor"), [(1.0, 2.0), (0.5, 1.5)])
-def test_latency_step_multiplies_later_latencies(scale: float, factor: float) -> None:
-    changed, plain = with_and_without(Change.LATENCY_SPIKE, scale)
+@pytest.mark.parametrize("by_tokens", [False, True], ids=["latency", "latency by tokens"])
+def test_latency_step_multiplies_later_latencies(
+    scale: float, factor: float, by_tokens: bool
+) -> None:
+    kind = Plant(Change.LATENCY_SPIKE, scale)
+    changed = pure(9, plant=kind, latency_by_tokens=by_tokens)
+    plain = pure(9, latency_by_tokens=by_tokens)
     [truth] = changed.planted
     assert truth.start is not None
     later = [i for i in after_start(changed, truth.topic, truth.start) if i in plain.items]

@@ -30,6 +30,8 @@ class Topic:
     fresh_hours: tuple[float, float] = (0.05, 0.95)  # of the fresh day, as fractions
     priced: bool = False  # cost = tokens (lognormal) x a steady price per token
     late: int = 0  # more fresh items, in the day's last 5 hours (a change that starts late)
+    streamed: bool = False  # latency = time to the first token + output tokens x a pace
+    fresh_pace: float = 1.0  # streamed: the fresh items' time per output token, relative
 
 
 def day_runs(topics: Sequence[Topic], seed: int = 0) -> tuple[ClusteringRun, ClusteringRun]:
@@ -77,15 +79,23 @@ def _item(rng: random.Random, item_id: str, at: datetime, topic: Topic, fresh: b
         value = cost / 1000.0 * rng.lognormvariate(0.0, 0.2) * tokens
     else:
         tokens, value = 1000, cost * rng.lognormvariate(0.0, 0.8)
+    output: float | None = None
+    if topic.streamed:  # answers' lengths spread (sigma 0.8), the pace per token hardly (0.15)
+        output = float(round(300.0 * rng.lognormvariate(0.0, 0.8)))
+        pace = 0.006 * (topic.fresh_pace if fresh else 1.0)
+        latency = (0.5 + pace * output) * rng.lognormvariate(0.0, 0.15)
+    else:
+        latency = 2.0 * rng.lognormvariate(0.0, 0.5)
     return ClusterItem(
         item_id=item_id,
         trace_id=item_id,
         rank=0,
         timestamp=at,
         cost=value,
-        latency=2.0 * rng.lognormvariate(0.0, 0.5),
+        latency=latency,
         tokens=float(tokens),
         errors=1 if rng.random() < rate else 0,
+        output_tokens=output,
     )
 
 
