@@ -24,6 +24,7 @@ from bench.early import HEADING as EARLY_HEADING
 from bench.early import measure as measure_early
 from bench.early_bound import markdown as bound_markdown
 from bench.early_bound import measure as measure_bound
+from bench.early_bound import measure_bot
 from bench.harness import ROOT
 from bench.lean import lean_markdown, measure_lean
 from bench.lean import targets as lean_targets
@@ -214,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     section = quality + "\n" + causes_markdown(causes, causes_seeds) + "\n" + assigned
     section += "\n" + early if early else ""
     bound_trials = 200 if args.quick else 2000
-    section += "\n" + bound_markdown(measure_bound(bound_trials), bound_trials)
+    section += "\n" + bound_markdown(
+        measure_bound(bound_trials), bound_trials, measure_bot(bound_trials)
+    )
     section += "\n" + lean
     print("\n" + section)
     if out is not None:

@@ -78,11 +78,13 @@ hours before it; and 45 % is the planted rate on average, some seeds realize 30 
 hours. Cost x3 by price moves the price per token, whose spread is small, so a handful of items
 is enough once a look holds mostly changed ones. Consecutive checks share most of their items,
 so the division by 24 is conservative: it buys the retraction target at the price of hours on
-changes of small clusters. Denser cuts (every 2 hours) or a sequential boundary that accounts
-for the overlap of consecutive checks are the next steps; either needs a larger quiet sample
-than 10 series-days to show that retractions stay under one in 20 series-days (0 of 30 here is
-consistent with it, not proof). The next section measures the bound with an oracle that
-knows the step's start and the true rate (`python -m bench.early_bound`)."""
+changes of small clusters. Denser cuts do not buy them back: the next section runs the bot's
+own error test on a simulated stream, and a look at every hour warns later than the bot's four
+looks. A sequential boundary that accounts for the overlap of consecutive checks is the next
+step; it needs a larger quiet sample than 10 series-days to show that retractions stay under
+one in 20 series-days (0 of 30 here is consistent with it, not proof). The next section also
+measures the bound with an oracle that knows the step's start and the true rate
+(`python -m bench.early_bound`)."""
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from bench.early_bound import HORIZON_HOURS, first_warning, markdown, measure
+from bench.early_bound import HORIZON_HOURS, LOOKS, first_warning, markdown, measure, measure_bot
 
 
 def test_larger_clusters_and_a_looser_budget_are_warned_earlier() -> None:
@@ -29,3 +29,15 @@ def test_the_section_says_where_the_target_is_out_of_reach() -> None:
     text = markdown(bounds, 200)
     assert text.startswith("## Early warnings: the bound on the delay")
     assert text.count("| 10% |") == 2 and "within 6 hours" in text
+
+
+def test_the_bot_s_own_test_is_later_than_the_oracle_and_later_still_without_the_start() -> None:
+    oracle = {b.share: b.median for b in measure(trials=300) if b.checks_corrected}
+    delays = measure_bot(trials=300)
+    medians = {(d.share, d.looks): d.median for d in delays}
+    bots, _, known = LOOKS  # the bot's looks, every hour, the known start
+    for share in (0.10, 0.15):  # where the gaps are hours wide, far over 300 trials' noise
+        assert oracle[share] < medians[share, known] < medians[share, bots], share
+    text = markdown(measure(trials=100), 100, delays)
+    assert text.count("| 10% |") == 2 + len(LOOKS)
+    assert "is not knowing when the step began" in text
