@@ -65,8 +65,9 @@ def _tokens(item: ClusterItem) -> float | None:
 
 
 Parts = tuple[tuple[str | None, Value], ...]
-"""A value per item and its two parts, whose product it is: (None, total), (first part's name,
-value per unit), (second part's name, units per item)."""
+"""A value per item and the two parts whose product it is (latency nearly: it also holds the
+time to the first token): (None, the value), (a name, the value per unit), (a name, units per
+item)."""
 
 COST_PARTS: Parts = (
     (None, _cost),

@@ -87,10 +87,11 @@ LIMIT 1"""
 # cost and tokens over generations and embeddings, latency summed over generations, errors
 # over generations, embeddings and spans.
 # The own values of one item, as PostHog's `trace_clustering/data.py` reads them: a trace's
-# cost and tokens over its generations and embeddings, latency and output tokens over its
-# generations (what decoding takes time for), errors over all its events; a generation item is
-# one `$ai_generation` event. Shared by the values of a
-# run's sampled items (`ITEM_METRICS`) and of items no run sampled (`item_values.py`).
+# cost and tokens over its generations and embeddings, latency over its generations, errors over
+# all its events; a generation item is one `$ai_generation` event. Beyond data.py, the output
+# tokens of its generations (writing the output is what takes a generation its time: the
+# latency test's part). Shared by the values of a run's sampled items (`ITEM_METRICS`) and of
+# items no run sampled (`item_values.py`).
 TRACE_VALUE_COLUMNS = """sumIf(toFloat(properties.$ai_total_cost_usd),
           event IN ('$ai_generation', '$ai_embedding')) AS cost,
     sumIf(toFloat(properties.$ai_latency), event = '$ai_generation') AS latency,
