@@ -58,37 +58,40 @@ look from the moment the step began, which only an oracle knows."""
 
 
 @dataclass(frozen=True)
-class Bound:
-    share: float
-    checks_corrected: bool
+class Hours:
+    """Hours from a step's start to the first warning over the trials of one row."""
+
     median: float
     p90: float
     within_six: float
     """Share of trials warned within 6 hours of the step's start."""
 
+    @classmethod
+    def of(cls, hours: list[float]) -> Hours:
+        ordered = sorted(hours)
+        return cls(
+            statistics.median(ordered),
+            ordered[round(0.9 * (len(ordered) - 1))],
+            sum(1 for h in ordered if h <= 6.0) / len(ordered),
+        )
 
-def first_warning(rng: random.Random, share: float, alpha: float) -> float:
-    """Hours from a step's start to the oracle's first warning (HORIZON_HOURS if none)."""
+
+@dataclass(frozen=True)
+class Bound(Hours):
+    share: float = 0.0
+    checks_corrected: bool = True
+
+
+@dataclass(frozen=True)
+class Delay(Hours):
+    share: float = 0.0
+    looks: str = ""
+
+
+def _stream(rng: random.Random, share: float) -> tuple[float, list[tuple[float, float, bool]]]:
+    """A step's start, and (moment, readable at, error) of a cluster's summarized items from the
+    run's window end (hour 0) on, errors at 2 % before the start and 45 % after."""
     start = rng.uniform(0.0, 24.0)
-    first_hour = int(start)
-    seen: list[tuple[float, bool]] = []  # (readable at, error)
-    for hour in range(first_hour, first_hour + HORIZON_HOURS):
-        for _ in range(SUMMARIZED_PER_HOUR):
-            if rng.random() >= share:
-                continue
-            at = hour + rng.random()
-            if at >= start:
-                seen.append((hour + 1 + SUMMARY_LAG_HOURS, rng.random() < RATE_AFTER))
-    for check in range(first_hour + 1, first_hour + HORIZON_HOURS):
-        errors = [error for readable, error in seen if readable <= check]
-        if errors and binomial_tails(sum(errors), len(errors), RATE_BEFORE)[0] <= alpha:
-            return check - start
-    return float(HORIZON_HOURS)
-
-
-def _stream(rng: random.Random, share: float, start: float) -> list[tuple[float, float, bool]]:
-    """(moment, readable at, error) of a cluster's summarized items from the run's window end
-    (hour 0) on, errors at 2 % before `start` and 45 % after."""
     items = []
     for hour in range(HORIZON_HOURS):
         for _ in range(SUMMARIZED_PER_HOUR):
@@ -97,7 +100,17 @@ def _stream(rng: random.Random, share: float, start: float) -> list[tuple[float,
             at = hour + rng.random()
             rate = RATE_AFTER if at >= start else RATE_BEFORE
             items.append((at, hour + 1 + SUMMARY_LAG_HOURS, rng.random() < rate))
-    return items
+    return start, items
+
+
+def first_warning(rng: random.Random, share: float, alpha: float) -> float:
+    """Hours from a step's start to the oracle's first warning (HORIZON_HOURS if none)."""
+    start, items = _stream(rng, share)
+    for check in range(int(start) + 1, HORIZON_HOURS):
+        errors = [error for at, readable, error in items if readable <= check and at >= start]
+        if errors and binomial_tails(sum(errors), len(errors), RATE_BEFORE)[0] <= alpha:
+            return check - start
+    return float(HORIZON_HOURS)
 
 
 def bot_warning(
@@ -106,10 +119,9 @@ def bot_warning(
     """Hours from a step's start to the first check at which the bot's error test (module doc,
     second table) passes `alpha` (HORIZON_HOURS if none)."""
     t = Thresholds()
-    start = rng.uniform(0.0, 24.0)
+    start, items = _stream(rng, share)
     base_errors = sum(1 for _ in range(BASELINE_ITEMS) if rng.random() < RATE_BEFORE)
     before = base_errors / BASELINE_ITEMS
-    items = _stream(rng, share, start)
     for check in range(int(start) + 1, HORIZON_HOURS):
         seen = [(at, error) for at, readable, error in items if readable <= check]
         starts = (start,) if cuts is None else (0, *(check - h for h in cuts))
@@ -125,51 +137,29 @@ def bot_warning(
     return float(HORIZON_HOURS)
 
 
-@dataclass(frozen=True)
-class Delay:
-    share: float
-    looks: str
-    median: float
-    p90: float
-    within_six: float
-
-
-def measure_bot(trials: int = 2000, seed: int = 0) -> list[Delay]:
-    alpha = FALSE_DISCOVERY / TESTS_PER_SERIES / CHECKS_PER_DAY
-    delays = []
-    for share in SHARES:
-        for name, cuts in LOOKS.items():
-            rng = random.Random(f"{seed}:{share}:bot")  # the same streams for both designs
-            hours = sorted(bot_warning(rng, share, alpha, cuts) for _ in range(trials))
-            delays.append(
-                Delay(
-                    share,
-                    name,
-                    statistics.median(hours),
-                    hours[round(0.9 * (len(hours) - 1))],
-                    sum(1 for h in hours if h <= 6.0) / len(hours),
-                )
-            )
-    return delays
-
-
 def measure(trials: int = 2000, seed: int = 0) -> list[Bound]:
+    """The oracle's rows: each share at the bot's budget and without the division by checks,
+    on the same streams as every other row of the share."""
     bounds = []
     for share in SHARES:
         for corrected in (True, False):
             alpha = FALSE_DISCOVERY / TESTS_PER_SERIES / (CHECKS_PER_DAY if corrected else 1)
-            rng = random.Random(f"{seed}:{share}:{corrected}")
-            hours = sorted(first_warning(rng, share, alpha) for _ in range(trials))
-            bounds.append(
-                Bound(
-                    share,
-                    corrected,
-                    statistics.median(hours),
-                    hours[round(0.9 * (len(hours) - 1))],
-                    sum(1 for h in hours if h <= 6.0) / len(hours),
-                )
-            )
+            rng = random.Random(f"{seed}:{share}")
+            hours = Hours.of([first_warning(rng, share, alpha) for _ in range(trials)])
+            bounds.append(Bound(**vars(hours), share=share, checks_corrected=corrected))
     return bounds
+
+
+def measure_bot(trials: int = 2000, seed: int = 0) -> list[Delay]:
+    """The bot's error test at its budget, with each design of looks (`LOOKS`)."""
+    alpha = FALSE_DISCOVERY / TESTS_PER_SERIES / CHECKS_PER_DAY
+    delays = []
+    for share in SHARES:
+        for name, cuts in LOOKS.items():
+            rng = random.Random(f"{seed}:{share}")
+            hours = Hours.of([bot_warning(rng, share, alpha, cuts) for _ in range(trials)])
+            delays.append(Delay(**vars(hours), share=share, looks=name))
+    return delays
 
 
 def markdown(bounds: list[Bound], trials: int, delays: list[Delay] | None = None) -> str:
