@@ -44,8 +44,10 @@ PLANTED = {  # the last run of each series changed, so the first alert cycle has
     # failing generations: the judge fails them, so a cluster's pass rate drops
     ("Default - evaluations", 5): Plant(Change.ERROR_HEAVY, scale=SCALE),
 }
+# The demo's models stream their answers: a generation's latency follows its output tokens.
+LATENCY_BY_TOKENS = True
 # generator.json written by another version of this file describes other data: start over.
-STATE_VERSION = 3
+STATE_VERSION = 4
 
 
 @dataclass
@@ -77,6 +79,7 @@ class GeneratorState:
             planted={key: plant for key, plant in PLANTED.items() if key[0] in names},
             change_start=CHANGE_START,
             events=events,
+            latency_by_tokens=LATENCY_BY_TOKENS,
         )
 
     @classmethod

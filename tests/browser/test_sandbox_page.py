@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from tests.support.sandbox_process import ROOT, Running, start_sandbox
+from tests.support.sandbox_process import ROOT, Running, start_sandbox, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -138,9 +138,14 @@ def test_home_tab_modal_and_unfurl(sandbox: Running, browser: Browser) -> None:
     page.locator("#modal .surface-close").click()
     expect(page.locator("#modal")).to_be_hidden(timeout=TIMEOUT_MS)
 
-    html = " ".join(m["html"] for m in sandbox.messages("C0ALERTS"))
-    run_link = re.search(r'href="([^"]*/ai-observability/clusters/[^"/]+)"', html)
-    assert run_link is not None
+    # The first cycle's alerts (this test may be the first to see the sandbox)
+    run_link = wait_until(
+        lambda: re.search(
+            r'href="([^"]*/ai-observability/clusters/[^"/]+)"',
+            " ".join(m["html"] for m in sandbox.messages("C0ALERTS")),
+        ),
+        what="an alert with its run's link",
+    )
     page.fill("#unfurl-url", run_link.group(1).replace("&amp;", "&"))
     page.get_by_role("button", name="Post link").click()
     expect(page.locator("#unfurl-card .bk-header")).to_be_visible(timeout=TIMEOUT_MS)

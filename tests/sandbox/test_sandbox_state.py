@@ -15,7 +15,7 @@ from standins import persist
 from standins.run import Sandbox
 from standins.slack.server import FakeSlack
 from standins.traffic.demo_data import GeneratorState
-from standins.traffic.generator import Change, emit_next_run
+from standins.traffic.generator import Change, SeriesSpec, emit_next_run
 
 
 def test_generator_state_rebuilds_the_emitted_world() -> None:
@@ -68,7 +68,7 @@ def test_demo_data_is_data_whose_changes_the_first_cycle_alerts_on() -> None:
     from datetime import timedelta
 
     from standins.traffic.demo_check import first_cycle_alerts_every_change
-    from standins.traffic.demo_data import ITEMS_PER_RUN, RUNS, SEED, SERIES
+    from standins.traffic.demo_data import ITEMS_PER_RUN, LATENCY_BY_TOKENS, RUNS, SEED, SERIES
     from standins.traffic.generator import Plant, generate
 
     now = datetime(2026, 11, 29, 0, 32, tzinfo=UTC)  # the first cycle misses a change of seed 1
@@ -83,5 +83,37 @@ def test_demo_data_is_data_whose_changes_the_first_cycle_alerts_on() -> None:
         now=now - timedelta(days=1),
         planted={("Support agent", RUNS - 1): Plant(Change.ERROR_HEAVY, scale=0.01)},
         events=False,
+        latency_by_tokens=LATENCY_BY_TOKENS,
     )
     assert not first_cycle_alerts_every_change(faint)
+
+
+def test_a_latency_spike_emitted_in_the_sandbox_is_found_in_latency_per_output_token() -> None:
+    # The demo's models stream their answers, so its latency follows the output tokens and a
+    # slower model shows in latency per output token, which the alert names.
+    from datetime import timedelta
+
+    from bot.domain.alerts import AlertKind
+    from bot.domain.compare import diff_runs
+    from bot.domain.fresh import detect
+    from bot.domain.slices import slice_run
+    from bot.domain.thresholds import Thresholds
+    from standins.traffic.demo_check import as_loaded
+
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    state = GeneratorState(seed=1, now=now)
+    job = "Default - traces"
+    world = emit_next_run(
+        state.base_world(series=(SeriesSpec(level="trace", job_name=job),), events=False),
+        job_name=job,
+        change=state.plant(Change.LATENCY_SPIKE.value),
+        now=now + timedelta(days=1),
+    )
+    previous, current = (as_loaded(r.event, world.item_values) for r in world.runs_of(job)[-2:])
+    slices = slice_run(diff_runs(previous, current))
+    [truth] = [p for p in world.planted if p.run_id == current.run_id]
+
+    alerts = [a for a in detect(slices, Thresholds()).alerts if a.kind is AlertKind.LATENCY_SPIKE]
+    assert [(a.cluster_id, a.part) for a in alerts] == [
+        (truth.cluster_id, "latency per output token")
+    ]
