@@ -5,21 +5,29 @@ truth; when the topic stopped, its items by topic, since no cluster is left to w
 moment the change began (so it tests only that cluster's items after it, against its items
 before it, never mixing the two), and what moved (price per token for a model switch, tokens per
 item for prompt bloat, latency (per output token where the world's latency follows the output
-tokens), errors, or the cluster's share of the traffic). It passes where
-its one-sided p-value meets the cutoff Benjamini-Hochberg gives one true change among the run's
-tests: a detector that has to find the cluster, the moment and the cause in the same sample
-cannot do better on most seeds, so a change the oracle misses is beyond what that run's sample
-holds.
+tokens), errors, or the cluster's share of the traffic). It passes where its one-sided p-value
+meets the cutoff Benjamini-Hochberg gives one true change among the run's tests: a detector that
+has to find the cluster, the moment and the cause in the same sample cannot do better on most
+seeds, so a change the oracle misses is beyond what that run's sample holds.
+
+The scanning oracle (`scan=True`) knows the cluster and what moved but not the moment: it looks
+where the bot's change-point scan looks, at the scan's weights. Between the two oracles lies the
+price of not knowing when a change began; between the scanning oracle and the bot, that of not
+knowing which cluster and what moved (every family and part tested) and the bot's own tests.
 
 It shares nothing with the bot's detector but the textbook tests of `bot.domain.stats` (Fisher's
-exact test, the Mann-Whitney rank test).
+exact test, the Mann-Whitney rank test) and, for the scanning oracle, the scan's cut points and
+weights.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from bot.domain.compare import diff_runs
+from bot.domain.fresh_base import look_weights
 from bot.domain.models import ClusteringRun, ClusterItem
+from bot.domain.slices import slice_run
 from bot.domain.stats import count_test, rank_test_greater
 from standins.traffic.generator import Cause, Change, World
 
@@ -44,17 +52,26 @@ VALUES: dict[tuple[Change, Cause], Value] = {
 }
 
 
-def finds(world: World, runs: Sequence[ClusteringRun], index: int, tests: int, q: float) -> bool:
+def finds(
+    world: World,
+    runs: Sequence[ClusteringRun],
+    index: int,
+    tests: int,
+    q: float,
+    *,
+    scan: bool = False,
+) -> bool:
     """Whether the oracle finds the world's planted change in run `index` (module docstring),
-    with `tests` tests in that run held to the false discovery rate `q`."""
+    with `tests` tests in that run held to the false discovery rate `q`. With `scan` it does
+    not know when the change began: it looks where the bot's scan looks (its cut points, the
+    last two days, and their weights: `slices.slice_run`, `fresh_base.look_weights`), so what
+    it loses against the oracle that knows is the price of not knowing the start."""
     planted = world.planted[0]
     if planted.start is None or index >= len(runs) or tests <= 0:
         return False
     previous, current = runs[index - 1], runs[index]
     cutoff = previous.window_end or previous.timestamp
     items = [i for c in current.clusters for i in c.items if i.timestamp is not None]
-    after = [i for i in items if i.timestamp > cutoff and i.timestamp >= planted.start]  # type: ignore[operator]
-    before = [i for i in items if i.timestamp < planted.start]  # type: ignore[operator]
     if planted.kind is Change.VANISHED_CLUSTER:
         members = {i.item_id for i in items if world.items[i.item_id].topic == planted.topic}
     else:
@@ -64,24 +81,48 @@ def finds(world: World, runs: Sequence[ClusteringRun], index: int, tests: int, q
         members = {
             i.item_id for c in current.clusters if c.cluster_id == cluster_id for i in c.items
         }
+    alpha = q / tests
+    if not scan:
+        after = [i for i in items if i.timestamp > cutoff and i.timestamp >= planted.start]  # type: ignore[operator]
+        before = [i for i in items if i.timestamp < planted.start]  # type: ignore[operator]
+        return _p_value(world, members, after, before) <= alpha
+    slices = slice_run(diff_runs(previous, current))
+    starts = [*slices.cuts, *([slices.two_days] if slices.two_days is not None else [])]
+    weights = look_weights(starts, slices.cutoff, slices.two_days)
+    for start, weight in zip(starts, weights, strict=True):
+        # after a cut against the older days, as the bot's tests; the last two days against
+        # the days before them
+        until = start if start == slices.two_days else slices.cutoff
+        after = [i for i in items if i.timestamp > start]  # type: ignore[operator]
+        before = [i for i in items if i.timestamp < until]  # type: ignore[operator]
+        if _p_value(world, members, after, before) <= alpha * weight:
+            return True
+    return False
+
+
+def _p_value(
+    world: World, members: set[str], after: list[ClusterItem], before: list[ClusterItem]
+) -> float:
+    """The one-sided p-value of what moved (module docstring) in the members' items `after`
+    against their items `before`."""
+    planted = world.planted[0]
     changed = [i for i in after if i.item_id in members]
     base = [i for i in before if i.item_id in members]
-    alpha = q / tests
     kind = planted.kind
     if kind is Change.ERROR_HEAVY:
         recent = [i for i in changed if i.has_values]
         older = [i for i in base if i.has_values]
         hits = sum(1 for i in recent if (i.errors or 0) > 0)
         base_hits = sum(1 for i in older if (i.errors or 0) > 0)
-        return bool(recent) and count_test(hits, len(recent), base_hits, len(older))[0] <= alpha
+        return count_test(hits, len(recent), base_hits, len(older))[0] if recent else 1.0
     if kind in (Change.SIZE_SHIFT, Change.NEW_CLUSTER, Change.VANISHED_CLUSTER):
         greater, less = count_test(len(changed), len(after), len(base), len(before))
-        return (less if kind is Change.VANISHED_CLUSTER else greater) <= alpha
+        return less if kind is Change.VANISHED_CLUSTER else greater
     value = VALUES[kind, Cause(planted.cause)]
     if kind is Change.LATENCY_SPIKE and world.params.latency_by_tokens:
         value = _latency_per_token
     recent_values = [v for i in changed if (v := value(i)) is not None and v > 0]
     base_values = [v for i in base if (v := value(i)) is not None and v > 0]
     if not recent_values or not base_values:
-        return False
-    return rank_test_greater(recent_values, base_values) <= alpha
+        return 1.0
+    return rank_test_greater(recent_values, base_values)

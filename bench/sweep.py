@@ -129,6 +129,8 @@ class Outcome:
     within_two: bool = False
     oracle_first: bool = False  # what the sample allows (bench/oracle.py)
     oracle_two: bool = False
+    scan_first: bool = False  # the same without knowing when the change began
+    scan_two: bool = False
     runs: int = 0
     failed: int = 0
     false_alerts: int = 0
@@ -256,6 +258,9 @@ def run_one(
     found = [finds(world, runs, i, tests_at.get(i, 0), q) for i in (first, first + 1)]
     outcome.oracle_first = outcome.visible and found[0]
     outcome.oracle_two = outcome.visible and any(found)
+    scanned = [finds(world, runs, i, tests_at.get(i, 0), q, scan=True) for i in (first, first + 1)]
+    outcome.scan_first = outcome.visible and scanned[0]
+    outcome.scan_two = outcome.visible and any(scanned)
     return outcome
 
 

@@ -36,6 +36,9 @@ def test_a_full_size_error_step_from_early_in_the_day_is_within_reach() -> None:
     runs = runs_of(world)
     assert finds(world, runs, PLANTED_AT, tests=60, q=Q)
     assert not finds(world, runs, PLANTED_AT - 1, tests=60, q=Q)  # before the change
+    # Without knowing the start, the scan's whole-day look holds most of an early step
+    assert finds(world, runs, PLANTED_AT, tests=60, q=Q, scan=True)
+    assert not finds(world, runs, PLANTED_AT - 1, tests=60, q=Q, scan=True)
 
 
 def test_a_faint_step_is_beyond_reach_and_so_is_an_impossible_cutoff() -> None:
@@ -45,3 +48,4 @@ def test_a_faint_step_is_beyond_reach_and_so_is_an_impossible_cutoff() -> None:
     assert not finds(world, runs, PLANTED_AT, tests=60, q=Q)
     strong = world_for(SETTINGS[0], errors, 0)
     assert not finds(strong, runs_of(strong), first_run(strong, errors), tests=60, q=0.0)
+    assert not finds(strong, runs_of(strong), first_run(strong, errors), 60, 0.0, scan=True)

@@ -49,7 +49,8 @@ def test_the_section_shows_the_table_and_the_targets(sweep: Sweep) -> None:
     assert len(table) == 2 * (2 + len(SETTINGS))
     assert "| false alerts per run |" in table[0] and "| failed runs |" in table[0]
     oracle = table[2 + len(SETTINGS) :]
-    assert oracle[0].startswith("| setting | cost by price |") and "(bot " in oracle[2]
+    assert oracle[0].startswith("| setting | cost by price |") and "(scan " in oracle[2]
+    assert "; bot " in oracle[2]
     assert targets(sweep)[0][0] == "no run fails, at any setting"
     assert sum(
         line.startswith("- ") and line.endswith(("met.", "**missed**.")) for line in lines
