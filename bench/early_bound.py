@@ -88,9 +88,11 @@ class Delay(Hours):
     looks: str = ""
 
 
-def _stream(rng: random.Random, share: float) -> tuple[float, list[tuple[float, float, bool]]]:
+def _stream(
+    rng: random.Random, share: float, rates: tuple[float, float] = (RATE_BEFORE, RATE_AFTER)
+) -> tuple[float, list[tuple[float, float, bool]]]:
     """A step's start, and (moment, readable at, error) of a cluster's summarized items from the
-    run's window end (hour 0) on, errors at 2 % before the start and 45 % after."""
+    run's window end (hour 0) on, errors at `rates` before the start and after (2 %, 45 %)."""
     start = rng.uniform(0.0, 24.0)
     items = []
     for hour in range(HORIZON_HOURS):
@@ -98,7 +100,7 @@ def _stream(rng: random.Random, share: float) -> tuple[float, list[tuple[float, 
             if rng.random() >= share:
                 continue
             at = hour + rng.random()
-            rate = RATE_AFTER if at >= start else RATE_BEFORE
+            rate = rates[1] if at >= start else rates[0]
             items.append((at, hour + 1 + SUMMARY_LAG_HOURS, rng.random() < rate))
     return start, items
 
@@ -118,23 +120,72 @@ def bot_warning(
 ) -> float:
     """Hours from a step's start to the first check at which the bot's error test (module doc,
     second table) passes `alpha` (HORIZON_HOURS if none)."""
-    t = Thresholds()
     start, items = _stream(rng, share)
     base_errors = sum(1 for _ in range(BASELINE_ITEMS) if rng.random() < RATE_BEFORE)
-    before = base_errors / BASELINE_ITEMS
     for check in range(int(start) + 1, HORIZON_HOURS):
-        seen = [(at, error) for at, readable, error in items if readable <= check]
         starts = (start,) if cuts is None else (0, *(check - h for h in cuts))
-        looks = [[e for at, e in seen if at >= s] for s in starts]
-        usable = [look for look in looks if len(look) >= t.min_fresh_items]
-        for look in usable:
-            errors = sum(look)
-            if not holds(Family.ERRORS, 1, before, errors / len(look), t):
-                continue
-            p_value = count_test(errors, len(look), base_errors, BASELINE_ITEMS)[0]
-            if p_value * len(usable) <= alpha:
-                return check - start
+        if _warns(items, check, starts, base_errors, alpha):
+            return check - start
     return float(HORIZON_HOURS)
+
+
+def _warns(
+    items: list[tuple[float, float, bool]],
+    check: float,
+    starts: tuple[float, ...],
+    base_errors: int,
+    alpha: float,
+) -> bool:
+    """Whether the bot's error test warns at `check` on the items readable by then, with a look
+    from each of `starts` (Bonferroni over those that hold enough items)."""
+    t = Thresholds()
+    before = base_errors / BASELINE_ITEMS
+    seen = [(at, error) for at, readable, error in items if readable <= check]
+    looks = [[e for at, e in seen if at >= s] for s in starts]
+    usable = [look for look in looks if len(look) >= t.min_fresh_items]
+    for look in usable:
+        errors = sum(look)
+        if not holds(Family.ERRORS, 1, before, errors / len(look), t):
+            continue
+        if count_test(errors, len(look), base_errors, BASELINE_ITEMS)[0] * len(usable) <= alpha:
+            return True
+    return False
+
+
+QUIET_RATES = (0.02, 0.10, 0.18)
+QUIET_SHARES = (0.10, 0.30)
+DIVISIONS = (CHECKS_PER_DAY, 6, 1)
+
+
+def quiet_day_warns(rng: random.Random, share: float, rate: float, alpha: float) -> bool:
+    """Whether the bot's error test warns at any check of a day without a change."""
+    _, items = _stream(rng, share, (rate, rate))
+    base_errors = sum(1 for _ in range(BASELINE_ITEMS) if rng.random() < rate)
+    return any(
+        _warns(items, check, (0, *(check - h for h in CUT_HOURS)), base_errors, alpha)
+        for check in range(1, CHECKS_PER_DAY + 1)
+    )
+
+
+def quiet_days(trials: int, seed: int = 0) -> str:
+    """False warnings of one error test per quiet day, as a fraction of its share of the day's
+    budget (the channel's rate over about 25 tests), with the budget of each check divided by
+    `DIVISIONS`: how conservative the division by the 24 checks is (consecutive checks share
+    most of their items). Slow: tens of thousands of days are needed to see a rate near 0.002."""
+    budget = FALSE_DISCOVERY / TESTS_PER_SERIES
+    lines = [
+        "| error rate | cluster share | " + " | ".join(f"budget / {k}" for k in DIVISIONS) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in DIVISIONS) + " |",
+    ]
+    for rate in QUIET_RATES:
+        for share in QUIET_SHARES:
+            cells = []
+            for k in DIVISIONS:
+                rng = random.Random(f"{seed}:{rate}:{share}")
+                found = sum(quiet_day_warns(rng, share, rate, budget / k) for _ in range(trials))
+                cells.append(f"{found / trials / budget:.2f}")
+            lines.append(f"| {rate:.0%} | {share:.0%} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def measure(trials: int = 2000, seed: int = 0) -> list[Bound]:
@@ -236,7 +287,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.early_bound", description=__doc__)
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=DOC)
+    parser.add_argument(
+        "--quiet-days",
+        type=int,
+        default=0,
+        help="instead, print the false warnings of quiet days (`quiet_days`; 40000 takes ~25 min)",
+    )
     args = parser.parse_args(argv)
+    if args.quiet_days:
+        print(quiet_days(args.quiet_days))
+        return 0
     text = markdown(measure(args.trials), args.trials, measure_bot(args.trials))
     print(text)
     replace_section(args.out, text)
