@@ -177,18 +177,20 @@ FINDINGS = """Where the false alerts come from (measured 2026-12-07 on this swee
   in the first run's sample (0-4 in 10 of the 20 error series at the default setting), so on
   the first run the oracle itself stays well under 18 of 20 for errors and prompt bloat; where
   the bot is under the oracle (the bot's counts are in brackets), that many changes were in
-  the samples and the detector did not find them, which is where its next gains are (the
-  scan's looks, which do not know the start, and the weighted correction over them).
+  the samples and the detector did not find them; the next bullet splits them into the price
+  of not knowing when a change began and what is left to the detector.
 - **The price of not knowing when.** The scanning oracle (in brackets, first) knows the cluster
   and what moved but not the moment: it looks where the bot's scan looks, at the scan's
-  weights. At the default setting it alerts within two runs cost by price 19 times, prompt
-  bloat 11, latency 8, errors 14, traffic up 12, traffic stopped 17 and new traffic 18; the bot
-  does as well or better for prompt bloat (15), latency (9), errors (17) and new traffic (18),
-  though it also has to find the cluster and what moved, and worse for price (18), traffic up
-  (10) and traffic stopped (14). Its remaining losses are in shares, and for a stop partly
-  the oracle's knowledge: it counts the stopped topic's own items wherever they were placed,
-  where the bot sees the cluster, whose fresh items after a stop are its neighbours' misplaced
-  ones.
+  weights. Summed over the settings above, changes alerted within two runs (oracle / scanning
+  oracle / bot): cost by price 211 / 207 / 203, prompt bloat 145 / 127 / 139, latency
+  131 / 116 / 122, errors 147 / 133 / 164, traffic up 142 / 135 / 122, traffic stopped
+  169 / 175 / 125, new traffic 208 / 206 / 205. Not knowing the moment costs the oracle up to
+  18 changes of a kind. The bot, which also has to find the cluster and what moved, does about
+  as well as the scanning oracle on every change of values (4 short on price, ahead on prompt
+  bloat, latency and errors); what it has left to win is in shares: traffic up (13 short) and
+  above all traffic stopped (50), where the scanning oracle counts the stopped topic's own
+  items wherever they were placed, while the bot sees the cluster, whose fresh items after a
+  stop are its neighbours' misplaced ones.
 - **Latency where output tokens explain it.** In the "latency by tokens" worlds a generation
   takes a fixed time to its first token plus a time per output token (the generator's
   `latency_by_tokens`; elsewhere latency ignores tokens, and no cluster's latency passes the
