@@ -1,8 +1,8 @@
 """What a run's sample allows, for the alert-quality sweep: would a test that *knows* the change
 find it in this run? The oracle sees what the bot sees, the run's clusters and their items, and
 knows three things the bot has to find: which cluster is the changed topic's (the generator's
-truth; when the topic stopped, its items by topic, since no cluster is left to watch), the
-moment the change began (so it tests only that cluster's items after it, against its items
+truth; when the topic stopped and no cluster of the run is left to watch, its items by topic),
+the moment the change began (so it tests only that cluster's items after it, against its items
 before it, never mixing the two), and what moved (price per token for a model switch, tokens per
 item for prompt bloat, latency (per output token where the world's latency follows the output
 tokens), errors, or the cluster's share of the traffic). It passes where its one-sided p-value
@@ -72,15 +72,15 @@ def finds(
     previous, current = runs[index - 1], runs[index]
     cutoff = previous.window_end or previous.timestamp
     items = [i for c in current.clusters for i in c.items if i.timestamp is not None]
-    if planted.kind is Change.VANISHED_CLUSTER:
-        members = {i.item_id for i in items if world.items[i.item_id].topic == planted.topic}
-    else:
-        cluster_id = planted.clusters.get(current.run_id)
-        if cluster_id is None:
-            return False  # the topic is no cluster of this run: nothing to alert on
+    cluster_id = planted.clusters.get(current.run_id)
+    if cluster_id is not None:
         members = {
             i.item_id for c in current.clusters if c.cluster_id == cluster_id for i in c.items
         }
+    elif planted.kind is Change.VANISHED_CLUSTER:  # no cluster left to watch: the topic's items
+        members = {i.item_id for i in items if world.items[i.item_id].topic == planted.topic}
+    else:
+        return False  # the topic is no cluster of this run: nothing to alert on
     alpha = q / tests
     if not scan:
         after = [i for i in items if i.timestamp > cutoff and i.timestamp >= planted.start]  # type: ignore[operator]
