@@ -104,9 +104,9 @@ class SeriesMemo:
     """What every simulation of one series (seed, job, level, anchor) computes alike, kept for
     the next one: its days of traffic, and each item's values under the effect in force at its
     moment (keyed by the draw's trace bits and moment, which tell apart the draws of streams of
-    two rates, the effect, and whether a summarizer dates it). Worlds of one series differ only
-    in planted changes, run count or sample size (a change and its control, the sandbox's world
-    before and after a run is emitted), so they share most of it."""
+    two rates, the effect, whether a summarizer dates it, and the latency model). Worlds of one
+    series differ only in planted changes, run count or sample size (a change and its control,
+    the sandbox's world before and after a run is emitted), so they share most of it."""
 
     streams: dict[StreamKey, list[Draw]] = field(default_factory=dict)
     values: dict[tuple[int, float, Effect, bool, bool], ItemValues] = field(default_factory=dict)

@@ -113,7 +113,8 @@ def test_same_seed_same_world(world: World) -> None:
 def test_a_world_does_not_depend_on_the_worlds_made_before_it() -> None:
     """The process keeps each series' traffic and item values for the next world of that series
     (standins.traffic.sim.SeriesMemo): worlds of the same series with other changes, volumes
-    (whose streams hold the same draws at other moments) or summarizers change nothing."""
+    (whose streams hold the same draws at other moments), summarizers or latency models change
+    nothing."""
     base: dict[str, Any] = {"seed": 21, "series": SERIES, "now": NOW, "runs": 3}
     changed = {(TRACES, 2): Change.COST_SPIKE, (GENERATIONS, 1): Change.NEW_CLUSTER}
     forget_series()
@@ -124,6 +125,7 @@ def test_a_world_does_not_depend_on_the_worlds_made_before_it() -> None:
              events=False)  # fmt: skip
     generate(**base, planted={(TRACES, 2): Change.SIZE_SHIFT}, items_per_day=500.0, events=False)
     generate(**base, items_per_run=100, events=False)
+    generate(**base, planted=changed, items_per_run=100, events=False, latency_by_tokens=True)
     generate(**base, planted=changed, items_per_run=60, events=False)
     after = generate(**base, planted=changed, items_per_run=100)
     assert json.dumps(after.events, default=str) == json.dumps(alone.events, default=str)
