@@ -184,13 +184,15 @@ FINDINGS = """Where the false alerts come from (measured 2026-12-07 on this swee
   weights. Summed over the settings above, changes alerted within two runs (oracle / scanning
   oracle / bot): cost by price 211 / 207 / 203, prompt bloat 145 / 127 / 139, latency
   131 / 116 / 122, errors 147 / 133 / 164, traffic up 142 / 135 / 122, traffic stopped
-  169 / 175 / 125, new traffic 208 / 206 / 205. Not knowing the moment costs the oracle up to
+  139 / 144 / 125, new traffic 208 / 206 / 205. Not knowing the moment costs the oracle up to
   18 changes of a kind. The bot, which also has to find the cluster and what moved, does about
   as well as the scanning oracle on every change of values (4 short on price, ahead on prompt
   bloat, latency and errors); what it has left to win is in shares: traffic up (13 short) and
-  above all traffic stopped (50), where the scanning oracle counts the stopped topic's own
-  items wherever they were placed, while the bot sees the cluster, whose fresh items after a
-  stop are its neighbours' misplaced ones.
+  traffic stopped (19 short). A share test pays for all of its looks (growth and fall over
+  the day, after each cut, over two days, and the stop), and a stopped topic's cluster keeps
+  a trickle of its neighbours' misplaced items, so "no item since" rarely holds after a stop
+  and the fall over the whole day carries it. The oracles watch that same cluster; they count
+  a stopped topic's items by topic only when no cluster of the run is left.
 - **Latency where output tokens explain it.** In the "latency by tokens" worlds a generation
   takes a fixed time to its first token plus a time per output token (the generator's
   `latency_by_tokens`; elsewhere latency ignores tokens, and no cluster's latency passes the
