@@ -83,6 +83,17 @@ class Lean:
     points: list[LeanPoint]
     no_charts: LeanPoint | None = None  # the largest point again with CHARTS=off
     seconds: float = 0.0
+    probe: float | None = None  # `machine_probe` on the machine that measured it
+
+
+def machine_probe() -> float:
+    """CPU seconds of a fixed pure-Python loop: CPU seconds measured on two machines compare
+    only through it (two VMs of the same kind differed by about a third on 2026-12-07)."""
+    started = time.process_time()
+    total = 0
+    for i in range(3_000_000):
+        total += i * i % 7
+    return time.process_time() - started
 
 
 def measure_lean_point(
@@ -108,7 +119,7 @@ def measure_lean_point(
 
 def measure_lean(counts: tuple[int, ...] = (10, 30), items: int = 1500) -> Lean:
     started = time.perf_counter()
-    lean = Lean([])
+    lean = Lean([], probe=machine_probe())
     for series in counts:
         point, plain = measure_lean_point(series, items, no_charts=series == counts[-1])
         lean.points.append(point)
@@ -179,7 +190,13 @@ def lean_markdown(lean: Lean) -> str:
         "user + system seconds of the command, all threads, its modules already imported; "
         "process CPU adds the interpreter and imports; queries are what the local PostHog "
         f"received. Before: the same bench on commit {BEFORE_COMMIT}. Took "
-        f"{lean.seconds / 60:.1f} min.",
+        f"{lean.seconds / 60:.1f} min."
+        + (
+            f" CPU seconds depend on the machine: here a fixed pure-Python loop "
+            f"(`bench.lean.machine_probe`) took {lean.probe:.2f} s."
+            if lean.probe is not None
+            else ""
+        ),
         "",
         "| series | before: peak RSS, CPU (per new run), process CPU, queries | "
         "after | runs processed | wall |",

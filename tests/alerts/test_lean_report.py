@@ -45,3 +45,6 @@ def test_the_section_shows_before_and_after_and_the_charts_share() -> None:
     assert "| 30, CHARTS=off | - | 179 MB, 4.90 s (0.16 s/run)" in text
     assert "costs 6.00 s of the command here (55%)" in text
     assert "1.10x - met" in text
+    assert "machine_probe" not in text  # no probe measured: nothing said of the machine
+    probed = lean_markdown(Lean(lean.points, lean.no_charts, probe=0.29))
+    assert "(`bench.lean.machine_probe`) took 0.29 s." in probed
