@@ -146,8 +146,7 @@ def _parts_growth(
     if not looks:
         return
     found.tests += 1
-    if best is None:
-        return
+    assert best is not None  # a look holds enough items of the value itself, its first part
     corrected, part, look, before, after = best
     if before <= 0 or not holds(family, 1, before, after, t):
         return

@@ -5,10 +5,13 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+import pytest
+
 from bot.domain.alerts import AlertKind, Family, Severity
 from bot.domain.compare import diff_runs
 from bot.domain.fresh import detect, holds
-from bot.domain.fresh_values import MIN_EXPLAINED, explained
+from bot.domain.fresh_values import LATENCY_PARTS, MIN_EXPLAINED, explained, typical, typical_cost
+from bot.domain.models import ClusterItem
 from bot.domain.slices import slice_run
 from bot.domain.thresholds import Thresholds
 from bot.rendering.alert_words import describe
@@ -201,3 +204,19 @@ def test_latency_is_tested_in_parts_only_where_output_tokens_explain_it() -> Non
     assert not explained(plain.clusters[0].baseline)  # no output tokens known
     assert not explained(unrelated)
     assert not explained(streamed.clusters[0].baseline[: MIN_EXPLAINED - 1])
+
+
+def test_the_typical_value_is_the_product_of_its_parts_medians_or_else_its_own_median() -> None:
+    def item(k: int, cost: float, tokens: float | None, latency: float) -> ClusterItem:
+        output = None if tokens is None else tokens / 2
+        return ClusterItem(item_id=str(k), trace_id=str(k), rank=0, cost=cost, tokens=tokens,
+                           latency=latency, output_tokens=output)  # fmt: skip
+
+    known = [item(1, 0.02, 100, 2.0), item(2, 0.06, 200, 3.0), item(3, 0.6, 1000, 9.0)]
+    unknown = [item(k, i.cost or 0, None, i.latency or 0) for k, i in enumerate(known)]
+
+    assert typical_cost(known) == pytest.approx(200 * 0.0003)  # median tokens x median price
+    assert typical_cost(unknown) == 0.06  # no tokens: the median cost
+    assert typical(known, LATENCY_PARTS) == pytest.approx(100 * 0.03)  # output x pace
+    assert typical(unknown, LATENCY_PARTS) == 3.0
+    assert typical([], LATENCY_PARTS) is None
