@@ -245,7 +245,8 @@ def latency_test(found: Candidates, cs: ClusterSlices) -> None:
     """Latency per item grew: in parts (latency per output token, output tokens per item) where
     output tokens explain the cluster's latency (`explained`), else the median per item; the
     rank test either way. Info, a warning from `WARNING_LATENCY_RATIO`."""
-    if not explained(cs.baseline + cs.recent):
+    # a list, not a tuple: read once, so kept out of `positive`'s cache of the tests' tuples
+    if not explained([*cs.baseline, *cs.recent]):
         _median_growth(found, cs, AlertKind.LATENCY_SPIKE, _latency, WARNING_LATENCY_RATIO)
     elif len(positive(cs.baseline, _latency)) >= found.t.min_items:
         _parts_growth(found, cs, AlertKind.LATENCY_SPIKE, LATENCY_PARTS, _latency_severity)
