@@ -123,10 +123,18 @@ def bot_warning(
     start, items = _stream(rng, share)
     base_errors = sum(1 for _ in range(BASELINE_ITEMS) if rng.random() < RATE_BEFORE)
     for check in range(int(start) + 1, HORIZON_HOURS):
-        starts = (start,) if cuts is None else (0, *(check - h for h in cuts))
+        starts = (start,) if cuts is None else _looks(check, cuts)
         if _warns(items, check, starts, base_errors, alpha):
             return check - start
     return float(HORIZON_HOURS)
+
+
+def _looks(check: int, cuts: tuple[int, ...]) -> tuple[float, ...]:
+    """The starts of a check's looks: the run's window end (hour 0), and `cuts` hours back."""
+    return (0, *(check - h for h in cuts))
+
+
+DEFAULTS = Thresholds()
 
 
 def _warns(
@@ -138,7 +146,7 @@ def _warns(
 ) -> bool:
     """Whether the bot's error test warns at `check` on the items readable by then, with a look
     from each of `starts` (Bonferroni over those that hold enough items)."""
-    t = Thresholds()
+    t = DEFAULTS
     before = base_errors / BASELINE_ITEMS
     seen = [(at, error) for at, readable, error in items if readable <= check]
     looks = [[e for at, e in seen if at >= s] for s in starts]
@@ -162,7 +170,7 @@ def quiet_day_warns(rng: random.Random, share: float, rate: float, alpha: float)
     _, items = _stream(rng, share, (rate, rate))
     base_errors = sum(1 for _ in range(BASELINE_ITEMS) if rng.random() < rate)
     return any(
-        _warns(items, check, (0, *(check - h for h in CUT_HOURS)), base_errors, alpha)
+        _warns(items, check, _looks(check, CUT_HOURS), base_errors, alpha)
         for check in range(1, CHECKS_PER_DAY + 1)
     )
 
