@@ -24,10 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from bot.domain.compare import diff_runs
 from bot.domain.fresh_base import look_weights
 from bot.domain.models import ClusteringRun, ClusterItem
-from bot.domain.slices import slice_run
+from bot.domain.slices import RunSlices
 from bot.domain.stats import count_test, rank_test_greater
 from standins.traffic.generator import Cause, Change, World
 
@@ -59,13 +58,13 @@ def finds(
     tests: int,
     q: float,
     *,
-    scan: bool = False,
+    scan: RunSlices | None = None,
 ) -> bool:
     """Whether the oracle finds the world's planted change in run `index` (module docstring),
-    with `tests` tests in that run held to the false discovery rate `q`. With `scan` it does
-    not know when the change began: it looks where the bot's scan looks (its cut points, the
-    last two days, and their weights: `slices.slice_run`, `fresh_base.look_weights`), so what
-    it loses against the oracle that knows is the price of not knowing the start."""
+    with `tests` tests in that run held to the false discovery rate `q`. Given `scan` (the
+    run's slices) it does not know when the change began: it looks where the bot's scan looks
+    (the slices' cut points and last two days, at `fresh_base.look_weights`), so what it loses
+    against the oracle that knows is the price of not knowing the start."""
     planted = world.planted[0]
     if planted.start is None or index >= len(runs) or tests <= 0:
         return False
@@ -82,17 +81,16 @@ def finds(
     else:
         return False  # the topic is no cluster of this run: nothing to alert on
     alpha = q / tests
-    if not scan:
+    if scan is None:
         after = [i for i in items if i.timestamp > cutoff and i.timestamp >= planted.start]  # type: ignore[operator]
         before = [i for i in items if i.timestamp < planted.start]  # type: ignore[operator]
         return _p_value(world, members, after, before) <= alpha
-    slices = slice_run(diff_runs(previous, current))
-    starts = [*slices.cuts, *([slices.two_days] if slices.two_days is not None else [])]
-    weights = look_weights(starts, slices.cutoff, slices.two_days)
+    starts = [*scan.cuts, *([scan.two_days] if scan.two_days is not None else [])]
+    weights = look_weights(starts, scan.cutoff, scan.two_days)
     for start, weight in zip(starts, weights, strict=True):
         # after a cut against the older days, as the bot's tests; the last two days against
         # the days before them
-        until = start if start == slices.two_days else slices.cutoff
+        until = start if start == scan.two_days else scan.cutoff
         after = [i for i in items if i.timestamp > start]  # type: ignore[operator]
         before = [i for i in items if i.timestamp < until]  # type: ignore[operator]
         if _p_value(world, members, after, before) <= alpha * weight:

@@ -208,6 +208,7 @@ def run_one(
     false_keys: set[tuple[int, Any]] = set()
     share_keys: set[tuple[int, Any]] = set()
     tests_at: dict[int, int] = {}
+    slices_at: dict[int, RunSlices] = {}  # for the scanning oracle's looks
     for index in range(1, len(runs)):
         outcome.runs += 1
         outcome.runs_after += index >= first
@@ -230,6 +231,7 @@ def run_one(
             continue
         episodes = step.open
         tests_at[index] = detection.tests
+        slices_at[index] = slices
         for alert in step.fired:
             alert_topic = _topic(alert, truths[index], truths[index - 1])
             key = (index, alert.cluster_id if alert.cluster_id is not None else (
@@ -258,7 +260,10 @@ def run_one(
     found = [finds(world, runs, i, tests_at.get(i, 0), q) for i in (first, first + 1)]
     outcome.oracle_first = outcome.visible and found[0]
     outcome.oracle_two = outcome.visible and any(found)
-    scanned = [finds(world, runs, i, tests_at.get(i, 0), q, scan=True) for i in (first, first + 1)]
+    scanned = [
+        i in slices_at and finds(world, runs, i, tests_at[i], q, scan=slices_at[i])
+        for i in (first, first + 1)
+    ]
     outcome.scan_first = outcome.visible and scanned[0]
     outcome.scan_two = outcome.visible and any(scanned)
     return outcome

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from bench.oracle import finds
 from bench.sweep import JOB, KINDS, NOW, PLANTED_AT, SETTINGS, first_run, world_for
+from bot.domain.compare import diff_runs
 from bot.domain.models import ClusteringRun
+from bot.domain.slices import RunSlices, slice_run
 from standins.traffic.demo_check import as_loaded
 from standins.traffic.generator import Change, Plant, SeriesSpec, World, generate
 
@@ -14,6 +16,11 @@ Q = 0.05
 
 def runs_of(world: World) -> list[ClusteringRun]:
     return [as_loaded(t.event, world.item_values) for t in world.runs_of(JOB)]
+
+
+def slices(runs: list[ClusteringRun], index: int) -> RunSlices:
+    """Run `index` cut as the sweep cuts it, for the scanning oracle's looks."""
+    return slice_run(diff_runs(runs[index - 1], runs[index]))
 
 
 def error_step(seed: int, scale: float) -> World:
@@ -37,8 +44,8 @@ def test_a_full_size_error_step_from_early_in_the_day_is_within_reach() -> None:
     assert finds(world, runs, PLANTED_AT, tests=60, q=Q)
     assert not finds(world, runs, PLANTED_AT - 1, tests=60, q=Q)  # before the change
     # Without knowing the start, the scan's whole-day look holds most of an early step
-    assert finds(world, runs, PLANTED_AT, tests=60, q=Q, scan=True)
-    assert not finds(world, runs, PLANTED_AT - 1, tests=60, q=Q, scan=True)
+    assert finds(world, runs, PLANTED_AT, tests=60, q=Q, scan=slices(runs, PLANTED_AT))
+    assert not finds(world, runs, PLANTED_AT - 1, 60, Q, scan=slices(runs, PLANTED_AT - 1))
 
 
 def test_a_faint_step_is_beyond_reach_and_so_is_an_impossible_cutoff() -> None:
@@ -48,4 +55,5 @@ def test_a_faint_step_is_beyond_reach_and_so_is_an_impossible_cutoff() -> None:
     assert not finds(world, runs, PLANTED_AT, tests=60, q=Q)
     strong = world_for(SETTINGS[0], errors, 0)
     assert not finds(strong, runs_of(strong), first_run(strong, errors), tests=60, q=0.0)
-    assert not finds(strong, runs_of(strong), first_run(strong, errors), 60, 0.0, scan=True)
+    runs, first = runs_of(strong), first_run(strong, errors)
+    assert not finds(strong, runs, first, 60, 0.0, scan=slices(runs, first))
