@@ -34,9 +34,9 @@ from bot.charts.palette import (
     OUTLIER_HIGHLIGHT_COLOUR,
     TITLE_SIZE,
     cluster_style,
-    new_figure,
     plain,
     rendering,
+    sheet,
     shorten,
     text_style,
     to_png,
@@ -86,9 +86,19 @@ def render_cluster_map(
     if not any(p.count for p in points):
         return None
     with rendering():
-        figure = new_figure(size, dpi)
-        _draw(figure, run, points, frozenset(highlight))
+        figure, (ax,) = sheet("map", size, dpi, _frame)
+        _draw(figure, ax, run, points, frozenset(highlight))
         return to_png(figure)
+
+
+def _frame(figure: Figure) -> list[Axes]:
+    """The map's one axes: no ticks, light spines (made once: `palette.sheet`)."""
+    ax = figure.add_axes(AXES_RECT)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color("#DDDDDD")
+    return [ax]
 
 
 def _points(run: ClusteringRun) -> list[_Points]:
@@ -106,13 +116,8 @@ def _points(run: ClusteringRun) -> list[_Points]:
 
 
 def _draw(
-    figure: Figure, run: ClusteringRun, points: list[_Points], highlight: frozenset[int]
+    figure: Figure, ax: Axes, run: ClusteringRun, points: list[_Points], highlight: frozenset[int]
 ) -> None:
-    ax = figure.add_axes(AXES_RECT)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_color("#DDDDDD")
     _set_limits(ax, points)
 
     drawn = [p for p in points if p.count]

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from matplotlib.typing import RcKeyType
 
@@ -27,8 +28,8 @@ from bot.charts.palette import (
     NOTE_SIZE,
     TICK_SIZE,
     TITLE_SIZE,
-    new_figure,
     rendering,
+    sheet,
     shorten,
     text_style,
     to_png,
@@ -112,16 +113,10 @@ def render_trend(
 ) -> bytes:
     """A PNG of the three panels; points oldest first."""
     with rendering(STYLE):
-        figure = new_figure(size, dpi)
-        figure.subplots_adjust(left=0.13, right=0.965, top=0.835, bottom=0.075, hspace=0.34)
-        axes = figure.subplots(len(PANELS), 1, sharex=True, squeeze=False)[:, 0]
+        figure, axes = sheet("trend", size, dpi, _panels)
         xs, ticks = _positions(points)
         alert = next((i for i, p in enumerate(points) if p.run_id == alert_run_id), None)
         for ax, panel in zip(axes, PANELS, strict=True):
-            # The panels have no axis labels: placing them (away from every sibling's tick
-            # labels, measured at each draw) would be work for nothing.
-            ax.xaxis.set_label_coords(0.5, 0.0)
-            ax.yaxis.set_label_coords(0.0, 0.5)
             _draw_panel(ax, panel, points, xs, alert)
         _x_axis(axes[-1], xs, ticks, alert)
         if alert is not None:
@@ -141,6 +136,18 @@ def render_trend(
         runs = f"{len(points)} run{'s' if len(points) != 1 else ''} of this cluster, oldest left"
         figure.text(0.015, 0.92, runs, **text_style(NOTE_SIZE + 1, color=MUTED_INK, va="top"))
         return to_png(figure)
+
+
+def _panels(figure: Figure) -> list[Axes]:
+    """The three stacked panels, sharing their x axis (made once: `palette.sheet`)."""
+    figure.subplots_adjust(left=0.13, right=0.965, top=0.835, bottom=0.075, hspace=0.34)
+    axes = list(figure.subplots(len(PANELS), 1, sharex=True, squeeze=False)[:, 0])
+    for ax in axes:
+        # The panels have no axis labels: placing them (away from every sibling's tick
+        # labels, measured at each draw) would be work for nothing.
+        ax.xaxis.set_label_coords(0.5, 0.0)
+        ax.yaxis.set_label_coords(0.0, 0.5)
+    return axes
 
 
 def _positions(points: Sequence[TrendPoint]) -> tuple[list[float], list[str]]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bot.charts import palette
 from bot.charts.cluster_map import AXES_RECT, LIMIT_PAD, render_cluster_map
 from bot.charts.palette import CLUSTER_COLOURS, MARKERS, cluster_style, plain, shorten
 from bot.domain.models import NOISE_CLUSTER_ID, Cluster, ClusteringRun
@@ -205,3 +206,16 @@ def test_measure_a_1500_item_run(record_property: Any) -> None:
     record_property("render_seconds", round(elapsed, 3))
     record_property("png_bytes", len(png))
     print(f"cluster map, 1500 items: {elapsed * 1000:.0f} ms, {len(png) / 1024:.0f} KiB")
+
+
+@pytest.mark.parametrize("highlight", [(), (2,), (NOISE_CLUSTER_ID,), (0, 3)])
+def test_the_sheet_keeps_nothing_of_the_last_map(
+    highlight: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Maps are drawn on one wiped figure (`palette.sheet`): each is the same PNG, byte for
+    byte, as on a new figure, whatever map was drawn before it."""
+    run, other = map_run(seed=3, clusters=7), map_run(seed=8, clusters=3, outliers=0.0)
+    monkeypatch.setattr(palette, "_sheets", {})
+    alone = render_cluster_map(run, highlight=highlight)
+    assert render_cluster_map(other, highlight=(1,)) is not None
+    assert render_cluster_map(run, highlight=highlight) == alone

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from bot.charts import palette
 from bot.charts.trend import TrendPoint, _money, _pct, render_trend, series
 from tests.support.charts import decode, stats
 
@@ -79,44 +80,60 @@ def _no_dates(pts: list[TrendPoint]) -> list[TrendPoint]:
     return [TrendPoint(p.run_id, None, p.share, p.avg_cost, p.error_rate) for p in pts]
 
 
-@pytest.mark.parametrize(
-    "pts",
-    [
-        pytest.param([], id="no points"),
-        pytest.param(points(1), id="one point"),
-        pytest.param(
-            [TrendPoint(f"r{i}", None, None, None, None) for i in range(5)], id="all missing"
-        ),
-        pytest.param(_no_dates(points(5)), id="no window ends"),
-        pytest.param(
-            [TrendPoint(f"r{i}", START, 0.1, 0.01, 0.0) for i in range(3)], id="same window end"
-        ),
-        pytest.param(
-            [TrendPoint(f"r{i}", START + timedelta(days=i), 0.0, 0.0, 0.0) for i in range(4)],
-            id="all zero",
-        ),
-        pytest.param(
-            [
-                TrendPoint("a", START, math.inf, -math.inf, math.nan),
-                TrendPoint("b", START + timedelta(days=1), 1e9, 1e9, 1e9),
-            ],
-            id="wild values",
-        ),
-        pytest.param(points(40), id="many runs"),
-        pytest.param(
-            [
-                TrendPoint("a", START, None, 0.01, None),
-                TrendPoint("b", START + timedelta(days=1), 0.2, None, 0.1),
-                TrendPoint("c", START + timedelta(days=3), None, 0.02, None),
-            ],
-            id="isolated points",
-        ),
-    ],
-)
+DEGENERATE = [
+    pytest.param([], id="no points"),
+    pytest.param(points(1), id="one point"),
+    pytest.param([TrendPoint(f"r{i}", None, None, None, None) for i in range(5)], id="all missing"),
+    pytest.param(_no_dates(points(5)), id="no window ends"),
+    pytest.param(
+        [TrendPoint(f"r{i}", START, 0.1, 0.01, 0.0) for i in range(3)], id="same window end"
+    ),
+    pytest.param(
+        [TrendPoint(f"r{i}", START + timedelta(days=i), 0.0, 0.0, 0.0) for i in range(4)],
+        id="all zero",
+    ),
+    pytest.param(
+        [
+            TrendPoint("a", START, math.inf, -math.inf, math.nan),
+            TrendPoint("b", START + timedelta(days=1), 1e9, 1e9, 1e9),
+        ],
+        id="wild values",
+    ),
+    pytest.param(points(40), id="many runs"),
+    pytest.param(
+        [
+            TrendPoint("a", START, None, 0.01, None),
+            TrendPoint("b", START + timedelta(days=1), 0.2, None, 0.1),
+            TrendPoint("c", START + timedelta(days=3), None, 0.02, None),
+        ],
+        id="isolated points",
+    ),
+]
+
+
+@pytest.mark.parametrize("pts", DEGENERATE)
 def test_degenerate_inputs_still_give_a_png(pts: list[TrendPoint]) -> None:
     alert = pts[-1].run_id if pts else None
     png = render_trend(pts, title="🚀 $x$ <!here>\n" + "y" * 200, alert_run_id=alert)
     assert decode(png).shape == (660, 880, 4)
+
+
+def _drawn(pts: list[TrendPoint]) -> bytes:
+    return render_trend(pts, title="A cluster", alert_run_id=pts[-1].run_id if pts else None)
+
+
+@pytest.mark.parametrize("pts", DEGENERATE)
+def test_the_sheet_keeps_nothing_of_the_last_chart(
+    pts: list[TrendPoint], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Charts of a kind are drawn on one wiped figure (`palette.sheet`): each is the same PNG,
+    byte for byte, as on a new figure, whatever was drawn before it."""
+    monkeypatch.setattr(palette, "_sheets", {})
+    alone = _drawn(pts)
+    monkeypatch.setattr(palette, "_sheets", {})
+    full = _drawn(points(7, seed=2))
+    assert _drawn(pts) == alone
+    assert _drawn(points(7, seed=2)) == full
 
 
 def test_value_labels() -> None:
