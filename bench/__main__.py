@@ -3,7 +3,8 @@ implementation of the seed workflow, on the local stand-ins. Prints one table an
 docs/benchmarks.md. `--quick` is a smoke run with small numbers (it does not write the doc
 unless `--out` is given). `--quality-only` runs the alert-quality sweep alone and rewrites only
 its section of the doc. `--early-seeds N` adds the early-warnings bench (bench/early.py, slow:
-off by default, and the doc then keeps its last measured section)."""
+off by default, and the doc then keeps its last measured section); `--quiet-days N` likewise
+adds the early warnings' quiet days (bench/early_quiet.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ from bench.early import measure as measure_early
 from bench.early_bound import markdown as bound_markdown
 from bench.early_bound import measure as measure_bound
 from bench.early_bound import measure_bot
+from bench.early_quiet import HEADING as QUIET_HEADING
+from bench.early_quiet import SEEDS as QUIET_SEEDS
+from bench.early_quiet import measure_all as measure_quiet
 from bench.harness import ROOT
 from bench.lean import lean_markdown, measure_lean
 from bench.lean import targets as lean_targets
@@ -71,6 +75,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="seeds per kind of the early-warnings bench (bench/early.py; each replays a day "
         "hour by hour, about 80 s a seed here); default 0: skipped, and the doc keeps the "
         "section it has (--quick runs at most 1)",
+    )
+    parser.add_argument(
+        "--quiet-days",
+        type=int,
+        default=0,
+        help="quiet days per world of the early warnings' false-warning bench "
+        "(bench/early_quiet.py, 20 worlds; 200 take about 11 min on 2 processes); default 0: "
+        "skipped, and the doc keeps the section it has",
     )
     parser.add_argument(
         "--lean-only",
@@ -146,6 +158,14 @@ def early_section(seeds: int, doc: Path | None) -> str:
     return read_section(doc, EARLY_HEADING) if doc is not None else ""
 
 
+def quiet_section(days: int, processes: int, doc: Path | None) -> str:
+    """The early warnings' quiet days, as `early_section`: measured when `days` > 0, else kept."""
+    if days > 0:
+        step(f"early warnings on quiet days: {QUIET_SEEDS} worlds x {days} days")
+        return measure_quiet(days, QUIET_SEEDS, processes)
+    return read_section(doc, QUIET_HEADING) if doc is not None else ""
+
+
 def step(name: str) -> None:
     print(f"[bench] {name}…", file=sys.stderr, flush=True)
 
@@ -218,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     section += "\n" + bound_markdown(
         measure_bound(bound_trials), bound_trials, measure_bot(bound_trials)
     )
+    quiet = quiet_section(
+        min(args.quiet_days, 5) if args.quick else args.quiet_days, args.processes, out
+    )
+    section += "\n" + quiet if quiet else ""
     section += "\n" + lean
     print("\n" + section)
     if out is not None:

@@ -67,28 +67,21 @@ BOUND = """\
 The bound on the delay: the summarizer keeps 15 traces an hour, so a cluster of share s receives
 about 15·s summarized items an hour (1.5 for a 10 % cluster, 3 for 20 %), each summary written
 about half an hour after its hour. Each check holds its tests to the false discovery rate
-divided by the 24 checks of a day (that keeps false warnings at one series-day in twenty even
-if every check were independent) and by the 4 looks of a test, with about 25 tests per series:
-a single error test must reach p ≈ 2·10⁻⁵. Against a 2 % baseline of a few hundred items that
-takes about 4 errors in 8 new items (Fisher's exact test): at best some 5 hours of a 10 %
-cluster's items after the change starts, 3 of a 20 % cluster's, plus up to an hour to the next
-check. Two things add hours in practice: the looks start 3, 6 and 12 hours back (and at the
-run's window end), so until a cut falls after the change's start each look mixes in the quiet
-hours before it; and 45 % is the planted rate on average, some seeds realize 30 % in the first
-hours. Cost x3 by price moves the price per token, whose spread is small, so a handful of items
-is enough once a look holds mostly changed ones. Consecutive checks share most of their items,
-so the division by 24 is conservative: it buys the retraction target at the price of hours on
-changes of small clusters. Denser cuts do not buy them back: the next section runs the bot's
-own error test on a simulated stream, and a look at every hour warns later than the bot's four
-looks. What the division by 24 costs is measured for the error test on simulated days without
-a change (`python -m bench.early_bound --quiet-days 40000`: 40,000 days per row, error rates of
-2-18 %, clusters of 10 and 30 %): its false warnings come to 3-21 % of its share of the day's
-budget with the division by 24, 20-86 % with a division by 6, and 1.4-4.1 times it without any.
-A division by 6 would warn about an hour sooner in a 10 % cluster (median 7.2 h against 8.2 h
-over 1,000 simulated steps); the cost test needs the same measurement first, and the bench's
-quiet series (30 series-days, 0 warnings) are too few to confirm it. The next section also
-measures the bound with an oracle that knows the step's start and the true rate
-(`python -m bench.early_bound`)."""
+divided by the checks of a day, counted up to 6, and by the 4 looks of a test, with about 25
+tests per series: a single error test must reach p ≈ 8·10⁻⁵. Against a 2 % baseline of a few
+hundred items that takes about 3 errors in 8 new items (Fisher's exact test): at best some 5
+hours of a 10 % cluster's items after the change starts, 3 of a 20 % cluster's, plus up to an
+hour to the next check. Two things add hours in practice: the looks start 3, 6 and 12 hours
+back (and at the run's window end), so until a cut falls after the change's start each look
+mixes in the quiet hours before it; and 45 % is the planted rate on average, some seeds realize
+30 % in the first hours. Cost x3 by price moves the price per token, whose spread is small, so
+a handful of items is enough once a look holds mostly changed ones. Hourly checks are counted
+as 6 because consecutive checks share most of their items: a division by all 24 spent a sixth
+of the false-warning budget on the generator's quiet days, and a division by 6 spends about half
+(the section on quiet days below). Denser cuts do not buy hours back: the next section runs the
+bot's own error test on a simulated stream, and a look at every hour warns later than the bot's
+four looks. The next section also measures the bound with an oracle that knows the step's start
+and the true rate (`python -m bench.early_bound`)."""
 
 
 @dataclass

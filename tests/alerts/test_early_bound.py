@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from bench.early_bound import (
     HORIZON_HOURS,
     LOOKS,
     QUIET_RATES,
     QUIET_SHARES,
+    conclusion,
     first_warning,
     markdown,
     measure,
@@ -35,11 +37,16 @@ def test_no_warning_before_enough_errors_arrive() -> None:
     assert first_warning(random.Random(1), 0.3, 0.0) == HORIZON_HOURS
 
 
-def test_the_section_says_where_the_target_is_out_of_reach() -> None:
+def test_the_section_says_whether_the_target_is_within_reach() -> None:
     bounds = measure(trials=200)
     text = markdown(bounds, 200)
     assert text.startswith("## Early warnings: the bound on the delay")
     assert text.count("| 10% |") == 2 and "within 6 hours" in text
+    late = [replace(b, median=b.median + 3.0) for b in bounds]
+    assert "within the data's reach at every share" in conclusion(
+        [replace(b, median=5.0) for b in bounds]
+    )
+    assert "out of the data's reach" in conclusion(late)
 
 
 def test_the_bot_s_own_test_is_later_than_the_oracle_and_later_still_without_the_start() -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain.alerts import Alert, AlertKind, Severity
-from bot.domain.early import NewItems, confirms, early_findings, looks
+from bot.domain.early import CHECKS_COUNTED, NewItems, confirms, early_findings, looks
 from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
 from bot.domain.thresholds import Thresholds
 from tests.support.factories import make_alert
@@ -124,12 +124,24 @@ def test_too_few_new_items_are_not_judged() -> None:
 
 def test_more_checks_a_day_raise_the_bar() -> None:
     until = END + timedelta(hours=4)
-    assigned = {1: make_items("s", 8, start=END, hours=4, errors=3)}
+    assigned = {1: make_items("s", 12, start=END, hours=4, errors=3)}
     new = new_items(assigned, until, unassigned=0)
     once = early_findings(baseline(), new, T, checks_per_day=1)
-    hourly = early_findings(baseline(), new, T, checks_per_day=24)
+    six = early_findings(baseline(), new, T, checks_per_day=CHECKS_COUNTED)
     assert [f.kind for f in once] == [AlertKind.ERROR_HEAVY]
-    assert hourly == []
+    assert six == []
+
+
+def test_checks_beyond_those_counted_do_not_raise_it_further() -> None:
+    """Hourly checks share most of their items: the bar is the one of `CHECKS_COUNTED` a day
+    (3 errors in 8 items pass it, and would not at a division by 24)."""
+    until = END + timedelta(hours=4)
+    assigned = {1: make_items("s", 8, start=END, hours=4, errors=3)}
+    new = new_items(assigned, until, unassigned=0)
+    hourly = early_findings(baseline(), new, T, checks_per_day=24)
+    assert CHECKS_COUNTED < 24
+    assert [f.kind for f in hourly] == [AlertKind.ERROR_HEAVY]
+    assert hourly == early_findings(baseline(), new, T, checks_per_day=CHECKS_COUNTED)
 
 
 def test_looks_are_the_whole_period_and_the_cuts_inside_it() -> None:

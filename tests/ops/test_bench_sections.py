@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.__main__ import early_section, parse
+from bench.__main__ import early_section, parse, quiet_section
 from bench.doc import read_section, replace_section
 
 DOC = """# Benchmarks
@@ -39,3 +39,12 @@ def test_a_skipped_early_bench_keeps_the_section_the_doc_has(tmp_path: Path) -> 
     assert read_section(doc, "## Missing") == ""
     replace_section(doc, kept)
     assert doc.read_text() == DOC
+
+
+def test_the_quiet_days_bench_is_off_unless_asked_and_keeps_its_section(tmp_path: Path) -> None:
+    assert parse([]).quiet_days == 0
+    assert parse(["--quiet-days", "50"]).quiet_days == 50
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(DOC + "\n## Early warnings on quiet days\n\n0.53 in twenty.\n")
+    assert quiet_section(0, 2, doc) == "## Early warnings on quiet days\n\n0.53 in twenty.\n"
+    assert quiet_section(0, 2, None) == ""
