@@ -173,10 +173,10 @@ class EarlyWarningService:
             if check is not None and check.run_id == run_id:
                 if now - check.checked_at < self.interval - TOLERANCE:
                     continue
-            run = self.store.get_run(run_id)  # processed, so stored: no query
+            run = self.store.get_summary(run_id)  # processed, so stored: no query
             if run is None or run.window_end is None or now <= run.window_end:
                 continue
-            due.append(run.summary)
+            due.append(run)
         return due
 
     def _check_all(self, due: list[RunSummary], now: datetime, report: EarlyReport) -> None:

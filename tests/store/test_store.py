@@ -36,6 +36,8 @@ def test_runs_round_trip_exactly(store: Store) -> None:
     store.save_run(run)  # idempotent
     assert store.get_run(run.run_id) == run
     assert store.get_run("missing") is None
+    assert store.get_summary(run.run_id) == run.summary
+    assert store.get_summary("missing") is None
 
 
 def test_previous_run_is_the_newest_earlier_run_of_the_same_series(store: Store) -> None:
