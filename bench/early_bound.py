@@ -15,10 +15,11 @@ division by the checks, the most any correction for the overlap of consecutive c
 back.
 
 The second table runs the bot's own error test on the same stream, at the bot's budget: Fisher's
-exact test against a baseline of 300 items (its errors drawn at 2 %), the channel's minimum
-effect, and looks that do not know the start (the whole period since the run, and the last few
-hours; Bonferroni over the looks that hold 5 items), with the bot's looks, with a look at every
-hour, and with the one look from the step's start that only an oracle knows.
+exact test against the cluster's items in the run (its share of 1,500, errors drawn at 2 %), the
+channel's minimum effect, and looks that do not know the start (the whole period since the run,
+and the last few hours; Bonferroni over the looks that hold 5 items), with the bot's looks, with
+a look at every hour, with the one look from the step's start that only an oracle knows, and
+with the bot's looks against a baseline twice as large.
 """
 
 from __future__ import annotations
@@ -49,12 +50,13 @@ CHECKS_PER_DAY = 24
 BOT_DIVISION = min(CHECKS_PER_DAY, CHECKS_COUNTED)  # what the bot divides the day's budget by
 SHARES = (0.10, 0.15, 0.20, 0.30)
 HORIZON_HOURS = 48
-BASELINE_ITEMS = 300
+RUN_ITEMS = 1500  # a run's sample: a cluster's baseline is its share of these
 LOOKS: dict[str, tuple[int, ...] | None] = {
     "the bot's: the whole period, the last " + ", ".join(map(str, CUT_HOURS)) + " h": CUT_HOURS,
     "the whole period and every hour back": tuple(range(1, 24)),
     "one, from the step's start (known)": None,
 }
+TWICE = "the bot's, against a baseline twice as large"
 """Each design's looks: hours back from the check, besides the whole period; None: the one
 look from the moment the step began, which only an oracle knows."""
 
@@ -118,17 +120,27 @@ def first_warning(rng: random.Random, share: float, alpha: float) -> float:
 
 
 def bot_warning(
-    rng: random.Random, share: float, alpha: float, cuts: tuple[int, ...] | None
+    rng: random.Random,
+    share: float,
+    alpha: float,
+    cuts: tuple[int, ...] | None,
+    baseline_factor: int = 1,
 ) -> float:
     """Hours from a step's start to the first check at which the bot's error test (module doc,
-    second table) passes `alpha` (HORIZON_HOURS if none)."""
+    second table) passes `alpha` (HORIZON_HOURS if none), against `baseline_factor` times the
+    cluster's items in the run."""
     start, items = _stream(rng, share)
-    base_errors = sum(1 for _ in range(BASELINE_ITEMS) if rng.random() < RATE_BEFORE)
+    base = _baseline(rng, round(share * RUN_ITEMS) * baseline_factor, RATE_BEFORE)
     for check in range(int(start) + 1, HORIZON_HOURS):
         starts = (start,) if cuts is None else _looks(check, cuts)
-        if _warns(items, check, starts, base_errors, alpha):
+        if _warns(items, check, starts, base, alpha):
             return check - start
     return float(HORIZON_HOURS)
+
+
+def _baseline(rng: random.Random, count: int, rate: float) -> tuple[int, int]:
+    """(errors, items) of a baseline of `count` items with errors at `rate`."""
+    return sum(1 for _ in range(count) if rng.random() < rate), count
 
 
 def _looks(check: int, cuts: tuple[int, ...]) -> tuple[float, ...]:
@@ -143,13 +155,15 @@ def _warns(
     items: list[tuple[float, float, bool]],
     check: float,
     starts: tuple[float, ...],
-    base_errors: int,
+    base: tuple[int, int],
     alpha: float,
 ) -> bool:
     """Whether the bot's error test warns at `check` on the items readable by then, with a look
-    from each of `starts` (Bonferroni over those that hold enough items)."""
+    from each of `starts` (Bonferroni over those that hold enough items), against `base`
+    (errors, items)."""
     t = DEFAULTS
-    before = base_errors / BASELINE_ITEMS
+    base_errors, base_items = base
+    before = base_errors / base_items
     seen = [(at, error) for at, readable, error in items if readable <= check]
     looks = [[e for at, e in seen if at >= s] for s in starts]
     usable = [look for look in looks if len(look) >= t.min_fresh_items]
@@ -157,7 +171,7 @@ def _warns(
         errors = sum(look)
         if not holds(Family.ERRORS, 1, before, errors / len(look), t):
             continue
-        if count_test(errors, len(look), base_errors, BASELINE_ITEMS)[0] * len(usable) <= alpha:
+        if count_test(errors, len(look), base_errors, base_items)[0] * len(usable) <= alpha:
             return True
     return False
 
@@ -170,9 +184,9 @@ DIVISIONS = (CHECKS_PER_DAY, 6, 1)
 def quiet_day_warns(rng: random.Random, share: float, rate: float, alpha: float) -> bool:
     """Whether the bot's error test warns at any check of a day without a change."""
     _, items = _stream(rng, share, (rate, rate))
-    base_errors = sum(1 for _ in range(BASELINE_ITEMS) if rng.random() < rate)
+    base = _baseline(rng, round(share * RUN_ITEMS), rate)
     return any(
-        _warns(items, check, _looks(check, CUT_HOURS), base_errors, alpha)
+        _warns(items, check, _looks(check, CUT_HOURS), base, alpha)
         for check in range(1, CHECKS_PER_DAY + 1)
     )
 
@@ -220,6 +234,10 @@ def measure_bot(trials: int = 2000, seed: int = 0) -> list[Delay]:
             rng = random.Random(f"{seed}:{share}")
             hours = Hours.of([bot_warning(rng, share, alpha, cuts) for _ in range(trials)])
             delays.append(Delay(**vars(hours), share=share, looks=name))
+        rng = random.Random(f"{seed}:{share}")
+        bot_cuts = next(iter(LOOKS.values()))
+        hours = Hours.of([bot_warning(rng, share, alpha, bot_cuts, 2) for _ in range(trials)])
+        delays.append(Delay(**vars(hours), share=share, looks=TWICE))
     return delays
 
 
@@ -263,7 +281,9 @@ def markdown(bounds: list[Bound], trials: int, delays: list[Delay] | None = None
 def looks_conclusion(bounds: list[Bound], delays: list[Delay]) -> str:
     """What the second table says: how much the looks cost, against the oracle at the budget."""
     oracle = {b.share: b.median for b in bounds if b.checks_corrected}
-    bot, hourly, known = ({d.share: d.median for d in delays if d.looks == name} for name in LOOKS)
+    bot, hourly, known, twice = (
+        {d.share: d.median for d in delays if d.looks == name} for name in (*LOOKS, TWICE)
+    )
     s = min(bot)
     return (
         f"In a {s:.0%} cluster the bot's test warns after {bot[s]:.1f} h (median), "
@@ -271,10 +291,14 @@ def looks_conclusion(bounds: list[Bound], delays: list[Delay]) -> str:
         f"{bot[s] - known[s]:.1f} h is not knowing when the step began (the same test from "
         f"the known start: {known[s]:.1f} h), and a look at every hour does not win it back "
         f"({hourly[s]:.1f} h: denser looks pay in the correction what they win in unmixed "
-        f"items); {known[s] - oracle[s]:.1f} h is testing against a baseline of a few hundred "
-        "items (Fisher's exact test) with the minimum effect, where the oracle knows the rate. "
-        "What the bot measures beyond this (the section above) is assignment: items left out "
-        "or placed in a neighbour."
+        f"items); {known[s] - oracle[s]:.1f} h is testing against the cluster's "
+        f"{round(s * RUN_ITEMS)} items in the run (Fisher's exact test) with the minimum effect, "
+        "where the oracle knows the rate. A baseline twice as large would win back "
+        f"{bot[s] - twice[s]:.1f} h ({twice[s]:.1f} h); the cluster's items in the run before "
+        "(about half as many again: consecutive runs sample overlapping windows), which early "
+        "warnings do not read yet, would win part of it. What the "
+        "bot measures beyond this (the section above) is assignment: items left out or placed "
+        "in a neighbour."
     )
 
 

@@ -10,6 +10,7 @@ from bench.early_bound import (
     LOOKS,
     QUIET_RATES,
     QUIET_SHARES,
+    TWICE,
     conclusion,
     first_warning,
     markdown,
@@ -56,8 +57,10 @@ def test_the_bot_s_own_test_is_later_than_the_oracle_and_later_still_without_the
     bots, _, known = LOOKS  # the bot's looks, every hour, the known start
     for share in (0.10, 0.15):  # where the gaps are hours wide, far over 300 trials' noise
         assert oracle[share] < medians[share, known] < medians[share, bots], share
+        # the same streams against a baseline twice as large (common random numbers)
+        assert medians[share, TWICE] < medians[share, bots], share
     text = markdown(measure(trials=100), 100, delays)
-    assert text.count("| 10% |") == 2 + len(LOOKS)
+    assert text.count("| 10% |") == 2 + len(LOOKS) + 1  # and the bot's, twice the baseline
     assert "is not knowing when the step began" in text
 
 
