@@ -32,7 +32,7 @@ from pathlib import Path
 
 from bench.doc import replace_section
 from bench.harness import ROOT
-from bot.domain.early import CHECKS_COUNTED, CUT_HOURS
+from bot.domain.early import CUT_HOURS, checks_counted
 from bot.domain.fresh_base import holds
 from bot.domain.kinds import Family
 from bot.domain.stats import binomial_tails, count_test
@@ -47,7 +47,7 @@ RATE_BEFORE, RATE_AFTER = 0.02, 0.45
 FALSE_DISCOVERY = 0.05
 TESTS_PER_SERIES = 25
 CHECKS_PER_DAY = 24
-BOT_DIVISION = min(CHECKS_PER_DAY, CHECKS_COUNTED)  # what the bot divides the day's budget by
+BOT_DIVISION = checks_counted(CHECKS_PER_DAY)  # what the bot divides the day's budget by
 SHARES = (0.10, 0.15, 0.20, 0.30)
 HORIZON_HOURS = 48
 RUN_ITEMS = 1500  # a run's sample: a cluster's baseline is its share of these

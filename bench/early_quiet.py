@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bench.doc import replace_section
 from bench.harness import ROOT
-from bot.domain.early import CHECKS_COUNTED, NewItems, early_findings
+from bot.domain.early import NewItems, checks_counted, early_findings
 from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
 from bot.domain.thresholds import Thresholds
 from standins.traffic.events import Item
@@ -135,7 +135,7 @@ def warned(s: Series, day: list[tuple[datetime, int, ClusterItem]], division: in
             if readable <= until:
                 assigned[cluster_id].append(item)
         new = NewItems(s.window_end, until, assigned, 0, 0, 0)
-        if early_findings(s.baseline, new, t, checks_per_day=division):
+        if early_findings(s.baseline, new, t, division=division):
             return True
     return False
 
@@ -167,7 +167,7 @@ def _one_world(job: tuple[int, int]) -> dict[int, int]:
 
 def markdown(found: dict[int, int], days: int, seeds: int, minutes: float) -> str:
     total = days * seeds
-    intro = " ".join(__doc__.split("\n\n")[1:3]).replace("\n", " ")
+    intro = " ".join(__doc__.split("\n\n")[1:3]).replace("\n", " ").strip()
     lines = [
         HEADING,
         "",
@@ -178,9 +178,9 @@ def markdown(found: dict[int, int], days: int, seeds: int, minutes: float) -> st
         "| --- | --- | --- |",
     ]
     for division, count in found.items():
-        who = " (the bot)" if division == min(CHECKS, CHECKS_COUNTED) else ""
+        who = " (the bot)" if division == checks_counted(CHECKS) else ""
         lines.append(f"| {division}{who} | {count} of {total} | {count / total * 20:.2f} |")
-    bot = found[min(CHECKS, CHECKS_COUNTED)] / total * 20
+    bot = found[checks_counted(CHECKS)] / total * 20
     lines += [
         "",
         f"Target: at most one series-day in twenty with a false warning. As the bot counts its "

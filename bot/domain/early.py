@@ -226,14 +226,21 @@ def _burst_test(tests: _Tests) -> None:
     tests.found.append((finding, p_value))
 
 
+def checks_counted(checks_per_day: int) -> int:
+    """What each check divides the false discovery rate by: the checks of a day, counted up to
+    `CHECKS_COUNTED` (module docstring)."""
+    return min(max(1, checks_per_day), CHECKS_COUNTED)
+
+
 def early_findings(
     baseline: Mapping[int, tuple[str, Sequence[ClusterItem]]],
     new: NewItems,
     t: Thresholds,
     *,
-    checks_per_day: int,
+    division: int,
 ) -> list[Finding]:
-    """The early warnings of one series at one check (module docstring). `baseline` maps each
+    """The early warnings of one series at one check (module docstring), at the channel's
+    false discovery rate divided by `division` (`checks_counted`). `baseline` maps each
     cluster of the run (noise excluded) to its title and its items in the run."""
     tests = _Tests(t, new, [])
     for cluster_id, (title, items) in sorted(baseline.items()):
@@ -245,6 +252,6 @@ def early_findings(
     if not tests.found:
         return []
     padding = [1.0] * max(0, tests.count - len(tests.found))
-    q = t.false_discovery_pct / 100 / min(max(1, checks_per_day), CHECKS_COUNTED)
+    q = t.false_discovery_pct / 100 / max(1, division)
     keep = benjamini_hochberg([p for _, p in tests.found] + padding, q)
     return [finding for (finding, _), ok in zip(tests.found, keep, strict=False) if ok]

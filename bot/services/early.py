@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.early import Finding, NewItems, early_findings
+from bot.domain.early import Finding, NewItems, checks_counted, early_findings
 from bot.domain.models import ClusteringRun, ClusterItem, RunSummary, SeriesKey
 from bot.posthog.client import PostHogClient
 from bot.posthog.early import EarlyProbe, fetch_early_probes, summary_counts
@@ -234,7 +234,8 @@ class EarlyWarningService:
         warnings: dict[str, list[tuple[int, str, dict[str, object], OutgoingMessage]]] = {}
         for channel in self.routing.channels_for(run):
             thresholds = thresholds_for(self.store.thresholds(channel))
-            findings = early_findings(baseline, new, thresholds, checks_per_day=self.checks_per_day)
+            division = checks_counted(self.checks_per_day)
+            findings = early_findings(baseline, new, thresholds, division=division)
             fresh = self._worth_posting(channel, run, findings, now)
             if fresh:
                 warnings[channel] = [self._warning(run, f, now) for f in fresh]

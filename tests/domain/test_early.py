@@ -9,7 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain.alerts import Alert, AlertKind, Severity
-from bot.domain.early import CHECKS_COUNTED, NewItems, confirms, early_findings, looks
+from bot.domain.early import (
+    CHECKS_COUNTED,
+    NewItems,
+    checks_counted,
+    confirms,
+    early_findings,
+    looks,
+)
 from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
 from bot.domain.thresholds import Thresholds
 from tests.support.factories import make_alert
@@ -83,7 +90,7 @@ def test_an_error_step_in_the_last_hours_is_found_with_the_look_it_rests_on() ->
     step = until - timedelta(hours=4)
     before_step = [i for i in assigned[1] if i.timestamp is not None and i.timestamp < step]
     assigned[1] = before_step + make_items("s", 14, start=step, hours=4, errors=7)
-    (finding,) = early_findings(baseline(), new_items(assigned, until), T, checks_per_day=24)
+    (finding,) = early_findings(baseline(), new_items(assigned, until), T, division=24)
     assert (finding.kind, finding.cluster_id) == (AlertKind.ERROR_HEAVY, 1)
     assert finding.before < 0.05 and finding.after >= 0.3
     assert finding.start >= until - timedelta(hours=6)  # a cut, not the whole period
@@ -93,7 +100,7 @@ def test_an_error_step_in_the_last_hours_is_found_with_the_look_it_rests_on() ->
 
 def test_quiet_hours_find_nothing() -> None:
     until = END + timedelta(hours=14)
-    found = early_findings(baseline(), new_items(quiet_hours(until), until), T, checks_per_day=24)
+    found = early_findings(baseline(), new_items(quiet_hours(until), until), T, division=24)
     assert found == []
 
 
@@ -101,7 +108,7 @@ def test_a_cost_step_is_found_and_names_the_part_that_moved() -> None:
     until = END + timedelta(hours=10)
     assigned = quiet_hours(until)
     assigned[2] = make_items("c", 20, start=until - timedelta(hours=5), hours=5, cost=0.03)
-    (finding,) = early_findings(baseline(), new_items(assigned, until), T, checks_per_day=24)
+    (finding,) = early_findings(baseline(), new_items(assigned, until), T, division=24)
     assert (finding.kind, finding.cluster_id) == (AlertKind.COST_SPIKE, 2)
     assert finding.after / finding.before >= 2
     assert finding.part == "price per token"
@@ -110,7 +117,7 @@ def test_a_cost_step_is_found_and_names_the_part_that_moved() -> None:
 def test_a_burst_of_items_that_fit_no_cluster_is_found() -> None:
     until = END + timedelta(hours=8)
     new = new_items(quiet_hours(until), until, unassigned=60, held_out_unassigned=30)
-    (finding,) = early_findings(baseline(), new, T, checks_per_day=24)
+    (finding,) = early_findings(baseline(), new, T, division=24)
     assert (finding.kind, finding.cluster_id) == (AlertKind.OUTLIER_GROWTH, NOISE_CLUSTER_ID)
     assert finding.before == pytest.approx(0.1) and finding.after > 0.2
 
@@ -119,29 +126,30 @@ def test_too_few_new_items_are_not_judged() -> None:
     until = END + timedelta(hours=2)
     assigned = {1: make_items("s", T.min_fresh_items - 1, start=END, hours=2, errors=4)}
     new = new_items(assigned, until, unassigned=0)
-    assert early_findings(baseline(), new, T, checks_per_day=1) == []
+    assert early_findings(baseline(), new, T, division=1) == []
 
 
-def test_more_checks_a_day_raise_the_bar() -> None:
+def test_a_larger_division_raises_the_bar() -> None:
     until = END + timedelta(hours=4)
     assigned = {1: make_items("s", 12, start=END, hours=4, errors=3)}
     new = new_items(assigned, until, unassigned=0)
-    once = early_findings(baseline(), new, T, checks_per_day=1)
-    six = early_findings(baseline(), new, T, checks_per_day=CHECKS_COUNTED)
+    once = early_findings(baseline(), new, T, division=1)
+    six = early_findings(baseline(), new, T, division=6)
     assert [f.kind for f in once] == [AlertKind.ERROR_HEAVY]
     assert six == []
 
 
-def test_checks_beyond_those_counted_do_not_raise_it_further() -> None:
+def test_hourly_checks_count_as_six_a_day() -> None:
     """Hourly checks share most of their items: the bar is the one of `CHECKS_COUNTED` a day
     (3 errors in 8 items pass it, and would not at a division by 24)."""
+    assert checks_counted(24) == checks_counted(48) == CHECKS_COUNTED == 6
+    assert checks_counted(4) == 4 and checks_counted(0) == 1
     until = END + timedelta(hours=4)
     assigned = {1: make_items("s", 8, start=END, hours=4, errors=3)}
     new = new_items(assigned, until, unassigned=0)
-    hourly = early_findings(baseline(), new, T, checks_per_day=24)
-    assert CHECKS_COUNTED < 24
+    hourly = early_findings(baseline(), new, T, division=checks_counted(24))
     assert [f.kind for f in hourly] == [AlertKind.ERROR_HEAVY]
-    assert hourly == early_findings(baseline(), new, T, checks_per_day=CHECKS_COUNTED)
+    assert early_findings(baseline(), new, T, division=24) == []
 
 
 def test_looks_are_the_whole_period_and_the_cuts_inside_it() -> None:
