@@ -11,7 +11,8 @@ run, and the HogQL queries the local PostHog received.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from bench.cycle import prepare
 from bench.harness import Backend, Measured, run_worker
@@ -78,12 +79,22 @@ CHARTS_TEN_SERIES = (
 )
 
 
+@dataclass(frozen=True)
+class ChartCpu:
+    """CPU seconds to draw one chart of a kind, on a new figure and on the kind's sheet."""
+
+    kind: str
+    new_figure: float
+    sheet: float
+
+
 @dataclass
 class Lean:
     points: list[LeanPoint]
     no_charts: LeanPoint | None = None  # the largest point again with CHARTS=off
     seconds: float = 0.0
     probe: float | None = None  # `machine_probe` on the machine that measured it
+    charts: list[ChartCpu] = field(default_factory=list)
 
 
 def machine_probe() -> float:
@@ -94,6 +105,52 @@ def machine_probe() -> float:
     for i in range(3_000_000):
         total += i * i % 7
     return time.process_time() - started
+
+
+CHART_RENDERS = 20
+
+
+def chart_cpu(renders: int = CHART_RENDERS) -> list[ChartCpu]:
+    """CPU seconds per trend and per cluster map (a generated 1,500-item run, its largest
+    cluster outlined; a three-run trend), each drawn `renders` times in a row on a new figure
+    (the kind's sheet forgotten before each) and on the kind's sheet (`palette.sheet`):
+    both in the same process and minute, so the machine's speed cancels out."""
+    from bot.charts import palette
+    from bot.charts.cluster_map import render_cluster_map
+    from bot.charts.points import TrendPoint
+    from bot.charts.trend import render_trend
+    from standins.traffic.demo_check import as_loaded
+    from standins.traffic.generator import generate
+    from standins.traffic.model import SeriesSpec
+
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    world = generate(
+        seed=3, series=[SeriesSpec(level="trace", job_name="charts")], runs=1,
+        items_per_run=1500, now=now, events=False,
+    )  # fmt: skip
+    run = as_loaded(world.runs[-1].event, world.item_values)
+    largest = max((c for c in run.clusters if not c.is_noise), key=lambda c: c.size)
+    points = [
+        TrendPoint(f"run-{i}", now.replace(day=i + 1), 0.12 + 0.01 * i, 0.006 * (1 + i), 0.02)
+        for i in range(3)
+    ]
+    charts = {
+        "trend": lambda: render_trend(points, title=largest.title, alert_run_id="run-2"),
+        "cluster map": lambda: render_cluster_map(run, highlight=(largest.cluster_id,)),
+    }
+    out = []
+    for kind, draw in charts.items():
+        draw()  # imports, fonts and text metrics: paid once per process either way
+        spent = []
+        for fresh in (True, False):
+            started = time.process_time()
+            for _ in range(renders):
+                if fresh:
+                    palette._sheets.clear()
+                draw()
+            spent.append((time.process_time() - started) / renders)
+        out.append(ChartCpu(kind, spent[0], spent[1]))
+    return out
 
 
 def measure_lean_point(
@@ -124,6 +181,7 @@ def measure_lean(counts: tuple[int, ...] = (10, 30), items: int = 1500) -> Lean:
         point, plain = measure_lean_point(series, items, no_charts=series == counts[-1])
         lean.points.append(point)
         lean.no_charts = plain or lean.no_charts
+    lean.charts = chart_cpu()
     lean.seconds = time.perf_counter() - started
     return lean
 
@@ -251,7 +309,21 @@ def _findings(lean: Lean, marginal: float | None) -> list[str]:
             "chart of a size draws on one renderer, cleared first, so matplotlib's text "
             "metrics, cached per renderer, carry over from chart to chart; the trend's ticks, "
             "spines and grid are styled as they are made, and its panels place no axis labels "
-            "(they have none). The pictures are the same but for text a fraction of a pixel "
+            "(they have none); every chart of a kind is drawn on one figure, its axes made "
+            "once and wiped of the last chart's artists (`palette.sheet`: the same PNG, byte "
+            "for byte)"
+            + (
+                " ("
+                + ", ".join(
+                    f"a {c.kind}: {c.sheet * 1000:.0f} ms of CPU on its sheet, "
+                    f"{c.new_figure * 1000:.0f} ms on a new figure"
+                    for c in lean.charts
+                )
+                + f", {CHART_RENDERS} draws each, `bench.lean.chart_cpu`)"
+                if lean.charts
+                else ""
+            )
+            + ". The pictures are the same but for text a fraction of a pixel "
             f"off (no hinting); files are about a tenth smaller. At {large.series} series "
             f"charts took {with_charts - without:.2f} s of the command at "
             f"{CHARTS_BEFORE_COMMIT} ({with_charts:.2f} s with, {without:.2f} s without) and "

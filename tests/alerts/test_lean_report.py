@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.harness import Measured
-from bench.lean import Lean, LeanPoint, lean_markdown, marginal_cpu, targets
+from bench.lean import ChartCpu, Lean, LeanPoint, chart_cpu, lean_markdown, marginal_cpu, targets
 
 
 def point(series: int, peak_mb: float, cpu: float, *, runs: int | None = None) -> LeanPoint:
@@ -48,3 +48,15 @@ def test_the_section_shows_before_and_after_and_the_charts_share() -> None:
     assert "machine_probe" not in text  # no probe measured: nothing said of the machine
     probed = lean_markdown(Lean(lean.points, lean.no_charts, probe=0.29))
     assert "(`bench.lean.machine_probe`) took 0.29 s." in probed
+    assert "on its sheet" not in text  # no chart measured: nothing said of them
+    charted = lean_markdown(
+        Lean(lean.points, lean.no_charts, charts=[ChartCpu("trend", 0.08, 0.05)])
+    )
+    assert "a trend: 50 ms of CPU on its sheet, 80 ms on a new figure" in charted
+
+
+def test_the_chart_measure_draws_both_kinds_both_ways() -> None:
+    # Which way is cheaper is for `make bench` to say, not a timed assertion here.
+    measured = chart_cpu(renders=1)
+    assert [c.kind for c in measured] == ["trend", "cluster map"]
+    assert all(c.new_figure > 0 and c.sheet > 0 for c in measured)
