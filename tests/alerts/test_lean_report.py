@@ -9,7 +9,14 @@ from bench.harness import Measured
 from bench.lean import ChartCpu, Lean, LeanPoint, chart_cpu, lean_markdown, marginal_cpu, targets
 
 
-def point(series: int, peak_mb: float, cpu: float, *, runs: int | None = None) -> LeanPoint:
+def point(
+    series: int,
+    peak_mb: float,
+    cpu: float,
+    *,
+    runs: int | None = None,
+    cpus: tuple[float, ...] = (),
+) -> LeanPoint:
     result: dict[str, Any] = {
         "wall": 10.0,
         "rss_before_kb": 100 * 1024,
@@ -18,7 +25,7 @@ def point(series: int, peak_mb: float, cpu: float, *, runs: int | None = None) -
         "runs_processed": series if runs is None else runs,
     }
     measured = Measured(result, 12, 0, 0, int(peak_mb * 1024), 11.0)
-    return LeanPoint(series, 1500, measured)
+    return LeanPoint(series, 1500, measured, cpus)
 
 
 def test_a_cycle_flat_in_series_meets_every_target() -> None:
@@ -52,7 +59,7 @@ def test_the_section_shows_before_and_after_and_the_charts_share() -> None:
     charted = lean_markdown(
         Lean(lean.points, lean.no_charts, charts=[ChartCpu("trend", 0.08, 0.05)])
     )
-    assert "a trend: 50 ms of CPU on its sheet, 80 ms on a new figure" in charted
+    assert "a trend takes 50 ms of CPU on its sheet against 80 ms on a new figure" in charted
 
 
 def test_the_chart_measure_draws_both_kinds_both_ways() -> None:
@@ -60,3 +67,11 @@ def test_the_chart_measure_draws_both_kinds_both_ways() -> None:
     measured = chart_cpu(renders=1)
     assert [c.kind for c in measured] == ["trend", "cluster map"]
     assert all(c.new_figure > 0 and c.sheet > 0 for c in measured)
+
+
+def test_a_repeated_point_says_its_range() -> None:
+    lean = Lean([point(10, 170, 3.0), point(30, 175, 9.0, cpus=(8.4, 9.0, 10.5))])
+    (cpu,) = [evidence for target, _, evidence in targets(lean) if target.startswith("CPU")]
+    assert cpu.endswith("the median of 3 first checks, which took 0.28-0.35 s a run)")
+    once = Lean([point(10, 170, 3.0), point(30, 175, 9.0)])
+    assert "median" not in next(e for t, _, e in targets(once) if t.startswith("CPU"))
