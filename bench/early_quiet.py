@@ -52,6 +52,7 @@ TRACES_PER_DAY = 700.0
 ITEMS_PER_RUN = 1500
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
 DOC = ROOT / "docs" / "benchmarks.md"
+HEADING = "## Early warnings on quiet days"
 SEEDS = 20
 
 
@@ -109,7 +110,7 @@ def series(seed: int) -> Series:
 
 
 def quiet_day(s: Series, rng: random.Random) -> list[tuple[datetime, int, ClusterItem]]:
-    """(readable at, cluster, item) of a day's new items, oldest first."""
+    """(readable at, cluster, item) of a day's new items, hour by hour."""
     clusters = [c for c, _ in s.shares]
     weights = [w for _, w in s.shares]
     items = []
@@ -155,9 +156,6 @@ def measure(days: int, seeds: range) -> dict[int, int]:
                     break
                 found[division] += 1
     return found
-
-
-HEADING = "## Early warnings on quiet days"
 
 
 def _one_world(job: tuple[int, int]) -> dict[int, int]:
