@@ -92,11 +92,9 @@ class Delay(Hours):
     looks: str = ""
 
 
-def _stream(
-    rng: random.Random, share: float, rates: tuple[float, float] = (RATE_BEFORE, RATE_AFTER)
-) -> tuple[float, list[tuple[float, float, bool]]]:
+def _stream(rng: random.Random, share: float) -> tuple[float, list[tuple[float, float, bool]]]:
     """A step's start, and (moment, readable at, error) of a cluster's summarized items from the
-    run's window end (hour 0) on, errors at `rates` before the start and after (2 %, 45 %)."""
+    run's window end (hour 0) on, errors at 2 % before the start and 45 % after."""
     start = rng.uniform(0.0, 24.0)
     items = []
     for hour in range(HORIZON_HOURS):
@@ -104,7 +102,7 @@ def _stream(
             if rng.random() >= share:
                 continue
             at = hour + rng.random()
-            rate = rates[1] if at >= start else rates[0]
+            rate = RATE_AFTER if at >= start else RATE_BEFORE
             items.append((at, hour + 1 + SUMMARY_LAG_HOURS, rng.random() < rate))
     return start, items
 
@@ -174,42 +172,6 @@ def _warns(
         if count_test(errors, len(look), base_errors, base_items)[0] * len(usable) <= alpha:
             return True
     return False
-
-
-QUIET_RATES = (0.02, 0.10, 0.18)
-QUIET_SHARES = (0.10, 0.30)
-DIVISIONS = (CHECKS_PER_DAY, 6, 1)
-
-
-def quiet_day_warns(rng: random.Random, share: float, rate: float, alpha: float) -> bool:
-    """Whether the bot's error test warns at any check of a day without a change."""
-    _, items = _stream(rng, share, (rate, rate))
-    base = _baseline(rng, round(share * RUN_ITEMS), rate)
-    return any(
-        _warns(items, check, _looks(check, CUT_HOURS), base, alpha)
-        for check in range(1, CHECKS_PER_DAY + 1)
-    )
-
-
-def quiet_days(trials: int, seed: int = 0) -> str:
-    """False warnings of one error test per quiet day, as a fraction of its share of the day's
-    budget (the channel's rate over about 25 tests), with the budget of each check divided by
-    `DIVISIONS`: how conservative a division by all 24 checks is (consecutive checks share
-    most of their items). Slow: tens of thousands of days are needed to see a rate near 0.002."""
-    budget = FALSE_DISCOVERY / TESTS_PER_SERIES
-    lines = [
-        "| error rate | cluster share | " + " | ".join(f"budget / {k}" for k in DIVISIONS) + " |",
-        "| --- | --- | " + " | ".join("---" for _ in DIVISIONS) + " |",
-    ]
-    for rate in QUIET_RATES:
-        for share in QUIET_SHARES:
-            cells = []
-            for k in DIVISIONS:
-                rng = random.Random(f"{seed}:{rate}:{share}")
-                found = sum(quiet_day_warns(rng, share, rate, budget / k) for _ in range(trials))
-                cells.append(f"{found / trials / budget:.2f}")
-            lines.append(f"| {rate:.0%} | {share:.0%} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def measure(trials: int = 2000, seed: int = 0) -> list[Bound]:
@@ -333,16 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.early_bound", description=__doc__)
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=DOC)
-    parser.add_argument(
-        "--quiet-days",
-        type=int,
-        default=0,
-        help="instead, print the false warnings of quiet days (`quiet_days`; 40000 takes ~25 min)",
-    )
     args = parser.parse_args(argv)
-    if args.quiet_days:
-        print(quiet_days(args.quiet_days))
-        return 0
     text = markdown(measure(args.trials), args.trials, measure_bot(args.trials))
     print(text)
     replace_section(args.out, text)

@@ -184,7 +184,7 @@ def sheet(
     for ax in axes:
         for artist in (*ax.lines, *ax.texts, *ax.patches, *ax.collections, *ax.images):
             artist.remove()
-    for artist in (*figure.texts,):
+    for artist in list(figure.texts):
         artist.remove()
     return made
 

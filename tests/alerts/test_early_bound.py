@@ -8,16 +8,12 @@ from dataclasses import replace
 from bench.early_bound import (
     HORIZON_HOURS,
     LOOKS,
-    QUIET_RATES,
-    QUIET_SHARES,
     TWICE,
     conclusion,
     first_warning,
     markdown,
     measure,
     measure_bot,
-    quiet_day_warns,
-    quiet_days,
 )
 
 
@@ -62,12 +58,3 @@ def test_the_bot_s_own_test_is_later_than_the_oracle_and_later_still_without_the
     text = markdown(measure(trials=100), 100, delays)
     assert text.count("| 10% |") == 2 + len(LOOKS) + 1  # and the bot's, twice the baseline
     assert "is not knowing when the step began" in text
-
-
-def test_quiet_days_warn_only_as_often_as_the_budget_allows() -> None:
-    # A day without a change: never at an impossible budget; without any correction, the
-    # minimum effect alone (20 % and 10 points over 18 %) lets many small looks through.
-    assert not any(quiet_day_warns(random.Random(s), 0.3, 0.18, 0.0) for s in range(20))
-    assert sum(quiet_day_warns(random.Random(s), 0.3, 0.18, 1.0) for s in range(20)) >= 10
-    table = quiet_days(20).splitlines()
-    assert len(table) == 2 + len(QUIET_RATES) * len(QUIET_SHARES)
