@@ -62,9 +62,11 @@ class GeneratorState:
     scale: float = SCALE  # of every change "Next clustering run" plants
 
     def plant(self, change: str) -> Change | Plant:
-        """What "Next clustering run" plants for `change`: a change of `scale`."""
+        """What "Next clustering run" plants for `change`: a change of `scale`, on a topic no
+        earlier change of its series touched (a second cost step on a cluster whose cost alert is
+        still open continues that alert; a user who asked for a change expects a new one)."""
         kind = Change(change)
-        return kind if kind is Change.NONE else Plant(kind, scale=self.scale)
+        return kind if kind is Change.NONE else Plant(kind, scale=self.scale, untouched=True)
 
     def base_world(self, *, events: bool = True, series: tuple[SeriesSpec, ...] = SERIES) -> World:
         """The generated runs before any was emitted (of `series` only, when given: a series

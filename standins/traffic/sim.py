@@ -248,6 +248,9 @@ class SeriesSimulator:
             self.rates[topic] = share / (1 - share) * others
         else:
             live = [k for k in self.rates if self.effects.traffic(k, start) > 0]
+            if plant.untouched:
+                changed = {step.topic for step in self.effects.steps}
+                live = [k for k in live if k not in changed] or live
             topic = rng.choice(live)
         step = Step(plant.kind, plant.scale, topic, start, plant.cause)
         self.effects.add(step)

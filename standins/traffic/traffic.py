@@ -85,6 +85,9 @@ class Plant:
     kind: Change
     scale: float = 1.0
     cause: Cause = Cause.UNIFORM
+    # on a topic no earlier step of its series changed (while one is left), so that its alert is
+    # news rather than the continuation of an earlier change's
+    untouched: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, Change):

@@ -460,6 +460,19 @@ def test_emit_next_run_with_a_scaled_change(world: World) -> None:
     assert [e["event"] for e in bigger.added_events][-1] == "$ai_generation_clusters"
 
 
+def test_an_untouched_change_lands_where_no_earlier_change_did(world: World) -> None:
+    """The sandbox's "Next clustering run" plants untouched changes: each on a topic of its own
+    while one is left (the series' seven topics hold three changes already; four more fit)."""
+    for day in range(1, 5):
+        plant = Plant(Change.COST_SPIKE, untouched=True)
+        world = emit_next_run(world, job_name=TRACES, change=plant, now=NOW + timedelta(days=day))
+    topics = [p.topic for p in world.planted if p.job_name == TRACES]
+    assert len(topics) == 7 and len(set(topics)) == 7
+    plant = Plant(Change.COST_SPIKE, untouched=True)
+    full = emit_next_run(world, job_name=TRACES, change=plant, now=NOW + timedelta(days=5))
+    assert full.planted[-1].topic in topics  # none left: any live topic
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
         generate(seed=1, series=SERIES, now=NOW, planted={(TRACES, 0): Change.COST_SPIKE})
