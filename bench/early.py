@@ -46,7 +46,7 @@ from bot.services.routing import Routing
 from bot.services.runs import RunRepository
 from bot.slack.client import make_web_client
 from bot.slack.notifier import SlackNotifier
-from bot.store.early import CONFIRMED, RETRACTED
+from bot.store.early import CONFIRMED, RETRACTED, UNDECIDED
 from bot.store.schema import EarlyWarningRow
 from bot.store.store import Store
 from standins.posthog.embeddings import load_summaries
@@ -97,6 +97,8 @@ class Outcome:
     confirmed: int = 0
     retracted: int = 0
     retracted_on_change: int = 0  # of `retracted`: on the planted change's cluster and kind
+    undecided: int = 0  # neither confirmed nor ruled out by the next run
+    undecided_on_change: int = 0
     early_queries: int = 0
     hours: int = 0
     seconds: float = 0.0
@@ -237,6 +239,10 @@ def measure_one(kind_name: str, seed: int, now: datetime, workdir: Path) -> Outc
             outcome.retracted_on_change = sum(
                 1 for w in found if w.status == RETRACTED and (w.cluster_id, w.kind) == target
             )
+            outcome.undecided = sum(1 for w in found if w.status == UNDECIDED)
+            outcome.undecided_on_change = sum(
+                1 for w in found if w.status == UNDECIDED and (w.cluster_id, w.kind) == target
+            )
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -273,8 +279,9 @@ def markdown(outcomes: list[Outcome], seconds: float, seeds: int) -> str:
         "",
         "| change | series | on a cluster >= 10 % | alerted early (before the next run) | "
         "hours to first alert, median / p90 (all) | (clusters >= 10 %) | not alerted by the "
-        "next run | warnings | confirmed | retracted | early queries per series per hour |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "next run | warnings | confirmed | retracted | not confirmed, not ruled out | early "
+        "queries per series per hour |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for kind in KINDS:
         group = [o for o in outcomes if o.kind == kind]
@@ -291,21 +298,27 @@ def markdown(outcomes: list[Outcome], seconds: float, seeds: int) -> str:
             f"{_hours(hours_large)} | "
             f"{sum(1 for o in changed if o.first_alert_hours is None) if changed else '-'} | "
             f"{sum(o.warnings for o in group)} | {sum(o.confirmed for o in group)} | "
-            f"{sum(o.retracted for o in group)} | {queries:.2f} |"
+            f"{sum(o.retracted for o in group)} | {sum(o.undecided for o in group)} | "
+            f"{queries:.2f} |"
         )
     days = len(outcomes)
     retracted = sum(o.retracted for o in outcomes)
     on_change = sum(o.retracted_on_change for o in outcomes)
+    undecided = sum(o.undecided for o in outcomes)
+    undecided_on_change = sum(o.undecided_on_change for o in outcomes)
     quiet = [o for o in outcomes if o.share is None]
     lines += [
         "",
         f"Retracted early warnings: {retracted} in {days} series-days, "
-        f"{20 * retracted / max(1, days):.2f} per 20 series-days (target <= 1). Of them, "
-        f"{on_change} warned of the planted change itself (its cluster and kind) and were "
-        "retracted because the next daily run did not alert it: that run sees its sample of "
-        "the day (with the unsampled items it can assign), where the early checks saw every "
-        f"summarized item. Warnings on series without a change: {sum(o.warnings for o in quiet)} "
-        f"in {len(quiet)} series-days.",
+        f"{20 * retracted / max(1, days):.2f} per 20 series-days (target <= 1); "
+        f"{on_change} of them warned of the planted change itself (its cluster and kind). "
+        "A warning the next daily run does not alert is retracted only where that run's own "
+        "items of the cluster since the warning's start rule it out (one-sided, p < 0.05); "
+        "where they are too few to tell, it is left standing as not confirmed, not ruled out: "
+        f"{undecided} here, {undecided_on_change} of them on the planted change. The run sees "
+        "its sample of the day (with the unsampled items it can assign), where the early "
+        "checks saw every summarized item. Warnings on series without a change: "
+        f"{sum(o.warnings for o in quiet)} in {len(quiet)} series-days.",
         "",
         BOUND,
         "",

@@ -222,7 +222,8 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
         + (
             f", early warnings {early.warnings} (confirmed "
             f"{report.early_confirmed + early.confirmed}, "
-            f"retracted {report.early_retracted + early.retracted})"
+            f"retracted {report.early_retracted + early.retracted}, "
+            f"not confirmed {report.early_undecided + early.undecided})"
             if early is not None and services.early.enabled
             else ""
         )

@@ -37,7 +37,8 @@ from bot.domain.fresh_values import (
     typical_cost,
 )
 from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
-from bot.domain.stats import benjamini_hochberg, count_test
+from bot.domain.slices import ClusterSlices, RunSlices
+from bot.domain.stats import benjamini_hochberg, binomial_tails, count_test, rank_test_greater
 from bot.domain.thresholds import Thresholds
 
 CUT_HOURS = (3, 6, 12)
@@ -47,6 +48,11 @@ CHECKS_COUNTED = 6
 """The most checks of a day the false discovery rate is divided by (module doc): more frequent
 checks share their items with the ones before, and do not add chances for a false warning at
 the rate they add checks."""
+
+RULE_OUT_P = 0.05
+"""A warning the next daily run does not confirm is retracted only where that run's own items
+since the warning's start rule it out at this level (one-sided); where they are too few to, the
+warning is left unconfirmed (`rule_out`)."""
 
 FAMILIES = {
     AlertKind.ERROR_HEAVY: Family.ERRORS,
@@ -110,6 +116,74 @@ def confirms(kind: AlertKind, cluster_id: int, alert: Alert) -> bool:
     if kind is AlertKind.OUTLIER_GROWTH:
         return alert.kind in (AlertKind.NEW_CLUSTER, AlertKind.OUTLIER_GROWTH)
     return alert.kind.family is FAMILIES[kind] and alert.previous_cluster_id == cluster_id
+
+
+@dataclass(frozen=True, slots=True)
+class Unconfirmed:
+    """What a daily run that does not confirm a warning shows of it: whether its items since
+    the warning's start rule the warning out (`rule_out`), and how many of them there were."""
+
+    ruled_out: bool
+    items: int
+
+
+def rule_out(
+    kind: AlertKind,
+    before: float,
+    start: datetime | None,
+    cluster: ClusterSlices | None,
+    t: Thresholds,
+) -> Unconfirmed:
+    """Whether the daily run after a warning rules it out, where its detection did not confirm
+    it. The early checks test every summarized item; the run samples about six in ten of them,
+    so its detection can miss a change the checks saw (bench/early.py: the retracted warnings
+    of 90 series-days were all of planted changes, their runs' samples holding a few of the
+    change's items). So the run's items of the warned cluster (`cluster`, its successor in the
+    run: `successor`) since the warning's `start`, sampled and assigned, must show the warned
+    claim to be unlikely:
+
+    - errors: fewer errors than a rate at the warned line would give (`before` plus the re-alert
+      points, and at least the error-heavy line), one-sided binomial;
+    - cost: costs lower than the cluster's baseline raised by the minimum rise, one-sided rank
+      test;
+
+    each at `RULE_OUT_P`. A burst of items that fit no cluster has no cluster to look in: a run
+    that shows neither a new cluster nor more outliers rules it out. A cluster the run lost
+    (no successor) rules nothing out."""
+    if kind is AlertKind.OUTLIER_GROWTH:
+        return Unconfirmed(True, 0)
+    if cluster is None:
+        return Unconfirmed(False, 0)
+    recent = [
+        i for i in cluster.recent if i.has_values and (start is None or _at_or_after(i, start))
+    ]
+    if kind is AlertKind.ERROR_HEAVY:
+        errors = sum(1 for i in recent if (i.errors or 0) > 0)
+        line = min(max(t.error_rate_pct / 100, before + t.error_rise_points / 100), 0.999)
+        p_value = binomial_tails(errors, len(recent), line)[1] if recent else 1.0
+        return Unconfirmed(p_value < RULE_OUT_P, len(recent))
+    costs = positive(recent, COST_PARTS[0][1])
+    rise = 1 + t.cost_spike_pct / 100
+    raised = [v * rise for v in positive(cluster.baseline, COST_PARTS[0][1])]
+    return Unconfirmed(rank_test_greater(raised, costs) < RULE_OUT_P, len(costs))
+
+
+def successor(slices: RunSlices | None, cluster_id: int) -> ClusterSlices | None:
+    """The cluster of the run matched to `cluster_id` of the run before, if any."""
+    if slices is None:
+        return None
+    return next(
+        (
+            cs
+            for cs in slices.clusters.values()
+            if cs.match is not None and cs.match.previous.cluster_id == cluster_id
+        ),
+        None,
+    )
+
+
+def _at_or_after(item: ClusterItem, moment: datetime) -> bool:
+    return item.timestamp is not None and item.timestamp >= moment
 
 
 def looks(new: NewItems) -> list[datetime]:

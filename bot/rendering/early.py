@@ -55,18 +55,45 @@ class EarlyRenderer:
         fallback = f"Early warning: {title_text(finding.title, 80)}: {what}"
         return bk.finish([bk.section(text)], fallback)
 
-    def settled(self, run: RunSummary, *, confirmed: bool, alert: str = "") -> Message:
-        """The note in the warning's thread: confirmed or retracted by `run`."""
+    def settled(self, run: RunSummary, status: str, *, alert: str = "", items: int = 0) -> Message:
+        """The note in the warning's thread: confirmed, retracted or undecided by `run`
+        (`alert`: the confirming alert in words; `items`: the run's items of the cluster
+        since the warning's start, where it did not confirm it)."""
         text = self.r.text(
-            "early_settled.md.j2", confirmed=confirmed, run_link=self.r.run_link(run), alert=alert
+            "early_settled.md.j2",
+            status=status,
+            run_link=self.r.run_link(run),
+            alert=alert,
+            items=items,
+            noun=item_noun(run),
         )
-        word = "Confirmed" if confirmed else "Retracted"
+        word = {"confirmed": "Confirmed", "retracted": "Retracted"}.get(status, "Not confirmed")
         return bk.finish([bk.section(text)], f"{word} by the run of {run.run_id}")
 
+    def edited(
+        self, text: str, blocks: list[dict[str, object]], run: RunSummary, status: str
+    ) -> Message:
+        """The warning as posted, with a line saying how `run` settled it (`status`)."""
+        if status == "confirmed":
+            return self.confirmed(text, blocks, run)
+        if status == "retracted":
+            return self.retracted(text, blocks, run)
+        return self.undecided(text, blocks, run)
+
     def retracted(self, text: str, blocks: list[dict[str, object]], run: RunSummary) -> Message:
-        """The warning as posted, with a line saying the daily run did not confirm it."""
-        line = md(":heavy_multiplication_x: Retracted: not confirmed by {}", self.r.run_link(run))
+        """The warning as posted, with a line saying the daily run ruled it out."""
+        line = md(":heavy_multiplication_x: Retracted: ruled out by {}", self.r.run_link(run))
         return bk.finish([*blocks, bk.context(line)], SafeMrkdwn(f"Retracted: {text}"))
+
+    def undecided(self, text: str, blocks: list[dict[str, object]], run: RunSummary) -> Message:
+        """The warning as posted, with a line saying the daily run neither confirmed it nor
+        ruled it out."""
+        line = md(
+            ":grey_question: Not confirmed by {}, not ruled out: its sample held too few of "
+            "these items to tell",
+            self.r.run_link(run),
+        )
+        return bk.finish([*blocks, bk.context(line)], SafeMrkdwn(f"Not confirmed: {text}"))
 
     def confirmed(self, text: str, blocks: list[dict[str, object]], run: RunSummary) -> Message:
         """The warning as posted, with a line saying the daily run confirmed it and that the

@@ -97,6 +97,7 @@ class CycleReport:
     # early warnings on the run before each processed run, settled with it
     early_confirmed: int = 0
     early_retracted: int = 0
+    early_undecided: int = 0
     messages_stored: int = 0
     delivery: DeliveryReport | None = None
     preview: dict[str, list[OutgoingMessage]] = field(default_factory=dict)
@@ -315,6 +316,7 @@ class AlertService:
                 settled += found.settled
                 report.early_confirmed += found.confirmed
                 report.early_retracted += found.retracted
+                report.early_undecided += found.undecided
                 if messages:
                     outgoing[channel] = messages
                     report.alerts += sum(
@@ -374,7 +376,7 @@ class AlertService:
         found = Verdicts()
         if warnings and self.early is not None:
             found = verdicts(
-                self.store, self.early, warnings, diff.current, detection.alerts, fired
+                self.store, self.early, warnings, view, thresholds, detection.alerts, fired
             )
         open_now = [
             e.model_copy(update={"parent_key": found.homes[e.alert_key].key})

@@ -6,8 +6,9 @@ One check (`run_due`) does what is due at that moment:
 1. **Settle** the warnings whose series has processed its next run and that the alert cycle
    did not settle with that run (`early_settle`; the cycle settles nearly all, and makes the
    warning's thread the confirming alert's home): confirmed in the warning's thread when that
-   run's daily detection alerts the same cluster and family, else retracted (a note in its
-   thread, and the warning itself edited to say so).
+   run's daily detection alerts the same cluster and family, else retracted where the run's
+   own items rule it out and left undecided where they are too few to (a note in its thread,
+   and the warning itself edited to say so).
 2. **Check** each series whose last check is an interval old: one query for every such series
    at once says which have new summaries (`bot.posthog.early.summary_counts`); a series with
    none costs nothing more. For the others, one query places the new items in the run's
@@ -76,6 +77,7 @@ class EarlyReport:
     warnings: int = 0
     confirmed: int = 0
     retracted: int = 0
+    undecided: int = 0  # neither confirmed nor ruled out by the next run (`early_settle`)
     messages_stored: int = 0
     queries: int = 0
     ended_early: str | None = None
@@ -129,6 +131,7 @@ class EarlyWarningService:
             found = settler.settle(series)
             report.confirmed += found.confirmed
             report.retracted += found.retracted
+            report.undecided += found.undecided
             report.messages_stored += found.messages_stored
         due = self._due(latest, now)
         report.series_due = len(due)
@@ -145,7 +148,7 @@ class EarlyWarningService:
             self.notifier.deliver()
         logger.log(
             logging.INFO
-            if report.warnings or report.confirmed or report.retracted
+            if report.warnings or report.confirmed or report.retracted or report.undecided
             else logging.DEBUG,
             "early.check.completed",
             extra={
@@ -154,6 +157,7 @@ class EarlyWarningService:
                 "warnings": report.warnings,
                 "confirmed": report.confirmed,
                 "retracted": report.retracted,
+                "undecided": report.undecided,
                 "queries": report.queries,
             },
         )

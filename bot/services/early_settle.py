@@ -1,8 +1,10 @@
 """Settling early warnings: the run after a warning's run confirms the warning in its thread when
 its daily detection alerts the same cluster and family (`domain.early.confirms`); otherwise the
-warning is retracted. Either way a note goes in its thread and the warning is edited to say so,
-so the channel sees the outcome without opening the thread. The notes and the
-new status are stored in one transaction, so a restart neither repeats nor forgets them.
+warning is retracted where the run's own items rule it out (`domain.early.rule_out`), and left
+undecided where they are too few to (the run samples some of the items the early checks saw).
+Each way a note goes in its thread and the warning is edited to say so, so the channel sees the
+outcome without opening the thread. The notes and the new status are stored in one
+transaction, so a restart neither repeats nor forgets them.
 
 Two places settle, with the same words (`settlement`):
 
@@ -19,17 +21,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from bot.domain.alerts import Alert
 from bot.domain.compare import diff_runs
-from bot.domain.early import FAMILIES, confirms
+from bot.domain.early import FAMILIES, Unconfirmed, confirms, rule_out, successor
 from bot.domain.fresh import Detection
-from bot.domain.models import ClusteringRun, RunSummary, SeriesKey
+from bot.domain.models import RunSummary, SeriesKey
 from bot.domain.run_view import RunView
+from bot.domain.slices import RunSlices
+from bot.domain.thresholds import Thresholds
 from bot.rendering.early import EarlyRenderer, describe
 from bot.services.routing import thresholds_for
-from bot.store.early import CONFIRMED, RETRACTED, EarlyWarning
+from bot.store.early import CONFIRMED, RETRACTED, UNDECIDED, EarlyWarning
 from bot.store.keys import EarlyOutcomeKey, EarlyWarningKey
 from bot.store.outbox import OutboxStatus
 from bot.store.ports import EarlySettling
@@ -42,6 +47,7 @@ class Settled:
 
     confirmed: int = 0
     retracted: int = 0
+    undecided: int = 0
     messages_stored: int = 0
 
 
@@ -75,40 +81,77 @@ class Settler:
             settled = []
             detections: dict[str, Detection] = {}
             for warning in (w for w in warnings if w.run_id == run_id):
-                confirmed_by = self._confirming(warning, view, detections)
-                settled.append(self._settlement(warning, current, confirmed_by))
-                if confirmed_by is None:
+                outcome = self._outcome(warning, view, detections)
+                messages = settlement(self.store, self.renderer, warning, current, outcome)
+                settled.append((warning, outcome.status, messages))
+                if outcome.status == CONFIRMED:
+                    report.confirmed += 1
+                elif outcome.status == RETRACTED:
                     report.retracted += 1
                 else:
-                    report.confirmed += 1
+                    report.undecided += 1
             report.messages_stored += self.store.settle_early_warnings(current.run_id, settled)
         return report
 
-    def _confirming(
+    def _outcome(
         self, warning: EarlyWarning, view: RunView | None, detections: dict[str, Detection]
-    ) -> str | None:
-        """Words for the daily alert that confirms `warning`, or None when none does; each
-        channel's detection of the run is computed once (`detections`)."""
+    ) -> Outcome:
+        """What the run after `warning`'s run makes of it; each channel's detection of the run
+        is computed once (`detections`)."""
+        thresholds = thresholds_for(self.store.thresholds(warning.channel))
         if view is None:
-            return None
+            return outcome(warning, [], None, thresholds)
         detection = detections.get(warning.channel)
         if detection is None:
-            thresholds = thresholds_for(self.store.thresholds(warning.channel))
             detection = detections[warning.channel] = view.detect(thresholds)
-        found = confirming(warning, detection.alerts)
-        return confirmed_words(found[0]) if found else None
-
-    def _settlement(
-        self, warning: EarlyWarning, run: ClusteringRun, confirmed_by: str | None
-    ) -> tuple[EarlyWarning, str, list[OutgoingMessage]]:
-        status = CONFIRMED if confirmed_by is not None else RETRACTED
-        return warning, status, settlement(self.store, self.renderer, warning, run, confirmed_by)
+        return outcome(warning, confirming(warning, detection.alerts), view.slices, thresholds)
 
 
 class LatestVersions(Protocol):
     def latest_version(
         self, channel: str, key: str
     ) -> tuple[str, list[dict[str, object]]] | None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a daily run settles a warning: `status` (confirmed, retracted or undecided), the
+    confirming alert in words (`confirmed_by`), and the run's items of the warned cluster since
+    the warning's start where it was not confirmed (`items`)."""
+
+    status: str
+    confirmed_by: str | None = None
+    items: int = 0
+
+
+def outcome(
+    warning: EarlyWarning,
+    alerts: Sequence[Alert],
+    slices: RunSlices | None,
+    thresholds: Thresholds,
+) -> Outcome:
+    """Confirmed by the first of `alerts` (the run's confirming alerts), else retracted where
+    the run's items rule the warning out and undecided where they cannot
+    (`domain.early.rule_out`)."""
+    if alerts:
+        return Outcome(CONFIRMED, confirmed_words(alerts[0]))
+    found = _unconfirmed(warning, slices, thresholds)
+    return Outcome(RETRACTED if found.ruled_out else UNDECIDED, None, found.items)
+
+
+def _unconfirmed(
+    warning: EarlyWarning, slices: RunSlices | None, thresholds: Thresholds
+) -> Unconfirmed:
+    kind = next(k for k in FAMILIES if k.value == warning.kind)
+    before = warning.payload.get("before")
+    start = warning.payload.get("start")
+    return rule_out(
+        kind,
+        float(before) if isinstance(before, int | float) else 0.0,
+        datetime.fromisoformat(start) if isinstance(start, str) else None,
+        successor(slices, warning.cluster_id),
+        thresholds,
+    )
 
 
 def confirming(warning: EarlyWarning, alerts: Sequence[Alert]) -> list[Alert]:
@@ -131,24 +174,25 @@ def settlement(
     renderer: EarlyRenderer,
     warning: EarlyWarning,
     run: RunSummary,
-    confirmed_by: str | None,
+    outcome: Outcome,
 ) -> list[OutgoingMessage]:
     """The messages that settle `warning` on `run`: the note in its thread, and the warning
-    edited to say it was confirmed or retracted (`confirmed_by`: the confirming alert in
-    words)."""
-    confirmed = confirmed_by is not None
-    note = renderer.settled(run, confirmed=confirmed, alert=confirmed_by or "")
-    status = CONFIRMED if confirmed else RETRACTED
+    edited to say how `outcome` settled it."""
+    note = renderer.settled(
+        run, outcome.status, alert=outcome.confirmed_by or "", items=outcome.items
+    )
     warning_key = EarlyWarningKey.parse(warning.key)
     messages = [
         OutgoingMessage(
-            EarlyOutcomeKey(status, warning_key).encode(), note.text, note.blocks, warning.key
+            EarlyOutcomeKey(outcome.status, warning_key).encode(),
+            note.text,
+            note.blocks,
+            warning.key,
         )
     ]
     latest = store.latest_version(warning.channel, warning.key)
     if latest is not None:
-        edit = renderer.confirmed if confirmed else renderer.retracted
-        edited = edit(latest[0], latest[1], run)
+        edited = renderer.edited(latest[0], latest[1], run, outcome.status)
         messages.append(
             OutgoingMessage(
                 EarlyOutcomeKey("update", warning_key).encode(),
@@ -189,6 +233,10 @@ class Verdicts:
     def retracted(self) -> int:
         return sum(1 for _, status in self.settled if status == RETRACTED)
 
+    @property
+    def undecided(self) -> int:
+        return sum(1 for _, status in self.settled if status == UNDECIDED)
+
     def note_for(self, alert: Alert) -> list[OutgoingMessage]:
         """The confirmation to post before `alert`'s detail in its warning's thread (once)."""
         warning = self.homes.get(alert.key)
@@ -205,24 +253,24 @@ def verdicts(
     store: ThreadStates,
     renderer: EarlyRenderer,
     warnings: Sequence[EarlyWarning],
-    run: RunSummary,
+    view: RunView,
+    thresholds: Thresholds,
     detected: Sequence[Alert],
     fired: Sequence[Alert],
 ) -> Verdicts:
-    """Settle `warnings` (one channel's open warnings on the run before `run`) against `run`'s
-    detection (`detected`) and the alerts it announces (`fired`, after the lifecycle and the
-    mutes). A warning whose message failed for good has no thread: it is settled without a
-    message, and its alert stays in the run's thread."""
+    """Settle `warnings` (one channel's open warnings on the run before `view`'s) against the
+    run's detection (`detected`, at the channel's `thresholds`) and the alerts it announces
+    (`fired`, after the lifecycle and the mutes). A warning whose message failed for good has
+    no thread: it is settled without a message, and its alert stays in the run's thread."""
     found = Verdicts()
     fired_keys = {a.key for a in fired}
     for warning in warnings:
         alerts = confirming(warning, detected)
-        status = CONFIRMED if alerts else RETRACTED
-        found.settled.append((warning.id, status))
+        settled = outcome(warning, alerts, view.slices, thresholds)
+        found.settled.append((warning.id, settled.status))
         if store.status_of(warning.channel, warning.key) == OutboxStatus.FAILED:
             continue
-        words = confirmed_words(alerts[0]) if alerts else None
-        messages = settlement(store, renderer, warning, run, words)
+        messages = settlement(store, renderer, warning, view.diff.current, settled)
         homed = [a for a in alerts if a.key in fired_keys and a.key not in found.homes]
         if homed:
             found.notes[warning.key] = messages

@@ -29,6 +29,7 @@ from bot.store.schema import (
 OPEN = "open"
 CONFIRMED = "confirmed"
 RETRACTED = "retracted"
+UNDECIDED = "undecided"  # not confirmed, not ruled out (`domain.early.rule_out`)
 
 
 @dataclass(frozen=True)
@@ -190,9 +191,9 @@ class EarlyStore:
     def settle_early_warnings(
         self, run_id: str, settled: Sequence[tuple[EarlyWarning, str, Sequence[Message]]]
     ) -> int:
-        """Mark each warning `confirmed` or `retracted` by `run_id` and store its messages (the
-        thread note, the edit of the warning), in one transaction; a warning settled already is
-        skipped. Returns the outbox rows added."""
+        """Mark each warning `confirmed`, `retracted` or `undecided` by `run_id` and store its
+        messages (the thread note, the edit of the warning), in one transaction; a warning
+        settled already is skipped. Returns the outbox rows added."""
         added = 0
         with self._session.begin() as session:
             for warning, status, messages in settled:

@@ -265,13 +265,13 @@ class EarlyWarningKey:
         return cls(run_id, cluster_id, alert_kind)
 
 
-EARLY_OUTCOMES = ("confirmed", "retracted", "update")
+EARLY_OUTCOMES = ("confirmed", "retracted", "undecided", "update")
 
 
 @dataclass(frozen=True)
 class EarlyOutcomeKey:
-    """What the next daily run made of an early warning: a "confirmed" or "retracted" note in
-    its thread, or the "update" that edits the retracted warning itself."""
+    """What the next daily run made of an early warning: a "confirmed", "retracted" or
+    "undecided" note in its thread, or the "update" that edits the warning itself."""
 
     outcome: str
     warning: EarlyWarningKey

@@ -254,7 +254,8 @@ class EarlyCheckRow(Base):
 
 class EarlyWarningRow(Base):
     """An early warning posted to one channel (`key` is its outbox key): `open` until the next
-    run of its series settles it as `confirmed` or `retracted` (by `settled_run_id`)."""
+    run of its series settles it as `confirmed`, `retracted` or `undecided` (by
+    `settled_run_id`)."""
 
     __tablename__ = "early_warnings"
     __table_args__ = (

@@ -20,7 +20,7 @@ import pytest
 from bench.early import CHANNEL, Bot, running_bot
 from bot.domain.alerts import AlertKind
 from bot.domain.lifecycle import Phase
-from bot.store.early import CONFIRMED, OPEN, RETRACTED
+from bot.store.early import CONFIRMED, OPEN, RETRACTED, UNDECIDED
 from bot.store.keys import (
     AlertKey,
     EarlyOutcomeKey,
@@ -274,8 +274,22 @@ def test_a_quiet_world_gets_no_warning_and_nothing_new_costs_only_the_count(
     assert report.series_checked == 0
 
 
-def test_a_warning_the_next_run_does_not_bear_out_is_retracted_and_edited(
-    quiet: World, quiet_bot: Bot
+@pytest.mark.parametrize(
+    ("kind", "hours_before_the_run", "status", "words"),
+    [
+        # a rise of cost over the whole day: the quiet run's own items of the cluster rule it out
+        ("cost_spike", None, RETRACTED, ("Retracted", "rules it out", "ruled out by")),
+        # errors since an hour before the run: it holds too few of those items to tell
+        ("error_heavy", 1, UNDECIDED, ("Not confirmed", "not ruled out", "not ruled out")),
+    ],
+)
+def test_a_warning_the_next_run_does_not_bear_out_is_retracted_or_left_unconfirmed(
+    quiet: World,
+    quiet_bot: Bot,
+    kind: str,
+    hours_before_the_run: int | None,
+    status: str,
+    words: tuple[str, str, str],
 ) -> None:
     bot = quiet_bot
     run, following = quiet.runs[1], quiet.runs[2]
@@ -284,17 +298,20 @@ def test_a_warning_the_next_run_does_not_bear_out_is_retracted_and_edited(
     assert stored is not None
     cluster = stored.by_size[0]
     # A warning as a check would have stored it (the quiet world gives none by itself).
-    key = f"early:{run.run_id}:{cluster.cluster_id}:cost_spike"
-    payload: dict[str, object] = {"kind": "cost_spike", "title": cluster.title}
-    section = {"type": "section", "text": {"type": "mrkdwn", "text": "Early warning: cost"}}
-    message = OutgoingMessage(key, "Early warning: cost", [section])
+    key = f"early:{run.run_id}:{cluster.cluster_id}:{kind}"
+    payload: dict[str, object] = {"kind": kind, "title": cluster.title, "before": 0.02}
+    if hours_before_the_run is not None:
+        start = following.window_end - timedelta(hours=hours_before_the_run)
+        payload["start"] = start.isoformat()
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "Early warning"}}
+    message = OutgoingMessage(key, "Early warning", [section])
     added = bot.store.record_early_warnings(
-        stored.summary, {CHANNEL: [(cluster.cluster_id, "cost_spike", payload, message)]}
+        stored.summary, {CHANNEL: [(cluster.cluster_id, kind, payload, message)]}
     )
     assert added == 1
     assert (
         bot.store.record_early_warnings(
-            stored.summary, {CHANNEL: [(cluster.cluster_id, "cost_spike", payload, message)]}
+            stored.summary, {CHANNEL: [(cluster.cluster_id, kind, payload, message)]}
         )
         == 0
     )  # stored once
@@ -306,18 +323,20 @@ def test_a_warning_the_next_run_does_not_bear_out_is_retracted_and_edited(
     report = bot.check(following.timestamp + timedelta(minutes=10))
 
     assert bot.cycle is not None  # settled with the run, by the alert cycle
-    assert (bot.cycle.early_confirmed, bot.cycle.early_retracted) == (0, 1)
-    assert (report.confirmed, report.retracted) == (0, 0)
+    cycle = bot.cycle
+    settled = (cycle.early_confirmed, cycle.early_retracted, cycle.early_undecided)
+    assert settled == (0, int(status == RETRACTED), int(status == UNDECIDED))
+    assert (report.confirmed, report.retracted, report.undecided) == (0, 0, 0)
     (warning,) = bot.warnings()
-    assert warning.status == RETRACTED and warning.settled_run_id == following.run_id
+    assert warning.status == status and warning.settled_run_id == following.run_id
     thread = [m for m in bot.store.outbox(CHANNEL) if m.parent_key == key]
     assert len(thread) == 2  # the note and the edit: no daily alert moved there
     note = next(m for m in thread if m.action == "post")
     edit = next(m for m in thread if m.action == "update")
-    assert "Retracted" in note.text and "not confirmed" in str(note.blocks)
-    assert "Retracted" in edit.text
+    assert words[0] in note.text and words[1] in str(note.blocks)
+    assert edit.text.startswith(words[0])
     assert edit.blocks[0] == section  # the warning as posted, then the line
-    assert "not confirmed" in str(edit.blocks[-1])
+    assert words[2] in str(edit.blocks[-1])
 
 
 def test_without_embeddings_the_checks_say_so_once_and_pause(

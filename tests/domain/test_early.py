@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain.alerts import Alert, AlertKind, Severity
+from bot.domain.compare import ClusterMatch
 from bot.domain.early import (
     CHECKS_COUNTED,
     NewItems,
@@ -16,10 +17,13 @@ from bot.domain.early import (
     confirms,
     early_findings,
     looks,
+    rule_out,
+    successor,
 )
 from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
+from bot.domain.slices import ClusterSlices, RunSlices
 from bot.domain.thresholds import Thresholds
-from tests.support.factories import make_alert
+from tests.support.factories import make_alert, make_cluster
 
 END = datetime(2026, 6, 14, 0, 15, tzinfo=UTC)  # the run's window end
 T = Thresholds()
@@ -170,3 +174,75 @@ def test_a_warning_is_confirmed_by_the_same_family_on_the_same_cluster_only() ->
     assert confirms(AlertKind.COST_SPIKE, 3, alert(AlertKind.COST_SPIKE, 3))
     assert confirms(AlertKind.OUTLIER_GROWTH, -1, alert(AlertKind.NEW_CLUSTER, None))
     assert not confirms(AlertKind.OUTLIER_GROWTH, -1, alert(AlertKind.SIZE_SHIFT, 2))
+
+
+# -- settling: what a daily run that did not confirm a warning rules out ----------------------
+
+
+def successor_of(warned: int, fresh: list[ClusterItem], older: list[ClusterItem]) -> ClusterSlices:
+    """The run's cluster matched to cluster `warned` of the run before, with its fresh items
+    (sampled; none assigned) and its older ones."""
+    previous, current = make_cluster(warned), make_cluster(7)
+    match = ClusterMatch(
+        previous=previous,
+        current=current,
+        confidence=0.9,
+        shared_items=40,
+        overlap=0.5,
+        title_similarity=1.0,
+    )
+    return ClusterSlices(current, tuple(fresh), tuple(older), match=match)
+
+
+@pytest.mark.parametrize(
+    ("count", "errors", "ruled_out"),
+    [
+        (40, 1, True),  # 1 error in 40: far under the 20 % line
+        (
+            8,
+            1,
+            False,
+        ),  # 1 in 8: too few to tell (a 20 % rate gives 0 or 1 in 8 half the time)
+        (40, 12, False),  # 12 in 40: at the line, the run's detection may have missed it
+    ],
+)
+def test_a_run_rules_an_error_warning_out_only_on_enough_of_its_own_items(
+    count: int, errors: int, ruled_out: bool
+) -> None:
+    older = make_items("o", 150, start=END - timedelta(days=6), hours=140, error_rate=0.02)
+    fresh = make_items("f", count, start=END + timedelta(hours=1), hours=20, errors=errors)
+    cluster = successor_of(3, fresh, older)
+    found = rule_out(AlertKind.ERROR_HEAVY, 0.02, END, cluster, T)
+    assert (found.ruled_out, found.items) == (ruled_out, count)
+
+
+def test_only_the_items_since_the_warned_start_count() -> None:
+    older = make_items("o", 150, start=END - timedelta(days=6), hours=140)
+    quiet_morning = make_items("m", 40, start=END, hours=5, errors=0)
+    afternoon = make_items("a", 6, start=END + timedelta(hours=6), hours=10, errors=2)
+    cluster = successor_of(3, quiet_morning + afternoon, older)
+    start = END + timedelta(hours=6)
+    assert rule_out(AlertKind.ERROR_HEAVY, 0.02, END, cluster, T).ruled_out  # the whole day
+    since = rule_out(AlertKind.ERROR_HEAVY, 0.02, start, cluster, T)
+    assert (since.ruled_out, since.items) == (False, 6)
+
+
+def test_a_run_rules_a_cost_warning_out_when_its_costs_stay_under_the_minimum_rise() -> None:
+    older = make_items("o", 150, start=END - timedelta(days=6), hours=140, cost=0.01)
+    same = make_items("s", 40, start=END, hours=20, cost=0.01)
+    tripled = make_items("t", 40, start=END, hours=20, cost=0.03)
+    few = make_items("w", 4, start=END, hours=20, cost=0.01)
+    assert rule_out(AlertKind.COST_SPIKE, 0.01, END, successor_of(3, same, older), T).ruled_out
+    assert not rule_out(
+        AlertKind.COST_SPIKE, 0.01, END, successor_of(3, tripled, older), T
+    ).ruled_out
+    assert not rule_out(AlertKind.COST_SPIKE, 0.01, END, successor_of(3, few, older), T).ruled_out
+
+
+def test_what_no_cluster_holds_is_ruled_out_and_a_lost_cluster_rules_nothing_out() -> None:
+    assert rule_out(AlertKind.OUTLIER_GROWTH, 0.05, END, None, T).ruled_out
+    assert not rule_out(AlertKind.ERROR_HEAVY, 0.02, END, None, T).ruled_out
+    older = make_items("o", 50, start=END - timedelta(days=6), hours=140)
+    cluster = successor_of(3, make_items("f", 40, start=END, hours=20, errors=0), older)
+    slices = RunSlices(None, END, 40, 50, {7: cluster})  # type: ignore[arg-type]
+    assert successor(slices, 3) is cluster and successor(slices, 4) is None

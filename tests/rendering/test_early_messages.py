@@ -77,10 +77,22 @@ def test_a_retracted_warning_keeps_what_was_posted_and_says_why() -> None:
     later = make_run().model_copy(update={"run_id": "r2", "window_end": END + timedelta(days=1)})
     edited = renderer().retracted(posted.text, posted.blocks, later)
     assert edited.blocks[: len(posted.blocks)] == posted.blocks
-    assert "not confirmed" in text_of(edited.blocks[-1:]) and "Jun 15" in text_of(edited.blocks)
-    note = renderer().settled(later, confirmed=False)
-    assert "Retracted" in text_of(note.blocks)
-    assert "Confirmed" in text_of(renderer().settled(later, confirmed=True, alert="x").blocks)
+    assert "ruled out by" in text_of(edited.blocks[-1:]) and "Jun 15" in text_of(edited.blocks)
+    note = text_of(renderer().settled(later, "retracted", items=40).blocks)
+    assert "Retracted" in note and "its 40 items of this cluster" in note
+    assert "Confirmed" in text_of(renderer().settled(later, "confirmed", alert="x").blocks)
+
+
+def test_a_warning_the_run_could_not_judge_says_so_and_is_not_called_wrong() -> None:
+    posted = renderer().warning(make_run(), finding(), END + timedelta(hours=14))
+    later = make_run().model_copy(update={"run_id": "r2", "window_end": END + timedelta(days=1)})
+    edited = renderer().edited(posted.text, posted.blocks, later, "undecided")
+    assert edited.blocks[: len(posted.blocks)] == posted.blocks
+    last = text_of(edited.blocks[-1:])
+    assert "Not confirmed by" in last and "not ruled out" in last and "Retracted" not in last
+    assert edited.text.startswith("Not confirmed: ")
+    note = text_of(renderer().settled(later, "undecided", items=6).blocks)
+    assert "not ruled out" in note and "held 6 items of this cluster" in note
 
 
 def test_a_confirmed_warning_keeps_what_was_posted_and_points_to_its_thread() -> None:

@@ -151,6 +151,20 @@ def _early_confirmed(w: World) -> Iterator[Output]:
         yield early.confirmed(str(posted.text), list(posted.blocks), w.run.summary)
 
 
+def _early_undecided(w: World) -> Iterator[Output]:
+    early = EarlyRenderer(w.renderer)
+    for finding in _early_findings(w):
+        posted = early.warning(w.run, finding, NOW)
+        yield early.undecided(str(posted.text), list(posted.blocks), w.run.summary)
+
+
+def _early_edited(w: World) -> Iterator[Output]:
+    early = EarlyRenderer(w.renderer)
+    posted = early.warning(w.run, _early_findings(w)[0], NOW)
+    for status in ("confirmed", "retracted", "undecided"):
+        yield early.edited(str(posted.text), list(posted.blocks), w.run.summary, status)
+
+
 def _unfurl_cards(w: World) -> Iterator[Output]:
     """bot/listeners/unfurls.py assembles the cards from the renderers above."""
     runs = SimpleNamespace(get=lambda run_id: w.run, previous=lambda run: w.previous)
@@ -182,9 +196,12 @@ BUILDERS: dict[str, Builder] = {
     "early.EarlyRenderer.warning": _early_warning,
     "early.EarlyRenderer.retracted": _early_retracted,
     "early.EarlyRenderer.confirmed": _early_confirmed,
+    "early.EarlyRenderer.undecided": _early_undecided,
+    "early.EarlyRenderer.edited": _early_edited,
     "early.EarlyRenderer.settled": lambda w: (
-        EarlyRenderer(w.renderer).settled(w.run.summary, confirmed=confirmed, alert=HOSTILE)
-        for confirmed in (True, False)
+        EarlyRenderer(w.renderer).settled(w.run.summary, status, alert=HOSTILE, items=items)
+        for status in ("confirmed", "retracted", "undecided")
+        for items in (0, 7)
     ),
     "answers.Renderer.text": lambda w: iter(
         [w.renderer.text("error.md.j2", message=HOSTILE, error_id=HOSTILE)]
