@@ -136,26 +136,17 @@ def _early_warning(w: World) -> Iterator[Output]:
     return (early.warning(w.run, finding, NOW) for finding in _early_findings(w))
 
 
-def _early_retracted(w: World) -> Iterator[Output]:
-    early = EarlyRenderer(w.renderer)
-    for finding in _early_findings(w):
-        # as the store gives it back: plain strings, escaped once already
-        posted = early.warning(w.run, finding, NOW)
-        yield early.retracted(str(posted.text), list(posted.blocks), w.run.summary)
+def _early_edit(edit: str) -> Builder:
+    """Each hostile warning as the store gives it back (plain strings, escaped once already),
+    edited by `EarlyRenderer.<edit>`."""
 
+    def build(w: World) -> Iterator[Output]:
+        early = EarlyRenderer(w.renderer)
+        for finding in _early_findings(w):
+            posted = early.warning(w.run, finding, NOW)
+            yield getattr(early, edit)(str(posted.text), list(posted.blocks), w.run.summary)
 
-def _early_confirmed(w: World) -> Iterator[Output]:
-    early = EarlyRenderer(w.renderer)
-    for finding in _early_findings(w):
-        posted = early.warning(w.run, finding, NOW)
-        yield early.confirmed(str(posted.text), list(posted.blocks), w.run.summary)
-
-
-def _early_undecided(w: World) -> Iterator[Output]:
-    early = EarlyRenderer(w.renderer)
-    for finding in _early_findings(w):
-        posted = early.warning(w.run, finding, NOW)
-        yield early.undecided(str(posted.text), list(posted.blocks), w.run.summary)
+    return build
 
 
 def _early_edited(w: World) -> Iterator[Output]:
@@ -194,9 +185,9 @@ def _home(w: World) -> Iterator[Output]:
 
 BUILDERS: dict[str, Builder] = {
     "early.EarlyRenderer.warning": _early_warning,
-    "early.EarlyRenderer.retracted": _early_retracted,
-    "early.EarlyRenderer.confirmed": _early_confirmed,
-    "early.EarlyRenderer.undecided": _early_undecided,
+    "early.EarlyRenderer.retracted": _early_edit("retracted"),
+    "early.EarlyRenderer.confirmed": _early_edit("confirmed"),
+    "early.EarlyRenderer.undecided": _early_edit("undecided"),
     "early.EarlyRenderer.edited": _early_edited,
     "early.EarlyRenderer.settled": lambda w: (
         EarlyRenderer(w.renderer).settled(w.run.summary, status, alert=HOSTILE, items=items)
