@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.domain.alerts import Alert, AlertKind, Family, Severity
+from bot.domain.compare import diff_runs
 from bot.domain.fresh_base import holds, positive, reaches
 from bot.domain.fresh_values import (
     COST_PARTS,
@@ -36,7 +37,7 @@ from bot.domain.fresh_values import (
     tested_parts,
     typical_cost,
 )
-from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
+from bot.domain.models import NOISE_CLUSTER_ID, ClusteringRun, ClusterItem
 from bot.domain.slices import ClusterSlices, RunSlices
 from bot.domain.stats import benjamini_hochberg, binomial_tails, count_test, rank_test_greater
 from bot.domain.thresholds import Thresholds
@@ -298,6 +299,28 @@ def _burst_test(tests: _Tests) -> None:
         before, after, new.held_out, total, p_value, new.since,
     )  # fmt: skip
     tests.found.append((finding, p_value))
+
+
+def baselines(
+    run: ClusteringRun, previous: ClusteringRun | None
+) -> dict[int, tuple[str, tuple[ClusterItem, ...]]]:
+    """What each cluster of `run` (noise apart) is tested against: its title, its items, and
+    the items of its predecessor in `previous` that `run` did not sample again, where the match
+    has a basis (the daily detector's lineage, `slices.slice_run`). Consecutive runs sample
+    about half of each other's items, so the predecessor adds about half as many again: a
+    larger baseline lets fewer new items carry a warning (bench/early_bound.py)."""
+    diff = diff_runs(previous, run) if previous is not None else None
+    found = {}
+    for cluster in run.clusters:
+        if cluster.is_noise:
+            continue
+        match = diff.match_for_current(cluster.cluster_id) if diff is not None else None
+        lineage: tuple[ClusterItem, ...] = ()
+        if match is not None and match.basis is not None:
+            mine = cluster.item_ids
+            lineage = tuple(i for i in match.previous.items if i.item_id not in mine)
+        found[cluster.cluster_id] = (cluster.title, tuple(cluster.items) + lineage)
+    return found
 
 
 def checks_counted(checks_per_day: int) -> int:

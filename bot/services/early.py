@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.early import Finding, NewItems, checks_counted, early_findings
+from bot.domain.early import Finding, NewItems, baselines, checks_counted, early_findings
 from bot.domain.models import ClusteringRun, ClusterItem, RunSummary, SeriesKey
 from bot.posthog.client import PostHogClient
 from bot.posthog.early import EarlyProbe, fetch_early_probes, summary_counts
@@ -234,7 +234,7 @@ class EarlyWarningService:
             report.unusable.append(str(run.series))
             self.store.record_early_check(run.series, run.run_id, now, newest)
             return
-        baseline = {c.cluster_id: (c.title, c.items) for c in run.clusters if not c.is_noise}
+        baseline = baselines(run, self.store.previous_run(run))
         warnings: dict[str, list[tuple[int, str, dict[str, object], OutgoingMessage]]] = {}
         for channel in self.routing.channels_for(run):
             thresholds = thresholds_for(self.store.thresholds(channel))

@@ -13,6 +13,7 @@ from bot.domain.compare import ClusterMatch
 from bot.domain.early import (
     CHECKS_COUNTED,
     NewItems,
+    baselines,
     checks_counted,
     confirms,
     early_findings,
@@ -23,7 +24,7 @@ from bot.domain.early import (
 from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
 from bot.domain.slices import ClusterSlices, RunSlices
 from bot.domain.thresholds import Thresholds
-from tests.support.factories import make_alert, make_cluster
+from tests.support.factories import ids, make_alert, make_cluster, make_noise, make_run
 
 END = datetime(2026, 6, 14, 0, 15, tzinfo=UTC)  # the run's window end
 T = Thresholds()
@@ -246,3 +247,25 @@ def test_what_no_cluster_holds_is_ruled_out_and_a_lost_cluster_rules_nothing_out
     cluster = successor_of(3, make_items("f", 40, start=END, hours=20, errors=0), older)
     slices = RunSlices(None, END, 40, 50, {7: cluster})  # type: ignore[arg-type]
     assert successor(slices, 3) is cluster and successor(slices, 4) is None
+
+
+def test_a_cluster_is_tested_against_its_items_and_its_predecessor_s_others() -> None:
+    shared, before, now = ids("s", 40), ids("p", 30), ids("c", 20)
+    previous = make_run(
+        make_cluster(0, item_ids=shared + before, title="Refund questions"),
+        make_cluster(1, item_ids=ids("q", 50), title="SQL help"),
+        run_id="1_trace_20260613_001502_job-1",
+        timestamp=END - timedelta(days=1),
+    )
+    run = make_run(
+        make_cluster(4, item_ids=shared + now, title="Refund questions"),
+        make_cluster(5, item_ids=ids("n", 45), title="Invoice parsing"),  # no predecessor
+        make_noise(item_ids=ids("x", 10)),
+    )
+    found = baselines(run, previous)
+    assert sorted(found) == [4, 5]  # noise apart
+    title, items = found[4]
+    assert title == "Refund questions"
+    assert sorted(i.item_id for i in items) == sorted(shared + now + before)  # each item once
+    assert [i.item_id for i in found[5][1]] == list(ids("n", 45))
+    assert {cid: len(items) for cid, (_, items) in baselines(run, None).items()} == {4: 60, 5: 45}
