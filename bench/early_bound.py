@@ -15,7 +15,8 @@ division by the checks, the most any correction for the overlap of consecutive c
 back.
 
 The second table runs the bot's own error test on the same stream, at the bot's budget: Fisher's
-exact test against the cluster's items in the run (its share of 1,500, errors drawn at 2 %), the
+exact test against the cluster's baseline (its share of 1,500 items in the run and 40 % more from
+the run before, errors drawn at 2 %), the
 channel's minimum effect, and looks that do not know the start (the whole period since the run,
 and the last few hours; Bonferroni over the looks that hold 5 items), with the bot's looks, with
 a look at every hour, with the one look from the step's start that only an oracle knows, and
@@ -51,6 +52,10 @@ BOT_DIVISION = checks_counted(CHECKS_PER_DAY)  # what the bot divides the day's 
 SHARES = (0.10, 0.15, 0.20, 0.30)
 HORIZON_HOURS = 48
 RUN_ITEMS = 1500  # a run's sample: a cluster's baseline is its share of these
+LINEAGE = 1.4
+"""The bot's baseline over the cluster's items in the run: its predecessor's items the run did
+not sample again add about 40 % (`bot.domain.early.baselines`; 2,079 items against 1,500 in
+bench.early_quiet's first world)."""
 LOOKS: dict[str, tuple[int, ...] | None] = {
     "the bot's: the whole period, the last " + ", ".join(map(str, CUT_HOURS)) + " h": CUT_HOURS,
     "the whole period and every hour back": tuple(range(1, 24)),
@@ -122,13 +127,13 @@ def bot_warning(
     share: float,
     alpha: float,
     cuts: tuple[int, ...] | None,
-    baseline_factor: int = 1,
+    baseline_factor: float = LINEAGE,
 ) -> float:
     """Hours from a step's start to the first check at which the bot's error test (module doc,
     second table) passes `alpha` (HORIZON_HOURS if none), against `baseline_factor` times the
-    cluster's items in the run."""
+    cluster's items in the run (the bot's: `LINEAGE`)."""
     start, items = _stream(rng, share)
-    base = _baseline(rng, round(share * RUN_ITEMS) * baseline_factor, RATE_BEFORE)
+    base = _baseline(rng, round(share * RUN_ITEMS * baseline_factor), RATE_BEFORE)
     for check in range(int(start) + 1, HORIZON_HOURS):
         starts = (start,) if cuts is None else _looks(check, cuts)
         if _warns(items, check, starts, base, alpha):
@@ -198,7 +203,8 @@ def measure_bot(trials: int = 2000, seed: int = 0) -> list[Delay]:
             delays.append(Delay(**vars(hours), share=share, looks=name))
         rng = random.Random(f"{seed}:{share}")
         bot_cuts = next(iter(LOOKS.values()))
-        hours = Hours.of([bot_warning(rng, share, alpha, bot_cuts, 2) for _ in range(trials)])
+        twice = 2 * LINEAGE
+        hours = Hours.of([bot_warning(rng, share, alpha, bot_cuts, twice) for _ in range(trials)])
         delays.append(Delay(**vars(hours), share=share, looks=TWICE))
     return delays
 
@@ -254,11 +260,10 @@ def looks_conclusion(bounds: list[Bound], delays: list[Delay]) -> str:
         f"the known start: {known[s]:.1f} h), and a look at every hour does not win it back "
         f"({hourly[s]:.1f} h: denser looks pay in the correction what they win in unmixed "
         f"items); {known[s] - oracle[s]:.1f} h is testing against the cluster's "
-        f"{round(s * RUN_ITEMS)} items in the run (Fisher's exact test) with the minimum effect, "
-        "where the oracle knows the rate. A baseline twice as large would win back "
-        f"{bot[s] - twice[s]:.1f} h ({twice[s]:.1f} h); the cluster's items in the run before "
-        "(about half as many again: consecutive runs sample overlapping windows), which early "
-        "warnings do not read yet, would win part of it. What the "
+        f"{round(s * RUN_ITEMS * LINEAGE)} items of its baseline (its items in the run and its "
+        "predecessor's others; Fisher's exact test) with the minimum effect, where the oracle "
+        "knows the rate. A baseline twice as large would win back "
+        f"{bot[s] - twice[s]:.1f} h ({twice[s]:.1f} h). What the "
         "bot measures beyond this (the section above) is assignment: items left out or placed "
         "in a neighbour."
     )

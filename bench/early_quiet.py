@@ -11,10 +11,11 @@ budget of a series-day is the channel's false discovery rate, one series-day in 
 
 The days are the generator's, not a model of the tests: one trace series of the default world
 (700 traces a day through PostHog's hourly summarizer, 1,500-item runs, heavy-tailed costs,
-misplaced items), generated once per seed. The newest run's clusters, with their items' values,
-are the baseline, as in the bot. A quiet day's new items are 15 summarized traces an hour, each
+misplaced items), generated once per seed. The newest run's clusters, with their items' values
+and the items of their predecessors in the run before that the newest did not sample again, are
+the baseline, as in the bot. A quiet day's new items are 15 summarized traces an hour, each
 from a cluster at the cluster's share of the run and with the values of one of the world's
-summarized items of that cluster's topic that the run did not sample (drawn with replacement):
+summarized items of that cluster's topic that neither run sampled (drawn with replacement):
 the same traffic, a day later. Each summary is readable half an hour after its hour. Every
 new item is assigned to its cluster, so the burst test has nothing to find and is left out.
 The new items follow their topic while the baseline follows its cluster (misplaced items
@@ -91,9 +92,12 @@ def series(seed: int) -> Series:
         events=False,
         traces_per_day=TRACES_PER_DAY,
     )
-    run = world.runs[-1]
+    previous, run = world.runs[-2], world.runs[-1]
     by_topic: dict[str, list[Item]] = defaultdict(list)
+    sampled_before = previous.item_ids  # in the baseline now: never a new item
     for item_id in run.unsampled:
+        if item_id in sampled_before:
+            continue
         item = world.summarized[item_id]
         by_topic[item.topic].append(item)
     baseline, shares, pools = {}, [], {}
@@ -101,9 +105,19 @@ def series(seed: int) -> Series:
         shares.append((cluster_id, run.share(cluster_id)))
         if cluster_id == NOISE_CLUSTER_ID:
             continue
+        # the cluster's items and its predecessor's others (`bot.domain.early.baselines`; the
+        # predecessor is the previous run's cluster of the same topic)
+        topic = run.topic_of_cluster[cluster_id]
+        before = previous.cluster_of_topic(topic)
+        mine = set(ids)
+        lineage = (
+            [i for i in previous.items.get(before, ()) if i not in mine]
+            if before is not None
+            else []
+        )
         baseline[cluster_id] = (
             run.titles[cluster_id],
-            [_cluster_item(world.items[i]) for i in ids],
+            [_cluster_item(world.items[i]) for i in (*ids, *lineage)],
         )
         pools[cluster_id] = by_topic[run.topic_of_cluster[cluster_id]]
     return Series(baseline, shares, pools, run.window_end)
