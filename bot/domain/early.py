@@ -1,5 +1,6 @@
 """Early warnings between daily runs: the newly summarized items of the hours since the latest
-run, assigned to its clusters, tested against each cluster's items in that run. Pure.
+run, assigned to its clusters, tested against each cluster's items in that run and its
+predecessor's others (`baselines`). Pure.
 
 The statistics are the daily detector's (`fresh_values`): errors by Fisher's exact test, cost by
 rank tests of its three parts (cost, price per token, tokens per item; Bonferroni over them),
