@@ -11,25 +11,25 @@ budget of a series-day is the channel's false discovery rate, one series-day in 
 
 The days are the generator's, not a model of the tests: one trace series of the default world
 (700 traces a day through PostHog's hourly summarizer, 1,500-item runs, heavy-tailed costs,
-misplaced items), generated once per seed. The newest run's clusters, with their items' values
-and the items of their predecessors in the run before that the newest did not sample again, are
-the baseline, as in the bot. A quiet day's new items are 15 summarized traces an hour, each
-from a cluster at the cluster's share of the run and with the values of one of the world's
-summarized items of that cluster's topic that neither run sampled (drawn with replacement):
-the same traffic, a day later. Each summary is readable half an hour after its hour. Every
-new item is assigned to its cluster, so the burst test has nothing to find and is left out.
-The new items follow their topic while the baseline follows its cluster (misplaced items
-included), a small difference the bot's assignment also makes, so quiet days here are, if
-anything, less quiet than the bot's.
+misplaced items) with a daily run for each quiet day and one more on either side, generated
+once per seed. For each run the bot holds its clusters, with their items' values and the items
+of their predecessors in the run before that it did not sample again, as its baseline (as in
+the bot), and the day after it brings the items the summarizer kept in those 24 hours (15 an
+hour, the newest of each hour), each readable half an hour after its hour and placed in its
+topic's cluster: fresh traffic no run has sampled, as the bot's early checks see it. Every new
+item is assigned to a cluster or to none, so the burst test has nothing to find and is left
+out. The new items follow their topic while the baseline follows its cluster (misplaced items
+included), a small difference the bot's assignment also makes.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
-import random
 import time
+from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,10 +41,11 @@ from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
 from bot.domain.thresholds import Thresholds
 from standins.traffic.events import Item
 from standins.traffic.generator import generate
-from standins.traffic.model import SeriesSpec, World
+from standins.traffic.model import RunTruth, SeriesSpec, World
 
 SUMMARIZED_PER_HOUR = 15
 SUMMARY_LAG = timedelta(minutes=30)
+DAY = timedelta(days=1)
 CHECKS = 24
 DIVISIONS = (24, 6, 3, 1)
 """What the day's budget is divided by at each check: by all 24 checks, by 6 as the bot, then
@@ -73,84 +74,73 @@ def _cluster_item(item: Item, moment: datetime | None = None) -> ClusterItem:
 
 
 @dataclass(frozen=True)
-class Series:
-    """A world's newest run as the bot holds it, and what a quiet day draws its items from."""
+class QuietDay:
+    """A run as the bot holds it and the day of summaries after it: (readable at, cluster,
+    item) of every item the summarizer kept in the 24 hours after the run's window end, each
+    in its topic's cluster of the run (items of topics without one fit no tested cluster)."""
 
     baseline: dict[int, tuple[str, list[ClusterItem]]]
-    shares: list[tuple[int, float]]  # cluster, share of the run (noise included)
-    pools: dict[int, list[Item]]  # cluster -> unsampled summarized items of its topic
+    items: list[tuple[datetime, int, ClusterItem]]
     window_end: datetime
 
 
-def series(seed: int) -> Series:
+def quiet_days(seed: int, days: int) -> Iterator[QuietDay]:
+    """The `days` quiet days of one world: a series of `days + 2` daily runs, each run but the
+    first and the last with the day that follows it."""
     world: World = generate(
         seed=seed,
         series=[SeriesSpec(level="trace", job_name="quiet")],
-        runs=2,
+        runs=days + 2,
         items_per_run=ITEMS_PER_RUN,
         now=NOW,
         events=False,
         traces_per_day=TRACES_PER_DAY,
     )
-    previous, run = world.runs[-2], world.runs[-1]
-    by_topic: dict[str, list[Item]] = defaultdict(list)
-    sampled_before = previous.item_ids  # in the baseline now: never a new item
-    for item_id in run.unsampled:
-        if item_id in sampled_before:
-            continue
-        item = world.summarized[item_id]
-        by_topic[item.topic].append(item)
-    baseline, shares, pools = {}, [], {}
+    summarized = sorted(world.summarized.values(), key=lambda i: i.timestamp)
+    moments = [i.timestamp for i in summarized]
+    for previous, run in zip(world.runs[:-2], world.runs[1:-1], strict=True):
+        end = run.window_end
+        after = summarized[bisect_left(moments, end) : bisect_left(moments, end + DAY)]
+        items = []
+        for item in after:
+            cluster_id = run.cluster_of_topic(item.topic)
+            if cluster_id is not None:
+                hour = item.timestamp.replace(minute=0, second=0, microsecond=0)
+                readable = hour + timedelta(hours=1) + SUMMARY_LAG
+                items.append((readable, cluster_id, _cluster_item(item)))
+        yield QuietDay(_baseline(world, previous, run), items, end)
+
+
+def _baseline(
+    world: World, previous: RunTruth, run: RunTruth
+) -> dict[int, tuple[str, list[ClusterItem]]]:
+    """Each cluster of `run` (noise apart) with its items and its predecessor's others
+    (`bot.domain.early.baselines`; the predecessor is the previous run's cluster of the same
+    topic)."""
+    found = {}
     for cluster_id, ids in sorted(run.items.items()):
-        shares.append((cluster_id, run.share(cluster_id)))
         if cluster_id == NOISE_CLUSTER_ID:
             continue
-        # the cluster's items and its predecessor's others (`bot.domain.early.baselines`; the
-        # predecessor is the previous run's cluster of the same topic)
-        topic = run.topic_of_cluster[cluster_id]
-        before = previous.cluster_of_topic(topic)
+        before = previous.cluster_of_topic(run.topic_of_cluster[cluster_id])
         mine = set(ids)
-        lineage = (
-            [i for i in previous.items.get(before, ()) if i not in mine]
-            if before is not None
-            else []
-        )
-        baseline[cluster_id] = (
-            run.titles[cluster_id],
-            [_cluster_item(world.items[i]) for i in (*ids, *lineage)],
-        )
-        pools[cluster_id] = by_topic[run.topic_of_cluster[cluster_id]]
-    return Series(baseline, shares, pools, run.window_end)
+        known = previous.items.get(before, ()) if before is not None else ()
+        lineage = [i for i in known if i not in mine]
+        items = [_cluster_item(world.items[i]) for i in (*ids, *lineage)]
+        found[cluster_id] = (run.titles[cluster_id], items)
+    return found
 
 
-def quiet_day(s: Series, rng: random.Random) -> list[tuple[datetime, int, ClusterItem]]:
-    """(readable at, cluster, item) of a day's new items, hour by hour."""
-    clusters = [c for c, _ in s.shares]
-    weights = [w for _, w in s.shares]
-    items = []
-    for hour in range(CHECKS):
-        start = s.window_end + timedelta(hours=hour)
-        for cluster_id in rng.choices(clusters, weights, k=SUMMARIZED_PER_HOUR):
-            pool = s.pools.get(cluster_id)
-            if not pool:
-                continue  # noise, or a topic without unsampled items: fits no tested cluster
-            moment = start + timedelta(seconds=rng.uniform(0, 3600))
-            item = _cluster_item(rng.choice(pool), moment)
-            items.append((start + timedelta(hours=1) + SUMMARY_LAG, cluster_id, item))
-    return items
-
-
-def warned(s: Series, day: list[tuple[datetime, int, ClusterItem]], division: int) -> bool:
+def warned(day: QuietDay, division: int) -> bool:
     """Whether any hourly check of the day posts a warning at a budget divided by `division`."""
     t = Thresholds()
     for check in range(1, CHECKS + 1):
-        until = s.window_end + timedelta(hours=check)
+        until = day.window_end + timedelta(hours=check)
         assigned: dict[int, list[ClusterItem]] = defaultdict(list)
-        for readable, cluster_id, item in day:
+        for readable, cluster_id, item in day.items:
             if readable <= until:
                 assigned[cluster_id].append(item)
-        new = NewItems(s.window_end, until, assigned, 0, 0, 0)
-        if early_findings(s.baseline, new, t, division=division):
+        new = NewItems(day.window_end, until, assigned, 0, 0, 0)
+        if early_findings(day.baseline, new, t, division=division):
             return True
     return False
 
@@ -159,14 +149,11 @@ def measure(days: int, seeds: range) -> dict[int, int]:
     """Series-days that warned, by division, over `days` quiet days of each world of `seeds`."""
     found = dict.fromkeys(DIVISIONS, 0)
     for seed in seeds:
-        s = series(seed)
-        rng = random.Random(f"quiet:{seed}")
-        for _ in range(days):
-            day = quiet_day(s, rng)
+        for day in quiet_days(seed, days):
             # A smaller division is a larger budget: a day that passes quiet at / 1 passes at
             # every division, so most days take one pass.
             for division in sorted(DIVISIONS):
-                if not warned(s, day, division):
+                if not warned(day, division):
                     break
                 found[division] += 1
     return found
