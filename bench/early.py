@@ -76,8 +76,8 @@ back (and at the run's window end), so until a cut falls after the change's star
 mixes in the quiet hours before it; and 45 % is the planted rate on average, some seeds realize
 30 % in the first hours. Cost x3 by price moves the price per token, whose spread is small, so
 a handful of items is enough once a look holds mostly changed ones. Hourly checks are counted
-as 6 because consecutive checks share most of their items: a division by all 24 spent a sixth
-of the false-warning budget on the generator's quiet days, and a division by 6 spends about half
+as 6 because consecutive checks share most of their items: on the generator's quiet days a
+division by all 24 spends a twentieth of the false-warning budget, and a division by 6 a third
 (the section on quiet days below). On the same 90 series-days with the division by 24 (commit
 1783e21, 2026-12-07): errors 8.1 h median (6.9 h in clusters of 10 % or more), cost 8.0 h
 (5.4 h), 5 warnings retracted, none on a series without a change. Denser cuts do not buy hours
@@ -319,6 +319,13 @@ def markdown(outcomes: list[Outcome], seconds: float, seeds: int) -> str:
         "its sample of the day (with the unsampled items it can assign), where the early "
         "checks saw every summarized item. Warnings on series without a change: "
         f"{sum(o.warnings for o in quiet)} in {len(quiet)} series-days.",
+        "",
+        "The bot starts here on the second run, a first sight: the first run is stored without "
+        "its items' values, so the early checks' baseline holds the second run's items alone. "
+        "On a bot that has run a day or more, the run before is stored with its values and the "
+        "baseline adds its predecessor's others, about 40 % more items "
+        "(`bot.domain.early.baselines`); the bound below simulates that baseline, this table "
+        "does not.",
         "",
         BOUND,
         "",

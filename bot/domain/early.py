@@ -15,10 +15,11 @@ series are then held together under Benjamini-Hochberg at the channel's false di
 divided by the day's checks, counted up to `CHECKS_COUNTED`: the same new items are looked at
 again every interval, and the division keeps false warnings under one series-day in twenty.
 Consecutive checks share most of their items, so hourly checks are not 24 chances for a false
-warning: on the generator's quiet days, run through this function at every hourly check
-(bench/early_quiet.py, 4,000 series-days), a division by 24 kept 0.15 series-days in twenty
-with a warning, a division by 6 kept 0.53, and no division 2.7. Dividing by 6 spends about
-half the budget where 24 spent a sixth, and warns about an hour sooner.
+warning: on the generator's quiet days (each the summarizer's real next day after a run), run
+through this function at every hourly check (bench/early_quiet.py, 4,000 series-days), a
+division by 24 kept 0.05 series-days in twenty with a warning, a division by 6 kept 0.33, a
+division by 3 0.62, and no division 2.0. Dividing by 6 spends a third of the budget, and warns
+about an hour sooner than dividing by 24.
 """
 
 from __future__ import annotations
