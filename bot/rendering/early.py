@@ -89,8 +89,8 @@ class EarlyRenderer:
         """The warning as posted, with a line saying the daily run neither confirmed it nor
         ruled it out."""
         line = md(
-            ":grey_question: Not confirmed by {}, not ruled out: its sample held too few of "
-            "these items to tell",
+            ":grey_question: Not confirmed by {}, not ruled out: its sample of the cluster "
+            "cannot tell either way",
             self.r.run_link(run),
         )
         return bk.finish([*blocks, bk.context(line)], SafeMrkdwn(f"Not confirmed: {text}"))

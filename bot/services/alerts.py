@@ -375,8 +375,9 @@ class AlertService:
         muted_keys = {a.key for a in step.fired} - {a.key for a in fired}
         found = Verdicts()
         if warnings and self.early is not None:
+            evidence = (view.slices, thresholds)
             found = verdicts(
-                self.store, self.early, warnings, view, thresholds, detection.alerts, fired
+                self.store, self.early, warnings, diff.current, evidence, detection.alerts, fired
             )
         open_now = [
             e.model_copy(update={"parent_key": found.homes[e.alert_key].key})

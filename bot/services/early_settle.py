@@ -253,24 +253,25 @@ def verdicts(
     store: ThreadStates,
     renderer: EarlyRenderer,
     warnings: Sequence[EarlyWarning],
-    view: RunView,
-    thresholds: Thresholds,
+    run: RunSummary,
+    evidence: tuple[RunSlices | None, Thresholds],
     detected: Sequence[Alert],
     fired: Sequence[Alert],
 ) -> Verdicts:
-    """Settle `warnings` (one channel's open warnings on the run before `view`'s) against the
-    run's detection (`detected`, at the channel's `thresholds`) and the alerts it announces
-    (`fired`, after the lifecycle and the mutes). A warning whose message failed for good has
-    no thread: it is settled without a message, and its alert stays in the run's thread."""
+    """Settle `warnings` (one channel's open warnings on the run before `run`) against `run`'s
+    detection (`detected`) and the alerts it announces (`fired`, after the lifecycle and the
+    mutes); `evidence` is the run's slices and the channel's thresholds, which rule out what
+    it does not confirm (`outcome`). A warning whose message failed for good has no thread: it
+    is settled without a message, and its alert stays in the run's thread."""
     found = Verdicts()
     fired_keys = {a.key for a in fired}
     for warning in warnings:
         alerts = confirming(warning, detected)
-        settled = outcome(warning, alerts, view.slices, thresholds)
+        settled = outcome(warning, alerts, *evidence)
         found.settled.append((warning.id, settled.status))
         if store.status_of(warning.channel, warning.key) == OutboxStatus.FAILED:
             continue
-        messages = settlement(store, renderer, warning, view.diff.current, settled)
+        messages = settlement(store, renderer, warning, run, settled)
         homed = [a for a in alerts if a.key in fired_keys and a.key not in found.homes]
         if homed:
             found.notes[warning.key] = messages

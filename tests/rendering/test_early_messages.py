@@ -92,7 +92,7 @@ def test_a_warning_the_run_could_not_judge_says_so_and_is_not_called_wrong() -> 
     assert "Not confirmed by" in last and "not ruled out" in last and "Retracted" not in last
     assert edited.text.startswith("Not confirmed: ")
     note = text_of(renderer().settled(later, "undecided", items=6).blocks)
-    assert "not ruled out" in note and "held 6 items of this cluster" in note
+    assert "not ruled out" in note and "its 6 items of this cluster" in note
 
 
 def test_a_confirmed_warning_keeps_what_was_posted_and_points_to_its_thread() -> None:
