@@ -54,8 +54,8 @@ the rate they add checks."""
 
 RULE_OUT_P = 0.05
 """A warning the next daily run does not confirm is retracted only where that run's own items
-since the warning's start rule it out at this level (one-sided); where they are too few to, the
-warning is left unconfirmed (`rule_out`)."""
+since the warning's start rule it out at this level (one-sided); where they cannot, the warning
+is left undecided (`rule_out`)."""
 
 FAMILIES = {
     AlertKind.ERROR_HEAVY: Family.ERRORS,
@@ -139,11 +139,11 @@ def rule_out(
 ) -> Unconfirmed:
     """Whether the daily run after a warning rules it out, where its detection did not confirm
     it. The early checks test every summarized item; the run samples about six in ten of them,
-    so its detection can miss a change the checks saw (bench/early.py: the retracted warnings
-    of 90 series-days were all of planted changes, their runs' samples holding a few of the
-    change's items). So the run's items of the warned cluster (`cluster`, its successor in the
-    run: `successor`) since the warning's `start`, sampled and assigned, must show the warned
-    claim to be unlikely:
+    so its detection can miss a change the checks saw (bench/early.py, 2026-12-07: the six
+    warnings retracted in 90 series-days were all of planted changes, their runs' samples
+    holding a few of the change's items). So the run's items of the warned cluster
+    (`cluster`, its successor in the run: `successor`) since the warning's `start`, sampled
+    and assigned, must show the warned claim to be unlikely:
 
     - errors: fewer errors than a rate at the warned line would give (`before` plus the re-alert
       points, and at least the error-heavy line), one-sided binomial;
@@ -309,8 +309,8 @@ def baselines(
     """What each cluster of `run` (noise apart) is tested against: its title, its items, and
     the items of its predecessor in `previous` that `run` did not sample again, where the match
     has a basis (the daily detector's lineage, `slices.slice_run`). Consecutive runs sample
-    about half of each other's items, so the predecessor adds about half as many again: a
-    larger baseline lets fewer new items carry a warning (bench/early_bound.py)."""
+    about half of each other's items, so the predecessor adds about 40 % more: a larger
+    baseline lets fewer new items carry a warning (bench/early_bound.py)."""
     diff = diff_runs(previous, run) if previous is not None else None
     found = {}
     for cluster in run.clusters:
