@@ -43,7 +43,7 @@ from standins.traffic.events import Item
 from standins.traffic.generator import generate
 from standins.traffic.model import RunTruth, SeriesSpec, World
 
-SUMMARIZED_PER_HOUR = 15
+SUMMARIZED_PER_HOUR = 15  # the summarizer's cap, as the generator plays it
 SUMMARY_LAG = timedelta(minutes=30)
 DAY = timedelta(days=1)
 CHECKS = 24
@@ -58,13 +58,13 @@ HEADING = "## Early warnings on quiet days"
 SEEDS = 20
 
 
-def _cluster_item(item: Item, moment: datetime | None = None) -> ClusterItem:
+def _cluster_item(item: Item) -> ClusterItem:
     m = item.metrics
     return ClusterItem(
         item_id=item.item_id,
         trace_id=item.trace_id,
         rank=0,
-        timestamp=moment or item.timestamp,
+        timestamp=item.timestamp,
         cost=m.cost,
         latency=m.latency,
         tokens=float((m.input_tokens or 0) + (m.output_tokens or 0)),
