@@ -314,7 +314,7 @@ def markdown(outcomes: list[Outcome], seconds: float, seeds: int) -> str:
         f"{on_change} of them warned of the planted change itself (its cluster and kind). "
         "A warning the next daily run does not alert is retracted only where that run's own "
         "items of the cluster since the warning's start rule it out (one-sided, p < 0.05); "
-        "where they are too few to tell, it is left standing as not confirmed, not ruled out: "
+        "where they cannot tell, it is left standing as not confirmed, not ruled out: "
         f"{undecided} here, {undecided_on_change} of them on the planted change. The run sees "
         "its sample of the day (with the unsampled items it can assign), where the early "
         "checks saw every summarized item. Warnings on series without a change: "
