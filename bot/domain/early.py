@@ -175,14 +175,8 @@ def successor(slices: RunSlices | None, cluster_id: int) -> ClusterSlices | None
     """The cluster of the run matched to `cluster_id` of the run before, if any."""
     if slices is None:
         return None
-    return next(
-        (
-            cs
-            for cs in slices.clusters.values()
-            if cs.match is not None and cs.match.previous.cluster_id == cluster_id
-        ),
-        None,
-    )
+    match = slices.diff.match_for_previous(cluster_id)
+    return slices.clusters.get(match.current.cluster_id) if match is not None else None
 
 
 def _at_or_after(item: ClusterItem, moment: datetime) -> bool:

@@ -79,9 +79,9 @@ class Settler:
                 else None
             )
             settled = []
-            detections: dict[str, Detection] = {}
+            channels: dict[str, tuple[Thresholds, Detection | None]] = {}
             for warning in (w for w in warnings if w.run_id == run_id):
-                outcome = self._outcome(warning, view, detections)
+                outcome = self._outcome(warning, view, channels)
                 messages = settlement(self.store, self.renderer, warning, current, outcome)
                 settled.append((warning, outcome.status, messages))
                 if outcome.status == CONFIRMED:
@@ -94,16 +94,21 @@ class Settler:
         return report
 
     def _outcome(
-        self, warning: EarlyWarning, view: RunView | None, detections: dict[str, Detection]
+        self,
+        warning: EarlyWarning,
+        view: RunView | None,
+        channels: dict[str, tuple[Thresholds, Detection | None]],
     ) -> Outcome:
-        """What the run after `warning`'s run makes of it; each channel's detection of the run
-        is computed once (`detections`)."""
-        thresholds = thresholds_for(self.store.thresholds(warning.channel))
-        if view is None:
+        """What the run after `warning`'s run makes of it; each channel's thresholds and
+        detection of the run are read and computed once (`channels`)."""
+        found = channels.get(warning.channel)
+        if found is None:
+            thresholds = thresholds_for(self.store.thresholds(warning.channel))
+            detection = view.detect(thresholds) if view is not None else None
+            found = channels[warning.channel] = (thresholds, detection)
+        thresholds, detection = found
+        if view is None or detection is None:
             return outcome(warning, [], None, thresholds)
-        detection = detections.get(warning.channel)
-        if detection is None:
-            detection = detections[warning.channel] = view.detect(thresholds)
         return outcome(warning, confirming(warning, detection.alerts), view.slices, thresholds)
 
 

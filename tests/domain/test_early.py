@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain.alerts import Alert, AlertKind, Severity
-from bot.domain.compare import ClusterMatch
+from bot.domain.compare import ClusterMatch, diff_runs
 from bot.domain.early import (
     CHECKS_COUNTED,
     NewItems,
@@ -22,7 +22,7 @@ from bot.domain.early import (
     successor,
 )
 from bot.domain.models import NOISE_CLUSTER_ID, ClusterItem
-from bot.domain.slices import ClusterSlices, RunSlices
+from bot.domain.slices import ClusterSlices, slice_run
 from bot.domain.thresholds import Thresholds
 from tests.support.factories import ids, make_alert, make_cluster, make_noise, make_run
 
@@ -243,10 +243,16 @@ def test_a_run_rules_a_cost_warning_out_when_its_costs_stay_under_the_minimum_ri
 def test_what_no_cluster_holds_is_ruled_out_and_a_lost_cluster_rules_nothing_out() -> None:
     assert rule_out(AlertKind.OUTLIER_GROWTH, 0.05, END, None, T).ruled_out
     assert not rule_out(AlertKind.ERROR_HEAVY, 0.02, END, None, T).ruled_out
-    older = make_items("o", 50, start=END - timedelta(days=6), hours=140)
-    cluster = successor_of(3, make_items("f", 40, start=END, hours=20, errors=0), older)
-    slices = RunSlices(None, END, 40, 50, {7: cluster})  # type: ignore[arg-type]
-    assert successor(slices, 3) is cluster and successor(slices, 4) is None
+    previous = make_run(
+        make_cluster(3, item_ids=ids("s", 40) + ids("p", 20), title="Refund questions"),
+        make_cluster(4, item_ids=ids("g", 50), title="SQL help"),  # gone from the run
+        run_id="1_trace_20260613_001502_job-1",
+        timestamp=END - timedelta(days=1),
+    )
+    run = make_run(make_cluster(7, item_ids=ids("s", 40) + ids("c", 20), title="Refund questions"))
+    slices = slice_run(diff_runs(previous, run))
+    assert successor(slices, 3) is slices.clusters[7]
+    assert successor(slices, 4) is None and successor(None, 3) is None
 
 
 def test_a_cluster_is_tested_against_its_items_and_its_predecessor_s_others() -> None:
