@@ -45,6 +45,7 @@ from bot.domain.alerts import AlertKind
 from bot.domain.compare import diff_runs
 from bot.domain.fresh import detect
 from bot.domain.lifecycle import Episode, advance
+from bot.domain.models import ClusterItem
 from bot.domain.rules import detect_run_to_run
 from bot.domain.slices import RunSlices, slice_run
 from bot.domain.thresholds import Thresholds
@@ -209,6 +210,7 @@ def run_one(
     share_keys: set[tuple[int, Any]] = set()
     tests_at: dict[int, int] = {}
     slices_at: dict[int, RunSlices] = {}  # for the scanning oracle's looks
+    assigned_at: dict[int, dict[int, tuple[ClusterItem, ...]]] = {}  # for both oracles
     for index in range(1, len(runs)):
         outcome.runs += 1
         outcome.runs_after += index >= first
@@ -217,6 +219,7 @@ def run_one(
             slices = slice_run(diff)
             if enlarge is not None and slices.usable:
                 slices = enlarge(index, slices)
+                assigned_at[index] = {c: cs.assigned for c, cs in slices.clusters.items()}
             detection = (
                 detect(slices, thresholds) if slices.usable else detect_run_to_run(diff, thresholds)
             )
@@ -257,11 +260,15 @@ def run_one(
     outcome.first = outcome.visible and first in hits
     outcome.within_two = outcome.visible and bool(hits & {first, first + 1})
     q = thresholds.false_discovery_pct / 100
-    found = [finds(world, runs, i, tests_at.get(i, 0), q) for i in (first, first + 1)]
+    found = [
+        finds(world, runs, i, tests_at.get(i, 0), q, assigned=assigned_at.get(i))
+        for i in (first, first + 1)
+    ]
     outcome.oracle_first = outcome.visible and found[0]
     outcome.oracle_two = outcome.visible and any(found)
     scanned = [
-        i in slices_at and finds(world, runs, i, tests_at[i], q, scan=slices_at[i])
+        i in slices_at
+        and finds(world, runs, i, tests_at[i], q, scan=slices_at[i], assigned=assigned_at.get(i))
         for i in (first, first + 1)
     ]
     outcome.scan_first = outcome.visible and scanned[0]

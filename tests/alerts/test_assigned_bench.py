@@ -29,6 +29,8 @@ def test_the_section_has_the_measures_and_a_row_per_kind(pair: Pair) -> None:
     text = markdown(Bench([pair], seeds=1, seconds=60.0, dimension=48))
     assert text.startswith("## Assigned items\n")
     assert "held-out agreement per run" in text and "fresh items per cluster" in text
+    assert "the oracle's first run: with assigned" in text
+    assert "the oracle, reading the same items, reaches it for" in text
     rows = [line for line in text.split("\n") if line.startswith("| ") and " / " in line]
     assert [row.split(" | ")[0].lstrip("| ") for row in rows][-len(KINDS) - 1 :] == [
         *(kind.label for kind in KINDS),

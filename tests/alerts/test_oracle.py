@@ -3,6 +3,9 @@ changed cluster, the change's start and what moved."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 from bench.oracle import finds
 from bench.sweep import JOB, KINDS, NOW, PLANTED_AT, SETTINGS, first_run, world_for
 from bot.domain.compare import diff_runs
@@ -57,3 +60,32 @@ def test_a_faint_step_is_beyond_reach_and_so_is_an_impossible_cutoff() -> None:
     assert not finds(strong, runs_of(strong), first_run(strong, errors), tests=60, q=0.0)
     runs, first = runs_of(strong), first_run(strong, errors)
     assert not finds(strong, runs, first, 60, 0.0, scan=slices(runs, first))
+
+
+def test_assigned_items_in_the_changed_cluster_join_the_value_tests_not_the_share_tests() -> None:
+    world = error_step(12, 0.2)  # a faint step: the sample alone does not reach it
+    runs = runs_of(world)
+    planted = world.planted[0]
+    assert planted.start is not None
+    changed = planted.clusters[runs[PLANTED_AT].run_id]
+    other = next(c for c in runs[PLANTED_AT].clusters if c.cluster_id != changed)
+    erring = tuple(
+        replace(item, item_id=f"assigned-{n}", timestamp=planted.start + timedelta(hours=1),
+                errors=1)
+        for n, item in enumerate(other.items[:30])
+    )  # fmt: skip
+    assert not finds(world, runs, PLANTED_AT, tests=60, q=Q)
+    assert finds(world, runs, PLANTED_AT, tests=60, q=Q, assigned={changed: erring})
+    assert not finds(world, runs, PLANTED_AT, tests=60, q=Q, assigned={other.cluster_id: erring})
+    before_start = tuple(replace(i, timestamp=planted.start - timedelta(hours=1)) for i in erring)
+    assert not finds(world, runs, PLANTED_AT, tests=60, q=Q, assigned={changed: before_start})
+    scan = slices(runs, PLANTED_AT)
+    assert finds(world, runs, PLANTED_AT, 60, Q, scan=scan, assigned={changed: erring})
+
+    surge = next(k for k in KINDS if k.label == "traffic up")
+    shifted = world_for(SETTINGS[0], surge, 0)
+    shifted_runs, first = runs_of(shifted), first_run(shifted, surge)
+    target = shifted.planted[0].clusters[shifted_runs[first].run_id]
+    crowd = tuple(replace(i, item_id=f"crowd-{n}") for n, i in enumerate(erring * 10))
+    assert not finds(shifted, shifted_runs, first, tests=60, q=Q)
+    assert not finds(shifted, shifted_runs, first, 60, Q, assigned={target: crowd})
