@@ -24,7 +24,7 @@ WIDTH, HEIGHT = 880, 660
 def test_png_of_the_expected_size() -> None:
     png = render_cluster_map(map_run())
     assert png is not None
-    assert decode(png).shape == (HEIGHT, WIDTH, 4)
+    assert decode(png).shape == (HEIGHT, WIDTH, 3)
 
 
 def test_same_run_same_picture() -> None:
@@ -178,13 +178,13 @@ EMOJI_TITLE = "🚀 <!channel> $x^2$ \\frac{1}{2} 請求書の抽出\n\tnew\x00l
 def test_degenerate_runs_still_give_a_png(run: ClusteringRun, highlight: tuple[int, ...]) -> None:
     png = render_cluster_map(run, highlight=highlight)
     assert png is not None
-    assert decode(png).shape == (HEIGHT, WIDTH, 4)
+    assert decode(png).shape == (HEIGHT, WIDTH, 3)
 
 
 def test_other_sizes() -> None:
     png = render_cluster_map(map_run(), size=(4, 3), dpi=90)
     assert png is not None
-    assert decode(png).shape == (270, 360, 4)
+    assert decode(png).shape == (270, 360, 3)
 
 
 def test_titles_are_cut_and_made_drawable() -> None:

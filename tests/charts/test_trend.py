@@ -31,7 +31,7 @@ def points(n: int = 10, *, seed: int = 0) -> list[TrendPoint]:
 
 def test_png_of_the_expected_size() -> None:
     png = render_trend(points(), title="Document retrieval", alert_run_id="run-9")
-    assert decode(png).shape == (660, 880, 4)
+    assert decode(png).shape == (660, 880, 3)
 
 
 def test_same_points_same_picture() -> None:
@@ -115,7 +115,7 @@ DEGENERATE = [
 def test_degenerate_inputs_still_give_a_png(pts: list[TrendPoint]) -> None:
     alert = pts[-1].run_id if pts else None
     png = render_trend(pts, title="🚀 $x$ <!here>\n" + "y" * 200, alert_run_id=alert)
-    assert decode(png).shape == (660, 880, 4)
+    assert decode(png).shape == (660, 880, 3)
 
 
 def _drawn(pts: list[TrendPoint]) -> bytes:
