@@ -73,7 +73,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=0,
         help="seeds per kind of the early-warnings bench (bench/early.py; each replays a day "
-        "hour by hour, about 80 s a seed here); default 0: skipped, and the doc keeps the "
+        "hour by hour, about 15 s a seed here); default 0: skipped, and the doc keeps the "
         "section it has (--quick runs at most 1)",
     )
     parser.add_argument(

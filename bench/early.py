@@ -74,19 +74,22 @@ divided by the checks of a day, counted up to 6, and by the 4 looks of a test, w
 tests per series: a single error test must reach p ≈ 8·10⁻⁵. Against a 2 % baseline of a few
 hundred items that takes about 3 errors in 8 new items (Fisher's exact test): at best some 5
 hours of a 10 % cluster's items after the change starts, 3 of a 20 % cluster's, plus up to an
-hour to the next check. Two things add hours in practice: the looks start 3, 6 and 12 hours
-back (and at the run's window end), so until a cut falls after the change's start each look
-mixes in the quiet hours before it; and 45 % is the planted rate on average, some seeds realize
-30 % in the first hours. Cost x3 by price moves the price per token, whose spread is small, so
-a handful of items is enough once a look holds mostly changed ones. Hourly checks are counted
-as 6 because consecutive checks share most of their items: on the generator's quiet days a
-division by all 24 spends a twentieth of the false-warning budget, and a division by 6 a third
-(the section on quiet days below). On the same 90 series-days with the division by 24 (commit
-1783e21, 2026-12-07): errors 8.1 h median (6.9 h in clusters of 10 % or more), cost 8.0 h
-(5.4 h), 5 warnings retracted, none on a series without a change. Denser cuts do not buy hours
-back: the next section runs the bot's own error test on a simulated stream, and a look at every
-hour warns later than the bot's four looks. The next section also measures the bound with an
-oracle that knows the step's start and the true rate (`python -m bench.early_bound`)."""
+hour to the next check. Two things add hours in practice: the looks start 3, 6 and 12 hours back
+(and at the run's window end), so until a cut falls after the change's start each look mixes in
+the quiet hours before it; and 45 % is the planted rate on average, some seeds realize 30 % in
+the first hours. Cost x3 by price moves the price per token, whose spread is small, so a handful
+of items is enough once a look holds mostly changed ones. Hourly checks are counted as 6 because
+consecutive checks share most of their items: on the generator's quiet days a division by all 24
+spends a twentieth of the false-warning budget, and a division by 6 a third (the section on
+quiet days below). A division by 3 would spend about two thirds: on the first 30 seeds of each
+kind here (2026-12-08) it moved the errors median in clusters of 10 % or more from 5.6 h to 4.5
+h (5 series) and warned once on a series without a change, so the bot keeps 6. On the first-
+sight bench's 90 series-days with the division by 24 (commit 1783e21, 2026-12-07): errors 8.1 h
+median (6.9 h in clusters of 10 % or more), cost 8.0 h (5.4 h), 5 warnings retracted, none on a
+series without a change. Denser cuts do not buy hours back: the next section runs the bot's own
+error test on a simulated stream, and a look at every hour warns later than the bot's four
+looks. The next section also measures the bound with an oracle that knows the step's start and
+the true rate (`python -m bench.early_bound`)."""
 
 
 @dataclass
@@ -272,14 +275,30 @@ def _hours(values: list[float]) -> str:
     return f"{statistics.median(ordered):.1f} / {p90:.1f}"
 
 
-def markdown(outcomes: list[Outcome], seconds: float, seeds: int) -> str:
+def _seeds(outcomes: list[Outcome]) -> str:
+    """How many seeds of each kind, and the command that measures them."""
+    counts = {kind: sum(1 for o in outcomes if o.kind == kind) for kind in KINDS}
+    counts = {kind: n for kind, n in counts.items() if n}
+    if len(set(counts.values())) == 1:
+        n = next(iter(counts.values()))
+        return (
+            f"{n} seeds per kind (`python -m bench --early-seeds {n}`, or "
+            f"`python -m bench.early --seeds {n}` alone)"
+        )
+    return ", ".join(
+        f"{n} seeds of {kind} (`python -m bench.early --seeds {n} --kinds {kind}`)"
+        for kind, n in counts.items()
+    )
+
+
+def markdown(outcomes: list[Outcome]) -> str:
+    minutes = sum(o.seconds for o in outcomes) / 60
     lines = [
         HEADING,
         "",
         __doc__.split("\n\n", 1)[1].replace("\n", " ").strip()
-        + f" {seeds} seeds per kind (`python -m bench --early-seeds {seeds}`, or "
-        f"`python -m bench.early --seeds {seeds}` alone); took "
-        f"{seconds / 60:.1f} min on one process. Queries per series per hour count the early "
+        + f" {_seeds(outcomes)}; took {minutes:.1f} min of one process's time, seeds one "
+        "after another. Queries per series per hour count the early "
         "checks only (the count of new summaries is one query for every series of a check, "
         "here one series).",
         "",
@@ -344,14 +363,13 @@ def measure(seeds: int, kinds: Sequence[str] = tuple(KINDS)) -> str:
     # Noon of yesterday (UTC), as the tests' worlds: every run of the bench sees the same hours.
     now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
     outcomes: list[Outcome] = []
-    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
             for seed in range(seeds):
                 outcome = measure_one(kind, seed, now, Path(tmp))
                 outcomes.append(outcome)
                 print(outcome, file=sys.stderr, flush=True)
-    return markdown(outcomes, time.perf_counter() - started, seeds)
+    return markdown(outcomes)
 
 
 def main(argv: list[str] | None = None) -> int:
