@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain.models import Level, RunSummary, SeriesKey
-from bot.store.store import Mute, OutgoingMessage, Store
+from bot.posthog.metrics import ItemMetrics
+from bot.store.store import RUNS_KEPT, Mute, OutgoingMessage, Store
 from tests.support.factories import ids, make_cluster, make_metrics, make_run
 
 T0 = datetime(2026, 11, 20, 0, 30, tzinfo=UTC)
@@ -38,6 +39,38 @@ def test_runs_round_trip_exactly(store: Store) -> None:
     assert store.get_run("missing") is None
     assert store.get_summary(run.run_id) == run.summary
     assert store.get_summary("missing") is None
+
+
+def test_a_run_read_again_is_parsed_once_and_never_read_stale(
+    store: Store, database_url: str
+) -> None:
+    run = run_at(0)
+    store.save_run(run)
+    first = store.get_run(run.run_id)
+    assert first is not None and store.get_run(run.run_id) is first  # shared, not parsed again
+    assert store.previous_run(run_at(1)) is first
+    # Another process stores the run again with its items' values: this store reads the new row
+    other = Store.from_url(database_url, migrate=False)
+    values = {i: ItemMetrics(cost=0.5, latency=1.0, tokens=100.0, errors=0) for i in ids("a", 20)}
+    valued = run.with_item_values(values)
+    other.save_run(valued)
+    other.engine.dispose()
+    again = store.get_run(run.run_id)
+    assert again == valued and again != first
+    assert all(i.has_values for i in again.clusters[0].items)
+
+
+def test_the_store_keeps_only_the_runs_last_read(store: Store) -> None:
+    runs = [run_at(day) for day in range(RUNS_KEPT + 1)]
+    for run in runs:
+        store.save_run(run)
+    oldest = store.get_run(runs[0].run_id)
+    for run in runs[1:]:
+        store.get_run(run.run_id)  # the oldest is now the least recently read of too many
+    assert len(store._runs) == RUNS_KEPT
+    reread = store.get_run(runs[0].run_id)
+    assert reread == oldest and reread is not oldest
+    assert store.get_run(runs[-1].run_id) is store.get_run(runs[-1].run_id)
 
 
 def test_previous_run_is_the_newest_earlier_run_of_the_same_series(store: Store) -> None:
