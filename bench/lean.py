@@ -326,7 +326,11 @@ def _findings(lean: Lean, marginal: float | None) -> list[str]:
     out.append(
         "- **Less CPU per run and per alert.** Items gain their values by direct construction "
         "(five times faster than `dataclasses.replace`); `clusters-bot check` freezes what "
-        "imports and wiring made (`gc.freeze`), so full collections no longer walk it."
+        "imports and wiring made (`gc.freeze`), so full collections no longer walk it; the "
+        "store keeps the last 16 runs it parsed (`RUNS_KEPT`, by their payload), so the early "
+        "check and each alert's charts no longer parse the new run and its predecessor "
+        "again (at 30 series without charts 0.14 s a run, against 0.17 s the hour before "
+        "with a faster probe; the kept runs add about 20 MB to the peak)."
     )
     if lean.probe:
         cpu, probe, day = EARLIER
