@@ -82,12 +82,12 @@ of items is enough once a look holds mostly changed ones. Hourly checks are coun
 consecutive checks share most of their items: on the generator's quiet days a division by all 24
 spends a twentieth of the false-warning budget, and a division by 6 a third (the section on
 quiet days below). A division by 3 would spend about two thirds: on the first 30 seeds of each
-kind here (2026-12-08) it moved the errors median in clusters of 10 % or more from 5.6 h to 4.5
-h (5 series) and warned once on a series without a change, so the bot keeps 6. On the first-
-sight bench's 90 series-days with the division by 24 (commit 1783e21, 2026-12-07): errors 8.1 h
-median (6.9 h in clusters of 10 % or more), cost 8.0 h (5.4 h), 5 warnings retracted, none on a
-series without a change. Denser cuts do not buy hours back: the next section runs the bot's own
-error test on a simulated stream, and a look at every hour warns later than the bot's four
+kind here (2026-12-08) it moved the errors median in clusters of 10 % or more from 5.6 h to
+4.5 h (5 series) and warned once on a series without a change, so the bot keeps 6. On the
+first-sight bench's 90 series-days with the division by 24 (commit 1783e21, 2026-12-07): errors
+8.1 h median (6.9 h in clusters of 10 % or more), cost 8.0 h (5.4 h), 5 warnings retracted, none
+on a series without a change. Denser cuts do not buy hours back: the next section runs the bot's
+own error test on a simulated stream, and a look at every hour warns later than the bot's four
 looks. The next section also measures the bound with an oracle that knows the step's start and
 the true rate (`python -m bench.early_bound`)."""
 
