@@ -61,7 +61,7 @@ from collections.abc import Iterable
 from pydantic import Field
 from rapidfuzz import fuzz, utils
 
-from bot.domain.models import Cluster, ClusteringRun, Frozen
+from bot.domain.models import Cluster, ClusteringRun, ClusterItem, Frozen
 
 MIN_MATCH_CONFIDENCE = 0.5
 EVIDENCE_HALF = 5.0
@@ -98,6 +98,16 @@ class ClusterMatch(Frozen):
         if self.title_similarity >= BASIS_MIN_TITLE:
             return "title"
         return None
+
+    @property
+    def lineage(self) -> tuple[ClusterItem, ...]:
+        """The previous cluster's items that the current one did not sample again, where the
+        match has a basis (none otherwise): what the tests add to the current cluster's own
+        older items (`slices.slice_run`, `early.baselines`)."""
+        if self.basis is None:
+            return ()
+        mine = self.current.item_ids
+        return tuple(i for i in self.previous.items if i.item_id not in mine)
 
 
 class Split(Frozen):

@@ -311,10 +311,7 @@ def baselines(
         if cluster.is_noise:
             continue
         match = diff.match_for_current(cluster.cluster_id) if diff is not None else None
-        lineage: tuple[ClusterItem, ...] = ()
-        if match is not None and match.basis is not None:
-            mine = cluster.item_ids
-            lineage = tuple(i for i in match.previous.items if i.item_id not in mine)
+        lineage = match.lineage if match is not None else ()
         found[cluster.cluster_id] = (cluster.title, tuple(cluster.items) + lineage)
     return found
 

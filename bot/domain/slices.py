@@ -178,12 +178,7 @@ def slice_run(diff: RunDiff) -> RunSlices:
         fresh_total += len(fresh)
         older_total += len(older)
         match = None if cluster.is_noise else diff.match_for_current(cluster.cluster_id)
-        lineage: tuple[ClusterItem, ...] = ()
-        if match is not None and match.basis is not None:
-            mine = cluster.item_ids
-            lineage = tuple(
-                i for i in match.previous.items if i.item_id not in mine and not _after(i, cutoff)
-            )
+        lineage = tuple(i for i in match.lineage if not _after(i, cutoff)) if match else ()
         clusters[cluster.cluster_id] = ClusterSlices(cluster, fresh, older, lineage, match)
     return RunSlices(diff, cutoff, fresh_total, older_total, clusters, end, tuple(cuts), two_days)
 

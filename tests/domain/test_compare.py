@@ -149,3 +149,25 @@ def test_match_basis_says_what_backs_the_match() -> None:
 
     assert items_match is not None and items_match.basis == "shared items"
     assert title_match is not None and title_match.basis == "title"
+
+
+def test_lineage_is_the_predecessors_other_items_only_where_the_match_has_a_basis() -> None:
+    previous = make_cluster(0, item_ids=[*ids("kept", 6), *ids("gone", 4)])
+    current = make_cluster(3, item_ids=[*ids("kept", 6), *ids("new", 5)])
+
+    def match(shared: int, overlap: float, title: float) -> ClusterMatch:
+        return ClusterMatch(
+            previous=previous,
+            current=current,
+            confidence=0.5,
+            shared_items=shared,
+            overlap=overlap,
+            title_similarity=title,
+        )
+
+    backed = match(6, 0.6, 0.1)
+    assert backed.basis == "shared items"
+    assert tuple(i.item_id for i in backed.lineage) == ids("gone", 4)
+    assert tuple(i.item_id for i in match(0, 0.0, 0.9).lineage) == ids("gone", 4)  # by its title
+    unbacked = match(1, 0.1, 0.2)
+    assert unbacked.basis is None and unbacked.lineage == ()
